@@ -181,6 +181,8 @@ class _Checker(ast.NodeVisitor):
         if node.attr.startswith("_"):
             kind = "dunder attribute" if node.attr.startswith("__") else "private attribute"
             self.refuse(node, f"access to {kind} '{node.attr}' is not allowed")
+        if node.attr in _FRAME_ATTRIBUTES:
+            self.refuse(node, f"access to attribute '{node.attr}' is not allowed")
         self.generic_visit(node)
 
     def visit_FormattedValue(self, node: ast.FormattedValue) -> None:
@@ -256,11 +258,11 @@ def compile_script(source: str) -> CodeType:
 
 # Non-underscore attributes that still lead out of the sandbox (frames, MRO,
 # format strings that can walk `{0.__class__}`).
-_BLOCKED_ATTRIBUTES = frozenset({
-    "mro", "format", "format_map", "gi_frame", "gi_code", "cr_frame", "cr_code", "ag_frame",
-    "ag_code", "f_globals", "f_locals", "f_builtins", "f_back", "f_code", "tb_frame", "tb_next",
-    "with_traceback",
+_FRAME_ATTRIBUTES = frozenset({
+    "gi_frame", "gi_code", "gi_yieldfrom", "cr_frame", "cr_code", "ag_frame", "ag_code",
+    "f_globals", "f_locals", "f_builtins", "f_back", "f_code", "f_trace", "tb_frame", "tb_next",
 })
+_BLOCKED_ATTRIBUTES = _FRAME_ATTRIBUTES | {"mro", "format", "format_map", "with_traceback"}
 
 
 def _guarded_getattr(obj: Any, name: str, *default: Any) -> Any:
