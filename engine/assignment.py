@@ -1,0 +1,85 @@
+"""Who gets a user task and when it is due, from the camunda:* attributes read by the parser.
+
+Precedence (DESIGN §3): assignee > candidateGroups > lane name. Values are literals or
+`${expression}` evaluated in the sandbox over the task's data. Due and follow-up dates are an
+ISO 8601 date-time, or an ISO 8601 duration counted from the task's creation.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
+
+from engine.errors import EngineError
+from engine.sandbox import evaluate
+
+
+class AssignmentError(EngineError):
+    """An assignment attribute could not be evaluated; becomes an incident on the instance."""
+
+
+@dataclass
+class Assignment:
+    assignee: str | None
+    groups: list[str]
+    due_at: datetime | None
+    follow_up_at: datetime | None
+    priority: int
+
+
+def _value(raw: str | None, data: dict[str, Any], what: str) -> Any:
+    if raw is None or raw == "":
+        return None
+    if "${" not in raw:
+        return raw
+    try:
+        return evaluate(raw, data)
+    except Exception as exc:
+        raise AssignmentError(f"camunda:{what} '{raw}' could not be evaluated: {exc}") from exc
+
+
+def _groups(value: Any) -> list[str]:
+    if value is None:
+        return []
+    items = value if isinstance(value, (list, tuple, set)) else str(value).split(",")
+    return sorted({str(item).strip() for item in items if str(item).strip()})
+
+
+def parse_when(value: Any, created_at: datetime, what: str) -> datetime | None:
+    """ISO date-time, ISO date, or ISO duration from `created_at`."""
+    if value in (None, ""):
+        return None
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+    text = str(value).strip()
+    try:
+        if text.upper().startswith("P"):
+            parsed = TimerEventDefinition.parse_iso_duration(text)
+            return created_at + TimerEventDefinition.get_timedelta_from_start(parsed, created_at)
+        if len(text) == 10:
+            text += "T23:59:59+00:00"  # a due *date* means the end of that day
+        parsed_dt = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        return parsed_dt if parsed_dt.tzinfo else parsed_dt.replace(tzinfo=timezone.utc)
+    except Exception as exc:
+        raise AssignmentError(f"camunda:{what} '{text}' is neither an ISO 8601 date-time nor a duration") from exc
+
+
+def resolve(attrs: dict[str, Any], data: dict[str, Any], created_at: datetime) -> Assignment:
+    assignee = _value(attrs.get("assignee"), data, "assignee")
+    groups = _groups(_value(attrs.get("candidateGroups"), data, "candidateGroups"))
+    if not groups and not assignee and attrs.get("lane"):
+        groups = [attrs["lane"]]
+    due = parse_when(_value(attrs.get("dueDate"), data, "dueDate"), created_at, "dueDate")
+    follow = parse_when(_value(attrs.get("followUpDate"), data, "followUpDate"), created_at, "followUpDate")
+    priority_raw = _value(attrs.get("priority"), data, "priority")
+    try:
+        priority = int(priority_raw) if priority_raw not in (None, "") else 50
+    except (TypeError, ValueError) as exc:
+        raise AssignmentError(f"camunda:priority '{priority_raw}' is not a whole number") from exc
+    return Assignment(str(assignee).strip() if assignee else None, groups, due, follow, priority)
+
+
+__all__ = ["Assignment", "AssignmentError", "resolve", "parse_when", "timedelta"]

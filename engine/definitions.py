@@ -1,0 +1,363 @@
+"""Deploying BPMN/DMN files: validate, version, store, and cache the parsed specs.
+
+Rules:
+- a file with any problem deploys nothing; every problem is reported as FILE:LINE: ELEMENT: message;
+- each executable process (BPMN) and each decision (DMN) is a definition key with versions 1..N;
+- a version's hash covers its file and everything it was built with (decisions, called processes),
+  so redeploying the same files is a no-op, and changing a decision re-versions the processes
+  that use it (a quality lead edits the rules without touching the BPMN);
+- running instances keep the version they started on.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from lxml import etree
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
+from SpiffWorkflow.bpmn.specs.bpmn_process_spec import BpmnProcessSpec
+from SpiffWorkflow.exceptions import SpiffWorkflowException
+
+from engine import clock
+from engine.bpmn_parser import CAMUNDA, PdcaParser
+from engine.definition_checks import BPMN_NS, check_bpmn, check_dmn, local
+from engine.errors import DeploymentError, NotFoundError, Problem
+from engine.serialization import dump_specs, load_specs
+from engine.xml_safety import DEFAULT_MAX_BYTES, parse_xml
+from storage.models import ProcessDefinition
+
+DMN_NAMESPACES = (
+    "http://www.omg.org/spec/DMN/20151101/dmn.xsd",
+    "https://www.omg.org/spec/DMN/20191111/MODEL/",
+    "http://www.omg.org/spec/DMN/20180521/MODEL/",
+)
+
+
+@dataclass
+class SourceFile:
+    name: str
+    content: bytes
+    root: Any = None
+    kind: str = ""
+    problems: list[Problem] = field(default_factory=list)
+
+    @property
+    def keys(self) -> list[str]:
+        if self.kind == "dmn":
+            return [el.get("id") for el in self.root if local(el.tag) == "decision" and el.get("id")]
+        return [p.get("id") for p in self.root.iter("{%s}process" % BPMN_NS)
+                if p.get("isExecutable", "false").lower() == "true" and p.get("id")]
+
+
+@dataclass(frozen=True)
+class DeployResult:
+    key: str
+    version: int
+    unchanged: bool
+    kind: str = "bpmn"
+    reason: str = ""
+
+    def __str__(self) -> str:
+        text = f"{self.key} v{self.version}"
+        if self.unchanged:
+            text += " unchanged"
+        elif self.reason:
+            text += f" ({self.reason})"
+        return text
+
+
+@dataclass
+class DeployReport:
+    results: list[DeployResult] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def collect_files(paths: Iterable[Path | str]) -> list[Path]:
+    """Expand folders into their .bpmn/.dmn files, sorted so deployment order is stable."""
+    files: list[Path] = []
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            files.extend(sorted(p for p in path.rglob("*") if p.suffix.lower() in (".bpmn", ".dmn")))
+        else:
+            files.append(path)
+    return files
+
+
+def read_source(name: str, content: bytes, max_bytes: int = DEFAULT_MAX_BYTES) -> SourceFile:
+    source = SourceFile(name, content)
+    root, problems = parse_xml(content, name, max_bytes)
+    if root is None:
+        source.problems = problems
+        return source
+    source.root = root
+    namespace = etree.QName(root.tag).namespace
+    if namespace in DMN_NAMESPACES:
+        source.kind = "dmn"
+        source.problems = check_dmn(root, name)
+    else:
+        source.kind = "bpmn"
+        source.problems = check_bpmn(root, name)
+    return source
+
+
+def _split_decisions(source: SourceFile) -> dict[str, etree._Element]:
+    """One document per decision: SpiffWorkflow's DMN parser reads only the first decision of a file."""
+    out: dict[str, etree._Element] = {}
+    for decision_id in source.keys:
+        doc = copy.deepcopy(source.root)
+        for el in list(doc):
+            if local(el.tag) == "decision" and el.get("id") != decision_id:
+                doc.remove(el)
+            elif local(el.tag) == "DMNDI":
+                doc.remove(el)
+        out[decision_id] = doc
+    return out
+
+
+def _normalise_for_spiff(root: etree._Element) -> etree._Element:
+    """Camunda writes `camunda:collection="${items}"`; SpiffWorkflow wants the variable name."""
+    root = copy.deepcopy(root)
+    for el in root.iter("{%s}multiInstanceLoopCharacteristics" % BPMN_NS):
+        for attr in ("collection", "elementVariable"):
+            value = el.get(CAMUNDA + attr)
+            if value and value.strip().startswith("${") and value.strip().endswith("}"):
+                el.set(CAMUNDA + attr, value.strip()[2:-1].strip())
+    return root
+
+
+def _sha(*parts: bytes | str) -> str:
+    digest = hashlib.sha256()
+    for part in parts:
+        digest.update(part.encode() if isinstance(part, str) else part)
+        digest.update(b"\0")
+    return digest.hexdigest()
+
+
+def _line_of(source: SourceFile | None, element_id: str | None) -> int | None:
+    if source is None or source.root is None or not element_id:
+        return None
+    for el in source.root.iter():
+        if el.get("id") == element_id:
+            return el.sourceline
+    return None
+
+
+def _problem_from_spiff(exc: Exception, sources: dict[str, SourceFile], default_file: str) -> Problem:
+    file_name = getattr(exc, "file_name", "") or default_file
+    source = sources.get(file_name) or sources.get(default_file)
+    element_id = getattr(exc, "id", "") or ""
+    tag = getattr(exc, "tag", "") or ""
+    element = f"{tag.replace('bpmn:', '')} {element_id}".strip() or "process"
+    line = getattr(exc, "line_number", None) or _line_of(source, element_id)
+    message = str(exc.args[0]) if exc.args else str(exc)
+    return Problem(source.name if source else file_name, line if isinstance(line, int) else None, element, message)
+
+
+class DefinitionStore:
+    """Deploys definitions and hands out parsed specs (cached per definition version)."""
+
+    def __init__(self) -> None:
+        self._cache: dict[int, tuple[BpmnProcessSpec, dict[str, BpmnProcessSpec]]] = {}
+        self._lock = threading.Lock()
+
+    # ---- reading
+    def specs(self, session: Session, definition_id: int) -> tuple[BpmnProcessSpec, dict[str, BpmnProcessSpec]]:
+        cached = self._cache.get(definition_id)
+        if cached is not None:
+            return cached
+        raw = session.scalar(select(ProcessDefinition.spec_json).where(ProcessDefinition.id == definition_id))
+        if raw is None:
+            raise NotFoundError(f"process definition {definition_id} not found")
+        specs = load_specs(raw)
+        with self._lock:
+            self._cache[definition_id] = specs
+        return specs
+
+    @staticmethod
+    def latest(session: Session, key: str, kind: str = "bpmn") -> ProcessDefinition | None:
+        return session.scalars(
+            select(ProcessDefinition).where(ProcessDefinition.key == key, ProcessDefinition.kind == kind)
+            .order_by(ProcessDefinition.version.desc()).limit(1)
+        ).first()
+
+    @staticmethod
+    def latest_all(session: Session, kind: str | None = None) -> list[ProcessDefinition]:
+        newest = (select(ProcessDefinition.key, func.max(ProcessDefinition.version).label("v"))
+                  .group_by(ProcessDefinition.key).subquery())
+        stmt = select(ProcessDefinition).join(
+            newest, (ProcessDefinition.key == newest.c.key) & (ProcessDefinition.version == newest.c.v))
+        if kind:
+            stmt = stmt.where(ProcessDefinition.kind == kind)
+        return list(session.scalars(stmt.order_by(ProcessDefinition.key)))
+
+    # ---- deploying
+    def deploy(self, session: Session, files: list[tuple[str, bytes]], actor: str | None,
+               max_bytes: int = DEFAULT_MAX_BYTES) -> DeployReport:
+        report = DeployReport()
+        sources = [read_source(name, content, max_bytes) for name, content in files]
+        good = [s for s in sources if not s.problems]
+        for s in sources:
+            report.problems.extend(s.problems)
+        key_owner: dict[str, str] = {}
+        for s in list(good):
+            for key in s.keys:
+                if key in key_owner and key_owner[key] != s.name:
+                    report.problems.append(Problem(s.name, _line_of(s, key), key,
+                                                   f"also defined in {key_owner[key]}; a key must be unique"))
+                    good.remove(s)
+                    break
+                key_owner[key] = s.name
+        # Build and check processes; a file whose processes fail to build deploys nothing.
+        while True:
+            built, failed = self._build(session, good)
+            if not failed:
+                break
+            for s, problem in failed:
+                report.problems.append(problem)
+                if s in good:
+                    good.remove(s)
+        report.results = self._store(session, good, built, actor)
+        return report
+
+    def _context_sources(self, session: Session, exclude: set[str]) -> list[SourceFile]:
+        """Latest deployed files for keys not in this batch, so references to them resolve."""
+        out, seen = [], set()
+        for definition in self.latest_all(session):
+            if definition.key in exclude or definition.source_name + definition.content_hash in seen:
+                continue
+            seen.add(definition.source_name + definition.content_hash)
+            source = read_source(definition.source_name, definition.xml.encode())
+            if not source.problems:
+                source.keys  # noqa: B018 - validate it is readable
+                out.append(source)
+        return out
+
+    def _build(self, session: Session, batch: list[SourceFile]) -> tuple[dict[str, Any], list[tuple[SourceFile, Problem]]]:
+        batch_keys = {k for s in batch for k in s.keys}
+        context = self._context_sources(session, batch_keys)
+        by_name = {s.name: s for s in batch + context}
+        parser = PdcaParser()
+        failed: list[tuple[SourceFile, Problem]] = []
+        decision_xml: dict[str, bytes] = {}
+        for s in batch + context:
+            try:
+                if s.kind == "dmn":
+                    for decision_id, doc in _split_decisions(s).items():
+                        parser.add_dmn_xml(doc, filename=s.name)
+                        decision_xml[decision_id] = etree.tostring(doc)
+                else:
+                    parser.add_bpmn_xml(_normalise_for_spiff(s.root), filename=s.name)
+            except (ValidationException, SpiffWorkflowException) as exc:
+                if s in batch:
+                    failed.append((s, _problem_from_spiff(exc, by_name, s.name)))
+        if failed:
+            return {}, failed
+        built: dict[str, Any] = {}
+        for s in batch:
+            if s.kind == "dmn":
+                for key in s.keys:
+                    built[key] = {"kind": "dmn", "source": s, "deps": [], "spec": None}
+                continue
+            for key in s.keys:
+                try:
+                    spec = parser.get_spec(key)
+                    subs = parser.get_subprocess_specs(key)
+                    missing = [name for name, sub in subs.items() if sub is None]
+                    if missing:
+                        raise ValidationException(f"called process '{missing[0]}' is not deployed", file_name=s.name)
+                except (ValidationException, SpiffWorkflowException) as exc:
+                    failed.append((s, _problem_from_spiff(exc, by_name, s.name)))
+                    break
+                except Exception as exc:  # SpiffWorkflow raises plain errors for some malformed models
+                    failed.append((s, Problem(s.name, None, key, f"cannot be parsed: {exc}")))
+                    break
+                deps = sorted(set(subs) | self._decision_refs(s.root))
+                built[key] = {"kind": "bpmn", "source": s, "deps": deps, "spec": (spec, subs),
+                              "dep_xml": [decision_xml.get(d, b"") for d in deps]}
+        return built, failed
+
+    @staticmethod
+    def _decision_refs(root: etree._Element) -> set[str]:
+        return {el.get(CAMUNDA + "decisionRef") for el in root.iter("{%s}businessRuleTask" % BPMN_NS)
+                if el.get(CAMUNDA + "decisionRef")}
+
+    def _store(self, session: Session, batch: list[SourceFile], built: dict[str, Any],
+               actor: str | None) -> list[DeployResult]:
+        results: list[DeployResult] = []
+        now = clock.now()
+        changed: set[str] = set()
+        hashes: dict[str, str] = {}
+        # Decisions first so processes built on them hash their new content.
+        for key, item in sorted(built.items(), key=lambda kv: kv[1]["kind"] != "dmn"):
+            s: SourceFile = item["source"]
+            dep_hashes = []
+            for dep in item["deps"]:
+                if dep in hashes:
+                    dep_hashes.append(hashes[dep])
+                else:
+                    latest = self.latest(session, dep, "dmn") or self.latest(session, dep, "bpmn")
+                    dep_hashes.append(latest.content_hash if latest else "")
+            content_hash = _sha(s.content, *dep_hashes)
+            hashes[key] = content_hash
+            latest = self.latest(session, key, item["kind"])
+            if latest is not None and latest.content_hash == content_hash:
+                results.append(DeployResult(key, latest.version, True, item["kind"]))
+                continue
+            spec_json = dump_specs(*item["spec"]) if item["spec"] else None
+            name = self._name_of(s, key)
+            definition = ProcessDefinition(
+                key=key, version=(latest.version + 1) if latest else 1, kind=item["kind"], name=name,
+                source_name=s.name, xml=s.content.decode("utf-8"), content_hash=content_hash, spec_json=spec_json,
+                dependencies=item["deps"], deployed_at=now, deployed_by=actor,
+            )
+            session.add(definition)
+            changed.add(key)
+            results.append(DeployResult(key, definition.version, False, item["kind"]))
+        session.flush()
+        results.extend(self._redeploy_dependents(session, changed, {k for s in batch for k in s.keys}, actor))
+        return results
+
+    def _redeploy_dependents(self, session: Session, changed: set[str], in_batch: set[str],
+                             actor: str | None) -> list[DeployResult]:
+        if not changed:
+            return []
+        dependents = [d for d in self.latest_all(session, "bpmn")
+                      if d.key not in in_batch and set(d.dependencies or []) & changed]
+        if not dependents:
+            return []
+        files = {d.source_name: d.xml.encode() for d in dependents}
+        sources = [read_source(name, content) for name, content in files.items()]
+        sources = [s for s in sources if not s.problems]
+        built, failed = self._build(session, sources)
+        built = {k: v for k, v in built.items() if k in {d.key for d in dependents}}
+        if failed:
+            return []
+        results = self._store(session, sources, built, actor)
+        reason = "uses " + ", ".join(sorted(changed))
+        return [DeployResult(r.key, r.version, r.unchanged, r.kind, reason) for r in results if not r.unchanged]
+
+    @staticmethod
+    def _name_of(source: SourceFile, key: str) -> str | None:
+        for el in source.root.iter():
+            if el.get("id") == key and local(el.tag) in ("process", "decision"):
+                return el.get("name")
+        return None
+
+
+def raise_if_problems(report: DeployReport) -> DeployReport:
+    if report.problems:
+        raise DeploymentError(report.problems)
+    return report

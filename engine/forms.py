@@ -1,0 +1,173 @@
+"""The form model of a user task, built from `camunda:formData`, and its validation.
+
+One model serves the HTML page, the API document and validation: `form_fields()` turns the
+SpiffWorkflow form into plain dicts, `validate()` checks a submission with a marshmallow schema
+built from those dicts and names every bad field.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date, datetime
+from typing import Any
+
+from marshmallow import Schema, ValidationError, fields, validate
+
+FIELD_TYPES = ("string", "long", "boolean", "date", "enum")
+_TRUE = {"true", "on", "1", "yes"}
+_FALSE = {"false", "off", "0", "no", ""}
+
+
+def form_fields(form: Any) -> list[dict[str, Any]]:
+    """Plain, JSON-friendly description of the form's fields."""
+    out = []
+    for f in getattr(form, "fields", []) or []:
+        validation = {v.name: v.config for v in f.validation}
+        field: dict[str, Any] = {
+            "id": f.id,
+            "label": f.label or f.id,
+            "type": f.type or "string",
+            "required": "required" in validation and str(validation["required"]).lower() not in ("false", "0"),
+            "readonly": "readonly" in validation,
+            "default": f.default_value or None,
+            "validation": {k: v for k, v in validation.items() if k not in ("required", "readonly")},
+            "properties": {p.id: p.value for p in f.properties},
+        }
+        if field["type"] == "enum":
+            field["options"] = [{"id": o.id, "name": o.name or o.id} for o in f.options]
+        else:
+            field["options"] = []
+        out.append(field)
+    return out
+
+
+class _Bool(fields.Field):
+    """Checkbox and JSON booleans: HTML sends 'on' or nothing."""
+
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.strip().lower() in _TRUE:
+            return True
+        if isinstance(value, str) and value.strip().lower() in _FALSE:
+            return False
+        raise ValidationError("must be true or false")
+
+
+class _Long(fields.Field):
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> int:
+        if isinstance(value, bool):
+            raise ValidationError("must be a whole number")
+        if isinstance(value, int):
+            return value
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        if isinstance(value, str) and re.fullmatch(r"\s*[-+]?\d{1,18}\s*", value):
+            return int(value)
+        raise ValidationError("must be a whole number")
+
+
+class _Date(fields.Field):
+    """ISO date or date-time; stored as the ISO text so task data stays JSON."""
+
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> str:
+        if not isinstance(value, str):
+            raise ValidationError("must be a date like 2026-03-31")
+        text = value.strip()
+        try:
+            if len(text) == 10:
+                return date.fromisoformat(text).isoformat()
+            return datetime.fromisoformat(text.replace("Z", "+00:00")).isoformat()
+        except ValueError as exc:
+            raise ValidationError("must be a date like 2026-03-31") from exc
+
+
+class _Str(fields.Field):
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> str:
+        if isinstance(value, (dict, list)):
+            raise ValidationError("must be text")
+        return str(value)
+
+
+def _number(text: Any) -> float | None:
+    try:
+        return float(text)
+    except (TypeError, ValueError):
+        return None
+
+
+def _field(spec: dict[str, Any]) -> fields.Field:
+    kind = spec["type"]
+    rules = spec["validation"]
+    validators: list[Any] = []
+    if kind == "long":
+        lo, hi = _number(rules.get("min")), _number(rules.get("max"))
+        if lo is not None or hi is not None:
+            validators.append(validate.Range(min=lo, max=hi))
+        cls: type[fields.Field] = _Long
+    elif kind == "boolean":
+        cls = _Bool
+    elif kind == "date":
+        cls = _Date
+    elif kind == "enum":
+        validators.append(validate.OneOf([o["id"] for o in spec["options"]],
+                                         error="must be one of: {choices}"))
+        cls = _Str
+    else:
+        lo, hi = _number(rules.get("minlength")), _number(rules.get("maxlength"))
+        if lo is not None or hi is not None:
+            validators.append(validate.Length(min=int(lo) if lo is not None else None,
+                                              max=int(hi) if hi is not None else None))
+        cls = _Str
+    return cls(required=spec["required"], allow_none=not spec["required"], validate=validators,
+               error_messages={"required": "is required", "null": "is required"})
+
+
+def build_schema(spec_fields: list[dict[str, Any]]) -> Schema:
+    declared = {f["id"]: _field(f) for f in spec_fields if not f.get("readonly")}
+    return Schema.from_dict(declared, name="TaskForm")()
+
+
+def validate_submission(spec_fields: list[dict[str, Any]], data: dict[str, Any]) -> tuple[dict[str, Any], list[dict]]:
+    """Return (clean values, errors). Each error is {"field": id, "message": text}."""
+    if not isinstance(data, dict):
+        return {}, [{"field": None, "message": "the submission must be an object of field values"}]
+    by_id = {f["id"]: f for f in spec_fields}
+    cleaned_input: dict[str, Any] = {}
+    errors: list[dict[str, Any]] = []
+    for key, value in data.items():
+        if key not in by_id:
+            errors.append({"field": key, "message": "is not a field of this form"})
+            continue
+        if by_id[key].get("readonly"):
+            continue
+        # An empty HTML input means "no value"; required fields then report "is required".
+        if isinstance(value, str) and value.strip() == "" and by_id[key]["type"] != "string":
+            continue
+        if isinstance(value, str) and value.strip() == "" and by_id[key]["required"]:
+            continue
+        cleaned_input[key] = value
+    for f in spec_fields:
+        if f["type"] == "boolean" and f["id"] not in cleaned_input and not f["required"]:
+            cleaned_input[f["id"]] = False  # an unticked checkbox is not sent at all
+    try:
+        values = build_schema(spec_fields).load(cleaned_input)
+    except ValidationError as exc:
+        for name, messages in sorted(exc.normalized_messages().items()):
+            text = "; ".join(str(m) for m in messages) if isinstance(messages, list) else str(messages)
+            errors.append({"field": name, "message": text})
+        values = {}
+    return values, errors
+
+
+def set_path(data: dict[str, Any], dotted: str, value: Any) -> None:
+    """Field ids may be dotted (`action.done_at`): write into the nested dict."""
+    parts = dotted.split(".")
+    target = data
+    for part in parts[:-1]:
+        nxt = target.get(part)
+        if not isinstance(nxt, dict):
+            nxt = {}
+            target[part] = nxt
+        target = nxt
+    target[parts[-1]] = value

@@ -1,0 +1,617 @@
+"""The runtime service API: the only way web handlers, the API, the CLI and the scheduler change
+process state.
+
+Each call is one unit of work: load the instance row, restore the SpiffWorkflow state against the
+cached spec, act, run engine steps, then write the state and the projections (human tasks,
+timers, message subscriptions, incidents, audit) in the same transaction. The instance's
+`version` column makes concurrent writers safe: exactly one wins, the other gets ConflictError.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import or_, select, update
+from sqlalchemy.orm import Session
+from SpiffWorkflow.bpmn import BpmnEvent, BpmnWorkflow
+from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition
+from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
+from SpiffWorkflow.exceptions import SpiffWorkflowException, WorkflowException
+from SpiffWorkflow.util.task import TaskState
+
+from engine import clock
+from engine.assignment import AssignmentError, resolve
+from engine.definitions import DefinitionStore, DeployReport, DeployResult, collect_files
+from engine.errors import (
+    ConflictError,
+    DeploymentError,
+    EngineError,
+    FormValidationError,
+    InvalidStateError,
+    NotFoundError,
+    PermissionDeniedError,
+)
+from engine.forms import form_fields, set_path, validate_submission
+from engine.sandbox import SandboxScriptEngine
+from engine.serialization import dump_state, load_state
+from engine.views import Actor, AuditView, IncidentView, InstanceView, TaskView
+from storage.db import Database
+from storage.errors import ConcurrentUpdateError
+from storage.models import (
+    AuditEvent,
+    HumanTask,
+    HumanTaskGroup,
+    Incident,
+    MessageSubscription,
+    ProcessDefinition,
+    ProcessInstance,
+    Timer,
+)
+
+log = logging.getLogger("pdcaflow.engine")
+
+OPEN_STATES = ("open", "claimed")
+
+
+class _Loaded:
+    """An instance row with its restored workflow, inside one unit of work."""
+
+    def __init__(self, row: ProcessInstance, workflow: BpmnWorkflow) -> None:
+        self.row = row
+        self.workflow = workflow
+
+
+class Runtime:
+    def __init__(self, db: Database, definitions: DefinitionStore | None = None) -> None:
+        self.db = db
+        self.definitions = definitions or DefinitionStore()
+        self.script_engine = SandboxScriptEngine()
+
+    # ------------------------------------------------------------------ units of work
+    @contextmanager
+    def _write(self) -> Iterator[Session]:
+        try:
+            with self.db.write() as session:
+                yield session
+        except ConcurrentUpdateError as exc:
+            raise ConflictError(str(exc)) from exc
+
+    # ------------------------------------------------------------------ definitions
+    def deploy(self, files: list[tuple[str, bytes]], actor: Actor | None = None) -> DeployReport:
+        """Deploy the files that are valid; the report lists results and every problem."""
+        with self._write() as session:
+            report = self.definitions.deploy(session, files, actor.username if actor else None)
+            for result in report.results:
+                if not result.unchanged:
+                    self._audit(session, "deploy", actor, None, None,
+                                {"key": result.key, "version": result.version, "kind": result.kind})
+        return report
+
+    def deploy_paths(self, paths: Iterable[Path | str], actor: Actor | None = None) -> list[DeployResult]:
+        """Deploy files/folders; raise DeploymentError (deploying nothing) if any file has a problem."""
+        files = [(str(p), Path(p).read_bytes()) for p in collect_files(paths)]
+        with self._write() as session:
+            report = self.definitions.deploy(session, files, actor.username if actor else None)
+            if report.problems:
+                raise DeploymentError(report.problems)
+            for result in report.results:
+                if not result.unchanged:
+                    self._audit(session, "deploy", actor, None, None,
+                                {"key": result.key, "version": result.version, "kind": result.kind})
+        return report.results
+
+    def definitions_list(self, all_versions: bool = False) -> list[dict[str, Any]]:
+        with self.db.read() as session:
+            if all_versions:
+                rows = list(session.scalars(select(ProcessDefinition).order_by(
+                    ProcessDefinition.key, ProcessDefinition.version)))
+            else:
+                rows = DefinitionStore.latest_all(session)
+            return [{"key": d.key, "version": d.version, "name": d.name, "kind": d.kind,
+                     "deployed_at": d.deployed_at, "source_name": d.source_name} for d in rows]
+
+    def definition_xml(self, key: str, version: int | None = None) -> str:
+        with self.db.read() as session:
+            definition = self._definition(session, key, version)
+            return definition.xml
+
+    def _definition(self, session: Session, key: str, version: int | None) -> ProcessDefinition:
+        if version is None:
+            definition = DefinitionStore.latest(session, key)
+        else:
+            definition = session.scalars(select(ProcessDefinition).where(
+                ProcessDefinition.key == key, ProcessDefinition.version == version,
+                ProcessDefinition.kind == "bpmn")).first()
+        if definition is None:
+            raise NotFoundError(f"process '{key}'" + (f" version {version}" if version else "") + " is not deployed")
+        return definition
+
+    # ------------------------------------------------------------------ instances
+    def start(self, key: str, data: dict[str, Any] | None, actor: Actor, *, version: int | None = None,
+              business_key: str | None = None) -> InstanceView:
+        data = dict(data or {})
+        with self._write() as session:
+            definition = self._definition(session, key, version)
+            spec, subs = self.definitions.specs(session, definition.id)
+            workflow = BpmnWorkflow(spec, subs, script_engine=self.script_engine)
+            workflow.task_tree.data.update(data)
+            start_task = workflow.get_next_task(state=TaskState.READY)
+            if start_task is not None:
+                start_task.data.update(data)
+            now = clock.now()
+            row = ProcessInstance(
+                id=uuid.uuid4().hex, definition_id=definition.id, process_key=definition.key,
+                process_version=definition.version, business_key=business_key or _text(data.get("reference")),
+                status="running", state=b"", data=data, started_at=now, started_by=actor.username,
+            )
+            session.add(row)
+            session.flush()
+            self._audit(session, "start", actor, row.id, None,
+                        {"key": key, "version": definition.version, "business_key": row.business_key})
+            loaded = _Loaded(row, workflow)
+            self._advance(session, loaded, actor)
+            self._save(session, loaded)
+            instance_id = row.id
+        return self.instance(instance_id)
+
+    def instance(self, instance_id: str) -> InstanceView:
+        with self.db.read() as session:
+            row = session.get(ProcessInstance, instance_id)
+            if row is None:
+                raise NotFoundError(f"instance {instance_id} not found")
+            tasks = session.scalars(select(HumanTask).where(HumanTask.instance_id == instance_id)
+                                    .order_by(HumanTask.created_at, HumanTask.id)).all()
+            incidents = session.scalars(select(Incident).where(Incident.instance_id == instance_id)
+                                        .order_by(Incident.id)).all()
+            audit = session.scalars(select(AuditEvent).where(AuditEvent.instance_id == instance_id)
+                                    .order_by(AuditEvent.id)).all()
+            groups = self._groups_of(session, [t.id for t in tasks])
+            return InstanceView(
+                id=row.id, key=row.process_key, version=row.process_version, status=row.status,
+                business_key=row.business_key, data=dict(row.data or {}), started_at=row.started_at,
+                ended_at=row.ended_at,
+                tasks=[_task_view(t, groups.get(t.id, [])) for t in tasks],
+                incidents=[IncidentView(i.id, i.task_id, i.task_name, i.message, i.data, i.created_at, i.resolved_at)
+                           for i in incidents],
+                audit=[AuditView(a.at, a.actor, a.type, a.task_id, a.payload) for a in audit],
+            )
+
+    def instances(self, *, key: str | None = None, status: str | None = None, limit: int = 100,
+                  offset: int = 0) -> list[dict[str, Any]]:
+        with self.db.read() as session:
+            stmt = select(ProcessInstance.id, ProcessInstance.process_key, ProcessInstance.process_version,
+                          ProcessInstance.status, ProcessInstance.business_key, ProcessInstance.started_at,
+                          ProcessInstance.ended_at)
+            if key:
+                stmt = stmt.where(ProcessInstance.process_key == key)
+            if status:
+                stmt = stmt.where(ProcessInstance.status == status)
+            rows = session.execute(stmt.order_by(ProcessInstance.started_at.desc()).limit(limit).offset(offset))
+            return [dict(r._mapping) for r in rows]
+
+    def cancel(self, instance_id: str, actor: Actor, reason: str = "") -> InstanceView:
+        if not actor.is_lead:
+            raise PermissionDeniedError("only quality leads and admins can cancel an instance")
+        with self._write() as session:
+            loaded = self._load(session, instance_id)
+            if loaded.row.status in ("completed", "cancelled"):
+                raise InvalidStateError(f"instance {instance_id} is already {loaded.row.status}")
+            loaded.workflow.cancel()
+            loaded.row.status = "cancelled"
+            loaded.row.ended_at = clock.now()
+            self._audit(session, "cancel", actor, instance_id, None, {"reason": reason})
+            self._save(session, loaded)
+        return self.instance(instance_id)
+
+    def retry(self, instance_id: str, actor: Actor, data: dict[str, Any] | None = None) -> InstanceView:
+        """Run the failed task again, optionally with corrected data, after the cause is fixed."""
+        if not actor.is_lead:
+            raise PermissionDeniedError("only quality leads and admins can retry an incident")
+        with self._write() as session:
+            loaded = self._load(session, instance_id)
+            open_incidents = session.scalars(select(Incident).where(
+                Incident.instance_id == instance_id, Incident.resolved_at.is_(None))).all()
+            if not open_incidents:
+                raise InvalidStateError(f"instance {instance_id} has no open incident to retry")
+            now = clock.now()
+            for incident in open_incidents:
+                incident.resolved_at = now
+                incident.resolved_by = actor.username
+            for task in loaded.workflow.get_tasks(state=TaskState.ERROR):
+                if data:
+                    task.data.update(data)
+                task._set_state(TaskState.READY)
+            loaded.row.status = "running"
+            self._audit(session, "retry", actor, instance_id, None, {"data": data or {}})
+            self._advance(session, loaded, actor)
+            self._save(session, loaded)
+        return self.instance(instance_id)
+
+    # ------------------------------------------------------------------ human tasks
+    def tasks(self, actor: Actor, *, state: str | None = None, mine: bool = False, instance_id: str | None = None,
+              process_key: str | None = None, limit: int = 200) -> list[TaskView]:
+        """Tasks the actor may see: assigned to them, or in one of their groups (leads see all)."""
+        with self.db.read() as session:
+            stmt = select(HumanTask)
+            if state:
+                stmt = stmt.where(HumanTask.state == state)
+            else:
+                stmt = stmt.where(HumanTask.state.in_(OPEN_STATES))
+            if instance_id:
+                stmt = stmt.where(HumanTask.instance_id == instance_id)
+            if process_key:
+                stmt = stmt.where(HumanTask.process_key == process_key)
+            if mine:
+                stmt = stmt.where(or_(HumanTask.assignee == actor.username, HumanTask.completed_by == actor.username))
+            elif not actor.is_lead:
+                in_groups = select(HumanTaskGroup.task_id).where(HumanTaskGroup.group_name.in_(sorted(actor.groups)))
+                stmt = stmt.where(or_(HumanTask.assignee == actor.username,
+                                      HumanTask.completed_by == actor.username,
+                                      HumanTask.id.in_(in_groups)))
+            stmt = stmt.order_by(HumanTask.due_at.is_(None), HumanTask.due_at, HumanTask.priority.desc(),
+                                 HumanTask.created_at).limit(limit)
+            rows = session.scalars(stmt).all()
+            groups = self._groups_of(session, [t.id for t in rows])
+            return [_task_view(t, groups.get(t.id, [])) for t in rows]
+
+    def task(self, task_id: str, actor: Actor) -> TaskView:
+        with self.db.read() as session:
+            row = session.get(HumanTask, task_id)
+            if row is None:
+                raise NotFoundError(f"task {task_id} not found")
+            groups = self._groups_of(session, [row.id]).get(row.id, [])
+            if not _may_see(actor, row, groups):
+                raise NotFoundError(f"task {task_id} not found")
+            return _task_view(row, groups)
+
+    def claim(self, task_id: str, actor: Actor) -> TaskView:
+        with self._write() as session:
+            row, groups = self._task_row(session, task_id, actor)
+            if row.state == "claimed" and row.assignee == actor.username:
+                return _task_view(row, groups)
+            if row.state == "claimed":
+                raise ConflictError(f"task '{row.name}' is already claimed by {row.assignee}")
+            if actor.username != row.assignee and not (set(groups) & actor.groups) and not actor.is_lead:
+                raise PermissionDeniedError(f"you are not in a group of task '{row.name}' ({', '.join(groups)})")
+            # Conditional update: a concurrent claim of the same task loses cleanly.
+            result = session.execute(update(HumanTask).where(HumanTask.id == task_id, HumanTask.state == "open")
+                                     .values(state="claimed", assignee=actor.username, claimed_at=clock.now()))
+            if result.rowcount != 1:
+                raise ConflictError(f"task '{row.name}' was claimed by someone else")
+            session.refresh(row)
+            self._audit(session, "claim", actor, row.instance_id, row.id, {"task": row.name})
+            return _task_view(row, groups)
+
+    def unclaim(self, task_id: str, actor: Actor) -> TaskView:
+        with self._write() as session:
+            row, groups = self._task_row(session, task_id, actor)
+            if row.state != "claimed":
+                raise ConflictError(f"task '{row.name}' is not claimed")
+            if row.assignee != actor.username and not actor.is_lead:
+                raise ConflictError(f"task '{row.name}' is held by {row.assignee}")
+            row.state, row.assignee, row.claimed_at = "open", None, None
+            self._audit(session, "unclaim", actor, row.instance_id, row.id, {"task": row.name})
+            return _task_view(row, groups)
+
+    def assign(self, task_id: str, actor: Actor, assignee: str | None) -> TaskView:
+        """A quality lead (re)assigns a task to a person, or back to its groups with None."""
+        if not actor.is_lead:
+            raise PermissionDeniedError("only quality leads and admins can reassign tasks")
+        with self._write() as session:
+            row, groups = self._task_row(session, task_id, actor)
+            previous = row.assignee
+            row.assignee = assignee or None
+            row.state = "claimed" if assignee else "open"
+            row.claimed_at = clock.now() if assignee else None
+            self._audit(session, "assign", actor, row.instance_id, row.id,
+                        {"task": row.name, "from": previous, "to": row.assignee})
+            return _task_view(row, groups)
+
+    def complete(self, task_id: str, actor: Actor, data: dict[str, Any] | None = None) -> InstanceView:
+        with self._write() as session:
+            row, groups = self._task_row(session, task_id, actor)
+            if row.state in ("completed", "cancelled"):
+                who = f" by {row.completed_by}" if row.completed_by else ""
+                raise ConflictError(f"task '{row.name}' is already {row.state}{who}")
+            allowed = actor.username == row.assignee or (row.assignee is None and set(groups) & actor.groups)
+            if not allowed and row.assignee is None and actor.is_lead:
+                allowed = True
+            if not allowed:
+                if row.assignee and row.assignee != actor.username:
+                    raise ConflictError(f"task '{row.name}' is held by {row.assignee}")
+                raise PermissionDeniedError(f"you may not complete task '{row.name}'")
+            values, errors = validate_submission(row.form or [], data or {})
+            if errors:
+                names = ", ".join(e["field"] or "form" for e in errors)
+                raise FormValidationError(f"please correct: {names}", errors)
+            loaded = self._load(session, row.instance_id)
+            task = loaded.workflow.get_task_from_id(uuid.UUID(task_id))
+            if task is None or task.state != TaskState.READY:
+                raise ConflictError(f"task '{row.name}' can no longer be completed")
+            for key, value in values.items():
+                set_path(task.data, key, value)
+            now = clock.now()
+            row.state, row.completed_at, row.completed_by, row.submitted = "completed", now, actor.username, values
+            if row.assignee is None:
+                row.assignee = actor.username
+            self._audit(session, "complete", actor, row.instance_id, row.id, {"task": row.name, "data": values})
+            self._run_task(session, loaded, task, actor)
+            self._advance(session, loaded, actor)
+            self._save(session, loaded)
+            instance_id = row.instance_id
+        return self.instance(instance_id)
+
+    def _task_row(self, session: Session, task_id: str, actor: Actor) -> tuple[HumanTask, list[str]]:
+        row = session.get(HumanTask, task_id)
+        if row is None:
+            raise NotFoundError(f"task {task_id} not found")
+        groups = self._groups_of(session, [row.id]).get(row.id, [])
+        if not _may_see(actor, row, groups):
+            raise NotFoundError(f"task {task_id} not found")
+        return row, groups
+
+    @staticmethod
+    def _groups_of(session: Session, task_ids: list[str]) -> dict[str, list[str]]:
+        out: dict[str, list[str]] = {}
+        if not task_ids:
+            return out
+        for task_id, group in session.execute(select(HumanTaskGroup.task_id, HumanTaskGroup.group_name)
+                                              .where(HumanTaskGroup.task_id.in_(task_ids))):
+            out.setdefault(task_id, []).append(group)
+        return {k: sorted(v) for k, v in out.items()}
+
+    # ------------------------------------------------------------------ events
+    def correlate_message(self, name: str, correlation: str | None, data: dict[str, Any] | None,
+                          actor: Actor) -> list[str]:
+        """Deliver a message to every instance waiting for it (matching the business key, if given)."""
+        with self._write() as session:
+            stmt = select(MessageSubscription.instance_id).where(MessageSubscription.name == name).distinct()
+            if correlation:
+                stmt = stmt.where(or_(MessageSubscription.correlation == correlation,
+                                      MessageSubscription.instance_id == correlation))
+            instance_ids = list(session.scalars(stmt))
+            if not instance_ids:
+                raise NotFoundError(f"no instance is waiting for message '{name}'"
+                                    + (f" with correlation '{correlation}'" if correlation else ""))
+            for instance_id in instance_ids:
+                loaded = self._load(session, instance_id)
+                definition = MessageEventDefinition(name)
+                loaded.workflow.catch(BpmnEvent(definition, dict(data or {})))
+                self._audit(session, "message", actor, instance_id, None, {"name": name, "data": data or {}})
+                self._advance(session, loaded, actor)
+                self._save(session, loaded)
+        return instance_ids
+
+    def fire_due_timers(self, *, limit: int = 500, worker: str = "runtime") -> int:
+        """Fire timers whose due time has passed; returns how many instances were advanced."""
+        now = clock.now()
+        with self.db.read() as session:
+            due = list(session.execute(
+                select(Timer.instance_id).where(Timer.state == "waiting", Timer.due_at <= now)
+                .group_by(Timer.instance_id).limit(limit)).scalars())
+        fired = 0
+        for instance_id in due:
+            try:
+                with self._write() as session:
+                    loaded = self._load(session, instance_id)
+                    before = {t.id for t in loaded.workflow.get_tasks(state=TaskState.WAITING)}
+                    self._advance(session, loaded, Actor.system("scheduler"), refresh_timers=True)
+                    after = {t.id for t in loaded.workflow.get_tasks(state=TaskState.WAITING)}
+                    for task_id in sorted(before - after, key=str):
+                        self._audit(session, "timer_fired", Actor.system("scheduler"), instance_id, str(task_id),
+                                    {"worker": worker})
+                    self._save(session, loaded)
+                    fired += 1
+            except (ConflictError, NotFoundError):
+                continue  # another worker got there first; it will be projected correctly
+        return fired
+
+    # ------------------------------------------------------------------ internals
+    def _load(self, session: Session, instance_id: str) -> _Loaded:
+        row = session.get(ProcessInstance, instance_id)
+        if row is None:
+            raise NotFoundError(f"instance {instance_id} not found")
+        spec, subs = self.definitions.specs(session, row.definition_id)
+        workflow = load_state(row.state, spec, subs, self.script_engine)
+        return _Loaded(row, workflow)
+
+    def _run_task(self, session: Session, loaded: _Loaded, task: Any, actor: Actor) -> None:
+        try:
+            task.run()
+        except (SpiffWorkflowException, EngineError) as exc:
+            self._incident(session, loaded, task, exc, actor)
+
+    def _advance(self, session: Session, loaded: _Loaded, actor: Actor, refresh_timers: bool = False) -> None:
+        """Run engine steps; a failing script/expression becomes an incident, never a crash."""
+        if loaded.row.status in ("cancelled",):
+            return
+        try:
+            if refresh_timers:
+                loaded.workflow.refresh_timers()
+            loaded.workflow.do_engine_steps()
+        except (SpiffWorkflowException, EngineError) as exc:
+            task = getattr(exc, "task", None)
+            self._incident(session, loaded, task, exc, actor)
+
+    def _incident(self, session: Session, loaded: _Loaded, task: Any, exc: Exception, actor: Actor) -> None:
+        message = _message_of(exc)
+        data = dict(task.data) if task is not None else {}
+        if task is not None and task.state != TaskState.ERROR:
+            task._set_state(TaskState.ERROR)
+        incident = Incident(
+            instance_id=loaded.row.id, task_id=str(task.id) if task is not None else None,
+            task_name=(task.task_spec.bpmn_name or task.task_spec.bpmn_id) if task is not None else None,
+            message=message, data=_json_safe(data), created_at=clock.now())
+        session.add(incident)
+        loaded.row.status = "incident"
+        self._audit(session, "incident", actor, loaded.row.id, incident.task_id,
+                    {"message": message, "task": incident.task_name})
+        log.warning("incident instance=%s task=%s: %s", loaded.row.id, incident.task_id, message)
+
+    def _save(self, session: Session, loaded: _Loaded) -> None:
+        workflow, row = loaded.workflow, loaded.row
+        now = clock.now()
+        self._sync_human_tasks(session, loaded, now)
+        self._sync_waits(session, loaded)
+        if row.status not in ("cancelled", "incident"):
+            if workflow.is_completed():
+                row.status = "completed"
+                row.ended_at = row.ended_at or now
+                self._audit(session, "end", None, row.id, None, {})
+            else:
+                row.status = "running"
+        row.data = _json_safe(_instance_data(workflow))
+        row.state = dump_state(workflow)
+        session.flush()
+
+    def _sync_human_tasks(self, session: Session, loaded: _Loaded, now: datetime) -> None:
+        workflow, row = loaded.workflow, loaded.row
+        ready = {str(t.id): t for t in workflow.get_tasks(state=TaskState.READY, manual=True)}
+        existing = {t.id: t for t in session.scalars(select(HumanTask).where(
+            HumanTask.instance_id == row.id, HumanTask.state.in_(OPEN_STATES)))}
+        for task_id, ht in existing.items():
+            if task_id not in ready:
+                ht.state = "cancelled"
+                ht.completed_at = now
+        known = set(existing)
+        if ready:
+            known |= set(session.scalars(select(HumanTask.id).where(HumanTask.id.in_(list(ready)))))
+        for task_id, task in ready.items():
+            if task_id in known:
+                continue
+            spec = task.task_spec
+            attrs = (getattr(spec, "extensions", None) or {}).get("pdca", {})
+            try:
+                who = resolve(attrs, task.data, now)
+            except AssignmentError as exc:
+                self._incident(session, loaded, task, exc, Actor.system())
+                continue
+            fields = form_fields(getattr(spec, "form", None))
+            for f in fields:
+                if f["id"] in task.data and not isinstance(task.data[f["id"]], (dict, list)):
+                    f["default"] = task.data[f["id"]]
+            session.add(HumanTask(
+                id=task_id, instance_id=row.id, process_key=row.process_key, spec_id=spec.bpmn_id or spec.name,
+                name=spec.bpmn_name or spec.bpmn_id or spec.name, state="claimed" if who.assignee else "open",
+                assignee=who.assignee, candidate_groups=who.groups, priority=who.priority, due_at=who.due_at,
+                follow_up_at=who.follow_up_at, form=_json_safe(fields), documentation=attrs.get("documentation"),
+                created_at=now, claimed_at=now if who.assignee else None))
+            session.flush()
+            for group in who.groups:
+                session.add(HumanTaskGroup(task_id=task_id, group_name=group))
+            self._audit(session, "task_created", None, row.id, task_id,
+                        {"task": spec.bpmn_name or spec.bpmn_id, "assignee": who.assignee, "groups": who.groups})
+
+    def _sync_waits(self, session: Session, loaded: _Loaded) -> None:
+        """Project waiting timers and message catches so the scheduler and correlation stay indexed."""
+        workflow, row = loaded.workflow, loaded.row
+        timers: dict[str, tuple[str, datetime]] = {}
+        messages: set[str] = set()
+        for task in workflow.get_tasks(state=TaskState.WAITING):
+            definition = getattr(task.task_spec, "event_definition", None)
+            if isinstance(definition, TimerEventDefinition):
+                due = _timer_due(task)
+                if due is not None:
+                    timers[str(task.id)] = (task.task_spec.bpmn_id or task.task_spec.name, due)
+            elif isinstance(definition, MessageEventDefinition):
+                messages.add(definition.name)
+        current = {t.task_id: t for t in session.scalars(select(Timer).where(
+            Timer.instance_id == row.id, Timer.state == "waiting"))}
+        for task_id, timer in current.items():
+            if task_id not in timers:
+                timer.state = "done"
+            else:
+                timer.due_at = timers[task_id][1]
+        for task_id, (spec_id, due) in timers.items():
+            if task_id not in current:
+                session.add(Timer(instance_id=row.id, task_id=task_id, spec_id=spec_id, due_at=due))
+        subs = {s.name: s for s in session.scalars(select(MessageSubscription).where(
+            MessageSubscription.instance_id == row.id))}
+        for name, sub in subs.items():
+            if name not in messages:
+                session.delete(sub)
+        for name in messages - set(subs):
+            session.add(MessageSubscription(instance_id=row.id, name=name, correlation=row.business_key))
+
+    @staticmethod
+    def _audit(session: Session, type_: str, actor: Actor | None, instance_id: str | None, task_id: str | None,
+               payload: dict[str, Any]) -> None:
+        session.add(AuditEvent(at=clock.now(), actor=actor.username if actor else None, type=type_,
+                               instance_id=instance_id, task_id=task_id, payload=_json_safe(payload)))
+
+
+# ---------------------------------------------------------------------- helpers
+def _may_see(actor: Actor, row: HumanTask, groups: list[str]) -> bool:
+    return actor.is_lead or actor.username in (row.assignee, row.completed_by) or bool(set(groups) & actor.groups)
+
+
+def _task_view(row: HumanTask, groups: list[str]) -> TaskView:
+    return TaskView(
+        id=row.id, name=row.name, spec_id=row.spec_id, instance_id=row.instance_id, process_key=row.process_key,
+        state=row.state, assignee=row.assignee, groups=groups, due_at=row.due_at, follow_up_at=row.follow_up_at,
+        priority=row.priority, created_at=row.created_at, completed_at=row.completed_at,
+        completed_by=row.completed_by, form=list(row.form or []), documentation=row.documentation,
+        values=dict(row.submitted or {}),
+    )
+
+
+def _timer_due(task: Any) -> datetime | None:
+    value = task._get_internal_data("event_value")
+    if isinstance(value, dict):
+        value = value.get("next")
+    if not value:
+        return None
+    try:
+        return TimerEventDefinition.get_datetime(value) if isinstance(value, str) else None
+    except ValueError:
+        return None
+
+
+def _instance_data(workflow: BpmnWorkflow) -> dict[str, Any]:
+    """The instance's current variables: the data of the most recently finished task, plus data objects."""
+    data: dict[str, Any] = {}
+    last = workflow.last_task
+    if last is not None:
+        data.update(last.data)
+    else:
+        data.update(workflow.task_tree.data)
+    # Ready/waiting tasks inherited the freshest data from the tasks before them.
+    for task in workflow.get_tasks(state=TaskState.READY | TaskState.WAITING | TaskState.ERROR):
+        data.update(task.data)
+    data.update(workflow.data)
+    return data
+
+
+def _message_of(exc: Exception) -> str:
+    if isinstance(exc, EngineError):
+        return exc.message
+    text = str(exc.args[0]) if exc.args else exc.__class__.__name__
+    notes = getattr(exc, "notes", None) or getattr(exc, "__notes__", None) or []
+    if isinstance(exc, WorkflowException) and getattr(exc, "error_line", None):
+        text += f" (line {getattr(exc, 'line_number', '?')}: {exc.error_line.strip()})"
+    extra = [n for n in notes if n not in text]
+    return text + ("; " + "; ".join(extra) if extra else "")
+
+
+def _json_safe(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [_json_safe(v) for v in value]
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return value
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    if isinstance(value, timedelta):
+        return value.total_seconds()
+    return str(value)
+
+
+def _text(value: Any) -> str | None:
+    return str(value) if value not in (None, "") else None

@@ -1,0 +1,107 @@
+"""Plain read models the engine hands to the web layer, the API, the CLI and the scheduler.
+
+Callers never see SpiffWorkflow objects or ORM rows, so sessions can close right after a call.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from typing import Any
+
+ROLES = ("admin", "quality_lead", "employee")
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who is acting: a user name, the groups they belong to and their built-in role."""
+
+    username: str
+    groups: frozenset[str] = frozenset()
+    role: str = "employee"
+
+    @property
+    def is_lead(self) -> bool:
+        return self.role in ("quality_lead", "admin")
+
+    @classmethod
+    def system(cls, name: str = "system") -> Actor:
+        return cls(name, frozenset(), "admin")
+
+
+@dataclass
+class TaskView:
+    id: str
+    name: str
+    spec_id: str
+    instance_id: str
+    process_key: str
+    state: str
+    assignee: str | None
+    groups: list[str]
+    due_at: datetime | None
+    follow_up_at: datetime | None
+    priority: int
+    created_at: datetime
+    completed_at: datetime | None
+    completed_by: str | None
+    form: list[dict[str, Any]] = field(default_factory=list)
+    documentation: str | None = None
+    values: dict[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return _jsonable(asdict(self))
+
+
+@dataclass
+class IncidentView:
+    id: int
+    task_id: str | None
+    task_name: str | None
+    message: str
+    data: dict[str, Any]
+    created_at: datetime
+    resolved_at: datetime | None
+
+    def as_dict(self) -> dict[str, Any]:
+        return _jsonable(asdict(self))
+
+
+@dataclass
+class AuditView:
+    at: datetime
+    actor: str | None
+    type: str
+    task: str | None
+    payload: dict[str, Any]
+
+    def as_dict(self) -> dict[str, Any]:
+        return _jsonable(asdict(self))
+
+
+@dataclass
+class InstanceView:
+    id: str
+    key: str
+    version: int
+    status: str
+    business_key: str | None
+    data: dict[str, Any]
+    started_at: datetime
+    ended_at: datetime | None
+    tasks: list[TaskView] = field(default_factory=list)
+    incidents: list[IncidentView] = field(default_factory=list)
+    audit: list[AuditView] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return _jsonable(asdict(self))
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    return value
