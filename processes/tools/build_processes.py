@@ -37,19 +37,25 @@ SEVERITIES = [("critical", "Critical"), ("major", "Major"), ("minor", "Minor")]
 
 
 def default(name: str, value: str) -> str:
+    """Script lines giving ``name`` a value when the caller did not supply it.
+
+    The sandbox has no globals()/locals(): reading an unknown name raises NameError, which
+    is caught as Exception (NameError itself is not offered by the sandbox).
+    """
     return (
-        f"try:\n    {name}\nexcept NameError:\n    {name} = None\n"
+        f"try:\n    {name}\nexcept Exception:\n    {name} = None\n"
         f"if {name} is None or {name} == \"\":\n    {name} = {value}\n"
     )
 
 
 def reference_script(prefix: str) -> str:
-    return (
-        default("reference", "None")
-        + "if not reference:\n"
-        + "    stamp = received_at[:19].replace(\"-\", \"\").replace(\":\", \"\").replace(\"T\", \"-\")\n"
-        + "    fraction = received_at[20:26] if received_at[19:20] == \".\" else \"000000\"\n"
-        + f"    reference = \"{prefix}-\" + stamp + \"-\" + fraction\n"
+    """Fallback reference (the engine normally passes one): prefix + UTC date and time of receipt.
+
+    Every top-level name a script assigns becomes process data, so no helper variables.
+    """
+    return default(
+        "reference",
+        f'"{prefix}-" + received_at[:19].replace("-", "").replace(":", "").replace("T", "-")',
     )
 
 
@@ -157,15 +163,15 @@ action_4_due = None
     slots = "\n".join(
         f"""if action_{i}_what:
     actions = actions + [{{"id": str(rca_round) + "-{i}", "round": rca_round, "what": action_{i}_what,
-                "owner": action_{i}_owner or action_1_owner, "due": action_{i}_due or default_due,
+                "owner": {owner}, "due": action_{i}_due or add_duration(today(), "P14D"),
                 "done_at": None, "result": ""}}]"""
         for i in range(1, 5)
+        for owner in ["action_1_owner" if i == 1 else f"action_{i}_owner or action_1_owner"]
     )
     p.script("rca_build_actions", "List the corrective actions", (6, 0),
              "Turns the filled action slots into the list 'actions' (id, round, what, owner, due, done_at, "
              "result). A slot without owner falls back to the owner of action 1; without due date to 14 days.",
-             "actions_planned_at = now()\ndefault_due = add_duration(actions_planned_at, \"P14D\")[:10]\n"
-             "actions = []\n" + slots + "\n")
+             "actions_planned_at = now()\nactions = []\n" + slots + "\n")
     p.user("rca_do_action", "Carry out the corrective action", (7, 0),
            """Action owner: do the corrective action assigned to you (see 'what' in the action) and record
            the date you finished and what was done, including where the evidence can be found.""",
