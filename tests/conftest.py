@@ -1,0 +1,112 @@
+"""Shared fixtures: every database test runs on SQLite and on PostgreSQL.
+
+PostgreSQL comes from PDCAFLOW_TEST_PG_URL, or a throwaway cluster started for the session.
+When neither is possible the PostgreSQL variants skip, unless PDCAFLOW_REQUIRE_ALL=1 (CI),
+which turns the skip into a failure.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from engine.runtime import Actor, Runtime
+from storage.db import Database
+from storage.migrate import upgrade
+
+FIXTURES = Path(__file__).parent / "fixtures"
+PROCESSES = Path(__file__).parent.parent / "processes"
+REQUIRE_ALL = os.environ.get("PDCAFLOW_REQUIRE_ALL") == "1"
+
+
+def skip_or_fail(reason: str) -> None:
+    if REQUIRE_ALL:
+        pytest.fail(f"{reason} (PDCAFLOW_REQUIRE_ALL=1 forbids skipping)")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def pg_server_url() -> Iterator[str | None]:
+    url = os.environ.get("PDCAFLOW_TEST_PG_URL")
+    if url:
+        yield url
+        return
+    from tests.pg_cluster import Cluster
+
+    try:
+        cluster = Cluster()
+        url = cluster.start()
+    except Exception as exc:  # no server binaries, or they would not start
+        pytest.pdcaflow_pg_error = str(exc)  # type: ignore[attr-defined]
+        yield None
+        return
+    try:
+        yield url
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture(scope="session")
+def pg_database(pg_server_url: str | None) -> Iterator[str | None]:
+    """A fresh database for this session with the schema built by the Alembic migrations."""
+    if pg_server_url is None:
+        yield None
+        return
+    name = f"pdcaflow_test_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(pg_server_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    url = pg_server_url.rsplit("/", 1)[0] + "/" + name
+    upgrade(url)
+    try:
+        yield url
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def make_db(backend: str, tmp_path: Path, pg_database: str | None) -> Database:
+    if backend == "sqlite":
+        db = Database(f"sqlite:///{tmp_path / 'test.sqlite3'}")
+        db.create_all()
+        return db
+    if pg_database is None:
+        skip_or_fail("PostgreSQL is not available: " + getattr(pytest, "pdcaflow_pg_error", "no server"))
+    db = Database(pg_database)
+    db.truncate_all()
+    return db
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db(request: pytest.FixtureRequest, tmp_path: Path, pg_database: str | None) -> Iterator[Database]:
+    database = make_db(request.param, tmp_path, pg_database)
+    try:
+        yield database
+    finally:
+        database.dispose()
+
+
+@pytest.fixture
+def runtime(db: Database) -> Runtime:
+    return Runtime(db)
+
+
+@pytest.fixture
+def lead() -> Actor:
+    return Actor("lena.lead", frozenset({"quality_lead"}), "quality_lead")
+
+
+@pytest.fixture
+def reviewer() -> Actor:
+    return Actor("rita.reviewer", frozenset({"reviewers", "employee"}), "employee")
+
+
+@pytest.fixture
+def outsider() -> Actor:
+    return Actor("otto.outsider", frozenset({"purchasing"}), "employee")
