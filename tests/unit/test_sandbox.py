@@ -59,6 +59,11 @@ def test_expression_compile_refusals(source: str, message: str | None) -> None:
         ("str.mro()", "'mro' is not allowed"),
         ("'{0.__class__}'.format(1)", "'format' is not allowed"),
         ("(i for i in []).gi_frame", "not allowed"),
+        ("'x'.ljust(10**9)", "result too large"),
+        ("('a' * 1000).replace('a', 'b' * 10000)", "result too large"),
+        ("'-'.join(['a' * 1000] * 2000)", "result too large"),
+        ("'%0999999999d' % 1", "not allowed"),
+        ("'%*d' % (10**9, 1)", "not allowed"),
     ],
 )
 def test_expression_runtime_refusals(source: str, message: str) -> None:
@@ -107,6 +112,7 @@ def test_script_compile_refusals(script: str, message: str) -> None:
         ("s = 'ab'\nfor i in range(40):\n    s = s + s", "result too large"),
         ("s = 'ab'\nfor i in range(40):\n    s += s", "result too large"),
         ("x = open\n", "'open' is not available"),
+        ("x = ['a'] * 1000\nfor i in range(20):\n    x.extend(x)", "result too large"),
     ],
 )
 def test_script_runtime_failures(script: str, message: str) -> None:
@@ -157,6 +163,9 @@ def test_task_data_cannot_replace_guards() -> None:
         ("[v * 2 for v in xs if v > 1]", [6, 4]),
         ("max(xs) + min(xs) + sum(xs) + len(xs)", 13),
         ("floor(2.7) + ceil(2.1)", 5),
+        ("'-'.join(str(v) for v in xs)", "1-3-2"),
+        ("'%05.1f' % 2.25 + 'ab'.ljust(3, '.')", "002.2ab."),
+        ("7 % 3", 1),
     ],
 )
 def test_evaluate(source: str, expected: object) -> None:
