@@ -460,3 +460,26 @@ def test_validate_raises_syntax_error_for_dmn_operator_entries() -> None:
         engine.validate(">= 3")
     engine.validate("v >= 3")
     engine.validate("${a gt 1}")
+
+
+TIMER_BPMN = _BPMN_HEAD + """
+  <bpmn:process id="waiting" isExecutable="true">
+    <bpmn:startEvent id="start"><bpmn:outgoing>f1</bpmn:outgoing></bpmn:startEvent>
+    <bpmn:sequenceFlow id="f1" sourceRef="start" targetRef="wait" />
+    <bpmn:intermediateCatchEvent id="wait">
+      <bpmn:incoming>f1</bpmn:incoming><bpmn:outgoing>f2</bpmn:outgoing>
+      <bpmn:timerEventDefinition id="t1"><bpmn:timeDate>2020-01-01T00:00:00Z</bpmn:timeDate></bpmn:timerEventDefinition>
+    </bpmn:intermediateCatchEvent>
+    <bpmn:sequenceFlow id="f2" sourceRef="wait" targetRef="end" />
+    <bpmn:endEvent id="end"><bpmn:incoming>f2</bpmn:incoming></bpmn:endEvent>
+  </bpmn:process>
+</bpmn:definitions>
+"""
+
+
+def test_plain_iso_timer_text_is_accepted(tmp_path: Path) -> None:
+    workflow = _workflow(tmp_path, "waiting", TIMER_BPMN)
+    workflow.do_engine_steps()
+    workflow.refresh_timers()
+    workflow.do_engine_steps()
+    assert workflow.is_completed()
