@@ -103,7 +103,7 @@ class _BudgetExceeded(BaseException):
 
 _ALLOWED_UNDERSCORE_NAMES = frozenset({"_", "_empty"})
 _INTERNAL_NAMES = frozenset({"_empty", "_binop_"})
-_GUARDED_BINOPS = {ast.Mult: "*", ast.Pow: "**", ast.LShift: "<<", ast.Add: "+"}
+_GUARDED_BINOPS = {ast.Mult: "*", ast.Pow: "**", ast.LShift: "<<", ast.Add: "+", ast.Mod: "%"}
 
 
 class _Checker(ast.NodeVisitor):
@@ -274,7 +274,48 @@ def _guarded_getattr(obj: Any, name: str, *default: Any) -> Any:
         return obj[name]
     if name in _BLOCKED_ATTRIBUTES:
         raise ScriptError(f"access to attribute {name!r} is not allowed")
-    return getattr(obj, name, *default)
+    value = getattr(obj, name, *default)
+    if isinstance(obj, (str, list)) and name in _GROWTH_ESTIMATES:
+        return _size_checked(obj, name, value)
+    return value
+
+
+def _joined_size(sep: str, items: list) -> int:
+    return sum(len(i) for i in items if isinstance(i, str)) + len(sep) * max(len(items) - 1, 0)
+
+
+def _replaced_size(s: str, old: str, new: str, count: int = -1) -> int:
+    hits = s.count(old) if count < 0 else min(count, s.count(old))
+    return len(s) + hits * max(len(new) - len(old), 0)
+
+
+# Methods that can build a huge result in one C call, with an estimate of the
+# result size computed from their arguments before calling them.
+_GROWTH_ESTIMATES: dict[str, Callable[..., int]] = {
+    "ljust": lambda s, width, *_: width,
+    "rjust": lambda s, width, *_: width,
+    "center": lambda s, width, *_: width,
+    "zfill": lambda s, width: width,
+    "expandtabs": lambda s, tabsize=8: len(s) + s.count("\t") * tabsize,
+    "replace": _replaced_size,
+    "join": _joined_size,
+    "extend": lambda lst, items: len(lst) + (len(items) if isinstance(items, (list, tuple, str)) else 0),
+}
+
+
+def _size_checked(obj: Any, name: str, method: Callable[..., Any]) -> Callable[..., Any]:
+    def checked(*args: Any) -> Any:
+        if name == "join" and args:
+            args = (list(args[0]),)  # materialise once so it can be measured
+        try:
+            size = _GROWTH_ESTIMATES[name](obj, *args)
+        except TypeError:
+            size = 0  # bad arguments: let the real method report them
+        if isinstance(size, int) and size > MAX_SEQUENCE:
+            raise ScriptError(f"result too large: {name}() would produce {size} items (limit {MAX_SEQUENCE})")
+        return method(*args)
+
+    return checked
 
 
 def _guarded_getitem(obj: Any, key: Any) -> Any:
@@ -322,6 +363,10 @@ def _check_size(symbol: str, a: Any, b: Any) -> None:
     elif symbol == "+":
         if isinstance(a, sized) and isinstance(b, sized) and len(a) + len(b) > MAX_SEQUENCE:
             raise ScriptError(f"result too large: {len(a) + len(b)} items (limit {MAX_SEQUENCE})")
+    elif symbol == "%":
+        # "%0999999999d" % 1 or "%*d" % (10**9, 1) would pad in C.
+        if isinstance(a, str) and re.search(r"%[-#0 +]*(?:\*|\d{7,})|\.(?:\*|\d{7,})", a):
+            raise ScriptError("this %-format width or precision is not allowed")
     elif not (isinstance(a, int) and isinstance(b, int)):
         return
     elif symbol == "**" and abs(a) > 1 and b > 0 and b * math.log2(abs(a)) > MAX_INT_BITS:
@@ -331,7 +376,7 @@ def _check_size(symbol: str, a: Any, b: Any) -> None:
 
 
 _BINOPS: dict[str, Callable[[Any, Any], Any]] = {
-    "*": operator.mul, "**": operator.pow, "<<": operator.lshift, "+": operator.add,
+    "*": operator.mul, "**": operator.pow, "<<": operator.lshift, "+": operator.add, "%": operator.mod,
 }
 _INPLACE_OPS: dict[str, Callable[[Any, Any], Any]] = {
     "+=": operator.iadd, "-=": operator.isub, "*=": operator.imul, "/=": operator.itruediv,

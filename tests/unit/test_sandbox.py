@@ -59,6 +59,11 @@ def test_expression_compile_refusals(source: str, message: str | None) -> None:
         ("str.mro()", "'mro' is not allowed"),
         ("'{0.__class__}'.format(1)", "'format' is not allowed"),
         ("(i for i in []).gi_frame", "not allowed"),
+        ("'x'.ljust(10**9)", "result too large"),
+        ("('a' * 1000).replace('a', 'b' * 10000)", "result too large"),
+        ("'-'.join(['a' * 1000] * 2000)", "result too large"),
+        ("'%0999999999d' % 1", "not allowed"),
+        ("'%*d' % (10**9, 1)", "not allowed"),
     ],
 )
 def test_expression_runtime_refusals(source: str, message: str) -> None:
@@ -107,6 +112,7 @@ def test_script_compile_refusals(script: str, message: str) -> None:
         ("s = 'ab'\nfor i in range(40):\n    s = s + s", "result too large"),
         ("s = 'ab'\nfor i in range(40):\n    s += s", "result too large"),
         ("x = open\n", "'open' is not available"),
+        ("x = ['a'] * 1000\nfor i in range(20):\n    x.extend(x)", "result too large"),
     ],
 )
 def test_script_runtime_failures(script: str, message: str) -> None:
@@ -157,6 +163,9 @@ def test_task_data_cannot_replace_guards() -> None:
         ("[v * 2 for v in xs if v > 1]", [6, 4]),
         ("max(xs) + min(xs) + sum(xs) + len(xs)", 13),
         ("floor(2.7) + ceil(2.1)", 5),
+        ("'-'.join(str(v) for v in xs)", "1-3-2"),
+        ("'%05.1f' % 2.25 + 'ab'.ljust(3, '.')", "002.2ab."),
+        ("7 % 3", 1),
     ],
 )
 def test_evaluate(source: str, expected: object) -> None:
@@ -451,3 +460,26 @@ def test_validate_raises_syntax_error_for_dmn_operator_entries() -> None:
         engine.validate(">= 3")
     engine.validate("v >= 3")
     engine.validate("${a gt 1}")
+
+
+TIMER_BPMN = _BPMN_HEAD + """
+  <bpmn:process id="waiting" isExecutable="true">
+    <bpmn:startEvent id="start"><bpmn:outgoing>f1</bpmn:outgoing></bpmn:startEvent>
+    <bpmn:sequenceFlow id="f1" sourceRef="start" targetRef="wait" />
+    <bpmn:intermediateCatchEvent id="wait">
+      <bpmn:incoming>f1</bpmn:incoming><bpmn:outgoing>f2</bpmn:outgoing>
+      <bpmn:timerEventDefinition id="t1"><bpmn:timeDate>2020-01-01T00:00:00Z</bpmn:timeDate></bpmn:timerEventDefinition>
+    </bpmn:intermediateCatchEvent>
+    <bpmn:sequenceFlow id="f2" sourceRef="wait" targetRef="end" />
+    <bpmn:endEvent id="end"><bpmn:incoming>f2</bpmn:incoming></bpmn:endEvent>
+  </bpmn:process>
+</bpmn:definitions>
+"""
+
+
+def test_plain_iso_timer_text_is_accepted(tmp_path: Path) -> None:
+    workflow = _workflow(tmp_path, "waiting", TIMER_BPMN)
+    workflow.do_engine_steps()
+    workflow.refresh_timers()
+    workflow.do_engine_steps()
+    assert workflow.is_completed()
