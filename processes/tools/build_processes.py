@@ -269,12 +269,9 @@ def complaint_to_improvement() -> Process:
              + default("order_ref", "\"\"") + default("desired_outcome", "\"\"")
              + default("effectiveness_wait", "\"P30D\"") + """
 acknowledged_at = None
-replied_at = None
 closed_at = None
 category = None
 severity = None
-containment_done = False
-containment_done_at = None
 root_cause = None
 actions = []
 effective = None
@@ -332,6 +329,9 @@ survey_status = None
            ])
     p.script("record_containment", "Record the containment", (10, -2),
              "Stamps containment_done_at.", "containment_done_at = now()\n")
+    p.script("no_containment", "Note that no containment is needed", (9.5, -1),
+             "Minor complaints need no containment; records containment_done = false.",
+             "containment_done = False\ncontainment_done_at = None\n")
     p.xor("containment_merge", "", (11, -1))
     p.user("reply", "Reply to the customer", (9, 1),
            """Customer service: tell the customer what we found so far, what we do right now (replacement,
@@ -401,7 +401,8 @@ status = "closed"
            ])
     p.script("record_rejection", "Record the decision", (7, 2.2),
              "Stamps closed_at and keeps the reason and the decider (FDA 21 CFR 820.198(b)).",
-             "closure_reason = invalid_reason\nclosed_at = now()\nstatus = \"rejected\"\n")
+             "closure_reason = invalid_reason\nclosed_at = now()\nstatus = \"rejected\"\n"
+             "containment_done = False\ncontainment_done_at = None\nreplied_at = None\n")
     p.end("closed_invalid", "Closed as not valid", (8, 2.2), "Complaint closed without investigation.")
 
     p.chain("complaint_received", "register", "acknowledge", "record_ack", "triage", "valid_gw")
@@ -412,7 +413,8 @@ status = "closed"
     p.flow("split", "containment_gw")
     p.flow("split", "reply")
     p.flow("containment_gw", "containment", "Yes", '${severity == "critical" || severity eq "major"}')
-    p.flow("containment_gw", "containment_merge", "No (minor)", default=True)
+    p.flow("containment_gw", "no_containment", "No (minor)", default=True)
+    p.flow("no_containment", "containment_merge")
     p.chain("containment", "record_containment", "containment_merge", "join")
     p.chain("reply", "record_reply", "join")
     p.chain("join", "improve", "standardise", "send_final_reply", "survey", "close", "closed")
@@ -521,8 +523,6 @@ def supplier_nonconformity() -> Process:
 closed_at = None
 category = None
 severity = None
-containment_done = False
-containment_done_at = None
 root_cause = None
 actions = []
 effective = None
@@ -589,7 +589,8 @@ rca_history = []
                Field("rejected_by", "Your name (person deciding)", required=True),
            ])
     p.script("snc_record_rejection", "Record the decision", (5, 2.2), "Stamps closed_at and keeps the reason.",
-             "closure_reason = invalid_reason\nclosed_at = now()\nstatus = \"rejected\"\n")
+             "closure_reason = invalid_reason\nclosed_at = now()\nstatus = \"rejected\"\n"
+             "containment_done = False\ncontainment_done_at = None\nsupplier_notified_at = None\n")
     p.end("snc_closed_invalid", "Closed as not confirmed", (6, 2.2), "Closed without investigation.")
 
     p.chain("snc_found", "snc_register", "snc_assess", "snc_valid_gw")
