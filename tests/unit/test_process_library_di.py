@@ -191,3 +191,26 @@ def test_everything_parses_with_the_camunda_parser():
         parser.get_subprocess_specs(pid)
     assert "rca_and_corrective_action" in parser.get_subprocess_specs("complaint_to_improvement")
     assert "rca_and_corrective_action" in parser.get_subprocess_specs("supplier_nonconformity")
+
+
+def test_readme_documents_every_data_name():
+    """Each form field and each name a script assigns is listed in processes/README.md."""
+    import ast
+    import re
+
+    readme = (PROCESSES / "README.md").read_text(encoding="utf-8")
+    documented = set(re.findall(r"`([A-Za-z_][A-Za-z0-9_.]*)", readme))
+    documented |= {f"action_{i}_{part}" for i in range(1, 5) for part in ("what", "owner", "due")}
+    documented |= {f"why_{i}" for i in range(1, 6)}
+    missing = {}
+    for path in BPMN_FILES:
+        doc = _doc(path)
+        names = {f.get("id") for f in doc.iterfind(".//camunda:formField", NS)}
+        for script in doc.iterfind(".//bpmn:script", NS):
+            for node in ast.walk(ast.parse(script.text)):
+                if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+                    names.add(node.id)
+        undocumented = sorted(n for n in names if n not in documented)
+        if undocumented:
+            missing[path.name] = undocumented
+    assert not missing, f"data names missing from processes/README.md: {missing}"
