@@ -276,7 +276,9 @@ class Process:
             shape = etree.SubElement(plane, f"{{{BPMNDI}}}BPMNShape", **attrs)
             x, y, w, h = n.bounds
             etree.SubElement(shape, f"{{{DC}}}Bounds", x=_n(x), y=_n(y), width=_n(w), height=_n(h))
-            if n.tag in SIZES and n.name:  # events and gateways carry an external label
+            if n.is_gateway and n.name:  # above-left, clear of flows leaving at the top/bottom
+                _label(shape, x - 95, y - 22, 90, 27)
+            elif n.tag in SIZES and n.name:  # events: label below
                 _label(shape, x + w / 2 - 45, y + h + 5, 90, 27)
 
     def _route(self, f: Flow) -> list[tuple[float, float]]:

@@ -214,3 +214,41 @@ def test_readme_documents_every_data_name():
         if undocumented:
             missing[path.name] = undocumented
     assert not missing, f"data names missing from processes/README.md: {missing}"
+
+
+@pytest.mark.parametrize("path", BPMN_FILES, ids=lambda p: p.name)
+def test_diagram_is_readable(path):
+    """Shapes do not overlap, flows start and end on their own shapes and pass through no other."""
+    doc = _doc(path)
+    elements = {el.get("id"): el for el in doc.iter() if isinstance(el.tag, str) and el.get("id")}
+    boxes = {}
+    for shape in doc.iterfind(".//bpmndi:BPMNShape", NS):
+        b = shape.find("dc:Bounds", NS)
+        boxes[shape.get("bpmnElement")] = tuple(float(b.get(k)) for k in ("x", "y", "width", "height"))
+    containers = {k for k, el in ((k, elements[k]) for k in boxes)
+                  if etree.QName(el).localname in ("participant", "lane", "subProcess")}
+    nodes = {k: v for k, v in boxes.items() if k not in containers}
+    keys = sorted(nodes)
+    for i, a in enumerate(keys):
+        ax, ay, aw, ah = nodes[a]
+        for b in keys[i + 1:]:
+            bx, by, bw, bh = nodes[b]
+            assert not (ax < bx + bw and bx < ax + aw and ay < by + bh and by < ay + ah), f"{a} overlaps {b}"
+
+    def near(point, box, tolerance=2.0):
+        x, y, w, h = box
+        return x - tolerance <= point[0] <= x + w + tolerance and y - tolerance <= point[1] <= y + h + tolerance
+
+    for edge in doc.iterfind(".//bpmndi:BPMNEdge", NS):
+        flow = elements[edge.get("bpmnElement")]
+        source, target = flow.get("sourceRef"), flow.get("targetRef")
+        points = [(float(p.get("x")), float(p.get("y"))) for p in edge.findall("di:waypoint", NS)]
+        assert near(points[0], nodes[source]), f"{flow.get('id')} does not start at {source}"
+        assert near(points[-1], nodes[target]), f"{flow.get('id')} does not end at {target}"
+        for (x1, y1), (x2, y2) in zip(points, points[1:], strict=False):
+            for other, (x, y, w, h) in nodes.items():
+                if other in (source, target):
+                    continue
+                crosses = (min(x1, x2) < x + w - 1 and max(x1, x2) > x + 1
+                           and min(y1, y2) < y + h - 1 and max(y1, y2) > y + 1)
+                assert not crosses, f"{flow.get('id')} runs through {other}"
