@@ -49,8 +49,9 @@ def _redact(url: str) -> str:
 @click.option("-v", "--verbose", is_flag=True, help="log more")
 def main(verbose: bool) -> None:
     """PDCA Flow: BPMN workflows from customer complaint to measured improvement."""
-    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING,
                         format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logging.getLogger("pdcaflow").setLevel(logging.DEBUG if verbose else logging.INFO)
 
 
 @main.command("init-db")
