@@ -74,7 +74,7 @@ def create_user(name: str, role: str, groups: tuple[str, ...], email: str | None
     """Add a user, or update an existing one."""
     password = sys.stdin.readline().rstrip("\n") if password_stdin else None
     try:
-        created = save_user(_db(), name, role, password=password, email=email, groups=list(groups))
+        created = save_user(_db(), name, role, password=password, email=email, groups=list(groups) or None)
     except EngineError as exc:
         raise click.ClickException(exc.message) from exc
     click.echo(f"{'created' if created else 'updated'} user {name} ({role})")
