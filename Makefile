@@ -1,0 +1,38 @@
+# The two commands a newcomer runs: `make run` (the product) and `make test` (the suite).
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+TSTAMP := $(VENV)/.installed-test
+
+.PHONY: run test lint bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+$(STAMP): $(BIN)/python setup.cfg pyproject.toml
+	$(BIN)/pip install --quiet -e .
+	touch $(STAMP)
+
+$(TSTAMP): $(STAMP)
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $(TSTAMP)
+
+run: $(STAMP)
+	$(BIN)/pdcaflow init-db
+	$(BIN)/pdcaflow deploy processes/
+	$(BIN)/pdcaflow demo
+	$(BIN)/pdcaflow run --host $${HOST:-127.0.0.1} --port $${PORT:-5000}
+
+test: $(TSTAMP)
+	$(BIN)/python -m pytest $${PYTEST_ARGS:--q}
+
+lint: $(TSTAMP)
+	$(BIN)/ruff check .
+
+bench: $(STAMP)
+	$(BIN)/pdcaflow bench engine --n 2000 --json
+
+clean:
+	rm -rf $(VENV) instance .pytest_cache

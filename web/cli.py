@@ -1,0 +1,179 @@
+"""The `pdcaflow` command line (DESIGN §8)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+
+import click
+
+from engine.accounts import save_user
+from engine.errors import EngineError
+from engine.views import ROLES, Actor
+from storage.db import Database, default_url
+
+log = logging.getLogger("pdcaflow.cli")
+
+DEMO_PASSWORD = "pdca-demo-2026"
+DEMO_USERS = [
+    # name, role, groups, e-mail
+    ("admin", "admin", [], "admin@example.com"),
+    ("lena.lead", "quality_lead", ["quality_lead"], "lena.lead@example.com"),
+    ("carl.service", "employee", ["customer_service", "employee"], "carl.service@example.com"),
+    ("emil.production", "employee", ["production", "employee"], "emil.production@example.com"),
+    ("paula.purchasing", "employee", ["purchasing", "employee"], "paula.purchasing@example.com"),
+]
+
+
+def _db() -> Database:
+    return Database(os.environ.get("DATABASE_URL") or default_url())
+
+
+def _runtime():  # type: ignore[no-untyped-def]
+    from engine.runtime import Runtime
+
+    return Runtime(_db())
+
+
+def _redact(url: str) -> str:
+    if "@" in url and "://" in url:
+        scheme, rest = url.split("://", 1)
+        return f"{scheme}://***@{rest.split('@', 1)[1]}"
+    return url
+
+
+@click.group()
+@click.option("-v", "--verbose", is_flag=True, help="log more")
+def main(verbose: bool) -> None:
+    """PDCA Flow: BPMN workflows from customer complaint to measured improvement."""
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING,
+                        format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logging.getLogger("pdcaflow").setLevel(logging.DEBUG if verbose else logging.INFO)
+
+
+@main.command("init-db")
+def init_db() -> None:
+    """Create or upgrade the database schema (idempotent)."""
+    from storage.migrate import upgrade
+
+    url = _db().url
+    upgrade(url)
+    click.echo(f"database ready: {_redact(url)}")
+
+
+@main.command("create-user")
+@click.argument("name")
+@click.option("--role", type=click.Choice(ROLES), required=True)
+@click.option("--group", "groups", multiple=True, help="group membership (repeatable)")
+@click.option("--email", default=None)
+@click.option("--password-stdin", is_flag=True, help="read the password from standard input")
+def create_user(name: str, role: str, groups: tuple[str, ...], email: str | None, password_stdin: bool) -> None:
+    """Add a user, or update an existing one."""
+    password = sys.stdin.readline().rstrip("\n") if password_stdin else None
+    try:
+        created = save_user(_db(), name, role, password=password, email=email, groups=list(groups) or None)
+    except EngineError as exc:
+        raise click.ClickException(exc.message) from exc
+    click.echo(f"{'created' if created else 'updated'} user {name} ({role})")
+
+
+@main.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+def deploy(paths: tuple[Path, ...]) -> None:
+    """Deploy .bpmn/.dmn files or folders; prints KEY vN per process, or FILE:LINE: ELEMENT: message."""
+    from engine.definitions import collect_files
+
+    files = collect_files(paths)
+    if not files:
+        raise click.ClickException("no .bpmn or .dmn files found")
+    runtime = _runtime()
+    loaded = []
+    for i, path in enumerate(files, 1):
+        if len(files) > 5:
+            click.echo(f"[{i}/{len(files)}] reading {path}", err=True)
+        loaded.append((str(path), path.read_bytes()))
+    report = runtime.deploy(loaded, Actor.system("cli"))
+    for result in report.results:
+        click.echo(str(result))
+    for problem in report.problems:
+        click.echo(str(problem))
+    if report.problems:
+        sys.exit(1)
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True, type=int)
+@click.option("--no-scheduler", is_flag=True, help="do not run the embedded scheduler")
+def run(host: str, port: int, no_scheduler: bool) -> None:
+    """One-machine server: web app plus the embedded scheduler."""
+    from engine.scheduler import build_scheduler
+    from web import create_app
+
+    runtime = _runtime()
+    app = create_app({"RUNTIME": runtime, "DATABASE": runtime.db})
+    scheduler = None
+    if not no_scheduler:
+        scheduler = build_scheduler(runtime)
+        scheduler.start()
+    click.echo(f"PDCA Flow on http://{host}:{port}/  (database {_redact(runtime.db.url)}; "
+               f"scheduler {'off' if no_scheduler else 'on'})")
+    try:
+        app.run(host=host, port=port, debug=False, use_reloader=False, threaded=True)
+    finally:
+        if scheduler is not None:
+            scheduler.shutdown(wait=False)
+
+
+@main.command()
+def scheduler() -> None:
+    """Run the scheduler as its own process (production)."""
+    from engine.scheduler import build_scheduler, interval_seconds
+
+    runtime = _runtime()
+    click.echo(f"scheduler running every {interval_seconds():g}s against {_redact(runtime.db.url)}")
+    build_scheduler(runtime, blocking=True).start()
+
+
+@main.command()
+def demo() -> None:
+    """Demo users and groups (and sample complaints once the process library is deployed)."""
+    db = _db()
+    for name, role, groups, email in DEMO_USERS:
+        save_user(db, name, role, password=DEMO_PASSWORD, email=email, groups=groups)
+    click.echo("demo accounts (password for all: %s):" % DEMO_PASSWORD)
+    for name, role, groups, _ in DEMO_USERS:
+        click.echo(f"  {name:18} {role:13} {', '.join(groups)}")
+    try:
+        from engine.demo import seed_demo_instances
+    except ImportError:
+        return
+    created = seed_demo_instances(_runtime())
+    if created:
+        click.echo(f"started {created} sample complaints in several stages")
+
+
+@main.command()
+@click.argument("name", type=click.Choice(["engine"]))
+@click.option("--n", "n", default=2000, show_default=True, type=int, help="instances")
+@click.option("--json", "as_json", is_flag=True, help="last line is one JSON object")
+@click.option("--database-url", default=None, help="benchmark against this database (default: a temp SQLite file)")
+def bench(name: str, n: int, as_json: bool, database_url: str | None) -> None:
+    """Benchmarks (see README)."""
+    from engine.bench import run_engine_bench
+
+    def progress(done: int) -> None:
+        click.echo(f"  ... {done} instances", err=True)
+
+    result = run_engine_bench(n, database_url, progress)
+    if not as_json:
+        for key, value in result.items():
+            click.echo(f"{key:28} {value}")
+    click.echo(json.dumps(result) if as_json else "")
+
+
+if __name__ == "__main__":
+    main()
