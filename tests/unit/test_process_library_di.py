@@ -179,8 +179,11 @@ def test_dmn_has_one_decision_with_supported_hit_policy(path):
 
 
 def test_everything_parses_with_the_camunda_parser():
+    """...validating every file against the BPMN 2.0 / DMN 1.3 XML schemas on the way."""
     parser_module = pytest.importorskip("SpiffWorkflow.camunda.parser.CamundaParser")
-    parser = parser_module.CamundaParser()
+    from SpiffWorkflow.bpmn.parser.BpmnParser import BpmnValidator
+
+    parser = parser_module.CamundaParser(validator=BpmnValidator())
     for path in BPMN_FILES:
         parser.add_bpmn_file(str(path))
     for path in DMN_FILES:
