@@ -20,11 +20,11 @@ from pathlib import Path
 from typing import Any
 
 from lxml import etree
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session
 from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
 from SpiffWorkflow.bpmn.specs.bpmn_process_spec import BpmnProcessSpec
 from SpiffWorkflow.exceptions import SpiffWorkflowException
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from engine import clock
 from engine.bpmn_parser import CAMUNDA, PdcaParser
@@ -53,7 +53,7 @@ class SourceFile:
     def keys(self) -> list[str]:
         if self.kind == "dmn":
             return [el.get("id") for el in self.root if local(el.tag) == "decision" and el.get("id")]
-        return [p.get("id") for p in self.root.iter("{%s}process" % BPMN_NS)
+        return [p.get("id") for p in self.root.iter(f"{{{BPMN_NS}}}process")
                 if p.get("isExecutable", "false").lower() == "true" and p.get("id")]
 
 
@@ -130,7 +130,7 @@ def _split_decisions(source: SourceFile) -> dict[str, etree._Element]:
 def _normalise_for_spiff(root: etree._Element) -> etree._Element:
     """Camunda writes `camunda:collection="${items}"`; SpiffWorkflow wants the variable name."""
     root = copy.deepcopy(root)
-    for el in root.iter("{%s}multiInstanceLoopCharacteristics" % BPMN_NS):
+    for el in root.iter(f"{{{BPMN_NS}}}multiInstanceLoopCharacteristics"):
         for attr in ("collection", "elementVariable"):
             value = el.get(CAMUNDA + attr)
             if value and value.strip().startswith("${") and value.strip().endswith("}"):
@@ -149,7 +149,7 @@ def _sha(*parts: bytes | str) -> str:
 def _line_of(source: SourceFile | None, element_id: str | None) -> int | None:
     if source is None or source.root is None or not element_id:
         return None
-    for el in source.root.iter():
+    for el in source.root.iter(etree.Element):
         if el.get("id") == element_id:
             return el.sourceline
     return None
@@ -245,7 +245,8 @@ class DefinitionStore:
                 out.append(source)
         return out
 
-    def _build(self, session: Session, batch: list[SourceFile]) -> tuple[dict[str, Any], list[tuple[SourceFile, Problem]]]:
+    def _build(self, session: Session,
+               batch: list[SourceFile]) -> tuple[dict[str, Any], list[tuple[SourceFile, Problem]]]:
         batch_keys = {k for s in batch for k in s.keys}
         context = self._context_sources(session, batch_keys)
         by_name = {s.name: s for s in batch + context}
@@ -291,7 +292,7 @@ class DefinitionStore:
 
     @staticmethod
     def _decision_refs(root: etree._Element) -> set[str]:
-        return {el.get(CAMUNDA + "decisionRef") for el in root.iter("{%s}businessRuleTask" % BPMN_NS)
+        return {el.get(CAMUNDA + "decisionRef") for el in root.iter(f"{{{BPMN_NS}}}businessRuleTask")
                 if el.get(CAMUNDA + "decisionRef")}
 
     def _store(self, session: Session, batch: list[SourceFile], built: dict[str, Any],
@@ -351,7 +352,7 @@ class DefinitionStore:
 
     @staticmethod
     def _name_of(source: SourceFile, key: str) -> str | None:
-        for el in source.root.iter():
+        for el in source.root.iter(etree.Element):
             if el.get("id") == key and local(el.tag) in ("process", "decision"):
                 return el.get("name")
         return None
