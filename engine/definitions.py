@@ -295,6 +295,9 @@ class DefinitionStore:
             except (ValidationException, SpiffWorkflowException) as exc:
                 if s in batch:
                     failed.append((s, _problem_from_spiff(exc, by_name, s.name)))
+            except Exception as exc:  # noqa: BLE001 - SpiffWorkflow raises plain errors on some malformed models
+                if s in batch:
+                    failed.append((s, Problem(s.name, None, "definitions", f"cannot be parsed: {exc}")))
         for s in batch:
             if s.kind == "bpmn":
                 failed.extend((s, problem) for problem in _unresolved(s, processes, set(decision_xml)))
