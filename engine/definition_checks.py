@@ -7,10 +7,12 @@ quality lead fixes the model instead of discovering the problem on a customer's 
 from __future__ import annotations
 
 import ast
+import functools
 import re
 from collections.abc import Callable, Iterator
 
 from lxml import etree
+from SpiffWorkflow.bpmn.parser.BpmnParser import BpmnValidator
 
 from engine.bpmn_parser import CAMUNDA
 from engine.errors import Problem
@@ -118,6 +120,7 @@ def check_bpmn(root: etree._Element, filename: str) -> list[Problem]:
     if local(root.tag) != "definitions" or etree.QName(root.tag).namespace != BPMN_NS:
         out.add(root, "not a BPMN 2.0 document (expected bpmn:definitions)", "definitions")
         return out.problems
+    _check_schema(root, out)
     processes = list(_processes(root))
     executable = [p for p in processes if p.get("isExecutable", "false").lower() == "true"]
     if not executable:
@@ -134,6 +137,29 @@ def check_bpmn(root: etree._Element, filename: str) -> list[Problem]:
     for process in executable:
         _check_process(process, out)
     return out.problems
+
+
+@functools.lru_cache(maxsize=1)
+def _bpmn_schema() -> etree.XMLSchema:
+    # SpiffWorkflow ships the OMG BPMN 2.0 XSDs; loading them takes a moment, so once per process.
+    return BpmnValidator().validator
+
+
+_SCHEMA_ELEMENT = re.compile(r"Element '\{[^}]*\}(\w+)'(?:, attribute '([^']+)')?: ")
+
+
+def _check_schema(root: etree._Element, out: _Collector) -> None:
+    """BPMN 2.0 schema validation; extension attributes/elements (camunda:*) are allowed by the XSD."""
+    schema = _bpmn_schema()
+    if schema.validate(root):
+        return
+    for error in list(schema.error_log)[:20]:
+        match = _SCHEMA_ELEMENT.match(error.message)
+        element = match.group(1) if match else "definitions"
+        message = _SCHEMA_ELEMENT.sub("", error.message).replace("{" + BPMN_NS + "}", "bpmn:")
+        if match and match.group(2):
+            message = f"attribute {match.group(2)}: {message}"
+        out.problems.append(Problem(out.filename, error.line, element, f"not valid BPMN 2.0: {message}"))
 
 
 def _check_process(process: etree._Element, out: _Collector) -> None:
