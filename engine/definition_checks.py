@@ -6,15 +6,18 @@ quality lead fixes the model instead of discovering the problem on a customer's 
 
 from __future__ import annotations
 
+import ast
+import functools
 import re
 from collections.abc import Callable, Iterator
 
 from lxml import etree
+from SpiffWorkflow.bpmn.parser.BpmnParser import BpmnValidator
 
 from engine.bpmn_parser import CAMUNDA
 from engine.errors import Problem
 from engine.expressions import to_python
-from engine.sandbox import SandboxError, compile_expression, compile_script
+from engine.sandbox import _FORBIDDEN_BUILTINS, SandboxError, compile_expression, compile_script
 
 BPMN_NS = "http://www.omg.org/spec/BPMN/20100524/MODEL"
 B = "{" + BPMN_NS + "}"
@@ -75,9 +78,33 @@ class _Collector:
             return
         try:
             compiler(source)
+            unavailable = _unavailable_calls(source if compiler is compile_script else to_python(source),
+                                             "exec" if compiler is compile_script else "eval")
         except SandboxError as exc:
             self.problems.append(Problem(self.filename, el.sourceline, describe(owner if owner is not None else el),
                                          f"{what} does not compile: {exc}"))
+            return
+        except Exception as exc:  # noqa: BLE001 - any failure to compile is the model's problem, not a crash
+            self.problems.append(Problem(self.filename, el.sourceline, describe(owner if owner is not None else el),
+                                         f"{what} does not compile: {type(exc).__name__}: {exc}"))
+            return
+        if unavailable:
+            self.problems.append(Problem(
+                self.filename, el.sourceline, describe(owner if owner is not None else el),
+                f"{what} calls {', '.join(n + '()' for n in unavailable)}, which the sandbox does not offer "
+                "(no I/O, no introspection)"))
+
+
+def _unavailable_calls(python_source: str, mode: str) -> list[str]:
+    """Calls of builtins the sandbox deliberately lacks (open, getattr, ...), unless the model defines the name."""
+    try:
+        tree = ast.parse(python_source, mode=mode)
+    except SyntaxError:
+        return []
+    assigned = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and not isinstance(n.ctx, ast.Load)}
+    assigned |= {a.arg for n in ast.walk(tree) if isinstance(n, ast.Lambda) for a in n.args.args}
+    called = {n.func.id for n in ast.walk(tree) if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)}
+    return sorted((called & _FORBIDDEN_BUILTINS) - assigned)
 
 
 def _processes(root: etree._Element) -> Iterator[etree._Element]:
@@ -93,17 +120,18 @@ def check_bpmn(root: etree._Element, filename: str) -> list[Problem]:
     if local(root.tag) != "definitions" or etree.QName(root.tag).namespace != BPMN_NS:
         out.add(root, "not a BPMN 2.0 document (expected bpmn:definitions)", "definitions")
         return out.problems
+    _check_schema(root, out)
     processes = list(_processes(root))
     executable = [p for p in processes if p.get("isExecutable", "false").lower() == "true"]
     if not executable:
         out.add(processes[0] if processes else root,
                 'no executable process: set isExecutable="true" on the process to run', "process")
-    for el in root.iter():
+    for el in root.iter(etree.Element):
         name = local(el.tag)
         if el.tag.startswith(B) and name in UNSUPPORTED:
             owner = el.getparent() if name.endswith("EventDefinition") else el
             out.add(owner, UNSUPPORTED[name])
-        elif isinstance(el.tag, str) and el.tag.startswith(CAMUNDA) and name in CAMUNDA_UNSUPPORTED:
+        elif el.tag.startswith(CAMUNDA) and name in CAMUNDA_UNSUPPORTED:
             owner = el.getparent().getparent() if el.getparent() is not None else el
             out.add(el, CAMUNDA_UNSUPPORTED[name], describe(owner))
     for process in executable:
@@ -111,9 +139,32 @@ def check_bpmn(root: etree._Element, filename: str) -> list[Problem]:
     return out.problems
 
 
+@functools.lru_cache(maxsize=1)
+def _bpmn_schema() -> etree.XMLSchema:
+    # SpiffWorkflow ships the OMG BPMN 2.0 XSDs; loading them takes a moment, so once per process.
+    return BpmnValidator().validator
+
+
+_SCHEMA_ELEMENT = re.compile(r"Element '\{[^}]*\}(\w+)'(?:, attribute '([^']+)')?: ")
+
+
+def _check_schema(root: etree._Element, out: _Collector) -> None:
+    """BPMN 2.0 schema validation; extension attributes/elements (camunda:*) are allowed by the XSD."""
+    schema = _bpmn_schema()
+    if schema.validate(root):
+        return
+    for error in list(schema.error_log)[:20]:
+        match = _SCHEMA_ELEMENT.match(error.message)
+        element = match.group(1) if match else "definitions"
+        message = _SCHEMA_ELEMENT.sub("", error.message).replace("{" + BPMN_NS + "}", "bpmn:")
+        if match and match.group(2):
+            message = f"attribute {match.group(2)}: {message}"
+        out.problems.append(Problem(out.filename, error.line, element, f"not valid BPMN 2.0: {message}"))
+
+
 def _check_process(process: etree._Element, out: _Collector) -> None:
     lanes = _lane_members(process)
-    for el in process.iter():
+    for el in process.iter(etree.Element):
         name = local(el.tag)
         if name == "userTask":
             _check_user_task(el, lanes, out)
@@ -193,7 +244,7 @@ def check_dmn(root: etree._Element, filename: str) -> list[Problem]:
             out.add(decision, f"only decision tables can be evaluated; this decision contains {kinds}")
         elif len(tables) > 1:
             out.add(decision, "a decision may hold one decision table")
-        for req in decision.iter():
+        for req in decision.iter(etree.Element):
             if local(req.tag) == "requiredDecision":
                 out.add(decision, "decision requirements (one decision feeding another) are not supported; "
                                   "combine the rules into one table or call the decisions from separate tasks")
@@ -204,7 +255,7 @@ def check_dmn(root: etree._Element, filename: str) -> list[Problem]:
 
 
 def _check_table(table: etree._Element, out: _Collector) -> None:
-    for el in table.iter():
+    for el in table.iter(etree.Element):
         name = local(el.tag)
         if name == "inputExpression":
             text = el.findtext("{*}text")

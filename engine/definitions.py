@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session
 
 from engine import clock
 from engine.bpmn_parser import CAMUNDA, PdcaParser
-from engine.definition_checks import BPMN_NS, check_bpmn, check_dmn, local
+from engine.definition_checks import BPMN_NS, check_bpmn, check_dmn, describe, local
 from engine.errors import DeploymentError, NotFoundError, Problem
 from engine.serialization import dump_specs, load_specs
 from engine.xml_safety import DEFAULT_MAX_BYTES, parse_xml
@@ -53,7 +53,7 @@ class SourceFile:
     def keys(self) -> list[str]:
         if self.kind == "dmn":
             return [el.get("id") for el in self.root if local(el.tag) == "decision" and el.get("id")]
-        return [p.get("id") for p in self.root.iter("{%s}process" % BPMN_NS)
+        return [p.get("id") for p in self.root.iter(f"{{{BPMN_NS}}}process")
                 if p.get("isExecutable", "false").lower() == "true" and p.get("id")]
 
 
@@ -130,7 +130,7 @@ def _split_decisions(source: SourceFile) -> dict[str, etree._Element]:
 def _normalise_for_spiff(root: etree._Element) -> etree._Element:
     """Camunda writes `camunda:collection="${items}"`; SpiffWorkflow wants the variable name."""
     root = copy.deepcopy(root)
-    for el in root.iter("{%s}multiInstanceLoopCharacteristics" % BPMN_NS):
+    for el in root.iter(f"{{{BPMN_NS}}}multiInstanceLoopCharacteristics"):
         for attr in ("collection", "elementVariable"):
             value = el.get(CAMUNDA + attr)
             if value and value.strip().startswith("${") and value.strip().endswith("}"):
@@ -149,7 +149,7 @@ def _sha(*parts: bytes | str) -> str:
 def _line_of(source: SourceFile | None, element_id: str | None) -> int | None:
     if source is None or source.root is None or not element_id:
         return None
-    for el in source.root.iter():
+    for el in source.root.iter(etree.Element):
         if el.get("id") == element_id:
             return el.sourceline
     return None
@@ -164,6 +164,22 @@ def _problem_from_spiff(exc: Exception, sources: dict[str, SourceFile], default_
     line = getattr(exc, "line_number", None) or _line_of(source, element_id)
     message = str(exc.args[0]) if exc.args else str(exc)
     return Problem(source.name if source else file_name, line if isinstance(line, int) else None, element, message)
+
+
+def _unresolved(source: SourceFile, processes: set[str], decisions: set[str]) -> list[Problem]:
+    """Call activities and business rule tasks whose target is neither in the batch nor deployed."""
+    out = []
+    for el in source.root.iter(f"{{{BPMN_NS}}}callActivity", f"{{{BPMN_NS}}}businessRuleTask"):
+        if local(el.tag) == "callActivity":
+            target, what = el.get("calledElement"), "called process"
+            known = processes
+        else:
+            target, what = el.get(CAMUNDA + "decisionRef"), "decision"
+            known = decisions
+        if target and target not in known:
+            out.append(Problem(source.name, el.sourceline, describe(el),
+                               f"{what} '{target}' is not deployed; deploy it first or in the same batch"))
+    return out
 
 
 class DefinitionStore:
@@ -232,44 +248,68 @@ class DefinitionStore:
         report.results = self._store(session, good, built, actor)
         return report
 
-    def _context_sources(self, session: Session, exclude: set[str]) -> list[SourceFile]:
-        """Latest deployed files for keys not in this batch, so references to them resolve."""
-        out, seen = [], set()
+    def _context_sources(self, session: Session, exclude: set[str]) -> list[tuple[SourceFile, set[str]]]:
+        """Latest deployed files for keys not in this batch, so references to them resolve.
+
+        Each file comes with the keys it is the latest version of: a DMN file holds several
+        decisions, and an older copy of it must not bring back an older version of a decision.
+        """
+        out: dict[tuple[str, str], tuple[SourceFile, set[str]]] = {}
         for definition in self.latest_all(session):
-            if definition.key in exclude or definition.source_name + definition.content_hash in seen:
+            if definition.key in exclude:
                 continue
-            seen.add(definition.source_name + definition.content_hash)
+            ident = (definition.source_name, hashlib.sha256(definition.xml.encode()).hexdigest())
+            if ident in out:
+                out[ident][1].add(definition.key)
+                continue
             source = read_source(definition.source_name, definition.xml.encode())
             if not source.problems:
-                source.keys  # noqa: B018 - validate it is readable
-                out.append(source)
-        return out
+                out[ident] = (source, {definition.key})
+        return list(out.values())
 
-    def _build(self, session: Session, batch: list[SourceFile]) -> tuple[dict[str, Any], list[tuple[SourceFile, Problem]]]:
+    def _build(self, session: Session,
+               batch: list[SourceFile]) -> tuple[dict[str, Any], list[tuple[SourceFile, Problem]]]:
         batch_keys = {k for s in batch for k in s.keys}
         context = self._context_sources(session, batch_keys)
-        by_name = {s.name: s for s in batch + context}
+        # Batch files win over deployed copies of the same name when a line is looked up.
+        by_name = {s.name: s for s, _ in context} | {s.name: s for s in batch}
         parser = PdcaParser()
         failed: list[tuple[SourceFile, Problem]] = []
         decision_xml: dict[str, bytes] = {}
-        for s in batch + context:
+        processes: set[str] = set()
+        entries = [(s, set(s.keys)) for s in batch] + context
+        for s, wanted in entries:
             try:
                 if s.kind == "dmn":
                     for decision_id, doc in _split_decisions(s).items():
-                        parser.add_dmn_xml(doc, filename=s.name)
-                        decision_xml[decision_id] = etree.tostring(doc)
+                        if decision_id in wanted and decision_id not in decision_xml:
+                            parser.add_dmn_xml(doc, filename=s.name)
+                            decision_xml[decision_id] = etree.tostring(doc, method="c14n")
                 else:
-                    parser.add_bpmn_xml(_normalise_for_spiff(s.root), filename=s.name)
+                    root = _normalise_for_spiff(s.root)
+                    for process in list(root.iter(f"{{{BPMN_NS}}}process")):
+                        if process.get("id") in processes:  # already known from a newer file
+                            process.getparent().remove(process)
+                    processes.update(p.get("id") for p in root.iter(f"{{{BPMN_NS}}}process"))
+                    parser.add_bpmn_xml(root, filename=s.name)
             except (ValidationException, SpiffWorkflowException) as exc:
                 if s in batch:
                     failed.append((s, _problem_from_spiff(exc, by_name, s.name)))
+            except Exception as exc:  # noqa: BLE001 - SpiffWorkflow raises plain errors on some malformed models
+                if s in batch:
+                    failed.append((s, Problem(s.name, None, "definitions", f"cannot be parsed: {exc}")))
+        for s in batch:
+            if s.kind == "bpmn":
+                failed.extend((s, problem) for problem in _unresolved(s, processes, set(decision_xml)))
         if failed:
             return {}, failed
         built: dict[str, Any] = {}
         for s in batch:
             if s.kind == "dmn":
                 for key in s.keys:
-                    built[key] = {"kind": "dmn", "source": s, "deps": [], "spec": None}
+                    # A decision's version follows its own XML, not its neighbours' in the same file.
+                    built[key] = {"kind": "dmn", "source": s, "deps": [], "spec": None,
+                                  "own": decision_xml.get(key, s.content)}
                 continue
             for key in s.keys:
                 try:
@@ -285,13 +325,14 @@ class DefinitionStore:
                     failed.append((s, Problem(s.name, None, key, f"cannot be parsed: {exc}")))
                     break
                 deps = sorted(set(subs) | self._decision_refs(s.root))
+                deps = [d for d in deps if d != key]
                 built[key] = {"kind": "bpmn", "source": s, "deps": deps, "spec": (spec, subs),
                               "dep_xml": [decision_xml.get(d, b"") for d in deps]}
         return built, failed
 
     @staticmethod
     def _decision_refs(root: etree._Element) -> set[str]:
-        return {el.get(CAMUNDA + "decisionRef") for el in root.iter("{%s}businessRuleTask" % BPMN_NS)
+        return {el.get(CAMUNDA + "decisionRef") for el in root.iter(f"{{{BPMN_NS}}}businessRuleTask")
                 if el.get(CAMUNDA + "decisionRef")}
 
     def _store(self, session: Session, batch: list[SourceFile], built: dict[str, Any],
@@ -310,7 +351,7 @@ class DefinitionStore:
                 else:
                     latest = self.latest(session, dep, "dmn") or self.latest(session, dep, "bpmn")
                     dep_hashes.append(latest.content_hash if latest else "")
-            content_hash = _sha(s.content, *dep_hashes)
+            content_hash = _sha(item.get("own", s.content), *dep_hashes)
             hashes[key] = content_hash
             latest = self.latest(session, key, item["kind"])
             if latest is not None and latest.content_hash == content_hash:
@@ -351,7 +392,7 @@ class DefinitionStore:
 
     @staticmethod
     def _name_of(source: SourceFile, key: str) -> str | None:
-        for el in source.root.iter():
+        for el in source.root.iter(etree.Element):
             if el.get("id") == key and local(el.tag) in ("process", "decision"):
                 return el.get("name")
         return None
