@@ -341,8 +341,8 @@ class DefinitionStore:
         now = clock.now()
         changed: set[str] = set()
         hashes: dict[str, str] = {}
-        # Decisions first so processes built on them hash their new content.
-        for key, item in sorted(built.items(), key=lambda kv: kv[1]["kind"] != "dmn"):
+        # Dependencies first (decisions, called processes) so users hash their new content.
+        for key, item in _dependency_order(built):
             s: SourceFile = item["source"]
             dep_hashes = []
             for dep in item["deps"]:
@@ -396,6 +396,22 @@ class DefinitionStore:
             if el.get("id") == key and local(el.tag) in ("process", "decision"):
                 return el.get("name")
         return None
+
+
+def _dependency_order(built: dict[str, Any]) -> list[tuple[str, Any]]:
+    """Items ordered so everything an item depends on (within the batch) comes before it."""
+    ordered: list[tuple[str, Any]] = []
+    placed: set[str] = set()
+    pending = sorted(built.items(), key=lambda kv: (kv[1]["kind"] != "dmn", kv[0]))
+    while pending:
+        ready = [kv for kv in pending if all(d in placed or d not in built or d == kv[0] for d in kv[1]["deps"])]
+        if not ready:  # a call cycle: keep a stable order rather than loop forever
+            ready = pending[:1]
+        for kv in ready:
+            ordered.append(kv)
+            placed.add(kv[0])
+        pending = [kv for kv in pending if kv[0] not in placed]
+    return ordered
 
 
 def raise_if_problems(report: DeployReport) -> DeployReport:

@@ -498,6 +498,8 @@ def _duration_seconds(duration: str) -> float:
 
 
 HELPERS: dict[str, Any] = {
+    # JUEL/FEEL literals, so DMN cells written `true`/`false`/`null` evaluate outside ${...} too
+    "true": True, "false": False, "null": None,
     # builtins
     "len": len, "min": min, "max": max, "sum": sum, "abs": abs, "round": round,
     "sorted": sorted, "reversed": reversed, "any": any, "all": all, "map": map, "filter": filter,
