@@ -1,4 +1,5 @@
-"""APScheduler jobs: fire due BPMN timers (and, later, escalations and the notification outbox).
+"""APScheduler jobs: fire due BPMN timers (leased, engine/timer_service.py), escalate overdue tasks
+and deliver the notification outbox.
 
 `pdcaflow run` embeds a background scheduler; `pdcaflow scheduler` runs a blocking one as its own
 process. Both call the same runtime functions.
@@ -14,6 +15,7 @@ from typing import Any
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
 
+from engine import timer_service
 from engine.runtime import Runtime
 
 log = logging.getLogger("pdcaflow.scheduler")
@@ -35,7 +37,7 @@ def worker_name() -> str:
 def scheduler_pass(runtime: Runtime) -> dict[str, int]:
     """One pass over all due work; never raises (a failing pass is logged and retried next time)."""
     try:
-        fired = runtime.fire_due_timers(worker=worker_name())
+        fired = timer_service.fire_due_timers(runtime, worker_name()).fired
     except Exception:  # keep the scheduler alive; the next pass retries
         log.exception("scheduler pass failed")
         return {"timers": 0}
