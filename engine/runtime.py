@@ -545,6 +545,46 @@ class Runtime:
         session.add(AuditEvent(at=clock.now(), actor=actor.username if actor else None, type=type_,
                                instance_id=instance_id, task_id=task_id, payload=_json_safe(payload)))
 
+    # ------------------------------------------------------------------ scheduler (engine/timer_service.py)
+    def fire_timer(self, instance_id: str, worker: str = "runtime", timer_ids: list[int] | None = None) -> int:
+        """Fire the due timers of one instance in one unit of work; returns how many timer tasks fired.
+
+        With `timer_ids` (leased by `worker` through engine.timer_service) nothing happens unless this
+        worker still holds a waiting timer among them, so a timer whose lease expired and was taken
+        over, or that already fired, is never fired twice. Clears the lease of timers still waiting
+        afterwards (cycles, or not due yet by the engine's reckoning). Raises ConflictError when the
+        instance was changed concurrently (nothing is written then).
+        """
+        actor = Actor.system("scheduler")
+        with self._write() as session:
+            if timer_ids is not None:
+                held = session.scalars(select(Timer.id).where(
+                    Timer.id.in_(timer_ids), Timer.state == "waiting", Timer.locked_by == worker)).all()
+                if not held:
+                    return 0
+                held_tasks = set(session.scalars(select(Timer.task_id).where(Timer.id.in_(held))))
+            else:
+                held_tasks = set()
+            loaded = self._load(session, instance_id)
+            pending = TaskState.WAITING | TaskState.READY
+            before = {str(t.id) for t in loaded.workflow.get_tasks(state=TaskState.WAITING)}
+            # a leased timer may already be READY (came due during an incident retry) and still unrun
+            before |= {str(t.id) for t in loaded.workflow.get_tasks(state=TaskState.READY, manual=False)
+                       if str(t.id) in held_tasks}
+            self._advance(session, loaded, actor, refresh_timers=True)
+            after = {str(t.id) for t in loaded.workflow.get_tasks(state=pending)}
+            fired = sorted(before - after)
+            for task_id in fired:
+                self._audit(session, "timer_fired", actor, instance_id, task_id, {"worker": worker})
+            self._save(session, loaded)
+            if timer_ids is not None:
+                session.execute(update(Timer).where(Timer.id.in_(timer_ids), Timer.state == "waiting")
+                                .values(locked_by=None, locked_until=None, attempts=0)
+                                .execution_options(synchronize_session=False))
+            if fired:
+                log.info("timer fired instance=%s tasks=%s worker=%s", instance_id, ",".join(fired), worker)
+            return len(fired)
+
 
 # ---------------------------------------------------------------------- helpers
 def _may_see(actor: Actor, row: HumanTask, groups: list[str]) -> bool:

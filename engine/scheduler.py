@@ -1,7 +1,9 @@
-"""APScheduler jobs: fire due BPMN timers (and, later, escalations and the notification outbox).
+"""APScheduler jobs: fire due BPMN timers (leased, engine/timer_service.py), escalate overdue tasks
+(engine/escalation.py), turn task events into notifications and deliver the e-mail outbox
+(engine/notifications.py).
 
 `pdcaflow run` embeds a background scheduler; `pdcaflow scheduler` runs a blocking one as its own
-process. Both call the same runtime functions.
+process. Both call the same functions; any number of them may run against one database.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from typing import Any
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
 
+from engine import escalation, notifications, timer_service
 from engine.runtime import Runtime
 
 log = logging.getLogger("pdcaflow.scheduler")
@@ -32,16 +35,31 @@ def worker_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-def scheduler_pass(runtime: Runtime) -> dict[str, int]:
-    """One pass over all due work; never raises (a failing pass is logged and retried next time)."""
+def scheduler_pass(runtime: Runtime, worker: str | None = None) -> dict[str, int]:
+    """One pass over all due work; never raises. Each step is independent: a failing step is logged
+    and retried next pass without holding up the others."""
+    worker = worker or worker_name()
+    out = {"timers": 0, "escalations": 0, "task_events": 0, "mails_sent": 0, "mails_failed": 0}
     try:
-        fired = runtime.fire_due_timers(worker=worker_name())
+        out["timers"] = timer_service.fire_due_timers(runtime, worker).fired
     except Exception:  # keep the scheduler alive; the next pass retries
-        log.exception("scheduler pass failed")
-        return {"timers": 0}
-    if fired:
-        log.info("scheduler pass fired=%d", fired)
-    return {"timers": fired}
+        log.exception("timer pass failed")
+    try:
+        out["escalations"] = escalation.escalate_overdue(runtime.db, worker).applied
+    except Exception:
+        log.exception("escalation pass failed")
+    try:
+        out["task_events"] = notifications.notify_task_events(runtime.db)
+    except Exception:
+        log.exception("task notification pass failed")
+    try:
+        mails = notifications.deliver_outbox(runtime.db, worker)
+        out["mails_sent"], out["mails_failed"] = mails.sent, mails.failed
+    except Exception:
+        log.exception("outbox pass failed")
+    if any(out.values()):
+        log.info("scheduler pass %s", " ".join(f"{k}={v}" for k, v in out.items()))
+    return out
 
 
 def build_scheduler(runtime: Runtime, *, blocking: bool = False, interval: float | None = None) -> Any:

@@ -1,0 +1,304 @@
+"""Escalation of overdue human tasks (DESIGN §4).
+
+Levels, relative to the task's `due_at`:
+
+| level          | when                   | to                                            |
+|----------------|------------------------|-----------------------------------------------|
+| `reminder`     | due − reminder (P1D)   | the assignee, or the candidate groups if unclaimed (skipped once due) |
+| `overdue`      | due                    | the assignee and the candidate groups          |
+| `escalation`   | due + grace (P1D)      | `to` (default `quality_lead`: that group and users with that role) |
+| `escalation_N` | due + levelN           | levelN.to (default: as `escalation`)           |
+
+Defaults come from the environment (`PDCAFLOW_ESCALATION_REMINDER`, `…_GRACE`, `…_TO`,
+`…_LEVEL2`/`…_LEVEL2_TO` … `…_LEVEL9`, `PDCAFLOW_ESCALATION=off`); a process or a single user task
+overrides them with `camunda:properties`: `escalation.reminder`, `escalation.grace`, `escalation.to`,
+`escalation.level2`, `escalation.level2.to`, …, `escalation.enabled=false`. Durations are ISO 8601;
+`0`, `off` or `none` switches a level off.
+
+Every applied level is one `task_escalation` row, unique per (task, due date, level), written in the
+same transaction as its notifications, so a level is applied once however many schedulers run.
+A changed due date starts a new cycle. Completing the task stops it (only open/claimed tasks are
+looked at); a reassignment by a quality lead after the cycle began stops the rest of that cycle.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from lxml import etree
+from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
+from sqlalchemy import and_, exists, or_, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+import storage.scheduling  # noqa: F401  (registers the scheduler tables on Base.metadata)
+from engine import clock
+from engine.notifications import Recipient, enqueue, recipients, task_context
+from storage.db import Database
+from storage.models import AuditEvent, HumanTask, ProcessDefinition, ProcessInstance
+from storage.scheduling import TaskEscalation
+
+log = logging.getLogger("pdcaflow.escalation")
+
+CAMUNDA_NS = "http://camunda.org/schema/1.0/bpmn"
+BPMN_NS = "http://www.omg.org/spec/BPMN/20100524/MODEL"
+OFF = ("", "0", "off", "none", "false", "no")
+COMPLETE = "_complete"  # internal marker: every level of this cycle applied, or the cycle stopped
+MAX_LEVELS = 9
+
+
+def _duration(text: str | None) -> timedelta | None:
+    if text is None or str(text).strip().lower() in OFF:
+        return None
+    value = str(text).strip()
+    try:
+        parsed = TimerEventDefinition.parse_iso_duration(value)
+    except Exception:
+        log.warning("escalation duration %r is not ISO 8601; level switched off", value)
+        return None
+    now = clock.now()
+    return TimerEventDefinition.get_timedelta_from_start(parsed, now)
+
+
+def _env_properties() -> dict[str, str]:
+    """The environment defaults, spelled as camunda properties."""
+    props = {
+        "escalation.enabled": os.environ.get("PDCAFLOW_ESCALATION", "on"),
+        "escalation.reminder": os.environ.get("PDCAFLOW_ESCALATION_REMINDER", "P1D"),
+        "escalation.grace": os.environ.get("PDCAFLOW_ESCALATION_GRACE", "P1D"),
+        "escalation.to": os.environ.get("PDCAFLOW_ESCALATION_TO", "quality_lead"),
+    }
+    for n in range(2, MAX_LEVELS + 1):
+        if os.environ.get(f"PDCAFLOW_ESCALATION_LEVEL{n}"):
+            props[f"escalation.level{n}"] = os.environ[f"PDCAFLOW_ESCALATION_LEVEL{n}"]
+        if os.environ.get(f"PDCAFLOW_ESCALATION_LEVEL{n}_TO"):
+            props[f"escalation.level{n}.to"] = os.environ[f"PDCAFLOW_ESCALATION_LEVEL{n}_TO"]
+    return props
+
+
+@dataclass(frozen=True)
+class Level:
+    name: str
+    offset: timedelta  # relative to due_at (negative: before)
+    audience: str  # "assignee" | "assignee+groups" | "to"
+    to: tuple[str, ...] = ()
+
+
+@dataclass
+class Policy:
+    enabled: bool = True
+    levels: list[Level] = field(default_factory=list)
+
+    @property
+    def lookahead(self) -> timedelta:
+        return max((-lv.offset for lv in self.levels), default=timedelta(0))
+
+
+def _split(value: str | None) -> tuple[str, ...]:
+    return tuple(v.strip() for v in (value or "").split(",") if v.strip())
+
+
+def policy_from(props: dict[str, str]) -> Policy:
+    if str(props.get("escalation.enabled", "on")).strip().lower() in OFF:
+        return Policy(enabled=False)
+    levels: list[Level] = []
+    reminder = _duration(props.get("escalation.reminder"))
+    if reminder is not None:
+        levels.append(Level("reminder", -reminder, "assignee"))
+    levels.append(Level("overdue", timedelta(0), "assignee+groups"))
+    to = _split(props.get("escalation.to")) or ("quality_lead",)
+    grace = _duration(props.get("escalation.grace"))
+    if grace is not None:
+        levels.append(Level("escalation", grace, "to", to))
+    for n in range(2, MAX_LEVELS + 1):
+        after = _duration(props.get(f"escalation.level{n}"))
+        if after is not None:
+            levels.append(Level(f"escalation_{n}", after, "to", _split(props.get(f"escalation.level{n}.to")) or to))
+    return Policy(True, sorted(levels, key=lambda lv: lv.offset))
+
+
+# ---------------------------------------------------------------------- camunda:properties from the XML
+_props_cache: dict[int, tuple[dict[str, str], dict[str, dict[str, str]]]] = {}
+_props_lock = threading.Lock()
+
+
+def _properties_of(element: Any) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for prop in element.findall(f"{{{BPMN_NS}}}extensionElements/{{{CAMUNDA_NS}}}properties/{{{CAMUNDA_NS}}}property"):
+        if prop.get("name", "").startswith("escalation."):
+            out[prop.get("name")] = prop.get("value", "")
+    return out
+
+
+def definition_properties(session: Session, definition_id: int) -> tuple[dict[str, str], dict[str, dict[str, str]]]:
+    """(process-level escalation properties, {task element id: its properties}) of a deployed version."""
+    cached = _props_cache.get(definition_id)
+    if cached is not None:
+        return cached
+    definition = session.get(ProcessDefinition, definition_id)
+    process_props: dict[str, str] = {}
+    task_props: dict[str, dict[str, str]] = {}
+    if definition is not None:
+        parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False)
+        root = etree.fromstring(definition.xml.encode("utf-8"), parser)
+        for process in root.iter(f"{{{BPMN_NS}}}process"):
+            if process.get("id") == definition.key:
+                process_props = _properties_of(process)
+            for task in process.iter(f"{{{BPMN_NS}}}userTask"):
+                props = _properties_of(task)
+                if props:
+                    task_props[task.get("id")] = props
+    with _props_lock:
+        _props_cache[definition_id] = (process_props, task_props)
+    return process_props, task_props
+
+
+def policy_for(session: Session, definition_id: int, spec_id: str, defaults: dict[str, str] | None = None) -> Policy:
+    process_props, task_props = definition_properties(session, definition_id)
+    merged = {**(defaults if defaults is not None else _env_properties()), **process_props,
+              **task_props.get(spec_id, {})}
+    return policy_from(merged)
+
+
+# ---------------------------------------------------------------------- the pass
+@dataclass
+class EscalationResult:
+    applied: int = 0
+    stopped: int = 0
+    skipped: int = 0
+
+
+def _audience(session: Session, task: HumanTask, level: Level) -> list[Recipient]:
+    groups = list(task.candidate_groups or [])
+    if level.audience == "assignee":
+        return recipients(session, users=[task.assignee]) if task.assignee else recipients(session, groups=groups)
+    if level.audience == "assignee+groups":
+        return recipients(session, users=[task.assignee] if task.assignee else [], groups=groups)
+    users = [t[5:] for t in level.to if t.startswith("user:")]
+    names = [t for t in level.to if not t.startswith("user:")]
+    roles = [n[5:] if n.startswith("role:") else n for n in names]
+    groups_to = [n[6:] if n.startswith("group:") else n for n in names if not n.startswith("role:")]
+    return recipients(session, users=users, groups=groups_to, roles=roles)
+
+
+def _apply(db: Database, task_id: str, due_at: datetime, level: Level, worker: str, now: datetime) -> bool:
+    """Apply one level in its own unit of work; False if it was already applied (by anyone)."""
+    try:
+        with db.write() as session:
+            task = session.get(HumanTask, task_id)
+            if task is None or task.state not in ("open", "claimed") or task.due_at != due_at:
+                return False
+            if level.name == COMPLETE:
+                session.add(TaskEscalation(task_id=task_id, instance_id=task.instance_id, level=COMPLETE,
+                                           due_at=due_at, at=now, notified=[], worker=worker))
+                return True
+            to = _audience(session, task, level)
+            session.add(TaskEscalation(task_id=task_id, instance_id=task.instance_id, level=level.name,
+                                       due_at=due_at, at=now, notified=[r.username for r in to], worker=worker))
+            session.flush()  # the unique constraint decides who applies the level
+            kind = "escalation" if level.name.startswith("escalation") else level.name
+            enqueue(session, kind, to, task_context(session, task, level=level.name),
+                    f"esc:{task_id}:{due_at.isoformat()}:{level.name}", task_id=task_id,
+                    instance_id=task.instance_id, now=now)
+            session.add(AuditEvent(at=now, actor="scheduler", type="escalation", instance_id=task.instance_id,
+                                   task_id=task_id, payload={"level": level.name,
+                                                             "notified": [r.username for r in to]}))
+        log.info("escalation task=%s level=%s notified=%s", task_id, level.name, [r.username for r in to])
+        return True
+    except IntegrityError:
+        return False
+
+
+def escalate_overdue(db: Database, worker: str = "scheduler", *, batch: int = 200,
+                     defaults: dict[str, str] | None = None,
+                     max_lookahead: timedelta = timedelta(days=30)) -> EscalationResult:
+    """Apply every escalation level that has come due, for open/claimed tasks with a due date."""
+    now = clock.now()
+    defaults = defaults if defaults is not None else _env_properties()
+    result = EscalationResult()
+    last: tuple[datetime, str] | None = None
+    while True:
+        with db.read() as session:
+            done = exists().where(TaskEscalation.task_id == HumanTask.id, TaskEscalation.due_at == HumanTask.due_at,
+                                  TaskEscalation.level == COMPLETE)
+            stmt = (select(HumanTask.id, HumanTask.due_at, HumanTask.spec_id, HumanTask.instance_id,
+                           ProcessInstance.definition_id)
+                    .join(ProcessInstance, ProcessInstance.id == HumanTask.instance_id)
+                    .where(HumanTask.state.in_(("open", "claimed")), HumanTask.due_at.is_not(None),
+                           HumanTask.due_at <= now + max_lookahead, ~done)
+                    .order_by(HumanTask.due_at, HumanTask.id).limit(batch))
+            if last is not None:
+                stmt = stmt.where(or_(HumanTask.due_at > last[0], and_(HumanTask.due_at == last[0],
+                                                                       HumanTask.id > last[1])))
+            rows = session.execute(stmt).all()
+            if not rows:
+                break
+            ids = [r.id for r in rows]
+            applied: dict[str, dict[datetime, dict[str, datetime]]] = {}
+            for esc in session.scalars(select(TaskEscalation).where(TaskEscalation.task_id.in_(ids))):
+                applied.setdefault(esc.task_id, {}).setdefault(esc.due_at, {})[esc.level] = esc.at
+            instance_ids = list({r.instance_id for r in rows})
+            reassigned: dict[str, datetime] = {}
+            for task_id, at in session.execute(select(AuditEvent.task_id, AuditEvent.at).where(
+                    AuditEvent.instance_id.in_(instance_ids), AuditEvent.type == "assign",
+                    AuditEvent.task_id.in_(ids))):
+                reassigned[task_id] = max(at, reassigned.get(task_id, at))
+            plans = []
+            for r in rows:
+                policy = policy_for(session, r.definition_id, r.spec_id, defaults)
+                plans.append((r, policy))
+        for r, policy in plans:
+            last = (r.due_at, r.id)
+            cycle = applied.get(r.id, {}).get(r.due_at, {})
+            if not policy.enabled:
+                _apply(db, r.id, r.due_at, Level(COMPLETE, timedelta(0), "to"), worker, now)
+                continue
+            if r.due_at - policy.lookahead > now:
+                continue
+            started = min(cycle.values()) if cycle else None
+            if started is not None and r.id in reassigned and reassigned[r.id] > started:
+                _apply(db, r.id, r.due_at, Level(COMPLETE, timedelta(0), "to"), worker, now)
+                result.stopped += 1
+                continue
+            pending = [lv for lv in policy.levels if lv.name not in cycle and f"_{lv.name}_skipped" not in cycle]
+            for level in pending:
+                if r.due_at + level.offset > now:
+                    break
+                if level.name == "reminder" and now >= r.due_at:
+                    result.skipped += 1  # came too late to remind; the overdue notice goes out instead
+                    _apply_skip(db, r.id, r.due_at, level, worker, now)
+                    continue
+                if _apply(db, r.id, r.due_at, level, worker, now):
+                    result.applied += 1
+            else:
+                _apply(db, r.id, r.due_at, Level(COMPLETE, timedelta(0), "to"), worker, now)
+        if len(rows) < batch:
+            break
+    return result
+
+
+def _apply_skip(db: Database, task_id: str, due_at: datetime, level: Level, worker: str, now: datetime) -> None:
+    """Record a level as passed without notifying anyone (so it is not looked at again)."""
+    try:
+        with db.write() as session:
+            task = session.get(HumanTask, task_id)
+            if task is None:
+                return
+            session.add(TaskEscalation(task_id=task_id, instance_id=task.instance_id, level=f"_{level.name}_skipped",
+                                       due_at=due_at, at=now, notified=[], worker=worker))
+    except IntegrityError:
+        pass
+
+
+def escalations_for(db: Database, task_id: str) -> list[dict[str, Any]]:
+    """`[{level, at, notified, due_at}]` of a task, oldest first (every due-date cycle; internal markers left out)."""
+    with db.read() as session:
+        rows = session.scalars(select(TaskEscalation).where(TaskEscalation.task_id == task_id)
+                               .order_by(TaskEscalation.at, TaskEscalation.id)).all()
+        return [{"level": r.level, "at": r.at.isoformat(), "notified": list(r.notified or []),
+                 "due_at": r.due_at.isoformat()} for r in rows if not r.level.startswith("_")]

@@ -1,0 +1,206 @@
+"""Leased timer firing: any number of scheduler/web processes can run passes at once.
+
+A pass claims due timers through the indexed ``timer(state, due_at)`` projection (never by loading
+instances): on PostgreSQL with ``SELECT … FOR UPDATE SKIP LOCKED`` followed by setting the lease
+(``locked_by``, ``locked_until``); on SQLite the claim runs inside a ``BEGIN IMMEDIATE`` unit, so
+the conditional UPDATE is atomic with respect to every other writer. Each claimed instance is then
+advanced in its own unit of work (``Runtime.fire_timer``), which checks that this worker still holds
+the lease; the instance's optimistic ``version`` column settles any remaining race, so a timer
+fires exactly once.
+
+A worker that dies leaves its lease behind; once ``locked_until`` has passed, another worker claims
+the timer. A timer whose instance fails with an unexpected error is retried with exponential
+back-off (``locked_until`` doubles as "not before"); after ``max_attempts`` failures the timer is
+marked ``failed`` and the instance gets an incident (a quality lead's retry re-projects the timer).
+Other timers of the pass go on regardless.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import or_, select, update
+
+import storage.scheduling  # noqa: F401  (registers the scheduler tables on Base.metadata)
+from engine import clock
+from engine.errors import ConflictError, NotFoundError
+from engine.runtime import Runtime
+from storage.db import Database
+from storage.models import AuditEvent, Incident, ProcessInstance, Timer
+
+log = logging.getLogger("pdcaflow.timers")
+
+
+def _env_float(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    if raw in (None, ""):
+        return default
+    try:
+        return float(raw)
+    except ValueError:
+        log.warning("%s=%r is not a number; using %s", name, raw, default)
+        return default
+
+
+@dataclass
+class TimerPolicy:
+    lease: timedelta = timedelta(minutes=5)
+    max_attempts: int = 3
+    backoff: timedelta = timedelta(seconds=30)  # after failure n: backoff * 2**(n-1), capped
+    backoff_cap: timedelta = timedelta(hours=1)
+    batch: int = 100
+    max_rounds: int = 50
+
+    @classmethod
+    def from_env(cls) -> TimerPolicy:
+        return cls(
+            lease=timedelta(seconds=_env_float("PDCAFLOW_TIMER_LEASE", 300)),
+            max_attempts=max(1, int(_env_float("PDCAFLOW_TIMER_MAX_ATTEMPTS", 3))),
+            backoff=timedelta(seconds=_env_float("PDCAFLOW_TIMER_BACKOFF", 30)),
+            batch=max(1, int(_env_float("PDCAFLOW_TIMER_BATCH", 100))),
+        )
+
+    def delay(self, attempts: int) -> timedelta:
+        return min(self.backoff * (2 ** max(0, attempts - 1)), self.backoff_cap)
+
+
+@dataclass
+class TimerPassResult:
+    fired: int = 0
+    instances: int = 0
+    failed: int = 0
+    conflicts: int = 0
+    incidents: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"fired": self.fired, "instances": self.instances, "failed": self.failed,
+                "conflicts": self.conflicts, "incidents": len(self.incidents)}
+
+
+def claim_due_timers(db: Database, worker: str, *, limit: int = 100,
+                     lease: timedelta = timedelta(minutes=5)) -> list[tuple[int, str]]:
+    """Lease up to `limit` due, unleased timers to `worker`; returns [(timer_id, instance_id)]."""
+    now = clock.now()
+    until = now + lease
+    free = or_(Timer.locked_until.is_(None), Timer.locked_until <= now)
+    with db.write() as session:
+        stmt = (select(Timer.id).where(Timer.state == "waiting", Timer.due_at <= now, free)
+                .order_by(Timer.due_at, Timer.id).limit(limit))
+        if db.dialect == "postgresql":
+            stmt = stmt.with_for_update(skip_locked=True)
+        ids = list(session.scalars(stmt))
+        if not ids:
+            return []
+        session.execute(update(Timer).where(Timer.id.in_(ids), Timer.state == "waiting", free)
+                        .values(locked_by=worker, locked_until=until)
+                        .execution_options(synchronize_session=False))
+        rows = session.execute(select(Timer.id, Timer.instance_id).where(
+            Timer.id.in_(ids), Timer.locked_by == worker, Timer.locked_until == until)
+            .order_by(Timer.due_at, Timer.id)).all()
+    return [(r[0], r[1]) for r in rows]
+
+
+def release(db: Database, timer_ids: list[int], worker: str) -> None:
+    """Give leases back without counting an attempt (e.g. the instance was busy)."""
+    with db.write() as session:
+        session.execute(update(Timer).where(Timer.id.in_(timer_ids), Timer.locked_by == worker,
+                                            Timer.state == "waiting")
+                        .values(locked_by=None, locked_until=None)
+                        .execution_options(synchronize_session=False))
+
+
+def record_failure(db: Database, instance_id: str, timer_ids: list[int], worker: str, error: str,
+                   policy: TimerPolicy) -> bool:
+    """Count a failed attempt; back off, or after the last attempt fail the timer with an incident.
+
+    Returns True when an incident was raised.
+    """
+    now = clock.now()
+    raised = False
+    with db.write() as session:
+        timers = session.scalars(select(Timer).where(Timer.id.in_(timer_ids), Timer.state == "waiting",
+                                                     Timer.locked_by == worker)).all()
+        for timer in timers:
+            timer.attempts = (timer.attempts or 0) + 1
+            timer.locked_by = None
+            if timer.attempts >= policy.max_attempts:
+                timer.state = "failed"
+                timer.locked_until = None
+                message = (f"timer '{timer.spec_id}' could not fire after {timer.attempts} attempts: {error}")
+                session.add(Incident(instance_id=instance_id, task_id=timer.task_id, task_name=timer.spec_id,
+                                     message=message, data={}, created_at=now))
+                session.add(AuditEvent(at=now, actor="scheduler", type="incident", instance_id=instance_id,
+                                       task_id=timer.task_id, payload={"message": message, "task": timer.spec_id}))
+                row = session.get(ProcessInstance, instance_id)
+                if row is not None and row.status == "running":
+                    row.status = "incident"
+                raised = True
+                log.error("incident instance=%s task=%s: %s", instance_id, timer.task_id, message)
+            else:
+                timer.locked_until = now + policy.delay(timer.attempts)
+                log.warning("timer failed instance=%s task=%s attempt=%d/%d, retry at %s: %s", instance_id,
+                            timer.task_id, timer.attempts, policy.max_attempts,
+                            timer.locked_until.isoformat(), error)
+    return raised
+
+
+def fire_due_timers(runtime: Runtime, worker: str, policy: TimerPolicy | None = None) -> TimerPassResult:
+    """One pass: claim batches of due timers and fire them instance by instance until none are due."""
+    policy = policy or TimerPolicy.from_env()
+    result = TimerPassResult()
+    seen: set[int] = set()
+    rearm_retried(runtime.db)
+    for _ in range(policy.max_rounds):
+        claimed = claim_due_timers(runtime.db, worker, limit=policy.batch, lease=policy.lease)
+        if not claimed:
+            break
+        fresh = [c for c in claimed if c[0] not in seen]
+        if not fresh:  # only timers the engine did not consider due yet; leave them to the next pass
+            release(runtime.db, [c[0] for c in claimed], worker)
+            break
+        by_instance: dict[str, list[int]] = {}
+        for timer_id, instance_id in claimed:
+            seen.add(timer_id)
+            by_instance.setdefault(instance_id, []).append(timer_id)
+        for instance_id, ids in by_instance.items():
+            try:
+                result.fired += runtime.fire_timer(instance_id, worker, ids)
+                result.instances += 1
+            except ConflictError:
+                result.conflicts += 1
+                release(runtime.db, ids, worker)
+            except NotFoundError:
+                _mark_done(runtime.db, ids)
+            except Exception as exc:  # any failure of one instance must not stop the others
+                result.failed += 1
+                log.exception("timer firing failed instance=%s", instance_id)
+                try:
+                    if record_failure(runtime.db, instance_id, ids, worker, f"{type(exc).__name__}: {exc}", policy):
+                        result.incidents.append(instance_id)
+                except Exception:
+                    log.exception("could not record the timer failure instance=%s", instance_id)
+        if len(claimed) < policy.batch:
+            break
+    return result
+
+
+def _mark_done(db: Database, timer_ids: list[int]) -> None:
+    with db.write() as session:
+        session.execute(update(Timer).where(Timer.id.in_(timer_ids))
+                        .values(state="done", locked_by=None, locked_until=None)
+                        .execution_options(synchronize_session=False))
+
+
+def rearm_retried(db: Database) -> int:
+    """Timers failed by `record_failure` whose instance a quality lead has retried (running again)
+    are armed again; `Runtime.fire_timer` then runs them even if they already turned READY."""
+    with db.write() as session:
+        running = select(ProcessInstance.id).where(ProcessInstance.status == "running")
+        result = session.execute(update(Timer).where(Timer.state == "failed", Timer.instance_id.in_(running))
+                                 .values(state="waiting", attempts=0, locked_by=None, locked_until=None)
+                                 .execution_options(synchronize_session=False))
+        return result.rowcount or 0
