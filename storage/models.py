@@ -212,3 +212,8 @@ class AuditEvent(Base):
     instance_id: Mapped[str | None] = mapped_column(String(32))
     task_id: Mapped[str | None] = mapped_column(String(36))
     payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+# Scheduling tables live in their own module (they import Base); registering them here puts them in
+# Base.metadata for create_all, truncate and Alembic.
+import storage.scheduling  # noqa: E402,F401

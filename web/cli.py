@@ -157,18 +157,24 @@ def demo() -> None:
 
 
 @main.command()
-@click.argument("name", type=click.Choice(["engine"]))
-@click.option("--n", "n", default=2000, show_default=True, type=int, help="instances")
+@click.argument("name", type=click.Choice(["engine", "timers"]))
+@click.option("--n", "n", default=None, type=int, help="instances (engine: 2000, timers: 10000)")
 @click.option("--json", "as_json", is_flag=True, help="last line is one JSON object")
 @click.option("--database-url", default=None, help="benchmark against this database (default: a temp SQLite file)")
-def bench(name: str, n: int, as_json: bool, database_url: str | None) -> None:
+def bench(name: str, n: int | None, as_json: bool, database_url: str | None) -> None:
     """Benchmarks (see README)."""
-    from engine.bench import run_engine_bench
 
     def progress(done: int) -> None:
         click.echo(f"  ... {done} instances", err=True)
 
-    result = run_engine_bench(n, database_url, progress)
+    if name == "timers":
+        from engine.bench_timers import run_timer_bench
+
+        result = run_timer_bench(n or 10000, database_url)
+    else:
+        from engine.bench import run_engine_bench
+
+        result = run_engine_bench(n or 2000, database_url, progress)
     if not as_json:
         for key, value in result.items():
             click.echo(f"{key:28} {value}")
