@@ -17,13 +17,13 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import or_, select, update
-from sqlalchemy.orm import Session
 from SpiffWorkflow.bpmn import BpmnEvent, BpmnWorkflow
 from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
 from SpiffWorkflow.exceptions import SpiffWorkflowException, WorkflowException
 from SpiffWorkflow.util.task import TaskState
+from sqlalchemy import or_, select, update
+from sqlalchemy.orm import Session
 
 from engine import clock
 from engine.assignment import AssignmentError, resolve
@@ -273,17 +273,18 @@ class Runtime:
     def claim(self, task_id: str, actor: Actor) -> TaskView:
         with self._write() as session:
             row, groups = self._task_row(session, task_id, actor)
+            _check_open(row)
             if row.state == "claimed" and row.assignee == actor.username:
                 return _task_view(row, groups)
+            _check_may_act(actor, row, groups)
             if row.state == "claimed":
                 raise ConflictError(f"task '{row.name}' is already claimed by {row.assignee}")
-            if actor.username != row.assignee and not (set(groups) & actor.groups) and not actor.is_lead:
-                raise PermissionDeniedError(f"you are not in a group of task '{row.name}' ({', '.join(groups)})")
             # Conditional update: a concurrent claim of the same task loses cleanly.
             result = session.execute(update(HumanTask).where(HumanTask.id == task_id, HumanTask.state == "open")
                                      .values(state="claimed", assignee=actor.username, claimed_at=clock.now()))
             if result.rowcount != 1:
-                raise ConflictError(f"task '{row.name}' was claimed by someone else")
+                session.refresh(row)
+                raise ConflictError(_taken_message(row))
             session.refresh(row)
             self._audit(session, "claim", actor, row.instance_id, row.id, {"task": row.name})
             return _task_view(row, groups)
@@ -291,11 +292,19 @@ class Runtime:
     def unclaim(self, task_id: str, actor: Actor) -> TaskView:
         with self._write() as session:
             row, groups = self._task_row(session, task_id, actor)
+            _check_open(row)
+            _check_may_act(actor, row, groups)
             if row.state != "claimed":
                 raise ConflictError(f"task '{row.name}' is not claimed")
             if row.assignee != actor.username and not actor.is_lead:
                 raise ConflictError(f"task '{row.name}' is held by {row.assignee}")
-            row.state, row.assignee, row.claimed_at = "open", None, None
+            result = session.execute(update(HumanTask).where(
+                HumanTask.id == task_id, HumanTask.state == "claimed", HumanTask.assignee == row.assignee)
+                .values(state="open", assignee=None, claimed_at=None))
+            if result.rowcount != 1:
+                session.refresh(row)
+                raise ConflictError(_taken_message(row))
+            session.refresh(row)
             self._audit(session, "unclaim", actor, row.instance_id, row.id, {"task": row.name})
             return _task_view(row, groups)
 
@@ -316,30 +325,34 @@ class Runtime:
     def complete(self, task_id: str, actor: Actor, data: dict[str, Any] | None = None) -> InstanceView:
         with self._write() as session:
             row, groups = self._task_row(session, task_id, actor)
-            if row.state in ("completed", "cancelled"):
-                who = f" by {row.completed_by}" if row.completed_by else ""
-                raise ConflictError(f"task '{row.name}' is already {row.state}{who}")
-            allowed = actor.username == row.assignee or (row.assignee is None and set(groups) & actor.groups)
-            if not allowed and row.assignee is None and actor.is_lead:
-                allowed = True
-            if not allowed:
-                if row.assignee and row.assignee != actor.username:
-                    raise ConflictError(f"task '{row.name}' is held by {row.assignee}")
-                raise PermissionDeniedError(f"you may not complete task '{row.name}'")
+            _check_open(row)
+            _check_may_act(actor, row, groups)
+            if row.assignee and row.assignee != actor.username:
+                raise ConflictError(f"task '{row.name}' is held by {row.assignee}")
             values, errors = validate_submission(row.form or [], data or {})
             if errors:
                 names = ", ".join(e["field"] or "form" for e in errors)
                 raise FormValidationError(f"please correct: {names}", errors)
+            # Take the task first with a conditional update: of two concurrent completions (or a
+            # completion racing a claim) exactly one matches; the other stops here with a conflict.
+            now = clock.now()
+            result = session.execute(update(HumanTask).where(
+                HumanTask.id == task_id, HumanTask.state == row.state,
+                HumanTask.assignee.is_(None) if row.assignee is None else HumanTask.assignee == row.assignee)
+                .values(state="completed", completed_at=now, completed_by=actor.username, submitted=values,
+                        assignee=row.assignee or actor.username))
+            if result.rowcount != 1:
+                session.refresh(row)
+                raise ConflictError(_taken_message(row))
+            session.refresh(row)
             loaded = self._load(session, row.instance_id)
+            if loaded.row.status in ("cancelled", "completed"):
+                raise ConflictError(f"instance {loaded.row.id} is {loaded.row.status}")
             task = loaded.workflow.get_task_from_id(uuid.UUID(task_id))
             if task is None or task.state != TaskState.READY:
                 raise ConflictError(f"task '{row.name}' can no longer be completed")
             for key, value in values.items():
                 set_path(task.data, key, value)
-            now = clock.now()
-            row.state, row.completed_at, row.completed_by, row.submitted = "completed", now, actor.username, values
-            if row.assignee is None:
-                row.assignee = actor.username
             self._audit(session, "complete", actor, row.instance_id, row.id, {"task": row.name, "data": values})
             self._run_task(session, loaded, task, actor)
             self._advance(session, loaded, actor)
@@ -352,8 +365,7 @@ class Runtime:
         if row is None:
             raise NotFoundError(f"task {task_id} not found")
         groups = self._groups_of(session, [row.id]).get(row.id, [])
-        if not _may_see(actor, row, groups):
-            raise NotFoundError(f"task {task_id} not found")
+        # Acting on a task outside one's groups is refused (403) by _check_may_act; only reads hide it.
         return row, groups
 
     @staticmethod
@@ -457,6 +469,11 @@ class Runtime:
     def _save(self, session: Session, loaded: _Loaded) -> None:
         workflow, row = loaded.workflow, loaded.row
         now = clock.now()
+        if row.version is not None:
+            # Write the instance row first: its optimistic version check makes a concurrent writer
+            # of the same instance fail here (ConflictError), before it touches any projection.
+            row.state = dump_state(workflow)
+            session.flush()
         self._sync_human_tasks(session, loaded, now)
         self._sync_waits(session, loaded)
         if row.status not in ("cancelled", "incident"):
@@ -549,6 +566,30 @@ class Runtime:
 # ---------------------------------------------------------------------- helpers
 def _may_see(actor: Actor, row: HumanTask, groups: list[str]) -> bool:
     return actor.is_lead or actor.username in (row.assignee, row.completed_by) or bool(set(groups) & actor.groups)
+
+
+def _check_may_act(actor: Actor, row: HumanTask, groups: list[str]) -> None:
+    """Claim, unclaim and complete need a lead, the assignee, or a member of the task's groups."""
+    if actor.is_lead or actor.username == row.assignee or set(groups) & actor.groups:
+        return
+    where = f" (groups: {', '.join(groups)})" if groups else ""
+    raise PermissionDeniedError(f"you may not work on task '{row.name}'{where}")
+
+
+def _check_open(row: HumanTask) -> None:
+    if row.state in ("completed", "cancelled"):
+        who = f" by {row.completed_by}" if row.state == "completed" and row.completed_by else ""
+        raise ConflictError(f"task '{row.name}' is already {row.state}{who}")
+
+
+def _taken_message(row: HumanTask) -> str:
+    """Why a conditional task update matched nothing: someone else changed the task first."""
+    if row.state in ("completed", "cancelled"):
+        who = f" by {row.completed_by}" if row.state == "completed" and row.completed_by else ""
+        return f"task '{row.name}' was {row.state}{who} at the same time"
+    if row.assignee:
+        return f"task '{row.name}' was claimed by {row.assignee} at the same time"
+    return f"task '{row.name}' was changed by someone else at the same time; reload and try again"
 
 
 def _task_view(row: HumanTask, groups: list[str]) -> TaskView:
