@@ -37,7 +37,7 @@ from engine.errors import (
     NotFoundError,
     PermissionDeniedError,
 )
-from engine.forms import form_fields, set_path, validate_submission
+from engine.forms import form_fields, get_path, set_path, validate_submission
 from engine.sandbox import SandboxScriptEngine
 from engine.serialization import dump_state, load_state
 from engine.views import Actor, AuditView, IncidentView, InstanceView, TaskView
@@ -511,8 +511,9 @@ class Runtime:
                 continue
             fields = form_fields(getattr(spec, "form", None))
             for f in fields:
-                if f["id"] in task.data and not isinstance(task.data[f["id"]], (dict, list)):
-                    f["default"] = task.data[f["id"]]
+                current = get_path(task.data, f["id"])
+                if current is not None and not isinstance(current, (dict, list)):
+                    f["default"] = current
             session.add(HumanTask(
                 id=task_id, instance_id=row.id, process_key=row.process_key, spec_id=spec.bpmn_id or spec.name,
                 name=spec.bpmn_name or spec.bpmn_id or spec.name, state="claimed" if who.assignee else "open",
