@@ -46,8 +46,8 @@ def test_concurrent_completion_exactly_one_wins(deployed):
     for _ in range(ROUNDS):
         instance = runtime.start("rt_assign", {"owner": "olga.owner", "due": "2030-01-01"}, LEAD)
         task = only_open(instance)
-        results = _race([lambda: runtime.complete(task.id, REVIEWER, {"note": "from rita"}),
-                         lambda: runtime.complete(task.id, REVIEWER2, {"note": "from rolf"})])
+        results = _race([lambda task_id=task.id: runtime.complete(task_id, REVIEWER, {"note": "from rita"}),
+                         lambda task_id=task.id: runtime.complete(task_id, REVIEWER2, {"note": "from rolf"})])
         kinds = sorted(kind for kind, _ in results)
         assert kinds == ["conflict", "ok"], results
         winner = REVIEWER if results[0][0] == "ok" else REVIEWER2
@@ -66,7 +66,8 @@ def test_concurrent_claims_exactly_one_wins(deployed):
     for _ in range(ROUNDS):
         instance = runtime.start("rt_assign", {"owner": "olga.owner", "due": "2030-01-01"}, LEAD)
         task = only_open(instance)
-        results = _race([lambda: runtime.claim(task.id, REVIEWER), lambda: runtime.claim(task.id, REVIEWER2)])
+        results = _race([lambda task_id=task.id: runtime.claim(task_id, REVIEWER),
+                         lambda task_id=task.id: runtime.claim(task_id, REVIEWER2)])
         kinds = sorted(kind for kind, _ in results)
         assert kinds == ["conflict", "ok"], results
         winner = results[0][1] if results[0][0] == "ok" else results[1][1]
@@ -82,7 +83,8 @@ def test_claim_racing_completion_never_both(deployed):
     for _ in range(ROUNDS // 2):
         instance = runtime.start("rt_assign", {"owner": "olga.owner", "due": "2030-01-01"}, LEAD)
         task = only_open(instance)
-        results = _race([lambda: runtime.claim(task.id, REVIEWER), lambda: runtime.complete(task.id, REVIEWER2, {})])
+        results = _race([lambda task_id=task.id: runtime.claim(task_id, REVIEWER),
+                         lambda task_id=task.id: runtime.complete(task_id, REVIEWER2, {})])
         assert all(kind in ("ok", "conflict") for kind, _ in results), results
         view = runtime.task(task.id, LEAD)
         if results[1][0] == "ok":
