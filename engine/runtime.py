@@ -391,14 +391,21 @@ class Runtime:
             if not instance_ids:
                 raise NotFoundError(f"no instance is waiting for message '{name}'"
                                     + (f" with correlation '{correlation}'" if correlation else ""))
+            delivered: list[str] = []
             for instance_id in instance_ids:
                 loaded = self._load(session, instance_id)
-                definition = MessageEventDefinition(name)
-                loaded.workflow.catch(BpmnEvent(definition, dict(data or {})))
+                if loaded.row.status in ("completed", "cancelled"):
+                    continue
+                if not _deliver_message(loaded.workflow, name, dict(data or {})):
+                    continue  # a stale subscription; _save below re-projects it
                 self._audit(session, "message", actor, instance_id, None, {"name": name, "data": data or {}})
+                delivered.append(instance_id)
                 self._advance(session, loaded, actor)
                 self._save(session, loaded)
-        return instance_ids
+            if not delivered:
+                raise NotFoundError(f"no instance is waiting for message '{name}'"
+                                    + (f" with correlation '{correlation}'" if correlation else ""))
+        return delivered
 
     def fire_due_timers(self, *, limit: int = 500, worker: str = "runtime") -> int:
         """Fire timers whose due time has passed; returns how many instances were advanced."""
@@ -601,6 +608,29 @@ def _task_view(row: HumanTask, groups: list[str]) -> TaskView:
         completed_by=row.completed_by, form=list(row.form or []), documentation=row.documentation,
         values=dict(row.submitted or {}),
     )
+
+
+def _deliver_message(workflow: BpmnWorkflow, name: str, data: dict[str, Any]) -> int:
+    """Hand a message to the tasks waiting for it; its data becomes process variables.
+
+    The event must carry the waiting task's own event definition class (SpiffWorkflow matches
+    definitions by class, and the Camunda parser uses its own subclass). The Camunda definition
+    also keeps the whole payload under its result variable, which we name after the message.
+    """
+    waiting = [t for t in workflow.get_tasks(state=TaskState.WAITING)
+               if isinstance(getattr(t.task_spec, "event_definition", None), MessageEventDefinition)
+               and t.task_spec.event_definition.name == name]
+    if not waiting:
+        return 0
+    for task in waiting:
+        task.data.update(data)
+    definition = waiting[0].task_spec.event_definition
+    if hasattr(definition, "result_var"):
+        payload: dict[str, Any] = {"payload": dict(data), "result_var": definition.result_var or name}
+    else:
+        payload = dict(data)
+    # One catch reaches every task waiting for an equal definition.
+    return workflow.event_manager.catch(BpmnEvent(definition, payload), internal=False)
 
 
 def _timer_due(task: Any) -> datetime | None:
