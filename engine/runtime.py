@@ -205,6 +205,9 @@ class Runtime:
             loaded.workflow.cancel()
             loaded.row.status = "cancelled"
             loaded.row.ended_at = clock.now()
+            for incident in session.scalars(select(Incident).where(
+                    Incident.instance_id == instance_id, Incident.resolved_at.is_(None))):
+                incident.resolved_at, incident.resolved_by = loaded.row.ended_at, actor.username
             self._audit(session, "cancel", actor, instance_id, None, {"reason": reason})
             self._save(session, loaded)
         return self.instance(instance_id)
@@ -215,6 +218,8 @@ class Runtime:
             raise PermissionDeniedError("only quality leads and admins can retry an incident")
         with self._write() as session:
             loaded = self._load(session, instance_id)
+            if loaded.row.status != "incident":
+                raise InvalidStateError(f"instance {instance_id} is {loaded.row.status}; there is no incident to retry")
             open_incidents = session.scalars(select(Incident).where(
                 Incident.instance_id == instance_id, Incident.resolved_at.is_(None))).all()
             if not open_incidents:
@@ -333,8 +338,9 @@ class Runtime:
             if errors:
                 names = ", ".join(e["field"] or "form" for e in errors)
                 raise FormValidationError(f"please correct: {names}", errors)
-            # Take the task first with a conditional update: of two concurrent completions (or a
-            # completion racing a claim) exactly one matches; the other stops here with a conflict.
+            loaded = self._load(session, row.instance_id)
+            # Take the task with a conditional update: of two concurrent completions (or a completion
+            # racing a claim) exactly one matches; the other stops here with a conflict.
             now = clock.now()
             result = session.execute(update(HumanTask).where(
                 HumanTask.id == task_id, HumanTask.state == row.state,
@@ -345,7 +351,6 @@ class Runtime:
                 session.refresh(row)
                 raise ConflictError(_taken_message(row))
             session.refresh(row)
-            loaded = self._load(session, row.instance_id)
             if loaded.row.status in ("cancelled", "completed"):
                 raise ConflictError(f"instance {loaded.row.id} is {loaded.row.status}")
             task = loaded.workflow.get_task_from_id(uuid.UUID(task_id))
@@ -415,25 +420,34 @@ class Runtime:
                 select(Timer.instance_id).where(Timer.state == "waiting", Timer.due_at <= now)
                 .group_by(Timer.instance_id).limit(limit)).scalars())
         fired = 0
+        scheduler = Actor.system("scheduler")
         for instance_id in due:
             try:
                 with self._write() as session:
                     loaded = self._load(session, instance_id)
-                    before = {t.id for t in loaded.workflow.get_tasks(state=TaskState.WAITING)}
-                    self._advance(session, loaded, Actor.system("scheduler"), refresh_timers=True)
-                    after = {t.id for t in loaded.workflow.get_tasks(state=TaskState.WAITING)}
-                    for task_id in sorted(before - after, key=str):
-                        self._audit(session, "timer_fired", Actor.system("scheduler"), instance_id, str(task_id),
-                                    {"worker": worker})
+                    if loaded.row.status in ("completed", "cancelled"):
+                        self._save(session, loaded)  # only re-projects: its timers become 'done'
+                        continue
+                    before = _waiting_timers(loaded.workflow)
+                    self._advance(session, loaded, scheduler, refresh_timers=True)
+                    after = _waiting_timers(loaded.workflow)
+                    gone = sorted(set(before) - set(after), key=str)
+                    for task_id in gone:
+                        self._audit(session, "timer_fired", scheduler, instance_id, str(task_id),
+                                    {"timer": before[task_id], "worker": worker})
                     self._save(session, loaded)
-                    fired += 1
+                    fired += 1 if gone else 0
             except (ConflictError, NotFoundError):
                 continue  # another worker got there first; it will be projected correctly
         return fired
 
     # ------------------------------------------------------------------ internals
     def _load(self, session: Session, instance_id: str) -> _Loaded:
-        row = session.get(ProcessInstance, instance_id)
+        # Lock the instance row first (PostgreSQL: FOR UPDATE; SQLite write units already hold the
+        # database lock), so every writer of an instance takes its locks in the same order -
+        # instance, then its tasks - and a concurrent writer waits and then sees the new state
+        # instead of deadlocking. The version column stays as the optimistic safety net.
+        row = session.get(ProcessInstance, instance_id, with_for_update=True, populate_existing=True)
         if row is None:
             raise NotFoundError(f"instance {instance_id} not found")
         spec, subs = self.definitions.specs(session, row.definition_id)
@@ -476,11 +490,6 @@ class Runtime:
     def _save(self, session: Session, loaded: _Loaded) -> None:
         workflow, row = loaded.workflow, loaded.row
         now = clock.now()
-        if row.version is not None:
-            # Write the instance row first: its optimistic version check makes a concurrent writer
-            # of the same instance fail here (ConflictError), before it touches any projection.
-            row.state = dump_state(workflow)
-            session.flush()
         self._sync_human_tasks(session, loaded, now)
         self._sync_waits(session, loaded)
         if row.status not in ("cancelled", "incident"):
@@ -633,6 +642,12 @@ def _deliver_message(workflow: BpmnWorkflow, name: str, data: dict[str, Any]) ->
     return workflow.event_manager.catch(BpmnEvent(definition, payload), internal=False)
 
 
+def _waiting_timers(workflow: BpmnWorkflow) -> dict[Any, str]:
+    """Waiting timer events of the workflow: task id -> element id."""
+    return {t.id: t.task_spec.bpmn_id or t.task_spec.name for t in workflow.get_tasks(state=TaskState.WAITING)
+            if isinstance(getattr(t.task_spec, "event_definition", None), TimerEventDefinition)}
+
+
 def _timer_due(task: Any) -> datetime | None:
     value = task._get_internal_data("event_value")
     if isinstance(value, dict):
@@ -666,7 +681,11 @@ def _message_of(exc: Exception) -> str:
     text = str(exc.args[0]) if exc.args else exc.__class__.__name__
     notes = getattr(exc, "notes", None) or getattr(exc, "__notes__", None) or []
     if isinstance(exc, WorkflowException) and getattr(exc, "error_line", None):
-        text += f" (line {getattr(exc, 'line_number', '?')}: {exc.error_line.strip()})"
+        line = getattr(exc, "line_number", None) or "?"
+        if f"(line {line})" in text:
+            text = text.replace(f"(line {line})", f"(line {line}: {exc.error_line.strip()})")
+        else:
+            text += f" (line {line}: {exc.error_line.strip()})"
     extra = [n for n in notes if n not in text]
     return text + ("; " + "; ".join(extra) if extra else "")
 

@@ -4,9 +4,11 @@ clean ConflictError (never a crash, never two completions), on SQLite and on Pos
 from __future__ import annotations
 
 import threading
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+import time_machine
 
 from engine.errors import ConflictError
 from tests.fixtures.runtime.helpers import LEAD, REVIEWER, REVIEWER2, audit_rows, deploy, only_open
@@ -91,3 +93,43 @@ def test_claim_racing_completion_never_both(deployed):
             assert view.state == "completed" and view.completed_by == REVIEWER2.username
         else:
             assert view.state == "claimed" and view.assignee == REVIEWER.username
+
+
+def test_two_schedulers_fire_a_timer_once(runtime):
+    deploy(runtime, "timers")
+    t0 = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
+    for _ in range(ROUNDS // 2):
+        with time_machine.travel(t0, tick=False):
+            instance = runtime.start("rt_timer_wait", {}, LEAD)
+        with time_machine.travel(t0 + timedelta(hours=2), tick=False):
+            results = _race([lambda: runtime.fire_due_timers(worker="a"),
+                             lambda: runtime.fire_due_timers(worker="b")])
+        assert all(kind == "ok" for kind, _ in results), results
+        assert sum(value for _, value in results) == 1
+        types = [a.type for a in audit_rows(runtime, instance.id)]
+        assert types == ["start", "timer_fired", "task_created"]
+        assert [t.name for t in runtime.instance(instance.id).tasks] == ["After the wait"]
+
+
+def test_completion_racing_the_boundary_timer(runtime):
+    deploy(runtime, "boundary")
+    t0 = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
+    for _ in range(ROUNDS // 2):
+        with time_machine.travel(t0, tick=False):
+            instance = runtime.start("rt_timer_boundary", {}, LEAD)
+        task = only_open(instance)
+        with time_machine.travel(t0 + timedelta(hours=2), tick=False):
+            results = _race([lambda task_id=task.id: runtime.complete(task_id, REVIEWER, {}),
+                             lambda: runtime.fire_due_timers()])
+        assert results[1][0] == "ok" and results[0][0] in ("ok", "conflict"), results
+        after = runtime.instance(instance.id)
+        states = {t.name: t.state for t in after.tasks}
+        types = [a.type for a in after.audit]
+        if results[0][0] == "ok":  # the user was first: the timer is gone
+            assert results[1][1] == 0
+            assert after.status == "completed" and states == {"Answer": "completed"}
+            assert "timer_fired" not in types
+        else:  # the timer was first: the task was cancelled under the user
+            assert results[1][1] == 1
+            assert states == {"Answer": "cancelled", "Escalated": "open"}
+            assert types.count("timer_fired") == 1 and "complete" not in types

@@ -99,3 +99,21 @@ def test_gateway_condition_error_is_an_incident(runtime):
     assert only_open(instance).name == "Big"
     assert [a.type for a in audit_rows(runtime, instance.id)] == [
         "start", "incident", "retry", "task_created"]
+
+
+def test_incident_message_names_the_line_once(runtime):
+    deploy(runtime, "start_script")
+    instance = runtime.start("rt_start_script", {}, LEAD)
+    message = instance.incidents[0].message
+    assert message.count("line 1") == 1 and "x = 1 / 0" in message
+
+
+def test_cancel_resolves_open_incidents_and_retry_is_then_invalid(runtime):
+    deploy(runtime, "start_script")
+    instance = runtime.start("rt_start_script", {}, LEAD)
+    instance = runtime.cancel(instance.id, LEAD, "cannot be fixed")
+    assert instance.status == "cancelled"
+    assert all(i.resolved_at is not None for i in instance.incidents)
+    with pytest.raises(InvalidStateError):
+        runtime.retry(instance.id, LEAD, {"x": 1})
+    assert runtime.instance(instance.id).status == "cancelled"
