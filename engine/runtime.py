@@ -319,6 +319,7 @@ class Runtime:
             raise PermissionDeniedError("only quality leads and admins can reassign tasks")
         with self._write() as session:
             row, groups = self._task_row(session, task_id, actor)
+            _check_open(row)
             previous = row.assignee
             row.assignee = assignee or None
             row.state = "claimed" if assignee else "open"
@@ -459,6 +460,9 @@ class Runtime:
             task.run()
         except (SpiffWorkflowException, EngineError) as exc:
             self._incident(session, loaded, task, exc, actor)
+        except Exception as exc:  # a bug or an unforeseen model: an incident, never a 500
+            log.exception("unexpected error running task %s of instance %s", task.id, loaded.row.id)
+            self._incident(session, loaded, task, exc, actor)
 
     def _advance(self, session: Session, loaded: _Loaded, actor: Actor, refresh_timers: bool = False) -> None:
         """Run engine steps; a failing script/expression becomes an incident, never a crash."""
@@ -471,6 +475,10 @@ class Runtime:
         except (SpiffWorkflowException, EngineError) as exc:
             task = getattr(exc, "task", None)
             self._incident(session, loaded, task, exc, actor)
+        except Exception as exc:  # a bug or an unforeseen model: an incident, never a 500
+            log.exception("unexpected error advancing instance %s", loaded.row.id)
+            failed = loaded.workflow.get_tasks(state=TaskState.ERROR)
+            self._incident(session, loaded, failed[0] if failed else None, exc, actor)
 
     def _incident(self, session: Session, loaded: _Loaded, task: Any, exc: Exception, actor: Actor) -> None:
         message = _message_of(exc)
@@ -512,6 +520,7 @@ class Runtime:
             if task_id not in ready:
                 ht.state = "cancelled"
                 ht.completed_at = now
+                self._audit(session, "task_cancelled", None, row.id, task_id, {"task": ht.name})
         known = set(existing)
         if ready:
             known |= set(session.scalars(select(HumanTask.id).where(HumanTask.id.in_(list(ready)))))
@@ -679,6 +688,8 @@ def _message_of(exc: Exception) -> str:
     if isinstance(exc, EngineError):
         return exc.message
     text = str(exc.args[0]) if exc.args else exc.__class__.__name__
+    if not isinstance(exc, SpiffWorkflowException):
+        text = f"{exc.__class__.__name__}: {text}"
     notes = getattr(exc, "notes", None) or getattr(exc, "__notes__", None) or []
     if isinstance(exc, WorkflowException) and getattr(exc, "error_line", None):
         line = getattr(exc, "line_number", None) or "?"

@@ -62,7 +62,9 @@ def test_boundary_timer_interrupts_the_user_task(runtime):
     with pytest.raises(ConflictError):
         runtime.complete(answer.id, REVIEWER, {})
     types = [a.type for a in audit_rows(runtime, instance.id)]
-    assert types == ["start", "task_created", "timer_fired", "task_created"]
+    assert types == ["start", "task_created", "timer_fired", "task_cancelled", "task_created"]
+    cancelled = audit_rows(runtime, instance.id)[3]
+    assert cancelled.task_id == answer.id and cancelled.payload == {"task": "Answer"}
 
 
 def test_boundary_timer_is_dropped_when_the_task_completes_first(runtime):

@@ -73,9 +73,12 @@ def test_audit_sequence_with_timer_and_cancel(runtime):
         ("start", LEAD.username, False),
         ("task_created", None, True),
         ("timer_fired", "scheduler", True),
+        ("task_cancelled", None, True),
         ("task_created", None, True),
         ("cancel", LEAD.username, False),
+        ("task_cancelled", None, True),
     ]
+    assert rows[2].payload == {"timer": "Timer_Late", "worker": "runtime"}
     assert rows[: len(before)] == before  # append-only: earlier rows are untouched
     assert rows[2].at == T0 + timedelta(hours=2)
 

@@ -196,4 +196,7 @@ def test_cancel_is_lead_only_and_closes_tasks(runtime, started):
         runtime.claim(task.id, REVIEWER)
     with pytest.raises(InvalidStateError):
         runtime.cancel(started.id, LEAD)
-    assert instance.audit[-1].type == "cancel" and instance.audit[-1].payload == {"reason": "duplicate complaint"}
+    assert [(a.type, a.payload) for a in instance.audit[-2:]] == [
+        ("cancel", {"reason": "duplicate complaint"}), ("task_cancelled", {"task": "Review"})]
+    with pytest.raises(ConflictError):
+        runtime.assign(task.id, LEAD, "rita.reviewer")
