@@ -200,3 +200,17 @@ def test_cancel_is_lead_only_and_closes_tasks(runtime, started):
         ("cancel", {"reason": "duplicate complaint"}), ("task_cancelled", {"task": "Review"})]
     with pytest.raises(ConflictError):
         runtime.assign(task.id, LEAD, "rita.reviewer")
+
+
+def test_literal_due_date_time_relative_follow_up_and_priority_expression(runtime):
+    deploy(runtime, "form")
+    with time_machine.travel(T0, tick=False):
+        instance = runtime.start("rt_form", {}, LEAD)
+        instance = runtime.complete(only_open(instance).id, REVIEWER, {"count": "7"})
+    task = only_open(instance)
+    assert task.name == "Next"
+    assert task.due_at == datetime(2026, 6, 30, 15, 0, tzinfo=UTC)  # stored in UTC
+    assert task.follow_up_at == T0 + timedelta(days=1, hours=12)
+    assert task.priority == 70
+    # the inbox orders by due date
+    assert [t.id for t in runtime.tasks(REVIEWER)] == [task.id]
