@@ -303,6 +303,9 @@ class Runtime:
                 raise ConflictError(f"task '{row.name}' is not claimed")
             if row.assignee != actor.username and not actor.is_lead:
                 raise ConflictError(f"task '{row.name}' is held by {row.assignee}")
+            if not groups:
+                raise InvalidStateError(f"task '{row.name}' has no candidate groups to return to; "
+                                        "a quality lead can reassign it")
             result = session.execute(update(HumanTask).where(
                 HumanTask.id == task_id, HumanTask.state == "claimed", HumanTask.assignee == row.assignee)
                 .values(state="open", assignee=None, claimed_at=None))
@@ -320,6 +323,8 @@ class Runtime:
         with self._write() as session:
             row, groups = self._task_row(session, task_id, actor)
             _check_open(row)
+            if not assignee and not groups:
+                raise InvalidStateError(f"task '{row.name}' has no candidate groups; assign it to a person")
             previous = row.assignee
             row.assignee = assignee or None
             row.state = "claimed" if assignee else "open"

@@ -214,3 +214,17 @@ def test_literal_due_date_time_relative_follow_up_and_priority_expression(runtim
     assert task.priority == 70
     # the inbox orders by due date
     assert [t.id for t in runtime.tasks(REVIEWER)] == [task.id]
+
+
+def test_personal_task_cannot_be_released_to_nobody(runtime, started):
+    instance = runtime.complete(only_open(started).id, REVIEWER, {})
+    owner_task = only_open(instance)
+    olga = type(REVIEWER)("olga.owner", frozenset(), "employee")
+    with pytest.raises(InvalidStateError):
+        runtime.unclaim(owner_task.id, olga)
+    with pytest.raises(InvalidStateError):
+        runtime.assign(owner_task.id, LEAD, None)
+    assert runtime.task(owner_task.id, olga).assignee == "olga.owner"
+    moved = runtime.assign(owner_task.id, LEAD, "rita.reviewer")
+    assert moved.assignee == "rita.reviewer" and moved.state == "claimed"
+    assert [a.type for a in runtime.instance(started.id).audit][-1] == "assign"
