@@ -139,7 +139,12 @@ class Runtime:
         with self._write() as session:
             definition = self._definition(session, key, version)
             spec, subs = self.definitions.specs(session, definition.id)
-            workflow = BpmnWorkflow(spec, subs, script_engine=self.script_engine)
+            try:
+                workflow = BpmnWorkflow(spec, subs, script_engine=self.script_engine)
+            except SpiffWorkflowException as exc:
+                # e.g. an element id that collides with SpiffWorkflow's own 'Start'/'End' task specs
+                raise InvalidStateError(f"process '{key}' v{definition.version} cannot start: {_message_of(exc)}"
+                                        ) from exc
             workflow.task_tree.data.update(data)
             start_task = workflow.get_next_task(state=TaskState.READY)
             if start_task is not None:

@@ -117,3 +117,12 @@ def test_cancel_resolves_open_incidents_and_retry_is_then_invalid(runtime):
     with pytest.raises(InvalidStateError):
         runtime.retry(instance.id, LEAD, {"x": 1})
     assert runtime.instance(instance.id).status == "cancelled"
+
+
+def test_process_that_cannot_start_is_refused_cleanly(runtime):
+    # A start event with id "Start" collides with SpiffWorkflow's own start task spec; deployment does
+    # not catch this yet, so start must refuse it with a clear engine error rather than crash.
+    deploy(runtime, "reserved_ids")
+    with pytest.raises(InvalidStateError, match="cannot start"):
+        runtime.start("rt_reserved", {"amount": 1}, LEAD)
+    assert runtime.instances(key="rt_reserved") == []
