@@ -435,7 +435,9 @@ class Runtime:
         for instance_id in due:
             try:
                 with self._write() as session:
-                    loaded = self._load(session, instance_id)
+                    loaded = self._load_unless_locked(session, instance_id)
+                    if loaded is None:
+                        continue  # being written right now; its timer stays due for the next pass
                     if loaded.row.status in ("completed", "cancelled"):
                         self._save(session, loaded)  # only re-projects: its timers become 'done'
                         continue
@@ -461,6 +463,17 @@ class Runtime:
         row = session.get(ProcessInstance, instance_id, with_for_update=True, populate_existing=True)
         if row is None:
             raise NotFoundError(f"instance {instance_id} not found")
+        return self._restore(session, row)
+
+    def _load_unless_locked(self, session: Session, instance_id: str) -> _Loaded | None:
+        """For the scheduler: None when another transaction is writing the instance right now
+        (PostgreSQL SKIP LOCKED; SQLite ignores it and queues on the database lock instead)."""
+        row = session.scalars(select(ProcessInstance).where(ProcessInstance.id == instance_id)
+                              .with_for_update(skip_locked=True)
+                              .execution_options(populate_existing=True)).first()
+        return self._restore(session, row) if row is not None else None
+
+    def _restore(self, session: Session, row: ProcessInstance) -> _Loaded:
         spec, subs = self.definitions.specs(session, row.definition_id)
         workflow = load_state(row.state, spec, subs, self.script_engine)
         return _Loaded(row, workflow)
