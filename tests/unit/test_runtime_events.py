@@ -9,7 +9,7 @@ import time_machine
 from sqlalchemy import select
 
 from engine.errors import ConflictError, NotFoundError
-from storage.models import Timer
+from storage.models import ProcessInstance, Timer
 from tests.fixtures.runtime.helpers import LEAD, REVIEWER, audit_rows, deploy, only_open
 
 T0 = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
@@ -101,3 +101,20 @@ def test_message_reaches_only_the_matching_instance(runtime):
     assert runtime.instance(first.id).data["reply"] == "no"
     message = [a for a in runtime.instance(first.id).audit if a.type == "message"]
     assert len(message) == 1 and message[0].payload["name"] == "customer_reply"
+
+
+def test_scheduler_skips_an_instance_being_written(runtime, db):
+    deploy(runtime, "timers")
+    with time_machine.travel(T0, tick=False):
+        instance = runtime.start("rt_timer_wait", {}, LEAD)
+    with time_machine.travel(T0 + timedelta(hours=2), tick=False):
+        if db.dialect == "sqlite":
+            # SQLite has one writer at a time: the scheduler simply queues behind it.
+            assert runtime.fire_due_timers() == 1
+            return
+        with db.write() as session:  # someone else holds the instance row
+            session.scalars(select(ProcessInstance).where(ProcessInstance.id == instance.id)
+                            .with_for_update()).one()
+            assert runtime.fire_due_timers() == 0
+        assert runtime.fire_due_timers() == 1
+    assert only_open(runtime.instance(instance.id)).name == "After the wait"
