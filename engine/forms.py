@@ -124,8 +124,17 @@ def _field(spec: dict[str, Any]) -> fields.Field:
 
 
 def build_schema(spec_fields: list[dict[str, Any]]) -> Schema:
-    declared = {f["id"]: _field(f) for f in spec_fields if not f.get("readonly")}
+    """A marshmallow schema keyed by field id (dotted ids stay flat keys, e.g. 'action.done_at')."""
+    declared = {_safe_name(i): _field(f) for i, f in enumerate(spec_fields) if not f.get("readonly")}
+    for i, f in enumerate(spec_fields):
+        if not f.get("readonly"):
+            declared[_safe_name(i)].data_key = f["id"]
     return Schema.from_dict(declared, name="TaskForm")()
+
+
+def _safe_name(index: int) -> str:
+    # marshmallow reads dots in attribute names as paths into nested objects; ids stay in data_key.
+    return f"field_{index}"
 
 
 def validate_submission(spec_fields: list[dict[str, Any]], data: dict[str, Any]) -> tuple[dict[str, Any], list[dict]]:
@@ -151,7 +160,9 @@ def validate_submission(spec_fields: list[dict[str, Any]], data: dict[str, Any])
         if f["type"] == "boolean" and f["id"] not in cleaned_input and not f["required"]:
             cleaned_input[f["id"]] = False  # an unticked checkbox is not sent at all
     try:
-        values = build_schema(spec_fields).load(cleaned_input)
+        loaded = build_schema(spec_fields).load(cleaned_input)
+        ids = {_safe_name(i): f["id"] for i, f in enumerate(spec_fields)}
+        values = {ids[name]: value for name, value in loaded.items()}
     except ValidationError as exc:
         for name, messages in sorted(exc.normalized_messages().items()):
             text = "; ".join(str(m) for m in messages) if isinstance(messages, list) else str(messages)
@@ -171,3 +182,13 @@ def set_path(data: dict[str, Any], dotted: str, value: Any) -> None:
             target[part] = nxt
         target = nxt
     target[parts[-1]] = value
+
+
+def get_path(data: dict[str, Any], dotted: str, default: Any = None) -> Any:
+    """Read a dotted field id (`action.done_at`) from nested dicts."""
+    target: Any = data
+    for part in dotted.split("."):
+        if not isinstance(target, dict) or part not in target:
+            return default
+        target = target[part]
+    return target

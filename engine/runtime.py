@@ -37,7 +37,7 @@ from engine.errors import (
     NotFoundError,
     PermissionDeniedError,
 )
-from engine.forms import form_fields, set_path, validate_submission
+from engine.forms import form_fields, get_path, set_path, validate_submission
 from engine.sandbox import SandboxScriptEngine
 from engine.serialization import dump_state, load_state
 from engine.views import Actor, AuditView, IncidentView, InstanceView, TaskView
@@ -139,7 +139,12 @@ class Runtime:
         with self._write() as session:
             definition = self._definition(session, key, version)
             spec, subs = self.definitions.specs(session, definition.id)
-            workflow = BpmnWorkflow(spec, subs, script_engine=self.script_engine)
+            try:
+                workflow = BpmnWorkflow(spec, subs, script_engine=self.script_engine)
+            except SpiffWorkflowException as exc:
+                # e.g. an element id that collides with SpiffWorkflow's own 'Start'/'End' task specs
+                raise InvalidStateError(f"process '{key}' v{definition.version} cannot start: {_message_of(exc)}"
+                                        ) from exc
             workflow.task_tree.data.update(data)
             start_task = workflow.get_next_task(state=TaskState.READY)
             if start_task is not None:
@@ -205,6 +210,9 @@ class Runtime:
             loaded.workflow.cancel()
             loaded.row.status = "cancelled"
             loaded.row.ended_at = clock.now()
+            for incident in session.scalars(select(Incident).where(
+                    Incident.instance_id == instance_id, Incident.resolved_at.is_(None))):
+                incident.resolved_at, incident.resolved_by = loaded.row.ended_at, actor.username
             self._audit(session, "cancel", actor, instance_id, None, {"reason": reason})
             self._save(session, loaded)
         return self.instance(instance_id)
@@ -215,6 +223,8 @@ class Runtime:
             raise PermissionDeniedError("only quality leads and admins can retry an incident")
         with self._write() as session:
             loaded = self._load(session, instance_id)
+            if loaded.row.status != "incident":
+                raise InvalidStateError(f"instance {instance_id} is {loaded.row.status}; there is no incident to retry")
             open_incidents = session.scalars(select(Incident).where(
                 Incident.instance_id == instance_id, Incident.resolved_at.is_(None))).all()
             if not open_incidents:
@@ -273,17 +283,18 @@ class Runtime:
     def claim(self, task_id: str, actor: Actor) -> TaskView:
         with self._write() as session:
             row, groups = self._task_row(session, task_id, actor)
+            _check_open(row)
             if row.state == "claimed" and row.assignee == actor.username:
                 return _task_view(row, groups)
+            _check_may_act(actor, row, groups)
             if row.state == "claimed":
                 raise ConflictError(f"task '{row.name}' is already claimed by {row.assignee}")
-            if actor.username != row.assignee and not (set(groups) & actor.groups) and not actor.is_lead:
-                raise PermissionDeniedError(f"you are not in a group of task '{row.name}' ({', '.join(groups)})")
             # Conditional update: a concurrent claim of the same task loses cleanly.
             result = session.execute(update(HumanTask).where(HumanTask.id == task_id, HumanTask.state == "open")
                                      .values(state="claimed", assignee=actor.username, claimed_at=clock.now()))
             if result.rowcount != 1:
-                raise ConflictError(f"task '{row.name}' was claimed by someone else")
+                session.refresh(row)
+                raise ConflictError(_taken_message(row))
             session.refresh(row)
             self._audit(session, "claim", actor, row.instance_id, row.id, {"task": row.name})
             return _task_view(row, groups)
@@ -291,11 +302,22 @@ class Runtime:
     def unclaim(self, task_id: str, actor: Actor) -> TaskView:
         with self._write() as session:
             row, groups = self._task_row(session, task_id, actor)
+            _check_open(row)
+            _check_may_act(actor, row, groups)
             if row.state != "claimed":
                 raise ConflictError(f"task '{row.name}' is not claimed")
             if row.assignee != actor.username and not actor.is_lead:
                 raise ConflictError(f"task '{row.name}' is held by {row.assignee}")
-            row.state, row.assignee, row.claimed_at = "open", None, None
+            if not groups:
+                raise InvalidStateError(f"task '{row.name}' has no candidate groups to return to; "
+                                        "a quality lead can reassign it")
+            result = session.execute(update(HumanTask).where(
+                HumanTask.id == task_id, HumanTask.state == "claimed", HumanTask.assignee == row.assignee)
+                .values(state="open", assignee=None, claimed_at=None))
+            if result.rowcount != 1:
+                session.refresh(row)
+                raise ConflictError(_taken_message(row))
+            session.refresh(row)
             self._audit(session, "unclaim", actor, row.instance_id, row.id, {"task": row.name})
             return _task_view(row, groups)
 
@@ -305,6 +327,9 @@ class Runtime:
             raise PermissionDeniedError("only quality leads and admins can reassign tasks")
         with self._write() as session:
             row, groups = self._task_row(session, task_id, actor)
+            _check_open(row)
+            if not assignee and not groups:
+                raise InvalidStateError(f"task '{row.name}' has no candidate groups; assign it to a person")
             previous = row.assignee
             row.assignee = assignee or None
             row.state = "claimed" if assignee else "open"
@@ -316,30 +341,34 @@ class Runtime:
     def complete(self, task_id: str, actor: Actor, data: dict[str, Any] | None = None) -> InstanceView:
         with self._write() as session:
             row, groups = self._task_row(session, task_id, actor)
-            if row.state in ("completed", "cancelled"):
-                who = f" by {row.completed_by}" if row.completed_by else ""
-                raise ConflictError(f"task '{row.name}' is already {row.state}{who}")
-            allowed = actor.username == row.assignee or (row.assignee is None and set(groups) & actor.groups)
-            if not allowed and row.assignee is None and actor.is_lead:
-                allowed = True
-            if not allowed:
-                if row.assignee and row.assignee != actor.username:
-                    raise ConflictError(f"task '{row.name}' is held by {row.assignee}")
-                raise PermissionDeniedError(f"you may not complete task '{row.name}'")
+            _check_open(row)
+            _check_may_act(actor, row, groups)
+            if row.assignee and row.assignee != actor.username:
+                raise ConflictError(f"task '{row.name}' is held by {row.assignee}")
             values, errors = validate_submission(row.form or [], data or {})
             if errors:
                 names = ", ".join(e["field"] or "form" for e in errors)
                 raise FormValidationError(f"please correct: {names}", errors)
             loaded = self._load(session, row.instance_id)
+            # Take the task with a conditional update: of two concurrent completions (or a completion
+            # racing a claim) exactly one matches; the other stops here with a conflict.
+            now = clock.now()
+            result = session.execute(update(HumanTask).where(
+                HumanTask.id == task_id, HumanTask.state == row.state,
+                HumanTask.assignee.is_(None) if row.assignee is None else HumanTask.assignee == row.assignee)
+                .values(state="completed", completed_at=now, completed_by=actor.username, submitted=values,
+                        assignee=row.assignee or actor.username))
+            if result.rowcount != 1:
+                session.refresh(row)
+                raise ConflictError(_taken_message(row))
+            session.refresh(row)
+            if loaded.row.status in ("cancelled", "completed"):
+                raise ConflictError(f"instance {loaded.row.id} is {loaded.row.status}")
             task = loaded.workflow.get_task_from_id(uuid.UUID(task_id))
             if task is None or task.state != TaskState.READY:
                 raise ConflictError(f"task '{row.name}' can no longer be completed")
             for key, value in values.items():
                 set_path(task.data, key, value)
-            now = clock.now()
-            row.state, row.completed_at, row.completed_by, row.submitted = "completed", now, actor.username, values
-            if row.assignee is None:
-                row.assignee = actor.username
             self._audit(session, "complete", actor, row.instance_id, row.id, {"task": row.name, "data": values})
             self._run_task(session, loaded, task, actor)
             self._advance(session, loaded, actor)
@@ -352,8 +381,7 @@ class Runtime:
         if row is None:
             raise NotFoundError(f"task {task_id} not found")
         groups = self._groups_of(session, [row.id]).get(row.id, [])
-        if not _may_see(actor, row, groups):
-            raise NotFoundError(f"task {task_id} not found")
+        # Acting on a task outside one's groups is refused (403) by _check_may_act; only reads hide it.
         return row, groups
 
     @staticmethod
@@ -379,14 +407,21 @@ class Runtime:
             if not instance_ids:
                 raise NotFoundError(f"no instance is waiting for message '{name}'"
                                     + (f" with correlation '{correlation}'" if correlation else ""))
+            delivered: list[str] = []
             for instance_id in instance_ids:
                 loaded = self._load(session, instance_id)
-                definition = MessageEventDefinition(name)
-                loaded.workflow.catch(BpmnEvent(definition, dict(data or {})))
+                if loaded.row.status in ("completed", "cancelled"):
+                    continue
+                if not _deliver_message(loaded.workflow, name, dict(data or {})):
+                    continue  # a stale subscription; _save below re-projects it
                 self._audit(session, "message", actor, instance_id, None, {"name": name, "data": data or {}})
+                delivered.append(instance_id)
                 self._advance(session, loaded, actor)
                 self._save(session, loaded)
-        return instance_ids
+            if not delivered:
+                raise NotFoundError(f"no instance is waiting for message '{name}'"
+                                    + (f" with correlation '{correlation}'" if correlation else ""))
+        return delivered
 
     def fire_due_timers(self, *, limit: int = 500, worker: str = "runtime") -> int:
         """Fire timers whose due time has passed; returns how many instances were advanced."""
@@ -396,27 +431,49 @@ class Runtime:
                 select(Timer.instance_id).where(Timer.state == "waiting", Timer.due_at <= now)
                 .group_by(Timer.instance_id).limit(limit)).scalars())
         fired = 0
+        scheduler = Actor.system("scheduler")
         for instance_id in due:
             try:
                 with self._write() as session:
-                    loaded = self._load(session, instance_id)
-                    before = {t.id for t in loaded.workflow.get_tasks(state=TaskState.WAITING)}
-                    self._advance(session, loaded, Actor.system("scheduler"), refresh_timers=True)
-                    after = {t.id for t in loaded.workflow.get_tasks(state=TaskState.WAITING)}
-                    for task_id in sorted(before - after, key=str):
-                        self._audit(session, "timer_fired", Actor.system("scheduler"), instance_id, str(task_id),
-                                    {"worker": worker})
+                    loaded = self._load_unless_locked(session, instance_id)
+                    if loaded is None:
+                        continue  # being written right now; its timer stays due for the next pass
+                    if loaded.row.status in ("completed", "cancelled"):
+                        self._save(session, loaded)  # only re-projects: its timers become 'done'
+                        continue
+                    before = _waiting_timers(loaded.workflow)
+                    self._advance(session, loaded, scheduler, refresh_timers=True)
+                    after = _waiting_timers(loaded.workflow)
+                    gone = sorted(set(before) - set(after), key=str)
+                    for task_id in gone:
+                        self._audit(session, "timer_fired", scheduler, instance_id, str(task_id),
+                                    {"timer": before[task_id], "worker": worker})
                     self._save(session, loaded)
-                    fired += 1
+                    fired += 1 if gone else 0
             except (ConflictError, NotFoundError):
                 continue  # another worker got there first; it will be projected correctly
         return fired
 
     # ------------------------------------------------------------------ internals
     def _load(self, session: Session, instance_id: str) -> _Loaded:
-        row = session.get(ProcessInstance, instance_id)
+        # Lock the instance row first (PostgreSQL: FOR UPDATE; SQLite write units already hold the
+        # database lock), so every writer of an instance takes its locks in the same order -
+        # instance, then its tasks - and a concurrent writer waits and then sees the new state
+        # instead of deadlocking. The version column stays as the optimistic safety net.
+        row = session.get(ProcessInstance, instance_id, with_for_update=True, populate_existing=True)
         if row is None:
             raise NotFoundError(f"instance {instance_id} not found")
+        return self._restore(session, row)
+
+    def _load_unless_locked(self, session: Session, instance_id: str) -> _Loaded | None:
+        """For the scheduler: None when another transaction is writing the instance right now
+        (PostgreSQL SKIP LOCKED; SQLite ignores it and queues on the database lock instead)."""
+        row = session.scalars(select(ProcessInstance).where(ProcessInstance.id == instance_id)
+                              .with_for_update(skip_locked=True)
+                              .execution_options(populate_existing=True)).first()
+        return self._restore(session, row) if row is not None else None
+
+    def _restore(self, session: Session, row: ProcessInstance) -> _Loaded:
         spec, subs = self.definitions.specs(session, row.definition_id)
         workflow = load_state(row.state, spec, subs, self.script_engine)
         return _Loaded(row, workflow)
@@ -425,6 +482,9 @@ class Runtime:
         try:
             task.run()
         except (SpiffWorkflowException, EngineError) as exc:
+            self._incident(session, loaded, task, exc, actor)
+        except Exception as exc:  # a bug or an unforeseen model: an incident, never a 500
+            log.exception("unexpected error running task %s of instance %s", task.id, loaded.row.id)
             self._incident(session, loaded, task, exc, actor)
 
     def _advance(self, session: Session, loaded: _Loaded, actor: Actor, refresh_timers: bool = False) -> None:
@@ -438,6 +498,10 @@ class Runtime:
         except (SpiffWorkflowException, EngineError) as exc:
             task = getattr(exc, "task", None)
             self._incident(session, loaded, task, exc, actor)
+        except Exception as exc:  # a bug or an unforeseen model: an incident, never a 500
+            log.exception("unexpected error advancing instance %s", loaded.row.id)
+            failed = loaded.workflow.get_tasks(state=TaskState.ERROR)
+            self._incident(session, loaded, failed[0] if failed else None, exc, actor)
 
     def _incident(self, session: Session, loaded: _Loaded, task: Any, exc: Exception, actor: Actor) -> None:
         message = _message_of(exc)
@@ -479,6 +543,7 @@ class Runtime:
             if task_id not in ready:
                 ht.state = "cancelled"
                 ht.completed_at = now
+                self._audit(session, "task_cancelled", None, row.id, task_id, {"task": ht.name})
         known = set(existing)
         if ready:
             known |= set(session.scalars(select(HumanTask.id).where(HumanTask.id.in_(list(ready)))))
@@ -494,8 +559,9 @@ class Runtime:
                 continue
             fields = form_fields(getattr(spec, "form", None))
             for f in fields:
-                if f["id"] in task.data and not isinstance(task.data[f["id"]], (dict, list)):
-                    f["default"] = task.data[f["id"]]
+                current = get_path(task.data, f["id"])
+                if current is not None and not isinstance(current, (dict, list)):
+                    f["default"] = current
             session.add(HumanTask(
                 id=task_id, instance_id=row.id, process_key=row.process_key, spec_id=spec.bpmn_id or spec.name,
                 name=spec.bpmn_name or spec.bpmn_id or spec.name, state="claimed" if who.assignee else "open",
@@ -591,6 +657,30 @@ def _may_see(actor: Actor, row: HumanTask, groups: list[str]) -> bool:
     return actor.is_lead or actor.username in (row.assignee, row.completed_by) or bool(set(groups) & actor.groups)
 
 
+def _check_may_act(actor: Actor, row: HumanTask, groups: list[str]) -> None:
+    """Claim, unclaim and complete need a lead, the assignee, or a member of the task's groups."""
+    if actor.is_lead or actor.username == row.assignee or set(groups) & actor.groups:
+        return
+    where = f" (groups: {', '.join(groups)})" if groups else ""
+    raise PermissionDeniedError(f"you may not work on task '{row.name}'{where}")
+
+
+def _check_open(row: HumanTask) -> None:
+    if row.state in ("completed", "cancelled"):
+        who = f" by {row.completed_by}" if row.state == "completed" and row.completed_by else ""
+        raise ConflictError(f"task '{row.name}' is already {row.state}{who}")
+
+
+def _taken_message(row: HumanTask) -> str:
+    """Why a conditional task update matched nothing: someone else changed the task first."""
+    if row.state in ("completed", "cancelled"):
+        who = f" by {row.completed_by}" if row.state == "completed" and row.completed_by else ""
+        return f"task '{row.name}' was {row.state}{who} at the same time"
+    if row.assignee:
+        return f"task '{row.name}' was claimed by {row.assignee} at the same time"
+    return f"task '{row.name}' was changed by someone else at the same time; reload and try again"
+
+
 def _task_view(row: HumanTask, groups: list[str]) -> TaskView:
     return TaskView(
         id=row.id, name=row.name, spec_id=row.spec_id, instance_id=row.instance_id, process_key=row.process_key,
@@ -599,6 +689,35 @@ def _task_view(row: HumanTask, groups: list[str]) -> TaskView:
         completed_by=row.completed_by, form=list(row.form or []), documentation=row.documentation,
         values=dict(row.submitted or {}),
     )
+
+
+def _deliver_message(workflow: BpmnWorkflow, name: str, data: dict[str, Any]) -> int:
+    """Hand a message to the tasks waiting for it; its data becomes process variables.
+
+    The event must carry the waiting task's own event definition class (SpiffWorkflow matches
+    definitions by class, and the Camunda parser uses its own subclass). The Camunda definition
+    also keeps the whole payload under its result variable, which we name after the message.
+    """
+    waiting = [t for t in workflow.get_tasks(state=TaskState.WAITING)
+               if isinstance(getattr(t.task_spec, "event_definition", None), MessageEventDefinition)
+               and t.task_spec.event_definition.name == name]
+    if not waiting:
+        return 0
+    for task in waiting:
+        task.data.update(data)
+    definition = waiting[0].task_spec.event_definition
+    if hasattr(definition, "result_var"):
+        payload: dict[str, Any] = {"payload": dict(data), "result_var": definition.result_var or name}
+    else:
+        payload = dict(data)
+    # One catch reaches every task waiting for an equal definition.
+    return workflow.event_manager.catch(BpmnEvent(definition, payload), internal=False)
+
+
+def _waiting_timers(workflow: BpmnWorkflow) -> dict[Any, str]:
+    """Waiting timer events of the workflow: task id -> element id."""
+    return {t.id: t.task_spec.bpmn_id or t.task_spec.name for t in workflow.get_tasks(state=TaskState.WAITING)
+            if isinstance(getattr(t.task_spec, "event_definition", None), TimerEventDefinition)}
 
 
 def _timer_due(task: Any) -> datetime | None:
@@ -632,9 +751,15 @@ def _message_of(exc: Exception) -> str:
     if isinstance(exc, EngineError):
         return exc.message
     text = str(exc.args[0]) if exc.args else exc.__class__.__name__
+    if not isinstance(exc, SpiffWorkflowException):
+        text = f"{exc.__class__.__name__}: {text}"
     notes = getattr(exc, "notes", None) or getattr(exc, "__notes__", None) or []
     if isinstance(exc, WorkflowException) and getattr(exc, "error_line", None):
-        text += f" (line {getattr(exc, 'line_number', '?')}: {exc.error_line.strip()})"
+        line = getattr(exc, "line_number", None) or "?"
+        if f"(line {line})" in text:
+            text = text.replace(f"(line {line})", f"(line {line}: {exc.error_line.strip()})")
+        else:
+            text += f" (line {line}: {exc.error_line.strip()})"
     extra = [n for n in notes if n not in text]
     return text + ("; " + "; ".join(extra) if extra else "")
 

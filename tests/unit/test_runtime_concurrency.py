@@ -1,0 +1,135 @@
+"""Two real threads act on the same task at the same moment: exactly one wins, the other gets a
+clean ConflictError (never a crash, never two completions), on SQLite and on PostgreSQL."""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+import time_machine
+
+from engine.errors import ConflictError
+from tests.fixtures.runtime.helpers import LEAD, REVIEWER, REVIEWER2, audit_rows, deploy, only_open
+
+ROUNDS = 20
+
+
+def _race(calls: list[Any]) -> list[tuple[str, Any]]:
+    barrier = threading.Barrier(len(calls))
+    results: list[tuple[str, Any]] = [("none", None)] * len(calls)
+
+    def run(i: int) -> None:
+        barrier.wait()
+        try:
+            results[i] = ("ok", calls[i]())
+        except ConflictError as exc:
+            results[i] = ("conflict", exc)
+        except BaseException as exc:  # anything else is a bug the test must show
+            results[i] = ("error", exc)
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(calls))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    return results
+
+
+@pytest.fixture
+def deployed(runtime):
+    deploy(runtime, "assign")
+    return runtime
+
+
+def test_concurrent_completion_exactly_one_wins(deployed):
+    runtime = deployed
+    for _ in range(ROUNDS):
+        instance = runtime.start("rt_assign", {"owner": "olga.owner", "due": "2030-01-01"}, LEAD)
+        task = only_open(instance)
+        results = _race([lambda task_id=task.id: runtime.complete(task_id, REVIEWER, {"note": "from rita"}),
+                         lambda task_id=task.id: runtime.complete(task_id, REVIEWER2, {"note": "from rolf"})])
+        kinds = sorted(kind for kind, _ in results)
+        assert kinds == ["conflict", "ok"], results
+        winner = REVIEWER if results[0][0] == "ok" else REVIEWER2
+        after = runtime.instance(instance.id)
+        done = next(t for t in after.tasks if t.id == task.id)
+        assert done.state == "completed" and done.completed_by == winner.username
+        completes = [a for a in audit_rows(runtime, instance.id) if a.type == "complete"]
+        assert len(completes) == 1 and completes[0].actor == winner.username
+        assert after.data["note"] == f"from {winner.username.split('.')[0]}"
+        # the next task exists exactly once
+        assert [t.name for t in after.tasks if t.state in ("open", "claimed")] == ["Owner acts"]
+
+
+def test_concurrent_claims_exactly_one_wins(deployed):
+    runtime = deployed
+    for _ in range(ROUNDS):
+        instance = runtime.start("rt_assign", {"owner": "olga.owner", "due": "2030-01-01"}, LEAD)
+        task = only_open(instance)
+        results = _race([lambda task_id=task.id: runtime.claim(task_id, REVIEWER),
+                         lambda task_id=task.id: runtime.claim(task_id, REVIEWER2)])
+        kinds = sorted(kind for kind, _ in results)
+        assert kinds == ["conflict", "ok"], results
+        winner = results[0][1] if results[0][0] == "ok" else results[1][1]
+        loser = results[1][1] if results[0][0] == "ok" else results[0][1]
+        assert winner.assignee in str(loser)  # the conflict names who holds it
+        assert runtime.task(task.id, LEAD).assignee == winner.assignee
+        claims = [a for a in audit_rows(runtime, instance.id) if a.type == "claim"]
+        assert len(claims) == 1 and claims[0].actor == winner.assignee
+
+
+def test_claim_racing_completion_never_both(deployed):
+    runtime = deployed
+    for _ in range(ROUNDS // 2):
+        instance = runtime.start("rt_assign", {"owner": "olga.owner", "due": "2030-01-01"}, LEAD)
+        task = only_open(instance)
+        results = _race([lambda task_id=task.id: runtime.claim(task_id, REVIEWER),
+                         lambda task_id=task.id: runtime.complete(task_id, REVIEWER2, {})])
+        assert all(kind in ("ok", "conflict") for kind, _ in results), results
+        view = runtime.task(task.id, LEAD)
+        if results[1][0] == "ok":
+            assert view.state == "completed" and view.completed_by == REVIEWER2.username
+        else:
+            assert view.state == "claimed" and view.assignee == REVIEWER.username
+
+
+def test_two_schedulers_fire_a_timer_once(runtime):
+    deploy(runtime, "timers")
+    t0 = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
+    for _ in range(ROUNDS // 2):
+        with time_machine.travel(t0, tick=False):
+            instance = runtime.start("rt_timer_wait", {}, LEAD)
+        with time_machine.travel(t0 + timedelta(hours=2), tick=False):
+            results = _race([lambda: runtime.fire_due_timers(worker="a"),
+                             lambda: runtime.fire_due_timers(worker="b")])
+        assert all(kind == "ok" for kind, _ in results), results
+        assert sum(value for _, value in results) == 1
+        types = [a.type for a in audit_rows(runtime, instance.id)]
+        assert types == ["start", "timer_fired", "task_created"]
+        assert [t.name for t in runtime.instance(instance.id).tasks] == ["After the wait"]
+
+
+def test_completion_racing_the_boundary_timer(runtime):
+    deploy(runtime, "boundary")
+    t0 = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
+    for _ in range(ROUNDS // 2):
+        with time_machine.travel(t0, tick=False):
+            instance = runtime.start("rt_timer_boundary", {}, LEAD)
+        task = only_open(instance)
+        with time_machine.travel(t0 + timedelta(hours=2), tick=False):
+            results = _race([lambda task_id=task.id: runtime.complete(task_id, REVIEWER, {}),
+                             lambda: runtime.fire_due_timers()])
+        assert results[1][0] == "ok" and results[0][0] in ("ok", "conflict"), results
+        after = runtime.instance(instance.id)
+        states = {t.name: t.state for t in after.tasks}
+        types = [a.type for a in after.audit]
+        if results[0][0] == "ok":  # the user was first: the timer is gone
+            assert results[1][1] == 0
+            assert after.status == "completed" and states == {"Answer": "completed"}
+            assert "timer_fired" not in types
+        else:  # the timer was first: the task was cancelled under the user
+            assert results[1][1] == 1
+            assert states == {"Answer": "cancelled", "Escalated": "open"}
+            assert types.count("timer_fired") == 1 and "complete" not in types
