@@ -1,38 +1,32 @@
-"""Flask application factory.
-
-The full inbox, process admin and API arrive with the web issue; until then the app serves a
-status page (deployed processes, open tasks) and a health check, so `make run` shows something real.
-"""
+"""Flask application factory: pages (auth, inbox, tasks, processes, instances, public complaint
+form, admin) and the REST API under /api/v1."""
 
 from __future__ import annotations
 
 import os
 import secrets
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
-from flask import Flask, jsonify, render_template_string
+from flask import Flask, jsonify, redirect, url_for
+from flask_login import LoginManager, current_user
+from flask_wtf.csrf import CSRFProtect
 
+import storage.api_tokens  # noqa: F401  (registers the web tables on the shared metadata)
+from engine import clock
+from engine.accounts import actor_for
 from engine.runtime import Runtime
 from storage.db import DEFAULT_INSTANCE_DIR, Database
+from web import errors
+from web.context import WebUser
+from web.ratelimit import RateLimiter
 
-STATUS_PAGE = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<title>PDCA Flow</title>
-<style>body{font-family:system-ui,sans-serif;max-width:48rem;margin:2rem auto;padding:0 1rem;color:#1b1b1b}
-table{border-collapse:collapse;width:100%}td,th{border-bottom:1px solid #ddd;padding:.4rem;text-align:left}</style>
-</head><body>
-<h1>PDCA Flow</h1>
-<p>Customer complaints to measured improvements. The task inbox is coming with the web release;
-the engine, database and scheduler are running.</p>
-<h2>Deployed processes</h2>
-<table><tr><th>Key</th><th>Name</th><th>Version</th></tr>
-{% for d in definitions %}<tr><td>{{ d.key }}</td><td>{{ d.name or '' }}</td><td>v{{ d.version }}</td></tr>
-{% else %}<tr><td colspan="3">None yet: run <code>pdcaflow deploy processes/</code>.</td></tr>{% endfor %}
-</table>
-<h2>Instances</h2>
-<p>{{ instances|length }} most recent instances; {{ running }} running.</p>
-</body></html>"""
+csrf = CSRFProtect()
+
+CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; object-src 'none'; "
+       "base-uri 'self'; form-action 'self'; frame-ancestors 'none'")
 
 
 def _secret_key(instance_dir: Path) -> str:
@@ -51,19 +45,67 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     config = dict(config or {})
     app = Flask(__name__)
     instance_dir = Path(config.get("INSTANCE_DIR", DEFAULT_INSTANCE_DIR))
-    app.config.update(SECRET_KEY=_secret_key(instance_dir), SESSION_COOKIE_HTTPONLY=True,
-                      SESSION_COOKIE_SAMESITE="Lax", MAX_CONTENT_LENGTH=6 * 1024 * 1024)
+    app.config.update(
+        SECRET_KEY=config.get("SECRET_KEY") or _secret_key(instance_dir),
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=os.environ.get("PDCAFLOW_SECURE_COOKIES") == "1",
+        REMEMBER_COOKIE_HTTPONLY=True,
+        REMEMBER_COOKIE_SAMESITE="Lax",
+        MAX_CONTENT_LENGTH=6 * 1024 * 1024,
+        WTF_CSRF_TIME_LIMIT=None,
+        COMPLAINT_PROCESS=os.environ.get("PDCAFLOW_COMPLAINT_PROCESS", "complaint_to_improvement"),
+        TIMEZONE=os.environ.get("PDCAFLOW_TIMEZONE", "UTC"),
+        LOGIN_LIMIT=(10, 300.0),      # failed sign-ins per (IP, user) per window
+        COMPLAINT_LIMIT=(5, 600.0),   # complaints per IP per window
+        TOKEN_LIMIT=(10, 300.0),      # failed token requests per IP per window
+    )
     app.config.update(config)
     db = config.get("DATABASE") or Database(config.get("DATABASE_URL"))
     runtime = config.get("RUNTIME") or Runtime(db)
     app.extensions["pdcaflow.runtime"] = runtime
+    app.extensions["pdcaflow.db"] = runtime.db
+    app.extensions["pdcaflow.limits"] = {
+        name: RateLimiter(*app.config[f"{name.upper()}_LIMIT"]) for name in ("login", "complaint", "token")}
+
+    csrf.init_app(app)
+    login = LoginManager(app)
+    login.login_view = "auth.login"
+    login.login_message = "Please sign in to continue."
+    login.session_protection = "strong"
+
+    @login.user_loader
+    def _load(username: str) -> WebUser | None:
+        a = actor_for(runtime.db, username)
+        return WebUser(a) if a else None
+
+    errors.register(app)
+    _templating(app)
+
+    @app.after_request
+    def _security_headers(response: Any) -> Any:
+        headers = response.headers
+        headers.setdefault("Content-Security-Policy", CSP)
+        headers.setdefault("X-Content-Type-Options", "nosniff")
+        headers.setdefault("X-Frame-Options", "DENY")
+        headers.setdefault("Referrer-Policy", "same-origin")
+        headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
+        if response.mimetype == "text/html":
+            headers.setdefault("Cache-Control", "no-store")
+        return response
+
+    from web import admin, api, auth, complaints, inbox, instances, processes
+
+    for module in (auth, inbox, processes, instances, complaints, admin):
+        app.register_blueprint(module.bp)
+    app.register_blueprint(api.bp)
+    csrf.exempt(api.bp)
 
     @app.get("/")
-    def index() -> str:
-        definitions = [d for d in runtime.definitions_list() if d["kind"] == "bpmn"]
-        instances = runtime.instances(limit=100)
-        running = sum(1 for i in instances if i["status"] == "running")
-        return render_template_string(STATUS_PAGE, definitions=definitions, instances=instances, running=running)
+    def index() -> Any:
+        if current_user.is_authenticated:
+            return redirect(url_for("inbox.inbox"))
+        return redirect(url_for("auth.login"))
 
     @app.get("/healthz")
     def healthz() -> Any:
@@ -71,3 +113,28 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         return jsonify(status="ok")
 
     return app
+
+
+def _templating(app: Flask) -> None:
+    zone = ZoneInfo(app.config["TIMEZONE"])
+
+    @app.template_filter("dt")
+    def _dt(value: Any, fmt: str = "%Y-%m-%d %H:%M") -> str:
+        if value is None or value == "":
+            return ""
+        if isinstance(value, str):
+            try:
+                value = datetime.fromisoformat(value)
+            except ValueError:
+                return value
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=timezone.utc)
+        return value.astimezone(zone).strftime(fmt)
+
+    @app.template_filter("overdue")
+    def _overdue(task: Any) -> bool:
+        return bool(task.due_at and task.state in ("open", "claimed") and task.due_at < clock.now())
+
+    @app.context_processor
+    def _globals() -> dict[str, Any]:
+        return {"tz_name": app.config["TIMEZONE"]}

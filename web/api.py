@@ -1,0 +1,178 @@
+"""REST API under /api/v1 (DESIGN §8). Bearer tokens only (no session cookies), so the API is
+exempt from CSRF; every error is `{"error": {"code", "message", "details"}}` via web.errors."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, current_app, g, jsonify, request
+
+from engine import directory
+from engine.accounts import authenticate
+from engine.errors import NotFoundError
+from engine.views import Actor
+from web import schemas as s
+from web.complaints import file_complaint
+from web.context import client_ip, database, runtime
+from web.errors import ApiError
+from web.openapi import build_document
+from web.processes import uploaded_files
+
+bp = Blueprint("api", __name__, url_prefix="/api/v1")
+
+
+@bp.before_request
+def _bearer() -> None:
+    g.api_actor = None
+    header = request.headers.get("Authorization", "")
+    if not header:
+        return
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise ApiError(401, "use 'Authorization: Bearer <token>'")
+    a = directory.actor_for_token(database(), token.strip())
+    if a is None:
+        raise ApiError(401, "the token is invalid, expired or revoked")
+    g.api_actor = a
+
+
+def signed_in() -> Actor:
+    a = g.get("api_actor")
+    if a is None:
+        raise ApiError(401, "a bearer token is required (POST /api/v1/auth/token)")
+    return a
+
+
+def lead() -> Actor:
+    a = signed_in()
+    if not a.is_lead:
+        raise ApiError(403, "only quality leads and admins may do this")
+    return a
+
+
+def body() -> Any:
+    if not request.data:
+        return {}
+    payload = request.get_json(silent=True)
+    if payload is None:
+        raise ApiError(400, "the request body is not valid JSON")
+    return payload
+
+
+def _flag(name: str) -> bool:
+    return request.args.get(name, "").lower() in ("1", "true", "yes")
+
+
+@bp.post("/auth/token")
+def token() -> Any:
+    data = s.load(s.TokenRequest(), body())
+    limiter = current_app.extensions["pdcaflow.limits"]["token"]
+    if limiter.blocked(client_ip()):
+        raise ApiError(429, "too many failed attempts; try again later")
+    a = authenticate(database(), data["username"], data["password"])
+    if a is None:
+        limiter.hit(client_ip())
+        raise ApiError(401, "unknown user name or wrong password")
+    value, expires = directory.issue_token(database(), a)
+    return jsonify(token=value, expires_at=expires.isoformat())
+
+
+@bp.get("/processes")
+def processes() -> Any:
+    signed_in()
+    rows = runtime().definitions_list(all_versions=_flag("all"))
+    return jsonify([{"key": d["key"], "version": d["version"], "name": d["name"], "kind": d["kind"],
+                     "deployed_at": d["deployed_at"].isoformat()} for d in rows])
+
+
+@bp.post("/processes")
+def deploy() -> Any:
+    a = lead()
+    files = uploaded_files()
+    if not files and request.mimetype in ("application/xml", "text/xml", "application/octet-stream"):
+        name = (request.args.get("name") or "upload.bpmn").replace("\\", "/").rsplit("/", 1)[-1][:200]
+        files = [(name, request.get_data())]
+    if not files:
+        raise ApiError(400, "send the file as multipart field 'file' or as an XML body")
+    report = runtime().deploy(files, a)
+    if report.problems:
+        raise ApiError(422, f"{len(report.problems)} problem(s); nothing was deployed from the files listed",
+                       [p.as_dict() for p in report.problems], code="invalid_definition")
+    result = [{"key": r.key, "version": r.version, "unchanged": r.unchanged} for r in report.results]
+    return jsonify(result), 200 if all(r.unchanged for r in report.results) else 201
+
+
+@bp.post("/processes/<key>/instances")
+def start(key: str) -> Any:
+    a = lead()
+    data = s.load(s.StartRequest(), body())
+    instance = runtime().start(key, data["data"], a, version=data.get("version"),
+                               business_key=data.get("business_key"))
+    return jsonify(id=instance.id, key=instance.key, version=instance.version, status=instance.status,
+                   business_key=instance.business_key), 201
+
+
+@bp.get("/instances/<instance_id>")
+def instance(instance_id: str) -> Any:
+    signed_in()
+    return jsonify(s.instance_json(runtime().instance(instance_id)))
+
+
+@bp.get("/tasks")
+def tasks() -> Any:
+    a = signed_in()
+    state = request.args.get("state") or None
+    if state not in (None, "open", "claimed", "completed", "cancelled"):
+        raise ApiError(422, "state must be open, claimed, completed or cancelled",
+                       [{"field": "state", "message": "must be open, claimed, completed or cancelled"}])
+    rows = runtime().tasks(a, state=state, mine=_flag("mine"), process_key=request.args.get("process") or None)
+    return jsonify([s.task_json(t) for t in rows])
+
+
+@bp.get("/tasks/<task_id>")
+def task(task_id: str) -> Any:
+    return jsonify(s.task_json(runtime().task(task_id, signed_in()), detail=True))
+
+
+@bp.post("/tasks/<task_id>/claim")
+def claim(task_id: str) -> Any:
+    return jsonify(s.task_json(runtime().claim(task_id, signed_in())))
+
+
+@bp.post("/tasks/<task_id>/unclaim")
+def unclaim(task_id: str) -> Any:
+    return jsonify(s.task_json(runtime().unclaim(task_id, signed_in())))
+
+
+@bp.post("/tasks/<task_id>/complete")
+def complete(task_id: str) -> Any:
+    a = signed_in()
+    data = s.load(s.CompleteRequest(), body())
+    return jsonify(instance=s.instance_json(runtime().complete(task_id, a, data["data"])))
+
+
+@bp.post("/complaints")
+def complaint() -> Any:
+    data = s.load(s.ComplaintRequest(), body())
+    if not current_app.extensions["pdcaflow.limits"]["complaint"].hit(client_ip()):
+        raise ApiError(429, "too many complaints from this address; try again later")
+    values = {k: (data.get(k) or "").strip() for k in
+              ("customer_name", "customer_email", "product", "order_ref", "description", "desired_outcome")}
+    try:
+        reference, inst = file_complaint(values, "api")
+    except NotFoundError as exc:
+        raise ApiError(503, "complaints cannot be received right now") from exc
+    return jsonify(reference=reference, instance_id=inst.id), 201
+
+
+@bp.post("/messages")
+def message() -> Any:
+    a = lead()
+    data = s.load(s.MessageRequest(), body())
+    ids = runtime().correlate_message(data["name"], data.get("correlation"), data["data"], a)
+    return jsonify(instance_ids=ids)
+
+
+@bp.get("/openapi.json")
+def openapi() -> Any:
+    return jsonify(build_document())

@@ -1,0 +1,126 @@
+"""The task inbox and the task page (form generated from the task's form fields)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask_login import login_required
+
+from engine import directory
+from engine.errors import ConflictError, FormValidationError
+from engine.views import Actor, TaskView
+from web.context import actor, database, lead_required, runtime
+
+bp = Blueprint("inbox", __name__)
+
+TABS = ("mine", "groups", "completed")
+
+
+def tab_tasks(a: Actor, tab: str, process: str | None) -> list[TaskView]:
+    rt = runtime()
+    if tab == "mine":
+        return [t for t in rt.tasks(a, mine=True, process_key=process) if t.assignee == a.username]
+    if tab == "groups":
+        return [t for t in rt.tasks(a, state="open", process_key=process) if set(t.groups) & a.groups]
+    if tab == "all" and a.is_lead:
+        return rt.tasks(a, process_key=process)
+    return rt.tasks(a, state="completed", mine=True, process_key=process)
+
+
+@bp.get("/inbox")
+@login_required
+def inbox() -> Any:
+    a = actor()
+    tabs = TABS + (("all",) if a.is_lead else ())
+    tab = request.args.get("tab", "mine")
+    if tab not in tabs:
+        tab = "mine"
+    process = request.args.get("process") or None
+    counts = {t: len(tab_tasks(a, t, process)) for t in tabs if t != tab}
+    tasks = tab_tasks(a, tab, process)
+    counts[tab] = len(tasks)
+    processes = sorted({d["key"] for d in runtime().definitions_list() if d["kind"] == "bpmn"})
+    return render_template("inbox.html", tasks=tasks, tab=tab, tabs=tabs, counts=counts, process=process,
+                           processes=processes)
+
+
+def _back(task_id: str) -> Any:
+    target = request.form.get("next") or ""
+    if target in ("inbox", "task"):
+        return redirect(url_for("inbox.inbox", tab=request.form.get("tab", "mine")) if target == "inbox"
+                        else url_for("inbox.task", task_id=task_id))
+    return redirect(url_for("inbox.task", task_id=task_id))
+
+
+def _render_task(task_id: str, values: dict[str, Any] | None = None, errors: dict[str, str] | None = None,
+                 status: int = 200) -> Any:
+    a = actor()
+    task = runtime().task(task_id, a)
+    instance = runtime().instance(task.instance_id)
+    if values is None:
+        values = dict(task.values) if task.state == "completed" else {
+            f["id"]: f.get("default") for f in task.form if f.get("default") is not None}
+    may_complete = task.state in ("open", "claimed") and (
+        task.assignee == a.username or (task.assignee is None and (bool(set(task.groups) & a.groups) or a.is_lead)))
+    users = [u["username"] for u in directory.users(database())] if a.is_lead else []
+    return render_template("task.html", task=task, instance=instance, values=values, errors=errors or {},
+                           may_complete=may_complete, users=users), status
+
+
+@bp.get("/tasks/<task_id>")
+@login_required
+def task(task_id: str) -> Any:
+    return _render_task(task_id)
+
+
+@bp.post("/tasks/<task_id>/claim")
+@login_required
+def claim(task_id: str) -> Any:
+    t = runtime().claim(task_id, actor())
+    flash(f"You now hold “{t.name}”.")
+    return _back(task_id)
+
+
+@bp.post("/tasks/<task_id>/unclaim")
+@login_required
+def unclaim(task_id: str) -> Any:
+    t = runtime().unclaim(task_id, actor())
+    flash(f"“{t.name}” is back in its groups.")
+    return _back(task_id)
+
+
+@bp.post("/tasks/<task_id>/assign")
+@login_required
+@lead_required
+def assign(task_id: str) -> Any:
+    assignee = (request.form.get("assignee") or "").strip() or None
+    if assignee and assignee not in {u["username"] for u in directory.users(database())}:
+        flash(f"There is no user named {assignee}.", "error")
+        return redirect(url_for("inbox.task", task_id=task_id))
+    t = runtime().assign(task_id, actor(), assignee)
+    flash(f"“{t.name}” assigned to {assignee}." if assignee else f"“{t.name}” returned to its groups.")
+    return redirect(url_for("inbox.task", task_id=task_id))
+
+
+@bp.post("/tasks/<task_id>/complete")
+@login_required
+def complete(task_id: str) -> Any:
+    a = actor()
+    task_view = runtime().task(task_id, a)
+    field_ids = [f["id"] for f in task_view.form if not f.get("readonly")]
+    values = {fid: request.form[fid] for fid in field_ids if fid in request.form}
+    try:
+        instance = runtime().complete(task_id, a, values)
+    except FormValidationError as exc:
+        errors = {d.get("field") or "": d.get("message", "") for d in exc.details}
+        return _render_task(task_id, values=values, errors=errors, status=422)
+    except ConflictError as exc:
+        flash(exc.message, "error")
+        return _render_task(task_id, values=values, status=409)
+    flash(f"“{task_view.name}” completed.")
+    nxt = [t for t in instance.tasks if t.state in ("open", "claimed")
+           and (t.assignee == a.username or (t.assignee is None and set(t.groups) & a.groups))]
+    if nxt:
+        return redirect(url_for("inbox.task", task_id=nxt[0].id))
+    return redirect(url_for("inbox.inbox"))

@@ -1,0 +1,74 @@
+"""Instance list and page: data, tasks, incidents, audit trail, BPMN diagram; cancel and retry."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask_login import login_required
+from markupsafe import Markup
+
+from engine.errors import EngineError
+from web.context import actor, lead_required, runtime
+from web.diagram import render_svg
+
+bp = Blueprint("instances", __name__)
+STATUSES = ("running", "incident", "completed", "cancelled")
+
+
+@bp.get("/instances")
+@login_required
+@lead_required
+def index() -> Any:
+    status = request.args.get("status") or None
+    if status not in STATUSES:
+        status = None
+    key = request.args.get("process") or None
+    rows = runtime().instances(key=key, status=status, limit=200)
+    return render_template("instances.html", rows=rows, status=status, process=key, statuses=STATUSES)
+
+
+@bp.get("/instances/<instance_id>")
+@login_required
+def show(instance_id: str) -> Any:
+    instance = runtime().instance(instance_id)
+    a = actor()
+    visible = [t for t in instance.tasks
+               if a.is_lead or a.username in (t.assignee, t.completed_by) or set(t.groups) & a.groups]
+    diagram = None
+    try:
+        xml = runtime().definition_xml(instance.key, instance.version)
+        diagram = render_svg(xml, instance.key, instance)
+    except EngineError:
+        diagram = None
+    return render_template("instance.html", instance=instance, tasks=visible,
+                           diagram=Markup(diagram) if diagram else None,
+                           data_json=json.dumps(instance.data, indent=2, sort_keys=True, default=str))
+
+
+@bp.post("/instances/<instance_id>/cancel")
+@login_required
+@lead_required
+def cancel(instance_id: str) -> Any:
+    runtime().cancel(instance_id, actor(), (request.form.get("reason") or "").strip()[:500])
+    flash("Instance cancelled.")
+    return redirect(url_for("instances.show", instance_id=instance_id))
+
+
+@bp.post("/instances/<instance_id>/retry")
+@login_required
+@lead_required
+def retry(instance_id: str) -> Any:
+    raw = (request.form.get("data") or "").strip()
+    try:
+        data = json.loads(raw) if raw else None
+    except json.JSONDecodeError as exc:
+        flash(f"Corrected data is not valid JSON: {exc.msg}", "error")
+        return redirect(url_for("instances.show", instance_id=instance_id))
+    if data is not None and not isinstance(data, dict):
+        flash("Corrected data must be a JSON object.", "error")
+        return redirect(url_for("instances.show", instance_id=instance_id))
+    instance = runtime().retry(instance_id, actor(), data)
+    flash(f"Retried; the instance is {instance.status}.")
+    return redirect(url_for("instances.show", instance_id=instance_id))

@@ -1,0 +1,102 @@
+"""The OpenAPI 3 document of /api/v1, built with apispec from the marshmallow schemas."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any
+
+from apispec import APISpec
+from apispec.ext.marshmallow import MarshmallowPlugin
+
+from web import schemas as s
+
+ERRORS = {400: "Bad request", 401: "No or invalid bearer token", 403: "Not allowed", 404: "Not found",
+          409: "Conflict (claimed or completed by someone else)", 413: "Upload too large",
+          422: "Validation failed; details name the fields", 429: "Rate limited"}
+
+
+def _op(summary: str, ok: tuple[int, str, Any], errors: tuple[int, ...], *, body: Any = None, public: bool = False,
+        params: list[dict[str, Any]] | None = None, tag: str = "") -> dict[str, Any]:
+    status, description, schema = ok
+    content = {"application/json": {"schema": schema}} if schema is not None else None
+    responses: dict[Any, Any] = {str(status): {"description": description, **({"content": content} if content else {})}}
+    for code in errors:
+        responses[str(code)] = {"description": ERRORS[code],
+                                "content": {"application/json": {"schema": "ErrorSchema"}}}
+    op: dict[str, Any] = {"summary": summary, "responses": responses, "tags": [tag] if tag else []}
+    if body is not None:
+        op["requestBody"] = {"required": True, "content": body if isinstance(body, dict) and "multipart/form-data" in body
+                             else {"application/json": {"schema": body}}}
+    if public:
+        op["security"] = []
+    if params:
+        op["parameters"] = params
+    return op
+
+
+def _path(name: str) -> dict[str, Any]:
+    return {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+
+
+def _query(name: str, kind: str = "string", enum: list[str] | None = None) -> dict[str, Any]:
+    schema: dict[str, Any] = {"type": kind}
+    if enum:
+        schema["enum"] = enum
+    return {"name": name, "in": "query", "required": False, "schema": schema}
+
+
+@lru_cache(maxsize=1)
+def build_document() -> dict[str, Any]:
+    spec = APISpec(title="PDCA Flow API", version="1.0.0", openapi_version="3.0.3",
+                   plugins=[MarshmallowPlugin()],
+                   info={"description": "Complaint handling and BPMN workflows. Errors: "
+                                        "{\"error\": {\"code\", \"message\", \"details\"}}."},
+                   servers=[{"url": "/api/v1"}])
+    spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer"})
+    for schema in (s.ErrorSchema, s.TokenRequest, s.TokenResponse, s.ProcessSchema, s.DeployedSchema, s.StartRequest,
+                   s.TaskSchema, s.TaskDetailSchema, s.InstanceSummary, s.InstanceSchema, s.CompleteRequest,
+                   s.CompleteResponse, s.ComplaintRequest, s.ComplaintResponse, s.MessageRequest, s.MessageResponse):
+        spec.components.schema(schema.__name__, schema=schema)
+    upload = {"multipart/form-data": {"schema": {"type": "object", "properties": {
+        "file": {"type": "array", "items": {"type": "string", "format": "binary"}}}}},
+        "application/xml": {"schema": {"type": "string"}}}
+    array = lambda name: {"type": "array", "items": {"$ref": f"#/components/schemas/{name}"}}  # noqa: E731
+    spec.path("/auth/token", operations={"post": _op("Get a bearer token", (200, "Token", "TokenResponse"),
+                                                     (400, 401, 422, 429), body="TokenRequest", public=True,
+                                                     tag="auth")})
+    spec.path("/processes", operations={
+        "get": _op("Deployed processes (latest versions; all=1 for every version)",
+                   (200, "Processes", array("ProcessSchema")), (401,), params=[_query("all", "integer")], tag="processes"),
+        "post": _op("Deploy .bpmn/.dmn files (201 new version, 200 unchanged)", (201, "Deployed", array("DeployedSchema")),
+                    (400, 401, 403, 413, 422), body=upload, tag="processes")})
+    spec.path("/processes/{key}/instances", operations={"post": _op(
+        "Start an instance", (201, "Started", "InstanceSummary"), (400, 401, 403, 404, 422), body="StartRequest",
+        params=[_path("key")], tag="processes")})
+    spec.path("/instances/{id}", operations={"get": _op("An instance with tasks, incidents and audit",
+                                                        (200, "Instance", "InstanceSchema"), (401, 404),
+                                                        params=[_path("id")], tag="instances")})
+    spec.path("/tasks", operations={"get": _op(
+        "Tasks the caller may see", (200, "Tasks", array("TaskSchema")), (401, 422),
+        params=[_query("state", enum=["open", "claimed", "completed", "cancelled"]), _query("mine", "integer"),
+                _query("process")], tag="tasks")})
+    spec.path("/tasks/{id}", operations={"get": _op("A task, its form and escalations",
+                                                    (200, "Task", "TaskDetailSchema"), (401, 404),
+                                                    params=[_path("id")], tag="tasks")})
+    for verb in ("claim", "unclaim"):
+        spec.path(f"/tasks/{{id}}/{verb}", operations={"post": _op(
+            f"{verb.capitalize()} a task", (200, "Task", "TaskSchema"), (401, 403, 404, 409),
+            params=[_path("id")], tag="tasks")})
+    spec.path("/tasks/{id}/complete", operations={"post": _op(
+        "Complete a task with its form data", (200, "The instance after completion", "CompleteResponse"),
+        (400, 401, 403, 404, 409, 422), body="CompleteRequest", params=[_path("id")], tag="tasks")})
+    spec.path("/complaints", operations={"post": _op(
+        "File a complaint (public, rate-limited)", (201, "Filed", "ComplaintResponse"), (400, 422, 429),
+        body="ComplaintRequest", public=True, tag="complaints")})
+    spec.path("/messages", operations={"post": _op(
+        "Correlate a message", (200, "Instances that received it", "MessageResponse"), (400, 401, 403, 404, 422),
+        body="MessageRequest", tag="messages")})
+    spec.path("/openapi.json", operations={"get": {"summary": "This document", "security": [],
+                                                   "responses": {"200": {"description": "OpenAPI 3 document"}}}})
+    doc = spec.to_dict()
+    doc["security"] = [{"bearer": []}]
+    return doc

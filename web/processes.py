@@ -1,0 +1,81 @@
+"""Process definitions for quality leads: versions, upload, start, XML download."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
+from flask_login import login_required
+
+from web.context import actor, lead_required, runtime
+
+bp = Blueprint("processes", __name__)
+
+ALLOWED_SUFFIXES = (".bpmn", ".dmn", ".xml")
+
+
+def uploaded_files() -> list[tuple[str, bytes]]:
+    files = []
+    for storage in request.files.getlist("file"):
+        if not storage or not storage.filename:
+            continue
+        name = storage.filename.replace("\\", "/").rsplit("/", 1)[-1][:200]
+        files.append((name, storage.read()))
+    return files
+
+
+@bp.get("/processes")
+@login_required
+@lead_required
+def index(problems: list[Any] | None = None, results: list[Any] | None = None, status: int = 200) -> Any:
+    definitions = runtime().definitions_list(all_versions=True)
+    latest = {d["key"]: d["version"] for d in definitions}
+    return render_template("processes.html", definitions=definitions, latest=latest, problems=problems or [],
+                           results=results or []), status
+
+
+@bp.post("/processes")
+@login_required
+@lead_required
+def upload() -> Any:
+    files = uploaded_files()
+    bad = [n for n, _ in files if not n.lower().endswith(ALLOWED_SUFFIXES)]
+    if not files or bad:
+        flash("Choose one or more .bpmn or .dmn files." if not bad else f"Not a BPMN/DMN file: {bad[0]}", "error")
+        return index(status=400)
+    report = runtime().deploy(files, actor())
+    for r in report.results:
+        flash(f"{r.key} v{r.version} {'unchanged' if r.unchanged else 'deployed'}")
+    if report.problems:
+        return index(problems=report.problems, results=report.results, status=422)
+    return redirect(url_for("processes.index"))
+
+
+@bp.post("/processes/<key>/start")
+@login_required
+@lead_required
+def start(key: str) -> Any:
+    raw = (request.form.get("data") or "").strip()
+    try:
+        data = json.loads(raw) if raw else {}
+    except json.JSONDecodeError as exc:
+        flash(f"Start data is not valid JSON: {exc.msg} (line {exc.lineno})", "error")
+        return index(status=422)
+    if not isinstance(data, dict):
+        flash("Start data must be a JSON object, e.g. {\"reference\": \"C-1\"}.", "error")
+        return index(status=422)
+    business_key = (request.form.get("business_key") or "").strip() or None
+    instance = runtime().start(key, data, actor(), business_key=business_key)
+    flash(f"Started {key} v{instance.version}.")
+    return redirect(url_for("instances.show", instance_id=instance.id))
+
+
+@bp.get("/processes/<key>/v<int:version>.xml")
+@login_required
+@lead_required
+def download(key: str, version: int) -> Any:
+    xml = runtime().definition_xml(key, version)
+    safe = "".join(c for c in key if c.isalnum() or c in "-_.") or "process"
+    return Response(xml, mimetype="application/xml",
+                    headers={"Content-Disposition": f'attachment; filename="{safe}_v{version}.bpmn"'})

@@ -1,0 +1,175 @@
+"""Marshmallow schemas of the REST API (request validation and the OpenAPI document)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from marshmallow import Schema, ValidationError, fields, validate
+
+from web.errors import ApiError
+
+
+class TokenRequest(Schema):
+    username = fields.String(required=True, validate=validate.Length(min=1, max=80))
+    password = fields.String(required=True, validate=validate.Length(min=1, max=1024), load_only=True)
+
+
+class TokenResponse(Schema):
+    token = fields.String(required=True)
+    expires_at = fields.DateTime(required=True)
+
+
+class ProcessSchema(Schema):
+    key = fields.String(required=True)
+    version = fields.Integer(required=True)
+    name = fields.String(allow_none=True)
+    kind = fields.String()
+    deployed_at = fields.DateTime()
+
+
+class DeployedSchema(Schema):
+    key = fields.String(required=True)
+    version = fields.Integer(required=True)
+    unchanged = fields.Boolean()
+
+
+class StartRequest(Schema):
+    data = fields.Dict(keys=fields.String(), load_default=dict)
+    business_key = fields.String(allow_none=True, validate=validate.Length(max=255))
+    version = fields.Integer(allow_none=True, validate=validate.Range(min=1))
+
+
+class InstanceSummary(Schema):
+    id = fields.String(required=True)
+    key = fields.String(required=True)
+    version = fields.Integer(required=True)
+    status = fields.String(required=True, validate=validate.OneOf(["running", "completed", "incident", "cancelled"]))
+    business_key = fields.String(allow_none=True)
+
+
+class FormFieldSchema(Schema):
+    id = fields.String(required=True)
+    label = fields.String()
+    type = fields.String(validate=validate.OneOf(["string", "long", "boolean", "date", "enum"]))
+    required = fields.Boolean()
+    options = fields.List(fields.Dict())
+    validation = fields.Dict()
+    default = fields.Raw(allow_none=True)
+
+
+class FormSchema(Schema):
+    fields = fields.List(fields.Nested(FormFieldSchema))
+
+
+class EscalationSchema(Schema):
+    level = fields.Integer()
+    at = fields.DateTime()
+    notified = fields.List(fields.String())
+
+
+class TaskSchema(Schema):
+    id = fields.String(required=True)
+    name = fields.String(required=True)
+    instance_id = fields.String(required=True)
+    process_key = fields.String(required=True)
+    assignee = fields.String(allow_none=True)
+    groups = fields.List(fields.String())
+    due_at = fields.DateTime(allow_none=True)
+    state = fields.String(validate=validate.OneOf(["open", "claimed", "completed", "cancelled"]))
+    priority = fields.Integer()
+    form = fields.Nested(FormSchema)
+
+
+class TaskDetailSchema(TaskSchema):
+    documentation = fields.String(allow_none=True)
+    values = fields.Dict()
+    escalations = fields.List(fields.Nested(EscalationSchema))
+
+
+class InstanceSchema(InstanceSummary):
+    data = fields.Dict()
+    started_at = fields.DateTime()
+    ended_at = fields.DateTime(allow_none=True)
+    tasks = fields.List(fields.Nested(TaskSchema))
+    incidents = fields.List(fields.Dict())
+    audit = fields.List(fields.Dict())
+
+
+class CompleteRequest(Schema):
+    data = fields.Dict(keys=fields.String(), load_default=dict)
+
+
+class CompleteResponse(Schema):
+    instance = fields.Nested(InstanceSchema)
+
+
+class ComplaintRequest(Schema):
+    customer_name = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    customer_email = fields.Email(required=True, validate=validate.Length(max=254))
+    product = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    order_ref = fields.String(validate=validate.Length(max=100))
+    description = fields.String(required=True, validate=validate.Length(min=1, max=5000))
+    desired_outcome = fields.String(validate=validate.Length(max=2000))
+
+
+class ComplaintResponse(Schema):
+    reference = fields.String(required=True)
+    instance_id = fields.String(required=True)
+
+
+class MessageRequest(Schema):
+    name = fields.String(required=True, validate=validate.Length(min=1, max=255))
+    correlation = fields.String(allow_none=True, validate=validate.Length(max=255))
+    data = fields.Dict(keys=fields.String(), load_default=dict)
+
+
+class MessageResponse(Schema):
+    instance_ids = fields.List(fields.String())
+
+
+class ErrorDetail(Schema):
+    field = fields.String(allow_none=True)
+    line = fields.Integer(allow_none=True)
+    element = fields.String()
+    message = fields.String()
+
+
+class ErrorBody(Schema):
+    code = fields.String(required=True)
+    message = fields.String(required=True)
+    details = fields.List(fields.Nested(ErrorDetail))
+
+
+class ErrorSchema(Schema):
+    error = fields.Nested(ErrorBody, required=True)
+
+
+def load(schema: Schema, payload: Any) -> dict[str, Any]:
+    """Validate a JSON payload: 400 when it is not an object, 422 naming every bad field."""
+    if not isinstance(payload, dict):
+        raise ApiError(400, "the request body must be a JSON object")
+    try:
+        return schema.load(payload)
+    except ValidationError as exc:
+        details = []
+        for name, messages in sorted(exc.normalized_messages().items()):
+            text = "; ".join(str(m) for m in messages) if isinstance(messages, list) else str(messages)
+            details.append({"field": name, "message": text})
+        raise ApiError(422, "please correct: " + ", ".join(d["field"] for d in details), details) from exc
+
+
+def task_json(task: Any, detail: bool = False) -> dict[str, Any]:
+    out = task.as_dict()
+    out["form"] = {"fields": out.pop("form", [])}
+    if detail:
+        out["escalations"] = []
+    else:
+        for key in ("documentation", "values"):
+            out.pop(key, None)
+    return out
+
+
+def instance_json(instance: Any) -> dict[str, Any]:
+    out = instance.as_dict()
+    out["tasks"] = [task_json(t) for t in instance.tasks]
+    return out
