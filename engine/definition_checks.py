@@ -162,8 +162,18 @@ def _check_schema(root: etree._Element, out: _Collector) -> None:
         out.problems.append(Problem(out.filename, error.line, element, f"not valid BPMN 2.0: {message}"))
 
 
+# SpiffWorkflow names its own control tasks like this; a BPMN element with such an id would be
+# silently merged with them and the process could never start.
+def _reserved_ids(process_id: str) -> set[str]:
+    return {"Start", "End", "Root", f"{process_id}.EndJoin", "StartEventSplit", "StartEventJoin"}
+
+
 def _check_process(process: etree._Element, out: _Collector) -> None:
     lanes = _lane_members(process)
+    reserved = _reserved_ids(process.get("id") or "")
+    for el in process.iter(etree.Element):
+        if el.get("id") in reserved:
+            out.add(el, f"the id '{el.get('id')}' is reserved by the engine; rename the element")
     for el in process.iter(etree.Element):
         name = local(el.tag)
         if name == "userTask":

@@ -239,7 +239,7 @@ class Runtime:
                 task._set_state(TaskState.READY)
             loaded.row.status = "running"
             self._audit(session, "retry", actor, instance_id, None, {"data": data or {}})
-            self._advance(session, loaded, actor)
+            self._advance(session, loaded, actor, refresh_timers=True)
             self._save(session, loaded)
         return self.instance(instance_id)
 

@@ -216,4 +216,5 @@ class AuditEvent(Base):
 
 # Scheduling tables live in their own module (they import Base); registering them here puts them in
 # Base.metadata for create_all, truncate and Alembic.
+import storage.api_tokens  # noqa: E402,F401,I001
 import storage.scheduling  # noqa: E402,F401

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from engine.errors import InvalidStateError, PermissionDeniedError
+from tests.fixtures.runtime.helpers import HERE as FIXTURES_RUNTIME
 from tests.fixtures.runtime.helpers import LEAD, REVIEWER, audit_rows, deploy, only_open
 
 
@@ -119,10 +120,11 @@ def test_cancel_resolves_open_incidents_and_retry_is_then_invalid(runtime):
     assert runtime.instance(instance.id).status == "cancelled"
 
 
-def test_process_that_cannot_start_is_refused_cleanly(runtime):
-    # A start event with id "Start" collides with SpiffWorkflow's own start task spec; deployment does
-    # not catch this yet, so start must refuse it with a clear engine error rather than crash.
-    deploy(runtime, "reserved_ids")
-    with pytest.raises(InvalidStateError, match="cannot start"):
-        runtime.start("rt_reserved", {"amount": 1}, LEAD)
+def test_reserved_element_ids_are_refused_at_deploy(runtime):
+    # A start event with id "Start" would collide with SpiffWorkflow's own start task spec and the
+    # process could never start: deployment names the element instead.
+    path = FIXTURES_RUNTIME / "reserved_ids.bpmn"
+    report = runtime.deploy([(path.name, path.read_bytes())])
+    assert report.results == []
+    assert any("reserved" in p.message and p.element.startswith("startEvent Start") for p in report.problems), report.problems
     assert runtime.instances(key="rt_reserved") == []
