@@ -131,7 +131,7 @@ def tasks() -> Any:
 
 @bp.get("/tasks/<task_id>")
 def task(task_id: str) -> Any:
-    return jsonify(s.task_json(runtime().task(task_id, signed_in()), detail=True))
+    return jsonify(s.task_json(runtime().task(task_id, signed_in()), detail=True, database=database()))
 
 
 @bp.post("/tasks/<task_id>/claim")
@@ -171,6 +171,22 @@ def message() -> Any:
     data = s.load(s.MessageRequest(), body())
     ids = runtime().correlate_message(data["name"], data.get("correlation"), data["data"], a)
     return jsonify(instance_ids=ids)
+
+
+@bp.get("/notifications")
+def notifications() -> Any:
+    from engine.notifications import notifications_for
+
+    return jsonify(notifications_for(database(), signed_in().username, unread_only=_flag("unread")))
+
+
+@bp.post("/notifications/read")
+def notifications_read() -> Any:
+    from engine.notifications import mark_read
+
+    data = s.load(s.MarkReadRequest(), body())
+    changed = mark_read(database(), signed_in().username, data.get("ids"))
+    return jsonify(marked=changed)
 
 
 @bp.get("/openapi.json")

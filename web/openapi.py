@@ -55,7 +55,8 @@ def build_document() -> dict[str, Any]:
     spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer"})
     for schema in (s.ErrorSchema, s.TokenRequest, s.TokenResponse, s.ProcessSchema, s.DeployedSchema, s.StartRequest,
                    s.TaskSchema, s.TaskDetailSchema, s.InstanceSummary, s.InstanceSchema, s.CompleteRequest,
-                   s.CompleteResponse, s.ComplaintRequest, s.ComplaintResponse, s.MessageRequest, s.MessageResponse):
+                   s.CompleteResponse, s.ComplaintRequest, s.ComplaintResponse, s.MessageRequest, s.MessageResponse,
+                   s.NotificationsResponse, s.MarkReadRequest):
         spec.components.schema(schema.__name__, schema=schema)
     upload = {"multipart/form-data": {"schema": {"type": "object", "properties": {
         "file": {"type": "array", "items": {"type": "string", "format": "binary"}}}}},
@@ -95,6 +96,12 @@ def build_document() -> dict[str, Any]:
     spec.path("/messages", operations={"post": _op(
         "Correlate a message", (200, "Instances that received it", "MessageResponse"), (400, 401, 403, 404, 422),
         body="MessageRequest", tag="messages")})
+    spec.path("/notifications", operations={"get": _op(
+        "The caller's in-app notifications", (200, "Notifications", "NotificationsResponse"), (401,),
+        params=[_query("unread", "integer")], tag="notifications")})
+    spec.path("/notifications/read", operations={"post": _op(
+        "Mark notifications read (all, or the given ids)", (200, "How many changed", None), (400, 401, 422),
+        body="MarkReadRequest", tag="notifications")})
     spec.path("/openapi.json", operations={"get": {"summary": "This document", "security": [],
                                                    "responses": {"200": {"description": "OpenAPI 3 document"}}}})
     doc = spec.to_dict()

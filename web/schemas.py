@@ -62,9 +62,30 @@ class FormSchema(Schema):
 
 
 class EscalationSchema(Schema):
-    level = fields.Integer()
+    level = fields.String()
     at = fields.DateTime()
     notified = fields.List(fields.String())
+    due_at = fields.DateTime()
+
+
+class NotificationSchema(Schema):
+    id = fields.String()
+    kind = fields.String()
+    subject = fields.String()
+    body = fields.String()
+    task_id = fields.String(allow_none=True)
+    instance_id = fields.String(allow_none=True)
+    created_at = fields.DateTime()
+    read = fields.Boolean()
+
+
+class NotificationsResponse(Schema):
+    items = fields.List(fields.Nested(NotificationSchema))
+    unread = fields.Integer()
+
+
+class MarkReadRequest(Schema):
+    ids = fields.List(fields.String(), load_default=None)
 
 
 class TaskSchema(Schema):
@@ -158,11 +179,13 @@ def load(schema: Schema, payload: Any) -> dict[str, Any]:
         raise ApiError(422, "please correct: " + ", ".join(d["field"] for d in details), details) from exc
 
 
-def task_json(task: Any, detail: bool = False) -> dict[str, Any]:
+def task_json(task: Any, detail: bool = False, database: Any = None) -> dict[str, Any]:
     out = task.as_dict()
     out["form"] = {"fields": out.pop("form", [])}
     if detail:
-        out["escalations"] = []
+        from engine.escalation import escalations_for
+
+        out["escalations"] = escalations_for(database, task.id) if database is not None else []
     else:
         for key in ("documentation", "values"):
             out.pop(key, None)

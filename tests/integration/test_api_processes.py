@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import io
 
-import pytest
-
 from tests.conftest import FIXTURES
 from tests.integration.conftest import token
 from tests.integration.test_web_pages import BROKEN
@@ -93,8 +91,6 @@ def test_messages_api(client, runtime):
     assert runtime.instance(started["id"]).status == "running"
 
 
-@pytest.mark.xfail(reason="engine: Runtime.correlate_message stores the BpmnEvent in task data, which "
-                          "dump_state cannot serialize (TypeError); reported to the runtime owner", strict=False)
 def test_messages_api_delivers(client, runtime):
     lena = token(client, "lena.lead")
     client.post("/api/v1/processes?name=waits.bpmn", headers=lena, data=MESSAGE_BPMN, content_type="application/xml")
