@@ -65,6 +65,10 @@ class _Loaded:
     def __init__(self, row: ProcessInstance, workflow: BpmnWorkflow) -> None:
         self.row = row
         self.workflow = workflow
+        # Whether projections of timers/messages may exist, so saves of plain user-task steps skip
+        # the two projection queries.
+        timers, messages = _waiting_events(workflow)
+        self.had_waits = bool(timers or messages)
 
 
 class Runtime:
@@ -162,30 +166,34 @@ class Runtime:
             loaded = _Loaded(row, workflow)
             self._advance(session, loaded, actor)
             self._save(session, loaded)
-            instance_id = row.id
-        return self.instance(instance_id)
+            view = self._instance_view(session, row.id)
+        return view
 
     def instance(self, instance_id: str) -> InstanceView:
         with self.db.read() as session:
-            row = session.get(ProcessInstance, instance_id)
-            if row is None:
-                raise NotFoundError(f"instance {instance_id} not found")
-            tasks = session.scalars(select(HumanTask).where(HumanTask.instance_id == instance_id)
-                                    .order_by(HumanTask.created_at, HumanTask.id)).all()
-            incidents = session.scalars(select(Incident).where(Incident.instance_id == instance_id)
-                                        .order_by(Incident.id)).all()
-            audit = session.scalars(select(AuditEvent).where(AuditEvent.instance_id == instance_id)
-                                    .order_by(AuditEvent.id)).all()
-            groups = self._groups_of(session, [t.id for t in tasks])
-            return InstanceView(
-                id=row.id, key=row.process_key, version=row.process_version, status=row.status,
-                business_key=row.business_key, data=dict(row.data or {}), started_at=row.started_at,
-                ended_at=row.ended_at,
-                tasks=[_task_view(t, groups.get(t.id, [])) for t in tasks],
-                incidents=[IncidentView(i.id, i.task_id, i.task_name, i.message, i.data, i.created_at, i.resolved_at)
-                           for i in incidents],
-                audit=[AuditView(a.at, a.actor, a.type, a.task_id, a.payload) for a in audit],
-            )
+            return self._instance_view(session, instance_id)
+
+    def _instance_view(self, session: Session, instance_id: str) -> InstanceView:
+        """The instance as callers see it; also used inside a write so the result needs no second transaction."""
+        row = session.get(ProcessInstance, instance_id)
+        if row is None:
+            raise NotFoundError(f"instance {instance_id} not found")
+        tasks = session.scalars(select(HumanTask).where(HumanTask.instance_id == instance_id)
+                                .order_by(HumanTask.created_at, HumanTask.id)).all()
+        incidents = session.scalars(select(Incident).where(Incident.instance_id == instance_id)
+                                    .order_by(Incident.id)).all()
+        audit = session.scalars(select(AuditEvent).where(AuditEvent.instance_id == instance_id)
+                                .order_by(AuditEvent.id)).all()
+        groups = self._groups_of(session, [t.id for t in tasks])
+        return InstanceView(
+            id=row.id, key=row.process_key, version=row.process_version, status=row.status,
+            business_key=row.business_key, data=dict(row.data or {}), started_at=row.started_at,
+            ended_at=row.ended_at,
+            tasks=[_task_view(t, groups.get(t.id, [])) for t in tasks],
+            incidents=[IncidentView(i.id, i.task_id, i.task_name, i.message, i.data, i.created_at, i.resolved_at)
+                       for i in incidents],
+            audit=[AuditView(a.at, a.actor, a.type, a.task_id, a.payload) for a in audit],
+        )
 
     def instances(self, *, key: str | None = None, status: str | None = None, limit: int = 100,
                   offset: int = 0) -> list[dict[str, Any]]:
@@ -373,8 +381,8 @@ class Runtime:
             self._run_task(session, loaded, task, actor)
             self._advance(session, loaded, actor)
             self._save(session, loaded)
-            instance_id = row.instance_id
-        return self.instance(instance_id)
+            view = self._instance_view(session, row.instance_id)
+        return view
 
     def _task_row(self, session: Session, task_id: str, actor: Actor) -> tuple[HumanTask, list[str]]:
         row = session.get(HumanTask, task_id)
@@ -577,16 +585,9 @@ class Runtime:
     def _sync_waits(self, session: Session, loaded: _Loaded) -> None:
         """Project waiting timers and message catches so the scheduler and correlation stay indexed."""
         workflow, row = loaded.workflow, loaded.row
-        timers: dict[str, tuple[str, datetime]] = {}
-        messages: set[str] = set()
-        for task in workflow.get_tasks(state=TaskState.WAITING):
-            definition = getattr(task.task_spec, "event_definition", None)
-            if isinstance(definition, TimerEventDefinition):
-                due = _timer_due(task)
-                if due is not None:
-                    timers[str(task.id)] = (task.task_spec.bpmn_id or task.task_spec.name, due)
-            elif isinstance(definition, MessageEventDefinition):
-                messages.add(definition.name)
+        timers, messages = _waiting_events(workflow)
+        if not timers and not messages and not loaded.had_waits:
+            return
         current = {t.task_id: t for t in session.scalars(select(Timer).where(
             Timer.instance_id == row.id, Timer.state == "waiting"))}
         for task_id, timer in current.items():
@@ -718,6 +719,21 @@ def _waiting_timers(workflow: BpmnWorkflow) -> dict[Any, str]:
     """Waiting timer events of the workflow: task id -> element id."""
     return {t.id: t.task_spec.bpmn_id or t.task_spec.name for t in workflow.get_tasks(state=TaskState.WAITING)
             if isinstance(getattr(t.task_spec, "event_definition", None), TimerEventDefinition)}
+
+
+def _waiting_events(workflow: BpmnWorkflow) -> tuple[dict[str, tuple[str, datetime]], set[str]]:
+    """Waiting timer tasks (id -> (BPMN id, due)) and the names of awaited messages."""
+    timers: dict[str, tuple[str, datetime]] = {}
+    messages: set[str] = set()
+    for task in workflow.get_tasks(state=TaskState.WAITING):
+        definition = getattr(task.task_spec, "event_definition", None)
+        if isinstance(definition, TimerEventDefinition):
+            due = _timer_due(task)
+            if due is not None:
+                timers[str(task.id)] = (task.task_spec.bpmn_id or task.task_spec.name, due)
+        elif isinstance(definition, MessageEventDefinition):
+            messages.add(definition.name)
+    return timers, messages
 
 
 def _timer_due(task: Any) -> datetime | None:
