@@ -26,7 +26,7 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
 from engine import clock
-from engine.assignment import AssignmentError, resolve
+from engine.assignment import AssignmentError, parse_when, resolve
 from engine.definitions import DefinitionStore, DeployReport, DeployResult, collect_files
 from engine.errors import (
     ConflictError,
@@ -344,6 +344,28 @@ class Runtime:
             row.claimed_at = clock.now() if assignee else None
             self._audit(session, "assign", actor, row.instance_id, row.id,
                         {"task": row.name, "from": previous, "to": row.assignee})
+            return _task_view(row, groups)
+
+    def set_due_date(self, task_id: str, actor: Actor, due: datetime | str | None) -> TaskView:
+        """A quality lead sets or changes a task's due date (ISO date-time, date or duration from now).
+
+        Escalation keys its levels on the due date, so a new date starts a new escalation cycle.
+        """
+        if not actor.is_lead:
+            raise PermissionDeniedError("only quality leads and admins can change due dates")
+        now = clock.now()
+        try:
+            due_at = parse_when(due, now, "dueDate") if due not in (None, "") else None
+        except AssignmentError as exc:
+            raise FormValidationError(exc.message, [{"field": "due_at", "message": exc.message}]) from exc
+        with self._write() as session:
+            row, groups = self._task_row(session, task_id, actor)
+            _check_open(row)
+            previous = row.due_at
+            row.due_at = due_at
+            self._audit(session, "due_changed", actor, row.instance_id, row.id,
+                        {"task": row.name, "from": previous.isoformat() if previous else None,
+                         "to": due_at.isoformat() if due_at else None})
             return _task_view(row, groups)
 
     def complete(self, task_id: str, actor: Actor, data: dict[str, Any] | None = None) -> InstanceView:

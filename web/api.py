@@ -139,6 +139,18 @@ def claim(task_id: str) -> Any:
     return jsonify(s.task_json(runtime().claim(task_id, signed_in())))
 
 
+@bp.post("/tasks/<task_id>/due")
+def due(task_id: str) -> Any:
+    data = s.load(s.DueDateRequest(), body())
+    return jsonify(s.task_json(runtime().set_due_date(task_id, lead(), data["due_at"])))
+
+
+@bp.post("/tasks/<task_id>/assign")
+def assign(task_id: str) -> Any:
+    data = s.load(s.AssignRequest(), body())
+    return jsonify(s.task_json(runtime().assign(task_id, lead(), data["assignee"] or None)))
+
+
 @bp.post("/tasks/<task_id>/unclaim")
 def unclaim(task_id: str) -> Any:
     return jsonify(s.task_json(runtime().unclaim(task_id, signed_in())))

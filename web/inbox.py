@@ -64,8 +64,11 @@ def _render_task(task_id: str, values: dict[str, Any] | None = None, errors: dic
     may_complete = task.state in ("open", "claimed") and (
         task.assignee == a.username or (task.assignee is None and (bool(set(task.groups) & a.groups) or a.is_lead)))
     users = [u["username"] for u in directory.users(database())] if a.is_lead else []
+    from engine.escalation import escalations_for
+
     return render_template("task.html", task=task, instance=instance, values=values, errors=errors or {},
-                           may_complete=may_complete, users=users), status
+                           may_complete=may_complete, users=users,
+                           escalations=escalations_for(database(), task.id)), status
 
 
 @bp.get("/tasks/<task_id>")
@@ -100,6 +103,20 @@ def assign(task_id: str) -> Any:
         return redirect(url_for("inbox.task", task_id=task_id))
     t = runtime().assign(task_id, actor(), assignee)
     flash(f"“{t.name}” assigned to {assignee}." if assignee else f"“{t.name}” returned to its groups.")
+    return redirect(url_for("inbox.task", task_id=task_id))
+
+
+@bp.post("/tasks/<task_id>/due")
+@login_required
+@lead_required
+def due(task_id: str) -> Any:
+    value = (request.form.get("due_at") or "").strip() or None
+    try:
+        t = runtime().set_due_date(task_id, actor(), value)
+    except FormValidationError as exc:
+        flash(exc.message, "error")
+        return redirect(url_for("inbox.task", task_id=task_id))
+    flash(f"“{t.name}” is now due {t.due_at:%Y-%m-%d}." if t.due_at else f"“{t.name}” has no due date now.")
     return redirect(url_for("inbox.task", task_id=task_id))
 
 

@@ -56,7 +56,8 @@ def build_document() -> dict[str, Any]:
     for schema in (s.ErrorSchema, s.TokenRequest, s.TokenResponse, s.ProcessSchema, s.DeployedSchema, s.StartRequest,
                    s.TaskSchema, s.TaskDetailSchema, s.InstanceSummary, s.InstanceSchema, s.CompleteRequest,
                    s.CompleteResponse, s.ComplaintRequest, s.ComplaintResponse, s.MessageRequest, s.MessageResponse,
-                   s.NotificationsResponse, s.MarkReadRequest):
+                   s.NotificationsResponse, s.MarkReadRequest,
+                   s.DueDateRequest, s.AssignRequest):
         spec.components.schema(schema.__name__, schema=schema)
     upload = {"multipart/form-data": {"schema": {"type": "object", "properties": {
         "file": {"type": "array", "items": {"type": "string", "format": "binary"}}}}},
@@ -87,6 +88,12 @@ def build_document() -> dict[str, Any]:
         spec.path(f"/tasks/{{id}}/{verb}", operations={"post": _op(
             f"{verb.capitalize()} a task", (200, "Task", "TaskSchema"), (401, 403, 404, 409),
             params=[_path("id")], tag="tasks")})
+    spec.path("/tasks/{id}/due", operations={"post": _op(
+        "Set or change the due date (quality lead); restarts escalation", (200, "Task", "TaskSchema"),
+        (400, 401, 403, 404, 409, 422), body="DueDateRequest", params=[_path("id")], tag="tasks")})
+    spec.path("/tasks/{id}/assign", operations={"post": _op(
+        "Reassign to a person, or back to its groups with null (quality lead)", (200, "Task", "TaskSchema"),
+        (400, 401, 403, 404, 409, 422), body="AssignRequest", params=[_path("id")], tag="tasks")})
     spec.path("/tasks/{id}/complete", operations={"post": _op(
         "Complete a task with its form data", (200, "The instance after completion", "CompleteResponse"),
         (400, 401, 403, 404, 409, 422), body="CompleteRequest", params=[_path("id")], tag="tasks")})

@@ -116,6 +116,15 @@ class InstanceSchema(InstanceSummary):
     audit = fields.List(fields.Dict())
 
 
+class DueDateRequest(Schema):
+    due_at = fields.String(required=True, allow_none=True,
+                           metadata={"description": "ISO 8601 date-time or date, or a duration from now (P2D); null clears"})
+
+
+class AssignRequest(Schema):
+    assignee = fields.String(required=True, allow_none=True)
+
+
 class CompleteRequest(Schema):
     data = fields.Dict(keys=fields.String(), load_default=dict)
 
