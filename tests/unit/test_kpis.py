@@ -138,7 +138,8 @@ def test_refresh_is_incremental_and_follows_later_changes(rt):
     with time_machine.travel(START, tick=False) as clock:
         d = _complaint(rt, clock, "K-9", None)
         assert refresh(rt.db) == 1
-        assert refresh(rt.db) == 0  # nothing changed
+        # nothing changed (PostgreSQL re-reads the last minutes on purpose, see storage.kpi_facts.PG_LOOKBACK)
+        assert refresh(rt.db) == (0 if rt.db.dialect == "sqlite" else 1)
         clock.shift(timedelta(hours=5))
         d.complete("acknowledge", SERVICE, ack())
         k = compute(rt.db, MARCH)
