@@ -218,3 +218,4 @@ class AuditEvent(Base):
 # Base.metadata for create_all, truncate and Alembic.
 import storage.api_tokens  # noqa: E402,F401,I001
 import storage.scheduling  # noqa: E402,F401
+import storage.kpi_facts  # noqa: E402,F401

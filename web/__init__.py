@@ -94,9 +94,9 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
             headers.setdefault("Cache-Control", "no-store")
         return response
 
-    from web import admin, api, auth, complaints, inbox, instances, processes
+    from web import admin, api, auth, complaints, dashboard, inbox, instances, processes, reports
 
-    for module in (auth, inbox, processes, instances, complaints, admin):
+    for module in (auth, inbox, processes, instances, complaints, admin, dashboard, reports):
         app.register_blueprint(module.bp)
     app.register_blueprint(api.bp)
     csrf.exempt(api.bp)

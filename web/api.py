@@ -201,6 +201,14 @@ def notifications_read() -> Any:
     return jsonify(marked=changed)
 
 
+@bp.get("/kpis")
+def kpis() -> Any:
+    from engine.kpis import build_query, compute
+
+    lead()
+    return jsonify(compute(database(), build_query(request.args, current_app.config["TIMEZONE"])))
+
+
 @bp.get("/openapi.json")
 def openapi() -> Any:
     return jsonify(build_document())

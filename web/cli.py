@@ -157,8 +157,8 @@ def demo() -> None:
 
 
 @main.command()
-@click.argument("name", type=click.Choice(["engine", "timers"]))
-@click.option("--n", "n", default=None, type=int, help="instances (engine: 2000, timers: 10000)")
+@click.argument("name", type=click.Choice(["engine", "timers", "kpis"]))
+@click.option("--n", "n", default=None, type=int, help="instances (engine: 2000, timers: 10000, kpis: 100000 complaints)")
 @click.option("--json", "as_json", is_flag=True, help="last line is one JSON object")
 @click.option("--database-url", default=None, help="benchmark against this database (default: a temp SQLite file)")
 def bench(name: str, n: int | None, as_json: bool, database_url: str | None) -> None:
@@ -167,7 +167,11 @@ def bench(name: str, n: int | None, as_json: bool, database_url: str | None) -> 
     def progress(done: int) -> None:
         click.echo(f"  ... {done} instances", err=True)
 
-    if name == "timers":
+    if name == "kpis":
+        from engine.bench_kpis import run_kpi_bench
+
+        result = run_kpi_bench(n or 100_000, database_url)
+    elif name == "timers":
         from engine.bench_timers import run_timer_bench
 
         result = run_timer_bench(n or 10000, database_url)

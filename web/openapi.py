@@ -109,6 +109,12 @@ def build_document() -> dict[str, Any]:
     spec.path("/notifications/read", operations={"post": _op(
         "Mark notifications read (all, or the given ids)", (200, "How many changed", None), (400, 401, 422),
         body="MarkReadRequest", tag="notifications")})
+    spec.path("/kpis", operations={"get": _op(
+        "KPI figures for a period (local dates, 'to' inclusive; default the last 90 days) and filters",
+        (200, "KPI figures", {"type": "object"}), (401, 403, 422),
+        params=[_query("from", "string"), _query("to", "string"), _query("process"), _query("product"),
+                _query("category"), _query("severity"), _query("customer"),
+                _query("granularity", enum=["week", "month"])], tag="kpis")})
     spec.path("/openapi.json", operations={"get": {"summary": "This document", "security": [],
                                                    "responses": {"200": {"description": "OpenAPI 3 document"}}}})
     doc = spec.to_dict()

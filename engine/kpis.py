@@ -1,0 +1,531 @@
+"""KPI service (no Flask): figures for the dashboard, the API, exports and the ISO 9001 report.
+
+Everything is computed with SQL aggregates over the fact tables of storage/kpi_facts.py; the only
+rows that reach Python are aggregate rows (per local day, per category, per step), the two rows
+around each percentile, and the listings of exports and the evidence report.
+
+Conventions (documented in the README):
+* A period is a range of local dates in the configured time zone (``PDCAFLOW_TIMEZONE``), ``to``
+  inclusive; it becomes the UTC instants [start, end). Default: the last 90 days up to today.
+* Case KPIs (received/open/closed, times, actions, effectiveness, Pareto, root causes, steps) count
+  complaints (``kind = complaint``) unless a process is chosen, then that process's instances.
+  Satisfaction counts every instance with a score (complaint surveys and feedback), closed in the period.
+* Percentiles interpolate linearly between the closest ranks (PostgreSQL ``percentile_cont``).
+* Acknowledged within target: acknowledged within 24 h of receipt, among complaints received in
+  the period whose outcome is known (acknowledged, or received more than 24 h ago).
+* Actions: those due in the period; on time = done on or before the due date; overdue = not done
+  and due before today. ``backlog_open``/``backlog_overdue`` are today's figures regardless of period.
+* Recurrence: a complaint received in the period whose category and product equal those of an
+  earlier complaint that was already closed when it arrived.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from datetime import date, datetime, time, timedelta, timezone
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from sqlalchemy import (
+    BigInteger,
+    Integer,
+    and_,
+    case,
+    cast,
+    exists,
+    func,
+    literal,
+    or_,
+    select,
+)
+from sqlalchemy.orm import Session, aliased
+
+from engine import clock
+from engine.errors import EngineError
+from storage.kpi_facts import ActionFact, ComplaintFact, TaskFact, refresh
+from storage.models import AuditEvent
+
+DEFAULT_DAYS = 90
+ACK_TARGET_S = 24 * 3600
+MAX_DAYS = 3660
+FILTERS = ("process", "product", "category", "severity", "customer")
+
+
+class KpiQueryError(EngineError):
+    http_status = 422
+    code = "invalid"
+
+
+@dataclass(frozen=True)
+class KpiQuery:
+    from_date: date
+    to_date: date
+    tz_name: str = "UTC"
+    process: str | None = None
+    product: str | None = None
+    category: str | None = None
+    severity: str | None = None
+    customer: str | None = None
+    granularity: str | None = None  # week | month; default week up to 26 weeks, else month
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.tz_name)
+
+    @property
+    def start(self) -> datetime:
+        return datetime.combine(self.from_date, time(), self.tz).astimezone(timezone.utc)
+
+    @property
+    def end(self) -> datetime:
+        return datetime.combine(self.to_date + timedelta(days=1), time(), self.tz).astimezone(timezone.utc)
+
+    @property
+    def bucket(self) -> str:
+        if self.granularity in ("week", "month"):
+            return self.granularity
+        return "week" if (self.to_date - self.from_date).days < 26 * 7 else "month"
+
+    def filters(self) -> dict[str, str | None]:
+        return {name: getattr(self, name) for name in FILTERS}
+
+    def args(self) -> dict[str, str]:
+        """Query-string arguments that reproduce this query."""
+        out = {"from": self.from_date.isoformat(), "to": self.to_date.isoformat()}
+        out.update({k: v for k, v in self.filters().items() if v})
+        if self.granularity:
+            out["granularity"] = self.granularity
+        return out
+
+
+def build_query(args: dict[str, Any], tz_name: str = "UTC", today: date | None = None) -> KpiQuery:
+    """A KpiQuery from request arguments (`from`, `to` as ISO dates, the filters); raises KpiQueryError."""
+    try:
+        zone = ZoneInfo(tz_name)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise KpiQueryError(f"unknown time zone '{tz_name}'") from exc
+    today = today or clock.now().astimezone(zone).date()
+    problems = []
+
+    def parse(name: str, default: date) -> date:
+        raw = (args.get(name) or "").strip()
+        if not raw:
+            return default
+        try:
+            return date.fromisoformat(raw[:10]) if len(raw) > 10 and raw[10] == "T" else date.fromisoformat(raw)
+        except ValueError:
+            problems.append({"field": name, "message": "must be an ISO date (YYYY-MM-DD)"})
+            return default
+
+    to_date = parse("to", today)
+    from_date = parse("from", to_date - timedelta(days=DEFAULT_DAYS - 1))
+    if not problems and from_date > to_date:
+        problems.append({"field": "from", "message": "must not be after 'to'"})
+    if not problems and (to_date - from_date).days > MAX_DAYS:
+        problems.append({"field": "from", "message": f"the period may span at most {MAX_DAYS} days"})
+    granularity = (args.get("granularity") or "").strip() or None
+    if granularity not in (None, "week", "month"):
+        problems.append({"field": "granularity", "message": "must be week or month"})
+    if problems:
+        raise KpiQueryError("invalid period: " + "; ".join(f"{p['field']} {p['message']}" for p in problems),
+                            problems)
+    values = {name: ((args.get(name) or "").strip()[:255] or None) for name in FILTERS}
+    return KpiQuery(from_date, to_date, tz_name, granularity=granularity, **values)
+
+
+# ---------------------------------------------------------------------------------------- SQL helpers
+
+def _dialect(session: Session) -> str:
+    return session.get_bind().dialect.name
+
+
+def _epoch(session: Session, column: Any) -> Any:
+    if _dialect(session) == "sqlite":
+        return cast(func.strftime("%s", column), Integer)
+    return cast(func.extract("epoch", column), BigInteger)
+
+
+def _offset_changes(zone: ZoneInfo, start: datetime, end: datetime) -> list[tuple[int, int]]:
+    """[(utc epoch from which it applies, utc offset seconds)] for the zone over [start, end]."""
+
+    def offset(t: datetime) -> int:
+        return int(t.astimezone(zone).utcoffset().total_seconds())  # type: ignore[union-attr]
+
+    changes = [(0, offset(start))]
+    t = start
+    while t < end:
+        nxt = min(t + timedelta(days=1), end)
+        if offset(nxt) != changes[-1][1]:
+            lo, hi = int(t.timestamp()), int(nxt.timestamp())
+            while hi - lo > 1:  # first second with the new offset
+                mid = (lo + hi) // 2
+                if offset(datetime.fromtimestamp(mid, timezone.utc)) == changes[-1][1]:
+                    lo = mid
+                else:
+                    hi = mid
+            changes.append((hi, offset(nxt)))
+        t = nxt
+    return changes
+
+
+def _local_day(session: Session, column: Any, q: KpiQuery) -> Any:
+    """SQL: the local date of `column` as days since 1970-01-01 (exact across DST changes)."""
+    epoch = _epoch(session, column)
+    changes = _offset_changes(q.tz, q.start, q.end)
+    if len(changes) == 1:
+        shifted = epoch + changes[0][1]
+    else:
+        whens = [(epoch < changes[i][0], literal(changes[i - 1][1])) for i in range(1, len(changes))]
+        shifted = epoch + case(*whens, else_=literal(changes[-1][1]))
+    return cast(shifted + 86400 * 100000, BigInteger) // 86400 - 100000  # integer floor division for any sign
+
+
+def _day(number: int) -> date:
+    return date(1970, 1, 1) + timedelta(days=int(number))
+
+
+def _bucket_start(day: date, bucket: str) -> date:
+    return day.replace(day=1) if bucket == "month" else day - timedelta(days=day.weekday())
+
+
+def _buckets(q: KpiQuery) -> list[date]:
+    out, d = [], _bucket_start(q.from_date, q.bucket)
+    while d <= q.to_date:
+        out.append(d)
+        d = (d.replace(day=28) + timedelta(days=4)).replace(day=1) if q.bucket == "month" else d + timedelta(days=7)
+    return out
+
+
+def _percentiles(session: Session, column: Any, conditions: list[Any], ps: tuple[float, ...] = (0.5, 0.9)
+                 ) -> list[float | None]:
+    conditions = [*conditions, column.is_not(None)]
+    if _dialect(session) == "postgresql":
+        row = session.execute(select(*[func.percentile_cont(p).within_group(column.asc()) for p in ps])
+                              .where(*conditions)).one()
+        return [float(v) if v is not None else None for v in row]
+    n = session.scalar(select(func.count()).select_from(ComplaintFact).where(*conditions)) or 0
+    if n == 0:
+        return [None for _ in ps]
+    out = []
+    for p in ps:
+        k = (n - 1) * p
+        lo = math.floor(k)
+        values = list(session.scalars(select(column).where(*conditions).order_by(column).offset(lo).limit(2)))
+        frac = k - lo
+        value = values[0] + (values[1] - values[0]) * frac if len(values) > 1 and frac else values[0]
+        out.append(float(value))
+    return out
+
+
+def _hours(seconds: float | None) -> float | None:
+    return None if seconds is None else round(seconds / 3600, 2)
+
+
+def _share(part: int, whole: int) -> float | None:
+    return round(part / whole, 4) if whole else None
+
+
+# ---------------------------------------------------------------------------------------- scopes
+
+def _filter_conditions(q: KpiQuery, fact: Any = ComplaintFact) -> list[Any]:
+    out = []
+    for name in ("product", "category", "severity", "customer"):
+        value = getattr(q, name)
+        if value:
+            out.append(getattr(fact, name) == value)
+    if q.process:
+        out.append(fact.process_key == q.process)
+    return out
+
+
+def case_scope(q: KpiQuery, fact: Any = ComplaintFact) -> list[Any]:
+    """Conditions of the cases the case KPIs count (complaints, or the chosen process)."""
+    out = _filter_conditions(q, fact)
+    if not q.process:
+        out.append(fact.kind == "complaint")
+    return out
+
+
+def _in(column: Any, q: KpiQuery) -> Any:
+    return and_(column >= q.start, column < q.end)
+
+
+# ---------------------------------------------------------------------------------------- the figures
+
+def compute(db: Any, q: KpiQuery, *, now: datetime | None = None, refresh_first: bool = True) -> dict[str, Any]:
+    """All dashboard figures for the query, as JSON-ready values."""
+    now = now or clock.now()
+    if refresh_first:
+        refresh(db, now=now)
+    with db.read() as session:
+        return _compute(session, q, now)
+
+
+def _compute(session: Session, q: KpiQuery, now: datetime) -> dict[str, Any]:
+    F = ComplaintFact
+    scope = case_scope(q)
+    today = min(now, q.end - timedelta(seconds=1)).astimezone(q.tz).date()
+    received_in = _in(F.received_at, q)
+    closed_in = _in(F.closed_at, q)
+
+    # --- volume
+    row = session.execute(select(
+        func.count(),
+        func.sum(case((or_(F.valid.is_(False), F.status == "rejected"), 1), else_=0)),
+        func.sum(case((F.instance_status == "cancelled", 1), else_=0)),
+    ).where(*scope, received_in)).one()
+    received, rejected, cancelled = int(row[0] or 0), int(row[1] or 0), int(row[2] or 0)
+    closed = session.scalar(select(func.count()).select_from(F).where(*scope, closed_in)) or 0
+    open_at_end = session.scalar(select(func.count()).select_from(F).where(
+        *scope, F.received_at < q.end, or_(F.closed_at.is_(None), F.closed_at >= q.end),
+        F.instance_status != "cancelled")) or 0
+    trend = _trend(session, q, scope)
+
+    # --- times
+    ack_eligible_cond = or_(F.acknowledged_at.is_not(None), F.received_at <= now - timedelta(seconds=ACK_TARGET_S))
+    row = session.execute(select(func.count(), func.sum(case((F.ack_seconds <= ACK_TARGET_S, 1), else_=0)))
+                          .where(*scope, received_in, ack_eligible_cond, F.instance_status != "cancelled")).one()
+    ack_eligible, ack_within = int(row[0] or 0), int(row[1] or 0)
+    ack_count = session.scalar(select(func.count()).select_from(F).where(*scope, received_in,
+                                                                           F.ack_seconds.is_not(None))) or 0
+    ack_p = _percentiles(session, F.ack_seconds, [*scope, received_in])
+    close_p = _percentiles(session, F.close_seconds, [*scope, closed_in])
+
+    # --- corrective actions
+    A = ActionFact
+    joined = select(func.count(), func.sum(case((A.done_on.is_not(None), 1), else_=0)),
+                    func.sum(case((and_(A.done_on.is_not(None), A.done_on <= A.due_on), 1), else_=0)),
+                    func.sum(case((and_(A.done_on.is_(None), A.due_on < today), 1), else_=0))
+                    ).select_from(A).join(F, F.instance_id == A.instance_id)
+    row = session.execute(joined.where(*scope, A.due_on >= q.from_date, A.due_on <= q.to_date,
+                                       F.instance_status != "cancelled")).one()
+    a_total, a_done, a_on_time, a_overdue = (int(v or 0) for v in row)
+    real_today = now.astimezone(q.tz).date()
+    row = session.execute(select(func.count(), func.sum(case((A.due_on < real_today, 1), else_=0)))
+                          .select_from(A).join(F, F.instance_id == A.instance_id)
+                          .where(*scope, A.done_on.is_(None), F.instance_status.notin_(("cancelled", "completed")))
+                          ).one()
+    backlog_open, backlog_overdue = int(row[0] or 0), int(row[1] or 0)
+
+    # --- effectiveness
+    row = session.execute(select(
+        func.count(F.effective_first_check),
+        func.sum(case((F.effective_first_check.is_(True), 1), else_=0)),
+        func.sum(F.rca_loops), func.sum(case((F.rca_loops > 0, 1), else_=0)),
+    ).where(*scope, closed_in, F.effective_first_check.is_not(None))).one()
+    checked, effective_first, loops_total, reopened = (int(v or 0) for v in row)
+    earlier = aliased(ComplaintFact)
+    recurring_cond = exists().where(earlier.category == F.category, earlier.product == F.product,
+                                    earlier.kind == F.kind, earlier.instance_id != F.instance_id,
+                                    earlier.closed_at < F.received_at)
+    row = session.execute(select(func.count(), func.sum(case((recurring_cond, 1), else_=0))).where(
+        *scope, received_in, F.category.is_not(None), F.product.is_not(None),
+        or_(F.valid.is_(None), F.valid.is_(True)))).one()
+    rec_base, recurrences = int(row[0] or 0), int(row[1] or 0)
+
+    # --- satisfaction
+    sat_scope = [*_filter_conditions(q), closed_in]
+    csat_rows = dict(session.execute(select(F.csat, func.count()).where(*sat_scope, F.csat.is_not(None))
+                                     .group_by(F.csat)).all())
+    nps_rows = dict(session.execute(select(F.nps, func.count()).where(*sat_scope, F.nps.is_not(None))
+                                    .group_by(F.nps)).all())
+    csat_n = sum(csat_rows.values())
+    csat_avg = round(sum(k * v for k, v in csat_rows.items()) / csat_n, 2) if csat_n else None
+    nps_n = sum(nps_rows.values())
+    promoters = sum(v for k, v in nps_rows.items() if k >= 9)
+    detractors = sum(v for k, v in nps_rows.items() if k <= 6)
+    fb_scope = _filter_conditions(q) + ([] if q.process else [F.kind == "feedback"])
+    feedback = {str(k or "unspecified"): int(v) for k, v in session.execute(
+        select(F.feedback_type, func.count()).where(*fb_scope, received_in).group_by(F.feedback_type)).all()}
+
+    # --- Pareto and root causes
+    pareto_rows = session.execute(select(F.category, func.count().label("n")).where(*scope, received_in)
+                                  .group_by(F.category).order_by(func.count().desc(), F.category)).all()
+    pareto, running = [], 0
+    for category, n in pareto_rows:
+        running += n
+        pareto.append({"category": category or "untriaged", "count": int(n), "share": _share(n, received),
+                       "cumulative": _share(running, received)})
+    root_causes = [{"root_cause": rc, "count": int(n)} for rc, n in session.execute(
+        select(F.root_cause, func.count()).where(*scope, received_in, F.root_cause.is_not(None))
+        .group_by(F.root_cause).order_by(func.count().desc(), F.root_cause).limit(10)).all()]
+
+    # --- bottlenecks
+    T = TaskFact
+    steps: dict[tuple[str, str], dict[str, Any]] = {}
+    for key, spec, name, n, avg, longest in session.execute(
+            select(T.process_key, T.spec_id, func.max(T.name), func.count(), func.avg(T.seconds), func.max(T.seconds))
+            .join(F, F.instance_id == T.instance_id)
+            .where(*scope, T.state == "completed", _in(T.completed_at, q))
+            .group_by(T.process_key, T.spec_id)).all():
+        steps[(key, spec)] = {"process_key": key, "spec_id": spec, "name": name, "completed": int(n),
+                              "avg_hours": _hours(avg), "max_hours": _hours(longest), "open": 0}
+    for key, spec, name, n in session.execute(
+            select(T.process_key, T.spec_id, func.max(T.name), func.count()).join(F, F.instance_id == T.instance_id)
+            .where(*scope, T.state.in_(("open", "claimed"))).group_by(T.process_key, T.spec_id)).all():
+        steps.setdefault((key, spec), {"process_key": key, "spec_id": spec, "name": name, "completed": 0,
+                                       "avg_hours": None, "max_hours": None, "open": 0})["open"] = int(n)
+    bottlenecks = sorted(steps.values(), key=lambda s: (-(s["avg_hours"] or 0), s["process_key"], s["spec_id"]))
+
+    return {
+        "period": {"from": q.from_date.isoformat(), "to": q.to_date.isoformat(), "timezone": q.tz_name,
+                   "start": q.start.isoformat(), "end": q.end.isoformat(), "granularity": q.bucket},
+        "filters": q.filters(),
+        "complaints": {"received": received, "closed": closed, "open_at_end": open_at_end, "rejected": rejected,
+                       "cancelled": cancelled, "trend": trend},
+        "acknowledge": {"count": ack_count, "median_hours": _hours(ack_p[0]), "p90_hours": _hours(ack_p[1]),
+                        "target_hours": ACK_TARGET_S // 3600, "eligible": ack_eligible, "within_target": ack_within,
+                        "share_within_target": _share(ack_within, ack_eligible)},
+        "close": {"count": closed, "median_hours": _hours(close_p[0]), "p90_hours": _hours(close_p[1]),
+                  "median_days": None if close_p[0] is None else round(close_p[0] / 86400, 2),
+                  "p90_days": None if close_p[1] is None else round(close_p[1] / 86400, 2)},
+        "actions": {"due_in_period": a_total, "done": a_done, "done_on_time": a_on_time, "open": a_total - a_done,
+                    "overdue": a_overdue, "on_time_rate": _share(a_on_time, a_done),
+                    "backlog_open": backlog_open, "backlog_overdue": backlog_overdue},
+        "effectiveness": {"checked": checked, "effective_first_check": effective_first,
+                          "share_effective_first_check": _share(effective_first, checked),
+                          "rca_loops_total": loops_total, "rca_loops_avg": round(loops_total / checked, 2)
+                          if checked else None, "reopened": reopened, "recurrence_base": rec_base,
+                          "recurrences": recurrences, "recurrence_rate": _share(recurrences, rec_base)},
+        "satisfaction": {
+            "csat": {"count": csat_n, "average": csat_avg,
+                     "distribution": {str(k): int(csat_rows.get(k, 0)) for k in range(1, 6)}},
+            "nps": {"count": nps_n, "promoters": promoters, "passives": nps_n - promoters - detractors,
+                    "detractors": detractors,
+                    "score": round(100 * (promoters - detractors) / nps_n, 1) if nps_n else None,
+                    "distribution": {str(k): int(nps_rows.get(k, 0)) for k in range(0, 11)}},
+            "feedback": {"total": sum(feedback.values()), "by_type": feedback},
+        },
+        "pareto": pareto,
+        "root_causes": root_causes,
+        "bottlenecks": bottlenecks,
+    }
+
+
+def _trend(session: Session, q: KpiQuery, scope: list[Any]) -> list[dict[str, Any]]:
+    F = ComplaintFact
+    buckets = {b: {"start": b.isoformat(), "received": 0, "closed": 0} for b in _buckets(q)}
+    for column, name in ((F.received_at, "received"), (F.closed_at, "closed")):
+        day = _local_day(session, column, q).label("day")
+        for number, n in session.execute(select(day, func.count()).where(*scope, _in(column, q)).group_by(day)):
+            start = _bucket_start(_day(number), q.bucket)
+            if start in buckets:
+                buckets[start][name] += int(n)
+    return list(buckets.values())
+
+
+def satisfaction_trend(db: Any, q: KpiQuery) -> list[dict[str, Any]]:
+    """Monthly CSAT average and NPS (by local month of closure) for the ISO §9.1.2 section."""
+    F = ComplaintFact
+    months: dict[date, dict[str, Any]] = {}
+    with db.read() as session:
+        day = _local_day(session, F.closed_at, q).label("day")
+        rows = session.execute(select(
+            day, func.count(F.csat), func.sum(F.csat), func.count(F.nps),
+            func.sum(case((F.nps >= 9, 1), else_=0)), func.sum(case((F.nps <= 6, 1), else_=0)),
+        ).where(*_filter_conditions(q), _in(F.closed_at, q), or_(F.csat.is_not(None), F.nps.is_not(None)))
+            .group_by(day)).all()
+    for number, csat_n, csat_sum, nps_n, pro, det in rows:
+        m = months.setdefault(_day(number).replace(day=1), [0, 0, 0, 0, 0])
+        for i, v in enumerate((csat_n, csat_sum, nps_n, pro, det)):
+            m[i] += int(v or 0)
+    out = []
+    for month in sorted(months):
+        csat_n, csat_sum, nps_n, pro, det = months[month]
+        out.append({"month": month.strftime("%Y-%m"), "csat_count": csat_n,
+                    "csat_average": round(csat_sum / csat_n, 2) if csat_n else None, "nps_count": nps_n,
+                    "nps": round(100 * (pro - det) / nps_n, 1) if nps_n else None})
+    return out
+
+
+def filter_options(db: Any) -> dict[str, list[str]]:
+    """Distinct processes, categories and severities for the filter form."""
+    F = ComplaintFact
+    with db.read() as session:
+        return {name: [v for v in session.scalars(select(col).distinct().order_by(col)) if v]
+                for name, col in (("process", F.process_key), ("category", F.category), ("severity", F.severity))}
+
+
+# ---------------------------------------------------------------------------------------- listings
+
+COMPLAINT_COLUMNS = ["reference", "process_key", "kind", "status", "instance_status", "received_at",
+                     "acknowledged_at", "closed_at", "category", "severity", "product", "customer", "valid",
+                     "rca_loops", "effective_first_check", "effective", "root_cause", "csat", "nps", "instance_id"]
+ACTION_COLUMNS = ["reference", "action_id", "round", "what", "owner", "due_on", "done_on", "on_time", "overdue",
+                  "result", "effective", "instance_id"]
+SURVEY_COLUMNS = ["reference", "process_key", "kind", "closed_at", "csat", "nps", "nps_group", "survey_status",
+                  "feedback_type", "product", "customer", "category", "instance_id"]
+
+
+def complaint_rows(db: Any, q: KpiQuery, limit: int | None = None) -> list[dict[str, Any]]:
+    F = ComplaintFact
+    with db.read() as session:
+        stmt = select(F).where(*case_scope(q), _in(F.received_at, q)).order_by(F.received_at, F.instance_id)
+        rows = session.scalars(stmt.limit(limit) if limit else stmt).all()
+        return [{c: getattr(r, c) for c in COMPLAINT_COLUMNS} for r in rows]
+
+
+def action_rows(db: Any, q: KpiQuery, *, now: datetime | None = None) -> list[dict[str, Any]]:
+    A, F = ActionFact, ComplaintFact
+    today = (now or clock.now()).astimezone(q.tz).date()
+    with db.read() as session:
+        rows = session.execute(select(A, F.reference).join(F, F.instance_id == A.instance_id).where(
+            *case_scope(q), A.due_on >= q.from_date, A.due_on <= q.to_date)
+            .order_by(A.due_on, F.reference, A.action_id)).all()
+        out = []
+        for a, reference in rows:
+            out.append({"reference": reference, "action_id": a.action_id, "round": a.round, "what": a.what,
+                        "owner": a.owner, "due_on": a.due_on, "done_on": a.done_on,
+                        "on_time": None if a.done_on is None or a.due_on is None else a.done_on <= a.due_on,
+                        "overdue": a.done_on is None and a.due_on is not None and a.due_on < today,
+                        "result": a.result, "effective": a.effective, "instance_id": a.instance_id})
+        return out
+
+
+def survey_rows(db: Any, q: KpiQuery) -> list[dict[str, Any]]:
+    F = ComplaintFact
+    with db.read() as session:
+        rows = session.scalars(select(F).where(*_filter_conditions(q), _in(F.closed_at, q),
+                                               or_(F.csat.is_not(None), F.nps.is_not(None)))
+                               .order_by(F.closed_at, F.instance_id)).all()
+        out = []
+        for r in rows:
+            group = None if r.nps is None else "promoter" if r.nps >= 9 else "detractor" if r.nps <= 6 else "passive"
+            row = {c: getattr(r, c, None) for c in SURVEY_COLUMNS if c != "nps_group"}
+            row["nps_group"] = group
+            out.append({c: row[c] for c in SURVEY_COLUMNS})
+        return out
+
+
+def nonconformity_report(db: Any, q: KpiQuery, limit: int = 500) -> dict[str, Any]:
+    """ISO 9001 §10.2: each valid complaint / nonconformity received in the period with its actions,
+    owners, dates, effectiveness and audit trail."""
+    F, A = ComplaintFact, ActionFact
+    scope = _filter_conditions(q)
+    if not q.process:
+        scope.append(F.kind.in_(("complaint", "nonconformity")))
+    with db.read() as session:
+        base = [*scope, _in(F.received_at, q), or_(F.valid.is_(None), F.valid.is_(True))]
+        total = session.scalar(select(func.count()).select_from(F).where(*base)) or 0
+        facts = session.scalars(select(F).where(*base).order_by(F.received_at, F.instance_id).limit(limit)).all()
+        ids = [f.instance_id for f in facts]
+        actions: dict[str, list[dict[str, Any]]] = {}
+        audit: dict[str, list[dict[str, Any]]] = {}
+        for i in range(0, len(ids), 400):
+            chunk = ids[i:i + 400]
+            for a in session.scalars(select(A).where(A.instance_id.in_(chunk)).order_by(A.round, A.action_id)):
+                actions.setdefault(a.instance_id, []).append(
+                    {"action_id": a.action_id, "round": a.round, "what": a.what, "owner": a.owner, "due_on": a.due_on,
+                     "done_on": a.done_on, "result": a.result, "effective": a.effective})
+            for e in session.scalars(select(AuditEvent).where(AuditEvent.instance_id.in_(chunk))
+                                     .order_by(AuditEvent.id)):
+                audit.setdefault(e.instance_id or "", []).append(
+                    {"at": e.at, "actor": e.actor, "type": e.type, "task": (e.payload or {}).get("task")})
+        items = [{**{c: getattr(f, c) for c in COMPLAINT_COLUMNS}, "actions": actions.get(f.instance_id, []),
+                  "audit": audit.get(f.instance_id, [])} for f in facts]
+    return {"total": total, "shown": len(items), "items": items}
+
+
+def as_dict(q: KpiQuery) -> dict[str, Any]:
+    return asdict(q)
