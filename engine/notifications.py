@@ -169,7 +169,7 @@ def notify_task_events(db: Database, *, batch: int = 500) -> int:
         events = session.scalars(select(AuditEvent).where(
             AuditEvent.id > cursor.value - LOOKBACK, AuditEvent.type.in_(("task_created", "assign")))
             .order_by(AuditEvent.id).limit(batch)).all()
-        top = cursor.value
+        top = seen = cursor.value
         for event in events:
             top = max(top, event.id)
             if event.at < now - MAX_EVENT_AGE or not event.task_id:
@@ -192,7 +192,8 @@ def notify_task_events(db: Database, *, batch: int = 500) -> int:
                 kind = "task_assigned"
             enqueue(session, kind, to, task_context(session, task, by=event.actor), f"ev{event.id}",
                     task_id=task.id, instance_id=task.instance_id, now=now)
-            handled += 1
+            # look-back events were handled before (enqueue is idempotent); count only new ones
+            handled += event.id > seen
         if events:
             # the cursor only moves past ids that are older than the look-back window's worth
             cursor.value = max(cursor.value, top)
