@@ -897,10 +897,12 @@ class _TimerBatch:
         spec, subs = runtime.definitions.specs(self.session, row.definition_id)
         workflow = load_state(row.state, spec, subs, runtime.script_engine)
         held_tasks = {t.task_id for t in held}
-        before = {str(t.id) for t in workflow.get_tasks(state=TaskState.WAITING)}
-        # a leased timer may already be READY (came due during an incident retry) and still unrun
-        before |= {str(t.id) for t in workflow.get_tasks(state=TaskState.READY, manual=False)
-                   if str(t.id) in held_tasks}
+        before: set[str] = set()
+        for task in workflow.get_tasks(state=TaskState.WAITING | TaskState.READY):
+            task_id = str(task.id)
+            # a leased timer may already be READY (came due during an incident retry) and still unrun
+            if task.state == TaskState.WAITING or (not task.task_spec.manual and task_id in held_tasks):
+                before.add(task_id)
         try:
             workflow.refresh_timers()
             workflow.do_engine_steps()
