@@ -13,6 +13,7 @@ import logging
 import uuid
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -22,8 +23,9 @@ from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefin
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
 from SpiffWorkflow.exceptions import SpiffWorkflowException, WorkflowException
 from SpiffWorkflow.util.task import TaskState
-from sqlalchemy import or_, select, update
+from sqlalchemy import bindparam, or_, select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.exc import StaleDataError
 
 from engine import clock
 from engine.assignment import AssignmentError, parse_when, resolve
@@ -643,36 +645,66 @@ class Runtime:
         over, or that already fired, is never fired twice. Clears the lease of timers still waiting
         afterwards (cycles, or not due yet by the engine's reckoning). Raises ConflictError when the
         instance was changed concurrently (nothing is written then).
+
+        Inside `timer_batch` (same runtime and worker) the instance joins the batch's transaction
+        instead: see `_TimerBatch`.
         """
-        actor = Actor.system("scheduler")
+        batch = _TIMER_BATCH.get()
+        if batch is not None and batch.runtime is self and batch.worker == worker and timer_ids is not None:
+            return batch.fire(instance_id, timer_ids)
         with self._write() as session:
-            if timer_ids is not None:
-                held = session.scalars(select(Timer.id).where(
-                    Timer.id.in_(timer_ids), Timer.state == "waiting", Timer.locked_by == worker)).all()
-                if not held:
-                    return 0
-                held_tasks = set(session.scalars(select(Timer.task_id).where(Timer.id.in_(held))))
-            else:
-                held_tasks = set()
-            loaded = self._load(session, instance_id)
-            pending = TaskState.WAITING | TaskState.READY
-            before = {str(t.id) for t in loaded.workflow.get_tasks(state=TaskState.WAITING)}
-            # a leased timer may already be READY (came due during an incident retry) and still unrun
-            before |= {str(t.id) for t in loaded.workflow.get_tasks(state=TaskState.READY, manual=False)
-                       if str(t.id) in held_tasks}
-            self._advance(session, loaded, actor, refresh_timers=True)
-            after = {str(t.id) for t in loaded.workflow.get_tasks(state=pending)}
-            fired = sorted(before - after)
-            for task_id in fired:
-                self._audit(session, "timer_fired", actor, instance_id, task_id, {"worker": worker})
-            self._save(session, loaded)
-            if timer_ids is not None:
-                session.execute(update(Timer).where(Timer.id.in_(timer_ids), Timer.state == "waiting")
-                                .values(locked_by=None, locked_until=None, attempts=0)
-                                .execution_options(synchronize_session=False))
-            if fired:
-                log.info("timer fired instance=%s tasks=%s worker=%s", instance_id, ",".join(fired), worker)
-            return len(fired)
+            return self._fire_timer_in(session, instance_id, worker, timer_ids)
+
+    @contextmanager
+    def timer_batch(self, worker: str, claims: dict[str, list[int]]) -> Iterator[_TimerBatch]:
+        """One unit of work for a claimed batch of timers ({instance_id: [timer_id, ...]}).
+
+        While the block runs, `fire_timer(instance_id, worker, timer_ids)` for these instances fires
+        within the batch's transaction; everything commits together when the block ends (nothing
+        does if it raises). The instance rows are locked up front in id order (PostgreSQL
+        ``FOR UPDATE``; SQLite holds the database lock), and their waiting timers, open human tasks
+        and message subscriptions are read with one query each.
+        """
+        with self._write() as session:
+            batch = _TimerBatch(self, session, worker)
+            batch.prefetch(claims)
+            token = _TIMER_BATCH.set(batch)
+            try:
+                yield batch
+            finally:
+                _TIMER_BATCH.reset(token)
+            batch.flush()
+
+    def _fire_timer_in(self, session: Session, instance_id: str, worker: str, timer_ids: list[int] | None) -> int:
+        """`fire_timer`'s general path inside the caller's unit of work (full `_save`)."""
+        actor = Actor.system("scheduler")
+        if timer_ids is not None:
+            held = session.scalars(select(Timer.id).where(
+                Timer.id.in_(timer_ids), Timer.state == "waiting", Timer.locked_by == worker)).all()
+            if not held:
+                return 0
+            held_tasks = set(session.scalars(select(Timer.task_id).where(Timer.id.in_(held))))
+        else:
+            held_tasks = set()
+        loaded = self._load(session, instance_id)
+        pending = TaskState.WAITING | TaskState.READY
+        before = {str(t.id) for t in loaded.workflow.get_tasks(state=TaskState.WAITING)}
+        # a leased timer may already be READY (came due during an incident retry) and still unrun
+        before |= {str(t.id) for t in loaded.workflow.get_tasks(state=TaskState.READY, manual=False)
+                   if str(t.id) in held_tasks}
+        self._advance(session, loaded, actor, refresh_timers=True)
+        after = {str(t.id) for t in loaded.workflow.get_tasks(state=pending)}
+        fired = sorted(before - after)
+        for task_id in fired:
+            self._audit(session, "timer_fired", actor, instance_id, task_id, {"worker": worker})
+        self._save(session, loaded)
+        if timer_ids is not None:
+            session.execute(update(Timer).where(Timer.id.in_(timer_ids), Timer.state == "waiting")
+                            .values(locked_by=None, locked_until=None, attempts=0)
+                            .execution_options(synchronize_session=False))
+        if fired:
+            log.info("timer fired instance=%s tasks=%s worker=%s", instance_id, ",".join(fired), worker)
+        return len(fired)
 
 
 # ---------------------------------------------------------------------- helpers
@@ -818,3 +850,188 @@ def _json_safe(value: Any) -> Any:
 
 def _text(value: Any) -> str | None:
     return str(value) if value not in (None, "") else None
+
+
+# ---------------------------------------------------------------------- timer batches (engine/timer_service.py)
+class _NeedsFullSave(Exception):
+    """The fast path cannot project this instance; `_TimerBatch` uses `Runtime._fire_timer_in`."""
+
+
+class _TimerBatch:
+    """A claimed batch of timers fired in one transaction (`Runtime.timer_batch`).
+
+    Each instance is still loaded, advanced and saved on its own. The common case - a running
+    instance without open human tasks or message subscriptions that, after firing, has none either
+    and raised no incident - takes a fast path: its state is restored from the row read up front,
+    and its writes (instance row with the optimistic version check, timer projection, audit) are
+    collected and issued as a few multi-row statements when the batch ends. Anything else (human
+    tasks, messages, incidents, a cancelled or failed instance) goes through the general path,
+    `Runtime._fire_timer_in` with the full `_save`, inside a SAVEPOINT of its own, so a failing
+    instance rolls back alone and the others' work stays. The fast path writes nothing until the
+    end, so a failure there loses nothing either.
+    """
+
+    def __init__(self, runtime: Runtime, session: Session, worker: str) -> None:
+        self.runtime = runtime
+        self.session = session
+        self.worker = worker
+        self.actor = Actor.system("scheduler").username
+        self.rows: dict[str, Any] = {}
+        self.waiting: dict[str, list[Any]] = {}
+        self.busy: set[str] = set()
+        self.fast = 0
+        self.full = 0
+        self._instances: list[dict[str, Any]] = []
+        self._audits: list[dict[str, Any]] = []
+        self._timers_done: list[int] = []
+        self._timers_due: list[dict[str, Any]] = []
+        self._timers_new: list[dict[str, Any]] = []
+        self._timers_release: list[int] = []
+
+    def prefetch(self, claims: dict[str, list[int]]) -> None:
+        ids = sorted(claims)
+        if not ids:
+            return
+        session = self.session
+        stmt = (select(ProcessInstance.id, ProcessInstance.definition_id, ProcessInstance.status,
+                       ProcessInstance.state, ProcessInstance.version, ProcessInstance.ended_at)
+                .where(ProcessInstance.id.in_(ids)).order_by(ProcessInstance.id))
+        if self.runtime.db.dialect == "postgresql":
+            stmt = stmt.with_for_update()
+        self.rows = {r.id: r for r in session.execute(stmt)}
+        for t in session.execute(select(Timer.id, Timer.instance_id, Timer.task_id, Timer.due_at, Timer.locked_by)
+                                 .where(Timer.instance_id.in_(ids), Timer.state == "waiting")):
+            self.waiting.setdefault(t.instance_id, []).append(t)
+        self.busy = set(session.scalars(select(HumanTask.instance_id).where(
+            HumanTask.instance_id.in_(ids), HumanTask.state.in_(OPEN_STATES)).distinct()))
+        self.busy |= set(session.scalars(select(MessageSubscription.instance_id).where(
+            MessageSubscription.instance_id.in_(ids)).distinct()))
+
+    # ---- per instance
+    def fire(self, instance_id: str, timer_ids: list[int]) -> int:
+        wanted = set(timer_ids)
+        waiting = self.waiting.get(instance_id, [])
+        held = [t for t in waiting if t.id in wanted and t.locked_by == self.worker]
+        if not held:
+            return 0
+        row = self.rows.get(instance_id)
+        if row is not None and row.status == "running" and instance_id not in self.busy:
+            try:
+                fired = self._fire_fast(row, waiting, held, wanted)
+                self.fast += 1
+                return fired
+            except _NeedsFullSave:
+                pass
+        self.full += 1
+        try:
+            with self.session.begin_nested():
+                return self.runtime._fire_timer_in(self.session, instance_id, self.worker, timer_ids)
+        except StaleDataError as exc:
+            raise ConflictError("The instance was changed by someone else at the same time; "
+                                "reload and try again.") from exc
+
+    def _fire_fast(self, row: Any, waiting: list[Any], held: list[Any], wanted: set[int]) -> int:
+        runtime = self.runtime
+        spec, subs = runtime.definitions.specs(self.session, row.definition_id)
+        workflow = load_state(row.state, spec, subs, runtime.script_engine)
+        held_tasks = {t.task_id for t in held}
+        before: set[str] = set()
+        for task in workflow.get_tasks(state=TaskState.WAITING | TaskState.READY):
+            task_id = str(task.id)
+            # a leased timer may already be READY (came due during an incident retry) and still unrun
+            if task.state == TaskState.WAITING or (not task.task_spec.manual and task_id in held_tasks):
+                before.add(task_id)
+        try:
+            workflow.refresh_timers()
+            workflow.do_engine_steps()
+        except Exception as exc:  # the general path redoes it and records the incident
+            raise _NeedsFullSave() from exc
+        after: set[str] = set()
+        timers: dict[str, tuple[str, datetime]] = {}
+        for task in workflow.get_tasks(state=TaskState.WAITING | TaskState.READY | TaskState.ERROR):
+            if task.state == TaskState.ERROR or (task.state == TaskState.READY and task.task_spec.manual):
+                raise _NeedsFullSave()  # an incident or a human task: full projection
+            task_id = str(task.id)
+            after.add(task_id)
+            if task.state == TaskState.WAITING:
+                definition = getattr(task.task_spec, "event_definition", None)
+                if isinstance(definition, MessageEventDefinition):
+                    raise _NeedsFullSave()  # a message subscription to project
+                if isinstance(definition, TimerEventDefinition):
+                    due = _timer_due(task)
+                    if due is not None:
+                        timers[task_id] = (task.task_spec.bpmn_id or task.task_spec.name, due)
+        fired = sorted(before - after)
+        now = clock.now()
+        instance_id = row.id
+        completed = workflow.is_completed()
+        # everything that can fail comes before the first write is queued
+        values = {"b_id": instance_id, "b_version": row.version, "version": row.version + 1,
+                  "status": "completed" if completed else "running",
+                  "ended_at": (row.ended_at or now) if completed else row.ended_at,
+                  "data": _json_safe(_instance_data(workflow)), "state": dump_state(workflow)}
+        for task_id in fired:
+            self._audits.append({"at": now, "actor": self.actor, "type": "timer_fired", "instance_id": instance_id,
+                                 "task_id": task_id, "payload": {"worker": self.worker}})
+        if completed:
+            self._audits.append({"at": now, "actor": None, "type": "end", "instance_id": instance_id,
+                                 "task_id": None, "payload": {}})
+        for t in waiting:
+            if t.task_id not in timers:
+                self._timers_done.append(t.id)
+                continue
+            due = timers[t.task_id][1]
+            if t.due_at != due:
+                self._timers_due.append({"b_id": t.id, "due_at": due})
+            if t.id in wanted:
+                self._timers_release.append(t.id)
+        known = {t.task_id for t in waiting}
+        for task_id, (spec_id, due) in timers.items():
+            if task_id not in known:
+                self._timers_new.append({"instance_id": instance_id, "task_id": task_id, "spec_id": spec_id,
+                                         "due_at": due, "state": "waiting", "attempts": 0})
+        self._instances.append(values)
+        if fired:
+            log.info("timer fired instance=%s tasks=%s worker=%s", instance_id, ",".join(fired), self.worker)
+        return len(fired)
+
+    # ---- batch-level writes
+    def release(self, timer_ids: list[int]) -> None:
+        """Give leases back without counting an attempt (timer_service.release, in this transaction)."""
+        self.session.execute(update(Timer).where(Timer.id.in_(timer_ids), Timer.locked_by == self.worker,
+                                                 Timer.state == "waiting")
+                             .values(locked_by=None, locked_until=None)
+                             .execution_options(synchronize_session=False))
+
+    def mark_done(self, timer_ids: list[int]) -> None:
+        self.session.execute(update(Timer).where(Timer.id.in_(timer_ids))
+                             .values(state="done", locked_by=None, locked_until=None)
+                             .execution_options(synchronize_session=False))
+
+    def flush(self) -> None:
+        """Issue the fast path's collected writes: a few multi-row statements for the whole batch."""
+        self.session.flush()
+        conn = self.session.connection()
+        if self._instances:
+            table = ProcessInstance.__table__
+            result = conn.execute(table.update().where(table.c.id == bindparam("b_id"),
+                                                       table.c.version == bindparam("b_version")), self._instances)
+            if result.rowcount != len(self._instances):  # we hold the rows' locks; this is a safety net
+                raise ConflictError("an instance of the timer batch was changed by someone else at the same time")
+        if self._timers_done:
+            conn.execute(update(Timer.__table__).where(Timer.__table__.c.id.in_(self._timers_done))
+                         .values(state="done"))
+        if self._timers_due:
+            table = Timer.__table__
+            conn.execute(table.update().where(table.c.id == bindparam("b_id")), self._timers_due)
+        if self._timers_release:
+            table = Timer.__table__
+            conn.execute(table.update().where(table.c.id.in_(self._timers_release), table.c.state == "waiting")
+                         .values(locked_by=None, locked_until=None, attempts=0))
+        if self._timers_new:
+            conn.execute(Timer.__table__.insert(), self._timers_new)
+        if self._audits:
+            conn.execute(AuditEvent.__table__.insert(), self._audits)
+
+
+_TIMER_BATCH: ContextVar[_TimerBatch | None] = ContextVar("pdcaflow_timer_batch", default=None)

@@ -4,9 +4,16 @@ A pass claims due timers through the indexed ``timer(state, due_at)`` projection
 instances): on PostgreSQL with ``SELECT … FOR UPDATE SKIP LOCKED`` followed by setting the lease
 (``locked_by``, ``locked_until``); on SQLite the claim runs inside a ``BEGIN IMMEDIATE`` unit, so
 the conditional UPDATE is atomic with respect to every other writer. Each claimed instance is then
-advanced in its own unit of work (``Runtime.fire_timer``), which checks that this worker still holds
+advanced (``Runtime.fire_timer``), which checks that this worker still holds
 the lease; the instance's optimistic ``version`` column settles any remaining race, so a timer
 fires exactly once.
+
+A claimed batch is fired in ONE transaction (``Runtime.timer_batch``): the instance rows are locked
+and their projections read with one query each, every instance is still loaded, advanced and
+saved, and the common case's writes go out as multi-row statements at the end. An instance that
+fails rolls back alone (its own SAVEPOINT, or nothing written yet); its failure is recorded after
+the batch commits. Should the batch's transaction itself fail, nothing of it was written and its
+instances are fired again one unit of work each.
 
 A worker that dies leaves its lease behind; once ``locked_until`` has passed, another worker claims
 the timer. A timer whose instance fails with an unexpected error is retried with exponential
@@ -149,7 +156,7 @@ def record_failure(db: Database, instance_id: str, timer_ids: list[int], worker:
 
 
 def fire_due_timers(runtime: Runtime, worker: str, policy: TimerPolicy | None = None) -> TimerPassResult:
-    """One pass: claim batches of due timers and fire them instance by instance until none are due."""
+    """One pass: claim batches of due timers and fire each batch in one unit of work until none are due."""
     policy = policy or TimerPolicy.from_env()
     result = TimerPassResult()
     seen: set[int] = set()
@@ -166,26 +173,83 @@ def fire_due_timers(runtime: Runtime, worker: str, policy: TimerPolicy | None = 
         for timer_id, instance_id in claimed:
             seen.add(timer_id)
             by_instance.setdefault(instance_id, []).append(timer_id)
-        for instance_id, ids in by_instance.items():
-            try:
-                result.fired += runtime.fire_timer(instance_id, worker, ids)
-                result.instances += 1
-            except ConflictError:
-                result.conflicts += 1
-                release(runtime.db, ids, worker)
-            except NotFoundError:
-                _mark_done(runtime.db, ids)
-            except Exception as exc:  # any failure of one instance must not stop the others
-                result.failed += 1
-                log.exception("timer firing failed instance=%s", instance_id)
-                try:
-                    if record_failure(runtime.db, instance_id, ids, worker, f"{type(exc).__name__}: {exc}", policy):
-                        result.incidents.append(instance_id)
-                except Exception:
-                    log.exception("could not record the timer failure instance=%s", instance_id)
+        try:
+            outcome = _fire_batch(runtime, worker, by_instance)
+        except Exception:  # the batch's transaction failed as a whole: nothing of it was written
+            log.warning("timer batch of %d instances failed; firing them one by one", len(by_instance),
+                        exc_info=True)
+            outcome = _fire_one_by_one(runtime, worker, by_instance)
+        result.fired += outcome.fired
+        result.instances += outcome.instances
+        result.conflicts += outcome.conflicts
+        for instance_id, ids, exc in outcome.failures:
+            _record(runtime, worker, instance_id, ids, exc, policy, result)
         if len(claimed) < policy.batch:
             break
     return result
+
+
+@dataclass
+class _BatchOutcome:
+    fired: int = 0
+    instances: int = 0
+    conflicts: int = 0
+    failures: list[tuple[str, list[int], Exception]] = field(default_factory=list)
+
+
+def _fire_batch(runtime: Runtime, worker: str, by_instance: dict[str, list[int]]) -> _BatchOutcome:
+    """Fire a claimed batch in one transaction; `Runtime.fire_timer` joins it per instance (a failing
+    instance rolls back alone). Failures are recorded by the caller after the batch has committed."""
+    out = _BatchOutcome()
+    with runtime.timer_batch(worker, by_instance) as batch:
+        conflicted: list[int] = []
+        gone: list[int] = []
+        for instance_id, ids in by_instance.items():
+            try:
+                out.fired += runtime.fire_timer(instance_id, worker, ids)
+                out.instances += 1
+            except ConflictError:
+                out.conflicts += 1
+                conflicted.extend(ids)
+            except NotFoundError:
+                gone.extend(ids)
+            except Exception as exc:  # any failure of one instance must not stop the others
+                log.exception("timer firing failed instance=%s", instance_id)
+                out.failures.append((instance_id, ids, exc))
+        if conflicted:
+            batch.release(conflicted)
+        if gone:
+            batch.mark_done(gone)
+    log.debug("timer batch worker=%s instances=%d fast=%d full=%d", worker, len(by_instance), batch.fast, batch.full)
+    return out
+
+
+def _fire_one_by_one(runtime: Runtime, worker: str, by_instance: dict[str, list[int]]) -> _BatchOutcome:
+    """Each instance in its own unit of work (the fallback when a batch transaction fails)."""
+    out = _BatchOutcome()
+    for instance_id, ids in by_instance.items():
+        try:
+            out.fired += runtime.fire_timer(instance_id, worker, ids)
+            out.instances += 1
+        except ConflictError:
+            out.conflicts += 1
+            release(runtime.db, ids, worker)
+        except NotFoundError:
+            _mark_done(runtime.db, ids)
+        except Exception as exc:  # any failure of one instance must not stop the others
+            log.exception("timer firing failed instance=%s", instance_id)
+            out.failures.append((instance_id, ids, exc))
+    return out
+
+
+def _record(runtime: Runtime, worker: str, instance_id: str, ids: list[int], exc: Exception,
+            policy: TimerPolicy, result: TimerPassResult) -> None:
+    result.failed += 1
+    try:
+        if record_failure(runtime.db, instance_id, ids, worker, f"{type(exc).__name__}: {exc}", policy):
+            result.incidents.append(instance_id)
+    except Exception:
+        log.exception("could not record the timer failure instance=%s", instance_id)
 
 
 def _mark_done(db: Database, timer_ids: list[int]) -> None:
