@@ -249,7 +249,17 @@ class Runtime:
                 task._set_state(TaskState.READY)
             loaded.row.status = "running"
             self._audit(session, "retry", actor, instance_id, None, {"data": data or {}})
+            waiting_before, _ = _waiting_events(loaded.workflow)
             self._advance(session, loaded, actor, refresh_timers=True)
+            waiting_after, _ = _waiting_events(loaded.workflow)
+            # A timer that came due while the instance was stuck fires here, once: record it like the
+            # scheduler would, and close its (possibly 'failed') projection row.
+            fired = sorted(set(waiting_before) - set(waiting_after))
+            for task_id in fired:
+                self._audit(session, "timer_fired", actor, instance_id, task_id, {"worker": "retry"})
+            if fired:
+                session.execute(update(Timer).where(Timer.instance_id == instance_id, Timer.task_id.in_(fired))
+                                .values(state="done", locked_by=None, locked_until=None))
             self._save(session, loaded)
         return self.instance(instance_id)
 

@@ -113,6 +113,10 @@ def test_failing_instance_is_retried_with_backoff_then_incident(runtime, lead, m
         runtime.retry(bad, lead)
         assert runtime.instance(bad).status == "completed"
         assert fire_due_timers(runtime, "w1", policy).fired == 0
+    fired = [a for a in runtime.instance(bad).audit if a.type == "timer_fired"]
+    assert len(fired) == 1 and fired[0].payload == {"worker": "retry"}
+    with runtime.db.read() as s:
+        assert s.scalars(select(Timer).where(Timer.instance_id == bad)).one().state == "done"
 
 
 @pytest.mark.parametrize("n", [40])
