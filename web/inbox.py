@@ -10,11 +10,13 @@ from flask_login import login_required
 from engine import directory
 from engine.errors import ConflictError, FormValidationError
 from engine.views import Actor, TaskView
+from storage import queries
 from web.context import actor, database, lead_required, runtime
 
 bp = Blueprint("inbox", __name__)
 
 TABS = ("mine", "groups", "completed")
+LIMIT = 200  # tasks listed per tab (Runtime.tasks default)
 
 
 def tab_tasks(a: Actor, tab: str, process: str | None) -> list[TaskView]:
@@ -22,7 +24,7 @@ def tab_tasks(a: Actor, tab: str, process: str | None) -> list[TaskView]:
     if tab == "mine":
         return [t for t in rt.tasks(a, mine=True, process_key=process) if t.assignee == a.username]
     if tab == "groups":
-        return [t for t in rt.tasks(a, state="open", process_key=process) if set(t.groups) & a.groups]
+        return rt.tasks(a, state="open", in_groups=True, process_key=process)
     if tab == "all" and a.is_lead:
         return rt.tasks(a, process_key=process)
     return rt.tasks(a, state="completed", mine=True, process_key=process)
@@ -37,10 +39,14 @@ def inbox() -> Any:
     if tab not in tabs:
         tab = "mine"
     process = request.args.get("process") or None
-    counts = {t: len(tab_tasks(a, t, process)) for t in tabs if t != tab}
     tasks = tab_tasks(a, tab, process)
-    counts[tab] = len(tasks)
-    processes = sorted({d["key"] for d in runtime().definitions_list() if d["kind"] == "bpmn"})
+    with database().read() as session:
+        # exact counts by indexed COUNT queries; the listed tab is counted only when its list is cut off
+        counted = [t for t in tabs if t != tab or len(tasks) >= LIMIT]
+        counts = queries.inbox_counts(session, a.username, a.groups, lead=a.is_lead, tabs=counted,
+                                      process_key=process)
+        processes = queries.process_keys(session)
+    counts.setdefault(tab, len(tasks))
     return render_template("inbox.html", tasks=tasks, tab=tab, tabs=tabs, counts=counts, process=process,
                            processes=processes)
 
