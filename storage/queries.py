@@ -92,8 +92,11 @@ def visible_task_ids(username: str, groups: Iterable[str], *, lead: bool, states
         return _task_filters(stmt, states, instance_id, process_key)
 
     names = sorted(groups)
+    # task_state (kept by triggers) narrows the group rows by index; human_task.state stays the truth
+    group_state = (HumanTaskGroup.task_state == states[0] if len(states) == 1
+                   else HumanTaskGroup.task_state.in_(states))
     group_branch = branch(select(HumanTaskGroup.task_id).join(HumanTask, HumanTask.id == HumanTaskGroup.task_id)
-                          .where(HumanTaskGroup.group_name.in_(names)))
+                          .where(HumanTaskGroup.group_name.in_(names), group_state))
     if in_groups:
         return group_branch.distinct()
     if lead and not mine:
