@@ -246,20 +246,25 @@ class Runtime:
 
     # ------------------------------------------------------------------ human tasks
     def tasks(self, actor: Actor, *, state: str | None = None, mine: bool = False, instance_id: str | None = None,
-              process_key: str | None = None, limit: int = 200, in_groups: bool = False) -> list[TaskView]:
+              process_key: str | None = None, limit: int = 200, in_groups: bool = False,
+              offset: int = 0) -> list[TaskView]:
         """Tasks the actor may see: assigned to them, or in one of their groups (leads see all).
 
         `mine`: only tasks assigned to or completed by the actor; `in_groups`: only tasks of the
         actor's candidate groups (the inbox's "my groups" tab, for leads too). Open or claimed tasks
-        unless `state` is given; due first (undated last), then priority, then age; at most `limit`.
+        unless `state` is given; due first (undated last), then priority, then age; at most `limit`
+        after skipping `offset`.
         """
+        states = (state,) if state else OPEN_STATES
+        stmt = queries.task_filters(select(HumanTask), states, instance_id, process_key)
+        if mine or in_groups or not actor.is_lead:
+            # a UNION of indexed branches (assigned / completed by / open in my groups), see storage.queries
+            stmt = stmt.where(HumanTask.id.in_(queries.visible_task_ids(
+                actor.username, actor.groups, lead=actor.is_lead, states=states, mine=mine, in_groups=in_groups,
+                instance_id=instance_id, process_key=process_key)))
+        stmt = (stmt.order_by(HumanTask.due_at.is_(None), HumanTask.due_at, HumanTask.priority.desc(),
+                              HumanTask.created_at, HumanTask.id).limit(limit).offset(max(0, offset)))
         with self.db.read() as session:
-            ids = queries.visible_task_ids(
-                actor.username, actor.groups, lead=actor.is_lead, states=(state,) if state else OPEN_STATES,
-                mine=mine, in_groups=in_groups, instance_id=instance_id, process_key=process_key)
-            stmt = (select(HumanTask).where(HumanTask.id.in_(ids))
-                    .order_by(HumanTask.due_at.is_(None), HumanTask.due_at, HumanTask.priority.desc(),
-                              HumanTask.created_at, HumanTask.id).limit(limit))
             rows = session.scalars(stmt).all()
             groups = self._groups_of(session, [t.id for t in rows])
             return [_task_view(t, groups.get(t.id, [])) for t in rows]

@@ -71,7 +71,7 @@ def new_reference(session: Session, year: int, now: datetime) -> str:
 # to members of its candidate groups; quality leads and admins see every task. Each rule is its own
 # indexed SELECT and the inbox takes their UNION, instead of one OR over an IN-subquery that the
 # planners answer with a scan of the whole task table.
-def _task_filters(stmt: Any, states: tuple[str, ...], instance_id: str | None, process_key: str | None) -> Any:
+def task_filters(stmt: Any, states: tuple[str, ...], instance_id: str | None, process_key: str | None) -> Any:
     stmt = stmt.where(HumanTask.state == states[0] if len(states) == 1 else HumanTask.state.in_(states))
     if instance_id:
         stmt = stmt.where(HumanTask.instance_id == instance_id)
@@ -89,14 +89,17 @@ def visible_task_ids(username: str, groups: Iterable[str], *, lead: bool, states
     candidate groups (also for leads); otherwise everything the user may see.
     """
     def branch(stmt: Any) -> Any:
-        return _task_filters(stmt, states, instance_id, process_key)
+        return task_filters(stmt, states, instance_id, process_key)
 
     names = sorted(groups)
-    # task_state (kept by triggers) narrows the group rows by index; human_task.state stays the truth
+    # task_state is kept equal to human_task.state by triggers (storage.models.TASK_STATE_TRIGGERS),
+    # so this branch is one range of ix_human_task_group_state with no look-up of the tasks; it joins
+    # the tasks only to filter by instance or process. Runtime.tasks checks the loaded rows again.
     group_state = (HumanTaskGroup.task_state == states[0] if len(states) == 1
                    else HumanTaskGroup.task_state.in_(states))
-    group_branch = branch(select(HumanTaskGroup.task_id).join(HumanTask, HumanTask.id == HumanTaskGroup.task_id)
-                          .where(HumanTaskGroup.group_name.in_(names), group_state))
+    group_branch = select(HumanTaskGroup.task_id).where(HumanTaskGroup.group_name.in_(names), group_state)
+    if instance_id or process_key:
+        group_branch = branch(group_branch.join(HumanTask, HumanTask.id == HumanTaskGroup.task_id))
     if in_groups:
         return group_branch.distinct()
     if lead and not mine:
@@ -121,7 +124,7 @@ def inbox_counts(session: Session, username: str, groups: Iterable[str], *, lead
     out: dict[str, int] = {}
     for tab in tabs:
         if tab == "mine":
-            stmt = _task_filters(select(func.count()).select_from(HumanTask).where(HumanTask.assignee == username),
+            stmt = task_filters(select(func.count()).select_from(HumanTask).where(HumanTask.assignee == username),
                                  open_states, None, process_key)
             out[tab] = session.scalar(stmt) or 0
         elif tab == "groups":
