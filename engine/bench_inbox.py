@@ -154,9 +154,8 @@ def fill(db: Database, n_tasks: int, progress: Callable[[str], None]) -> None:
         if done % (CHUNK * 10) == 0 or done == n_tasks:
             progress(f"tasks {done}/{n_tasks} ({time.perf_counter() - t0:.0f}s)")
     if db.dialect == "postgresql":
-        with db.write_engine.connect() as conn:
-            conn.exec_driver_sql("COMMIT")
-            conn.execution_options(isolation_level="AUTOCOMMIT").exec_driver_sql("VACUUM ANALYZE")
+        with db.write_engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.exec_driver_sql("VACUUM ANALYZE")
     else:
         with db.write_engine.begin() as conn:
             conn.exec_driver_sql("ANALYZE")
