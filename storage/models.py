@@ -23,6 +23,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     event,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
@@ -130,6 +131,8 @@ class HumanTask(Base):
         Index("ix_human_task_state_due", "state", "due_at"),
         # "mine"/"completed" tabs: tasks completed by a user (0005)
         Index("ix_human_task_completed_by", "completed_by", "state"),
+        # leads' lists in inbox order without sorting every open task (0005)
+        Index("ix_human_task_state_order", "state", "due_at", text("priority DESC"), "created_at", "id"),
     )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)

@@ -70,3 +70,24 @@ def test_visibility_union_and_tab_counts(runtime, db):
         assert queries.inbox_counts(session, LEAD.username, LEAD.groups, lead=True, tabs=["all", "groups"]) == {
             "all": 2 + len(later), "groups": len(lead_later)}
         assert queries.process_keys(session) == ["simple_review"]
+
+
+def test_lead_list_is_in_inbox_order_across_states_and_pages(runtime, db):
+    from datetime import UTC, datetime, timedelta
+
+    runtime.deploy_paths([FIXTURES / "simple_review.bpmn"])
+    ids = [runtime.start("simple_review", {"reference": f"C-{i}"}, Actor.system("test")).tasks[0].id
+           for i in range(12)]
+    base = datetime(2026, 5, 1, tzinfo=UTC)
+    with db.write() as session:
+        for i, task_id in enumerate(ids):
+            session.execute(update(HumanTask).where(HumanTask.id == task_id).values(
+                due_at=None if i % 3 == 0 else base + timedelta(days=i % 4), priority=50 + (i % 2) * 20,
+                state="claimed" if i % 4 == 0 else "open", assignee="rita.reviewer" if i % 4 == 0 else None))
+    with db.read() as session:
+        rows = session.scalars(select(HumanTask)).all()
+        expected = [r.id for r in sorted(rows, key=lambda r: (r.due_at is None, r.due_at or base, -r.priority,
+                                                              r.created_at, r.id))]
+    assert [t.id for t in runtime.tasks(LEAD)] == expected
+    assert [t.id for t in runtime.tasks(LEAD, limit=5, offset=5)] == expected[5:10]
+    assert [t.id for t in runtime.tasks(REVIEWER)] == expected  # the UNION path agrees

@@ -1,4 +1,4 @@
-"""inbox indexes: tasks by completer; the state of each task on its group rows (kept by triggers)
+"""inbox indexes: tasks by completer; tasks in inbox order per state; the state of each task on its group rows (kept by triggers)
 
 `human_task_group.task_state` mirrors `human_task.state` through triggers, so the inbox's
 "open tasks of my groups" reads one range of `ix_human_task_group_state` instead of looking up
@@ -28,6 +28,8 @@ def upgrade() -> None:
                "(SELECT state FROM human_task WHERE human_task.id = human_task_group.task_id)")
     with op.batch_alter_table('human_task', schema=None) as batch_op:
         batch_op.create_index('ix_human_task_completed_by', ['completed_by', 'state'], unique=False)
+        batch_op.create_index('ix_human_task_state_order',
+                              ['state', 'due_at', sa.text('priority DESC'), 'created_at', 'id'], unique=False)
     for statement in TASK_STATE_TRIGGERS.get(dialect, []):
         op.execute(statement)
 
@@ -37,6 +39,7 @@ def downgrade() -> None:
     for statement in DROP_TASK_STATE_TRIGGERS.get(dialect, []):
         op.execute(statement)
     with op.batch_alter_table('human_task', schema=None) as batch_op:
+        batch_op.drop_index('ix_human_task_state_order')
         batch_op.drop_index('ix_human_task_completed_by')
     with op.batch_alter_table('human_task_group', schema=None) as batch_op:
         batch_op.drop_index('ix_human_task_group_state')
