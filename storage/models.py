@@ -23,7 +23,6 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     event,
-    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
@@ -131,8 +130,6 @@ class HumanTask(Base):
         Index("ix_human_task_state_due", "state", "due_at"),
         # "mine"/"completed" tabs: tasks completed by a user (0005)
         Index("ix_human_task_completed_by", "completed_by", "state"),
-        # leads' lists in inbox order without sorting every open task (0005)
-        Index("ix_human_task_state_order", "state", "due_at", text("priority DESC"), "created_at", "id"),
     )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
@@ -153,6 +150,11 @@ class HumanTask(Base):
     completed_at: Mapped[datetime | None]
     completed_by: Mapped[str | None] = mapped_column(String(80))
     submitted: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+
+# leads' lists in inbox order without sorting every open task (0005)
+Index("ix_human_task_state_order", HumanTask.state, HumanTask.due_at, HumanTask.priority.desc(), HumanTask.created_at,
+      HumanTask.id)
 
 
 class HumanTaskGroup(Base):
