@@ -43,6 +43,7 @@ from engine.forms import form_fields, get_path, set_path, validate_submission
 from engine.sandbox import SandboxScriptEngine
 from engine.serialization import dump_state, load_state
 from engine.views import Actor, AuditView, IncidentView, InstanceView, TaskView
+from storage import queries
 from storage.db import Database
 from storage.errors import ConcurrentUpdateError
 from storage.models import (
@@ -265,27 +266,28 @@ class Runtime:
 
     # ------------------------------------------------------------------ human tasks
     def tasks(self, actor: Actor, *, state: str | None = None, mine: bool = False, instance_id: str | None = None,
-              process_key: str | None = None, limit: int = 200) -> list[TaskView]:
-        """Tasks the actor may see: assigned to them, or in one of their groups (leads see all)."""
+              process_key: str | None = None, limit: int = 200, in_groups: bool = False,
+              offset: int = 0) -> list[TaskView]:
+        """Tasks the actor may see: assigned to them, or in one of their groups (leads see all).
+
+        `mine`: only tasks assigned to or completed by the actor; `in_groups`: only tasks of the
+        actor's candidate groups (the inbox's "my groups" tab, for leads too). Open or claimed tasks
+        unless `state` is given; due first (undated last), then priority, then age; at most `limit`
+        after skipping `offset`.
+        """
+        states = (state,) if state else OPEN_STATES
+        stmt = queries.task_filters(select(HumanTask), states, instance_id, process_key)
+        if mine or in_groups or not actor.is_lead:
+            # a UNION of indexed branches (assigned / completed by / open in my groups), see storage.queries
+            stmt = stmt.where(HumanTask.id.in_(queries.visible_task_ids(
+                actor.username, actor.groups, lead=actor.is_lead, states=states, mine=mine, in_groups=in_groups,
+                instance_id=instance_id, process_key=process_key)))
+        else:  # leads see every task: take the first ones from ordered index ranges, not a sort of all
+            stmt = stmt.where(HumanTask.id.in_(queries.first_task_ids(
+                states, limit + max(0, offset), instance_id=instance_id, process_key=process_key)))
+        stmt = (stmt.order_by(HumanTask.due_at.is_(None), HumanTask.due_at, HumanTask.priority.desc(),
+                              HumanTask.created_at, HumanTask.id).limit(limit).offset(max(0, offset)))
         with self.db.read() as session:
-            stmt = select(HumanTask)
-            if state:
-                stmt = stmt.where(HumanTask.state == state)
-            else:
-                stmt = stmt.where(HumanTask.state.in_(OPEN_STATES))
-            if instance_id:
-                stmt = stmt.where(HumanTask.instance_id == instance_id)
-            if process_key:
-                stmt = stmt.where(HumanTask.process_key == process_key)
-            if mine:
-                stmt = stmt.where(or_(HumanTask.assignee == actor.username, HumanTask.completed_by == actor.username))
-            elif not actor.is_lead:
-                in_groups = select(HumanTaskGroup.task_id).where(HumanTaskGroup.group_name.in_(sorted(actor.groups)))
-                stmt = stmt.where(or_(HumanTask.assignee == actor.username,
-                                      HumanTask.completed_by == actor.username,
-                                      HumanTask.id.in_(in_groups)))
-            stmt = stmt.order_by(HumanTask.due_at.is_(None), HumanTask.due_at, HumanTask.priority.desc(),
-                                 HumanTask.created_at).limit(limit)
             rows = session.scalars(stmt).all()
             groups = self._groups_of(session, [t.id for t in rows])
             return [_task_view(t, groups.get(t.id, [])) for t in rows]

@@ -11,6 +11,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from sqlalchemy import (
+    DDL,
     JSON,
     Boolean,
     DateTime,
@@ -21,6 +22,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    event,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
@@ -126,6 +128,8 @@ class HumanTask(Base):
         Index("ix_human_task_assignee_state", "assignee", "state", "due_at"),
         Index("ix_human_task_instance", "instance_id", "state"),
         Index("ix_human_task_state_due", "state", "due_at"),
+        # "mine"/"completed" tabs: tasks completed by a user (0005)
+        Index("ix_human_task_completed_by", "completed_by", "state"),
     )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
@@ -148,14 +152,67 @@ class HumanTask(Base):
     submitted: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
 
+# leads' lists in inbox order without sorting every open task (0005)
+Index("ix_human_task_state_order", HumanTask.state, HumanTask.due_at, HumanTask.priority.desc(), HumanTask.created_at,
+      HumanTask.id)
+
+
 class HumanTaskGroup(Base):
-    """One row per candidate group of a task, so 'open in my groups' is an indexed join."""
+    """One row per candidate group of a task, so 'open in my groups' is an indexed join.
+
+    `task_state` copies human_task.state, kept in step by database triggers (TASK_STATE_TRIGGERS,
+    migration 0005) whatever code writes the task, so "open tasks of my groups" is one index range
+    instead of a look-up of every task the groups ever had. Readers still check human_task.state.
+    """
 
     __tablename__ = "human_task_group"
-    __table_args__ = (Index("ix_human_task_group_group", "group_name", "task_id"),)
+    __table_args__ = (Index("ix_human_task_group_state", "group_name", "task_state", "task_id"),)
 
     task_id: Mapped[str] = mapped_column(ForeignKey("human_task.id", ondelete="CASCADE"), primary_key=True)
     group_name: Mapped[str] = mapped_column(String(80), primary_key=True)
+    task_state: Mapped[str | None] = mapped_column(String(12))
+
+
+# Triggers that keep human_task_group.task_state equal to human_task.state (created by
+# migration 0005, and by create_all through the DDL events below).
+TASK_STATE_TRIGGERS: dict[str, list[str]] = {
+    "sqlite": [
+        """CREATE TRIGGER trg_human_task_group_state AFTER INSERT ON human_task_group
+        BEGIN
+            UPDATE human_task_group SET task_state = (SELECT state FROM human_task WHERE id = NEW.task_id)
+            WHERE task_id = NEW.task_id AND group_name = NEW.group_name;
+        END""",
+        """CREATE TRIGGER trg_human_task_state AFTER UPDATE OF state ON human_task
+        WHEN OLD.state IS NOT NEW.state
+        BEGIN
+            UPDATE human_task_group SET task_state = NEW.state WHERE task_id = NEW.id;
+        END""",
+    ],
+    "postgresql": [
+        """CREATE OR REPLACE FUNCTION pdcaflow_group_task_state() RETURNS trigger AS $$
+        BEGIN
+            IF TG_TABLE_NAME = 'human_task' THEN
+                UPDATE human_task_group SET task_state = NEW.state WHERE task_id = NEW.id;
+                RETURN NULL;
+            END IF;
+            NEW.task_state := (SELECT state FROM human_task WHERE id = NEW.task_id);
+            RETURN NEW;
+        END $$ LANGUAGE plpgsql""",
+        """CREATE TRIGGER trg_human_task_group_state BEFORE INSERT ON human_task_group
+        FOR EACH ROW EXECUTE FUNCTION pdcaflow_group_task_state()""",
+        """CREATE TRIGGER trg_human_task_state AFTER UPDATE OF state ON human_task
+        FOR EACH ROW WHEN (OLD.state IS DISTINCT FROM NEW.state) EXECUTE FUNCTION pdcaflow_group_task_state()""",
+    ],
+}
+DROP_TASK_STATE_TRIGGERS: dict[str, list[str]] = {
+    "sqlite": ["DROP TRIGGER IF EXISTS trg_human_task_state", "DROP TRIGGER IF EXISTS trg_human_task_group_state"],
+    "postgresql": ["DROP TRIGGER IF EXISTS trg_human_task_state ON human_task",
+                   "DROP TRIGGER IF EXISTS trg_human_task_group_state ON human_task_group",
+                   "DROP FUNCTION IF EXISTS pdcaflow_group_task_state()"],
+}
+for _dialect, _statements in TASK_STATE_TRIGGERS.items():
+    for _statement in _statements:
+        event.listen(HumanTaskGroup.__table__, "after_create", DDL(_statement).execute_if(dialect=_dialect))
 
 
 class Timer(Base):

@@ -1,18 +1,19 @@
-"""Read and small write queries the web layer needs (users, tokens, complaint references).
+"""Read and small write queries the web layer needs (users, tokens, complaint references, inbox).
 
 All statements are built with SQLAlchemy expressions; nothing here formats SQL from strings.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select, union, union_all
 from sqlalchemy.orm import Session, selectinload
 
 from storage.api_tokens import ApiToken, ComplaintReference
-from storage.models import Group, User
+from storage.models import Group, HumanTask, HumanTaskGroup, ProcessDefinition, User
 
 
 def list_users(session: Session) -> list[dict[str, Any]]:
@@ -63,3 +64,100 @@ def new_reference(session: Session, year: int, now: datetime) -> str:
     session.flush()
     row.reference = f"C-{year}-{row.id:06d}"
     return row.reference
+
+
+# ---------------------------------------------------------------------- the task inbox
+# Visibility: a task is visible to its assignee, to whoever completed it, and (in the task's states)
+# to members of its candidate groups; quality leads and admins see every task. Each rule is its own
+# indexed SELECT and the inbox takes their UNION, instead of one OR over an IN-subquery that the
+# planners answer with a scan of the whole task table.
+def task_filters(stmt: Any, states: tuple[str, ...], instance_id: str | None, process_key: str | None) -> Any:
+    stmt = stmt.where(HumanTask.state == states[0] if len(states) == 1 else HumanTask.state.in_(states))
+    if instance_id:
+        stmt = stmt.where(HumanTask.instance_id == instance_id)
+    if process_key:
+        stmt = stmt.where(HumanTask.process_key == process_key)
+    return stmt
+
+
+def visible_task_ids(username: str, groups: Iterable[str], *, lead: bool, states: tuple[str, ...],
+                     mine: bool = False, in_groups: bool = False, instance_id: str | None = None,
+                     process_key: str | None = None) -> Any:
+    """A SELECT of the ids of the tasks in `states` the user may see.
+
+    `mine`: only tasks assigned to or completed by the user; `in_groups`: only tasks of the user's
+    candidate groups (also for leads); otherwise everything the user may see.
+    """
+    def branch(stmt: Any) -> Any:
+        return task_filters(stmt, states, instance_id, process_key)
+
+    names = sorted(groups)
+    # task_state is kept equal to human_task.state by triggers (storage.models.TASK_STATE_TRIGGERS),
+    # so this branch is one range of ix_human_task_group_state with no look-up of the tasks; it joins
+    # the tasks only to filter by instance or process. Runtime.tasks checks the loaded rows again.
+    group_state = (HumanTaskGroup.task_state == states[0] if len(states) == 1
+                   else HumanTaskGroup.task_state.in_(states))
+    group_branch = select(HumanTaskGroup.task_id).where(HumanTaskGroup.group_name.in_(names), group_state)
+    if instance_id or process_key:
+        group_branch = branch(group_branch.join(HumanTask, HumanTask.id == HumanTaskGroup.task_id))
+    if in_groups:
+        return group_branch.distinct()
+    if lead and not mine:
+        return branch(select(HumanTask.id))
+    branches = [branch(select(HumanTask.id).where(HumanTask.assignee == username)),
+                branch(select(HumanTask.id).where(HumanTask.completed_by == username))]
+    if not mine and names:
+        branches.append(group_branch)
+    return union(*branches)
+
+
+def first_task_ids(states: tuple[str, ...], n: int, instance_id: str | None = None,
+                   process_key: str | None = None) -> Any:
+    """The ids of the first `n` tasks in `states` in inbox order (due first, undated last, then
+    priority, then age), for leads' unrestricted lists: one ordered range of
+    ix_human_task_state_order per state and dated/undated, instead of sorting every open task."""
+    parts = []
+    for state in states:
+        for dated in (True, False):
+            sub = task_filters(select(HumanTask.id), (state,), instance_id, process_key)
+            if dated:
+                sub = sub.where(HumanTask.due_at.is_not(None)).order_by(HumanTask.due_at)
+            else:
+                sub = sub.where(HumanTask.due_at.is_(None))
+            sub = sub.order_by(HumanTask.priority.desc(), HumanTask.created_at, HumanTask.id).limit(n)
+            parts.append(select(sub.subquery().c.id))
+    return union_all(*parts)
+
+
+def count_rows(session: Session, ids: Any) -> int:
+    return session.scalar(select(func.count()).select_from(ids.subquery())) or 0
+
+
+def inbox_counts(session: Session, username: str, groups: Iterable[str], *, lead: bool, tabs: Iterable[str],
+                 process_key: str | None = None) -> dict[str, int]:
+    """Exact task counts of the inbox tabs: mine (held by me), groups (open in my groups),
+    completed (completed by or assigned to me) and, for leads, all (every open or claimed task)."""
+    groups = sorted(groups)
+    open_states = ("open", "claimed")
+    out: dict[str, int] = {}
+    for tab in tabs:
+        if tab == "mine":
+            stmt = task_filters(select(func.count()).select_from(HumanTask).where(HumanTask.assignee == username),
+                                 open_states, None, process_key)
+            out[tab] = session.scalar(stmt) or 0
+        elif tab == "groups":
+            out[tab] = count_rows(session, visible_task_ids(username, groups, lead=lead, states=("open",),
+                                                            in_groups=True, process_key=process_key))
+        elif tab == "completed":
+            out[tab] = count_rows(session, visible_task_ids(username, groups, lead=lead, states=("completed",),
+                                                            mine=True, process_key=process_key))
+        elif tab == "all":
+            out[tab] = count_rows(session, visible_task_ids(username, groups, lead=True, states=open_states,
+                                                            process_key=process_key))
+    return out
+
+
+def process_keys(session: Session) -> list[str]:
+    """Keys of the deployed BPMN processes (for filters), without loading their XML or specs."""
+    return list(session.scalars(select(ProcessDefinition.key).where(ProcessDefinition.kind == "bpmn")
+                                .distinct().order_by(ProcessDefinition.key)))

@@ -3,6 +3,7 @@ exempt from CSRF; every error is `{"error": {"code", "message", "details"}}` via
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from flask import Blueprint, current_app, g, jsonify, request
@@ -19,6 +20,8 @@ from web.openapi import build_document
 from web.processes import uploaded_files
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
+
+_NOTIFICATION_ID = re.compile(r"[0-9]{1,18}")
 
 
 @bp.before_request
@@ -197,7 +200,11 @@ def notifications_read() -> Any:
     from engine.notifications import mark_read
 
     data = s.load(s.MarkReadRequest(), body())
-    changed = mark_read(database(), signed_in().username, data.get("ids"))
+    ids = data.get("ids")
+    if ids is not None:
+        # ids are opaque strings to clients; one that is not a stored (integer) id matches nothing
+        ids = [int(i) for i in ids if _NOTIFICATION_ID.fullmatch(i)]
+    changed = mark_read(database(), signed_in().username, ids)
     return jsonify(marked=changed)
 
 

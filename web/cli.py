@@ -157,11 +157,16 @@ def demo() -> None:
 
 
 @main.command()
-@click.argument("name", type=click.Choice(["engine", "timers", "kpis"]))
-@click.option("--n", "n", default=None, type=int, help="instances (engine: 2000, timers: 10000, kpis: 100000 complaints)")
+@click.argument("name", type=click.Choice(["engine", "timers", "inbox", "kpis"]))
+@click.option("--n", "n", default=None, type=int,
+              help="size (engine: 2000 instances, timers: 10000 timers, kpis: 100000 complaints)")
+@click.option("--tasks", "n_tasks", default=1_000_000, show_default=True, type=int,
+              help="inbox: human tasks to fill the database with (a tenth of them open)")
+@click.option("--reps", default=200, show_default=True, type=int, help="inbox: timed repetitions")
+@click.option("--no-fill", is_flag=True, help="inbox: time the --database-url an earlier run filled")
 @click.option("--json", "as_json", is_flag=True, help="last line is one JSON object")
 @click.option("--database-url", default=None, help="benchmark against this database (default: a temp SQLite file)")
-def bench(name: str, n: int | None, as_json: bool, database_url: str | None) -> None:
+def bench(name: str, n: int | None, n_tasks: int, reps: int, no_fill: bool, as_json: bool, database_url: str | None) -> None:
     """Benchmarks (see README)."""
 
     def progress(done: int) -> None:
@@ -175,6 +180,11 @@ def bench(name: str, n: int | None, as_json: bool, database_url: str | None) -> 
         from engine.bench_timers import run_timer_bench
 
         result = run_timer_bench(n or 10000, database_url)
+    elif name == "inbox":
+        from engine.bench_inbox import run_inbox_bench
+
+        result = run_inbox_bench(n or n_tasks, database_url, reps, lambda text: click.echo(f"  ... {text}", err=True),
+                                 refill=not no_fill)
     else:
         from engine.bench import run_engine_bench
 

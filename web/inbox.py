@@ -10,22 +10,25 @@ from flask_login import login_required
 from engine import directory
 from engine.errors import ConflictError, FormValidationError
 from engine.views import Actor, TaskView
+from storage import queries
 from web.context import actor, database, lead_required, runtime
 
 bp = Blueprint("inbox", __name__)
 
 TABS = ("mine", "groups", "completed")
+PAGE_SIZE = 50  # tasks listed per page of a tab
 
 
-def tab_tasks(a: Actor, tab: str, process: str | None) -> list[TaskView]:
+def tab_tasks(a: Actor, tab: str, process: str | None, limit: int = PAGE_SIZE, offset: int = 0) -> list[TaskView]:
     rt = runtime()
     if tab == "mine":
-        return [t for t in rt.tasks(a, mine=True, process_key=process) if t.assignee == a.username]
+        return [t for t in rt.tasks(a, mine=True, process_key=process, limit=limit, offset=offset)
+                if t.assignee == a.username]
     if tab == "groups":
-        return [t for t in rt.tasks(a, state="open", process_key=process) if set(t.groups) & a.groups]
+        return rt.tasks(a, state="open", in_groups=True, process_key=process, limit=limit, offset=offset)
     if tab == "all" and a.is_lead:
-        return rt.tasks(a, process_key=process)
-    return rt.tasks(a, state="completed", mine=True, process_key=process)
+        return rt.tasks(a, process_key=process, limit=limit, offset=offset)
+    return rt.tasks(a, state="completed", mine=True, process_key=process, limit=limit, offset=offset)
 
 
 @bp.get("/inbox")
@@ -37,12 +40,18 @@ def inbox() -> Any:
     if tab not in tabs:
         tab = "mine"
     process = request.args.get("process") or None
-    counts = {t: len(tab_tasks(a, t, process)) for t in tabs if t != tab}
-    tasks = tab_tasks(a, tab, process)
-    counts[tab] = len(tasks)
-    processes = sorted({d["key"] for d in runtime().definitions_list() if d["kind"] == "bpmn"})
+    page = min(max(request.args.get("page", 1, type=int) or 1, 1), 10_000)
+    tasks = tab_tasks(a, tab, process, PAGE_SIZE, (page - 1) * PAGE_SIZE)
+    with database().read() as session:
+        # exact counts by indexed COUNT queries; the listed tab is counted only when it has more pages
+        counted = [t for t in tabs if t != tab or page > 1 or len(tasks) >= PAGE_SIZE]
+        counts = queries.inbox_counts(session, a.username, a.groups, lead=a.is_lead, tabs=counted,
+                                      process_key=process)
+        processes = queries.process_keys(session)
+    counts.setdefault(tab, len(tasks))
+    pages = max(1, -(-counts[tab] // PAGE_SIZE))
     return render_template("inbox.html", tasks=tasks, tab=tab, tabs=tabs, counts=counts, process=process,
-                           processes=processes)
+                           processes=processes, page=page, pages=pages, first=(page - 1) * PAGE_SIZE + 1)
 
 
 def _back(task_id: str) -> Any:

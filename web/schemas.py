@@ -85,7 +85,7 @@ class NotificationsResponse(Schema):
 
 
 class MarkReadRequest(Schema):
-    ids = fields.List(fields.String(), load_default=None)
+    ids = fields.List(fields.String(), load_default=None, validate=validate.Length(max=1000))
 
 
 class TaskSchema(Schema):
@@ -159,8 +159,9 @@ class MessageResponse(Schema):
 
 class ErrorDetail(Schema):
     field = fields.String(allow_none=True)
+    file = fields.String(allow_none=True)  # deployment problems: the file, line and element at fault
     line = fields.Integer(allow_none=True)
-    element = fields.String()
+    element = fields.String(allow_none=True)
     message = fields.String()
 
 

@@ -1,5 +1,7 @@
-"""Browser test: a customer files a complaint at /complain, a reviewer signs in and completes the
-task from the inbox. Screenshots go to test-artifacts/. Needs Debian's /usr/bin/chromium."""
+"""Browser tests: a customer files a complaint at /complain, a reviewer signs in and completes the
+task from the inbox; and on the shipped process library a quality lead triages in the inbox, an
+employee completes a corrective action and the instance page shows the progress.
+Screenshots go to test-artifacts/. Needs Debian's /usr/bin/chromium."""
 
 from __future__ import annotations
 
@@ -11,7 +13,8 @@ from werkzeug.serving import make_server
 
 from engine.accounts import save_user
 from engine.runtime import Runtime
-from tests.conftest import FIXTURES, make_db, skip_or_fail
+from engine.views import Actor
+from tests.conftest import FIXTURES, PROCESSES, make_db, skip_or_fail
 from web import create_app
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -83,4 +86,133 @@ def test_complaint_to_completed_task(server):
     instance_id = runtime.instances()[0]["id"]
     instance = runtime.instance(instance_id)
     assert instance.business_key == reference and instance.data["amount"] == 12
+    assert not [e for e in errors if "Content Security Policy" in e], errors
+
+
+# ---------------------------------------------------------------------- the shipped process library
+LEAD_PASSWORD = "lead-password-9"
+
+
+@pytest.fixture
+def library_server(tmp_path):
+    """The real process library (processes/), a quality lead, customer service and an action owner."""
+    db = make_db("sqlite", tmp_path, None)
+    runtime = Runtime(db)
+    runtime.deploy_paths([PROCESSES])
+    save_user(db, "lena.lead", "quality_lead", password=LEAD_PASSWORD, groups=["quality_lead"])
+    save_user(db, "carl.service", "employee", password=LEAD_PASSWORD, groups=["customer_service"])
+    save_user(db, "ann.owner", "employee", password=LEAD_PASSWORD, groups=["production"])
+    app = create_app({"RUNTIME": runtime, "DATABASE": db, "SECRET_KEY": "browser-test", "INSTANCE_DIR": str(tmp_path)})
+    http = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=http.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{http.server_port}", runtime
+    finally:
+        http.shutdown()
+        db.dispose()
+
+
+def _sign_in(page, base: str, username: str) -> None:
+    page.goto(f"{base}/login")
+    page.fill("#username", username)
+    page.fill("#password", LEAD_PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{base}/inbox*")
+
+
+def _open_task(driver_tasks, spec_id: str):
+    return next(t for t in driver_tasks if t.spec_id == spec_id and t.state in ("open", "claimed"))
+
+
+def _diagram_marks(page) -> dict[str, str]:
+    marks = {}
+    for cls in ("done", "active", "incident"):
+        for el in page.query_selector_all(f"svg.bpmn g.{cls}[data-id]"):
+            marks[el.get_attribute("data-id")] = cls
+    return marks
+
+
+def test_lead_triages_owner_acts_instance_shows_progress(library_server):
+    """Complaint from the shipped library: the quality lead triages it in the inbox, an employee
+    carries out the corrective action assigned to them, and the instance page's diagram shows the
+    completed and active steps. Steps outside the browser's story go through the runtime."""
+    if not CHROMIUM.exists():
+        skip_or_fail("Chromium is not installed at /usr/bin/chromium")
+    from playwright.sync_api import sync_playwright
+
+    base, runtime = library_server
+    service = Actor("carl.service", frozenset({"customer_service", "employee"}), "employee")
+    lead = Actor("lena.lead", frozenset({"quality_lead"}), "quality_lead")
+    instance = runtime.start("complaint_to_improvement", {
+        "reference": "C-2026-000777", "customer_name": "Maria Kunde", "customer_email": "maria@example.org",
+        "product": "Coffee grinder CG-200", "description": "Stopped after two days and smells burnt.",
+        "effectiveness_wait": "P30D"}, Actor.system("test"))
+    runtime.complete(_open_task(instance.tasks, "acknowledge").id, service,
+                     {"acknowledgement_message": "Thank you, we are on it.", "acknowledgement_channel": "email"})
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        errors: list[str] = []
+
+        # the quality lead triages the complaint from the "my groups" tab of the inbox
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
+        _sign_in(page, base, "lena.lead")
+        page.goto(f"{base}/inbox?tab=groups")
+        assert "Triage the complaint" in page.inner_text("ul.tasks")
+        page.screenshot(path=str(ARTIFACTS / "10-lead-inbox.png"), full_page=True)
+        page.click("a.name:has-text('Triage the complaint')")
+        page.select_option("#f_category", "product_quality")
+        page.select_option("#f_customer_impact", "degraded")
+        page.fill("#f_affected_units", "2")
+        page.fill("#f_triage_notes", "Burnt smell: motor. Check the new motor supplier.")
+        page.click("form.taskform button[type=submit]")
+        page.wait_for_load_state()
+        triaged = runtime.instance(instance.id)
+        assert triaged.data["category"] == "product_quality" and triaged.data["severity"] == "minor"
+
+        page.goto(f"{base}/instances/{instance.id}")
+        marks = _diagram_marks(page)
+        assert marks.get("acknowledge") == "done" and marks.get("triage") == "done", marks
+        assert marks.get("reply") == "active", marks
+        page.screenshot(path=str(ARTIFACTS / "11-instance-after-triage.png"), full_page=True)
+
+        # reply, root cause and action plan (not this test's story) through the runtime
+        runtime.complete(_open_task(triaged.tasks, "reply").id, service,
+                         {"reply_message": "A replacement is on its way.", "remedy": "replacement"})
+        current = runtime.instance(instance.id)
+        runtime.complete(_open_task(current.tasks, "rca_analyse").id, lead, {
+            "problem_statement": "Grinders fail within days", "why_1": "Motor overheats",
+            "root_cause": "Insulation class too low", "similar_elsewhere": False})
+        current = runtime.instance(instance.id)
+        runtime.complete(_open_task(current.tasks, "rca_plan").id, lead, {
+            "success_criteria": "No motor failures for 3 months", "action_1_what": "Change motor to class F",
+            "action_1_owner": "ann.owner", "action_1_due": "2026-12-31"})
+
+        # the action owner finds the action in "mine" and completes it
+        owner_page = browser.new_context(viewport={"width": 390, "height": 844}).new_page()
+        owner_page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
+        _sign_in(owner_page, base, "ann.owner")
+        owner_page.goto(f"{base}/inbox?tab=mine")
+        assert "Carry out the corrective action" in owner_page.inner_text("ul.tasks")
+        owner_page.screenshot(path=str(ARTIFACTS / "12-owner-inbox.png"), full_page=True)
+        owner_page.click("a.name:has-text('Carry out the corrective action')")
+        owner_page.fill('[id="f_action.done_at"]', "2026-11-20")
+        owner_page.fill('[id="f_action.result"]', "Motor changed to class F, change note CN-12")
+        owner_page.click("form.taskform button[type=submit]")
+        owner_page.wait_for_load_state()
+        owner_page.screenshot(path=str(ARTIFACTS / "13-owner-after-action.png"), full_page=True)
+
+        done = runtime.instance(instance.id)
+        action = next(t for t in done.tasks if t.spec_id == "rca_do_action")
+        assert action.state == "completed" and action.completed_by == "ann.owner"
+        assert not done.incidents and done.status == "running"
+
+        page.goto(f"{base}/instances/{instance.id}")
+        marks = _diagram_marks(page)
+        assert {marks.get(k) for k in ("acknowledge", "triage", "reply")} == {"done"}, marks
+        assert "Carry out the corrective action" in page.inner_text("table.list")
+        page.screenshot(path=str(ARTIFACTS / "14-instance-after-action.png"), full_page=True)
+        browser.close()
     assert not [e for e in errors if "Content Security Policy" in e], errors

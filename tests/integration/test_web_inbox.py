@@ -152,3 +152,14 @@ def runtime_actor(name: str):
 
     role, groups = USERS[name]
     return Actor(name, frozenset(groups) | {role}, role)
+
+
+def test_inbox_pages_long_tabs_with_exact_counts(client, runtime):
+    for i in range(53):
+        start_review(runtime, f"C-P{i}")
+    login(client, "rita.reviewer")
+    first = client.get("/inbox?tab=groups").get_data(as_text=True)
+    assert first.count('class="name"') == 50 and "1–50 of 53" in first and 'rel="next"' in first
+    second = client.get("/inbox?tab=groups&page=2").get_data(as_text=True)
+    assert second.count('class="name"') == 3 and "51–53 of 53" in second and 'rel="prev"' in second
+    assert client.get("/inbox?tab=groups&page=-4").status_code == 200
