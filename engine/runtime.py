@@ -267,16 +267,22 @@ class Runtime:
     # ------------------------------------------------------------------ human tasks
     def tasks(self, actor: Actor, *, state: str | None = None, mine: bool = False, instance_id: str | None = None,
               process_key: str | None = None, limit: int = 200, in_groups: bool = False,
-              offset: int = 0) -> list[TaskView]:
+              offset: int = 0, overdue: bool = False) -> list[TaskView]:
         """Tasks the actor may see: assigned to them, or in one of their groups (leads see all).
 
         `mine`: only tasks assigned to or completed by the actor; `in_groups`: only tasks of the
         actor's candidate groups (the inbox's "my groups" tab, for leads too). Open or claimed tasks
         unless `state` is given; due first (undated last), then priority, then age; at most `limit`
-        after skipping `offset`.
+        after skipping `offset`. `overdue`: only open/claimed tasks whose due date has passed (for a
+        quality lead: every overdue task of every process).
         """
         states = (state,) if state else OPEN_STATES
+        if overdue:
+            states = tuple(s for s in states if s in OPEN_STATES)
         stmt = queries.task_filters(select(HumanTask), states, instance_id, process_key)
+        if overdue:
+            # overdue tasks are the earliest-due ones, so the leads' ordered ranges below still cover them
+            stmt = stmt.where(HumanTask.due_at < clock.now())
         if mine or in_groups or not actor.is_lead:
             # a UNION of indexed branches (assigned / completed by / open in my groups), see storage.queries
             stmt = stmt.where(HumanTask.id.in_(queries.visible_task_ids(

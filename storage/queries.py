@@ -134,7 +134,7 @@ def count_rows(session: Session, ids: Any) -> int:
 
 
 def inbox_counts(session: Session, username: str, groups: Iterable[str], *, lead: bool, tabs: Iterable[str],
-                 process_key: str | None = None) -> dict[str, int]:
+                 process_key: str | None = None, now: Any = None) -> dict[str, int]:
     """Exact task counts of the inbox tabs: mine (held by me), groups (open in my groups),
     completed (completed by or assigned to me) and, for leads, all (every open or claimed task)."""
     groups = sorted(groups)
@@ -154,6 +154,11 @@ def inbox_counts(session: Session, username: str, groups: Iterable[str], *, lead
         elif tab == "all":
             out[tab] = count_rows(session, visible_task_ids(username, groups, lead=True, states=open_states,
                                                             process_key=process_key))
+        elif tab == "overdue":
+            ids = visible_task_ids(username, groups, lead=lead, states=open_states, process_key=process_key)
+            stmt = select(func.count()).select_from(HumanTask).where(
+                HumanTask.id.in_(ids), HumanTask.state.in_(open_states), HumanTask.due_at < now)
+            out[tab] = session.scalar(stmt) or 0
     return out
 
 

@@ -128,7 +128,8 @@ def tasks() -> Any:
     if state not in (None, "open", "claimed", "completed", "cancelled"):
         raise ApiError(422, "state must be open, claimed, completed or cancelled",
                        [{"field": "state", "message": "must be open, claimed, completed or cancelled"}])
-    rows = runtime().tasks(a, state=state, mine=_flag("mine"), process_key=request.args.get("process") or None)
+    rows = runtime().tasks(a, state=state, mine=_flag("mine"), process_key=request.args.get("process") or None,
+                           overdue=_flag("overdue"))
     return jsonify([s.task_json(t) for t in rows])
 
 

@@ -7,7 +7,7 @@ from typing import Any
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_login import login_required
 
-from engine import directory
+from engine import clock, directory
 from engine.errors import ConflictError, FormValidationError
 from engine.views import Actor, TaskView
 from storage import queries
@@ -15,7 +15,7 @@ from web.context import actor, database, lead_required, runtime
 
 bp = Blueprint("inbox", __name__)
 
-TABS = ("mine", "groups", "completed")
+TABS = ("mine", "groups", "overdue", "completed")
 PAGE_SIZE = 50  # tasks listed per page of a tab
 
 
@@ -28,6 +28,8 @@ def tab_tasks(a: Actor, tab: str, process: str | None, limit: int = PAGE_SIZE, o
         return rt.tasks(a, state="open", in_groups=True, process_key=process, limit=limit, offset=offset)
     if tab == "all" and a.is_lead:
         return rt.tasks(a, process_key=process, limit=limit, offset=offset)
+    if tab == "overdue":  # a lead sees every overdue task of every process
+        return rt.tasks(a, overdue=True, process_key=process, limit=limit, offset=offset)
     return rt.tasks(a, state="completed", mine=True, process_key=process, limit=limit, offset=offset)
 
 
@@ -46,7 +48,7 @@ def inbox() -> Any:
         # exact counts by indexed COUNT queries; the listed tab is counted only when it has more pages
         counted = [t for t in tabs if t != tab or page > 1 or len(tasks) >= PAGE_SIZE]
         counts = queries.inbox_counts(session, a.username, a.groups, lead=a.is_lead, tabs=counted,
-                                      process_key=process)
+                                      process_key=process, now=clock.now())
         processes = queries.process_keys(session)
     counts.setdefault(tab, len(tasks))
     pages = max(1, -(-counts[tab] // PAGE_SIZE))
