@@ -123,7 +123,8 @@ def policy_from(props: dict[str, str]) -> Policy:
 
 
 # ---------------------------------------------------------------------- camunda:properties from the XML
-_props_cache: dict[int, tuple[dict[str, str], dict[str, dict[str, str]]]] = {}
+# keyed by (id, content hash): ids repeat across databases (tests, several deployments), hashes don't lie
+_props_cache: dict[tuple[int, str], tuple[dict[str, str], dict[str, dict[str, str]]]] = {}
 _props_lock = threading.Lock()
 
 
@@ -137,7 +138,8 @@ def _properties_of(element: Any) -> dict[str, str]:
 
 def definition_properties(session: Session, definition_id: int) -> tuple[dict[str, str], dict[str, dict[str, str]]]:
     """(process-level escalation properties, {task element id: its properties}) of a deployed version."""
-    cached = _props_cache.get(definition_id)
+    content_hash = session.scalar(select(ProcessDefinition.content_hash).where(ProcessDefinition.id == definition_id))
+    cached = _props_cache.get((definition_id, content_hash or ""))
     if cached is not None:
         return cached
     definition = session.get(ProcessDefinition, definition_id)
@@ -154,7 +156,7 @@ def definition_properties(session: Session, definition_id: int) -> tuple[dict[st
                 if props:
                     task_props[task.get("id")] = props
     with _props_lock:
-        _props_cache[definition_id] = (process_props, task_props)
+        _props_cache[(definition_id, content_hash or "")] = (process_props, task_props)
     return process_props, task_props
 
 
