@@ -60,12 +60,16 @@ def _seed(db: Database, n: int, end: datetime, rng: random.Random) -> None:
             due = (received + timedelta(days=14 + j)).date()
             done = due + timedelta(days=rng.randint(-10, 5))
             actions.append({"instance_id": iid, "action_id": f"1-{j + 1}", "round": 1, "owner": f"owner{j}",
-                            "due_on": due, "done_on": done, "effective": loops == 0})
+                            "due_on": due, "done_on": done, "effective": loops == 0,
+                            # the scope copies the refresh writes (storage/kpi_facts.py)
+                            "kind": "complaint", "process_key": "complaint_to_improvement",
+                            "instance_status": "completed"})
         spec, name = STEPS[i % len(STEPS)]
         hours = rng.uniform(0.5, 72)
         tasks.append({"task_id": f"t{i:09d}", "instance_id": iid, "process_key": "complaint_to_improvement",
                       "spec_id": spec, "name": name, "state": "completed", "created_at": received,
-                      "completed_at": received + timedelta(hours=hours), "seconds": hours * 3600})
+                      "completed_at": received + timedelta(hours=hours), "seconds": hours * 3600,
+                      "kind": "complaint"})
         if len(batch) >= 5000:
             flush()
     flush()

@@ -1,0 +1,66 @@
+"""KPI speed: covering indexes for the dashboard passes, scope columns copied onto action/task facts
+
+The one-year dashboard over 100,000 complaints (issue 7) read most KPI figures through indexes
+that made SQLite look up every table row, and joined 300,000 actions and 100,000 tasks to their
+complaint. This adds covering indexes on complaint_fact, and copies of the instance's kind,
+process_key and instance_status onto action_fact (kind onto task_fact) kept by the refresh, with
+indexes to count them without the join. Existing rows are filled here; rows still NULL are joined.
+
+Revision ID: 0005k
+Revises: 0004
+"""
+import sqlalchemy as sa
+from alembic import op
+
+revision = '0005k'
+down_revision = "0004"
+branch_labels = None
+depends_on = None
+
+COMPLAINT_INDEXES = {
+    'ix_complaint_fact_received_cov': ['kind', 'received_at', 'instance_status', 'valid', 'status', 'acknowledged_at',
+                                       'ack_seconds', 'closed_at', 'category', 'product', 'instance_id'],
+    'ix_complaint_fact_closed_cov': ['kind', 'closed_at', 'close_seconds', 'effective_first_check', 'rca_loops'],
+    'ix_complaint_fact_survey_cov': ['closed_at', 'csat', 'nps', 'kind', 'process_key'],
+    'ix_complaint_fact_first_closed': ['kind', 'category', 'product', 'closed_at'],
+    'ix_complaint_fact_root_cause': ['kind', 'received_at', 'root_cause'],
+}
+ACTION_INDEXES = {
+    'ix_action_fact_kind_due': ['kind', 'due_on', 'done_on', 'instance_status'],
+    'ix_action_fact_kind_open': ['kind', 'done_on', 'instance_status', 'due_on'],
+    'ix_action_fact_process_due': ['process_key', 'due_on', 'done_on', 'instance_status'],
+}
+TASK_INDEXES = {
+    'ix_task_fact_kind_state': ['kind', 'state', 'completed_at', 'process_key', 'spec_id', 'seconds', 'name'],
+}
+
+
+def upgrade() -> None:
+    with op.batch_alter_table('action_fact') as batch:
+        batch.add_column(sa.Column('kind', sa.String(length=16), nullable=True))
+        batch.add_column(sa.Column('process_key', sa.String(length=255), nullable=True))
+        batch.add_column(sa.Column('instance_status', sa.String(length=16), nullable=True))
+    with op.batch_alter_table('task_fact') as batch:
+        batch.add_column(sa.Column('kind', sa.String(length=16), nullable=True))
+    for column in ('kind', 'process_key', 'instance_status'):
+        op.execute(f"UPDATE action_fact SET {column} = (SELECT c.{column} FROM complaint_fact c "
+                   "WHERE c.instance_id = action_fact.instance_id)")
+    op.execute("UPDATE task_fact SET kind = (SELECT c.kind FROM complaint_fact c "
+               "WHERE c.instance_id = task_fact.instance_id)")
+    for table, indexes in (('complaint_fact', COMPLAINT_INDEXES), ('action_fact', ACTION_INDEXES),
+                           ('task_fact', TASK_INDEXES)):
+        for name, columns in indexes.items():
+            op.create_index(name, table, columns, unique=False)
+
+
+def downgrade() -> None:
+    for table, indexes in (('task_fact', TASK_INDEXES), ('action_fact', ACTION_INDEXES),
+                           ('complaint_fact', COMPLAINT_INDEXES)):
+        for name in indexes:
+            op.drop_index(name, table_name=table)
+    with op.batch_alter_table('task_fact') as batch:
+        batch.drop_column('kind')
+    with op.batch_alter_table('action_fact') as batch:
+        batch.drop_column('instance_status')
+        batch.drop_column('process_key')
+        batch.drop_column('kind')
