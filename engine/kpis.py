@@ -197,27 +197,6 @@ def _buckets(q: KpiQuery) -> list[date]:
     return out
 
 
-def _percentiles(session: Session, column: Any, conditions: list[Any], ps: tuple[float, ...] = (0.5, 0.9)
-                 ) -> list[float | None]:
-    conditions = [*conditions, column.is_not(None)]
-    if _dialect(session) == "postgresql":
-        row = session.execute(select(*[func.percentile_cont(p).within_group(column.asc()) for p in ps])
-                              .where(*conditions)).one()
-        return [float(v) if v is not None else None for v in row]
-    n = session.scalar(select(func.count()).select_from(ComplaintFact).where(*conditions)) or 0
-    if n == 0:
-        return [None for _ in ps]
-    out = []
-    for p in ps:
-        k = (n - 1) * p
-        lo = math.floor(k)
-        values = list(session.scalars(select(column).where(*conditions).order_by(column).offset(lo).limit(2)))
-        frac = k - lo
-        value = values[0] + (values[1] - values[0]) * frac if len(values) > 1 and frac else values[0]
-        out.append(float(value))
-    return out
-
-
 def _hours(seconds: float | None) -> float | None:
     return None if seconds is None else round(seconds / 3600, 2)
 
@@ -262,74 +241,221 @@ def compute(db: Any, q: KpiQuery, *, now: datetime | None = None, refresh_first:
         return _compute(session, q, now)
 
 
+PERCENTILE_BUCKET_S = 600  # SQLite: width of the histogram buckets that locate a percentile's rows
+
+
+def _column_percentiles(session: Session, column: Any, conditions: list[Any]) -> tuple[int, list[float | None]]:
+    """(number of non-NULL values, [median, p90]) of `column` over the rows matching `conditions`; exact.
+
+    PostgreSQL: percentile_cont. SQLite has no percentile aggregate, and sorting the whole period
+    (ORDER BY ... OFFSET, once per percentile) or reading every value into Python costs 60-120 ms per
+    column at 100,000 rows. Instead one pass counts the values per 10-minute bucket (a covering
+    index range, see migration 0005k); the ranks around each percentile fall in one or two known
+    buckets, and a second query sorts only those buckets' rows to read the exact values."""
+    conditions = [*conditions, column.is_not(None)]
+    ps = (0.5, 0.9)
+    if _dialect(session) == "postgresql":
+        row = session.execute(select(func.count(column), *[func.percentile_cont(p).within_group(column.asc())
+                                                            for p in ps]).where(*conditions)).one()
+        return int(row[0] or 0), [float(v) if v is not None else None for v in row[1:]]
+    bucket = cast(column / PERCENTILE_BUCKET_S, Integer)
+    counts = session.execute(select(bucket.label("bucket"), func.count()).where(*conditions)
+                             .group_by(bucket).order_by(bucket)).all()
+    n = sum(int(c) for _, c in counts)
+    if n == 0:
+        return 0, [None for _ in ps]
+    starts, running = [], 0  # rank of each bucket's first value
+    for b, c in counts:
+        starts.append((b, running))
+        running += int(c)
+
+    def locate(rank: int) -> tuple[int, int]:
+        i = max(j for j, (_, first) in enumerate(starts) if first <= rank)
+        return starts[i]
+
+    out = []
+    for p in ps:
+        k = (n - 1) * p
+        lo = math.floor(k)
+        frac = k - lo
+        first_bucket, first_rank = locate(lo)
+        buckets = {first_bucket, locate(min(lo + 1, n - 1))[0]}
+        values = [float(v) for v in session.scalars(
+            select(column).where(*conditions, bucket.in_(sorted(buckets))).order_by(column)
+            .offset(lo - first_rank).limit(2))]
+        out.append(values[0] + (values[1] - values[0]) * frac if len(values) > 1 and frac else values[0])
+    return n, out
+
+
+def _scope_copies(q: KpiQuery, fact: Any) -> list[Any] | None:
+    """Case scope on the kind/process copies of action_fact and task_fact, or None when a filter needs
+    columns only complaint_fact has (then the rows are joined to it)."""
+    if any(getattr(q, name) for name in ("product", "category", "severity", "customer")):
+        return None
+    return [fact.process_key == q.process, fact.kind.is_not(None)] if q.process else [fact.kind == "complaint"]
+
+
+def _action_counts(session: Session, q: KpiQuery, scope: list[Any], today: date, real_today: date) -> list[int]:
+    """[due in period, done, done on time, overdue, backlog open, backlog overdue]."""
+    A, F = ActionFact, ComplaintFact
+    period = select(func.count(), func.sum(case((A.done_on.is_not(None), 1), else_=0)),
+                    func.sum(case((and_(A.done_on.is_not(None), A.done_on <= A.due_on), 1), else_=0)),
+                    func.sum(case((and_(A.done_on.is_(None), A.due_on < today), 1), else_=0))
+                    ).select_from(A).where(A.due_on >= q.from_date, A.due_on <= q.to_date)
+    backlog = select(func.count(), func.sum(case((A.due_on < real_today, 1), else_=0))).select_from(A).where(
+        A.done_on.is_(None))
+    copies = _scope_copies(q, A)
+    totals = [0] * 6
+    variants = []
+    if copies is not None:  # the copies kept by the refresh, then the rows written before them (joined)
+        variants.append((period.where(*copies, A.instance_status != "cancelled"),
+                         backlog.where(*copies, A.instance_status.notin_(("cancelled", "completed")))))
+        joined = [A.kind.is_(None)]
+    else:
+        joined = []
+    variants.append((period.join(F, F.instance_id == A.instance_id).where(*scope, *joined,
+                                                                          F.instance_status != "cancelled"),
+                     backlog.join(F, F.instance_id == A.instance_id).where(
+                         *scope, *joined, F.instance_status.notin_(("cancelled", "completed")))))
+    for in_period, open_now in variants:
+        row = [*session.execute(in_period).one(), *session.execute(open_now).one()]
+        totals = [t + int(v or 0) for t, v in zip(totals, row, strict=True)]
+    return totals
+
+
+def _step_times(session: Session, q: KpiQuery, scope: list[Any]) -> list[dict[str, Any]]:
+    T, F = TaskFact, ComplaintFact
+    done = select(T.process_key, T.spec_id, func.max(T.name), func.count(), func.sum(T.seconds), func.count(T.seconds),
+                  func.max(T.seconds)).where(T.state == "completed", _in(T.completed_at, q))
+    waiting = select(T.process_key, T.spec_id, func.max(T.name), func.count()).where(T.state.in_(("open", "claimed")))
+    copies = _scope_copies(q, T)
+    variants = []
+    if copies is not None:
+        variants.append((done.where(*copies), waiting.where(*copies)))
+        joined = [T.kind.is_(None)]
+    else:
+        joined = []
+    variants.append((done.join(F, F.instance_id == T.instance_id).where(*scope, *joined),
+                     waiting.join(F, F.instance_id == T.instance_id).where(*scope, *joined)))
+    steps: dict[tuple[str, str], dict[str, Any]] = {}
+    for done_q, waiting_q in variants:
+        for key, spec, name, n, total, counted, longest in session.execute(done_q.group_by(T.process_key, T.spec_id)):
+            s = steps.setdefault((key, spec), {"name": name, "completed": 0, "sum": 0.0, "counted": 0, "max": None,
+                                               "open": 0})
+            s["name"] = max(s["name"], name)
+            s["completed"] += int(n)
+            s["sum"] += float(total or 0)
+            s["counted"] += int(counted or 0)
+            if longest is not None:
+                s["max"] = longest if s["max"] is None else max(s["max"], longest)
+        for key, spec, name, n in session.execute(waiting_q.group_by(T.process_key, T.spec_id)):
+            s = steps.setdefault((key, spec), {"name": name, "completed": 0, "sum": 0.0, "counted": 0, "max": None,
+                                               "open": 0})
+            s["open"] += int(n)
+    out = [{"process_key": key, "spec_id": spec, "name": s["name"], "completed": s["completed"],
+            "avg_hours": _hours(s["sum"] / s["counted"]) if s["counted"] else None, "max_hours": _hours(s["max"]),
+            "open": s["open"]} for (key, spec), s in steps.items()]
+    return sorted(out, key=lambda s: (-(s["avg_hours"] or 0), s["process_key"], s["spec_id"]))
+
+
 def _compute(session: Session, q: KpiQuery, now: datetime) -> dict[str, Any]:
+    """The figures in a few passes, each over one covering-index range (see migration 0005k)."""
     F = ComplaintFact
     scope = case_scope(q)
     today = min(now, q.end - timedelta(seconds=1)).astimezone(q.tz).date()
     received_in = _in(F.received_at, q)
     closed_in = _in(F.closed_at, q)
+    trend = {b: {"start": b.isoformat(), "received": 0, "closed": 0} for b in _buckets(q)}
 
-    # --- volume
-    row = session.execute(select(
-        func.count(),
-        func.sum(case((or_(F.valid.is_(False), F.status == "rejected"), 1), else_=0)),
-        func.sum(case((F.instance_status == "cancelled", 1), else_=0)),
-    ).where(*scope, received_in)).one()
-    received, rejected, cancelled = int(row[0] or 0), int(row[1] or 0), int(row[2] or 0)
-    closed = session.scalar(select(func.count()).select_from(F).where(*scope, closed_in)) or 0
-    open_at_end = session.scalar(select(func.count()).select_from(F).where(
-        *scope, F.received_at < q.end, or_(F.closed_at.is_(None), F.closed_at >= q.end),
-        F.instance_status != "cancelled")) or 0
-    trend = _trend(session, q, scope)
+    def add_to_trend(number: int, name: str, n: int) -> None:
+        start = _bucket_start(_day(number), q.bucket)
+        if start in trend:
+            trend[start][name] += n
 
-    # --- times
-    ack_eligible_cond = or_(F.acknowledged_at.is_not(None), F.received_at <= now - timedelta(seconds=ACK_TARGET_S))
-    row = session.execute(select(func.count(), func.sum(case((F.ack_seconds <= ACK_TARGET_S, 1), else_=0)))
-                          .where(*scope, received_in, ack_eligible_cond, F.instance_status != "cancelled")).one()
-    ack_eligible, ack_within = int(row[0] or 0), int(row[1] or 0)
-    ack_count = session.scalar(select(func.count()).select_from(F).where(*scope, received_in,
-                                                                           F.ack_seconds.is_not(None))) or 0
-    ack_p = _percentiles(session, F.ack_seconds, [*scope, received_in])
-    close_p = _percentiles(session, F.close_seconds, [*scope, closed_in])
-
-    # --- corrective actions
-    A = ActionFact
-    joined = select(func.count(), func.sum(case((A.done_on.is_not(None), 1), else_=0)),
-                    func.sum(case((and_(A.done_on.is_not(None), A.done_on <= A.due_on), 1), else_=0)),
-                    func.sum(case((and_(A.done_on.is_(None), A.due_on < today), 1), else_=0))
-                    ).select_from(A).join(F, F.instance_id == A.instance_id)
-    row = session.execute(joined.where(*scope, A.due_on >= q.from_date, A.due_on <= q.to_date,
-                                       F.instance_status != "cancelled")).one()
-    a_total, a_done, a_on_time, a_overdue = (int(v or 0) for v in row)
-    real_today = now.astimezone(q.tz).date()
-    row = session.execute(select(func.count(), func.sum(case((A.due_on < real_today, 1), else_=0)))
-                          .select_from(A).join(F, F.instance_id == A.instance_id)
-                          .where(*scope, A.done_on.is_(None), F.instance_status.notin_(("cancelled", "completed")))
-                          ).one()
-    backlog_open, backlog_overdue = int(row[0] or 0), int(row[1] or 0)
-
-    # --- effectiveness
-    row = session.execute(select(
-        func.count(F.effective_first_check),
-        func.sum(case((F.effective_first_check.is_(True), 1), else_=0)),
-        func.sum(F.rca_loops), func.sum(case((F.rca_loops > 0, 1), else_=0)),
-    ).where(*scope, closed_in, F.effective_first_check.is_not(None))).one()
-    checked, effective_first, loops_total, reopened = (int(v or 0) for v in row)
+    # --- pass 1, complaints received in the period: volume, acknowledgement, recurrence, Pareto, trend.
+    # Recurrence: the earliest closure per (kind, category, product) is computed once (an index scan)
+    # instead of an EXISTS probe per complaint; a complaint closed before it was received (bad data)
+    # could be its own earliest closure, so for that case only the original EXISTS decides.
+    firsts_where = [F.closed_at.is_not(None), F.category.is_not(None), F.product.is_not(None)]
+    if not q.process:
+        firsts_where.append(F.kind == "complaint")
+    firsts = (select(F.kind, F.category, F.product, func.min(F.closed_at).label("first_closed"))
+              .where(*firsts_where).group_by(F.kind, F.category, F.product).subquery("firsts"))
     earlier = aliased(ComplaintFact)
-    recurring_cond = exists().where(earlier.category == F.category, earlier.product == F.product,
-                                    earlier.kind == F.kind, earlier.instance_id != F.instance_id,
-                                    earlier.closed_at < F.received_at)
-    row = session.execute(select(func.count(), func.sum(case((recurring_cond, 1), else_=0))).where(
-        *scope, received_in, F.category.is_not(None), F.product.is_not(None),
-        or_(F.valid.is_(None), F.valid.is_(True)))).one()
-    rec_base, recurrences = int(row[0] or 0), int(row[1] or 0)
+    self_could_be_first = exists().where(earlier.category == F.category, earlier.product == F.product,
+                                         earlier.kind == F.kind, earlier.instance_id != F.instance_id,
+                                         earlier.closed_at < F.received_at)
+    recurring = and_(firsts.c.first_closed < F.received_at,
+                     or_(F.closed_at.is_(None), F.closed_at >= F.received_at, F.closed_at > firsts.c.first_closed,
+                         self_could_be_first))
+    in_rec_base = and_(F.category.is_not(None), F.product.is_not(None), or_(F.valid.is_(None), F.valid.is_(True)))
+    not_cancelled = F.instance_status != "cancelled"
+    ack_eligible = and_(or_(F.acknowledged_at.is_not(None), F.received_at <= now - timedelta(seconds=ACK_TARGET_S)),
+                        not_cancelled)
+    day = _local_day(session, F.received_at, q).label("day")
+    rows = session.execute(
+        select(day, F.category, func.count(),
+               func.sum(case((or_(F.valid.is_(False), F.status == "rejected"), 1), else_=0)),
+               func.sum(case((F.instance_status == "cancelled", 1), else_=0)),
+               func.sum(case((ack_eligible, 1), else_=0)),
+               func.sum(case((and_(ack_eligible, F.ack_seconds <= ACK_TARGET_S), 1), else_=0)),
+               func.sum(case((in_rec_base, 1), else_=0)),
+               func.sum(case((and_(in_rec_base, recurring), 1), else_=0)))
+        .select_from(F).outerjoin(firsts, and_(firsts.c.kind == F.kind, firsts.c.category == F.category,
+                                               firsts.c.product == F.product))
+        .where(*scope, received_in).group_by(day, F.category)).all()
+    received = rejected = cancelled = ack_eligible_n = ack_within = rec_base = recurrences = 0
+    by_category: dict[str | None, int] = {}
+    for number, category, n, rej, canc, elig, within, base, rec in rows:
+        n = int(n)
+        add_to_trend(number, "received", n)
+        by_category[category] = by_category.get(category, 0) + n
+        received += n
+        rejected += int(rej or 0)
+        cancelled += int(canc or 0)
+        ack_eligible_n += int(elig or 0)
+        ack_within += int(within or 0)
+        rec_base += int(base or 0)
+        recurrences += int(rec or 0)
+    ack_count, ack_p = _column_percentiles(session, F.ack_seconds, [*scope, received_in])
+    open_at_end = session.scalar(select(func.count()).select_from(F).where(
+        *scope, F.received_at < q.end, or_(F.closed_at.is_(None), F.closed_at >= q.end), not_cancelled)) or 0
 
-    # --- satisfaction
-    sat_scope = [*_filter_conditions(q), closed_in]
-    csat_rows = dict(session.execute(select(F.csat, func.count()).where(*sat_scope, F.csat.is_not(None))
-                                     .group_by(F.csat)).all())
-    nps_rows = dict(session.execute(select(F.nps, func.count()).where(*sat_scope, F.nps.is_not(None))
-                                    .group_by(F.nps)).all())
+    # --- pass 2, complaints closed in the period: count, effectiveness, trend; then their close times
+    day = _local_day(session, F.closed_at, q).label("day")
+    checked_cond = F.effective_first_check.is_not(None)
+    rows = session.execute(select(
+        day, func.count(), func.count(F.effective_first_check),
+        func.sum(case((F.effective_first_check.is_(True), 1), else_=0)),
+        func.sum(case((checked_cond, F.rca_loops), else_=0)),
+        func.sum(case((and_(checked_cond, F.rca_loops > 0), 1), else_=0)),
+    ).where(*scope, closed_in).group_by(day)).all()
+    closed = checked = effective_first = loops_total = reopened = 0
+    for number, n, chk, eff, loops, reopen in rows:
+        add_to_trend(number, "closed", int(n))
+        closed += int(n)
+        checked += int(chk or 0)
+        effective_first += int(eff or 0)
+        loops_total += int(loops or 0)
+        reopened += int(reopen or 0)
+    _, close_p = _column_percentiles(session, F.close_seconds, [*scope, closed_in])
+
+    # --- corrective actions (due in the period; backlog today)
+    real_today = now.astimezone(q.tz).date()
+    a_total, a_done, a_on_time, a_overdue, backlog_open, backlog_overdue = _action_counts(
+        session, q, scope, today, real_today)
+
+    # --- satisfaction: one pass over the (CSAT, NPS) pairs
+    csat_rows: dict[int, int] = {}
+    nps_rows: dict[int, int] = {}
+    for csat, nps, n in session.execute(
+            select(F.csat, F.nps, func.count()).where(*_filter_conditions(q), closed_in,
+                                                      or_(F.csat.is_not(None), F.nps.is_not(None)))
+            .group_by(F.csat, F.nps)):
+        if csat is not None:
+            csat_rows[csat] = csat_rows.get(csat, 0) + int(n)
+        if nps is not None:
+            nps_rows[nps] = nps_rows.get(nps, 0) + int(n)
     csat_n = sum(csat_rows.values())
     csat_avg = round(sum(k * v for k, v in csat_rows.items()) / csat_n, 2) if csat_n else None
     nps_n = sum(nps_rows.values())
@@ -339,11 +465,12 @@ def _compute(session: Session, q: KpiQuery, now: datetime) -> dict[str, Any]:
     feedback = {str(k or "unspecified"): int(v) for k, v in session.execute(
         select(F.feedback_type, func.count()).where(*fb_scope, received_in).group_by(F.feedback_type)).all()}
 
-    # --- Pareto and root causes
-    pareto_rows = session.execute(select(F.category, func.count().label("n")).where(*scope, received_in)
-                                  .group_by(F.category).order_by(func.count().desc(), F.category)).all()
+    # --- Pareto (from pass 1; NULL sorts as the database would) and root causes
+    nulls_first = _dialect(session) == "sqlite"
     pareto, running = [], 0
-    for category, n in pareto_rows:
+    for category, n in sorted(by_category.items(),
+                              key=lambda kv: (-kv[1], (kv[0] is not None) if nulls_first else (kv[0] is None),
+                                              kv[0] or "")):
         running += n
         pareto.append({"category": category or "untriaged", "count": int(n), "share": _share(n, received),
                        "cumulative": _share(running, received)})
@@ -351,32 +478,17 @@ def _compute(session: Session, q: KpiQuery, now: datetime) -> dict[str, Any]:
         select(F.root_cause, func.count()).where(*scope, received_in, F.root_cause.is_not(None))
         .group_by(F.root_cause).order_by(func.count().desc(), F.root_cause).limit(10)).all()]
 
-    # --- bottlenecks
-    T = TaskFact
-    steps: dict[tuple[str, str], dict[str, Any]] = {}
-    for key, spec, name, n, avg, longest in session.execute(
-            select(T.process_key, T.spec_id, func.max(T.name), func.count(), func.avg(T.seconds), func.max(T.seconds))
-            .join(F, F.instance_id == T.instance_id)
-            .where(*scope, T.state == "completed", _in(T.completed_at, q))
-            .group_by(T.process_key, T.spec_id)).all():
-        steps[(key, spec)] = {"process_key": key, "spec_id": spec, "name": name, "completed": int(n),
-                              "avg_hours": _hours(avg), "max_hours": _hours(longest), "open": 0}
-    for key, spec, name, n in session.execute(
-            select(T.process_key, T.spec_id, func.max(T.name), func.count()).join(F, F.instance_id == T.instance_id)
-            .where(*scope, T.state.in_(("open", "claimed"))).group_by(T.process_key, T.spec_id)).all():
-        steps.setdefault((key, spec), {"process_key": key, "spec_id": spec, "name": name, "completed": 0,
-                                       "avg_hours": None, "max_hours": None, "open": 0})["open"] = int(n)
-    bottlenecks = sorted(steps.values(), key=lambda s: (-(s["avg_hours"] or 0), s["process_key"], s["spec_id"]))
-
+    bottlenecks = _step_times(session, q, scope)
+    ack_within_rate = _share(ack_within, ack_eligible_n)
     return {
         "period": {"from": q.from_date.isoformat(), "to": q.to_date.isoformat(), "timezone": q.tz_name,
                    "start": q.start.isoformat(), "end": q.end.isoformat(), "granularity": q.bucket},
         "filters": q.filters(),
         "complaints": {"received": received, "closed": closed, "open_at_end": open_at_end, "rejected": rejected,
-                       "cancelled": cancelled, "trend": trend},
+                       "cancelled": cancelled, "trend": list(trend.values())},
         "acknowledge": {"count": ack_count, "median_hours": _hours(ack_p[0]), "p90_hours": _hours(ack_p[1]),
-                        "target_hours": ACK_TARGET_S // 3600, "eligible": ack_eligible, "within_target": ack_within,
-                        "share_within_target": _share(ack_within, ack_eligible)},
+                        "target_hours": ACK_TARGET_S // 3600, "eligible": ack_eligible_n, "within_target": ack_within,
+                        "share_within_target": ack_within_rate},
         "close": {"count": closed, "median_hours": _hours(close_p[0]), "p90_hours": _hours(close_p[1]),
                   "median_days": None if close_p[0] is None else round(close_p[0] / 86400, 2),
                   "p90_days": None if close_p[1] is None else round(close_p[1] / 86400, 2)},
@@ -401,18 +513,6 @@ def _compute(session: Session, q: KpiQuery, now: datetime) -> dict[str, Any]:
         "root_causes": root_causes,
         "bottlenecks": bottlenecks,
     }
-
-
-def _trend(session: Session, q: KpiQuery, scope: list[Any]) -> list[dict[str, Any]]:
-    F = ComplaintFact
-    buckets = {b: {"start": b.isoformat(), "received": 0, "closed": 0} for b in _buckets(q)}
-    for column, name in ((F.received_at, "received"), (F.closed_at, "closed")):
-        day = _local_day(session, column, q).label("day")
-        for number, n in session.execute(select(day, func.count()).where(*scope, _in(column, q)).group_by(day)):
-            start = _bucket_start(_day(number), q.bucket)
-            if start in buckets:
-                buckets[start][name] += int(n)
-    return list(buckets.values())
 
 
 def satisfaction_trend(db: Any, q: KpiQuery) -> list[dict[str, Any]]:
