@@ -358,6 +358,18 @@ def _step_times(session: Session, q: KpiQuery, scope: list[Any]) -> list[dict[st
     return sorted(out, key=lambda s: (-(s["avg_hours"] or 0), s["process_key"], s["spec_id"]))
 
 
+def _trend_counts(session: Session, column: Any, scope: list[Any], q: KpiQuery) -> list[int]:
+    """Rows with `column` in each trend bucket (clipped to the period): one statement of range counts
+    over the covering index, bucket edges computed here as UTC instants of local midnights (exact across
+    DST), instead of grouping every row by its local day."""
+    starts = _buckets(q)
+    edges = [max(b, q.from_date) for b in starts] + [q.to_date + timedelta(days=1)]
+    instants = [datetime.combine(d, time(), q.tz).astimezone(timezone.utc) for d in edges]
+    counts = [select(func.count()).where(*scope, column >= lo, column < hi).scalar_subquery()
+              for lo, hi in zip(instants, instants[1:], strict=False)]
+    return [int(v or 0) for v in session.execute(select(*counts)).one()]
+
+
 def _compute(session: Session, q: KpiQuery, now: datetime) -> dict[str, Any]:
     """The figures in a few passes, each over one covering-index range (see migration 0005k)."""
     F = ComplaintFact
@@ -367,77 +379,68 @@ def _compute(session: Session, q: KpiQuery, now: datetime) -> dict[str, Any]:
     closed_in = _in(F.closed_at, q)
     trend = {b: {"start": b.isoformat(), "received": 0, "closed": 0} for b in _buckets(q)}
 
-    def add_to_trend(number: int, name: str, n: int) -> None:
-        start = _bucket_start(_day(number), q.bucket)
-        if start in trend:
-            trend[start][name] += n
-
-    # --- pass 1, complaints received in the period: volume, acknowledgement, recurrence, Pareto, trend.
-    # Recurrence: the earliest closure per (kind, category, product) is computed once (an index scan)
-    # instead of an EXISTS probe per complaint; a complaint closed before it was received (bad data)
-    # could be its own earliest closure, so for that case only the original EXISTS decides.
-    firsts_where = [F.closed_at.is_not(None), F.category.is_not(None), F.product.is_not(None)]
-    if not q.process:
-        firsts_where.append(F.kind == "complaint")
-    firsts = (select(F.kind, F.category, F.product, func.min(F.closed_at).label("first_closed"))
-              .where(*firsts_where).group_by(F.kind, F.category, F.product).subquery("firsts"))
-    earlier = aliased(ComplaintFact)
-    self_could_be_first = exists().where(earlier.category == F.category, earlier.product == F.product,
-                                         earlier.kind == F.kind, earlier.instance_id != F.instance_id,
-                                         earlier.closed_at < F.received_at)
-    recurring = and_(firsts.c.first_closed < F.received_at,
-                     or_(F.closed_at.is_(None), F.closed_at >= F.received_at, F.closed_at > firsts.c.first_closed,
-                         self_could_be_first))
-    in_rec_base = and_(F.category.is_not(None), F.product.is_not(None), or_(F.valid.is_(None), F.valid.is_(True)))
+    # --- pass 1, complaints received in the period: volume, acknowledgement, Pareto
     not_cancelled = F.instance_status != "cancelled"
     ack_eligible = and_(or_(F.acknowledged_at.is_not(None), F.received_at <= now - timedelta(seconds=ACK_TARGET_S)),
                         not_cancelled)
-    day = _local_day(session, F.received_at, q).label("day")
     rows = session.execute(
-        select(day, F.category, func.count(),
+        select(F.category, func.count(),
                func.sum(case((or_(F.valid.is_(False), F.status == "rejected"), 1), else_=0)),
                func.sum(case((F.instance_status == "cancelled", 1), else_=0)),
                func.sum(case((ack_eligible, 1), else_=0)),
                func.sum(case((and_(ack_eligible, F.ack_seconds <= ACK_TARGET_S), 1), else_=0)),
-               func.sum(case((in_rec_base, 1), else_=0)),
-               func.sum(case((and_(in_rec_base, recurring), 1), else_=0)))
-        .select_from(F).outerjoin(firsts, and_(firsts.c.kind == F.kind, firsts.c.category == F.category,
-                                               firsts.c.product == F.product))
-        .where(*scope, received_in).group_by(day, F.category)).all()
-    received = rejected = cancelled = ack_eligible_n = ack_within = rec_base = recurrences = 0
+               func.sum(case((and_(F.category.is_not(None), F.product.is_not(None),
+                                   or_(F.valid.is_(None), F.valid.is_(True))), 1), else_=0)))
+        .where(*scope, received_in).group_by(F.category)).all()
+    received = rejected = cancelled = ack_eligible_n = ack_within = rec_base = 0
     by_category: dict[str | None, int] = {}
-    for number, category, n, rej, canc, elig, within, base, rec in rows:
+    for category, n, rej, canc, elig, within, base in rows:
         n = int(n)
-        add_to_trend(number, "received", n)
-        by_category[category] = by_category.get(category, 0) + n
+        by_category[category] = n
         received += n
         rejected += int(rej or 0)
         cancelled += int(canc or 0)
         ack_eligible_n += int(elig or 0)
         ack_within += int(within or 0)
         rec_base += int(base or 0)
-        recurrences += int(rec or 0)
+    for bucket, n in zip(trend.values(), _trend_counts(session, F.received_at, scope, q), strict=True):
+        bucket["received"] = n
+
+    # Recurrence: the earliest closure per (kind, category, product) is computed once (an index scan);
+    # then per group one index range of the complaints received after it (no probe per complaint).
+    # A complaint closed before it was received (bad data) could be its own earliest closure: for
+    # that case only the EXISTS over the other complaints decides.
+    firsts_where = [F.closed_at.is_not(None), F.category.is_not(None), F.product.is_not(None)]
+    if not q.process:
+        firsts_where.append(F.kind == "complaint")
+    firsts = (select(F.kind, F.category, F.product, func.min(F.closed_at).label("first_closed"))
+              .where(*firsts_where).group_by(F.kind, F.category, F.product).subquery("firsts"))
+    earlier = aliased(ComplaintFact)
+    other_earlier = exists().where(earlier.category == F.category, earlier.product == F.product,
+                                   earlier.kind == F.kind, earlier.instance_id != F.instance_id,
+                                   earlier.closed_at < F.received_at)
+    recurrences = session.scalar(
+        select(func.count()).select_from(firsts).join(F, and_(
+            F.kind == firsts.c.kind, F.category == firsts.c.category, F.product == firsts.c.product,
+            F.received_at > firsts.c.first_closed))
+        .where(*scope, received_in, or_(F.valid.is_(None), F.valid.is_(True)),
+               or_(F.closed_at.is_(None), F.closed_at >= F.received_at, F.closed_at > firsts.c.first_closed,
+                   other_earlier))) or 0
     ack_count, ack_p = _column_percentiles(session, F.ack_seconds, [*scope, received_in])
     open_at_end = session.scalar(select(func.count()).select_from(F).where(
         *scope, F.received_at < q.end, or_(F.closed_at.is_(None), F.closed_at >= q.end), not_cancelled)) or 0
 
     # --- pass 2, complaints closed in the period: count, effectiveness, trend; then their close times
-    day = _local_day(session, F.closed_at, q).label("day")
     checked_cond = F.effective_first_check.is_not(None)
-    rows = session.execute(select(
-        day, func.count(), func.count(F.effective_first_check),
+    row = session.execute(select(
+        func.count(), func.count(F.effective_first_check),
         func.sum(case((F.effective_first_check.is_(True), 1), else_=0)),
         func.sum(case((checked_cond, F.rca_loops), else_=0)),
         func.sum(case((and_(checked_cond, F.rca_loops > 0), 1), else_=0)),
-    ).where(*scope, closed_in).group_by(day)).all()
-    closed = checked = effective_first = loops_total = reopened = 0
-    for number, n, chk, eff, loops, reopen in rows:
-        add_to_trend(number, "closed", int(n))
-        closed += int(n)
-        checked += int(chk or 0)
-        effective_first += int(eff or 0)
-        loops_total += int(loops or 0)
-        reopened += int(reopen or 0)
+    ).where(*scope, closed_in)).one()
+    closed, checked, effective_first, loops_total, reopened = (int(v or 0) for v in row)
+    for bucket, n in zip(trend.values(), _trend_counts(session, F.closed_at, scope, q), strict=True):
+        bucket["closed"] = n
     _, close_p = _column_percentiles(session, F.close_seconds, [*scope, closed_in])
 
     # --- corrective actions (due in the period; backlog today)

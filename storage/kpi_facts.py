@@ -62,6 +62,8 @@ class ComplaintFact(Base):
               "rca_loops"),
         Index("ix_complaint_fact_survey_cov", "closed_at", "csat", "nps", "kind", "process_key"),
         Index("ix_complaint_fact_first_closed", "kind", "category", "product", "closed_at"),
+        Index("ix_complaint_fact_recurrence_cov", "kind", "category", "product", "received_at", "valid", "closed_at",
+              "instance_id"),
         Index("ix_complaint_fact_root_cause", "kind", "received_at", "root_cause"),
     )
 

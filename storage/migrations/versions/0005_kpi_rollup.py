@@ -23,6 +23,8 @@ COMPLAINT_INDEXES = {
     'ix_complaint_fact_closed_cov': ['kind', 'closed_at', 'close_seconds', 'effective_first_check', 'rca_loops'],
     'ix_complaint_fact_survey_cov': ['closed_at', 'csat', 'nps', 'kind', 'process_key'],
     'ix_complaint_fact_first_closed': ['kind', 'category', 'product', 'closed_at'],
+    'ix_complaint_fact_recurrence_cov': ['kind', 'category', 'product', 'received_at', 'valid', 'closed_at',
+                                         'instance_id'],
     'ix_complaint_fact_root_cause': ['kind', 'received_at', 'root_cause'],
 }
 ACTION_INDEXES = {
