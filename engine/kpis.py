@@ -36,6 +36,7 @@ from sqlalchemy import (
     exists,
     func,
     literal,
+    literal_column,
     or_,
     select,
 )
@@ -310,6 +311,23 @@ def _percentiles(session: Session, column: Any, conditions: list[Any],
     return n, out
 
 
+LONG_PERIOD_DAYS = 180
+
+
+def _plain(session: Session, column: Any) -> Any:
+    """SQLite: `+column`, the same value, but a condition on it no longer chooses an index."""
+    if _dialect(session) != "sqlite":
+        return column
+    return literal_column(f"+{column.table.name}.{column.name}", type_=column.type)
+
+
+def _long(q: KpiQuery) -> bool:
+    """Long periods read GROUP BYs from indexes led by the group keys (no sort of the period's rows);
+    short ones from the index on the date column (few rows to sort even with a long history). SQLite
+    without table statistics would always prefer one of them, so the other is masked with `_plain`."""
+    return (q.to_date - q.from_date).days >= LONG_PERIOD_DAYS
+
+
 def _scope_copies(q: KpiQuery, fact: Any) -> list[Any] | None:
     """Case scope on the kind/process copies of action_fact and task_fact, or None when a filter needs
     columns only complaint_fact has (then the rows are joined to it)."""
@@ -348,8 +366,10 @@ def _action_counts(session: Session, q: KpiQuery, scope: list[Any], today: date,
 
 def _step_times(session: Session, q: KpiQuery, scope: list[Any]) -> list[dict[str, Any]]:
     T, F = TaskFact, ComplaintFact
-    done = select(T.process_key, T.spec_id, func.max(T.name), func.count(), func.sum(T.seconds), func.count(T.seconds),
-                  func.max(T.seconds)).where(T.state == "completed", _in(T.completed_at, q))
+    completed_at = _plain(session, T.completed_at) if _long(q) else T.completed_at
+    keys = (T.process_key, T.spec_id) if _long(q) else (_plain(session, T.process_key), _plain(session, T.spec_id))
+    done = select(*keys, func.max(T.name), func.count(), func.sum(T.seconds), func.count(T.seconds),
+                  func.max(T.seconds)).where(T.state == "completed", _in(completed_at, q)).group_by(*keys)
     waiting = select(T.process_key, T.spec_id, func.max(T.name), func.count()).where(T.state.in_(("open", "claimed")))
     copies = _scope_copies(q, T)
     variants = []
@@ -362,7 +382,7 @@ def _step_times(session: Session, q: KpiQuery, scope: list[Any]) -> list[dict[st
                      waiting.join(F, F.instance_id == T.instance_id).where(*scope, *joined)))
     steps: dict[tuple[str, str], dict[str, Any]] = {}
     for done_q, waiting_q in variants:
-        for key, spec, name, n, total, counted, longest in session.execute(done_q.group_by(T.process_key, T.spec_id)):
+        for key, spec, name, n, total, counted, longest in session.execute(done_q):
             s = steps.setdefault((key, spec), {"name": name, "completed": 0, "sum": 0.0, "counted": 0, "max": None,
                                                "open": 0})
             s["name"] = max(s["name"], name)
@@ -495,10 +515,12 @@ def _compute(session: Session, q: KpiQuery, now: datetime) -> dict[str, Any]:
     # --- satisfaction: one pass over the (CSAT, NPS) pairs
     csat_rows: dict[int, int] = {}
     nps_rows: dict[int, int] = {}
+    keys = (F.csat, F.nps) if _long(q) else (_plain(session, F.csat), _plain(session, F.nps))
     for csat, nps, n in session.execute(
-            select(F.csat, F.nps, func.count()).where(*_filter_conditions(q), closed_in,
-                                                      or_(F.csat.is_not(None), F.nps.is_not(None)))
-            .group_by(F.csat, F.nps)):
+            select(*keys, func.count()).where(*_filter_conditions(q),
+                                              _in(_plain(session, F.closed_at), q) if _long(q) else closed_in,
+                                              or_(F.csat.is_not(None), F.nps.is_not(None)))
+            .group_by(*keys)):
         if csat is not None:
             csat_rows[csat] = csat_rows.get(csat, 0) + int(n)
         if nps is not None:
@@ -521,9 +543,11 @@ def _compute(session: Session, q: KpiQuery, now: datetime) -> dict[str, Any]:
         running += n
         pareto.append({"category": category or "untriaged", "count": int(n), "share": _share(n, received),
                        "cumulative": _share(running, received)})
-    root_causes = [{"root_cause": rc, "count": int(n)} for rc, n in session.execute(
-        select(F.root_cause, func.count()).where(*scope, received_in, F.root_cause.is_not(None))
-        .group_by(F.root_cause).order_by(func.count().desc(), F.root_cause).limit(10)).all()]
+    root = F.root_cause if _long(q) else _plain(session, F.root_cause)
+    root_stmt = (select(root, func.count()).where(*scope, _in(_plain(session, F.received_at), q) if _long(q)
+                                                  else received_in, root.is_not(None))
+                 .group_by(root).order_by(func.count().desc(), root).limit(10))
+    root_causes = [{"root_cause": rc, "count": int(n)} for rc, n in session.execute(root_stmt).all()]
 
     bottlenecks = _step_times(session, q, scope)
     ack_within_rate = _share(ack_within, ack_eligible_n)

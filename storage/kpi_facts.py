@@ -65,6 +65,9 @@ class ComplaintFact(Base):
         Index("ix_complaint_fact_recurrence_cov", "kind", "category", "product", "received_at", "valid", "closed_at",
               "instance_id"),
         Index("ix_complaint_fact_root_cause", "kind", "received_at", "root_cause"),
+        # the same columns with the GROUP BY keys first, for long periods (engine.kpis._grouping_index)
+        Index("ix_complaint_fact_root_cause_order", "kind", "root_cause", "received_at"),
+        Index("ix_complaint_fact_survey_order", "csat", "nps", "closed_at", "kind", "process_key"),
     )
 
     instance_id: Mapped[str] = mapped_column(String(32), primary_key=True)
@@ -123,6 +126,8 @@ class TaskFact(Base):
     __table_args__ = (Index("ix_task_fact_completed", "completed_at", "spec_id"),
                       Index("ix_task_fact_instance", "instance_id"),
                       Index("ix_task_fact_kind_state", "kind", "state", "completed_at", "process_key", "spec_id",
+                            "seconds", "name"),
+                      Index("ix_task_fact_kind_step", "kind", "state", "process_key", "spec_id", "completed_at",
                             "seconds", "name"))
 
     task_id: Mapped[str] = mapped_column(String(36), primary_key=True)

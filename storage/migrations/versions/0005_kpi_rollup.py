@@ -26,6 +26,9 @@ COMPLAINT_INDEXES = {
     'ix_complaint_fact_recurrence_cov': ['kind', 'category', 'product', 'received_at', 'valid', 'closed_at',
                                          'instance_id'],
     'ix_complaint_fact_root_cause': ['kind', 'received_at', 'root_cause'],
+    # the same columns with the GROUP BY keys first, for long periods (engine.kpis._grouping_index)
+    'ix_complaint_fact_root_cause_order': ['kind', 'root_cause', 'received_at'],
+    'ix_complaint_fact_survey_order': ['csat', 'nps', 'closed_at', 'kind', 'process_key'],
 }
 ACTION_INDEXES = {
     'ix_action_fact_kind_due': ['kind', 'due_on', 'done_on', 'instance_status'],
@@ -34,6 +37,7 @@ ACTION_INDEXES = {
 }
 TASK_INDEXES = {
     'ix_task_fact_kind_state': ['kind', 'state', 'completed_at', 'process_key', 'spec_id', 'seconds', 'name'],
+    'ix_task_fact_kind_step': ['kind', 'state', 'process_key', 'spec_id', 'completed_at', 'seconds', 'name'],
 }
 
 
