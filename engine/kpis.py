@@ -39,6 +39,7 @@ from sqlalchemy import (
     literal_column,
     or_,
     select,
+    text,
 )
 from sqlalchemy.orm import Session, aliased
 
@@ -612,10 +613,19 @@ def satisfaction_trend(db: Any, q: KpiQuery) -> list[dict[str, Any]]:
 
 def filter_options(db: Any) -> dict[str, list[str]]:
     """Distinct processes, categories and severities for the filter form."""
-    F = ComplaintFact
     with db.read() as session:
-        return {name: [v for v in session.scalars(select(col).distinct().order_by(col)) if v]
-                for name, col in (("process", F.process_key), ("category", F.category), ("severity", F.severity))}
+        return {name: [v for v in _distinct(session, column) if v]
+                for name, column in (("process", "process_key"), ("category", "category"), ("severity", "severity"))}
+
+
+def _distinct(session: Session, column: str) -> list[str]:
+    """Distinct non-NULL values of a complaint_fact column that leads an index, in order: a loose index
+    scan (one index seek per distinct value) instead of reading all 100,000 rows. `column` is one of
+    ours, never user input."""
+    sql = text(f"WITH RECURSIVE d(v) AS (SELECT min({column}) FROM complaint_fact UNION ALL "
+               f"SELECT (SELECT min({column}) FROM complaint_fact WHERE {column} > d.v) FROM d WHERE d.v IS NOT NULL) "
+               "SELECT v FROM d WHERE v IS NOT NULL")
+    return list(session.scalars(sql))
 
 
 # ---------------------------------------------------------------------------------------- listings

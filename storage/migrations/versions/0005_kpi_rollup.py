@@ -28,6 +28,7 @@ COMPLAINT_INDEXES = {
     'ix_complaint_fact_root_cause': ['kind', 'received_at', 'root_cause'],
     # the same columns with the GROUP BY keys first, for long periods (engine.kpis._grouping_index)
     'ix_complaint_fact_root_cause_order': ['kind', 'root_cause', 'received_at'],
+    'ix_complaint_fact_severity': ['severity'],  # the filter form's distinct severities
     'ix_complaint_fact_survey_order': ['csat', 'nps', 'closed_at', 'kind', 'process_key'],
 }
 ACTION_INDEXES = {
