@@ -243,75 +243,6 @@ def compute(db: Any, q: KpiQuery, *, now: datetime | None = None, refresh_first:
         return _compute(session, q, now)
 
 
-PERCENTILE_BUCKET_S = 600  # SQLite: width of the histogram buckets that locate a percentile's rows
-PERCENTILE_FETCH_MAX = 20_000  # read at most this many values at once to place the percentiles
-
-
-def _bucket(column: Any) -> Any:
-    return cast(column / PERCENTILE_BUCKET_S, Integer)
-
-
-def _percentiles(session: Session, column: Any, conditions: list[Any],
-                 histogram: dict[int, int] | None) -> tuple[int, list[float | None]]:
-    """(number of non-NULL values, [median, p90]) of `column` over the rows matching `conditions`; exact
-    (linear interpolation between the closest ranks, PostgreSQL's percentile_cont).
-
-    PostgreSQL: percentile_cont (`histogram` is None). SQLite has no percentile aggregate, and sorting
-    the whole period (ORDER BY ... OFFSET, once per percentile, through table lookups) cost 0.4 s per
-    percentile at 100,000 rows. There the caller's pass over the period also counts the values per
-    10-minute bucket (`histogram`: bucket number -> count); the ranks around each percentile fall in
-    one or two known buckets, and one more scan reads and sorts only those buckets' values."""
-    conditions = [*conditions, column.is_not(None)]
-    ps = (0.5, 0.9)
-    if histogram is None:
-        row = session.execute(select(func.count(column), *[func.percentile_cont(p).within_group(column.asc())
-                                                            for p in ps]).where(*conditions)).one()
-        return int(row[0] or 0), [float(v) if v is not None else None for v in row[1:]]
-    n = sum(histogram.values())
-    if n == 0:
-        return 0, [None for _ in ps]
-    starts, running = [], 0  # (bucket, rank of its first value), in value order
-    for b in sorted(histogram):
-        starts.append((b, running))
-        running += histogram[b]
-
-    def locate(rank: int) -> tuple[int, int]:
-        return next(start for start in reversed(starts) if start[1] <= rank)
-
-    ranks = []
-    for p in ps:
-        k = (n - 1) * p
-        lo = math.floor(k)
-        ranks.append((lo, min(lo + 1, n - 1), k - lo))
-    needed = sorted({locate(r)[0] for lo, hi, _ in ranks for r in (lo, hi)})
-    if sum(histogram[b] for b in needed) > PERCENTILE_FETCH_MAX:  # very skewed data: let SQLite sort per rank
-        values_at: dict[int, float] = {}
-        for lo, _, _ in ranks:
-            b, first = locate(lo)
-            got = list(session.scalars(select(column).where(*conditions, _bucket(column).in_(
-                sorted({b, locate(min(lo + 1, n - 1))[0]}))).order_by(column).offset(lo - first).limit(2)))
-            values_at[lo] = float(got[0])
-            if len(got) > 1:
-                values_at[lo + 1] = float(got[1])
-    else:
-        fetched = sorted(float(v) for v in session.scalars(select(column).where(*conditions,
-                                                                                  _bucket(column).in_(needed))))
-        offset, before = {}, 0  # index in `fetched` of each needed bucket's first value
-        for b in needed:
-            offset[b] = before
-            before += histogram[b]
-        values_at = {}
-        for lo, hi, _ in ranks:
-            for r in (lo, hi):
-                b, first = locate(r)
-                values_at[r] = fetched[offset[b] + r - first]
-    out: list[float | None] = []
-    for lo, hi, frac in ranks:
-        out.append(values_at[lo] + (values_at[hi] - values_at[lo]) * frac if frac and hi in values_at
-                   else values_at[lo])
-    return n, out
-
-
 LONG_PERIOD_DAYS = 180
 
 
@@ -327,6 +258,36 @@ def _long(q: KpiQuery) -> bool:
     short ones from the index on the date column (few rows to sort even with a long history). SQLite
     without table statistics would always prefer one of them, so the other is masked with `_plain`."""
     return (q.to_date - q.from_date).days >= LONG_PERIOD_DAYS
+
+
+def _percentiles(session: Session, q: KpiQuery, column: Any, date_column: Any, scope: list[Any],
+                 n: int) -> list[float | None]:
+    """[median, p90] of `column` over the cases in `scope` whose `date_column` lies in the period, `n` of
+    them with a value; exact (linear interpolation between the closest ranks, PostgreSQL percentile_cont).
+
+    SQLite has no percentile aggregate: each percentile reads the two values around its rank with
+    ORDER BY ... LIMIT 2 OFFSET rank. For long periods the rows are walked in value order along the
+    index (kind, value, date) (migration 0005k), so nothing is sorted; short periods sort their few
+    rows from the date index."""
+    ps = (0.5, 0.9)
+    if _dialect(session) == "postgresql":
+        row = session.execute(select(*[func.percentile_cont(p).within_group(column.asc()) for p in ps])
+                              .where(*scope, _in(date_column, q), column.is_not(None))).one()
+        return [float(v) if v is not None else None for v in row]
+    if n == 0:
+        return [None for _ in ps]
+    if _long(q):
+        stmt = select(column).where(*scope, _in(_plain(session, date_column), q), column.is_not(None)).order_by(column)
+    else:
+        stmt = select(column).where(*scope, _in(date_column, q), column.is_not(None)).order_by(_plain(session, column))
+    out: list[float | None] = []
+    for p in ps:
+        k = (n - 1) * p
+        lo = math.floor(k)
+        frac = k - lo
+        values = [float(v) for v in session.scalars(stmt.offset(lo).limit(2))]
+        out.append(values[0] + (values[1] - values[0]) * frac if len(values) > 1 and frac else values[0])
+    return out
 
 
 def _scope_copies(q: KpiQuery, fact: Any) -> list[Any] | None:
@@ -427,34 +388,21 @@ def _compute(session: Session, q: KpiQuery, now: datetime) -> dict[str, Any]:
     not_cancelled = F.instance_status != "cancelled"
     ack_eligible = and_(or_(F.acknowledged_at.is_not(None), F.received_at <= now - timedelta(seconds=ACK_TARGET_S)),
                         not_cancelled)
-    sqlite = _dialect(session) == "sqlite"
-    groups = [F.category, _bucket(F.ack_seconds)] if sqlite else [F.category]
-    rows = session.execute(
-        select(func.count(F.ack_seconds), *groups, func.count(),
+    row = session.execute(
+        select(func.count(), func.count(F.ack_seconds),
                func.sum(case((or_(F.valid.is_(False), F.status == "rejected"), 1), else_=0)),
                func.sum(case((F.instance_status == "cancelled", 1), else_=0)),
                func.sum(case((ack_eligible, 1), else_=0)),
                func.sum(case((and_(ack_eligible, F.ack_seconds <= ACK_TARGET_S), 1), else_=0)),
                func.sum(case((and_(F.category.is_not(None), F.product.is_not(None),
                                    or_(F.valid.is_(None), F.valid.is_(True))), 1), else_=0)))
-        .where(*scope, received_in).group_by(*groups)).all()
-    received = rejected = cancelled = ack_eligible_n = ack_within = rec_base = 0
-    by_category: dict[str | None, int] = {}
-    ack_histogram: dict[int, int] | None = {} if sqlite else None
-    for acked, category, *rest in rows:
-        if ack_histogram is not None:
-            bucket, rest = rest[0], rest[1:]
-            if acked:
-                ack_histogram[bucket] = ack_histogram.get(bucket, 0) + int(acked)
-        n, rej, canc, elig, within, base = rest
-        n = int(n)
-        by_category[category] = by_category.get(category, 0) + n
-        received += n
-        rejected += int(rej or 0)
-        cancelled += int(canc or 0)
-        ack_eligible_n += int(elig or 0)
-        ack_within += int(within or 0)
-        rec_base += int(base or 0)
+        .where(*scope, received_in)).one()
+    received, ack_count, rejected, cancelled, ack_eligible_n, ack_within, rec_base = (int(v or 0) for v in row)
+    # by category: long periods walk the index (kind, category, received_at) in category order
+    category = F.category if _long(q) else _plain(session, F.category)
+    by_category: dict[str | None, int] = {c: int(n) for c, n in session.execute(
+        select(category, func.count()).where(*scope, _in(_plain(session, F.received_at), q) if _long(q)
+                                             else received_in).group_by(category))}
     for bucket, n in zip(trend.values(), _trend_counts(session, F.received_at, scope, q), strict=True):
         bucket["received"] = n
 
@@ -478,35 +426,22 @@ def _compute(session: Session, q: KpiQuery, now: datetime) -> dict[str, Any]:
         .where(*scope, received_in, or_(F.valid.is_(None), F.valid.is_(True)),
                or_(F.closed_at.is_(None), F.closed_at >= F.received_at, F.closed_at > firsts.c.first_closed,
                    other_earlier))) or 0
-    ack_count, ack_p = _percentiles(session, F.ack_seconds, [*scope, received_in], ack_histogram)
+    ack_p = _percentiles(session, q, F.ack_seconds, F.received_at, scope, ack_count)
     open_at_end = session.scalar(select(func.count()).select_from(F).where(
         *scope, F.received_at < q.end, or_(F.closed_at.is_(None), F.closed_at >= q.end), not_cancelled)) or 0
 
     # --- pass 2, complaints closed in the period: count, effectiveness, trend; then their close times
     checked_cond = F.effective_first_check.is_not(None)
-    groups = [_bucket(F.close_seconds)] if sqlite else []
-    rows = session.execute(select(
-        func.count(F.close_seconds), *groups, func.count(), func.count(F.effective_first_check),
+    row = session.execute(select(
+        func.count(), func.count(F.close_seconds), func.count(F.effective_first_check),
         func.sum(case((F.effective_first_check.is_(True), 1), else_=0)),
         func.sum(case((checked_cond, F.rca_loops), else_=0)),
         func.sum(case((and_(checked_cond, F.rca_loops > 0), 1), else_=0)),
-    ).where(*scope, closed_in).group_by(*groups)).all()
-    closed = checked = effective_first = loops_total = reopened = 0
-    close_histogram: dict[int, int] | None = {} if sqlite else None
-    for with_time, *rest in rows:
-        if close_histogram is not None:
-            bucket, rest = rest[0], rest[1:]
-            if with_time:
-                close_histogram[bucket] = close_histogram.get(bucket, 0) + int(with_time)
-        n, chk, eff, loops, reopen = (int(v or 0) for v in rest)
-        closed += n
-        checked += chk
-        effective_first += eff
-        loops_total += loops
-        reopened += reopen
+    ).where(*scope, closed_in)).one()
+    closed, close_count, checked, effective_first, loops_total, reopened = (int(v or 0) for v in row)
     for bucket, n in zip(trend.values(), _trend_counts(session, F.closed_at, scope, q), strict=True):
         bucket["closed"] = n
-    _, close_p = _percentiles(session, F.close_seconds, [*scope, closed_in], close_histogram)
+    close_p = _percentiles(session, q, F.close_seconds, F.closed_at, scope, close_count)
 
     # --- corrective actions (due in the period; backlog today)
     real_today = now.astimezone(q.tz).date()

@@ -67,7 +67,10 @@ class ComplaintFact(Base):
         Index("ix_complaint_fact_root_cause", "kind", "received_at", "root_cause"),
         # the same columns with the GROUP BY keys first, for long periods (engine.kpis._grouping_index)
         Index("ix_complaint_fact_root_cause_order", "kind", "root_cause", "received_at"),
-        Index("ix_complaint_fact_severity", "severity"),  # the filter form's distinct severities
+        Index("ix_complaint_fact_severity", "severity"),
+        Index("ix_complaint_fact_category_order", "kind", "category", "received_at"),
+        Index("ix_complaint_fact_ack_order", "kind", "ack_seconds", "received_at"),
+        Index("ix_complaint_fact_close_order", "kind", "close_seconds", "closed_at"),  # the filter form's distinct severities
         Index("ix_complaint_fact_survey_order", "csat", "nps", "closed_at", "kind", "process_key"),
     )
 

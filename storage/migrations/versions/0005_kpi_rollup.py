@@ -29,6 +29,10 @@ COMPLAINT_INDEXES = {
     # the same columns with the GROUP BY keys first, for long periods (engine.kpis._grouping_index)
     'ix_complaint_fact_root_cause_order': ['kind', 'root_cause', 'received_at'],
     'ix_complaint_fact_severity': ['severity'],  # the filter form's distinct severities
+    'ix_complaint_fact_category_order': ['kind', 'category', 'received_at'],
+    # percentiles walk these in value order (engine.kpis._percentiles)
+    'ix_complaint_fact_ack_order': ['kind', 'ack_seconds', 'received_at'],
+    'ix_complaint_fact_close_order': ['kind', 'close_seconds', 'closed_at'],
     'ix_complaint_fact_survey_order': ['csat', 'nps', 'closed_at', 'kind', 'process_key'],
 }
 ACTION_INDEXES = {
