@@ -45,7 +45,7 @@ from sqlalchemy.orm import Session, aliased
 
 from engine import clock
 from engine.errors import EngineError
-from storage.kpi_facts import ActionFact, ComplaintFact, TaskFact, refresh
+from storage.kpi_facts import ActionFact, ActionRollup, ComplaintFact, TaskFact, refresh
 from storage.models import AuditEvent
 
 DEFAULT_DAYS = 90
@@ -310,9 +310,13 @@ def _action_counts(session: Session, q: KpiQuery, scope: list[Any], today: date,
     copies = _scope_copies(q, A)
     totals = [0] * 6
     variants = []
-    if copies is not None:  # the copies kept by the refresh, then the rows written before them (joined)
-        variants.append((period.where(*copies, A.instance_status != "cancelled"),
-                         backlog.where(*copies, A.instance_status.notin_(("cancelled", "completed")))))
+    if copies is not None:  # the rollup and copies kept by the refresh, then the rows written before them (joined)
+        R = ActionRollup
+        rolled = select(func.sum(R.actions), func.sum(R.done), func.sum(R.on_time),
+                        func.sum(case((R.due_on < today, R.actions - R.done), else_=0))).where(
+            *([R.process_key == q.process] if q.process else [R.kind == "complaint"]),
+            R.due_on >= q.from_date, R.due_on <= q.to_date, R.instance_status != "cancelled")
+        variants.append((rolled, backlog.where(*copies, A.instance_status.notin_(("cancelled", "completed")))))
         joined = [A.kind.is_(None)]
     else:
         joined = []

@@ -1,10 +1,12 @@
-"""KPI speed: covering indexes for the dashboard passes, scope columns copied onto action/task facts
+"""KPI speed: covering indexes, scope columns copied onto action/task facts, action_rollup
 
 The one-year dashboard over 100,000 complaints (issue 7) read most KPI figures through indexes
 that made SQLite look up every table row, and joined 300,000 actions and 100,000 tasks to their
-complaint. This adds covering indexes on complaint_fact, and copies of the instance's kind,
-process_key and instance_status onto action_fact (kind onto task_fact) kept by the refresh, with
-indexes to count them without the join. Existing rows are filled here; rows still NULL are joined.
+complaint. This adds covering indexes on complaint_fact (and indexes led by GROUP BY keys or by
+the value whose percentiles are read), copies of the instance's kind, process_key and
+instance_status onto action_fact (kind onto task_fact) kept by the refresh, with indexes to count
+them without the join, and action_rollup (actions per kind, process, status and due date, kept by the
+refresh). Existing rows are filled here; action/task rows still NULL are joined.
 
 Revision ID: 0005k
 Revises: 0004
@@ -62,9 +64,30 @@ def upgrade() -> None:
                            ('task_fact', TASK_INDEXES)):
         for name, columns in indexes.items():
             op.create_index(name, table, columns, unique=False)
+    op.create_table(
+        'action_rollup',
+        sa.Column('id', sa.Integer(), nullable=False),
+        sa.Column('kind', sa.String(length=16), nullable=False),
+        sa.Column('process_key', sa.String(length=255), nullable=False),
+        sa.Column('instance_status', sa.String(length=16), nullable=False),
+        sa.Column('due_on', sa.Date(), nullable=False),
+        sa.Column('actions', sa.Integer(), nullable=False),
+        sa.Column('done', sa.Integer(), nullable=False),
+        sa.Column('on_time', sa.Integer(), nullable=False),
+        sa.PrimaryKeyConstraint('id'),
+        sa.UniqueConstraint('kind', 'process_key', 'instance_status', 'due_on', name='uq_action_rollup_key'),
+    )
+    op.create_index('ix_action_rollup_process_due', 'action_rollup', ['process_key', 'due_on'], unique=False)
+    op.execute("INSERT INTO action_rollup (kind, process_key, instance_status, due_on, actions, done, on_time) "
+               "SELECT kind, process_key, instance_status, due_on, count(*), "
+               "sum(CASE WHEN done_on IS NOT NULL THEN 1 ELSE 0 END), "
+               "sum(CASE WHEN done_on <= due_on THEN 1 ELSE 0 END) FROM action_fact "
+               "WHERE kind IS NOT NULL AND due_on IS NOT NULL GROUP BY kind, process_key, instance_status, due_on")
 
 
 def downgrade() -> None:
+    op.drop_index('ix_action_rollup_process_due', table_name='action_rollup')
+    op.drop_table('action_rollup')
     for table, indexes in (('task_fact', TASK_INDEXES), ('action_fact', ACTION_INDEXES),
                            ('complaint_fact', COMPLAINT_INDEXES)):
         for name in indexes:
