@@ -61,20 +61,20 @@ class ComplaintFact(Base):
         # covering indexes of the dashboard (migration 0005k): each KPI pass reads one index range
         # instead of looking up 100,000 table rows
         Index("ix_complaint_fact_received_cov", "kind", "received_at", "instance_status", "valid", "status",
-              "acknowledged_at", "ack_seconds", "closed_at", "category", "product", "instance_id"),
+              "acknowledged_at", "ack_seconds", "closed_at", "category", "product", "instance_id", "process_key"),
         Index("ix_complaint_fact_closed_cov", "kind", "closed_at", "close_seconds", "effective_first_check",
-              "rca_loops"),
+              "rca_loops", "process_key"),
         Index("ix_complaint_fact_survey_cov", "closed_at", "csat", "nps", "kind", "process_key"),
         Index("ix_complaint_fact_first_closed", "kind", "category", "product", "closed_at"),
         Index("ix_complaint_fact_recurrence_cov", "kind", "category", "product", "received_at", "valid", "closed_at",
-              "instance_id"),
-        Index("ix_complaint_fact_root_cause", "kind", "received_at", "root_cause"),
-        # the same columns with the GROUP BY keys first, for long periods (engine.kpis._grouping_index)
-        Index("ix_complaint_fact_root_cause_order", "kind", "root_cause", "received_at"),
-        Index("ix_complaint_fact_severity", "severity"),
-        Index("ix_complaint_fact_category_order", "kind", "category", "received_at"),
-        Index("ix_complaint_fact_ack_order", "kind", "ack_seconds", "received_at"),
-        Index("ix_complaint_fact_close_order", "kind", "close_seconds", "closed_at"),  # the filter form's distinct severities
+              "instance_id", "process_key"),
+        Index("ix_complaint_fact_root_cause", "kind", "received_at", "root_cause", "process_key"),
+        # the same columns with the GROUP BY keys first, for long periods (engine.kpis._long)
+        Index("ix_complaint_fact_root_cause_order", "kind", "root_cause", "received_at", "process_key"),
+        Index("ix_complaint_fact_severity", "severity"),  # the filter form's distinct severities
+        Index("ix_complaint_fact_category_order", "kind", "category", "received_at", "process_key"),
+        Index("ix_complaint_fact_ack_order", "kind", "ack_seconds", "received_at", "process_key"),
+        Index("ix_complaint_fact_close_order", "kind", "close_seconds", "closed_at", "process_key"),
         Index("ix_complaint_fact_survey_order", "csat", "nps", "closed_at", "kind", "process_key"),
     )
 

@@ -21,20 +21,21 @@ depends_on = None
 
 COMPLAINT_INDEXES = {
     'ix_complaint_fact_received_cov': ['kind', 'received_at', 'instance_status', 'valid', 'status', 'acknowledged_at',
-                                       'ack_seconds', 'closed_at', 'category', 'product', 'instance_id'],
-    'ix_complaint_fact_closed_cov': ['kind', 'closed_at', 'close_seconds', 'effective_first_check', 'rca_loops'],
+                                       'ack_seconds', 'closed_at', 'category', 'product', 'instance_id', 'process_key'],
+    'ix_complaint_fact_closed_cov': ['kind', 'closed_at', 'close_seconds', 'effective_first_check', 'rca_loops',
+                                     'process_key'],
     'ix_complaint_fact_survey_cov': ['closed_at', 'csat', 'nps', 'kind', 'process_key'],
     'ix_complaint_fact_first_closed': ['kind', 'category', 'product', 'closed_at'],
     'ix_complaint_fact_recurrence_cov': ['kind', 'category', 'product', 'received_at', 'valid', 'closed_at',
-                                         'instance_id'],
-    'ix_complaint_fact_root_cause': ['kind', 'received_at', 'root_cause'],
-    # the same columns with the GROUP BY keys first, for long periods (engine.kpis._grouping_index)
-    'ix_complaint_fact_root_cause_order': ['kind', 'root_cause', 'received_at'],
+                                         'instance_id', 'process_key'],
+    'ix_complaint_fact_root_cause': ['kind', 'received_at', 'root_cause', 'process_key'],
+    # the same columns with the GROUP BY keys first, for long periods (engine.kpis._long)
+    'ix_complaint_fact_root_cause_order': ['kind', 'root_cause', 'received_at', 'process_key'],
     'ix_complaint_fact_severity': ['severity'],  # the filter form's distinct severities
-    'ix_complaint_fact_category_order': ['kind', 'category', 'received_at'],
+    'ix_complaint_fact_category_order': ['kind', 'category', 'received_at', 'process_key'],
     # percentiles walk these in value order (engine.kpis._percentiles)
-    'ix_complaint_fact_ack_order': ['kind', 'ack_seconds', 'received_at'],
-    'ix_complaint_fact_close_order': ['kind', 'close_seconds', 'closed_at'],
+    'ix_complaint_fact_ack_order': ['kind', 'ack_seconds', 'received_at', 'process_key'],
+    'ix_complaint_fact_close_order': ['kind', 'close_seconds', 'closed_at', 'process_key'],
     'ix_complaint_fact_survey_order': ['csat', 'nps', 'closed_at', 'kind', 'process_key'],
 }
 ACTION_INDEXES = {
