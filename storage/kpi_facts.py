@@ -27,11 +27,15 @@ from sqlalchemy import (
     Integer,
     String,
     Text,
+    UniqueConstraint,
+    bindparam,
+    case,
     delete,
     func,
     insert,
     or_,
     select,
+    update,
 )
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column
@@ -54,6 +58,24 @@ class ComplaintFact(Base):
         Index("ix_complaint_fact_kind_closed", "kind", "closed_at"),
         Index("ix_complaint_fact_process_received", "process_key", "received_at"),
         Index("ix_complaint_fact_recurrence", "category", "product", "closed_at"),
+        # covering indexes of the dashboard (migration 0005k): each KPI pass reads one index range
+        # instead of looking up 100,000 table rows
+        Index("ix_complaint_fact_received_cov", "kind", "received_at", "instance_status", "valid", "status",
+              "acknowledged_at", "ack_seconds", "closed_at", "category", "product", "instance_id", "process_key"),
+        Index("ix_complaint_fact_closed_cov", "kind", "closed_at", "close_seconds", "effective_first_check",
+              "rca_loops", "process_key"),
+        Index("ix_complaint_fact_survey_cov", "closed_at", "csat", "nps", "kind", "process_key"),
+        Index("ix_complaint_fact_first_closed", "kind", "category", "product", "closed_at"),
+        Index("ix_complaint_fact_recurrence_cov", "kind", "category", "product", "received_at", "valid", "closed_at",
+              "instance_id", "process_key"),
+        Index("ix_complaint_fact_root_cause", "kind", "received_at", "root_cause", "process_key"),
+        # the same columns with the GROUP BY keys first, for long periods (engine.kpis._long)
+        Index("ix_complaint_fact_root_cause_order", "kind", "root_cause", "received_at", "process_key"),
+        Index("ix_complaint_fact_severity", "severity"),  # the filter form's distinct severities
+        Index("ix_complaint_fact_category_order", "kind", "category", "received_at", "process_key"),
+        Index("ix_complaint_fact_ack_order", "kind", "ack_seconds", "received_at", "process_key"),
+        Index("ix_complaint_fact_close_order", "kind", "close_seconds", "closed_at", "process_key"),
+        Index("ix_complaint_fact_survey_order", "csat", "nps", "closed_at", "kind", "process_key"),
     )
 
     instance_id: Mapped[str] = mapped_column(String(32), primary_key=True)
@@ -85,7 +107,10 @@ class ComplaintFact(Base):
 class ActionFact(Base):
     __tablename__ = "action_fact"
     __table_args__ = (Index("ix_action_fact_due", "due_on", "done_on"),
-                      Index("ix_action_fact_instance", "instance_id"))
+                      Index("ix_action_fact_instance", "instance_id"),
+                      Index("ix_action_fact_kind_due", "kind", "due_on", "done_on", "instance_status"),
+                      Index("ix_action_fact_kind_open", "kind", "done_on", "instance_status", "due_on"),
+                      Index("ix_action_fact_process_due", "process_key", "due_on", "done_on", "instance_status"))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     instance_id: Mapped[str] = mapped_column(String(32))
@@ -97,12 +122,41 @@ class ActionFact(Base):
     done_on: Mapped[date | None] = mapped_column(Date)
     result: Mapped[str | None] = mapped_column(Text)
     effective: Mapped[bool | None] = mapped_column(Boolean)
+    # copies of the instance's complaint_fact columns (set by the refresh, migration 0005k) so the
+    # dashboard counts actions without joining 300,000 rows; NULL on rows written before: those are joined
+    kind: Mapped[str | None] = mapped_column(String(16))
+    process_key: Mapped[str | None] = mapped_column(String(255))
+    instance_status: Mapped[str | None] = mapped_column(String(16))
+
+
+class ActionRollup(Base):
+    """Actions with a due date per (kind, process, instance status, due date): the dashboard's period
+    figures read these few rows instead of scanning 300,000 actions. Kept by the refresh from the
+    action_fact rows that carry the kind copy (``_roll_actions``); ``rebuild_action_rollup`` recomputes it
+    (migration 0005k, bulk loads)."""
+    __tablename__ = "action_rollup"
+    __table_args__ = (UniqueConstraint("kind", "process_key", "instance_status", "due_on",
+                                       name="uq_action_rollup_key"),
+                      Index("ix_action_rollup_process_due", "process_key", "due_on"))
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    process_key: Mapped[str] = mapped_column(String(255))
+    instance_status: Mapped[str] = mapped_column(String(16))
+    due_on: Mapped[date] = mapped_column(Date)
+    actions: Mapped[int] = mapped_column(Integer)
+    done: Mapped[int] = mapped_column(Integer)
+    on_time: Mapped[int] = mapped_column(Integer)
 
 
 class TaskFact(Base):
     __tablename__ = "task_fact"
     __table_args__ = (Index("ix_task_fact_completed", "completed_at", "spec_id"),
-                      Index("ix_task_fact_instance", "instance_id"))
+                      Index("ix_task_fact_instance", "instance_id"),
+                      Index("ix_task_fact_kind_state", "kind", "state", "completed_at", "process_key", "spec_id",
+                            "seconds", "name"),
+                      Index("ix_task_fact_kind_step", "kind", "state", "process_key", "spec_id", "completed_at",
+                            "seconds", "name"))
 
     task_id: Mapped[str] = mapped_column(String(36), primary_key=True)
     instance_id: Mapped[str] = mapped_column(String(32))
@@ -113,6 +167,8 @@ class TaskFact(Base):
     created_at: Mapped[datetime]
     completed_at: Mapped[datetime | None]
     seconds: Mapped[float | None] = mapped_column(Float)
+    # the instance's complaint_fact kind (0005k); NULL when not tracked or written before: joined
+    kind: Mapped[str | None] = mapped_column(String(16))
 
 
 class KpiRefreshState(Base):
@@ -238,12 +294,17 @@ def _upsert_instances(session: Session, instance_ids: list[str]) -> int:
                                   ProcessInstance.data, ProcessInstance.started_at)
                            .where(ProcessInstance.id.in_(instance_ids))).all()
     facts, actions = [], []
+    kinds: dict[str, str] = {}
     for r in rows:
         fact, acts = facts_from_instance(r.id, r.process_key, r.status, dict(r.data or {}), r.started_at)
         if fact is not None:
             facts.append(fact)
+            kinds[r.id] = fact["kind"]
+            for a in acts:
+                a.update(kind=fact["kind"], process_key=fact["process_key"], instance_status=fact["instance_status"])
             actions.extend(acts)
     tasks = [{"task_id": t.id, "instance_id": t.instance_id, "process_key": t.process_key, "spec_id": t.spec_id,
+              "kind": kinds.get(t.instance_id),
               "name": t.name, "state": t.state, "created_at": t.created_at, "completed_at": t.completed_at,
               "seconds": (t.completed_at - t.created_at).total_seconds()
               if t.completed_at and t.state == "completed" else None}
@@ -251,6 +312,7 @@ def _upsert_instances(session: Session, instance_ids: list[str]) -> int:
                                              HumanTask.spec_id, HumanTask.name, HumanTask.state,
                                              HumanTask.created_at, HumanTask.completed_at)
                                       .where(HumanTask.instance_id.in_(instance_ids)))]
+    _roll_actions(session, instance_ids, actions)
     for table in (ComplaintFact, ActionFact, TaskFact):
         session.execute(delete(table).where(table.instance_id.in_(instance_ids)))
     if facts:
@@ -260,6 +322,70 @@ def _upsert_instances(session: Session, instance_ids: list[str]) -> int:
     if tasks:
         session.execute(insert(TaskFact), tasks)
     return len(facts)
+
+
+def _rollup_rows(session: Session, where: list[Any]) -> Any:
+    A = ActionFact
+    return session.execute(select(A.kind, A.process_key, A.instance_status, A.due_on, func.count(),
+                                  func.sum(case((A.done_on.is_not(None), 1), else_=0)),
+                                  func.sum(case((A.done_on <= A.due_on, 1), else_=0)))
+                           .where(*where, A.kind.is_not(None), A.due_on.is_not(None))
+                           .group_by(A.kind, A.process_key, A.instance_status, A.due_on))
+
+
+def _roll_actions(session: Session, instance_ids: list[str], new_actions: list[dict[str, Any]]) -> None:
+    """Apply to action_rollup the change from the instances' current action_fact rows to `new_actions`."""
+    delta: dict[tuple[Any, ...], list[int]] = {}
+    for kind, process_key, status, due, n, done, on_time in _rollup_rows(
+            session, [ActionFact.instance_id.in_(instance_ids)]):
+        d = delta.setdefault((kind, process_key, status, due), [0, 0, 0])
+        d[0] -= int(n)
+        d[1] -= int(done or 0)
+        d[2] -= int(on_time or 0)
+    for a in new_actions:
+        if a.get("kind") is None or a["due_on"] is None:
+            continue
+        d = delta.setdefault((a["kind"], a["process_key"], a["instance_status"], a["due_on"]), [0, 0, 0])
+        d[0] += 1
+        d[1] += a["done_on"] is not None
+        d[2] += a["done_on"] is not None and a["done_on"] <= a["due_on"]
+    delta = {k: v for k, v in delta.items() if any(v)}
+    if not delta:
+        return
+    R = ActionRollup
+    existing = {}
+    dates = sorted({k[3] for k in delta})
+    for i in range(0, len(dates), CHUNK):
+        for row in session.execute(select(R.id, R.kind, R.process_key, R.instance_status, R.due_on, R.actions, R.done,
+                                          R.on_time).where(R.due_on.in_(dates[i:i + CHUNK]))):
+            existing[(row.kind, row.process_key, row.instance_status, row.due_on)] = row
+    inserts, updates, gone = [], [], []
+    for key, (n, done, on_time) in delta.items():
+        row = existing.get(key)
+        if row is None:
+            inserts.append({"kind": key[0], "process_key": key[1], "instance_status": key[2], "due_on": key[3],
+                            "actions": n, "done": done, "on_time": on_time})
+        elif row.actions + n == 0:
+            gone.append(row.id)
+        else:
+            updates.append({"rid": row.id, "a": row.actions + n, "d": row.done + done, "o": row.on_time + on_time})
+    if gone:
+        session.execute(delete(R).where(R.id.in_(gone)))
+    if updates:
+        session.connection().execute(update(R.__table__).where(R.__table__.c.id == bindparam("rid")).values(
+            actions=bindparam("a"), done=bindparam("d"), on_time=bindparam("o")), updates)
+    if inserts:
+        session.execute(insert(R), inserts)
+
+
+def rebuild_action_rollup(session: Session) -> None:
+    """Recompute action_rollup from action_fact (after bulk loads that bypass the refresh)."""
+    session.execute(delete(ActionRollup))
+    rows = [{"kind": k, "process_key": p, "instance_status": st, "due_on": due, "actions": int(n),
+             "done": int(done or 0), "on_time": int(on_time or 0)}
+            for k, p, st, due, n, done, on_time in _rollup_rows(session, [])]
+    for i in range(0, len(rows), 5000):
+        session.execute(insert(ActionRollup), rows[i:i + 5000])
 
 
 def refresh_facts(session: Session, *, full: bool = False, now: datetime | None = None) -> int:

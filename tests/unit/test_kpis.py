@@ -7,10 +7,10 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 import time_machine
-from sqlalchemy import insert
+from sqlalchemy import insert, select
 
 from engine.kpis import KpiQuery, KpiQueryError, action_rows, build_query, complaint_rows, compute, survey_rows
-from storage.kpi_facts import ComplaintFact, facts_from_instance, refresh
+from storage.kpi_facts import ActionRollup, ComplaintFact, facts_from_instance, rebuild_action_rollup, refresh
 from tests.unit.helpers_process_library import (
     COMPLAINT,
     INTAKE,
@@ -132,6 +132,18 @@ def test_kpis_of_driven_complaints(rt):
     assert len(action_rows(rt.db, MARCH)) == 3
     surveys = survey_rows(rt.db, MARCH)
     assert sorted((r["csat"], r["nps_group"]) for r in surveys) == [(2, "detractor"), (4, "passive"), (5, "promoter")]
+
+    # the action rollup kept row by row by the refresh equals one recomputed from the facts
+    def rollup():
+        with rt.db.read() as s:
+            return sorted(tuple(r) for r in s.execute(select(
+                ActionRollup.kind, ActionRollup.process_key, ActionRollup.instance_status, ActionRollup.due_on,
+                ActionRollup.actions, ActionRollup.done, ActionRollup.on_time)))
+    kept = rollup()
+    assert sum(r[4] for r in kept) == 4
+    with rt.db.write() as s:
+        rebuild_action_rollup(s)
+    assert rollup() == kept
 
 
 def test_refresh_is_incremental_and_follows_later_changes(rt):
