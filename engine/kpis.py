@@ -5,7 +5,7 @@ rows that reach Python are aggregate rows (per category, per step, per trend buc
 pair), the two rows around each percentile, and the listings of exports and the evidence report.
 
 Speed (issue 7: one year over 100,000 complaints and 300,000 actions): each figure is one pass over
-a covering index of migration 0005k, never a lookup per fact row; no per-complaint probe (recurrence
+a covering index of migration 0006, never a lookup per fact row; no per-complaint probe (recurrence
 uses the first closure per category and product); trend buckets are range counts; action figures for
 the period come from ``action_rollup`` and steps/actions are scoped by columns copied onto their facts
 (rows without the copies are joined). On SQLite, long periods read GROUP BYs and percentiles from
@@ -274,7 +274,7 @@ def _percentiles(session: Session, q: KpiQuery, column: Any, date_column: Any, s
 
     SQLite has no percentile aggregate: each percentile reads the two values around its rank with
     ORDER BY ... LIMIT 2 OFFSET rank. For long periods the rows are walked in value order along the
-    index (kind, value, date) (migration 0005k), so nothing is sorted; short periods sort their few
+    index (kind, value, date) (migration 0006), so nothing is sorted; short periods sort their few
     rows from the date index."""
     ps = (0.5, 0.9)
     if _dialect(session) == "postgresql":
@@ -387,7 +387,7 @@ def _trend_counts(session: Session, column: Any, scope: list[Any], q: KpiQuery) 
 
 
 def _compute(session: Session, q: KpiQuery, now: datetime) -> dict[str, Any]:
-    """The figures in a few passes, each over one covering-index range (see migration 0005k)."""
+    """The figures in a few passes, each over one covering-index range (see migration 0006)."""
     F = ComplaintFact
     scope = case_scope(q)
     if q.process:  # every kind the refresh can give (kind_of), and the process masked for SQLite's planner,

@@ -58,7 +58,7 @@ class ComplaintFact(Base):
         Index("ix_complaint_fact_kind_closed", "kind", "closed_at"),
         Index("ix_complaint_fact_process_received", "process_key", "received_at"),
         Index("ix_complaint_fact_recurrence", "category", "product", "closed_at"),
-        # covering indexes of the dashboard (migration 0005k): each KPI pass reads one index range
+        # covering indexes of the dashboard (migration 0006): each KPI pass reads one index range
         # instead of looking up 100,000 table rows
         Index("ix_complaint_fact_received_cov", "kind", "received_at", "instance_status", "valid", "status",
               "acknowledged_at", "ack_seconds", "closed_at", "category", "product", "instance_id", "process_key"),
@@ -122,7 +122,7 @@ class ActionFact(Base):
     done_on: Mapped[date | None] = mapped_column(Date)
     result: Mapped[str | None] = mapped_column(Text)
     effective: Mapped[bool | None] = mapped_column(Boolean)
-    # copies of the instance's complaint_fact columns (set by the refresh, migration 0005k) so the
+    # copies of the instance's complaint_fact columns (set by the refresh, migration 0006) so the
     # dashboard counts actions without joining 300,000 rows; NULL on rows written before: those are joined
     kind: Mapped[str | None] = mapped_column(String(16))
     process_key: Mapped[str | None] = mapped_column(String(255))
@@ -133,7 +133,7 @@ class ActionRollup(Base):
     """Actions with a due date per (kind, process, instance status, due date): the dashboard's period
     figures read these few rows instead of scanning 300,000 actions. Kept by the refresh from the
     action_fact rows that carry the kind copy (``_roll_actions``); ``rebuild_action_rollup`` recomputes it
-    (migration 0005k, bulk loads)."""
+    (migration 0006, bulk loads)."""
     __tablename__ = "action_rollup"
     __table_args__ = (UniqueConstraint("kind", "process_key", "instance_status", "due_on",
                                        name="uq_action_rollup_key"),
@@ -167,7 +167,7 @@ class TaskFact(Base):
     created_at: Mapped[datetime]
     completed_at: Mapped[datetime | None]
     seconds: Mapped[float | None] = mapped_column(Float)
-    # the instance's complaint_fact kind (0005k); NULL when not tracked or written before: joined
+    # the instance's complaint_fact kind (0006); NULL when not tracked or written before: joined
     kind: Mapped[str | None] = mapped_column(String(16))
 
 

@@ -8,14 +8,14 @@ instance_status onto action_fact (kind onto task_fact) kept by the refresh, with
 them without the join, and action_rollup (actions per kind, process, status and due date, kept by the
 refresh). Existing rows are filled here; action/task rows still NULL are joined.
 
-Revision ID: 0005k
-Revises: 0004
+Revision ID: 0006
+Revises: 0005
 """
 import sqlalchemy as sa
 from alembic import op
 
-revision = '0005k'
-down_revision = "0004"
+revision = '0006'
+down_revision = "0005"
 branch_labels = None
 depends_on = None
 
