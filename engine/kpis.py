@@ -46,7 +46,6 @@ from sqlalchemy import (
     literal_column,
     or_,
     select,
-    text,
 )
 from sqlalchemy.orm import Session, aliased
 
@@ -570,12 +569,14 @@ def filter_options(db: Any) -> dict[str, list[str]]:
 
 def _distinct(session: Session, column: str) -> list[str]:
     """Distinct non-NULL values of a complaint_fact column that leads an index, in order: a loose index
-    scan (one index seek per distinct value) instead of reading all 100,000 rows. `column` is one of
-    ours, never user input."""
-    sql = text(f"WITH RECURSIVE d(v) AS (SELECT min({column}) FROM complaint_fact UNION ALL "
-               f"SELECT (SELECT min({column}) FROM complaint_fact WHERE {column} > d.v) FROM d WHERE d.v IS NOT NULL) "
-               "SELECT v FROM d WHERE v IS NOT NULL")
-    return list(session.scalars(sql))
+    scan (one index seek per distinct value) instead of reading all 100,000 rows."""
+    table = ComplaintFact.__table__
+    col = table.c[column]  # KeyError for anything but a real column: never user text
+    later = table.alias("later")
+    seed = select(func.min(col).label("v")).cte("d", recursive=True)
+    step = select(select(func.min(later.c[column])).where(later.c[column] > seed.c.v).scalar_subquery())
+    distinct_values = seed.union_all(step.where(seed.c.v.is_not(None)))
+    return list(session.scalars(select(distinct_values.c.v).where(distinct_values.c.v.is_not(None))))
 
 
 # ---------------------------------------------------------------------------------------- listings
