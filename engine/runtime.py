@@ -9,6 +9,7 @@ timers, message subscriptions, incidents, audit) in the same transaction. The in
 
 from __future__ import annotations
 
+import json
 import logging
 import uuid
 from collections.abc import Iterable, Iterator
@@ -23,8 +24,9 @@ from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefin
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
 from SpiffWorkflow.exceptions import SpiffWorkflowException, WorkflowException
 from SpiffWorkflow.util.task import TaskState
-from sqlalchemy import bindparam, or_, select, update
+from sqlalchemy import bindparam, insert, or_, select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.exc import StaleDataError
 
 from engine import clock
@@ -64,9 +66,16 @@ OPEN_STATES = ("open", "claimed")
 class _Loaded:
     """An instance row with its restored workflow, inside one unit of work."""
 
-    def __init__(self, row: ProcessInstance, workflow: BpmnWorkflow) -> None:
+    def __init__(self, row: ProcessInstance, workflow: BpmnWorkflow, *, new: bool = False) -> None:
         self.row = row
         self.workflow = workflow
+        # A started instance not yet inserted: nothing of it exists in the database, so `_save` reads
+        # no projections and inserts the row (with its final state) before the rows that refer to it.
+        self.new = new
+        # Every human task row of the instance with its groups, as `_save` left them (for the view).
+        self.task_rows: list[HumanTask] | None = None
+        self.task_groups: dict[str, list[str]] = {}
+        self.incidents: list[Incident] = []  # raised in this unit of work
         # Whether projections of timers/messages may exist, so saves of plain user-task steps skip
         # the two projection queries.
         timers, messages = _waiting_events(workflow)
@@ -85,6 +94,7 @@ class Runtime:
         try:
             with self.db.write() as session:
                 yield session
+                _flush_audit(session)
         except ConcurrentUpdateError as exc:
             raise ConflictError(str(exc)) from exc
 
@@ -159,16 +169,14 @@ class Runtime:
             row = ProcessInstance(
                 id=uuid.uuid4().hex, definition_id=definition.id, process_key=definition.key,
                 process_version=definition.version, business_key=business_key or _text(data.get("reference")),
-                status="running", state=b"", data=data, started_at=now, started_by=actor.username,
+                status="running", state=b"", data=data, started_at=now, started_by=actor.username, ended_at=None,
             )
-            session.add(row)
-            session.flush()
             self._audit(session, "start", actor, row.id, None,
                         {"key": key, "version": definition.version, "business_key": row.business_key})
-            loaded = _Loaded(row, workflow)
+            loaded = _Loaded(row, workflow, new=True)
             self._advance(session, loaded, actor)
             self._save(session, loaded)
-            view = self._instance_view(session, row.id)
+            view = self._loaded_view(session, loaded)
         return view
 
     def instance(self, instance_id: str) -> InstanceView:
@@ -395,15 +403,19 @@ class Runtime:
             # Take the task with a conditional update: of two concurrent completions (or a completion
             # racing a claim) exactly one matches; the other stops here with a conflict.
             now = clock.now()
+            done = {"state": "completed", "completed_at": now, "completed_by": actor.username, "submitted": values,
+                    "assignee": row.assignee or actor.username}
             result = session.execute(update(HumanTask).where(
                 HumanTask.id == task_id, HumanTask.state == row.state,
                 HumanTask.assignee.is_(None) if row.assignee is None else HumanTask.assignee == row.assignee)
-                .values(state="completed", completed_at=now, completed_by=actor.username, submitted=values,
-                        assignee=row.assignee or actor.username))
+                .values(**done).execution_options(synchronize_session=False))
             if result.rowcount != 1:
                 session.refresh(row)
                 raise ConflictError(_taken_message(row))
-            session.refresh(row)
+            # We won the update: the row now holds exactly these values (no re-select needed).
+            done["submitted"] = _json_roundtrip(values)
+            for name, value in done.items():
+                set_committed_value(row, name, value)
             if loaded.row.status in ("cancelled", "completed"):
                 raise ConflictError(f"instance {loaded.row.id} is {loaded.row.status}")
             task = loaded.workflow.get_task_from_id(uuid.UUID(task_id))
@@ -415,14 +427,21 @@ class Runtime:
             self._run_task(session, loaded, task, actor)
             self._advance(session, loaded, actor)
             self._save(session, loaded)
-            view = self._instance_view(session, row.instance_id)
+            view = self._loaded_view(session, loaded)
         return view
 
     def _task_row(self, session: Session, task_id: str, actor: Actor) -> tuple[HumanTask, list[str]]:
-        row = session.get(HumanTask, task_id)
+        # The task and its groups in one statement (an outer join: one result row per group).
+        row, found = None, []
+        for task, group in session.execute(select(HumanTask, HumanTaskGroup.group_name)
+                                           .outerjoin(HumanTaskGroup, HumanTaskGroup.task_id == HumanTask.id)
+                                           .where(HumanTask.id == task_id)):
+            row = task
+            if group is not None:
+                found.append(group)
         if row is None:
             raise NotFoundError(f"task {task_id} not found")
-        groups = self._groups_of(session, [row.id]).get(row.id, [])
+        groups = sorted(found)
         # Acting on a task outside one's groups is refused (403) by _check_may_act; only reads hide it.
         return row, groups
 
@@ -555,15 +574,27 @@ class Runtime:
             task_name=(task.task_spec.bpmn_name or task.task_spec.bpmn_id) if task is not None else None,
             message=message, data=_json_safe(data), created_at=clock.now())
         session.add(incident)
+        loaded.incidents.append(incident)
         loaded.row.status = "incident"
         self._audit(session, "incident", actor, loaded.row.id, incident.task_id,
                     {"message": message, "task": incident.task_name})
         log.warning("incident instance=%s task=%s: %s", loaded.row.id, incident.task_id, message)
 
     def _save(self, session: Session, loaded: _Loaded) -> None:
+        try:
+            # Nothing is read while the projections are worked out, so nothing pending is flushed early
+            # (a new instance's row must be inserted before the rows that refer to it).
+            with session.no_autoflush:
+                self._save_rows(session, loaded)
+        except BaseException:
+            # Audit rows of a unit of work (or savepoint) that failed must never be written later.
+            _audit_buffer(session).clear()
+            raise
+
+    def _save_rows(self, session: Session, loaded: _Loaded) -> None:
         workflow, row = loaded.workflow, loaded.row
         now = clock.now()
-        self._sync_human_tasks(session, loaded, now)
+        new_tasks, new_groups = self._sync_human_tasks(session, loaded, now)
         self._sync_waits(session, loaded)
         if row.status not in ("cancelled", "incident"):
             if workflow.is_completed():
@@ -574,23 +605,47 @@ class Runtime:
                 row.status = "running"
         row.data = _json_safe(_instance_data(workflow))
         row.state = dump_state(workflow)
-        session.flush()
+        if loaded.new:
+            row.version = 1
+            session.execute(insert(ProcessInstance.__table__), [{
+                "id": row.id, "definition_id": row.definition_id, "process_key": row.process_key,
+                "process_version": row.process_version, "business_key": row.business_key, "status": row.status,
+                "state": row.state, "data": row.data, "started_at": row.started_at, "started_by": row.started_by,
+                "ended_at": row.ended_at, "version": 1}])
+        if new_tasks:
+            session.execute(insert(HumanTask.__table__), new_tasks)
+        if new_groups:
+            session.execute(insert(HumanTaskGroup.__table__), new_groups)
+        session.flush()  # the instance UPDATE with its version check, incidents, timers, subscriptions
+        _flush_audit(session)
 
-    def _sync_human_tasks(self, session: Session, loaded: _Loaded, now: datetime) -> None:
+    def _sync_human_tasks(self, session: Session, loaded: _Loaded, now: datetime
+                          ) -> tuple[list[dict[str, Any]], list[dict[str, str]]]:
+        """Project the ready user tasks; returns the rows to insert (human tasks, their groups)."""
         workflow, row = loaded.workflow, loaded.row
         ready = {str(t.id): t for t in workflow.get_tasks(state=TaskState.READY, manual=True)}
-        existing = {t.id: t for t in session.scalars(select(HumanTask).where(
-            HumanTask.instance_id == row.id, HumanTask.state.in_(OPEN_STATES)))}
-        for task_id, ht in existing.items():
-            if task_id not in ready:
+        # Every task row of the instance in one statement: the open ones are synchronised, the ids of
+        # the others keep a READY task that was projected before (e.g. after a retry) from a second row.
+        rows: dict[str, HumanTask] = {}
+        groups: dict[str, list[str]] = {}
+        if not loaded.new:
+            for ht, group in session.execute(
+                    select(HumanTask, HumanTaskGroup.group_name)
+                    .outerjoin(HumanTaskGroup, HumanTaskGroup.task_id == HumanTask.id)
+                    .where(HumanTask.instance_id == row.id)):
+                rows[ht.id] = ht
+                found = groups.setdefault(ht.id, [])
+                if group is not None:
+                    found.append(group)
+        for task_id, ht in rows.items():
+            if ht.state in OPEN_STATES and task_id not in ready:
                 ht.state = "cancelled"
                 ht.completed_at = now
                 self._audit(session, "task_cancelled", None, row.id, task_id, {"task": ht.name})
-        known = set(existing)
-        if ready:
-            known |= set(session.scalars(select(HumanTask.id).where(HumanTask.id.in_(list(ready)))))
+        new_tasks: list[dict[str, Any]] = []
+        new_groups: list[dict[str, str]] = []
         for task_id, task in ready.items():
-            if task_id in known:
+            if task_id in rows:
                 continue
             spec = task.task_spec
             attrs = (getattr(spec, "extensions", None) or {}).get("pdca", {})
@@ -604,26 +659,37 @@ class Runtime:
                 current = get_path(task.data, f["id"])
                 if current is not None and not isinstance(current, (dict, list)):
                     f["default"] = current
-            session.add(HumanTask(
+            values = dict(
                 id=task_id, instance_id=row.id, process_key=row.process_key, spec_id=spec.bpmn_id or spec.name,
                 name=spec.bpmn_name or spec.bpmn_id or spec.name, state="claimed" if who.assignee else "open",
-                assignee=who.assignee, candidate_groups=who.groups, priority=who.priority, due_at=who.due_at,
-                follow_up_at=who.follow_up_at, form=_json_safe(fields), documentation=attrs.get("documentation"),
-                created_at=now, claimed_at=now if who.assignee else None))
-            session.flush()
-            for group in who.groups:
-                session.add(HumanTaskGroup(task_id=task_id, group_name=group))
+                assignee=who.assignee, candidate_groups=_json_safe(who.groups), priority=who.priority,
+                due_at=who.due_at, follow_up_at=who.follow_up_at, form=_json_safe(fields),
+                documentation=attrs.get("documentation"), created_at=now, claimed_at=now if who.assignee else None,
+                completed_at=None, completed_by=None, submitted=None)
+            new_tasks.append(values)
+            # a detached row object, only for the view built at the end of the unit of work
+            rows[task_id] = HumanTask(**values)
+            groups[task_id] = list(dict.fromkeys(who.groups))
+            new_groups.extend({"task_id": task_id, "group_name": group} for group in groups[task_id])
             self._audit(session, "task_created", None, row.id, task_id,
                         {"task": spec.bpmn_name or spec.bpmn_id, "assignee": who.assignee, "groups": who.groups})
+        loaded.task_rows = list(rows.values())
+        loaded.task_groups = {k: sorted(v) for k, v in groups.items()}
+        return new_tasks, new_groups
 
     def _sync_waits(self, session: Session, loaded: _Loaded) -> None:
         """Project waiting timers and message catches so the scheduler and correlation stay indexed."""
         workflow, row = loaded.workflow, loaded.row
         timers, messages = _waiting_events(workflow)
-        if not timers and not messages and not loaded.had_waits:
+        if not timers and not messages and (loaded.new or not loaded.had_waits):
             return
-        current = {t.task_id: t for t in session.scalars(select(Timer).where(
-            Timer.instance_id == row.id, Timer.state == "waiting"))}
+        current: dict[str, Timer] = {}
+        subs: dict[str, MessageSubscription] = {}
+        if not loaded.new:
+            current = {t.task_id: t for t in session.scalars(select(Timer).where(
+                Timer.instance_id == row.id, Timer.state == "waiting"))}
+            subs = {s.name: s for s in session.scalars(select(MessageSubscription).where(
+                MessageSubscription.instance_id == row.id))}
         for task_id, timer in current.items():
             if task_id not in timers:
                 timer.state = "done"
@@ -632,19 +698,49 @@ class Runtime:
         for task_id, (spec_id, due) in timers.items():
             if task_id not in current:
                 session.add(Timer(instance_id=row.id, task_id=task_id, spec_id=spec_id, due_at=due))
-        subs = {s.name: s for s in session.scalars(select(MessageSubscription).where(
-            MessageSubscription.instance_id == row.id))}
         for name, sub in subs.items():
             if name not in messages:
                 session.delete(sub)
         for name in messages - set(subs):
             session.add(MessageSubscription(instance_id=row.id, name=name, correlation=row.business_key))
 
+    def _loaded_view(self, session: Session, loaded: _Loaded) -> InstanceView:
+        """The InstanceView at the end of a unit of work that ran `_save`, from the rows it already has.
+
+        Same contents as `_instance_view`: the human tasks and the instance come from the session; a new
+        instance has no incidents or audit rows but this unit of work's, which were just inserted.
+        """
+        row = loaded.row
+        if loaded.task_rows is None:
+            return self._instance_view(session, row.id)
+        tasks = sorted(loaded.task_rows, key=lambda t: (t.created_at, t.id))
+        if loaded.new:
+            incidents = sorted(loaded.incidents, key=lambda i: i.id)  # flushed by `_save`: ids assigned
+            audit = [AuditView(a["at"], a["actor"], a["type"], a["task_id"], a["payload"])
+                     for a in session.info.get(_AUDIT_WRITTEN, []) if a["instance_id"] == row.id]
+        else:
+            incidents = session.scalars(select(Incident).where(Incident.instance_id == row.id)
+                                        .order_by(Incident.id)).all()
+            audit = [AuditView(a.at, a.actor, a.type, a.task_id, a.payload) for a in session.execute(
+                select(AuditEvent.at, AuditEvent.actor, AuditEvent.type, AuditEvent.task_id, AuditEvent.payload)
+                .where(AuditEvent.instance_id == row.id).order_by(AuditEvent.id))]
+        return InstanceView(
+            id=row.id, key=row.process_key, version=row.process_version, status=row.status,
+            business_key=row.business_key, data=dict(row.data or {}), started_at=row.started_at,
+            ended_at=row.ended_at,
+            tasks=[_task_view(t, loaded.task_groups.get(t.id, [])) for t in tasks],
+            incidents=[IncidentView(i.id, i.task_id, i.task_name, i.message, _json_roundtrip(i.data), i.created_at,
+                                    i.resolved_at) for i in incidents],
+            audit=audit,
+        )
+
     @staticmethod
     def _audit(session: Session, type_: str, actor: Actor | None, instance_id: str | None, task_id: str | None,
                payload: dict[str, Any]) -> None:
-        session.add(AuditEvent(at=clock.now(), actor=actor.username if actor else None, type=type_,
-                               instance_id=instance_id, task_id=task_id, payload=_json_safe(payload)))
+        """Queue an audit row; `_save` (or the end of the unit of work) inserts the queue in one statement."""
+        _audit_buffer(session).append({"at": clock.now(), "actor": actor.username if actor else None, "type": type_,
+                                       "instance_id": instance_id, "task_id": task_id,
+                                       "payload": _json_safe(payload)})
 
     # ------------------------------------------------------------------ scheduler (engine/timer_service.py)
     def fire_timer(self, instance_id: str, worker: str = "runtime", timer_ids: list[int] | None = None) -> int:
@@ -718,6 +814,30 @@ class Runtime:
 
 
 # ---------------------------------------------------------------------- helpers
+_AUDIT_PENDING = "pdcaflow_audit_pending"
+_AUDIT_WRITTEN = "pdcaflow_audit_written"
+
+
+def _audit_buffer(session: Session) -> list[dict[str, Any]]:
+    return session.info.setdefault(_AUDIT_PENDING, [])
+
+
+def _flush_audit(session: Session) -> None:
+    """Insert the queued audit rows (in the order they were recorded) with one statement."""
+    pending = session.info.get(_AUDIT_PENDING)
+    if not pending:
+        return
+    rows = list(pending)
+    pending.clear()
+    session.execute(insert(AuditEvent.__table__), rows)
+    session.info.setdefault(_AUDIT_WRITTEN, []).extend(rows)
+
+
+def _json_roundtrip(value: Any) -> Any:
+    """What a JSON column gives back for `value`."""
+    return json.loads(json.dumps(value)) if value is not None else None
+
+
 def _may_see(actor: Actor, row: HumanTask, groups: list[str]) -> bool:
     return actor.is_lead or actor.username in (row.assignee, row.completed_by) or bool(set(groups) & actor.groups)
 
