@@ -26,7 +26,6 @@ from SpiffWorkflow.exceptions import SpiffWorkflowException, WorkflowException
 from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import bindparam, insert, or_, select, update
 from sqlalchemy.orm import Session
-from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.exc import StaleDataError
 
 from engine import clock
@@ -73,7 +72,7 @@ class _Loaded:
         # no projections and inserts the row (with its final state) before the rows that refer to it.
         self.new = new
         # Every human task row of the instance with its groups, as `_save` left them (for the view).
-        self.task_rows: list[HumanTask] | None = None
+        self.task_rows: list[Any] | None = None
         self.task_groups: dict[str, list[str]] = {}
         self.incidents: list[Incident] = []  # raised in this unit of work
         # Whether projections of timers/messages may exist, so saves of plain user-task steps skip
@@ -153,7 +152,13 @@ class Runtime:
               business_key: str | None = None) -> InstanceView:
         data = dict(data or {})
         with self._write() as session:
-            definition = self._definition(session, key, version)
+            # id, key and version only: the definition's XML and serialized spec stay in the database
+            if version is None:
+                definition = session.execute(_LATEST_DEFINITION, {"key": key}).first()
+            else:
+                definition = session.execute(_DEFINITION_VERSION, {"key": key, "version": version}).first()
+            if definition is None:
+                raise NotFoundError(f"process '{key}'" + (f" version {version}" if version else "") + " is not deployed")
             spec, subs = self.definitions.specs(session, definition.id)
             try:
                 workflow = BpmnWorkflow(spec, subs, script_engine=self.script_engine)
@@ -390,7 +395,7 @@ class Runtime:
 
     def complete(self, task_id: str, actor: Actor, data: dict[str, Any] | None = None) -> InstanceView:
         with self._write() as session:
-            row, groups = self._task_row(session, task_id, actor)
+            row, groups = _task_record(session, task_id)
             _check_open(row)
             _check_may_act(actor, row, groups)
             if row.assignee and row.assignee != actor.username:
@@ -405,17 +410,10 @@ class Runtime:
             now = clock.now()
             done = {"state": "completed", "completed_at": now, "completed_by": actor.username, "submitted": values,
                     "assignee": row.assignee or actor.username}
-            result = session.execute(update(HumanTask).where(
-                HumanTask.id == task_id, HumanTask.state == row.state,
-                HumanTask.assignee.is_(None) if row.assignee is None else HumanTask.assignee == row.assignee)
-                .values(**done).execution_options(synchronize_session=False))
+            result = session.execute(_TAKE_TASK_UNASSIGNED if row.assignee is None else _TAKE_TASK_ASSIGNED,
+                                     {**done, "b_id": task_id, "b_state": row.state, "b_assignee": row.assignee})
             if result.rowcount != 1:
-                session.refresh(row)
-                raise ConflictError(_taken_message(row))
-            # We won the update: the row now holds exactly these values (no re-select needed).
-            done["submitted"] = _json_roundtrip(values)
-            for name, value in done.items():
-                set_committed_value(row, name, value)
+                raise ConflictError(_taken_message(_task_record(session, task_id)[0]))
             if loaded.row.status in ("cancelled", "completed"):
                 raise ConflictError(f"instance {loaded.row.id} is {loaded.row.status}")
             task = loaded.workflow.get_task_from_id(uuid.UUID(task_id))
@@ -433,9 +431,7 @@ class Runtime:
     def _task_row(self, session: Session, task_id: str, actor: Actor) -> tuple[HumanTask, list[str]]:
         # The task and its groups in one statement (an outer join: one result row per group).
         row, found = None, []
-        for task, group in session.execute(select(HumanTask, HumanTaskGroup.group_name)
-                                           .outerjoin(HumanTaskGroup, HumanTaskGroup.task_id == HumanTask.id)
-                                           .where(HumanTask.id == task_id)):
+        for task, group in session.execute(_TASK_WITH_GROUPS, {"task_id": task_id}):
             row = task
             if group is not None:
                 found.append(group)
@@ -521,7 +517,7 @@ class Runtime:
         # database lock), so every writer of an instance takes its locks in the same order -
         # instance, then its tasks - and a concurrent writer waits and then sees the new state
         # instead of deadlocking. The version column stays as the optimistic safety net.
-        row = session.get(ProcessInstance, instance_id, with_for_update=True, populate_existing=True)
+        row = session.scalars(_LOCK_INSTANCE, {"instance_id": instance_id}).first()
         if row is None:
             raise NotFoundError(f"instance {instance_id} not found")
         return self._restore(session, row)
@@ -607,15 +603,15 @@ class Runtime:
         row.state = dump_state(workflow)
         if loaded.new:
             row.version = 1
-            session.execute(insert(ProcessInstance.__table__), [{
+            session.execute(_INSERT_INSTANCE, [{
                 "id": row.id, "definition_id": row.definition_id, "process_key": row.process_key,
                 "process_version": row.process_version, "business_key": row.business_key, "status": row.status,
                 "state": row.state, "data": row.data, "started_at": row.started_at, "started_by": row.started_by,
                 "ended_at": row.ended_at, "version": 1}])
         if new_tasks:
-            session.execute(insert(HumanTask.__table__), new_tasks)
+            session.execute(_INSERT_TASK, new_tasks)
         if new_groups:
-            session.execute(insert(HumanTaskGroup.__table__), new_groups)
+            session.execute(_INSERT_TASK_GROUP, new_groups)
         session.flush()  # the instance UPDATE with its version check, incidents, timers, subscriptions
         _flush_audit(session)
 
@@ -626,22 +622,24 @@ class Runtime:
         ready = {str(t.id): t for t in workflow.get_tasks(state=TaskState.READY, manual=True)}
         # Every task row of the instance in one statement: the open ones are synchronised, the ids of
         # the others keep a READY task that was projected before (e.g. after a retry) from a second row.
-        rows: dict[str, HumanTask] = {}
+        rows: dict[str, Any] = {}
         groups: dict[str, list[str]] = {}
         if not loaded.new:
-            for ht, group in session.execute(
-                    select(HumanTask, HumanTaskGroup.group_name)
-                    .outerjoin(HumanTaskGroup, HumanTaskGroup.task_id == HumanTask.id)
-                    .where(HumanTask.instance_id == row.id)):
-                rows[ht.id] = ht
-                found = groups.setdefault(ht.id, [])
-                if group is not None:
-                    found.append(group)
+            for record in session.execute(_INSTANCE_TASKS_WITH_GROUPS, {"instance_id": row.id}):
+                task_id = record.id
+                if task_id not in rows:
+                    rows[task_id] = record
+                    groups[task_id] = []
+                if record.group_name is not None:
+                    groups[task_id].append(record.group_name)
+        cancelled = []
         for task_id, ht in rows.items():
             if ht.state in OPEN_STATES and task_id not in ready:
-                ht.state = "cancelled"
-                ht.completed_at = now
+                cancelled.append(task_id)
+                rows[task_id] = _TaskRecord({**ht._mapping, "state": "cancelled", "completed_at": now})
                 self._audit(session, "task_cancelled", None, row.id, task_id, {"task": ht.name})
+        if cancelled:
+            session.execute(_CANCEL_TASKS, [{"b_id": task_id, "completed_at": now} for task_id in cancelled])
         new_tasks: list[dict[str, Any]] = []
         new_groups: list[dict[str, str]] = []
         for task_id, task in ready.items():
@@ -667,8 +665,7 @@ class Runtime:
                 documentation=attrs.get("documentation"), created_at=now, claimed_at=now if who.assignee else None,
                 completed_at=None, completed_by=None, submitted=None)
             new_tasks.append(values)
-            # a detached row object, only for the view built at the end of the unit of work
-            rows[task_id] = HumanTask(**values)
+            rows[task_id] = _TaskRecord(values)  # for the view built at the end of the unit of work
             groups[task_id] = list(dict.fromkeys(who.groups))
             new_groups.extend({"task_id": task_id, "group_name": group} for group in groups[task_id])
             self._audit(session, "task_created", None, row.id, task_id,
@@ -719,11 +716,8 @@ class Runtime:
             audit = [AuditView(a["at"], a["actor"], a["type"], a["task_id"], a["payload"])
                      for a in session.info.get(_AUDIT_WRITTEN, []) if a["instance_id"] == row.id]
         else:
-            incidents = session.scalars(select(Incident).where(Incident.instance_id == row.id)
-                                        .order_by(Incident.id)).all()
-            audit = [AuditView(a.at, a.actor, a.type, a.task_id, a.payload) for a in session.execute(
-                select(AuditEvent.at, AuditEvent.actor, AuditEvent.type, AuditEvent.task_id, AuditEvent.payload)
-                .where(AuditEvent.instance_id == row.id).order_by(AuditEvent.id))]
+            incidents = session.execute(_INSTANCE_INCIDENTS, {"instance_id": row.id}).all()
+            audit = [AuditView(*a) for a in session.execute(_INSTANCE_AUDIT, {"instance_id": row.id})]
         return InstanceView(
             id=row.id, key=row.process_key, version=row.process_version, status=row.status,
             business_key=row.business_key, data=dict(row.data or {}), started_at=row.started_at,
@@ -813,6 +807,46 @@ class Runtime:
         return len(fired)
 
 
+# ---------------------------------------------------------------------- hot-path statements
+# Built once: SQLAlchemy then reuses their cache keys and compiled forms instead of rebuilding them
+# on every call.
+_TASK_WITH_GROUPS = (select(HumanTask, HumanTaskGroup.group_name)
+                     .outerjoin(HumanTaskGroup, HumanTaskGroup.task_id == HumanTask.id)
+                     .where(HumanTask.id == bindparam("task_id")))
+_HTG = HumanTaskGroup.__table__
+# Plain rows (no ORM objects): the runtime only reads them, and writes with the statements below.
+_TASK_RECORD = (select(HumanTask.__table__, _HTG.c.group_name)
+                .outerjoin(_HTG, _HTG.c.task_id == HumanTask.__table__.c.id)
+                .where(HumanTask.__table__.c.id == bindparam("task_id")))
+_INSTANCE_TASKS_WITH_GROUPS = (select(HumanTask.__table__, _HTG.c.group_name)
+                               .outerjoin(_HTG, _HTG.c.task_id == HumanTask.__table__.c.id)
+                               .where(HumanTask.__table__.c.instance_id == bindparam("instance_id")))
+_INSTANCE_INCIDENTS = (select(Incident.__table__).where(Incident.__table__.c.instance_id == bindparam("instance_id"))
+                       .order_by(Incident.__table__.c.id))
+_PD = ProcessDefinition.__table__
+_LATEST_DEFINITION = (select(_PD.c.id, _PD.c.key, _PD.c.version)
+                      .where(_PD.c.key == bindparam("key"), _PD.c.kind == "bpmn")
+                      .order_by(_PD.c.version.desc()).limit(1))
+_DEFINITION_VERSION = select(_PD.c.id, _PD.c.key, _PD.c.version).where(
+    _PD.c.key == bindparam("key"), _PD.c.version == bindparam("version"), _PD.c.kind == "bpmn")
+_INSTANCE_AUDIT = (select(AuditEvent.at, AuditEvent.actor, AuditEvent.type, AuditEvent.task_id, AuditEvent.payload)
+                   .where(AuditEvent.instance_id == bindparam("instance_id")).order_by(AuditEvent.id))
+# Lock the instance row (PostgreSQL FOR UPDATE) and read it afresh even if the session has it.
+_LOCK_INSTANCE = (select(ProcessInstance).where(ProcessInstance.id == bindparam("instance_id"))
+                  .with_for_update().execution_options(populate_existing=True))
+_HT = HumanTask.__table__
+_TAKE_TASK_UNASSIGNED = _HT.update().where(_HT.c.id == bindparam("b_id"), _HT.c.state == bindparam("b_state"),
+                                           _HT.c.assignee.is_(None))
+_TAKE_TASK_ASSIGNED = _HT.update().where(_HT.c.id == bindparam("b_id"), _HT.c.state == bindparam("b_state"),
+                                         _HT.c.assignee == bindparam("b_assignee"))
+_CANCEL_TASKS = (_HT.update().where(_HT.c.id == bindparam("b_id"))
+                 .values(state="cancelled", completed_at=bindparam("completed_at", type_=_HT.c.completed_at.type)))
+_INSERT_INSTANCE = insert(ProcessInstance.__table__)
+_INSERT_TASK = insert(_HT)
+_INSERT_TASK_GROUP = insert(HumanTaskGroup.__table__)
+_INSERT_AUDIT = insert(AuditEvent.__table__)
+
+
 # ---------------------------------------------------------------------- helpers
 _AUDIT_PENDING = "pdcaflow_audit_pending"
 _AUDIT_WRITTEN = "pdcaflow_audit_written"
@@ -829,8 +863,27 @@ def _flush_audit(session: Session) -> None:
         return
     rows = list(pending)
     pending.clear()
-    session.execute(insert(AuditEvent.__table__), rows)
+    session.execute(_INSERT_AUDIT, rows)
     session.info.setdefault(_AUDIT_WRITTEN, []).extend(rows)
+
+
+class _TaskRecord:
+    """A human task row as plain attributes (what `_task_view` and the checks read)."""
+
+    def __init__(self, values: Any) -> None:
+        self.__dict__.update(values)
+
+
+def _task_record(session: Session, task_id: str) -> tuple[Any, list[str]]:
+    """A task row (plain, read-only) and its sorted groups, in one statement."""
+    row, found = None, []
+    for record in session.execute(_TASK_RECORD, {"task_id": task_id}):
+        row = record
+        if record.group_name is not None:
+            found.append(record.group_name)
+    if row is None:
+        raise NotFoundError(f"task {task_id} not found")
+    return row, sorted(found)
 
 
 def _json_roundtrip(value: Any) -> Any:
