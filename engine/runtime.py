@@ -65,7 +65,7 @@ OPEN_STATES = ("open", "claimed")
 class _Loaded:
     """An instance row with its restored workflow, inside one unit of work."""
 
-    def __init__(self, row: ProcessInstance, workflow: BpmnWorkflow, *, new: bool = False) -> None:
+    def __init__(self, row: _InstanceRecord, workflow: BpmnWorkflow, *, new: bool = False) -> None:
         self.row = row
         self.workflow = workflow
         # A started instance not yet inserted: nothing of it exists in the database, so `_save` reads
@@ -171,11 +171,12 @@ class Runtime:
             if start_task is not None:
                 start_task.data.update(data)
             now = clock.now()
-            row = ProcessInstance(
+            row = _InstanceRecord(dict(
                 id=uuid.uuid4().hex, definition_id=definition.id, process_key=definition.key,
                 process_version=definition.version, business_key=business_key or _text(data.get("reference")),
                 status="running", state=b"", data=data, started_at=now, started_by=actor.username, ended_at=None,
-            )
+                version=0,
+            ))
             self._audit(session, "start", actor, row.id, None,
                         {"key": key, "version": definition.version, "business_key": row.business_key})
             loaded = _Loaded(row, workflow, new=True)
@@ -517,20 +518,18 @@ class Runtime:
         # database lock), so every writer of an instance takes its locks in the same order -
         # instance, then its tasks - and a concurrent writer waits and then sees the new state
         # instead of deadlocking. The version column stays as the optimistic safety net.
-        row = session.scalars(_LOCK_INSTANCE, {"instance_id": instance_id}).first()
-        if row is None:
+        record = session.execute(_LOCK_INSTANCE, {"instance_id": instance_id}).first()
+        if record is None:
             raise NotFoundError(f"instance {instance_id} not found")
-        return self._restore(session, row)
+        return self._restore(session, _InstanceRecord(record._mapping))
 
     def _load_unless_locked(self, session: Session, instance_id: str) -> _Loaded | None:
         """For the scheduler: None when another transaction is writing the instance right now
         (PostgreSQL SKIP LOCKED; SQLite ignores it and queues on the database lock instead)."""
-        row = session.scalars(select(ProcessInstance).where(ProcessInstance.id == instance_id)
-                              .with_for_update(skip_locked=True)
-                              .execution_options(populate_existing=True)).first()
-        return self._restore(session, row) if row is not None else None
+        record = session.execute(_LOCK_INSTANCE_UNLESS_LOCKED, {"instance_id": instance_id}).first()
+        return self._restore(session, _InstanceRecord(record._mapping)) if record is not None else None
 
-    def _restore(self, session: Session, row: ProcessInstance) -> _Loaded:
+    def _restore(self, session: Session, row: _InstanceRecord) -> _Loaded:
         spec, subs = self.definitions.specs(session, row.definition_id)
         workflow = load_state(row.state, spec, subs, self.script_engine)
         return _Loaded(row, workflow)
@@ -608,11 +607,19 @@ class Runtime:
                 "process_version": row.process_version, "business_key": row.business_key, "status": row.status,
                 "state": row.state, "data": row.data, "started_at": row.started_at, "started_by": row.started_by,
                 "ended_at": row.ended_at, "version": 1}])
+        else:
+            # Optimistic locking: the update only matches the version this unit of work read.
+            result = session.execute(_UPDATE_INSTANCE, {
+                "b_id": row.id, "b_version": row.version, "version": row.version + 1, "status": row.status,
+                "state": row.state, "data": row.data, "ended_at": row.ended_at})
+            if result.rowcount != 1:
+                raise ConflictError("The instance was changed by someone else at the same time; reload and try again.")
+            row.version += 1
         if new_tasks:
             session.execute(_INSERT_TASK, new_tasks)
         if new_groups:
             session.execute(_INSERT_TASK_GROUP, new_groups)
-        session.flush()  # the instance UPDATE with its version check, incidents, timers, subscriptions
+        session.flush()  # incidents, timers, subscriptions
         _flush_audit(session)
 
     def _sync_human_tasks(self, session: Session, loaded: _Loaded, now: datetime
@@ -831,9 +838,12 @@ _DEFINITION_VERSION = select(_PD.c.id, _PD.c.key, _PD.c.version).where(
     _PD.c.key == bindparam("key"), _PD.c.version == bindparam("version"), _PD.c.kind == "bpmn")
 _INSTANCE_AUDIT = (select(AuditEvent.at, AuditEvent.actor, AuditEvent.type, AuditEvent.task_id, AuditEvent.payload)
                    .where(AuditEvent.instance_id == bindparam("instance_id")).order_by(AuditEvent.id))
-# Lock the instance row (PostgreSQL FOR UPDATE) and read it afresh even if the session has it.
-_LOCK_INSTANCE = (select(ProcessInstance).where(ProcessInstance.id == bindparam("instance_id"))
-                  .with_for_update().execution_options(populate_existing=True))
+_PI = ProcessInstance.__table__
+# Lock the instance row (PostgreSQL FOR UPDATE) and read it.
+_LOCK_INSTANCE = select(_PI).where(_PI.c.id == bindparam("instance_id")).with_for_update()
+_LOCK_INSTANCE_UNLESS_LOCKED = (select(_PI).where(_PI.c.id == bindparam("instance_id"))
+                                .with_for_update(skip_locked=True))
+_UPDATE_INSTANCE = _PI.update().where(_PI.c.id == bindparam("b_id"), _PI.c.version == bindparam("b_version"))
 _HT = HumanTask.__table__
 _TAKE_TASK_UNASSIGNED = _HT.update().where(_HT.c.id == bindparam("b_id"), _HT.c.state == bindparam("b_state"),
                                            _HT.c.assignee.is_(None))
@@ -865,6 +875,13 @@ def _flush_audit(session: Session) -> None:
     pending.clear()
     session.execute(_INSERT_AUDIT, rows)
     session.info.setdefault(_AUDIT_WRITTEN, []).extend(rows)
+
+
+class _InstanceRecord:
+    """A process_instance row as plain, mutable attributes; `Runtime._save` writes it back (Core, versioned)."""
+
+    def __init__(self, values: Any) -> None:
+        self.__dict__.update(values)
 
 
 class _TaskRecord:
