@@ -154,9 +154,9 @@ class Runtime:
         with self._write() as session:
             # id, key and version only: the definition's XML and serialized spec stay in the database
             if version is None:
-                definition = session.execute(_LATEST_DEFINITION, {"key": key}).first()
+                definition = session.connection().execute(_LATEST_DEFINITION, {"key": key}).first()
             else:
-                definition = session.execute(_DEFINITION_VERSION, {"key": key, "version": version}).first()
+                definition = session.connection().execute(_DEFINITION_VERSION, {"key": key, "version": version}).first()
             if definition is None:
                 raise NotFoundError(f"process '{key}'" + (f" version {version}" if version else "") + " is not deployed")
             spec, subs = self.definitions.specs(session, definition.id)
@@ -411,7 +411,7 @@ class Runtime:
             now = clock.now()
             done = {"state": "completed", "completed_at": now, "completed_by": actor.username, "submitted": values,
                     "assignee": row.assignee or actor.username}
-            result = session.execute(_TAKE_TASK_UNASSIGNED if row.assignee is None else _TAKE_TASK_ASSIGNED,
+            result = session.connection().execute(_TAKE_TASK_UNASSIGNED if row.assignee is None else _TAKE_TASK_ASSIGNED,
                                      {**done, "b_id": task_id, "b_state": row.state, "b_assignee": row.assignee})
             if result.rowcount != 1:
                 raise ConflictError(_taken_message(_task_record(session, task_id)[0]))
@@ -518,7 +518,7 @@ class Runtime:
         # database lock), so every writer of an instance takes its locks in the same order -
         # instance, then its tasks - and a concurrent writer waits and then sees the new state
         # instead of deadlocking. The version column stays as the optimistic safety net.
-        record = session.execute(_LOCK_INSTANCE, {"instance_id": instance_id}).first()
+        record = session.connection().execute(_LOCK_INSTANCE, {"instance_id": instance_id}).first()
         if record is None:
             raise NotFoundError(f"instance {instance_id} not found")
         return self._restore(session, _InstanceRecord(record._mapping))
@@ -526,7 +526,7 @@ class Runtime:
     def _load_unless_locked(self, session: Session, instance_id: str) -> _Loaded | None:
         """For the scheduler: None when another transaction is writing the instance right now
         (PostgreSQL SKIP LOCKED; SQLite ignores it and queues on the database lock instead)."""
-        record = session.execute(_LOCK_INSTANCE_UNLESS_LOCKED, {"instance_id": instance_id}).first()
+        record = session.connection().execute(_LOCK_INSTANCE_UNLESS_LOCKED, {"instance_id": instance_id}).first()
         return self._restore(session, _InstanceRecord(record._mapping)) if record is not None else None
 
     def _restore(self, session: Session, row: _InstanceRecord) -> _Loaded:
@@ -602,23 +602,23 @@ class Runtime:
         row.state = dump_state(workflow)
         if loaded.new:
             row.version = 1
-            session.execute(_INSERT_INSTANCE, [{
+            session.connection().execute(_INSERT_INSTANCE, [{
                 "id": row.id, "definition_id": row.definition_id, "process_key": row.process_key,
                 "process_version": row.process_version, "business_key": row.business_key, "status": row.status,
                 "state": row.state, "data": row.data, "started_at": row.started_at, "started_by": row.started_by,
                 "ended_at": row.ended_at, "version": 1}])
         else:
             # Optimistic locking: the update only matches the version this unit of work read.
-            result = session.execute(_UPDATE_INSTANCE, {
+            result = session.connection().execute(_UPDATE_INSTANCE, {
                 "b_id": row.id, "b_version": row.version, "version": row.version + 1, "status": row.status,
                 "state": row.state, "data": row.data, "ended_at": row.ended_at})
             if result.rowcount != 1:
                 raise ConflictError("The instance was changed by someone else at the same time; reload and try again.")
             row.version += 1
         if new_tasks:
-            session.execute(_INSERT_TASK, new_tasks)
+            session.connection().execute(_INSERT_TASK, new_tasks)
         if new_groups:
-            session.execute(_INSERT_TASK_GROUP, new_groups)
+            session.connection().execute(_INSERT_TASK_GROUP, new_groups)
         session.flush()  # incidents, timers, subscriptions
         _flush_audit(session)
 
@@ -632,7 +632,7 @@ class Runtime:
         rows: dict[str, Any] = {}
         groups: dict[str, list[str]] = {}
         if not loaded.new:
-            for record in session.execute(_INSTANCE_TASKS_WITH_GROUPS, {"instance_id": row.id}):
+            for record in session.connection().execute(_INSTANCE_TASKS_WITH_GROUPS, {"instance_id": row.id}):
                 task_id = record.id
                 if task_id not in rows:
                     rows[task_id] = record
@@ -646,7 +646,7 @@ class Runtime:
                 rows[task_id] = _TaskRecord({**ht._mapping, "state": "cancelled", "completed_at": now})
                 self._audit(session, "task_cancelled", None, row.id, task_id, {"task": ht.name})
         if cancelled:
-            session.execute(_CANCEL_TASKS, [{"b_id": task_id, "completed_at": now} for task_id in cancelled])
+            session.connection().execute(_CANCEL_TASKS, [{"b_id": task_id, "completed_at": now} for task_id in cancelled])
         new_tasks: list[dict[str, Any]] = []
         new_groups: list[dict[str, str]] = []
         for task_id, task in ready.items():
@@ -723,8 +723,8 @@ class Runtime:
             audit = [AuditView(a["at"], a["actor"], a["type"], a["task_id"], a["payload"])
                      for a in session.info.get(_AUDIT_WRITTEN, []) if a["instance_id"] == row.id]
         else:
-            incidents = session.execute(_INSTANCE_INCIDENTS, {"instance_id": row.id}).all()
-            audit = [AuditView(*a) for a in session.execute(_INSTANCE_AUDIT, {"instance_id": row.id})]
+            incidents = session.connection().execute(_INSTANCE_INCIDENTS, {"instance_id": row.id}).all()
+            audit = [AuditView(*a) for a in session.connection().execute(_INSTANCE_AUDIT, {"instance_id": row.id})]
         return InstanceView(
             id=row.id, key=row.process_key, version=row.process_version, status=row.status,
             business_key=row.business_key, data=dict(row.data or {}), started_at=row.started_at,
@@ -816,7 +816,8 @@ class Runtime:
 
 # ---------------------------------------------------------------------- hot-path statements
 # Built once: SQLAlchemy then reuses their cache keys and compiled forms instead of rebuilding them
-# on every call.
+# on every call. They are Core statements, run on the session's connection (same transaction,
+# without the ORM's execution layer).
 _TASK_WITH_GROUPS = (select(HumanTask, HumanTaskGroup.group_name)
                      .outerjoin(HumanTaskGroup, HumanTaskGroup.task_id == HumanTask.id)
                      .where(HumanTask.id == bindparam("task_id")))
@@ -873,7 +874,7 @@ def _flush_audit(session: Session) -> None:
         return
     rows = list(pending)
     pending.clear()
-    session.execute(_INSERT_AUDIT, rows)
+    session.connection().execute(_INSERT_AUDIT, rows)
     session.info.setdefault(_AUDIT_WRITTEN, []).extend(rows)
 
 
@@ -894,7 +895,7 @@ class _TaskRecord:
 def _task_record(session: Session, task_id: str) -> tuple[Any, list[str]]:
     """A task row (plain, read-only) and its sorted groups, in one statement."""
     row, found = None, []
-    for record in session.execute(_TASK_RECORD, {"task_id": task_id}):
+    for record in session.connection().execute(_TASK_RECORD, {"task_id": task_id}):
         row = record
         if record.group_name is not None:
             found.append(record.group_name)
