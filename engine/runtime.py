@@ -396,7 +396,10 @@ class Runtime:
 
     def complete(self, task_id: str, actor: Actor, data: dict[str, Any] | None = None) -> InstanceView:
         with self._write() as session:
-            row, groups = _task_record(session, task_id)
+            # The task, its groups and its instance in one statement that also locks the instance row
+            # (PostgreSQL FOR UPDATE OF process_instance; SQLite write units hold the database lock):
+            # the same lock order as `_load`, instance first, then the task's conditional update.
+            row, groups, instance = _task_with_instance(session, task_id)
             _check_open(row)
             _check_may_act(actor, row, groups)
             if row.assignee and row.assignee != actor.username:
@@ -405,14 +408,15 @@ class Runtime:
             if errors:
                 names = ", ".join(e["field"] or "form" for e in errors)
                 raise FormValidationError(f"please correct: {names}", errors)
-            loaded = self._load(session, row.instance_id)
+            loaded = self._restore(session, instance)
             # Take the task with a conditional update: of two concurrent completions (or a completion
             # racing a claim) exactly one matches; the other stops here with a conflict.
             now = clock.now()
             done = {"state": "completed", "completed_at": now, "completed_by": actor.username, "submitted": values,
                     "assignee": row.assignee or actor.username}
-            result = session.connection().execute(_TAKE_TASK_UNASSIGNED if row.assignee is None else _TAKE_TASK_ASSIGNED,
-                                     {**done, "b_id": task_id, "b_state": row.state, "b_assignee": row.assignee})
+            result = session.connection().execute(
+                _TAKE_TASK_UNASSIGNED if row.assignee is None else _TAKE_TASK_ASSIGNED,
+                {**done, "b_id": task_id, "b_state": row.state, "b_assignee": row.assignee})
             if result.rowcount != 1:
                 raise ConflictError(_taken_message(_task_record(session, task_id)[0]))
             if loaded.row.status in ("cancelled", "completed"):
@@ -831,6 +835,13 @@ _INSTANCE_TASKS_WITH_GROUPS = (select(HumanTask.__table__, _HTG.c.group_name)
                                .where(HumanTask.__table__.c.instance_id == bindparam("instance_id")))
 _INSTANCE_INCIDENTS = (select(Incident.__table__).where(Incident.__table__.c.instance_id == bindparam("instance_id"))
                        .order_by(Incident.__table__.c.id))
+_PI = ProcessInstance.__table__
+_TASK_WITH_INSTANCE = (select(HumanTask.__table__, _HTG.c.group_name,
+                              *[c.label(f"pi_{c.name}") for c in _PI.c])
+                       .select_from(HumanTask.__table__.join(_PI, _PI.c.id == HumanTask.__table__.c.instance_id)
+                                    .outerjoin(_HTG, _HTG.c.task_id == HumanTask.__table__.c.id))
+                       .where(HumanTask.__table__.c.id == bindparam("task_id"))
+                       .with_for_update(of=_PI))
 _PD = ProcessDefinition.__table__
 _LATEST_DEFINITION = (select(_PD.c.id, _PD.c.key, _PD.c.version)
                       .where(_PD.c.key == bindparam("key"), _PD.c.kind == "bpmn")
@@ -839,7 +850,6 @@ _DEFINITION_VERSION = select(_PD.c.id, _PD.c.key, _PD.c.version).where(
     _PD.c.key == bindparam("key"), _PD.c.version == bindparam("version"), _PD.c.kind == "bpmn")
 _INSTANCE_AUDIT = (select(AuditEvent.at, AuditEvent.actor, AuditEvent.type, AuditEvent.task_id, AuditEvent.payload)
                    .where(AuditEvent.instance_id == bindparam("instance_id")).order_by(AuditEvent.id))
-_PI = ProcessInstance.__table__
 # Lock the instance row (PostgreSQL FOR UPDATE) and read it.
 _LOCK_INSTANCE = select(_PI).where(_PI.c.id == bindparam("instance_id")).with_for_update()
 _LOCK_INSTANCE_UNLESS_LOCKED = (select(_PI).where(_PI.c.id == bindparam("instance_id"))
@@ -902,6 +912,20 @@ def _task_record(session: Session, task_id: str) -> tuple[Any, list[str]]:
     if row is None:
         raise NotFoundError(f"task {task_id} not found")
     return row, sorted(found)
+
+
+def _task_with_instance(session: Session, task_id: str) -> tuple[Any, list[str], _InstanceRecord]:
+    """A task row, its sorted groups and its (now locked) instance row, in one statement."""
+    row, found = None, []
+    for record in session.connection().execute(_TASK_WITH_INSTANCE, {"task_id": task_id}):
+        row = record
+        if record.group_name is not None:
+            found.append(record.group_name)
+    if row is None:
+        raise NotFoundError(f"task {task_id} not found")
+    mapping = row._mapping
+    instance = _InstanceRecord({c.name: mapping[f"pi_{c.name}"] for c in _PI.c})
+    return row, sorted(found), instance
 
 
 def _json_roundtrip(value: Any) -> Any:
