@@ -24,7 +24,7 @@ from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefin
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
 from SpiffWorkflow.exceptions import SpiffWorkflowException, WorkflowException
 from SpiffWorkflow.util.task import TaskState
-from sqlalchemy import bindparam, insert, or_, select, update
+from sqlalchemy import bindparam, cast, insert, literal, null, or_, select, union_all, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -727,8 +727,15 @@ class Runtime:
             audit = [AuditView(a["at"], a["actor"], a["type"], a["task_id"], a["payload"])
                      for a in session.info.get(_AUDIT_WRITTEN, []) if a["instance_id"] == row.id]
         else:
-            incidents = session.connection().execute(_INSTANCE_INCIDENTS, {"instance_id": row.id}).all()
-            audit = [AuditView(*a) for a in session.connection().execute(_INSTANCE_AUDIT, {"instance_id": row.id})]
+            # audit rows and incidents in one statement (UNION ALL, audit rows first, each by id)
+            incidents, audit = [], []
+            for r in session.connection().execute(_INSTANCE_AUDIT_AND_INCIDENTS, {"instance_id": row.id}):
+                if r.kind == 0:
+                    audit.append(AuditView(r.at, r.actor, r.type, r.task_id, r.payload))
+                else:
+                    incidents.append(_TaskRecord({"id": r.id, "task_id": r.task_id, "task_name": r.task_name,
+                                                  "message": r.message, "data": r.payload, "created_at": r.at,
+                                                  "resolved_at": r.resolved_at}))
         return InstanceView(
             id=row.id, key=row.process_key, version=row.process_version, status=row.status,
             business_key=row.business_key, data=dict(row.data or {}), started_at=row.started_at,
@@ -833,8 +840,16 @@ _TASK_RECORD = (select(HumanTask.__table__, _HTG.c.group_name)
 _INSTANCE_TASKS_WITH_GROUPS = (select(HumanTask.__table__, _HTG.c.group_name)
                                .outerjoin(_HTG, _HTG.c.task_id == HumanTask.__table__.c.id)
                                .where(HumanTask.__table__.c.instance_id == bindparam("instance_id")))
-_INSTANCE_INCIDENTS = (select(Incident.__table__).where(Incident.__table__.c.instance_id == bindparam("instance_id"))
-                       .order_by(Incident.__table__.c.id))
+_AE, _INC = AuditEvent.__table__, Incident.__table__
+_INSTANCE_AUDIT_AND_INCIDENTS = union_all(
+    select(literal(0).label("kind"), _AE.c.id, _AE.c.at, _AE.c.actor, _AE.c.type, _AE.c.task_id, _AE.c.payload,
+           cast(null(), _INC.c.task_name.type).label("task_name"), cast(null(), _INC.c.message.type).label("message"),
+           cast(null(), _INC.c.resolved_at.type).label("resolved_at"))
+    .where(_AE.c.instance_id == bindparam("instance_id")),
+    select(literal(1), _INC.c.id, _INC.c.created_at, cast(null(), _AE.c.actor.type), cast(null(), _AE.c.type.type),
+           _INC.c.task_id, _INC.c.data, _INC.c.task_name, _INC.c.message, _INC.c.resolved_at)
+    .where(_INC.c.instance_id == bindparam("instance_id")),
+).order_by("kind", "id")
 _PI = ProcessInstance.__table__
 _TASK_WITH_INSTANCE = (select(HumanTask.__table__, _HTG.c.group_name,
                               *[c.label(f"pi_{c.name}") for c in _PI.c])
@@ -848,8 +863,6 @@ _LATEST_DEFINITION = (select(_PD.c.id, _PD.c.key, _PD.c.version)
                       .order_by(_PD.c.version.desc()).limit(1))
 _DEFINITION_VERSION = select(_PD.c.id, _PD.c.key, _PD.c.version).where(
     _PD.c.key == bindparam("key"), _PD.c.version == bindparam("version"), _PD.c.kind == "bpmn")
-_INSTANCE_AUDIT = (select(AuditEvent.at, AuditEvent.actor, AuditEvent.type, AuditEvent.task_id, AuditEvent.payload)
-                   .where(AuditEvent.instance_id == bindparam("instance_id")).order_by(AuditEvent.id))
 # Lock the instance row (PostgreSQL FOR UPDATE) and read it.
 _LOCK_INSTANCE = select(_PI).where(_PI.c.id == bindparam("instance_id")).with_for_update()
 _LOCK_INSTANCE_UNLESS_LOCKED = (select(_PI).where(_PI.c.id == bindparam("instance_id"))
