@@ -719,7 +719,9 @@ class Runtime:
         instance has no incidents or audit rows but this unit of work's, which were just inserted.
         """
         row = loaded.row
-        if loaded.task_rows is None:
+        if loaded.task_rows is None:  # `_save` did not run: read everything back
+            _flush_audit(session)
+            session.flush()
             return self._instance_view(session, row.id)
         tasks = sorted(loaded.task_rows, key=lambda t: (t.created_at, t.id))
         if loaded.new:
