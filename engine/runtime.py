@@ -9,6 +9,7 @@ timers, message subscriptions, incidents, audit) in the same transaction. The in
 
 from __future__ import annotations
 
+import json
 import logging
 import uuid
 from collections.abc import Iterable, Iterator
@@ -23,7 +24,7 @@ from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefin
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
 from SpiffWorkflow.exceptions import SpiffWorkflowException, WorkflowException
 from SpiffWorkflow.util.task import TaskState
-from sqlalchemy import bindparam, or_, select, update
+from sqlalchemy import bindparam, cast, insert, literal, null, or_, select, union_all, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -65,9 +66,16 @@ OPEN_STATES = ("open", "claimed")
 class _Loaded:
     """An instance row with its restored workflow, inside one unit of work."""
 
-    def __init__(self, row: ProcessInstance, workflow: BpmnWorkflow) -> None:
+    def __init__(self, row: _InstanceRecord, workflow: BpmnWorkflow, *, new: bool = False) -> None:
         self.row = row
         self.workflow = workflow
+        # A started instance not yet inserted: nothing of it exists in the database, so `_save` reads
+        # no projections and inserts the row (with its final state) before the rows that refer to it.
+        self.new = new
+        # Every human task row of the instance with its groups, as `_save` left them (for the view).
+        self.task_rows: list[Any] | None = None
+        self.task_groups: dict[str, list[str]] = {}
+        self.incidents: list[Incident] = []  # raised in this unit of work
         # Whether projections of timers/messages may exist, so saves of plain user-task steps skip
         # the two projection queries.
         timers, messages = _waiting_events(workflow)
@@ -86,6 +94,7 @@ class Runtime:
         try:
             with self.db.write() as session:
                 yield session
+                _flush_audit(session)
         except ConcurrentUpdateError as exc:
             raise ConflictError(str(exc)) from exc
 
@@ -144,7 +153,13 @@ class Runtime:
               business_key: str | None = None) -> InstanceView:
         data = dict(data or {})
         with self._write() as session:
-            definition = self._definition(session, key, version)
+            # id, key and version only: the definition's XML and serialized spec stay in the database
+            if version is None:
+                definition = session.connection().execute(_LATEST_DEFINITION, {"key": key}).first()
+            else:
+                definition = session.connection().execute(_DEFINITION_VERSION, {"key": key, "version": version}).first()
+            if definition is None:
+                raise NotFoundError(f"process '{key}'" + (f" version {version}" if version else "") + " is not deployed")
             spec, subs = self.definitions.specs(session, definition.id)
             try:
                 workflow = BpmnWorkflow(spec, subs, script_engine=self.script_engine)
@@ -157,19 +172,18 @@ class Runtime:
             if start_task is not None:
                 start_task.data.update(data)
             now = clock.now()
-            row = ProcessInstance(
+            row = _InstanceRecord(dict(
                 id=uuid.uuid4().hex, definition_id=definition.id, process_key=definition.key,
                 process_version=definition.version, business_key=business_key or _text(data.get("reference")),
-                status="running", state=b"", data=data, started_at=now, started_by=actor.username,
-            )
-            session.add(row)
-            session.flush()
+                status="running", state=b"", data=data, started_at=now, started_by=actor.username, ended_at=None,
+                version=0,
+            ))
             self._audit(session, "start", actor, row.id, None,
                         {"key": key, "version": definition.version, "business_key": row.business_key})
-            loaded = _Loaded(row, workflow)
+            loaded = _Loaded(row, workflow, new=True)
             self._advance(session, loaded, actor)
             self._save(session, loaded)
-            view = self._instance_view(session, row.id)
+            view = self._loaded_view(session, loaded)
         return view
 
     def instance(self, instance_id: str) -> InstanceView:
@@ -390,7 +404,10 @@ class Runtime:
 
     def complete(self, task_id: str, actor: Actor, data: dict[str, Any] | None = None) -> InstanceView:
         with self._write() as session:
-            row, groups = self._task_row(session, task_id, actor)
+            # The task, its groups and its instance in one statement that also locks the instance row
+            # (PostgreSQL FOR UPDATE OF process_instance; SQLite write units hold the database lock):
+            # the same lock order as `_load`, instance first, then the task's conditional update.
+            row, groups, instance = _task_with_instance(session, task_id)
             _check_open(row)
             _check_may_act(actor, row, groups)
             if row.assignee and row.assignee != actor.username:
@@ -399,19 +416,17 @@ class Runtime:
             if errors:
                 names = ", ".join(e["field"] or "form" for e in errors)
                 raise FormValidationError(f"please correct: {names}", errors)
-            loaded = self._load(session, row.instance_id)
+            loaded = self._restore(session, instance)
             # Take the task with a conditional update: of two concurrent completions (or a completion
             # racing a claim) exactly one matches; the other stops here with a conflict.
             now = clock.now()
-            result = session.execute(update(HumanTask).where(
-                HumanTask.id == task_id, HumanTask.state == row.state,
-                HumanTask.assignee.is_(None) if row.assignee is None else HumanTask.assignee == row.assignee)
-                .values(state="completed", completed_at=now, completed_by=actor.username, submitted=values,
-                        assignee=row.assignee or actor.username))
+            done = {"state": "completed", "completed_at": now, "completed_by": actor.username, "submitted": values,
+                    "assignee": row.assignee or actor.username}
+            result = session.connection().execute(
+                _TAKE_TASK_UNASSIGNED if row.assignee is None else _TAKE_TASK_ASSIGNED,
+                {**done, "b_id": task_id, "b_state": row.state, "b_assignee": row.assignee})
             if result.rowcount != 1:
-                session.refresh(row)
-                raise ConflictError(_taken_message(row))
-            session.refresh(row)
+                raise ConflictError(_taken_message(_task_record(session, task_id)[0]))
             if loaded.row.status in ("cancelled", "completed"):
                 raise ConflictError(f"instance {loaded.row.id} is {loaded.row.status}")
             task = loaded.workflow.get_task_from_id(uuid.UUID(task_id))
@@ -423,14 +438,19 @@ class Runtime:
             self._run_task(session, loaded, task, actor)
             self._advance(session, loaded, actor)
             self._save(session, loaded)
-            view = self._instance_view(session, row.instance_id)
+            view = self._loaded_view(session, loaded)
         return view
 
     def _task_row(self, session: Session, task_id: str, actor: Actor) -> tuple[HumanTask, list[str]]:
-        row = session.get(HumanTask, task_id)
+        # The task and its groups in one statement (an outer join: one result row per group).
+        row, found = None, []
+        for task, group in session.execute(_TASK_WITH_GROUPS, {"task_id": task_id}):
+            row = task
+            if group is not None:
+                found.append(group)
         if row is None:
             raise NotFoundError(f"task {task_id} not found")
-        groups = self._groups_of(session, [row.id]).get(row.id, [])
+        groups = sorted(found)
         # Acting on a task outside one's groups is refused (403) by _check_may_act; only reads hide it.
         return row, groups
 
@@ -510,20 +530,18 @@ class Runtime:
         # database lock), so every writer of an instance takes its locks in the same order -
         # instance, then its tasks - and a concurrent writer waits and then sees the new state
         # instead of deadlocking. The version column stays as the optimistic safety net.
-        row = session.get(ProcessInstance, instance_id, with_for_update=True, populate_existing=True)
-        if row is None:
+        record = session.connection().execute(_LOCK_INSTANCE, {"instance_id": instance_id}).first()
+        if record is None:
             raise NotFoundError(f"instance {instance_id} not found")
-        return self._restore(session, row)
+        return self._restore(session, _InstanceRecord(record._mapping))
 
     def _load_unless_locked(self, session: Session, instance_id: str) -> _Loaded | None:
         """For the scheduler: None when another transaction is writing the instance right now
         (PostgreSQL SKIP LOCKED; SQLite ignores it and queues on the database lock instead)."""
-        row = session.scalars(select(ProcessInstance).where(ProcessInstance.id == instance_id)
-                              .with_for_update(skip_locked=True)
-                              .execution_options(populate_existing=True)).first()
-        return self._restore(session, row) if row is not None else None
+        record = session.connection().execute(_LOCK_INSTANCE_UNLESS_LOCKED, {"instance_id": instance_id}).first()
+        return self._restore(session, _InstanceRecord(record._mapping)) if record is not None else None
 
-    def _restore(self, session: Session, row: ProcessInstance) -> _Loaded:
+    def _restore(self, session: Session, row: _InstanceRecord) -> _Loaded:
         spec, subs = self.definitions.specs(session, row.definition_id)
         workflow = load_state(row.state, spec, subs, self.script_engine)
         return _Loaded(row, workflow)
@@ -563,15 +581,27 @@ class Runtime:
             task_name=(task.task_spec.bpmn_name or task.task_spec.bpmn_id) if task is not None else None,
             message=message, data=_json_safe(data), created_at=clock.now())
         session.add(incident)
+        loaded.incidents.append(incident)
         loaded.row.status = "incident"
         self._audit(session, "incident", actor, loaded.row.id, incident.task_id,
                     {"message": message, "task": incident.task_name})
         log.warning("incident instance=%s task=%s: %s", loaded.row.id, incident.task_id, message)
 
     def _save(self, session: Session, loaded: _Loaded) -> None:
+        try:
+            # Nothing is read while the projections are worked out, so nothing pending is flushed early
+            # (a new instance's row must be inserted before the rows that refer to it).
+            with session.no_autoflush:
+                self._save_rows(session, loaded)
+        except BaseException:
+            # Audit rows of a unit of work (or savepoint) that failed must never be written later.
+            _audit_buffer(session).clear()
+            raise
+
+    def _save_rows(self, session: Session, loaded: _Loaded) -> None:
         workflow, row = loaded.workflow, loaded.row
         now = clock.now()
-        self._sync_human_tasks(session, loaded, now)
+        new_tasks, new_groups = self._sync_human_tasks(session, loaded, now)
         self._sync_waits(session, loaded)
         if row.status not in ("cancelled", "incident"):
             if workflow.is_completed():
@@ -582,23 +612,57 @@ class Runtime:
                 row.status = "running"
         row.data = _json_safe(_instance_data(workflow))
         row.state = dump_state(workflow)
-        session.flush()
+        if loaded.new:
+            row.version = 1
+            session.connection().execute(_INSERT_INSTANCE, [{
+                "id": row.id, "definition_id": row.definition_id, "process_key": row.process_key,
+                "process_version": row.process_version, "business_key": row.business_key, "status": row.status,
+                "state": row.state, "data": row.data, "started_at": row.started_at, "started_by": row.started_by,
+                "ended_at": row.ended_at, "version": 1}])
+        else:
+            # Optimistic locking: the update only matches the version this unit of work read.
+            result = session.connection().execute(_UPDATE_INSTANCE, {
+                "b_id": row.id, "b_version": row.version, "version": row.version + 1, "status": row.status,
+                "state": row.state, "data": row.data, "ended_at": row.ended_at})
+            if result.rowcount != 1:
+                raise ConflictError("The instance was changed by someone else at the same time; reload and try again.")
+            row.version += 1
+        if new_tasks:
+            session.connection().execute(_INSERT_TASK, new_tasks)
+        if new_groups:
+            session.connection().execute(_INSERT_TASK_GROUP, new_groups)
+        session.flush()  # incidents, timers, subscriptions
+        _flush_audit(session)
 
-    def _sync_human_tasks(self, session: Session, loaded: _Loaded, now: datetime) -> None:
+    def _sync_human_tasks(self, session: Session, loaded: _Loaded, now: datetime
+                          ) -> tuple[list[dict[str, Any]], list[dict[str, str]]]:
+        """Project the ready user tasks; returns the rows to insert (human tasks, their groups)."""
         workflow, row = loaded.workflow, loaded.row
         ready = {str(t.id): t for t in workflow.get_tasks(state=TaskState.READY, manual=True)}
-        existing = {t.id: t for t in session.scalars(select(HumanTask).where(
-            HumanTask.instance_id == row.id, HumanTask.state.in_(OPEN_STATES)))}
-        for task_id, ht in existing.items():
-            if task_id not in ready:
-                ht.state = "cancelled"
-                ht.completed_at = now
+        # Every task row of the instance in one statement: the open ones are synchronised, the ids of
+        # the others keep a READY task that was projected before (e.g. after a retry) from a second row.
+        rows: dict[str, Any] = {}
+        groups: dict[str, list[str]] = {}
+        if not loaded.new:
+            for record in session.connection().execute(_INSTANCE_TASKS_WITH_GROUPS, {"instance_id": row.id}):
+                task_id = record.id
+                if task_id not in rows:
+                    rows[task_id] = record
+                    groups[task_id] = []
+                if record.group_name is not None:
+                    groups[task_id].append(record.group_name)
+        cancelled = []
+        for task_id, ht in rows.items():
+            if ht.state in OPEN_STATES and task_id not in ready:
+                cancelled.append(task_id)
+                rows[task_id] = _TaskRecord({**ht._mapping, "state": "cancelled", "completed_at": now})
                 self._audit(session, "task_cancelled", None, row.id, task_id, {"task": ht.name})
-        known = set(existing)
-        if ready:
-            known |= set(session.scalars(select(HumanTask.id).where(HumanTask.id.in_(list(ready)))))
+        if cancelled:
+            session.connection().execute(_CANCEL_TASKS, [{"b_id": task_id, "completed_at": now} for task_id in cancelled])
+        new_tasks: list[dict[str, Any]] = []
+        new_groups: list[dict[str, str]] = []
         for task_id, task in ready.items():
-            if task_id in known:
+            if task_id in rows:
                 continue
             spec = task.task_spec
             attrs = (getattr(spec, "extensions", None) or {}).get("pdca", {})
@@ -612,26 +676,36 @@ class Runtime:
                 current = get_path(task.data, f["id"])
                 if current is not None and not isinstance(current, (dict, list)):
                     f["default"] = current
-            session.add(HumanTask(
+            values = dict(
                 id=task_id, instance_id=row.id, process_key=row.process_key, spec_id=spec.bpmn_id or spec.name,
                 name=spec.bpmn_name or spec.bpmn_id or spec.name, state="claimed" if who.assignee else "open",
-                assignee=who.assignee, candidate_groups=who.groups, priority=who.priority, due_at=who.due_at,
-                follow_up_at=who.follow_up_at, form=_json_safe(fields), documentation=attrs.get("documentation"),
-                created_at=now, claimed_at=now if who.assignee else None))
-            session.flush()
-            for group in who.groups:
-                session.add(HumanTaskGroup(task_id=task_id, group_name=group))
+                assignee=who.assignee, candidate_groups=_json_safe(who.groups), priority=who.priority,
+                due_at=who.due_at, follow_up_at=who.follow_up_at, form=_json_safe(fields),
+                documentation=attrs.get("documentation"), created_at=now, claimed_at=now if who.assignee else None,
+                completed_at=None, completed_by=None, submitted=None)
+            new_tasks.append(values)
+            rows[task_id] = _TaskRecord(values)  # for the view built at the end of the unit of work
+            groups[task_id] = list(dict.fromkeys(who.groups))
+            new_groups.extend({"task_id": task_id, "group_name": group} for group in groups[task_id])
             self._audit(session, "task_created", None, row.id, task_id,
                         {"task": spec.bpmn_name or spec.bpmn_id, "assignee": who.assignee, "groups": who.groups})
+        loaded.task_rows = list(rows.values())
+        loaded.task_groups = {k: sorted(v) for k, v in groups.items()}
+        return new_tasks, new_groups
 
     def _sync_waits(self, session: Session, loaded: _Loaded) -> None:
         """Project waiting timers and message catches so the scheduler and correlation stay indexed."""
         workflow, row = loaded.workflow, loaded.row
         timers, messages = _waiting_events(workflow)
-        if not timers and not messages and not loaded.had_waits:
+        if not timers and not messages and (loaded.new or not loaded.had_waits):
             return
-        current = {t.task_id: t for t in session.scalars(select(Timer).where(
-            Timer.instance_id == row.id, Timer.state == "waiting"))}
+        current: dict[str, Timer] = {}
+        subs: dict[str, MessageSubscription] = {}
+        if not loaded.new:
+            current = {t.task_id: t for t in session.scalars(select(Timer).where(
+                Timer.instance_id == row.id, Timer.state == "waiting"))}
+            subs = {s.name: s for s in session.scalars(select(MessageSubscription).where(
+                MessageSubscription.instance_id == row.id))}
         for task_id, timer in current.items():
             if task_id not in timers:
                 timer.state = "done"
@@ -640,19 +714,55 @@ class Runtime:
         for task_id, (spec_id, due) in timers.items():
             if task_id not in current:
                 session.add(Timer(instance_id=row.id, task_id=task_id, spec_id=spec_id, due_at=due))
-        subs = {s.name: s for s in session.scalars(select(MessageSubscription).where(
-            MessageSubscription.instance_id == row.id))}
         for name, sub in subs.items():
             if name not in messages:
                 session.delete(sub)
         for name in messages - set(subs):
             session.add(MessageSubscription(instance_id=row.id, name=name, correlation=row.business_key))
 
+    def _loaded_view(self, session: Session, loaded: _Loaded) -> InstanceView:
+        """The InstanceView at the end of a unit of work that ran `_save`, from the rows it already has.
+
+        Same contents as `_instance_view`: the human tasks and the instance come from the session; a new
+        instance has no incidents or audit rows but this unit of work's, which were just inserted.
+        """
+        row = loaded.row
+        if loaded.task_rows is None:  # `_save` did not run: read everything back
+            _flush_audit(session)
+            session.flush()
+            return self._instance_view(session, row.id)
+        tasks = sorted(loaded.task_rows, key=lambda t: (t.created_at, t.id))
+        if loaded.new:
+            incidents = sorted(loaded.incidents, key=lambda i: i.id)  # flushed by `_save`: ids assigned
+            audit = [AuditView(a["at"], a["actor"], a["type"], a["task_id"], a["payload"])
+                     for a in session.info.get(_AUDIT_WRITTEN, []) if a["instance_id"] == row.id]
+        else:
+            # audit rows and incidents in one statement (UNION ALL, audit rows first, each by id)
+            incidents, audit = [], []
+            for r in session.connection().execute(_INSTANCE_AUDIT_AND_INCIDENTS, {"instance_id": row.id}):
+                if r.kind == 0:
+                    audit.append(AuditView(r.at, r.actor, r.type, r.task_id, r.payload))
+                else:
+                    incidents.append(_TaskRecord({"id": r.id, "task_id": r.task_id, "task_name": r.task_name,
+                                                  "message": r.message, "data": r.payload, "created_at": r.at,
+                                                  "resolved_at": r.resolved_at}))
+        return InstanceView(
+            id=row.id, key=row.process_key, version=row.process_version, status=row.status,
+            business_key=row.business_key, data=dict(row.data or {}), started_at=row.started_at,
+            ended_at=row.ended_at,
+            tasks=[_task_view(t, loaded.task_groups.get(t.id, [])) for t in tasks],
+            incidents=[IncidentView(i.id, i.task_id, i.task_name, i.message, _json_roundtrip(i.data), i.created_at,
+                                    i.resolved_at) for i in incidents],
+            audit=audit,
+        )
+
     @staticmethod
     def _audit(session: Session, type_: str, actor: Actor | None, instance_id: str | None, task_id: str | None,
                payload: dict[str, Any]) -> None:
-        session.add(AuditEvent(at=clock.now(), actor=actor.username if actor else None, type=type_,
-                               instance_id=instance_id, task_id=task_id, payload=_json_safe(payload)))
+        """Queue an audit row; `_save` (or the end of the unit of work) inserts the queue in one statement."""
+        _audit_buffer(session).append({"at": clock.now(), "actor": actor.username if actor else None, "type": type_,
+                                       "instance_id": instance_id, "task_id": task_id,
+                                       "payload": _json_safe(payload)})
 
     # ------------------------------------------------------------------ scheduler (engine/timer_service.py)
     def fire_timer(self, instance_id: str, worker: str = "runtime", timer_ids: list[int] | None = None) -> int:
@@ -725,7 +835,127 @@ class Runtime:
         return len(fired)
 
 
+# ---------------------------------------------------------------------- hot-path statements
+# Built once: SQLAlchemy then reuses their cache keys and compiled forms instead of rebuilding them
+# on every call. They are Core statements, run on the session's connection (same transaction,
+# without the ORM's execution layer).
+_TASK_WITH_GROUPS = (select(HumanTask, HumanTaskGroup.group_name)
+                     .outerjoin(HumanTaskGroup, HumanTaskGroup.task_id == HumanTask.id)
+                     .where(HumanTask.id == bindparam("task_id")))
+_HTG = HumanTaskGroup.__table__
+# Plain rows (no ORM objects): the runtime only reads them, and writes with the statements below.
+_TASK_RECORD = (select(HumanTask.__table__, _HTG.c.group_name)
+                .outerjoin(_HTG, _HTG.c.task_id == HumanTask.__table__.c.id)
+                .where(HumanTask.__table__.c.id == bindparam("task_id")))
+_INSTANCE_TASKS_WITH_GROUPS = (select(HumanTask.__table__, _HTG.c.group_name)
+                               .outerjoin(_HTG, _HTG.c.task_id == HumanTask.__table__.c.id)
+                               .where(HumanTask.__table__.c.instance_id == bindparam("instance_id")))
+_AE, _INC = AuditEvent.__table__, Incident.__table__
+_INSTANCE_AUDIT_AND_INCIDENTS = union_all(
+    select(literal(0).label("kind"), _AE.c.id, _AE.c.at, _AE.c.actor, _AE.c.type, _AE.c.task_id, _AE.c.payload,
+           cast(null(), _INC.c.task_name.type).label("task_name"), cast(null(), _INC.c.message.type).label("message"),
+           cast(null(), _INC.c.resolved_at.type).label("resolved_at"))
+    .where(_AE.c.instance_id == bindparam("instance_id")),
+    select(literal(1), _INC.c.id, _INC.c.created_at, cast(null(), _AE.c.actor.type), cast(null(), _AE.c.type.type),
+           _INC.c.task_id, _INC.c.data, _INC.c.task_name, _INC.c.message, _INC.c.resolved_at)
+    .where(_INC.c.instance_id == bindparam("instance_id")),
+).order_by("kind", "id")
+_PI = ProcessInstance.__table__
+_TASK_WITH_INSTANCE = (select(HumanTask.__table__, _HTG.c.group_name,
+                              *[c.label(f"pi_{c.name}") for c in _PI.c])
+                       .select_from(HumanTask.__table__.join(_PI, _PI.c.id == HumanTask.__table__.c.instance_id)
+                                    .outerjoin(_HTG, _HTG.c.task_id == HumanTask.__table__.c.id))
+                       .where(HumanTask.__table__.c.id == bindparam("task_id"))
+                       .with_for_update(of=_PI))
+_PD = ProcessDefinition.__table__
+_LATEST_DEFINITION = (select(_PD.c.id, _PD.c.key, _PD.c.version)
+                      .where(_PD.c.key == bindparam("key"), _PD.c.kind == "bpmn")
+                      .order_by(_PD.c.version.desc()).limit(1))
+_DEFINITION_VERSION = select(_PD.c.id, _PD.c.key, _PD.c.version).where(
+    _PD.c.key == bindparam("key"), _PD.c.version == bindparam("version"), _PD.c.kind == "bpmn")
+# Lock the instance row (PostgreSQL FOR UPDATE) and read it.
+_LOCK_INSTANCE = select(_PI).where(_PI.c.id == bindparam("instance_id")).with_for_update()
+_LOCK_INSTANCE_UNLESS_LOCKED = (select(_PI).where(_PI.c.id == bindparam("instance_id"))
+                                .with_for_update(skip_locked=True))
+_UPDATE_INSTANCE = _PI.update().where(_PI.c.id == bindparam("b_id"), _PI.c.version == bindparam("b_version"))
+_HT = HumanTask.__table__
+_TAKE_TASK_UNASSIGNED = _HT.update().where(_HT.c.id == bindparam("b_id"), _HT.c.state == bindparam("b_state"),
+                                           _HT.c.assignee.is_(None))
+_TAKE_TASK_ASSIGNED = _HT.update().where(_HT.c.id == bindparam("b_id"), _HT.c.state == bindparam("b_state"),
+                                         _HT.c.assignee == bindparam("b_assignee"))
+_CANCEL_TASKS = (_HT.update().where(_HT.c.id == bindparam("b_id"))
+                 .values(state="cancelled", completed_at=bindparam("completed_at", type_=_HT.c.completed_at.type)))
+_INSERT_INSTANCE = insert(ProcessInstance.__table__)
+_INSERT_TASK = insert(_HT)
+_INSERT_TASK_GROUP = insert(HumanTaskGroup.__table__)
+_INSERT_AUDIT = insert(AuditEvent.__table__)
+
+
 # ---------------------------------------------------------------------- helpers
+_AUDIT_PENDING = "pdcaflow_audit_pending"
+_AUDIT_WRITTEN = "pdcaflow_audit_written"
+
+
+def _audit_buffer(session: Session) -> list[dict[str, Any]]:
+    return session.info.setdefault(_AUDIT_PENDING, [])
+
+
+def _flush_audit(session: Session) -> None:
+    """Insert the queued audit rows (in the order they were recorded) with one statement."""
+    pending = session.info.get(_AUDIT_PENDING)
+    if not pending:
+        return
+    rows = list(pending)
+    pending.clear()
+    session.connection().execute(_INSERT_AUDIT, rows)
+    session.info.setdefault(_AUDIT_WRITTEN, []).extend(rows)
+
+
+class _InstanceRecord:
+    """A process_instance row as plain, mutable attributes; `Runtime._save` writes it back (Core, versioned)."""
+
+    def __init__(self, values: Any) -> None:
+        self.__dict__.update(values)
+
+
+class _TaskRecord:
+    """A human task row as plain attributes (what `_task_view` and the checks read)."""
+
+    def __init__(self, values: Any) -> None:
+        self.__dict__.update(values)
+
+
+def _task_record(session: Session, task_id: str) -> tuple[Any, list[str]]:
+    """A task row (plain, read-only) and its sorted groups, in one statement."""
+    row, found = None, []
+    for record in session.connection().execute(_TASK_RECORD, {"task_id": task_id}):
+        row = record
+        if record.group_name is not None:
+            found.append(record.group_name)
+    if row is None:
+        raise NotFoundError(f"task {task_id} not found")
+    return row, sorted(found)
+
+
+def _task_with_instance(session: Session, task_id: str) -> tuple[Any, list[str], _InstanceRecord]:
+    """A task row, its sorted groups and its (now locked) instance row, in one statement."""
+    row, found = None, []
+    for record in session.connection().execute(_TASK_WITH_INSTANCE, {"task_id": task_id}):
+        row = record
+        if record.group_name is not None:
+            found.append(record.group_name)
+    if row is None:
+        raise NotFoundError(f"task {task_id} not found")
+    mapping = row._mapping
+    instance = _InstanceRecord({c.name: mapping[f"pi_{c.name}"] for c in _PI.c})
+    return row, sorted(found), instance
+
+
+def _json_roundtrip(value: Any) -> Any:
+    """What a JSON column gives back for `value`."""
+    return json.loads(json.dumps(value)) if value is not None else None
+
+
 def _may_see(actor: Actor, row: HumanTask, groups: list[str]) -> bool:
     return actor.is_lead or actor.username in (row.assignee, row.completed_by) or bool(set(groups) & actor.groups)
 
