@@ -7,6 +7,8 @@ built from those dicts and names every bad field.
 
 from __future__ import annotations
 
+import functools
+import json
 import re
 from datetime import date, datetime
 from typing import Any
@@ -132,6 +134,18 @@ def build_schema(spec_fields: list[dict[str, Any]]) -> Schema:
     return Schema.from_dict(declared, name="TaskForm")()
 
 
+@functools.lru_cache(maxsize=512)
+def _cached_schema(shape: str) -> Schema:
+    return build_schema(json.loads(shape))
+
+
+def schema_for(spec_fields: list[dict[str, Any]]) -> Schema:
+    """The schema of a form, built once per form shape (defaults and labels do not change validation)."""
+    shape = json.dumps([{k: f.get(k) for k in ("id", "type", "required", "readonly", "validation", "options")}
+                        for f in spec_fields], sort_keys=True, default=str)
+    return _cached_schema(shape)
+
+
 def _safe_name(index: int) -> str:
     # marshmallow reads dots in attribute names as paths into nested objects; ids stay in data_key.
     return f"field_{index}"
@@ -160,7 +174,7 @@ def validate_submission(spec_fields: list[dict[str, Any]], data: dict[str, Any])
         if f["type"] == "boolean" and f["id"] not in cleaned_input and not f["required"]:
             cleaned_input[f["id"]] = False  # an unticked checkbox is not sent at all
     try:
-        loaded = build_schema(spec_fields).load(cleaned_input)
+        loaded = schema_for(spec_fields).load(cleaned_input)
         ids = {_safe_name(i): f["id"] for i, f in enumerate(spec_fields)}
         values = {ids[name]: value for name, value in loaded.items()}
     except ValidationError as exc:
