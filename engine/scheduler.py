@@ -16,7 +16,7 @@ from typing import Any
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
 
-from engine import escalation, notifications, timer_service
+from engine import customer_mail, escalation, notifications, timer_service
 from engine.runtime import Runtime
 
 log = logging.getLogger("pdcaflow.scheduler")
@@ -39,7 +39,7 @@ def scheduler_pass(runtime: Runtime, worker: str | None = None) -> dict[str, int
     """One pass over all due work; never raises. Each step is independent: a failing step is logged
     and retried next pass without holding up the others."""
     worker = worker or worker_name()
-    out = {"timers": 0, "escalations": 0, "task_events": 0, "mails_sent": 0, "mails_failed": 0}
+    out = {"timers": 0, "escalations": 0, "task_events": 0, "customer_mails": 0, "mails_sent": 0, "mails_failed": 0}
     try:
         out["timers"] = timer_service.fire_due_timers(runtime, worker).fired
     except Exception:  # keep the scheduler alive; the next pass retries
@@ -52,6 +52,10 @@ def scheduler_pass(runtime: Runtime, worker: str | None = None) -> dict[str, int
         out["task_events"] = notifications.notify_task_events(runtime.db)
     except Exception:
         log.exception("task notification pass failed")
+    try:
+        out["customer_mails"] = customer_mail.notify_customers(runtime.db)
+    except Exception:
+        log.exception("customer mail pass failed")
     try:
         mails = notifications.deliver_outbox(runtime.db, worker)
         out["mails_sent"], out["mails_failed"] = mails.sent, mails.failed

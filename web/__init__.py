@@ -4,7 +4,6 @@ form, admin) and the REST API under /api/v1."""
 from __future__ import annotations
 
 import os
-import secrets
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -18,6 +17,7 @@ import storage.api_tokens  # noqa: F401  (registers the web tables on the shared
 from engine import clock
 from engine.accounts import actor_for
 from engine.runtime import Runtime
+from engine.signing import secret_key
 from storage.db import DEFAULT_INSTANCE_DIR, Database
 from web import errors
 from web.context import WebUser
@@ -30,15 +30,7 @@ CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' 
 
 
 def _secret_key(instance_dir: Path) -> str:
-    key = os.environ.get("PDCAFLOW_SECRET_KEY")
-    if key:
-        return key
-    instance_dir.mkdir(parents=True, exist_ok=True)
-    path = instance_dir / "secret_key"
-    if not path.exists():
-        path.write_text(secrets.token_hex(32))
-        path.chmod(0o600)
-    return path.read_text().strip()
+    return secret_key(instance_dir)
 
 
 def create_app(config: dict[str, Any] | None = None) -> Flask:
@@ -94,9 +86,9 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
             headers.setdefault("Cache-Control", "no-store")
         return response
 
-    from web import admin, api, auth, complaints, dashboard, inbox, instances, processes, reports
+    from web import admin, api, auth, complaints, dashboard, inbox, instances, processes, reports, survey
 
-    for module in (auth, inbox, processes, instances, complaints, admin, dashboard, reports):
+    for module in (auth, inbox, processes, instances, complaints, admin, dashboard, reports, survey):
         app.register_blueprint(module.bp)
     app.register_blueprint(api.bp)
     csrf.exempt(api.bp)

@@ -1,0 +1,103 @@
+"""Customer e-mails through a real SMTP server (aiosmtpd): the acknowledgement with the reference,
+the final reply with a signed survey link, and the public survey page that stores the answer."""
+
+from __future__ import annotations
+
+import re
+
+import time_machine
+
+from engine.customer_mail import notify_customers
+from engine.mailer import SmtpConfig
+from engine.notifications import deliver_outbox
+from tests.integration.test_scheduler_mail import smtp  # noqa: F401  (fixture)
+from tests.unit.helpers_process_library import (
+    COMPLAINT,
+    INTAKE,
+    LEAD,
+    OWNERS,
+    PROCESSES,
+    SERVICE,
+    START,
+    Driver,
+    ack,
+    analyse,
+    check,
+    do_action,
+    final_reply,
+    fire_timers,
+    owner,
+    plan_answers,
+    reply,
+    standardise,
+    triage,
+)
+from web import create_app
+
+SECRET = "test-secret-for-links"
+
+
+def _plain(message) -> str:
+    for part in message.walk():
+        if part.get_content_type() == "text/plain":
+            return part.get_payload(decode=True).decode(part.get_content_charset() or "utf-8")
+    raise AssertionError("no text/plain part")
+
+
+def _deliver(db, config: SmtpConfig) -> None:
+    result = deliver_outbox(db, "w1", config)
+    assert result.failed == 0
+
+
+def test_customer_gets_acknowledgement_final_reply_and_answers_the_survey(runtime, db, smtp, tmp_path):  # noqa: F811
+    collector, _, config = smtp
+    runtime.deploy_paths([PROCESSES])
+    app = create_app({"RUNTIME": runtime, "DATABASE": db, "SECRET_KEY": SECRET, "TESTING": True,
+                      "INSTANCE_DIR": str(tmp_path)})
+    client = app.test_client()
+    with time_machine.travel(START, tick=True) as clock:
+        d = Driver(runtime, runtime.start("complaint_to_improvement", {**COMPLAINT, "reference": "C-2026-00042"},
+                                          INTAKE, business_key="C-2026-00042"))
+        assert notify_customers(db, key=SECRET) == 1
+        assert notify_customers(db, key=SECRET) == 0  # once per case
+        _deliver(db, config)
+        [(rcpts, ack_mail)] = collector.messages
+        assert rcpts == ["maria@example.org"]
+        assert "C-2026-00042" in ack_mail["Subject"] and "C-2026-00042" in _plain(ack_mail)
+
+        d.complete("acknowledge", SERVICE, ack())
+        d.complete("triage", LEAD, triage(True, False, False, "cosmetic", 1, "delivery", ""))
+        d.complete("reply", SERVICE, reply())
+        d.complete("rca_analyse", LEAD, analyse())
+        d.complete("rca_plan", LEAD, plan_answers([("Fix it", OWNERS[0], "2026-06-30")]))
+        d.complete("rca_do_action", owner(OWNERS[0]), do_action())
+        assert fire_timers(runtime, clock) == 1
+        d.complete("rca_check", LEAD, check(recurred=False))
+        d.complete("standardise", LEAD, standardise())
+        d.complete("send_final_reply", SERVICE, final_reply())
+        assert notify_customers(db, key=SECRET) == 1
+        _deliver(db, config)
+        reply_mail = collector.messages[-1][1]
+        assert collector.messages[-1][0] == ["maria@example.org"]
+        text = _plain(reply_mail)
+        assert final_reply()["final_reply"] in text
+        link = re.search(r"http://\S+/survey/(\w+)/(\w+)", text)
+        assert link and link.group(1) == d.id
+
+        path = f"/survey/{link.group(1)}/{link.group(2)}"
+        assert client.get(f"/survey/{d.id}/{'0' * 32}").status_code == 404  # forged signature
+        page = client.get(path)
+        assert page.status_code == 200 and "How likely are you to recommend us" in page.get_data(as_text=True)
+        token = re.search(r'name="csrf_token" value="([^"]+)"', page.get_data(as_text=True)).group(1)
+        assert client.post(path, data={"csat": "4"}).status_code == 400  # no CSRF token
+        missing = client.post(path, data={"csrf_token": token, "csat": "4"})
+        assert missing.status_code == 422 and "please choose an answer" in missing.get_data(as_text=True)
+        done = client.post(path, data={"csrf_token": token, "csat": "5", "nps": "9", "survey_comment": "Quick fix"})
+        assert done.status_code == 200 and 'id="thanks"' in done.get_data(as_text=True)
+        again = client.get(path)
+        assert 'id="closed"' in again.get_data(as_text=True)
+
+    instance = runtime.instance(d.id)
+    assert instance.status == "completed"
+    assert (instance.data["csat"], instance.data["nps"], instance.data["survey_status"]) == (5, 9, "answered")
+    assert [a.actor for a in instance.audit if a.type == "complete"][-1] == "customer"
