@@ -21,7 +21,8 @@ from typing import Any
 
 from SpiffWorkflow.bpmn import BpmnEvent, BpmnWorkflow
 from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition
-from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
+from SpiffWorkflow.bpmn.specs.event_definitions.timer import CycleTimerEventDefinition, TimerEventDefinition
+from SpiffWorkflow.bpmn.specs.mixins.events.start_event import StartEvent as BpmnStartEvent
 from SpiffWorkflow.exceptions import SpiffWorkflowException, WorkflowException
 from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import bindparam, cast, insert, literal, null, or_, select, union_all, update
@@ -172,6 +173,7 @@ class Runtime:
             if start_task is not None:
                 start_task.data.update(data)
             now = clock.now()
+            _fire_start_timers(workflow, now)
             row = _InstanceRecord(dict(
                 id=uuid.uuid4().hex, definition_id=definition.id, process_key=definition.key,
                 process_version=definition.version, business_key=business_key or _text(data.get("reference")),
@@ -1021,6 +1023,24 @@ def _waiting_timers(workflow: BpmnWorkflow) -> dict[Any, str]:
     """Waiting timer events of the workflow: task id -> element id."""
     return {t.id: t.task_spec.bpmn_id or t.task_spec.name for t in workflow.get_tasks(state=TaskState.WAITING)
             if isinstance(getattr(t.task_spec, "event_definition", None), TimerEventDefinition)}
+
+
+def _fire_start_timers(workflow: BpmnWorkflow, now: datetime) -> None:
+    """A timer start event has done its work once an instance is being started (by the schedule in
+    engine.schedules, or by hand): mark it fired, as Camunda starts one instance per timer event."""
+    for task in workflow.get_tasks(state=TaskState.ANY_MASK):
+        spec = task.task_spec
+        definition = getattr(spec, "event_definition", None)
+        if not (isinstance(spec, BpmnStartEvent) and isinstance(definition, TimerEventDefinition)):
+            continue
+        if isinstance(definition, CycleTimerEventDefinition):
+            # SpiffWorkflow grows a cycle's outgoing path one repetition at a time; grow exactly one
+            for output in spec.outputs:
+                child = task._add_child(output, TaskState.FUTURE)
+                child.task_spec._predict(child, mask=TaskState.NOT_FINISHED_MASK)
+            task._set_internal_data(event_fired=True)
+        else:
+            task._set_internal_data(event_value=(now - timedelta(seconds=1)).isoformat(), event_fired=True)
 
 
 def _waiting_events(workflow: BpmnWorkflow) -> tuple[dict[str, tuple[str, datetime]], set[str]]:

@@ -16,7 +16,7 @@ from typing import Any
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
 
-from engine import customer_mail, escalation, notifications, timer_service
+from engine import customer_mail, escalation, notifications, schedules, timer_service
 from engine.runtime import Runtime
 
 log = logging.getLogger("pdcaflow.scheduler")
@@ -39,7 +39,13 @@ def scheduler_pass(runtime: Runtime, worker: str | None = None) -> dict[str, int
     """One pass over all due work; never raises. Each step is independent: a failing step is logged
     and retried next pass without holding up the others."""
     worker = worker or worker_name()
-    out = {"timers": 0, "escalations": 0, "task_events": 0, "customer_mails": 0, "mails_sent": 0, "mails_failed": 0}
+    out = {"scheduled_starts": 0, "timers": 0, "escalations": 0, "task_events": 0, "customer_mails": 0,
+           "mails_sent": 0, "mails_failed": 0}
+    try:
+        schedules.sync_schedules(runtime.db)
+        out["scheduled_starts"] = schedules.start_due(runtime, worker)
+    except Exception:
+        log.exception("scheduled start pass failed")
     try:
         out["timers"] = timer_service.fire_due_timers(runtime, worker).fired
     except Exception:  # keep the scheduler alive; the next pass retries

@@ -276,3 +276,4 @@ class AuditEvent(Base):
 import storage.api_tokens  # noqa: E402,F401,I001
 import storage.scheduling  # noqa: E402,F401
 import storage.kpi_facts  # noqa: E402,F401
+import storage.schedules  # noqa: E402,F401
