@@ -16,10 +16,10 @@ from jinja2 import Environment, StrictUndefined
 from sqlalchemy import select
 
 from engine import clock
-from engine.notifications import LOOKBACK, MAX_EVENT_AGE, _lock_cursor, base_url
+from engine.notifications import MAX_EVENT_AGE, audit_events_since, base_url
 from engine.signing import secret_key, sign
 from storage.db import Database
-from storage.models import AuditEvent, ProcessInstance
+from storage.models import ProcessInstance
 from storage.scheduling import NotificationOutbox
 
 CURSOR = "customer_events"
@@ -56,10 +56,7 @@ def notify_customers(db: Database, *, batch: int = 500, key: str | None = None) 
     now = clock.now()
     queued = 0
     with db.write() as session:
-        cursor = _lock_cursor(session, db, CURSOR, now)
-        events = session.scalars(select(AuditEvent).where(
-            AuditEvent.id > cursor.value - LOOKBACK, AuditEvent.type.in_(("start", "complete")))
-            .order_by(AuditEvent.id).limit(batch)).all()
+        cursor, events = audit_events_since(session, db, CURSOR, ("start", "complete"), now, batch)
         for event in events:
             cursor.value = max(cursor.value, event.id)
             if event.at < now - MAX_EVENT_AGE or not event.instance_id:

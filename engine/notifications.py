@@ -160,15 +160,23 @@ def _lock_cursor(session: Session, db: Database, name: str, now: datetime) -> Sc
     return cursor
 
 
+def audit_events_since(session: Session, db: Database, cursor_name: str, types: tuple[str, ...], now: datetime,
+                       batch: int) -> tuple[SchedulerCursor, list[AuditEvent]]:
+    """Lock the named cursor and read the audit events of `types` from LOOKBACK ids below it on,
+    oldest first; the caller moves `cursor.value` past what it handled (re-reads are deduplicated)."""
+    cursor = _lock_cursor(session, db, cursor_name, now)
+    events = session.scalars(select(AuditEvent).where(
+        AuditEvent.id > cursor.value - LOOKBACK, AuditEvent.type.in_(types))
+        .order_by(AuditEvent.id).limit(batch)).all()
+    return cursor, list(events)
+
+
 def notify_task_events(db: Database, *, batch: int = 500) -> int:
     """Turn new "task_created" and "assign" audit events into notifications; returns how many events."""
     now = clock.now()
     handled = 0
     with db.write() as session:
-        cursor = _lock_cursor(session, db, EVENTS_CURSOR, now)
-        events = session.scalars(select(AuditEvent).where(
-            AuditEvent.id > cursor.value - LOOKBACK, AuditEvent.type.in_(("task_created", "assign")))
-            .order_by(AuditEvent.id).limit(batch)).all()
+        cursor, events = audit_events_since(session, db, EVENTS_CURSOR, ("task_created", "assign"), now, batch)
         top = seen = cursor.value
         for event in events:
             top = max(top, event.id)
