@@ -30,7 +30,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from lxml import etree
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
 from sqlalchemy import and_, exists, or_, select
 from sqlalchemy.exc import IntegrityError
@@ -39,6 +38,7 @@ from sqlalchemy.orm import Session
 import storage.scheduling  # noqa: F401  (registers the scheduler tables on Base.metadata)
 from engine import clock
 from engine.notifications import Recipient, enqueue, recipients, task_context
+from engine.xml_safety import parse_stored
 from storage.db import Database
 from storage.models import AuditEvent, HumanTask, ProcessDefinition, ProcessInstance
 from storage.scheduling import TaskEscalation
@@ -146,8 +146,7 @@ def definition_properties(session: Session, definition_id: int) -> tuple[dict[st
     process_props: dict[str, str] = {}
     task_props: dict[str, dict[str, str]] = {}
     if definition is not None:
-        parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False)
-        root = etree.fromstring(definition.xml.encode("utf-8"), parser)
+        root = parse_stored(definition.xml)
         for process in root.iter(f"{{{BPMN_NS}}}process"):
             if process.get("id") == definition.key:
                 process_props = _properties_of(process)

@@ -13,7 +13,6 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from lxml import etree
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
 from sqlalchemy import or_, select, update
 
@@ -23,6 +22,7 @@ from engine.definitions import DefinitionStore
 from engine.runtime import Runtime
 from engine.sandbox import evaluate
 from engine.views import Actor
+from engine.xml_safety import parse_stored
 from storage.db import Database
 from storage.schedules import ProcessSchedule
 
@@ -40,7 +40,7 @@ class Plan:
 
 def timer_start_expression(xml: str, key: str) -> tuple[str, str] | None:
     """(kind, expression text) of the process's timer start event, if it has one."""
-    root = etree.fromstring(xml.encode(), etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False))
+    root = parse_stored(xml)
     for process in root.iter(B + "process"):
         if process.get("id") != key:
             continue

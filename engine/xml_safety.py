@@ -19,6 +19,11 @@ _DOCTYPE = re.compile(rb"<!DOCTYPE|<!ENTITY", re.IGNORECASE)
 _NO_DTD = "document type declarations and entities are not allowed in process files"
 
 
+def parse_stored(xml: str) -> etree._Element:
+    """The root of a deployed definition's XML (checked at deploy), read with the same hardened parser."""
+    return etree.fromstring(xml.encode("utf-8"), _parser())
+
+
 def _parser() -> etree.XMLParser:
     return etree.XMLParser(
         resolve_entities=False,
