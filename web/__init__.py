@@ -29,16 +29,12 @@ CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' 
        "base-uri 'self'; form-action 'self'; frame-ancestors 'none'")
 
 
-def _secret_key(instance_dir: Path) -> str:
-    return secret_key(instance_dir)
-
-
 def create_app(config: dict[str, Any] | None = None) -> Flask:
     config = dict(config or {})
     app = Flask(__name__)
     instance_dir = Path(config.get("INSTANCE_DIR", DEFAULT_INSTANCE_DIR))
     app.config.update(
-        SECRET_KEY=config.get("SECRET_KEY") or _secret_key(instance_dir),
+        SECRET_KEY=config.get("SECRET_KEY") or secret_key(instance_dir),
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_SECURE=os.environ.get("PDCAFLOW_SECURE_COOKIES") == "1",
