@@ -23,7 +23,7 @@ from sqlalchemy import func, select
 
 from engine import clock
 from engine.runtime import Runtime
-from engine.timer_service import TimerPolicy, fire_due_timers
+from engine.runtime.timers import TimerPolicy, fire_due_timers
 from engine.views import Actor
 from storage.db import Database
 from storage.models import AuditEvent, ProcessInstance, Timer

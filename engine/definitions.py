@@ -30,7 +30,7 @@ from engine import clock
 from engine.bpmn_parser import CAMUNDA, PdcaParser
 from engine.definition_checks import BPMN_NS, check_bpmn, check_dmn, describe, local
 from engine.errors import DeploymentError, NotFoundError, Problem
-from engine.serialization import dump_specs, load_specs
+from engine.runtime.spiff import dump_specs, load_specs
 from engine.xml_safety import DEFAULT_MAX_BYTES, parse_xml
 from storage.models import ProcessDefinition
 
@@ -208,6 +208,17 @@ class DefinitionStore:
             select(ProcessDefinition).where(ProcessDefinition.key == key, ProcessDefinition.kind == kind)
             .order_by(ProcessDefinition.version.desc()).limit(1)
         ).first()
+
+    @staticmethod
+    def version(session: Session, key: str, version: int) -> ProcessDefinition | None:
+        return session.scalars(select(ProcessDefinition).where(
+            ProcessDefinition.key == key, ProcessDefinition.version == version,
+            ProcessDefinition.kind == "bpmn")).first()
+
+    @staticmethod
+    def all_versions(session: Session) -> list[ProcessDefinition]:
+        return list(session.scalars(select(ProcessDefinition).order_by(ProcessDefinition.key,
+                                                                         ProcessDefinition.version)))
 
     @staticmethod
     def latest_all(session: Session, kind: str | None = None) -> list[ProcessDefinition]:

@@ -1,4 +1,4 @@
-"""APScheduler jobs: fire due BPMN timers (leased, engine/timer_service.py), escalate overdue tasks
+"""APScheduler jobs: fire due BPMN timers (leased, engine/runtime/timers.py), escalate overdue tasks
 (engine/escalation.py), turn task events into notifications and deliver the e-mail outbox
 (engine/notifications.py).
 
@@ -16,8 +16,8 @@ from typing import Any
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
 
-from engine import customer_mail, escalation, notifications, schedules, timer_service
-from engine.runtime import Runtime
+from engine import customer_mail, escalation, notifications, schedules
+from engine.runtime import Runtime, timers
 
 log = logging.getLogger("pdcaflow.scheduler")
 
@@ -47,7 +47,7 @@ def scheduler_pass(runtime: Runtime, worker: str | None = None) -> dict[str, int
     except Exception:
         log.exception("scheduled start pass failed")
     try:
-        out["timers"] = timer_service.fire_due_timers(runtime, worker).fired
+        out["timers"] = timers.fire_due_timers(runtime, worker).fired
     except Exception:  # keep the scheduler alive; the next pass retries
         log.exception("timer pass failed")
     try:

@@ -30,7 +30,7 @@ import sys, time
 from datetime import timedelta
 import time_machine
 from engine.runtime import Runtime
-from engine.timer_service import TimerPolicy, fire_due_timers
+from engine.runtime.timers import TimerPolicy, fire_due_timers
 from storage.db import Database
 from storage.models import Timer
 from sqlalchemy import func, select

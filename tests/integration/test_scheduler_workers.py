@@ -10,7 +10,7 @@ import time_machine
 from sqlalchemy import func, select, update
 
 from engine.runtime import Actor, Runtime
-from engine.timer_service import TimerPolicy, fire_due_timers
+from engine.runtime.timers import TimerPolicy, fire_due_timers
 from storage.db import Database
 from storage.models import AuditEvent, ProcessInstance, Timer
 from tests.conftest import FIXTURES

@@ -84,7 +84,7 @@ class Driver:
 
 def fire_timers(runtime, traveller, seconds: float = 5) -> int:
     traveller.shift(timedelta(seconds=seconds))
-    return runtime.fire_due_timers()
+    return runtime.fire_due_timers().fired
 
 
 # ---------------------------------------------------------------------------------------- answers

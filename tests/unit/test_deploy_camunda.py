@@ -60,12 +60,12 @@ def _reply_wait_and_close(runtime, traveller, instance_id):
     assert reply.groups == ["support"]  # lane name becomes the group
     runtime.complete(reply.id, SUPPORT, {})
     assert open_tasks(runtime, instance_id, SUPPORT) == {}
-    assert runtime.fire_due_timers() == 0  # a day has not passed yet
+    assert runtime.fire_due_timers().fired == 0  # a day has not passed yet
     traveller.shift(timedelta(hours=23))
     runtime.fire_due_timers()
     assert open_tasks(runtime, instance_id, SUPPORT) == {}
     traveller.shift(timedelta(hours=2))
-    assert runtime.fire_due_timers() == 1
+    assert runtime.fire_due_timers().fired == 1
     close = open_tasks(runtime, instance_id, SUPPORT)["Task_Close"]
     done = runtime.complete(close.id, SUPPORT, {})
     assert done.status == "completed"
@@ -87,7 +87,7 @@ def test_serious_complaint_investigated_in_time(runtime, lead, severity, amount)
         investigate = open_tasks(runtime, instance.id, lead)["Task_Investigate"]
         assert investigate.groups == ["quality_lead"]
         traveller.shift(timedelta(minutes=30))
-        assert runtime.fire_due_timers() == 0
+        assert runtime.fire_due_timers().fired == 0
         runtime.complete(investigate.id, lead, {"root_cause": "seal"})
         traveller.shift(timedelta(hours=2))  # the boundary timer is gone with its task
         runtime.fire_due_timers()
@@ -101,7 +101,7 @@ def test_overdue_investigation_escalates_through_the_boundary_timer(runtime, lea
         instance = _start(runtime, lead, "high", 10)
         assert set(open_tasks(runtime, instance.id, lead)) == {"Task_Investigate"}
         traveller.shift(timedelta(minutes=61))
-        assert runtime.fire_due_timers() == 1
+        assert runtime.fire_due_timers().fired == 1
         tasks = open_tasks(runtime, instance.id, lead)
         assert set(tasks) == {"Task_Escalate"}
         assert tasks["Task_Escalate"].assignee == "lena.lead"

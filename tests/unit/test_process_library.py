@@ -225,7 +225,7 @@ def test_full_path_with_ineffective_fix_loop_and_survey(rt, clock):
 
     # Effectiveness check waits for the timer
     assert d.open_ids() == []
-    assert rt.fire_due_timers() == 0
+    assert rt.fire_due_timers().fired == 0
     assert fire_timers(rt, clock) == 1
     assert d.open_ids() == ["rca_check"]
     d.complete("rca_check", LEAD, check(recurred=True))

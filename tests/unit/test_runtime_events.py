@@ -27,13 +27,13 @@ def test_intermediate_timer_fires_once_when_due(runtime):
         instance = runtime.start("rt_timer_wait", {}, LEAD)
         assert instance.status == "running" and instance.tasks == []
         assert _timers(runtime, instance.id) == [("Timer_Wait", "waiting", T0 + timedelta(hours=1))]
-        assert runtime.fire_due_timers() == 0
+        assert runtime.fire_due_timers().fired == 0
     with time_machine.travel(T0 + timedelta(minutes=59), tick=False):
-        assert runtime.fire_due_timers() == 0
+        assert runtime.fire_due_timers().fired == 0
         assert runtime.instance(instance.id).tasks == []
     with time_machine.travel(T0 + timedelta(hours=2), tick=False):
-        assert runtime.fire_due_timers() == 1
-        assert runtime.fire_due_timers() == 0  # firing twice fires once
+        assert runtime.fire_due_timers().fired == 1
+        assert runtime.fire_due_timers().fired == 0  # firing twice fires once
     instance = runtime.instance(instance.id)
     assert only_open(instance).name == "After the wait"
     assert _timers(runtime, instance.id) == [("Timer_Wait", "done", T0 + timedelta(hours=1))]
@@ -49,10 +49,10 @@ def test_boundary_timer_interrupts_the_user_task(runtime):
         answer = only_open(instance)
         assert answer.name == "Answer"
         assert _timers(runtime, instance.id) == [("Timer_Late", "waiting", T0 + timedelta(hours=1))]
-        assert runtime.fire_due_timers() == 0
+        assert runtime.fire_due_timers().fired == 0
     with time_machine.travel(T0 + timedelta(hours=2), tick=False):
-        assert runtime.fire_due_timers() == 1
-        assert runtime.fire_due_timers() == 0
+        assert runtime.fire_due_timers().fired == 1
+        assert runtime.fire_due_timers().fired == 0
     instance = runtime.instance(instance.id)
     states = {t.name: t.state for t in instance.tasks}
     assert states == {"Answer": "cancelled", "Escalated": "open"}
@@ -75,7 +75,7 @@ def test_boundary_timer_is_dropped_when_the_task_completes_first(runtime):
     assert instance.status == "completed"
     assert _timers(runtime, instance.id)[0][1] == "done"
     with time_machine.travel(T0 + timedelta(hours=2), tick=False):
-        assert runtime.fire_due_timers() == 0
+        assert runtime.fire_due_timers().fired == 0
 
 
 def test_message_reaches_only_the_matching_instance(runtime):
@@ -110,11 +110,11 @@ def test_scheduler_skips_an_instance_being_written(runtime, db):
     with time_machine.travel(T0 + timedelta(hours=2), tick=False):
         if db.dialect == "sqlite":
             # SQLite has one writer at a time: the scheduler simply queues behind it.
-            assert runtime.fire_due_timers() == 1
+            assert runtime.fire_due_timers().fired == 1
             return
         with db.write() as session:  # someone else holds the instance row
             session.scalars(select(ProcessInstance).where(ProcessInstance.id == instance.id)
                             .with_for_update()).one()
-            assert runtime.fire_due_timers() == 0
-        assert runtime.fire_due_timers() == 1
+            assert runtime.fire_due_timers().fired == 0
+        assert runtime.fire_due_timers().fired == 1
     assert only_open(runtime.instance(instance.id)).name == "After the wait"

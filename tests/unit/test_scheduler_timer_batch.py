@@ -1,5 +1,5 @@
-"""A claimed timer batch fires in one transaction (Runtime.timer_batch): the fast path and the
-general path (human tasks, boundary timers) give the same projections as firing one by one, and a
+"""A claimed timer batch fires in one unit of work (engine/runtime/timers.py): instances with and
+without human tasks or boundary timers give the same projections as firing one by one, and a
 failing instance - or a failing batch - loses nobody else's work."""
 
 from __future__ import annotations
@@ -9,9 +9,8 @@ from datetime import UTC, datetime, timedelta
 import time_machine
 from sqlalchemy import func, select
 
-from engine import runtime as runtime_module
-from engine.runtime import Runtime
-from engine.timer_service import TimerPolicy, fire_due_timers
+from engine.runtime import Runtime, projection, spiff
+from engine.runtime.timers import TimerPolicy, fire_due_timers
 from storage.models import AuditEvent, HumanTask, Timer
 from tests.conftest import FIXTURES
 
@@ -31,7 +30,7 @@ def _audit_types(runtime: Runtime, instance_id: str) -> list[str]:
     return [a.type for a in runtime.instance(instance_id).audit]
 
 
-def test_batch_fires_fast_and_general_path_instances_like_one_by_one(runtime, lead):
+def test_batch_fires_every_kind_of_instance_like_one_by_one(runtime, lead):
     with time_machine.travel(T0, tick=False):
         ids = _deploy_and_start(runtime, lead)
     with time_machine.travel(T0 + timedelta(hours=2), tick=False):
@@ -58,45 +57,44 @@ def test_batch_fires_fast_and_general_path_instances_like_one_by_one(runtime, le
 def test_failing_instance_in_a_batch_rolls_back_alone(runtime, lead, monkeypatch):
     with time_machine.travel(T0, tick=False):
         ids = _deploy_and_start(runtime, lead)
-    bad_fast, bad_full = ids["timer_wait"][1], ids["rt_timer_wait"][1]
-    real_load, real_full = runtime_module.load_state, Runtime._fire_timer_in
-    loaded: list[str] = []
+    bad_early, bad_late = ids["timer_wait"][1], ids["rt_timer_wait"][1]
+    real_load, real_dump = spiff.load_state, spiff.dump_state
 
-    def load_state(raw, *args):  # the fast path fails for one instance
-        workflow = real_load(raw, *args)
+    def load_state(raw, *args):  # one instance cannot even be restored
         if b'"timer_wait-1"' in raw:
             raise RuntimeError("corrupt state")
-        loaded.append("x")
-        return workflow
+        return real_load(raw, *args)
 
-    def full(self, session, instance_id, worker, timer_ids):  # the general path fails after writing
-        fired = real_full(self, session, instance_id, worker, timer_ids)
-        session.flush()
-        if instance_id == bad_full:
+    def dump_state(workflow):  # another fails after it fired and its projection was worked out
+        if spiff.instance_data(workflow).get("reference") == "rt_timer_wait-1":
             raise RuntimeError("late failure")
-        return fired
+        return real_dump(workflow)
 
-    monkeypatch.setattr(runtime_module, "load_state", load_state)
-    monkeypatch.setattr(Runtime, "_fire_timer_in", full)
+    monkeypatch.setattr(spiff, "load_state", load_state)
+    monkeypatch.setattr(spiff, "dump_state", dump_state)
     with time_machine.travel(T0 + timedelta(hours=2), tick=False):
         result = fire_due_timers(runtime, "w1", TimerPolicy(max_attempts=3))
     assert (result.fired, result.failed) == (7, 2)
-    assert runtime.instance(bad_fast).status == "running" and runtime.instance(bad_full).tasks == []
-    assert _audit_types(runtime, bad_full) == ["start"]  # its savepoint rolled back
+    monkeypatch.setattr(spiff, "load_state", real_load)
+    assert runtime.instance(bad_early).status == "running" and runtime.instance(bad_late).tasks == []
+    assert _audit_types(runtime, bad_late) == ["start"]  # nothing of its firing was written
     with runtime.db.read() as s:
         attempts = dict(s.execute(select(Timer.instance_id, Timer.attempts).where(Timer.state == "waiting")).all())
-        assert attempts == {bad_fast: 1, bad_full: 1}
+        assert attempts == {bad_early: 1, bad_late: 1}
         assert s.scalar(select(func.count()).select_from(HumanTask).where(HumanTask.state == "open")) == 2 + 3
 
 
 def test_a_failing_batch_is_fired_one_by_one(runtime, lead, monkeypatch):
     with time_machine.travel(T0, tick=False):
         ids = _deploy_and_start(runtime, lead)
+    real_write = projection.write
 
-    def broken(self):
-        raise RuntimeError("batch write failed")
+    def write(conn, changes):  # the batch's multi-instance write fails; single instances go through
+        if len(changes) > 1:
+            raise RuntimeError("batch write failed")
+        return real_write(conn, changes)
 
-    monkeypatch.setattr(runtime_module._TimerBatch, "flush", broken)
+    monkeypatch.setattr(projection, "write", write)
     with time_machine.travel(T0 + timedelta(hours=2), tick=False):
         result = fire_due_timers(runtime, "w1")
     assert (result.fired, result.failed) == (9, 0)

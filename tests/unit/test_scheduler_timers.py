@@ -1,4 +1,4 @@
-"""Leased timer firing (engine/timer_service.py) on SQLite and PostgreSQL, with time moved by time-machine."""
+"""Leased timer firing (engine/runtime/timers.py) on SQLite and PostgreSQL, with time moved by time-machine."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import pytest
 import time_machine
 from sqlalchemy import func, select, update
 
-from engine.runtime import Runtime
-from engine.timer_service import TimerPolicy, claim_due_timers, fire_due_timers
+from engine.runtime import Runtime, timers
+from engine.runtime.timers import TimerPolicy, claim_due_timers, fire_due_timers
 from storage.models import AuditEvent, Incident, ProcessInstance, Timer
 from tests.conftest import FIXTURES
 
@@ -76,14 +76,14 @@ def test_failing_instance_is_retried_with_backoff_then_incident(runtime, lead, m
     with time_machine.travel(T0, tick=False):
         ids = _start(runtime, lead, 3)
     bad = ids[1]
-    original = Runtime.fire_timer
+    original = timers.fire_instance
 
-    def flaky(self, instance_id, worker="runtime", timer_ids=None):
-        if instance_id == bad:
+    def flaky(uow, row, snapshot, worker, held):
+        if row.id == bad:
             raise RuntimeError("database hiccup")
-        return original(self, instance_id, worker, timer_ids)
+        return original(uow, row, snapshot, worker, held)
 
-    monkeypatch.setattr(Runtime, "fire_timer", flaky)
+    monkeypatch.setattr(timers, "fire_instance", flaky)
     policy = TimerPolicy(backoff=timedelta(seconds=30), max_attempts=3)
     t = T0 + timedelta(hours=2)
     with time_machine.travel(t, tick=False):
@@ -108,13 +108,13 @@ def test_failing_instance_is_retried_with_backoff_then_incident(runtime, lead, m
         assert s.get(ProcessInstance, bad).status == "incident"
     # after the cause is fixed a quality lead retries: the overdue timer fires within the retry itself,
     # and the next scheduler pass has nothing left to fire for it (exactly once)
-    monkeypatch.setattr(Runtime, "fire_timer", original)
+    monkeypatch.setattr(timers, "fire_instance", original)
     with time_machine.travel(t + timedelta(minutes=5), tick=False):
         runtime.retry(bad, lead)
         assert runtime.instance(bad).status == "completed"
         assert fire_due_timers(runtime, "w1", policy).fired == 0
     fired = [a for a in runtime.instance(bad).audit if a.type == "timer_fired"]
-    assert len(fired) == 1 and fired[0].payload == {"worker": "retry"}
+    assert len(fired) == 1 and fired[0].payload == {"worker": "retry", "timer": "Wait"}
     with runtime.db.read() as s:
         assert s.scalars(select(Timer).where(Timer.instance_id == bad)).one().state == "done"
 

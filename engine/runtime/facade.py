@@ -1,0 +1,216 @@
+"""`Runtime`: the service API. Each call is one unit of work (engine/runtime/unit_of_work.py) or one
+read; callers get plain views (engine/views.py), never SpiffWorkflow objects or rows."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from engine import clock
+from engine.definitions import DefinitionStore, DeployReport, DeployResult, collect_files
+from engine.errors import DeploymentError, InvalidStateError, NotFoundError
+from engine.permissions import check_lead
+from engine.runtime import projection, spiff, tasks, timers
+from engine.runtime.unit_of_work import UnitOfWork, unit_of_work
+from engine.sandbox import SandboxScriptEngine
+from engine.views import Actor, InstanceView, TaskView
+from storage import instances as store
+from storage.db import Database
+
+
+class Runtime:
+    def __init__(self, db: Database, definitions: DefinitionStore | None = None) -> None:
+        self.db = db
+        self.definitions = definitions or DefinitionStore()
+        self.script_engine = SandboxScriptEngine()
+
+    def unit_of_work(self) -> Any:
+        """A write transaction for engine services (see unit_of_work.unit_of_work)."""
+        return unit_of_work(self.db, self.definitions, self.script_engine)
+
+    # ------------------------------------------------------------------ definitions
+    def deploy(self, files: list[tuple[str, bytes]], actor: Actor | None = None) -> DeployReport:
+        """Deploy the files that are valid; the report lists results and every problem."""
+        with self.unit_of_work() as uow:
+            report = self.definitions.deploy(uow.session, files, actor.username if actor else None)
+            self._audit_deploys(uow, report.results, actor)
+        return report
+
+    def deploy_paths(self, paths: Iterable[Path | str], actor: Actor | None = None) -> list[DeployResult]:
+        """Deploy files/folders; raise DeploymentError (deploying nothing) if any file has a problem."""
+        files = [(str(p), Path(p).read_bytes()) for p in collect_files(paths)]
+        with self.unit_of_work() as uow:
+            report = self.definitions.deploy(uow.session, files, actor.username if actor else None)
+            if report.problems:
+                raise DeploymentError(report.problems)
+            self._audit_deploys(uow, report.results, actor)
+        return report.results
+
+    @staticmethod
+    def _audit_deploys(uow: UnitOfWork, results: list[DeployResult], actor: Actor | None) -> None:
+        for result in results:
+            if not result.unchanged:
+                uow.audit("deploy", actor, None, None, {"key": result.key, "version": result.version, "kind": result.kind})
+
+    def definitions_list(self, all_versions: bool = False) -> list[dict[str, Any]]:
+        with self.db.read() as session:
+            rows = DefinitionStore.all_versions(session) if all_versions else DefinitionStore.latest_all(session)
+            return [{"key": d.key, "version": d.version, "name": d.name, "kind": d.kind,
+                     "deployed_at": d.deployed_at, "source_name": d.source_name} for d in rows]
+
+    def definition_xml(self, key: str, version: int | None = None) -> str:
+        with self.db.read() as session:
+            definition = (DefinitionStore.latest(session, key) if version is None
+                          else DefinitionStore.version(session, key, version))
+            if definition is None:
+                raise NotFoundError(_not_deployed(key, version))
+            return definition.xml
+
+    # ------------------------------------------------------------------ instances
+    def start(self, key: str, data: dict[str, Any] | None, actor: Actor, *, version: int | None = None,
+              business_key: str | None = None) -> InstanceView:
+        data = dict(data or {})
+        with self.unit_of_work() as uow:
+            # id, key and version only: the definition's XML and serialized spec stay in the database
+            definition = store.definition_ref(uow.conn, key, version)
+            if definition is None:
+                raise NotFoundError(_not_deployed(key, version))
+            reference = data.get("reference")
+            try:
+                loaded = uow.start(definition, data, actor,
+                                   business_key or (str(reference) if reference not in (None, "") else None))
+            except spiff.EngineFailure as exc:
+                # e.g. an element id that collides with SpiffWorkflow's own 'Start'/'End' task specs
+                raise InvalidStateError(f"process '{key}' v{definition.version} cannot start: "
+                                        f"{spiff.message_of(exc)}") from exc
+            uow.advance(loaded, actor)
+            uow.save(loaded)
+            return projection.instance_view(uow, loaded)
+
+    def instance(self, instance_id: str) -> InstanceView:
+        with self.db.read() as session:
+            view = projection.read_instance_view(session.connection(), instance_id)
+        if view is None:
+            raise NotFoundError(f"instance {instance_id} not found")
+        return view
+
+    def instances(self, *, key: str | None = None, status: str | None = None, limit: int = 100,
+                  offset: int = 0) -> list[dict[str, Any]]:
+        with self.db.read() as session:
+            rows = store.list_instances(session.connection(), key=key, status=status, limit=limit, offset=offset)
+            return [dict(r._mapping) for r in rows]
+
+    def cancel(self, instance_id: str, actor: Actor, reason: str = "") -> InstanceView:
+        check_lead(actor, "cancel an instance")
+        with self.unit_of_work() as uow:
+            loaded = uow.load(instance_id)
+            if loaded.row.status in ("completed", "cancelled"):
+                raise InvalidStateError(f"instance {instance_id} is already {loaded.row.status}")
+            spiff.cancel(loaded.workflow)
+            loaded.row.status = "cancelled"
+            loaded.row.ended_at = clock.now()
+            open_ids = [i.id for i in store.open_incidents(uow.conn, instance_id)]
+            store.resolve_incidents(uow.conn, open_ids, loaded.row.ended_at, actor.username)
+            loaded.audit("cancel", actor, None, {"reason": reason})
+            uow.save(loaded)
+        return self.instance(instance_id)
+
+    def retry(self, instance_id: str, actor: Actor, data: dict[str, Any] | None = None) -> InstanceView:
+        """Run the failed task again, optionally with corrected data, after the cause is fixed."""
+        check_lead(actor, "retry an incident")
+        with self.unit_of_work() as uow:
+            loaded = uow.load(instance_id)
+            if loaded.row.status != "incident":
+                raise InvalidStateError(f"instance {instance_id} is {loaded.row.status}; there is no incident to retry")
+            open_ids = [i.id for i in store.open_incidents(uow.conn, instance_id)]
+            if not open_ids:
+                raise InvalidStateError(f"instance {instance_id} has no open incident to retry")
+            store.resolve_incidents(uow.conn, open_ids, clock.now(), actor.username)
+            spiff.retry_failed(loaded.workflow, data)
+            loaded.row.status = "running"
+            loaded.audit("retry", actor, None, {"data": data or {}})
+            # A timer that came due while the instance was stuck fires here, once, recorded as the
+            # scheduler would record it (its projection row, perhaps 'failed', is closed).
+            fired = uow.fire_timers(loaded, actor, "retry")
+            if fired:
+                store.finish_timers_of_tasks(uow.conn, instance_id, fired)
+            uow.save(loaded)
+        return self.instance(instance_id)
+
+    # ------------------------------------------------------------------ human tasks
+    def tasks(self, actor: Actor, *, state: str | None = None, mine: bool = False, instance_id: str | None = None,
+              process_key: str | None = None, limit: int = 200, in_groups: bool = False,
+              offset: int = 0, overdue: bool = False) -> list[TaskView]:
+        """Tasks the actor may see: assigned to them, or in one of their groups (leads see all).
+
+        `mine`: only tasks assigned to or completed by the actor; `in_groups`: only tasks of the
+        actor's candidate groups (the inbox's "my groups" tab, for leads too). Open or claimed tasks
+        unless `state` is given; due first (undated last), then priority, then age; at most `limit`
+        after skipping `offset`. `overdue`: only open/claimed tasks whose due date has passed (for a
+        quality lead: every overdue task of every process).
+        """
+        with self.db.read() as session:
+            return tasks.list_tasks(session.connection(), actor, state=state, mine=mine, instance_id=instance_id,
+                                    process_key=process_key, limit=limit, in_groups=in_groups, offset=offset,
+                                    overdue=overdue)
+
+    def task(self, task_id: str, actor: Actor) -> TaskView:
+        with self.db.read() as session:
+            return tasks.read_task(session.connection(), task_id, actor)
+
+    def claim(self, task_id: str, actor: Actor) -> TaskView:
+        with self.unit_of_work() as uow:
+            return tasks.claim(uow, task_id, actor)
+
+    def unclaim(self, task_id: str, actor: Actor) -> TaskView:
+        with self.unit_of_work() as uow:
+            return tasks.unclaim(uow, task_id, actor)
+
+    def assign(self, task_id: str, actor: Actor, assignee: str | None) -> TaskView:
+        with self.unit_of_work() as uow:
+            return tasks.assign(uow, task_id, actor, assignee)
+
+    def set_due_date(self, task_id: str, actor: Actor, due: datetime | str | None) -> TaskView:
+        with self.unit_of_work() as uow:
+            return tasks.set_due_date(uow, task_id, actor, due)
+
+    def complete(self, task_id: str, actor: Actor, data: dict[str, Any] | None = None) -> InstanceView:
+        with self.unit_of_work() as uow:
+            return tasks.complete(uow, task_id, actor, data)
+
+    # ------------------------------------------------------------------ events
+    def correlate_message(self, name: str, correlation: str | None, data: dict[str, Any] | None,
+                          actor: Actor) -> list[str]:
+        """Deliver a message to every instance waiting for it (matching the business key, if given)."""
+        missing = NotFoundError(f"no instance is waiting for message '{name}'"
+                                + (f" with correlation '{correlation}'" if correlation else ""))
+        delivered: list[str] = []
+        with self.unit_of_work() as uow:
+            for instance_id in store.subscribed_instances(uow.conn, name, correlation):
+                loaded = uow.load(instance_id)
+                if loaded.row.status in ("completed", "cancelled"):
+                    continue
+                if not spiff.deliver_message(loaded.workflow, name, dict(data or {})):
+                    continue  # a stale subscription; saving other instances re-projects theirs
+                loaded.audit("message", actor, None, {"name": name, "data": data or {}})
+                delivered.append(instance_id)
+                uow.advance(loaded, actor)
+                uow.save(loaded)
+            if not delivered:
+                raise missing
+        return delivered
+
+    def fire_due_timers(self, worker: str = "runtime", policy: timers.TimerPolicy | None = None
+                        ) -> timers.TimerPassResult:
+        """One scheduler pass over due timers (engine/runtime/timers.py, the only firing path)."""
+        return timers.fire_due_timers(self, worker, policy)
+
+    def fire_timer(self, instance_id: str, worker: str, timer_ids: list[int]) -> int:
+        """Fire timers `worker` has leased on one instance; 0 when it no longer holds any of them."""
+        return timers.fire_claimed(self, worker, {instance_id: timer_ids}).fired
+
+
+def _not_deployed(key: str, version: int | None) -> str:
+    return f"process '{key}'" + (f" version {version}" if version else "") + " is not deployed"

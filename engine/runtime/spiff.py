@@ -1,0 +1,313 @@
+"""The adapter to SpiffWorkflow: the only module that touches its internals.
+
+Everything the runtime needs from a workflow goes through a named function here, so a
+SpiffWorkflow upgrade is checked in one place. Each private call (`_set_state`, `_add_child`,
+`_predict`, `_set_internal_data`, `_get_internal_data`, the registry's `_encoder_mode`) is
+wrapped and says why it is needed.
+
+Serialization: an instance row stores only the task tree and data; the spec (often larger than
+the state) is serialized once per definition version and restored once per process into a cache.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta
+from typing import Any
+from uuid import UUID
+
+from SpiffWorkflow.bpmn import BpmnEvent, BpmnWorkflow
+from SpiffWorkflow.bpmn.serializer import BpmnWorkflowSerializer
+from SpiffWorkflow.bpmn.serializer.default.workflow import BpmnWorkflowConverter
+from SpiffWorkflow.bpmn.specs.bpmn_process_spec import BpmnProcessSpec
+from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition
+from SpiffWorkflow.bpmn.specs.event_definitions.timer import CycleTimerEventDefinition, TimerEventDefinition
+from SpiffWorkflow.bpmn.specs.mixins.events.start_event import StartEvent as BpmnStartEvent
+from SpiffWorkflow.camunda.serializer.config import CAMUNDA_CONFIG
+from SpiffWorkflow.exceptions import SpiffWorkflowException, WorkflowException
+from SpiffWorkflow.util.task import TaskState
+
+from engine.errors import EngineError
+
+STATE_FORMAT = 1
+
+
+class _SpeclessWorkflowConverter(BpmnWorkflowConverter):
+    """Leaves the spec out of the dictionary; restoring takes the spec objects instead."""
+
+    def to_dict(self, workflow: BpmnWorkflow) -> dict[str, Any]:
+        dct = super(BpmnWorkflowConverter, self).to_dict(workflow)
+        dct["subprocesses"] = self.mapping_to_dict(workflow.subprocesses)
+        dct["bpmn_events"] = self.registry.convert(workflow.bpmn_events)
+        return dct
+
+    def from_dict(self, dct: dict[str, Any], spec: BpmnProcessSpec | None = None,
+                  subprocess_specs: dict[str, BpmnProcessSpec] | None = None) -> BpmnWorkflow:
+        workflow = self.target_class(spec, subprocess_specs or {}, deserializing=True)
+        workflow.tasks = self.mapping_from_dict(dct["tasks"], UUID, workflow=workflow)
+        workflow.task_tree = workflow.tasks.get(UUID(dct["root"]))
+        self.set_default_attributes(workflow, dct)
+        self.subprocesses_from_dict(dct["subprocesses"], workflow)
+        workflow.bpmn_events = self.registry.restore(dct.pop("bpmn_events", []))
+        return workflow
+
+
+def _registry() -> Any:
+    config = dict(CAMUNDA_CONFIG)
+    config[BpmnWorkflow] = _SpeclessWorkflowConverter
+    return BpmnWorkflowSerializer.configure(config)
+
+
+_REGISTRY = _registry()
+_SERIALIZER = BpmnWorkflowSerializer(_REGISTRY)
+
+
+def dump_specs(spec: BpmnProcessSpec, subprocess_specs: dict[str, BpmnProcessSpec]) -> bytes:
+    dct = {
+        "spec": _REGISTRY.convert(spec),
+        "subprocess_specs": {name: _REGISTRY.convert(s) for name, s in subprocess_specs.items()},
+    }
+    return json.dumps(dct).encode()
+
+
+def load_specs(raw: bytes) -> tuple[BpmnProcessSpec, dict[str, BpmnProcessSpec]]:
+    dct = json.loads(raw)
+    spec = _REGISTRY.restore(dct["spec"])
+    subs = {name: _REGISTRY.restore(s) for name, s in dct["subprocess_specs"].items()}
+    return spec, subs
+
+
+def dump_state(workflow: BpmnWorkflow) -> bytes:
+    # The registry's encoder mode is what SpiffWorkflow's own serializer sets around a dump (it makes
+    # data objects serialize by value); we dump through the registry directly, so we set it too.
+    _REGISTRY._encoder_mode = True
+    try:
+        dct = _REGISTRY.convert(workflow)
+    finally:
+        _REGISTRY._encoder_mode = False
+    dct["state_format"] = STATE_FORMAT
+    return json.dumps(dct, separators=(",", ":"), default=_json_default).encode()
+
+
+def load_state(raw: bytes, spec: BpmnProcessSpec, subprocess_specs: dict[str, BpmnProcessSpec],
+               script_engine: Any) -> BpmnWorkflow:
+    dct = json.loads(raw)
+    dct.pop("state_format", None)
+    typename = _REGISTRY.typenames[BpmnWorkflow]
+    converter = _REGISTRY.convert_from_dict[typename]
+    workflow = converter(dct, spec=spec, subprocess_specs=subprocess_specs)
+    workflow.script_engine = script_engine
+    return workflow
+
+
+def _json_default(value: Any) -> Any:
+    # Task data should be JSON already; dates slip in from scripts, keep them readable.
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    if isinstance(value, (set, frozenset)):
+        return sorted(value)
+    raise TypeError(f"value of type {type(value).__name__} cannot be stored in process data")
+
+
+# ---------------------------------------------------------------------- workflows
+Workflow = BpmnWorkflow
+EngineFailure = SpiffWorkflowException  # what SpiffWorkflow raises for a model or script problem
+
+
+def new_workflow(spec: BpmnProcessSpec, subprocess_specs: dict[str, BpmnProcessSpec], script_engine: Any,
+                 data: dict[str, Any]) -> BpmnWorkflow:
+    """A workflow at its start event, the start data given to the process and to its first task."""
+    workflow = BpmnWorkflow(spec, subprocess_specs, script_engine=script_engine)
+    workflow.task_tree.data.update(data)
+    start_task = workflow.get_next_task(state=TaskState.READY)
+    if start_task is not None:
+        start_task.data.update(data)
+    return workflow
+
+
+def advance(workflow: BpmnWorkflow, *, refresh_timers: bool = False) -> None:
+    """Run every engine step that can run (raises what the model or a script raised)."""
+    if refresh_timers:
+        workflow.refresh_timers()
+    workflow.do_engine_steps()
+
+
+def task_by_id(workflow: BpmnWorkflow, task_id: str) -> Any:
+    return workflow.get_task_from_id(UUID(task_id))
+
+
+def is_ready(task: Any) -> bool:
+    return task is not None and task.state == TaskState.READY
+
+
+def ready_user_tasks(workflow: BpmnWorkflow) -> dict[str, Any]:
+    """Ready tasks a person must complete (user tasks), by task id."""
+    return {str(t.id): t for t in workflow.get_tasks(state=TaskState.READY, manual=True)}
+
+
+def failed_tasks(workflow: BpmnWorkflow) -> list[Any]:
+    return workflow.get_tasks(state=TaskState.ERROR)
+
+
+def mark_failed(task: Any) -> None:
+    """Put a task into ERROR: SpiffWorkflow has no public call for it, and a failed task must stay
+    visibly failed (an incident) until a retry makes it READY again."""
+    if task.state != TaskState.ERROR:
+        task._set_state(TaskState.ERROR)
+
+
+def retry_failed(workflow: BpmnWorkflow, data: dict[str, Any] | None) -> None:
+    """Failed tasks become READY again (optionally with corrected data), so the next advance reruns them."""
+    for task in workflow.get_tasks(state=TaskState.ERROR):
+        if data:
+            task.data.update(data)
+        task._set_state(TaskState.READY)
+
+
+def element_id(task: Any) -> str:
+    return task.task_spec.bpmn_id or task.task_spec.name
+
+
+def element_name(task: Any) -> str:
+    return task.task_spec.bpmn_name or task.task_spec.bpmn_id or task.task_spec.name
+
+
+def pdca_attributes(task: Any) -> dict[str, Any]:
+    """The raw assignment attributes our parser keeps on a user task spec (engine/bpmn_parser.py)."""
+    return (getattr(task.task_spec, "extensions", None) or {}).get("pdca", {})
+
+
+def task_form(task: Any) -> Any:
+    return getattr(task.task_spec, "form", None)
+
+
+def instance_data(workflow: BpmnWorkflow) -> dict[str, Any]:
+    """The instance's current variables: the data of the most recently finished task, plus data objects."""
+    data: dict[str, Any] = {}
+    last = workflow.last_task
+    if last is not None:
+        data.update(last.data)
+    else:
+        data.update(workflow.task_tree.data)
+    # Ready/waiting tasks inherited the freshest data from the tasks before them.
+    for task in workflow.get_tasks(state=TaskState.READY | TaskState.WAITING | TaskState.ERROR):
+        data.update(task.data)
+    data.update(workflow.data)
+    return data
+
+
+def cancel(workflow: BpmnWorkflow) -> None:
+    workflow.cancel()
+
+
+def is_completed(workflow: BpmnWorkflow) -> bool:
+    return workflow.is_completed()
+
+
+# ---------------------------------------------------------------------- waits: timers and messages
+def _timer_due(task: Any) -> datetime | None:
+    # SpiffWorkflow keeps a timer's next due time in the task's internal data and offers no getter.
+    value = task._get_internal_data("event_value")
+    if isinstance(value, dict):
+        value = value.get("next")
+    if not value:
+        return None
+    try:
+        return TimerEventDefinition.get_datetime(value) if isinstance(value, str) else None
+    except ValueError:
+        return None
+
+
+def waiting_events(workflow: BpmnWorkflow) -> tuple[dict[str, tuple[str, datetime]], set[str]]:
+    """Waiting timer tasks (task id -> (element id, due)) and the names of awaited messages."""
+    timers: dict[str, tuple[str, datetime]] = {}
+    messages: set[str] = set()
+    for task in workflow.get_tasks(state=TaskState.WAITING):
+        definition = getattr(task.task_spec, "event_definition", None)
+        if isinstance(definition, TimerEventDefinition):
+            due = _timer_due(task)
+            if due is not None:
+                timers[str(task.id)] = (element_id(task), due)
+        elif isinstance(definition, MessageEventDefinition):
+            messages.add(definition.name)
+    return timers, messages
+
+
+def pending_timer_ids(workflow: BpmnWorkflow, leased: set[str]) -> set[str]:
+    """Ids of timer tasks that have not fired: the waiting ones, and leased ones already READY but
+    unrun (a timer that came due during an incident and was armed again by a retry)."""
+    out = {str(t.id) for t in workflow.get_tasks(state=TaskState.WAITING)}
+    out |= {str(t.id) for t in workflow.get_tasks(state=TaskState.READY, manual=False) if str(t.id) in leased}
+    return out
+
+
+def unfinished_task_ids(workflow: BpmnWorkflow) -> set[str]:
+    return {str(t.id) for t in workflow.get_tasks(state=TaskState.WAITING | TaskState.READY)}
+
+
+def deliver_message(workflow: BpmnWorkflow, name: str, data: dict[str, Any]) -> int:
+    """Hand a message to the tasks waiting for it; its data becomes process variables.
+
+    The event must carry the waiting task's own event definition class (SpiffWorkflow matches
+    definitions by class, and the Camunda parser uses its own subclass). The Camunda definition
+    also keeps the whole payload under its result variable, which we name after the message.
+    """
+    waiting = [t for t in workflow.get_tasks(state=TaskState.WAITING)
+               if isinstance(getattr(t.task_spec, "event_definition", None), MessageEventDefinition)
+               and t.task_spec.event_definition.name == name]
+    if not waiting:
+        return 0
+    for task in waiting:
+        task.data.update(data)
+    definition = waiting[0].task_spec.event_definition
+    if hasattr(definition, "result_var"):
+        payload: dict[str, Any] = {"payload": dict(data), "result_var": definition.result_var or name}
+    else:
+        payload = dict(data)
+    # One catch reaches every task waiting for an equal definition.
+    return workflow.event_manager.catch(BpmnEvent(definition, payload), internal=False)
+
+
+def fire_start_timers(workflow: BpmnWorkflow, now: datetime) -> None:
+    """A timer start event has done its work once an instance is being started (by the schedule in
+    engine.schedules, or by hand): mark it fired, as Camunda starts one instance per timer event.
+
+    SpiffWorkflow would otherwise wait for the start timer itself; there is no public call to say
+    "this timer fired", so its internal event data is set and (for a cycle, which SpiffWorkflow grows
+    one repetition at a time) exactly one repetition's path is added.
+    """
+    for task in workflow.get_tasks(state=TaskState.ANY_MASK):
+        spec = task.task_spec
+        definition = getattr(spec, "event_definition", None)
+        if not (isinstance(spec, BpmnStartEvent) and isinstance(definition, TimerEventDefinition)):
+            continue
+        if isinstance(definition, CycleTimerEventDefinition):
+            for output in spec.outputs:
+                child = task._add_child(output, TaskState.FUTURE)
+                child.task_spec._predict(child, mask=TaskState.NOT_FINISHED_MASK)
+            task._set_internal_data(event_fired=True)
+        else:
+            task._set_internal_data(event_value=(now - timedelta(seconds=1)).isoformat(), event_fired=True)
+
+
+# ---------------------------------------------------------------------- errors
+def message_of(exc: BaseException) -> str:
+    """A readable one-line message for an incident, with the failing script line when known."""
+    if isinstance(exc, EngineError):
+        return exc.message
+    text = str(exc.args[0]) if exc.args else exc.__class__.__name__
+    if not isinstance(exc, SpiffWorkflowException):
+        text = f"{exc.__class__.__name__}: {text}"
+    notes = getattr(exc, "notes", None) or getattr(exc, "__notes__", None) or []
+    if isinstance(exc, WorkflowException) and getattr(exc, "error_line", None):
+        line = getattr(exc, "line_number", None) or "?"
+        if f"(line {line})" in text:
+            text = text.replace(f"(line {line})", f"(line {line}: {exc.error_line.strip()})")
+        else:
+            text += f" (line {line}: {exc.error_line.strip()})"
+    extra = [n for n in notes if n not in text]
+    return text + ("; " + "; ".join(extra) if extra else "")
+
+
+def failing_task(exc: BaseException) -> Any:
+    return getattr(exc, "task", None)

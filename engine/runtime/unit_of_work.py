@@ -1,0 +1,237 @@
+"""The unit of work: the only code that opens an instance write transaction.
+
+A unit of work loads instance rows (locked), restores their workflows against the cached spec,
+lets the caller act, advances them (a failing script becomes an incident, never a crash) and
+saves them. Saving works out what the projections must change (engine/runtime/projection.py)
+and *queues* the writes; they go out as a few multi-row statements when the unit flushes (before
+a view is built, and at commit). So a batch of timer firings costs the same statements as one,
+and an instance whose save fails queues nothing: the others in the batch are unharmed.
+
+The instance's `version` column is the optimistic safety net behind the row locks: a versioned
+update that matches nothing means someone else wrote the instance, and the unit fails with
+ConflictError (nothing of it is committed).
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from types import SimpleNamespace
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from engine import clock
+from engine.definitions import DefinitionStore
+from engine.errors import ConflictError, EngineError, NotFoundError
+from engine.runtime import incidents, projection, spiff
+from engine.runtime.values import json_safe
+from engine.views import Actor
+from storage import instances as store
+from storage.db import Database
+from storage.errors import ConcurrentUpdateError
+
+log = logging.getLogger("pdcaflow.engine")
+
+CONFLICT = "The instance was changed by someone else at the same time; reload and try again."
+
+
+class Loaded:
+    """An instance row with its restored workflow, and what this unit of work has to write for it."""
+
+    def __init__(self, row: SimpleNamespace, workflow: spiff.Workflow, *, new: bool = False,
+                 snapshot: projection.Snapshot | None = None) -> None:
+        self.row = row
+        self.workflow = workflow
+        # A started instance not yet inserted: nothing of it exists in the database, so saving reads
+        # no projections and inserts the row (with its final state) before the rows that refer to it.
+        self.new = new
+        self.inserted = new  # new when the unit of work began (its view is built from what was written)
+        self.snapshot = snapshot  # projections read up front (a timer batch), else read when saving
+        # Whether projections of timers/messages may exist, so saves of plain user-task steps skip
+        # reading them.
+        timers, messages = spiff.waiting_events(workflow)
+        self.had_waits = bool(timers or messages)
+        self.audits: list[dict[str, Any]] = []
+        self.incidents: list[dict[str, Any]] = []
+        self.leased_timers: set[int] = set()  # timer rows this worker fires (engine/runtime/timers.py)
+        self.tasks: projection.TaskRows | None = None  # every human task of the instance after saving
+
+    def audit(self, type_: str, actor: Actor | None, task_id: str | None, payload: dict[str, Any]) -> None:
+        self.audits.append(audit_row(type_, actor, self.row.id, task_id, payload))
+
+
+def audit_row(type_: str, actor: Actor | None, instance_id: str | None, task_id: str | None,
+              payload: dict[str, Any]) -> dict[str, Any]:
+    return {"at": clock.now(), "actor": actor.username if actor else None, "type": type_,
+            "instance_id": instance_id, "task_id": task_id, "payload": json_safe(payload)}
+
+
+@dataclass
+class _Queue:
+    """Writes of saved instances, issued in an order that respects foreign keys."""
+
+    new_instances: list[dict[str, Any]] = field(default_factory=list)
+    instance_updates: list[dict[str, Any]] = field(default_factory=list)
+    changes: list[projection.Changes] = field(default_factory=list)
+    incidents: list[dict[str, Any]] = field(default_factory=list)
+    audits: list[dict[str, Any]] = field(default_factory=list)
+
+
+class UnitOfWork:
+    def __init__(self, session: Session, definitions: DefinitionStore, script_engine: Any) -> None:
+        self.session = session
+        self.conn = session.connection()
+        self.definitions = definitions
+        self.script_engine = script_engine
+        self.dialect = self.conn.dialect.name
+        self._queue = _Queue()
+        self.written_audit: list[dict[str, Any]] = []
+
+    # ---------------------------------------------------------------- loading
+    def load(self, instance_id: str) -> Loaded:
+        """Lock the instance row first, so every writer takes its locks in one order (instance, then
+        its tasks): a concurrent writer waits and then sees the new state instead of deadlocking."""
+        record = store.lock_instance(self.conn, instance_id)
+        if record is None:
+            raise NotFoundError(f"instance {instance_id} not found")
+        return self.restore(record._mapping)
+
+    def restore(self, record: Any, snapshot: projection.Snapshot | None = None) -> Loaded:
+        row = SimpleNamespace(**dict(record))
+        spec, subs = self.definitions.specs(self.session, row.definition_id)
+        workflow = spiff.load_state(row.state, spec, subs, self.script_engine)
+        return Loaded(row, workflow, snapshot=snapshot)
+
+    def start(self, definition: Any, data: dict[str, Any], actor: Actor, business_key: str | None) -> Loaded:
+        spec, subs = self.definitions.specs(self.session, definition.id)
+        workflow = spiff.new_workflow(spec, subs, self.script_engine, data)
+        now = clock.now()
+        spiff.fire_start_timers(workflow, now)
+        row = SimpleNamespace(
+            id=uuid.uuid4().hex, definition_id=definition.id, process_key=definition.key,
+            process_version=definition.version, business_key=business_key, status="running", state=b"", data=data,
+            started_at=now, started_by=actor.username, ended_at=None, version=0)
+        loaded = Loaded(row, workflow, new=True)
+        loaded.audit("start", actor, None, {"key": definition.key, "version": definition.version,
+                                            "business_key": business_key})
+        return loaded
+
+    # ---------------------------------------------------------------- acting
+    def run_task(self, loaded: Loaded, task: Any, actor: Actor) -> None:
+        try:
+            task.run()
+        except (spiff.EngineFailure, EngineError) as exc:
+            incidents.on_loaded(loaded, task, exc, actor)
+        except Exception as exc:  # a bug or an unforeseen model: an incident, never a 500
+            log.exception("unexpected error running task %s of instance %s", task.id, loaded.row.id)
+            incidents.on_loaded(loaded, task, exc, actor)
+
+    def advance(self, loaded: Loaded, actor: Actor | None, *, refresh_timers: bool = False) -> None:
+        """Run engine steps; a failing script or expression becomes an incident, never a crash."""
+        if loaded.row.status == "cancelled":
+            return
+        try:
+            spiff.advance(loaded.workflow, refresh_timers=refresh_timers)
+        except (spiff.EngineFailure, EngineError) as exc:
+            incidents.on_loaded(loaded, spiff.failing_task(exc), exc, actor)
+        except Exception as exc:  # a bug or an unforeseen model: an incident, never a 500
+            log.exception("unexpected error advancing instance %s", loaded.row.id)
+            failed = spiff.failed_tasks(loaded.workflow)
+            incidents.on_loaded(loaded, failed[0] if failed else None, exc, actor)
+
+    def fire_timers(self, loaded: Loaded, actor: Actor, worker: str, leased: set[str] = frozenset()) -> list[str]:
+        """Advance with the timers refreshed; audit each timer task that fired. Returns their ids.
+
+        The one way a timer fires: the scheduler's batches (engine/runtime/timers.py) and a lead's
+        retry (a timer that came due while the instance was stuck) both come here.
+        """
+        waiting, _ = spiff.waiting_events(loaded.workflow)
+        before = spiff.pending_timer_ids(loaded.workflow, leased) & (set(waiting) | leased)
+        self.advance(loaded, actor, refresh_timers=True)
+        fired = sorted(before - spiff.unfinished_task_ids(loaded.workflow))
+        for task_id in fired:
+            element = waiting[task_id][0] if task_id in waiting else None
+            loaded.audit("timer_fired", actor, task_id, {"timer": element, "worker": worker})
+        if fired:
+            log.info("timer fired instance=%s tasks=%s worker=%s", loaded.row.id, ",".join(fired), worker)
+        return fired
+
+    # ---------------------------------------------------------------- saving
+    def save(self, loaded: Loaded) -> None:
+        """Work out the instance's new row and projections and queue their writes (nothing is queued
+        when this raises: a failing instance of a batch loses only its own changes)."""
+        now = clock.now()
+        snapshot = loaded.snapshot
+        if snapshot is None:
+            snapshot = projection.read_snapshot(self.conn, loaded.row.id, new=loaded.new,
+                                                waits=loaded.had_waits or any(spiff.waiting_events(loaded.workflow)))
+        changes = projection.project(loaded, snapshot, now)
+        row = loaded.row
+        if row.status not in ("cancelled", "incident"):
+            if spiff.is_completed(loaded.workflow):
+                row.status = "completed"
+                row.ended_at = row.ended_at or now
+                loaded.audit("end", None, None, {})
+            else:
+                row.status = "running"
+        row.data = json_safe(spiff.instance_data(loaded.workflow))
+        row.state = spiff.dump_state(loaded.workflow)
+        queue = self._queue
+        if loaded.new:
+            row.version = 1
+            queue.new_instances.append({name: getattr(row, name) for name in store.INSTANCE_COLUMNS})
+        else:
+            queue.instance_updates.append({
+                "b_id": row.id, "b_version": row.version, "version": row.version + 1, "status": row.status,
+                "state": row.state, "data": row.data, "ended_at": row.ended_at})
+            row.version += 1
+        queue.changes.append(changes)
+        queue.incidents.extend(loaded.incidents)
+        queue.audits.extend(loaded.audits)
+        loaded.audits = []
+        loaded.new = False
+
+    def audit(self, type_: str, actor: Actor | None, instance_id: str | None, task_id: str | None,
+              payload: dict[str, Any]) -> None:
+        """Audit a change that is not an instance's save (claim, assign, deploy...)."""
+        self._queue.audits.append(audit_row(type_, actor, instance_id, task_id, payload))
+
+    def flush(self) -> None:
+        """Issue the queued writes: a few multi-row statements whatever the number of instances."""
+        queue, self._queue = self._queue, _Queue()
+        conn = self.conn
+        self.session.flush()  # ORM work of callers (deploy) goes first
+        if queue.new_instances:
+            store.insert_instances(conn, queue.new_instances)
+        if queue.instance_updates:
+            if store.update_instances(conn, queue.instance_updates) != len(queue.instance_updates):
+                raise ConflictError(CONFLICT)
+        projection.write(conn, queue.changes)
+        for incident in queue.incidents:
+            incident["id"] = store.insert_incident(conn, {k: v for k, v in incident.items() if k != "id"})
+        if queue.audits:
+            store.insert_audit(conn, queue.audits)
+            self.written_audit.extend(queue.audits)
+
+    def discard(self) -> None:
+        self._queue = _Queue()
+
+
+@contextmanager
+def unit_of_work(db: Database, definitions: DefinitionStore, script_engine: Any) -> Iterator[UnitOfWork]:
+    """One write transaction: commits the flushed writes on success, nothing on any error."""
+    try:
+        with db.write() as session:
+            uow = UnitOfWork(session, definitions, script_engine)
+            try:
+                yield uow
+                uow.flush()
+            except BaseException:
+                uow.discard()
+                raise
+    except ConcurrentUpdateError as exc:
+        raise ConflictError(str(exc)) from exc

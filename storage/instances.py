@@ -1,0 +1,313 @@
+"""The runtime's SQL: instance rows and their projections (human tasks, waits, incidents, audit).
+
+Statements are built once at import: SQLAlchemy then reuses their cache keys and compiled forms
+instead of rebuilding them per call. They are Core statements run on the unit of work's
+connection (same transaction, without the ORM's execution layer); callers get plain rows.
+The engine decides *what* to write (engine/runtime/unit_of_work.py); this module only says *how*.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, Row, bindparam, cast, insert, literal, null, or_, select, union_all, update
+
+from storage import queries
+from storage.models import (
+    AuditEvent,
+    HumanTask,
+    HumanTaskGroup,
+    Incident,
+    MessageSubscription,
+    ProcessDefinition,
+    ProcessInstance,
+    Timer,
+)
+
+OPEN_STATES = ("open", "claimed")
+
+_PI = ProcessInstance.__table__
+_PD = ProcessDefinition.__table__
+_HT = HumanTask.__table__
+_HTG = HumanTaskGroup.__table__
+_AE = AuditEvent.__table__
+_INC = Incident.__table__
+_TM = Timer.__table__
+_MS = MessageSubscription.__table__
+
+INSTANCE_COLUMNS = tuple(c.name for c in _PI.c)
+
+# ---------------------------------------------------------------------- definitions
+_LATEST_DEFINITION = (select(_PD.c.id, _PD.c.key, _PD.c.version)
+                      .where(_PD.c.key == bindparam("key"), _PD.c.kind == "bpmn")
+                      .order_by(_PD.c.version.desc()).limit(1))
+_DEFINITION_VERSION = select(_PD.c.id, _PD.c.key, _PD.c.version).where(
+    _PD.c.key == bindparam("key"), _PD.c.version == bindparam("version"), _PD.c.kind == "bpmn")
+
+
+def definition_ref(conn: Connection, key: str, version: int | None) -> Row | None:
+    """(id, key, version) of a deployed process, the latest one unless `version` is given."""
+    if version is None:
+        return conn.execute(_LATEST_DEFINITION, {"key": key}).first()
+    return conn.execute(_DEFINITION_VERSION, {"key": key, "version": version}).first()
+
+
+# ---------------------------------------------------------------------- instance rows
+_LOCK_INSTANCE = select(_PI).where(_PI.c.id == bindparam("instance_id")).with_for_update()
+_LOCK_INSTANCE_UNLESS_LOCKED = select(_PI).where(_PI.c.id == bindparam("instance_id")).with_for_update(skip_locked=True)
+_UPDATE_INSTANCE = _PI.update().where(_PI.c.id == bindparam("b_id"), _PI.c.version == bindparam("b_version"))
+_INSERT_INSTANCE = insert(_PI)
+
+
+def lock_instance(conn: Connection, instance_id: str, *, skip_locked: bool = False) -> Row | None:
+    """Read and lock an instance row (PostgreSQL FOR UPDATE; SQLite write units hold the database
+    lock). With `skip_locked`, None when another transaction holds it (PostgreSQL only)."""
+    stmt = _LOCK_INSTANCE_UNLESS_LOCKED if skip_locked else _LOCK_INSTANCE
+    return conn.execute(stmt, {"instance_id": instance_id}).first()
+
+
+def lock_instances(conn: Connection, instance_ids: Iterable[str], *, skip_locked: bool) -> dict[str, Row]:
+    """Several instance rows locked in id order (one lock order for every batch: no deadlocks)."""
+    ids = sorted(set(instance_ids))
+    if not ids:
+        return {}
+    stmt = select(_PI).where(_PI.c.id.in_(ids)).order_by(_PI.c.id).with_for_update(skip_locked=skip_locked)
+    return {r.id: r for r in conn.execute(stmt)}
+
+
+def insert_instances(conn: Connection, rows: list[dict[str, Any]]) -> None:
+    conn.execute(_INSERT_INSTANCE, rows)
+
+
+def update_instances(conn: Connection, rows: list[dict[str, Any]]) -> int:
+    """Versioned updates (`b_id`, `b_version` + new values); returns how many rows matched."""
+    return conn.execute(_UPDATE_INSTANCE, rows).rowcount
+
+
+def list_instances(conn: Connection, *, key: str | None, status: str | None, limit: int, offset: int) -> list[Row]:
+    stmt = select(_PI.c.id, _PI.c.process_key, _PI.c.process_version, _PI.c.status, _PI.c.business_key,
+                  _PI.c.started_at, _PI.c.ended_at)
+    if key:
+        stmt = stmt.where(_PI.c.process_key == key)
+    if status:
+        stmt = stmt.where(_PI.c.status == status)
+    return list(conn.execute(stmt.order_by(_PI.c.started_at.desc()).limit(limit).offset(offset)))
+
+
+def instance_row(conn: Connection, instance_id: str) -> Row | None:
+    return conn.execute(select(_PI).where(_PI.c.id == instance_id)).first()
+
+
+# ---------------------------------------------------------------------- human tasks
+_TASK_WITH_GROUPS = (select(_HT, _HTG.c.group_name).outerjoin(_HTG, _HTG.c.task_id == _HT.c.id)
+                     .where(_HT.c.id == bindparam("task_id")))
+_TASKS_OF_INSTANCES = (select(_HT, _HTG.c.group_name).outerjoin(_HTG, _HTG.c.task_id == _HT.c.id)
+                       .where(_HT.c.instance_id.in_(bindparam("instance_ids", expanding=True)))
+                       .order_by(_HT.c.created_at, _HT.c.id))
+_TASK_WITH_INSTANCE = (select(_HT, _HTG.c.group_name, *[c.label(f"pi_{c.name}") for c in _PI.c])
+                       .select_from(_HT.join(_PI, _PI.c.id == _HT.c.instance_id)
+                                    .outerjoin(_HTG, _HTG.c.task_id == _HT.c.id))
+                       .where(_HT.c.id == bindparam("task_id"))
+                       .with_for_update(of=_PI))
+_TAKE_TASK_UNASSIGNED = _HT.update().where(_HT.c.id == bindparam("b_id"), _HT.c.state == bindparam("b_state"),
+                                           _HT.c.assignee.is_(None))
+_TAKE_TASK_ASSIGNED = _HT.update().where(_HT.c.id == bindparam("b_id"), _HT.c.state == bindparam("b_state"),
+                                         _HT.c.assignee == bindparam("b_assignee"))
+_CANCEL_TASKS = (_HT.update().where(_HT.c.id == bindparam("b_id"))
+                 .values(state="cancelled", completed_at=bindparam("completed_at", type_=_HT.c.completed_at.type)))
+_INSERT_TASK = insert(_HT)
+_INSERT_TASK_GROUP = insert(_HTG)
+
+
+def task_with_groups(conn: Connection, task_id: str) -> tuple[Row | None, list[str]]:
+    """A task row and its sorted candidate groups, in one statement (one result row per group)."""
+    row, found = None, []
+    for record in conn.execute(_TASK_WITH_GROUPS, {"task_id": task_id}):
+        row = record
+        if record.group_name is not None:
+            found.append(record.group_name)
+    return row, sorted(found)
+
+
+def task_with_instance(conn: Connection, task_id: str) -> tuple[Row | None, list[str], dict[str, Any] | None]:
+    """A task row, its sorted groups and its instance row (locked: FOR UPDATE OF process_instance)."""
+    row, found = None, []
+    for record in conn.execute(_TASK_WITH_INSTANCE, {"task_id": task_id}):
+        row = record
+        if record.group_name is not None:
+            found.append(record.group_name)
+    if row is None:
+        return None, [], None
+    mapping = row._mapping
+    return row, sorted(found), {name: mapping[f"pi_{name}"] for name in INSTANCE_COLUMNS}
+
+
+def tasks_of_instances(conn: Connection, instance_ids: Sequence[str]) -> dict[str, dict[str, tuple[Row, list[str]]]]:
+    """Every human task row of the instances with its groups: {instance_id: {task_id: (row, groups)}}."""
+    out: dict[str, dict[str, tuple[Row, list[str]]]] = {}
+    if not instance_ids:
+        return out
+    for record in conn.execute(_TASKS_OF_INSTANCES, {"instance_ids": list(instance_ids)}):
+        tasks = out.setdefault(record.instance_id, {})
+        if record.id not in tasks:
+            tasks[record.id] = (record, [])
+        if record.group_name is not None:
+            tasks[record.id][1].append(record.group_name)
+    return out
+
+
+def groups_of(conn: Connection, task_ids: Sequence[str]) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    if not task_ids:
+        return out
+    for task_id, group in conn.execute(select(_HTG.c.task_id, _HTG.c.group_name)
+                                       .where(_HTG.c.task_id.in_(list(task_ids)))):
+        out.setdefault(task_id, []).append(group)
+    return {k: sorted(v) for k, v in out.items()}
+
+
+def take_task(conn: Connection, task_id: str, state: str, assignee: str | None, values: dict[str, Any]) -> bool:
+    """Conditional update of a task still in `state` held by `assignee`: of two racing writers one wins."""
+    stmt = _TAKE_TASK_UNASSIGNED if assignee is None else _TAKE_TASK_ASSIGNED
+    result = conn.execute(stmt, {**values, "b_id": task_id, "b_state": state, "b_assignee": assignee})
+    return result.rowcount == 1
+
+
+def update_task(conn: Connection, task_id: str, values: dict[str, Any]) -> None:
+    conn.execute(_HT.update().where(_HT.c.id == task_id).values(**values))
+
+
+def cancel_tasks(conn: Connection, task_ids: list[str], at: datetime) -> None:
+    conn.execute(_CANCEL_TASKS, [{"b_id": task_id, "completed_at": at} for task_id in task_ids])
+
+
+def insert_tasks(conn: Connection, rows: list[dict[str, Any]], groups: list[dict[str, str]]) -> None:
+    if rows:
+        conn.execute(_INSERT_TASK, rows)
+    if groups:
+        conn.execute(_INSERT_TASK_GROUP, groups)
+
+
+# ---------------------------------------------------------------------- waits (timers, messages)
+def waiting_timers(conn: Connection, instance_ids: Sequence[str]) -> dict[str, list[Row]]:
+    out: dict[str, list[Row]] = {}
+    if instance_ids:
+        for t in conn.execute(select(_TM.c.id, _TM.c.instance_id, _TM.c.task_id, _TM.c.spec_id, _TM.c.due_at,
+                                     _TM.c.locked_by)
+                              .where(_TM.c.instance_id.in_(list(instance_ids)), _TM.c.state == "waiting")):
+            out.setdefault(t.instance_id, []).append(t)
+    return out
+
+
+def subscriptions(conn: Connection, instance_ids: Sequence[str]) -> dict[str, list[Row]]:
+    out: dict[str, list[Row]] = {}
+    if instance_ids:
+        for s in conn.execute(select(_MS.c.id, _MS.c.instance_id, _MS.c.name)
+                              .where(_MS.c.instance_id.in_(list(instance_ids)))):
+            out.setdefault(s.instance_id, []).append(s)
+    return out
+
+
+def subscribed_instances(conn: Connection, name: str, correlation: str | None) -> list[str]:
+    stmt = select(_MS.c.instance_id).where(_MS.c.name == name).distinct()
+    if correlation:
+        stmt = stmt.where(or_(_MS.c.correlation == correlation, _MS.c.instance_id == correlation))
+    return list(conn.scalars(stmt))
+
+
+def insert_timers(conn: Connection, rows: list[dict[str, Any]]) -> None:
+    conn.execute(insert(_TM), rows)
+
+
+def move_timers(conn: Connection, rows: list[dict[str, Any]]) -> None:
+    """New due times (`b_id`, `due_at`)."""
+    conn.execute(_TM.update().where(_TM.c.id == bindparam("b_id")), rows)
+
+
+def finish_timers(conn: Connection, timer_ids: list[int]) -> None:
+    """Timers whose task stopped waiting (fired, cancelled, instance ended)."""
+    conn.execute(update(_TM).where(_TM.c.id.in_(timer_ids)).values(state="done", locked_by=None, locked_until=None))
+
+
+def finish_timers_of_tasks(conn: Connection, instance_id: str, task_ids: list[str]) -> None:
+    conn.execute(update(_TM).where(_TM.c.instance_id == instance_id, _TM.c.task_id.in_(task_ids))
+                 .values(state="done", locked_by=None, locked_until=None))
+
+
+def insert_subscriptions(conn: Connection, rows: list[dict[str, Any]]) -> None:
+    conn.execute(insert(_MS), rows)
+
+
+def delete_subscriptions(conn: Connection, ids: list[int]) -> None:
+    conn.execute(_MS.delete().where(_MS.c.id.in_(ids)))
+
+
+# ---------------------------------------------------------------------- incidents and audit
+_INSERT_AUDIT = insert(_AE)
+_INSTANCE_AUDIT_AND_INCIDENTS = union_all(
+    select(literal(0).label("kind"), _AE.c.id, _AE.c.at, _AE.c.actor, _AE.c.type, _AE.c.task_id, _AE.c.payload,
+           cast(null(), _INC.c.task_name.type).label("task_name"), cast(null(), _INC.c.message.type).label("message"),
+           cast(null(), _INC.c.resolved_at.type).label("resolved_at"))
+    .where(_AE.c.instance_id == bindparam("instance_id")),
+    select(literal(1), _INC.c.id, _INC.c.created_at, cast(null(), _AE.c.actor.type), cast(null(), _AE.c.type.type),
+           _INC.c.task_id, _INC.c.data, _INC.c.task_name, _INC.c.message, _INC.c.resolved_at)
+    .where(_INC.c.instance_id == bindparam("instance_id")),
+).order_by("kind", "id")
+
+
+def insert_audit(conn: Connection, rows: list[dict[str, Any]]) -> None:
+    conn.execute(_INSERT_AUDIT, rows)
+
+
+def insert_incident(conn: Connection, values: dict[str, Any]) -> int:
+    """Insert one incident; returns its id (incidents are rare, so one statement each is fine)."""
+    return conn.execute(insert(_INC).returning(_INC.c.id), values).scalar_one()
+
+
+def open_incidents(conn: Connection, instance_id: str) -> list[Row]:
+    return list(conn.execute(select(_INC).where(_INC.c.instance_id == instance_id, _INC.c.resolved_at.is_(None))))
+
+
+def resolve_incidents(conn: Connection, incident_ids: list[int], at: datetime, by: str) -> None:
+    if incident_ids:
+        conn.execute(update(_INC).where(_INC.c.id.in_(incident_ids)).values(resolved_at=at, resolved_by=by))
+
+
+def audit_and_incidents(conn: Connection, instance_id: str) -> list[Row]:
+    """The instance's audit rows (kind 0) and incidents (kind 1) in one statement, each by id."""
+    return list(conn.execute(_INSTANCE_AUDIT_AND_INCIDENTS, {"instance_id": instance_id}))
+
+
+def mark_incident(conn: Connection, instance_id: str) -> None:
+    """A running instance whose work failed outside a unit of work that had it loaded."""
+    conn.execute(update(_PI).where(_PI.c.id == instance_id, _PI.c.status == "running")
+                 .values(status="incident", version=_PI.c.version + 1))
+
+
+def list_tasks(conn: Connection, *, username: str, groups: Iterable[str], lead: bool, states: tuple[str, ...],
+               mine: bool, in_groups: bool, instance_id: str | None, process_key: str | None,
+               due_before: datetime | None, limit: int, offset: int) -> list[Row]:
+    """The inbox: tasks in `states` the user may see, due first (undated last), then priority, then age."""
+    stmt = queries.task_filters(select(_HT), states, instance_id, process_key)
+    if due_before is not None:
+        # overdue tasks are the earliest-due ones, so the leads' ordered ranges below still cover them
+        stmt = stmt.where(_HT.c.due_at < due_before)
+    if mine or in_groups or not lead:
+        # a UNION of indexed branches (assigned / completed by / open in my groups)
+        stmt = stmt.where(_HT.c.id.in_(queries.visible_task_ids(
+            username, groups, lead=lead, states=states, mine=mine, in_groups=in_groups,
+            instance_id=instance_id, process_key=process_key)))
+    else:  # leads see every task: take the first ones from ordered index ranges, not a sort of all
+        stmt = stmt.where(_HT.c.id.in_(queries.first_task_ids(
+            states, limit + max(0, offset), instance_id=instance_id, process_key=process_key)))
+    stmt = (stmt.order_by(_HT.c.due_at.is_(None), _HT.c.due_at, _HT.c.priority.desc(), _HT.c.created_at, _HT.c.id)
+            .limit(limit).offset(max(0, offset)))
+    return list(conn.execute(stmt))
+
+
+def release_timer_leases(conn: Connection, timer_ids: list[int]) -> None:
+    """Timers that were leased for firing and still wait: free again, their failed attempts forgotten."""
+    conn.execute(update(_TM).where(_TM.c.id.in_(timer_ids), _TM.c.state == "waiting")
+                 .values(locked_by=None, locked_until=None, attempts=0))

@@ -1,0 +1,55 @@
+"""Leases: the one way work rows (timers, the mail outbox, timer-start schedules) are claimed.
+
+A row is free when `locked_until` is empty or past. Claiming selects free candidates and sets
+`locked_by`/`locked_until` in the same transaction: on PostgreSQL the candidates are read with
+``FOR UPDATE SKIP LOCKED`` (two workers never wait on or take the same rows); on SQLite the write
+unit already holds the database lock (``BEGIN IMMEDIATE``), so select + update are atomic. The
+rows this worker now holds are read back, so a row someone else took in between is not returned.
+A worker that dies leaves its lease; once `locked_until` has passed another worker claims the row.
+`locked_until` doubles as "not before" for back-off after a failure.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, Table, or_, select, update
+from sqlalchemy.orm import Session
+
+
+def free(table: Table, now: datetime) -> ColumnElement[bool]:
+    return or_(table.c.locked_until.is_(None), table.c.locked_until <= now)
+
+
+def claim(session: Session, table: Table, *, worker: str, now: datetime, until: datetime,
+          where: Sequence[ColumnElement[bool]], order_by: Sequence[Any], limit: int,
+          key: str = "id", columns: Sequence[str] = ()) -> list[Any]:
+    """Lease up to `limit` free rows matching `where` to `worker` until `until`.
+
+    Returns the rows now held, as tuples of (`key`, *columns), in `order_by` order.
+    """
+    pk = table.c[key]
+    is_free = free(table, now)
+    stmt = select(pk).where(*where, is_free).order_by(*order_by).limit(limit)
+    if session.get_bind().dialect.name == "postgresql":
+        stmt = stmt.with_for_update(skip_locked=True)
+    ids = list(session.scalars(stmt))
+    if not ids:
+        return []
+    session.execute(update(table).where(pk.in_(ids), *where, is_free).values(locked_by=worker, locked_until=until))
+    held = select(pk, *[table.c[c] for c in columns]).where(
+        pk.in_(ids), table.c.locked_by == worker, table.c.locked_until == until).order_by(*order_by)
+    return [tuple(r) for r in session.execute(held)]
+
+
+def release(session: Session, table: Table, keys: Sequence[Any], worker: str, *,
+            where: Sequence[ColumnElement[bool]] = (), key: str = "id", **values: Any) -> int:
+    """Give leases back (optionally setting more columns); only rows `worker` still holds."""
+    if not keys:
+        return 0
+    pk = table.c[key]
+    result = session.execute(update(table).where(pk.in_(list(keys)), table.c.locked_by == worker, *where)
+                             .values(locked_by=None, locked_until=None, **values))
+    return result.rowcount or 0
