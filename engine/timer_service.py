@@ -25,7 +25,6 @@ Other timers of the pass go on regardless.
 from __future__ import annotations
 
 import logging
-import os
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -36,21 +35,11 @@ import storage.scheduling  # noqa: F401  (registers the scheduler tables on Base
 from engine import clock
 from engine.errors import ConflictError, NotFoundError
 from engine.runtime import Runtime
+from engine.settings import current as current_settings
 from storage.db import Database
 from storage.models import AuditEvent, Incident, ProcessInstance, Timer
 
 log = logging.getLogger("pdcaflow.timers")
-
-
-def _env_float(name: str, default: float) -> float:
-    raw = os.environ.get(name)
-    if raw in (None, ""):
-        return default
-    try:
-        return float(raw)
-    except ValueError:
-        log.warning("%s=%r is not a number; using %s", name, raw, default)
-        return default
 
 
 @dataclass
@@ -64,11 +53,12 @@ class TimerPolicy:
 
     @classmethod
     def from_env(cls) -> TimerPolicy:
+        settings = current_settings()
         return cls(
-            lease=timedelta(seconds=_env_float("PDCAFLOW_TIMER_LEASE", 300)),
-            max_attempts=max(1, int(_env_float("PDCAFLOW_TIMER_MAX_ATTEMPTS", 3))),
-            backoff=timedelta(seconds=_env_float("PDCAFLOW_TIMER_BACKOFF", 30)),
-            batch=max(1, int(_env_float("PDCAFLOW_TIMER_BATCH", 100))),
+            lease=timedelta(seconds=settings.timer_lease),
+            max_attempts=max(1, settings.timer_max_attempts),
+            backoff=timedelta(seconds=settings.timer_backoff),
+            batch=max(1, settings.timer_batch),
         )
 
     def delay(self, attempts: int) -> timedelta:
