@@ -9,7 +9,7 @@ Levels, relative to the task's `due_at`:
 | `escalation`   | due + grace (P1D)      | `to` (default `quality_lead`: that group and users with that role) |
 | `escalation_N` | due + levelN           | levelN.to (default: as `escalation`)           |
 
-Defaults come from the environment (`PDCAFLOW_ESCALATION_REMINDER`, `…_GRACE`, `…_TO`,
+Defaults come from the settings (engine/settings.py: `PDCAFLOW_ESCALATION_REMINDER`, `…_GRACE`, `…_TO`,
 `…_LEVEL2`/`…_LEVEL2_TO` … `…_LEVEL9`, `PDCAFLOW_ESCALATION=off`); a process or a single user task
 overrides them with `camunda:properties`: `escalation.reminder`, `escalation.grace`, `escalation.to`,
 `escalation.level2`, `escalation.level2.to`, …, `escalation.enabled=false`. Durations are ISO 8601;
@@ -24,7 +24,6 @@ looked at); a reassignment by a quality lead after the cycle began stops the res
 from __future__ import annotations
 
 import logging
-import os
 import threading
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -38,6 +37,8 @@ from sqlalchemy.orm import Session
 import storage.scheduling  # noqa: F401  (registers the scheduler tables on Base.metadata)
 from engine import clock
 from engine.notifications import Recipient, enqueue, recipients, task_context
+from engine.settings import MAX_ESCALATION_LEVEL, OFF_WORDS, Settings
+from engine.settings import current as current_settings
 from engine.xml_safety import parse_stored
 from storage.db import Database
 from storage.models import AuditEvent, HumanTask, ProcessDefinition, ProcessInstance
@@ -47,9 +48,9 @@ log = logging.getLogger("pdcaflow.escalation")
 
 CAMUNDA_NS = "http://camunda.org/schema/1.0/bpmn"
 BPMN_NS = "http://www.omg.org/spec/BPMN/20100524/MODEL"
-OFF = ("", "0", "off", "none", "false", "no")
+OFF = OFF_WORDS
 COMPLETE = "_complete"  # internal marker: every level of this cycle applied, or the cycle stopped
-MAX_LEVELS = 9
+MAX_LEVELS = MAX_ESCALATION_LEVEL
 
 
 def _duration(text: str | None) -> timedelta | None:
@@ -65,19 +66,20 @@ def _duration(text: str | None) -> timedelta | None:
     return TimerEventDefinition.get_timedelta_from_start(parsed, now)
 
 
-def _env_properties() -> dict[str, str]:
-    """The environment defaults, spelled as camunda properties."""
+def _env_properties(settings: Settings | None = None) -> dict[str, str]:
+    """The installation's defaults (PDCAFLOW_ESCALATION*), spelled as camunda properties."""
+    settings = settings or current_settings()
     props = {
-        "escalation.enabled": os.environ.get("PDCAFLOW_ESCALATION", "on"),
-        "escalation.reminder": os.environ.get("PDCAFLOW_ESCALATION_REMINDER", "P1D"),
-        "escalation.grace": os.environ.get("PDCAFLOW_ESCALATION_GRACE", "P1D"),
-        "escalation.to": os.environ.get("PDCAFLOW_ESCALATION_TO", "quality_lead"),
+        "escalation.enabled": "on" if settings.escalation_enabled else "off",
+        "escalation.reminder": settings.escalation_reminder or "off",
+        "escalation.grace": settings.escalation_grace or "off",
+        "escalation.to": ",".join(settings.escalation_to),
     }
-    for n in range(2, MAX_LEVELS + 1):
-        if os.environ.get(f"PDCAFLOW_ESCALATION_LEVEL{n}"):
-            props[f"escalation.level{n}"] = os.environ[f"PDCAFLOW_ESCALATION_LEVEL{n}"]
-        if os.environ.get(f"PDCAFLOW_ESCALATION_LEVEL{n}_TO"):
-            props[f"escalation.level{n}.to"] = os.environ[f"PDCAFLOW_ESCALATION_LEVEL{n}_TO"]
+    for level in settings.escalation_levels:
+        if level.after is not None:
+            props[f"escalation.level{level.n}"] = level.after
+        if level.to:
+            props[f"escalation.level{level.n}.to"] = ",".join(level.to)
     return props
 
 

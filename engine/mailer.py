@@ -1,4 +1,4 @@
-"""Outgoing e-mail over SMTP (smtplib), configured from the environment.
+"""Outgoing e-mail over SMTP (smtplib), configured by the `SMTP_*` settings (engine/settings.py).
 
 `SMTP_HOST` (no host: e-mail is off), `SMTP_PORT` (25, or 587 with STARTTLS, 465 with SMTP_SSL),
 `SMTP_FROM` (default `pdcaflow@localhost`), optional `SMTP_USER`/`SMTP_PASSWORD`, `SMTP_STARTTLS=1`,
@@ -7,20 +7,18 @@
 
 from __future__ import annotations
 
-import os
 import smtplib
 import ssl
 from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import formatdate
 
+from engine.settings import Settings
+from engine.settings import current as current_settings
+
 
 class MailerNotConfigured(Exception):
     """SMTP_HOST is not set: e-mail delivery is switched off."""
-
-
-def _flag(name: str) -> bool:
-    return os.environ.get(name, "").strip().lower() in ("1", "true", "yes", "on")
 
 
 @dataclass(frozen=True)
@@ -36,17 +34,20 @@ class SmtpConfig:
 
     @classmethod
     def from_env(cls) -> SmtpConfig:
-        starttls, use_ssl = _flag("SMTP_STARTTLS"), _flag("SMTP_SSL")
-        default_port = 465 if use_ssl else 587 if starttls else 25
+        """The configured SMTP server (the process's settings)."""
+        return cls.from_settings(current_settings())
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> SmtpConfig:
         return cls(
-            host=os.environ.get("SMTP_HOST") or None,
-            port=int(os.environ.get("SMTP_PORT") or default_port),
-            sender=os.environ.get("SMTP_FROM") or "pdcaflow@localhost",
-            user=os.environ.get("SMTP_USER") or None,
-            password=os.environ.get("SMTP_PASSWORD") or None,
-            starttls=starttls,
-            use_ssl=use_ssl,
-            timeout=float(os.environ.get("SMTP_TIMEOUT") or 30),
+            host=settings.smtp_host,
+            port=settings.smtp_port_or_default,
+            sender=settings.smtp_from,
+            user=settings.smtp_user,
+            password=settings.smtp_password,
+            starttls=settings.smtp_starttls,
+            use_ssl=settings.smtp_ssl,
+            timeout=settings.smtp_timeout,
         )
 
 

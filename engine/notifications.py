@@ -11,7 +11,6 @@ never dropped. Each mail carries a Message-ID derived from its outbox row.
 from __future__ import annotations
 
 import logging
-import os
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -22,6 +21,7 @@ from sqlalchemy.orm import Session
 
 import storage.scheduling  # noqa: F401  (registers the scheduler tables on Base.metadata)
 from engine import clock, mailer
+from engine.settings import current as current_settings
 from storage.db import Database
 from storage.models import AuditEvent, Group, HumanTask, User, UserGroup
 from storage.scheduling import InAppNotification, NotificationOutbox, SchedulerCursor
@@ -71,7 +71,7 @@ class Rendered:
 
 
 def base_url() -> str:
-    return os.environ.get("PDCAFLOW_BASE_URL", "http://127.0.0.1:5000").rstrip("/")
+    return current_settings().base_url
 
 
 def render(kind: str, context: dict[str, Any]) -> Rendered:
@@ -219,7 +219,7 @@ class OutboxPolicy:
 
     @classmethod
     def from_env(cls) -> OutboxPolicy:
-        return cls(backoff=timedelta(seconds=float(os.environ.get("PDCAFLOW_MAIL_BACKOFF") or 60)))
+        return cls(backoff=timedelta(seconds=current_settings().mail_backoff))
 
     def delay(self, attempts: int) -> timedelta:
         return min(self.backoff * (2 ** max(0, attempts - 1)), self.backoff_cap)

@@ -18,17 +18,14 @@ from apscheduler.schedulers.blocking import BlockingScheduler
 
 from engine import customer_mail, escalation, notifications, schedules
 from engine.runtime import Runtime, timers
+from engine.settings import current as current_settings
 
 log = logging.getLogger("pdcaflow.scheduler")
 
 
 def interval_seconds() -> float:
-    raw = os.environ.get("PDCAFLOW_SCHEDULER_INTERVAL", "10")
-    try:
-        value = float(raw)
-    except ValueError as exc:
-        raise SystemExit(f"PDCAFLOW_SCHEDULER_INTERVAL must be a number of seconds, got {raw!r}") from exc
-    return max(0.2, value)
+    """PDCAFLOW_SCHEDULER_INTERVAL, but never below 0.2 s (a busy loop helps no one)."""
+    return max(0.2, current_settings().scheduler_interval)
 
 
 def worker_name() -> str:

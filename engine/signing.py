@@ -1,22 +1,23 @@
 """The installation's secret key, shared by the web app (sessions) and the scheduler (signed links
-in customer e-mails): `PDCAFLOW_SECRET_KEY`, else a random key generated once into `instance/`."""
+in customer e-mails): `PDCAFLOW_SECRET_KEY`, else a random key generated once into the instance
+folder (`PDCAFLOW_INSTANCE_DIR`, default `instance/`)."""
 
 from __future__ import annotations
 
 import hashlib
 import hmac
-import os
 import secrets
 from pathlib import Path
 
-from storage.db import DEFAULT_INSTANCE_DIR
+from engine.settings import current as current_settings
 
 
-def secret_key(instance_dir: Path | None = None) -> str:
-    key = os.environ.get("PDCAFLOW_SECRET_KEY")
-    if key:
-        return key
-    folder = Path(instance_dir) if instance_dir is not None else DEFAULT_INSTANCE_DIR
+def secret_key(instance_dir: Path | str | None = None) -> str:
+    """The configured key, else the one generated into `instance_dir` (default: the settings')."""
+    settings = current_settings()
+    if settings.secret_key:
+        return settings.secret_key
+    folder = Path(instance_dir) if instance_dir is not None else settings.instance_dir
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / "secret_key"
     if not path.exists():

@@ -8,7 +8,6 @@ failing half-way with "database is locked"; on PostgreSQL the optimistic ``versi
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -19,15 +18,15 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from storage.errors import ConcurrentUpdateError
 
-DEFAULT_INSTANCE_DIR = Path(os.environ.get("PDCAFLOW_INSTANCE_DIR", "instance"))
+# storage never reads the environment: callers pass the URL and instance folder from engine.settings
+DEFAULT_INSTANCE_DIR = Path("instance")
 
 
-def default_url() -> str:
-    url = os.environ.get("DATABASE_URL")
-    if url:
-        return normalise_url(url)
-    DEFAULT_INSTANCE_DIR.mkdir(parents=True, exist_ok=True)
-    return f"sqlite:///{(DEFAULT_INSTANCE_DIR / 'pdcaflow.sqlite3').resolve()}"
+def default_url(instance_dir: Path | str = DEFAULT_INSTANCE_DIR) -> str:
+    """The default database: a SQLite file in `instance_dir` (created if missing)."""
+    folder = Path(instance_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{(folder / 'pdcaflow.sqlite3').resolve()}"
 
 
 def normalise_url(url: str) -> str:
@@ -63,10 +62,11 @@ def _sqlite_engine(url: str, immediate: bool) -> Engine:
 
 
 class Database:
-    """Engines and session factories for one database URL."""
+    """Engines and session factories for one database URL (without one: SQLite in `instance_dir`)."""
 
-    def __init__(self, url: str | None = None, *, echo: bool = False) -> None:
-        self.url = normalise_url(url) if url else default_url()
+    def __init__(self, url: str | None = None, *, instance_dir: Path | str = DEFAULT_INSTANCE_DIR,
+                 echo: bool = False) -> None:
+        self.url = normalise_url(url) if url else default_url(instance_dir)
         if self.url.startswith("sqlite"):
             self.engine = _sqlite_engine(self.url, immediate=False)
             self.write_engine = _sqlite_engine(self.url, immediate=True)

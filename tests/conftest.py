@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 
+from engine import settings as engine_settings
 from engine.runtime import Actor, Runtime
 from storage.db import Database
 from storage.migrate import upgrade
@@ -28,6 +29,15 @@ def skip_or_fail(reason: str) -> None:
     if REQUIRE_ALL:
         pytest.fail(f"{reason} (PDCAFLOW_REQUIRE_ALL=1 forbids skipping)")
     pytest.skip(reason)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_settings() -> Iterator[None]:
+    """Settings are read from the environment once per process and cached: every test starts
+    uncached, so a test's monkeypatched variables are what it sees."""
+    engine_settings.reset()
+    yield
+    engine_settings.reset()
 
 
 @pytest.fixture(scope="session")

@@ -3,7 +3,6 @@ form, admin) and the REST API under /api/v1."""
 
 from __future__ import annotations
 
-import os
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -17,8 +16,9 @@ import storage.api_tokens  # noqa: F401  (registers the web tables on the shared
 from engine import clock
 from engine.accounts import actor_for
 from engine.runtime import Runtime
+from engine.settings import current as current_settings
 from engine.signing import secret_key
-from storage.db import DEFAULT_INSTANCE_DIR, Database
+from storage.db import Database
 from web import errors
 from web.context import WebUser
 from web.ratelimit import RateLimiter
@@ -30,26 +30,30 @@ CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' 
 
 
 def create_app(config: dict[str, Any] | None = None) -> Flask:
+    """The web app; `config` overrides Flask settings and may hand in DATABASE / RUNTIME / INSTANCE_DIR,
+    everything else comes from engine.settings (the environment)."""
     config = dict(config or {})
+    settings = current_settings()
     app = Flask(__name__)
-    instance_dir = Path(config.get("INSTANCE_DIR", DEFAULT_INSTANCE_DIR))
+    instance_dir = Path(config.get("INSTANCE_DIR") or settings.instance_dir)
     app.config.update(
         SECRET_KEY=config.get("SECRET_KEY") or secret_key(instance_dir),
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
-        SESSION_COOKIE_SECURE=os.environ.get("PDCAFLOW_SECURE_COOKIES") == "1",
+        SESSION_COOKIE_SECURE=settings.secure_cookies,
         REMEMBER_COOKIE_HTTPONLY=True,
         REMEMBER_COOKIE_SAMESITE="Lax",
         MAX_CONTENT_LENGTH=6 * 1024 * 1024,
         WTF_CSRF_TIME_LIMIT=None,
-        COMPLAINT_PROCESS=os.environ.get("PDCAFLOW_COMPLAINT_PROCESS", "complaint_to_improvement"),
-        TIMEZONE=os.environ.get("PDCAFLOW_TIMEZONE", "UTC"),
+        COMPLAINT_PROCESS=settings.complaint_process,
+        TIMEZONE=settings.timezone,
         LOGIN_LIMIT=(10, 300.0),      # failed sign-ins per (IP, user) per window
         COMPLAINT_LIMIT=(5, 600.0),   # complaints per IP per window
         TOKEN_LIMIT=(10, 300.0),      # failed token requests per IP per window
     )
     app.config.update(config)
-    db = config.get("DATABASE") or Database(config.get("DATABASE_URL"))
+    db = config.get("DATABASE") or Database(config.get("DATABASE_URL") or settings.database_url,
+                                            instance_dir=instance_dir)
     runtime = config.get("RUNTIME") or Runtime(db)
     app.extensions["pdcaflow.runtime"] = runtime
     app.extensions["pdcaflow.db"] = runtime.db

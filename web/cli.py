@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import sys
 from pathlib import Path
 
@@ -12,8 +11,10 @@ import click
 
 from engine.accounts import save_user
 from engine.errors import EngineError
+from engine.settings import SettingsError
+from engine.settings import current as current_settings
 from engine.views import ROLES, Actor
-from storage.db import Database, default_url
+from storage.db import Database
 
 log = logging.getLogger("pdcaflow.cli")
 
@@ -29,7 +30,8 @@ DEMO_USERS = [
 
 
 def _db() -> Database:
-    return Database(os.environ.get("DATABASE_URL") or default_url())
+    settings = current_settings()
+    return Database(settings.database_url, instance_dir=settings.instance_dir)
 
 
 def _runtime():  # type: ignore[no-untyped-def]
@@ -52,6 +54,10 @@ def main(verbose: bool) -> None:
     logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING,
                         format="%(asctime)s %(levelname)s %(name)s %(message)s")
     logging.getLogger("pdcaflow").setLevel(logging.DEBUG if verbose else logging.INFO)
+    try:  # read the configuration now, so a bad variable stops every command before it starts
+        current_settings()
+    except SettingsError as exc:
+        raise click.ClickException(exc.message) from exc
 
 
 @main.command("init-db")

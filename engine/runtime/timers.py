@@ -19,7 +19,6 @@ of that instance arms the timer again (`rearm_retried`).
 from __future__ import annotations
 
 import logging
-import os
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
@@ -29,6 +28,7 @@ from engine.backoff import Backoff
 from engine.errors import ConflictError
 from engine.runtime import incidents, projection
 from engine.runtime.unit_of_work import UnitOfWork, unit_of_work
+from engine.settings import current as current_settings
 from engine.views import Actor
 from storage import instances as store
 from storage import timer_queue
@@ -39,17 +39,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("pdcaflow.timers")
 SCHEDULER = Actor.system("scheduler")
-
-
-def _env_float(name: str, default: float) -> float:
-    raw = os.environ.get(name)
-    if raw in (None, ""):
-        return default
-    try:
-        return float(raw)
-    except ValueError:
-        log.warning("%s=%r is not a number; using %s", name, raw, default)
-        return default
 
 
 @dataclass
@@ -63,11 +52,12 @@ class TimerPolicy:
 
     @classmethod
     def from_env(cls) -> TimerPolicy:
+        settings = current_settings()
         return cls(
-            lease=timedelta(seconds=_env_float("PDCAFLOW_TIMER_LEASE", 300)),
-            max_attempts=max(1, int(_env_float("PDCAFLOW_TIMER_MAX_ATTEMPTS", 3))),
-            backoff=timedelta(seconds=_env_float("PDCAFLOW_TIMER_BACKOFF", 30)),
-            batch=max(1, int(_env_float("PDCAFLOW_TIMER_BATCH", 100))),
+            lease=timedelta(seconds=settings.timer_lease),
+            max_attempts=max(1, settings.timer_max_attempts),
+            backoff=timedelta(seconds=settings.timer_backoff),
+            batch=max(1, settings.timer_batch),
         )
 
     def delay(self, attempts: int) -> timedelta:

@@ -127,3 +127,11 @@ def test_bench_engine_prints_json_last_line(tmp_path):
     assert figures["raw_ms_per_instance"] > 0 and figures["persisted_ms_per_instance"] > 0
     assert figures["ratio"] == pytest.approx(figures["persisted_ms_per_instance"] / figures["raw_ms_per_instance"],
                                              rel=0.01)
+
+
+def test_a_bad_variable_stops_every_command_naming_it(tmp_path, monkeypatch):
+    monkeypatch.setenv("PDCAFLOW_SCHEDULER_INTERVAL", "soon")
+    result = pdcaflow(tmp_path, "init-db")
+    assert result.returncode == 1
+    assert "PDCAFLOW_SCHEDULER_INTERVAL must be a number of seconds, got 'soon'" in result.stderr
+    assert not (tmp_path / "instance").exists()  # nothing was created
