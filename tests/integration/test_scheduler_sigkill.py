@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
+from benchmarks.timers import _seed
 from engine import clock
-from engine.bench_timers import _seed
 from storage.db import Database
 from storage.models import AuditEvent, ProcessInstance, Timer
 from tests.conftest import skip_or_fail
