@@ -1,4 +1,5 @@
-"""The `pdcaflow` command line (DESIGN §8)."""
+"""The `pdcaflow` command line. Its commands and options are a contract that scripts rely on (see
+ARCHITECTURE.md)."""
 
 from __future__ import annotations
 
