@@ -1,6 +1,6 @@
 """Who gets a user task and when it is due, from the camunda:* attributes read by the parser.
 
-Precedence (DESIGN §3): assignee > candidateGroups > lane name. Values are literals or
+Precedence: assignee > candidateGroups > lane name. Values are literals or
 `${expression}` evaluated in the sandbox over the task's data. Due and follow-up dates are an
 ISO 8601 date-time, or an ISO 8601 duration counted from the task's creation.
 """

@@ -1,4 +1,4 @@
-"""Escalation of overdue human tasks (DESIGN §4).
+"""Escalation of overdue human tasks.
 
 Levels, relative to the task's `due_at`:
 

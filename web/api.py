@@ -1,5 +1,6 @@
-"""REST API under /api/v1 (DESIGN §8). Bearer tokens only (no session cookies), so the API is
-exempt from CSRF; every error is `{"error": {"code", "message", "details"}}` via web.errors."""
+"""REST API under /api/v1 (its contract: see ARCHITECTURE.md). Bearer tokens only (no session
+cookies), so the API is exempt from CSRF; every error is `{"error": {"code", "message", "details"}}`
+via web.errors."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""The `pdcaflow` command line (DESIGN §8)."""
+"""The `pdcaflow` command line. Its commands and options are a contract that scripts rely on (see
+ARCHITECTURE.md)."""
 
 from __future__ import annotations
 
@@ -179,20 +180,20 @@ def bench(name: str, n: int | None, n_tasks: int, reps: int, no_fill: bool, as_j
         click.echo(f"  ... {done} instances", err=True)
 
     if name == "kpis":
-        from engine.bench_kpis import run_kpi_bench
+        from benchmarks.kpis import run_kpi_bench
 
         result = run_kpi_bench(n or 100_000, database_url)
     elif name == "timers":
-        from engine.bench_timers import run_timer_bench
+        from benchmarks.timers import run_timer_bench
 
         result = run_timer_bench(n or 10000, database_url)
     elif name == "inbox":
-        from engine.bench_inbox import run_inbox_bench
+        from benchmarks.inbox import run_inbox_bench
 
         result = run_inbox_bench(n or n_tasks, database_url, reps, lambda text: click.echo(f"  ... {text}", err=True),
                                  refill=not no_fill)
     else:
-        from engine.bench import run_engine_bench
+        from benchmarks.engine import run_engine_bench
 
         result = run_engine_bench(n or 2000, database_url, progress)
     if not as_json:

@@ -123,8 +123,8 @@ def build_document() -> dict[str, Any]:
                                                    "responses": {"200": {"description": "OpenAPI 3 document"}}}})
     doc = spec.to_dict()
     doc["security"] = [{"bearer": []}]
-    # Request bodies refuse unknown fields (422), but responses may grow new fields (DESIGN §8:
-    # contracts are added to), so response objects are open.
+    # Request bodies refuse unknown fields (422), but responses may grow new fields (the API
+    # contract is extended by adding, see ARCHITECTURE.md), so response objects are open.
     for name, schema in doc["components"]["schemas"].items():
         if name not in REQUEST_SCHEMAS and schema.get("additionalProperties") is False:
             del schema["additionalProperties"]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from engine.bench_timers import run_timer_bench
+from benchmarks.timers import run_timer_bench
 from tests.conftest import skip_or_fail
 
 

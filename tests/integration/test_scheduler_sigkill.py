@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
+from benchmarks.timers import seed_timer_backlog
 from engine import clock
-from engine.bench_timers import _seed
 from storage.db import Database
 from storage.models import AuditEvent, ProcessInstance, Timer
 from tests.conftest import skip_or_fail
@@ -61,7 +61,7 @@ def test_two_processes_sigkill_one_every_timer_fires_once(pg_database):
     db = Database(pg_database)
     db.truncate_all()
     try:
-        _seed(db, N)
+        seed_timer_backlog(db, N)
         at = (clock.now() + timedelta(hours=2)).timestamp()
         victim, survivor = _spawn(pg_database, "worker-a", at), _spawn(pg_database, "worker-b", at)
         try:

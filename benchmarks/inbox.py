@@ -223,10 +223,9 @@ def run_inbox_bench(n_tasks: int = 1_000_000, url: str | None = None, reps: int 
 
             say(f"timing the inbox page ({reps} repetitions)")
             page_stats = _stats(_time(page, reps))
+            # p50_ms/p95_ms (unprefixed) are the whole page, as the README documents
             result.update({"query_p50_ms": query["p50_ms"], "query_p95_ms": query["p95_ms"],
-                           "mine_p50_ms": mine["p50_ms"], "mine_p95_ms": mine["p95_ms"],
-                           "page_p50_ms": page_stats["p50_ms"], "page_p95_ms": page_stats["p95_ms"],
-                           "p50_ms": page_stats["p50_ms"], "p95_ms": page_stats["p95_ms"]})
+                           "mine_p50_ms": mine["p50_ms"], "mine_p95_ms": mine["p95_ms"], **page_stats})
             return result
         finally:
             db.dispose()

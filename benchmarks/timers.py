@@ -1,10 +1,10 @@
 """`pdcaflow bench timers`: how fast leased timer firing drains a backlog of due timers.
 
 Starts one instance waiting on a one-hour timer through the runtime, copies it to N instances
-(fresh instance and task ids, its own business key; see `_seed`), moves the clock past the timer
-(time-machine) and measures one worker draining them; on PostgreSQL also two worker processes
-sharing the work. Only the draining is timed: seeding, process start-up, imports and the first
-connection happen before the clock starts.
+(fresh instance and task ids, its own business key; see `seed_timer_backlog`), moves the engine
+clock past the timer (`engine.clock.shifted`) and measures one worker draining them; on PostgreSQL
+also two worker processes sharing the work. Only the draining is timed: seeding, process start-up,
+imports and the first connection happen before the stopwatch starts.
 """
 
 from __future__ import annotations
@@ -32,9 +32,10 @@ PROCESS = Path(__file__).parent / "resources" / "bench_timer.bpmn"
 KEY = "bench_timer"
 _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 _CHUNK = 1000
+_PAST_THE_TIMER = timedelta(hours=2)  # the bench process waits PT1H
 
 
-def _seed(db: Database, n: int) -> None:
+def seed_timer_backlog(db: Database, n: int) -> None:
     """N instances waiting on the bench timer, as `Runtime.start` leaves them.
 
     The first is started through the runtime; the others copy its rows (instance, timer
@@ -83,29 +84,25 @@ def _policy() -> TimerPolicy:
 
 
 def _warm(runtime: Runtime) -> None:
-    """Connect and cache the definition's specs before the clock starts."""
+    """Connect and cache the definition's specs before the stopwatch starts."""
     with runtime.db.read() as s:
         definition_id = s.scalar(select(ProcessInstance.definition_id).limit(1))
         if definition_id is not None:
             runtime.definitions.specs(s, definition_id)
 
 
-def _drain_timed(db: Database, worker: str, at: float) -> tuple[int, float, float]:
-    import time_machine
-
+def _drain_timed(db: Database, worker: str, ahead: timedelta) -> tuple[int, float, float]:
     runtime = Runtime(db)
     _warm(runtime)
-    with time_machine.travel(at, tick=True):
+    with clock.shifted(ahead):
         started, cpu = time.perf_counter(), time.process_time()
         fired = fire_due_timers(runtime, worker, _policy()).fired
         elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
     return fired, elapsed, cpu
 
 
-def _worker(url: str, worker: str, at: float, ready: Any, go: Any, results: Any) -> None:
+def _worker(url: str, worker: str, ahead: timedelta, ready: Any, go: Any, results: Any) -> None:
     """A separate process: set up, say ready, wait for the common start, drain, report."""
-    import time_machine
-
     db = Database(url)
     try:
         runtime = Runtime(db)
@@ -113,7 +110,7 @@ def _worker(url: str, worker: str, at: float, ready: Any, go: Any, results: Any)
         ready.put(worker)
         go.wait()
         cpu = time.process_time()
-        with time_machine.travel(at, tick=True):
+        with clock.shifted(ahead):
             fired = fire_due_timers(runtime, worker, _policy()).fired
         results.put((worker, fired, time.monotonic(), time.process_time() - cpu))
     except BaseException as exc:
@@ -123,10 +120,10 @@ def _worker(url: str, worker: str, at: float, ready: Any, go: Any, results: Any)
         db.dispose()
 
 
-def _drain_two_processes(url: str, at: float) -> tuple[list[int], float, list[float]]:
+def _drain_two_processes(url: str, ahead: timedelta) -> tuple[list[int], float, list[float]]:
     ctx = multiprocessing.get_context("spawn")
     ready, results, go = ctx.Queue(), ctx.Queue(), ctx.Event()
-    procs = [ctx.Process(target=_worker, args=(url, name, at, ready, go, results)) for name in ("bench-a", "bench-b")]
+    procs = [ctx.Process(target=_worker, args=(url, name, ahead, ready, go, results)) for name in ("bench-a", "bench-b")]
     for p in procs:
         p.start()
     try:
@@ -145,6 +142,7 @@ def _drain_two_processes(url: str, at: float) -> tuple[list[int], float, list[fl
 
 
 def run_timer_bench(n: int, url: str | None = None) -> dict[str, Any]:
+    """Seed `n` waiting timers and time draining them (on PostgreSQL also with two processes)."""
     with tempfile.TemporaryDirectory() as tmp:
         db_url = url or f"sqlite:///{Path(tmp) / 'bench.sqlite3'}"
         db = Database(db_url)
@@ -152,17 +150,15 @@ def run_timer_bench(n: int, url: str | None = None) -> dict[str, Any]:
         if url:
             db.truncate_all()
         result: dict[str, Any] = {"bench": "timers", "n": n, "db": db.dialect}
-        _seed(db, n)
-        later = (clock.now() + timedelta(hours=2)).timestamp()
-        fired, elapsed, cpu = _drain_timed(db, "bench-1", later)
+        seed_timer_backlog(db, n)
+        fired, elapsed, cpu = _drain_timed(db, "bench-1", _PAST_THE_TIMER)
         result["fired"] = fired
         result["elapsed_s"], result["worker_cpu_s"] = round(elapsed, 2), round(cpu, 2)
         result["timers_per_s"] = round(fired / elapsed, 1) if elapsed else None
         if db.dialect == "postgresql":
             db.truncate_all()
-            _seed(db, n)
-            later = (clock.now() + timedelta(hours=2)).timestamp()
-            counts, elapsed, cpus = _drain_two_processes(db.url, later)
+            seed_timer_backlog(db, n)
+            counts, elapsed, cpus = _drain_two_processes(db.url, _PAST_THE_TIMER)
             result["elapsed_s_2proc"], result["worker_cpu_s_2proc"] = round(elapsed, 2), cpus
             with db.read() as s:
                 audited = s.scalar(select(func.count()).select_from(AuditEvent).where(
