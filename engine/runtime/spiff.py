@@ -12,7 +12,7 @@ the state) is serialized once per definition version and restored once per proce
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, tzinfo
 from typing import Any
 from uuid import UUID
 
@@ -20,6 +20,7 @@ from SpiffWorkflow.bpmn import BpmnEvent, BpmnWorkflow
 from SpiffWorkflow.bpmn.serializer import BpmnWorkflowSerializer
 from SpiffWorkflow.bpmn.serializer.default.workflow import BpmnWorkflowConverter
 from SpiffWorkflow.bpmn.specs.bpmn_process_spec import BpmnProcessSpec
+from SpiffWorkflow.bpmn.specs.event_definitions import timer as _spiff_timer
 from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import CycleTimerEventDefinition, TimerEventDefinition
 from SpiffWorkflow.bpmn.specs.mixins.events.start_event import StartEvent as BpmnStartEvent
@@ -27,6 +28,7 @@ from SpiffWorkflow.camunda.serializer.config import CAMUNDA_CONFIG
 from SpiffWorkflow.exceptions import SpiffWorkflowException, WorkflowException
 from SpiffWorkflow.util.task import TaskState
 
+from engine import clock
 from engine.errors import EngineError
 
 STATE_FORMAT = 1
@@ -311,3 +313,29 @@ def message_of(exc: BaseException) -> str:
 
 def failing_task(exc: BaseException) -> Any:
     return getattr(exc, "task", None)
+
+
+# ---------------------------------------------------------------------- the clock SpiffWorkflow reads
+# SpiffWorkflow's timer events call ``datetime.now(timezone.utc)`` in
+# ``SpiffWorkflow.bpmn.specs.event_definitions.timer`` (it reads the time nowhere else); that module's
+# ``datetime`` becomes `_SpiffDatetime`, whose now() is engine.clock's.
+class _DelegateToDatetime(type):
+    # Everything but now() is the real datetime class, and isinstance() checks accept real
+    # datetimes, so no object of a stand-in class ever leaves SpiffWorkflow.
+    def __getattr__(cls, name: str) -> Any:
+        return getattr(datetime, name)
+
+    def __instancecheck__(cls, instance: Any) -> bool:
+        return isinstance(instance, datetime)
+
+
+class _SpiffDatetime(metaclass=_DelegateToDatetime):
+    """What SpiffWorkflow's timer module sees as `datetime`: its `now()` is the engine clock."""
+
+    @staticmethod
+    def now(tz: tzinfo | None = None) -> datetime:
+        current = clock.now()
+        return current.astimezone(tz) if tz is not None else current.astimezone().replace(tzinfo=None)
+
+
+_spiff_timer.datetime = _SpiffDatetime  # type: ignore[misc]

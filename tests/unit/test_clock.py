@@ -9,7 +9,8 @@ import pytest
 from SpiffWorkflow.bpmn.specs.event_definitions import timer as spiff_timer
 
 from engine import clock
-from engine.timer_service import fire_due_timers
+from engine.runtime import spiff  # noqa: F401  (points SpiffWorkflow at the engine clock)
+from engine.runtime.timers import fire_due_timers
 from tests.conftest import FIXTURES
 
 
