@@ -9,8 +9,18 @@ import pytest
 import time_machine
 from sqlalchemy import insert, select
 
-from engine.kpis import KpiQuery, KpiQueryError, action_rows, build_query, complaint_rows, compute, survey_rows
-from storage.kpi_facts import ActionRollup, ComplaintFact, facts_from_instance, rebuild_action_rollup, refresh
+from engine.kpi_rules import facts_from_instance
+from engine.kpis import (
+    KpiQuery,
+    KpiQueryError,
+    action_rows,
+    build_query,
+    complaint_rows,
+    compute,
+    refresh_facts,
+    survey_rows,
+)
+from storage.kpi_facts import ActionRollup, ComplaintFact, rebuild_action_rollup
 from tests.unit.helpers_process_library import (
     COMPLAINT,
     INTAKE,
@@ -149,9 +159,9 @@ def test_kpis_of_driven_complaints(rt):
 def test_refresh_is_incremental_and_follows_later_changes(rt):
     with time_machine.travel(START, tick=False) as clock:
         d = _complaint(rt, clock, "K-9", None)
-        assert refresh(rt.db) == 1
+        assert refresh_facts(rt.db) == 1
         # nothing changed (PostgreSQL re-reads the last minutes on purpose, see storage.kpi_facts.PG_LOOKBACK)
-        assert refresh(rt.db) == (0 if rt.db.dialect == "sqlite" else 1)
+        assert refresh_facts(rt.db) == (0 if rt.db.dialect == "sqlite" else 1)
         clock.shift(timedelta(hours=5))
         d.complete("acknowledge", SERVICE, ack())
         k = compute(rt.db, MARCH)
