@@ -6,7 +6,8 @@ pair), the two rows around each percentile, and the listings of exports and the 
 Python. The process-specific rules (which process is which kind of case, what counts as acknowledged,
 closed, rejected) are in engine/kpi_rules.py and are passed to the queries.
 
-The facts are brought up to date by ``refresh_facts`` (``compute`` calls it first unless told not to).
+Reading never writes: the facts are brought up to date by ``refresh_facts``, which the scheduler pass
+runs (engine/scheduler.py); tests and ``pdcaflow demo`` call it before reading figures.
 
 Conventions (documented in the README):
 * A period is a range of local dates in the configured time zone (``PDCAFLOW_TIMEZONE``), ``to``
@@ -132,7 +133,7 @@ def build_query(args: dict[str, Any], tz_name: str = "UTC", today: date | None =
 def refresh_facts(db: Database, *, full: bool = False, now: datetime | None = None) -> int:
     """Bring the KPI fact tables up to date from the instances with audit events since the last refresh
     (all instances with `full`); returns how many tracked instances were rewritten. A read only, on
-    SQLite, when nothing changed."""
+    SQLite, when nothing changed. The scheduler pass runs it; requests never do (a GET must not write)."""
     now = now or clock.now()
     if not full:
         with db.read() as session:
@@ -157,6 +158,12 @@ def refresh_facts(db: Database, *, full: bool = False, now: datetime | None = No
             return count
     except IntegrityError:
         return 0  # another process created the cursor row at the same moment; it refreshed for us
+
+
+def refreshed_at(db: Database) -> datetime | None:
+    """When the facts were last refreshed (None: never), so readers can tell how fresh the figures are."""
+    with db.read() as session:
+        return kpi_facts.refreshed_at(session)
 
 
 # ---------------------------------------------------------------------------------------- helpers
@@ -227,11 +234,9 @@ def _nps_group(nps: int | None) -> str | None:
 
 # ---------------------------------------------------------------------------------------- the figures
 
-def compute(db: Database, q: KpiQuery, *, now: datetime | None = None, refresh_first: bool = True) -> dict[str, Any]:
-    """All dashboard figures for the query, as JSON-ready values."""
+def compute(db: Database, q: KpiQuery, *, now: datetime | None = None) -> dict[str, Any]:
+    """All dashboard figures for the query, as JSON-ready values (reads the facts as last refreshed)."""
     now = now or clock.now()
-    if refresh_first:
-        refresh_facts(db, now=now)
     with db.read() as session:
         return _compute(session, q, now)
 

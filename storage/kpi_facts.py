@@ -11,7 +11,7 @@ The dashboard never loads workflow state: it aggregates these narrow, indexed ta
 
 The refresh (``engine.kpis.refresh_facts``) re-reads the instances that have audit events since the
 last refresh (every write of an instance records at least one audit event in the same
-transaction), so no hook in the runtime is needed; the dashboard, the API and the exports call it.
+transaction), so no hook in the runtime is needed; the scheduler pass runs it, requests never do.
 """
 
 from __future__ import annotations

@@ -26,7 +26,7 @@ from engine.kpis import (
     complaint_rows,
     compute,
     filter_options,
-    refresh_facts,
+    refreshed_at,
     survey_rows,
 )
 from web.context import database, lead_required, runtime
@@ -151,7 +151,7 @@ def index() -> Any:
     heat_key = q.process or HEAT_MAP_PROCESS
     return render_template("dashboard.html", k=k, q=q, args=q.args(), charts=charts(k),
                            heat=heat_map(heat_key, k["bottlenecks"]), heat_key=heat_key,
-                           options=filter_options(database()))
+                           options=filter_options(database()), refreshed_at=refreshed_at(database()))
 
 
 def _cell(value: Any) -> Any:
@@ -166,7 +166,6 @@ def _cell(value: Any) -> Any:
 
 def _rows(what: str, q: KpiQuery) -> tuple[list[str], list[dict[str, Any]]]:
     columns, fetch = EXPORTS[what]
-    refresh_facts(database())
     return columns, fetch(database(), q)
 
 
