@@ -1,6 +1,7 @@
 """APScheduler jobs: fire due BPMN timers (leased, engine/runtime/timers.py), escalate overdue tasks
 (engine/escalation.py), turn task events into notifications and deliver the e-mail outbox
-(engine/notifications.py).
+(engine/notifications.py), and bring the KPI fact tables up to date (engine/kpis.py; requests only
+read them).
 
 `pdcaflow run` embeds a background scheduler; `pdcaflow scheduler` runs a blocking one as its own
 process. Both call the same functions; any number of them may run against one database.
@@ -16,7 +17,7 @@ from typing import Any
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
 
-from engine import customer_mail, escalation, notifications, schedules
+from engine import customer_mail, escalation, kpis, notifications, schedules
 from engine.runtime import Runtime, timers
 from engine.settings import current as current_settings
 
@@ -37,7 +38,7 @@ def scheduler_pass(runtime: Runtime, worker: str | None = None) -> dict[str, int
     and retried next pass without holding up the others."""
     worker = worker or worker_name()
     out = {"scheduled_starts": 0, "timers": 0, "escalations": 0, "task_events": 0, "customer_mails": 0,
-           "mails_sent": 0, "mails_failed": 0}
+           "mails_sent": 0, "mails_failed": 0, "kpi_facts": 0}
     try:
         schedules.sync_schedules(runtime.db)
         out["scheduled_starts"] = schedules.start_due(runtime, worker)
@@ -64,6 +65,10 @@ def scheduler_pass(runtime: Runtime, worker: str | None = None) -> dict[str, int
         out["mails_sent"], out["mails_failed"] = mails.sent, mails.failed
     except Exception:
         log.exception("outbox pass failed")
+    try:  # last: the facts then include what this pass changed
+        out["kpi_facts"] = kpis.refresh_facts(runtime.db)
+    except Exception:
+        log.exception("KPI fact refresh failed")
     if any(out.values()):
         log.info("scheduler pass %s", " ".join(f"{k}={v}" for k, v in out.items()))
     return out

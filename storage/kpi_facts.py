@@ -1,22 +1,23 @@
-"""KPI fact tables and their upkeep.
+"""KPI fact tables and the SQL of their upkeep (no business rules: engine/kpi_rules.py decides
+what a fact row holds, engine/kpis.py runs the refresh).
 
 The dashboard never loads workflow state: it aggregates these narrow, indexed tables.
 
-* ``complaint_fact``: one row per complaint / feedback / nonconformity instance (any instance whose
-  data carries ``received_at``, the data convention of processes/README.md).
-* ``action_fact``: one row per corrective action of every RCA round (``rca_history`` + ``actions``).
+* ``complaint_fact``: one row per tracked instance (complaint / feedback / nonconformity).
+* ``action_fact``: one row per corrective action of every RCA round.
 * ``task_fact``: one row per human task (created → completed), for the bottleneck view.
+* ``action_rollup``: actions per (kind, process, instance status, due date).
 * ``kpi_refresh_state``: the audit-event cursor of the incremental refresh.
 
-``refresh(db)`` brings the facts up to date from the instances that have audit events since the
+The refresh (``engine.kpis.refresh_facts``) re-reads the instances that have audit events since the
 last refresh (every write of an instance records at least one audit event in the same
-transaction), so no hook in the runtime is needed; the dashboard, the API and the scheduler call it.
+transaction), so no hook in the runtime is needed; the scheduler pass runs it, requests never do.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from datetime import date, datetime, timedelta, timezone
+from collections.abc import Iterator, Sequence
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
@@ -25,6 +26,7 @@ from sqlalchemy import (
     Float,
     Index,
     Integer,
+    Row,
     String,
     Text,
     UniqueConstraint,
@@ -37,15 +39,11 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from storage.models import AuditEvent, Base, HumanTask, ProcessInstance
 
-KINDS = {"complaint_to_improvement": "complaint", "customer_feedback": "feedback",
-         "supplier_nonconformity": "nonconformity"}
-PREFIXES = {"CMP": "complaint", "FB": "feedback", "SNC": "nonconformity"}
-CHUNK = 400
+CHUNK = 400  # instance ids per IN list
 # PostgreSQL sequences may hand out ids to transactions that commit later than a higher id;
 # re-read the instances touched in this window on every refresh so such late commits are not missed.
 PG_LOOKBACK = timedelta(minutes=5)
@@ -69,7 +67,7 @@ class ComplaintFact(Base):
         Index("ix_complaint_fact_recurrence_cov", "kind", "category", "product", "received_at", "valid", "closed_at",
               "instance_id", "process_key"),
         Index("ix_complaint_fact_root_cause", "kind", "received_at", "root_cause", "process_key"),
-        # the same columns with the GROUP BY keys first, for long periods (engine.kpis._long)
+        # the same columns with the GROUP BY keys first, for long periods (storage.kpi_queries.FactQuery.long)
         Index("ix_complaint_fact_root_cause_order", "kind", "root_cause", "received_at", "process_key"),
         Index("ix_complaint_fact_severity", "severity"),  # the filter form's distinct severities
         Index("ix_complaint_fact_category_order", "kind", "category", "received_at", "process_key"),
@@ -179,139 +177,42 @@ class KpiRefreshState(Base):
     refreshed_at: Mapped[datetime | None]
 
 
-# ---------------------------------------------------------------------------------------- parsing
-
-def _time(value: Any) -> datetime | None:
-    if isinstance(value, datetime):
-        return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
-
-
-def _date(value: Any) -> date | None:
-    if isinstance(value, date) and not isinstance(value, datetime):
-        return value
-    t = _time(value)
-    if t is not None:
-        return t.date()
-    if isinstance(value, str):
-        try:
-            return date.fromisoformat(value[:10])
-        except ValueError:
-            return None
-    return None
-
-
-def _int(value: Any, low: int, high: int) -> int | None:
-    if isinstance(value, bool) or value in (None, ""):
-        return None
-    try:
-        number = int(value)
-    except (TypeError, ValueError):
-        return None
-    return number if low <= number <= high else None
-
-
-def _bool(value: Any) -> bool | None:
-    return value if isinstance(value, bool) else None
-
-
-def _text(value: Any, size: int = 255) -> str | None:
-    if value in (None, ""):
-        return None
-    return str(value).strip()[:size] or None
-
-
-def kind_of(process_key: str, data: dict[str, Any]) -> str:
-    if process_key in KINDS:
-        return KINDS[process_key]
-    prefix = str(data.get("reference") or "").split("-", 1)[0].upper()
-    return PREFIXES.get(prefix, "complaint")
-
-
-def facts_from_instance(instance_id: str, process_key: str, instance_status: str, data: dict[str, Any],
-                        started_at: datetime | None) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
-    """The complaint_fact row and action_fact rows of one instance (None when it is not tracked)."""
-    if "received_at" not in data:
-        return None, []
-    received = _time(data.get("received_at")) or started_at
-    if received is None:
-        return None, []
-    acknowledged = _time(data.get("acknowledged_at"))
-    closed = _time(data.get("closed_at"))
-    history = [h for h in (data.get("rca_history") or []) if isinstance(h, dict)]
-    first = history[0].get("effective") if history else None
-    kind = kind_of(process_key, data)
-    customer = data.get("supplier_name") if kind == "nonconformity" else data.get("customer_name")
-    fact = {
-        "instance_id": instance_id, "process_key": process_key, "kind": kind,
-        "reference": _text(data.get("reference")), "instance_status": instance_status,
-        "status": _text(data.get("status"), 20), "received_at": received,
-        "acknowledged_at": acknowledged, "closed_at": closed,
-        "ack_seconds": (acknowledged - received).total_seconds() if acknowledged else None,
-        "close_seconds": (closed - received).total_seconds() if closed else None,
-        "category": _text(data.get("category"), 40), "severity": _text(data.get("severity"), 20),
-        "product": _text(data.get("product")), "customer": _text(customer),
-        "valid": _bool(data.get("valid")), "rca_loops": _int(data.get("rca_loops"), 0, 10**6) or 0,
-        "effective_first_check": _bool(first), "effective": _bool(data.get("effective")),
-        "root_cause": _text(data.get("root_cause"), 2000),
-        "csat": _int(data.get("csat"), 1, 5), "nps": _int(data.get("nps"), 0, 10),
-        "survey_status": _text(data.get("survey_status"), 20),
-        "feedback_type": _text(data.get("feedback_type"), 20),
-    }
-    actions: dict[str, dict[str, Any]] = {}
-    rounds = [(h.get("round"), h.get("actions"), h.get("effective")) for h in history]
-    rounds.append((data.get("rca_round"), data.get("actions"), None))
-    for round_no, items, effective in rounds:
-        for a in items or []:
-            if not isinstance(a, dict):
-                continue
-            action_id = str(a.get("id") or f"{round_no}-{len(actions) + 1}")[:40]
-            previous = actions.get(action_id)
-            actions[action_id] = {
-                "instance_id": instance_id, "action_id": action_id,
-                "round": _int(a.get("round") or round_no, 0, 10**6) or 1, "what": _text(a.get("what"), 2000),
-                "owner": _text(a.get("owner"), 80), "due_on": _date(a.get("due")),
-                "done_on": _date(a.get("done_at")), "result": _text(a.get("result"), 4000),
-                "effective": _bool(effective) if effective is not None else (previous or {}).get("effective"),
-            }
-    return fact, list(actions.values())
-
-
 # ---------------------------------------------------------------------------------------- upkeep
 
 def _dialect(session: Session) -> str:
     return session.get_bind().dialect.name
 
 
-def _upsert_instances(session: Session, instance_ids: list[str]) -> int:
-    rows = session.execute(select(ProcessInstance.id, ProcessInstance.process_key, ProcessInstance.status,
+def chunks(ids: list[str]) -> Iterator[list[str]]:
+    """`ids` in slices short enough for one IN list."""
+    for i in range(0, len(ids), CHUNK):
+        yield ids[i:i + CHUNK]
+
+
+def instance_rows(session: Session, instance_ids: list[str]) -> Sequence[Row[Any]]:
+    """(id, process_key, status, data, started_at) of the instances."""
+    return session.execute(select(ProcessInstance.id, ProcessInstance.process_key, ProcessInstance.status,
                                   ProcessInstance.data, ProcessInstance.started_at)
                            .where(ProcessInstance.id.in_(instance_ids))).all()
-    facts, actions = [], []
-    kinds: dict[str, str] = {}
-    for r in rows:
-        fact, acts = facts_from_instance(r.id, r.process_key, r.status, dict(r.data or {}), r.started_at)
-        if fact is not None:
-            facts.append(fact)
-            kinds[r.id] = fact["kind"]
-            for a in acts:
-                a.update(kind=fact["kind"], process_key=fact["process_key"], instance_status=fact["instance_status"])
-            actions.extend(acts)
-    tasks = [{"task_id": t.id, "instance_id": t.instance_id, "process_key": t.process_key, "spec_id": t.spec_id,
-              "kind": kinds.get(t.instance_id),
-              "name": t.name, "state": t.state, "created_at": t.created_at, "completed_at": t.completed_at,
-              "seconds": (t.completed_at - t.created_at).total_seconds()
-              if t.completed_at and t.state == "completed" else None}
-             for t in session.execute(select(HumanTask.id, HumanTask.instance_id, HumanTask.process_key,
-                                             HumanTask.spec_id, HumanTask.name, HumanTask.state,
-                                             HumanTask.created_at, HumanTask.completed_at)
-                                      .where(HumanTask.instance_id.in_(instance_ids)))]
+
+
+def task_rows(session: Session, instance_ids: list[str]) -> Sequence[Row[Any]]:
+    """(id, instance_id, process_key, spec_id, name, state, created_at, completed_at) of their human tasks."""
+    return session.execute(select(HumanTask.id, HumanTask.instance_id, HumanTask.process_key, HumanTask.spec_id,
+                                  HumanTask.name, HumanTask.state, HumanTask.created_at, HumanTask.completed_at)
+                           .where(HumanTask.instance_id.in_(instance_ids))).all()
+
+
+def replace_facts(session: Session, instance_ids: list[str], facts: list[dict[str, Any]],
+                  actions: list[dict[str, Any]], tasks: list[dict[str, Any]]) -> None:
+    """Replace the fact rows of the instances by the given ones, keeping the scope copies on action and
+    task rows (kind, process_key, instance_status of their complaint_fact row) and action_rollup."""
+    by_instance = {f["instance_id"]: f for f in facts}
+    for a in actions:
+        fact = by_instance[a["instance_id"]]
+        a.update(kind=fact["kind"], process_key=fact["process_key"], instance_status=fact["instance_status"])
+    for t in tasks:
+        t["kind"] = by_instance[t["instance_id"]]["kind"] if t["instance_id"] in by_instance else None
     _roll_actions(session, instance_ids, actions)
     for table in (ComplaintFact, ActionFact, TaskFact):
         session.execute(delete(table).where(table.instance_id.in_(instance_ids)))
@@ -321,7 +222,6 @@ def _upsert_instances(session: Session, instance_ids: list[str]) -> int:
         session.execute(insert(ActionFact), actions)
     if tasks:
         session.execute(insert(TaskFact), tasks)
-    return len(facts)
 
 
 def _rollup_rows(session: Session, where: list[Any]) -> Any:
@@ -388,9 +288,9 @@ def rebuild_action_rollup(session: Session) -> None:
         session.execute(insert(ActionRollup), rows[i:i + 5000])
 
 
-def refresh_facts(session: Session, *, full: bool = False, now: datetime | None = None) -> int:
-    """Bring the fact tables up to date inside the caller's transaction; returns instances refreshed."""
-    now = now or datetime.now(timezone.utc)
+def lock_refresh_state(session: Session) -> KpiRefreshState:
+    """The refresh cursor, locked for this transaction on PostgreSQL (created on first use: a concurrent
+    first refresh then fails with IntegrityError at the flush)."""
     query = select(KpiRefreshState).where(KpiRefreshState.name == "facts")
     if _dialect(session) == "postgresql":
         query = query.with_for_update()
@@ -399,22 +299,27 @@ def refresh_facts(session: Session, *, full: bool = False, now: datetime | None 
         state = KpiRefreshState(name="facts", last_audit_id=0, refreshed_at=None)
         session.add(state)
         session.flush()
-    top = session.scalar(select(func.max(AuditEvent.id))) or 0
+    return state
+
+
+def last_audit_id(session: Session) -> int:
+    return session.scalar(select(func.max(AuditEvent.id))) or 0
+
+
+def changed_instances(session: Session, state: KpiRefreshState, *, full: bool = False) -> list[str]:
+    """Ids of the instances with audit events after the cursor (plus PG_LOOKBACK), or of all instances."""
     if full:
-        ids: Iterable[str] = session.scalars(select(ProcessInstance.id))
-    else:
-        touched = AuditEvent.id > state.last_audit_id
-        if state.refreshed_at is not None and _dialect(session) != "sqlite":
-            touched = or_(touched, AuditEvent.at >= state.refreshed_at - PG_LOOKBACK)
-        ids = session.scalars(select(AuditEvent.instance_id).where(touched, AuditEvent.instance_id.is_not(None))
-                              .distinct())
-    ids = list(ids)
-    count = 0
-    for i in range(0, len(ids), CHUNK):
-        count += _upsert_instances(session, ids[i:i + CHUNK])
-    state.last_audit_id = max(top, state.last_audit_id)
+        return list(session.scalars(select(ProcessInstance.id)))
+    touched = AuditEvent.id > state.last_audit_id
+    if state.refreshed_at is not None and _dialect(session) != "sqlite":
+        touched = or_(touched, AuditEvent.at >= state.refreshed_at - PG_LOOKBACK)
+    return list(session.scalars(select(AuditEvent.instance_id).where(touched, AuditEvent.instance_id.is_not(None))
+                                .distinct()))
+
+
+def mark_refreshed(state: KpiRefreshState, top_audit_id: int, now: datetime) -> None:
+    state.last_audit_id = max(top_audit_id, state.last_audit_id)
     state.refreshed_at = now
-    return count
 
 
 def needs_refresh(session: Session) -> bool:
@@ -423,18 +328,10 @@ def needs_refresh(session: Session) -> bool:
         return True
     if _dialect(session) != "sqlite":
         return True  # the look-back window (see PG_LOOKBACK) must be re-read
-    top = session.scalar(select(func.max(AuditEvent.id))) or 0
-    return top > state.last_audit_id
+    return last_audit_id(session) > state.last_audit_id
 
 
-def refresh(db: Any, *, full: bool = False, now: datetime | None = None) -> int:
-    """Incremental refresh in its own unit of work (a no-op read when nothing changed on SQLite)."""
-    if not full:
-        with db.read() as session:
-            if not needs_refresh(session):
-                return 0
-    try:
-        with db.write() as session:
-            return refresh_facts(session, full=full, now=now)
-    except IntegrityError:
-        return 0  # another process created the state row at the same moment; it refreshed for us
+def refreshed_at(session: Session) -> datetime | None:
+    """When the facts were last refreshed (None: never)."""
+    state = session.get(KpiRefreshState, "facts")
+    return state.refreshed_at if state is not None else None

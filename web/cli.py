@@ -158,9 +158,13 @@ def demo() -> None:
         from engine.demo import seed_demo_instances
     except ImportError:
         return
-    created = seed_demo_instances(_runtime())
+    from engine.kpis import refresh_facts
+
+    runtime = _runtime()
+    created = seed_demo_instances(runtime)
     if created:
         click.echo(f"started {created} sample complaints in several stages")
+    refresh_facts(runtime.db)  # so the dashboard has figures before the first scheduler pass
 
 
 @main.command()

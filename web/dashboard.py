@@ -15,6 +15,7 @@ from flask_login import login_required
 from markupsafe import Markup, escape
 
 from engine.errors import EngineError
+from engine.kpi_rules import HEAT_MAP_PROCESS
 from engine.kpis import (
     ACTION_COLUMNS,
     COMPLAINT_COLUMNS,
@@ -25,9 +26,9 @@ from engine.kpis import (
     complaint_rows,
     compute,
     filter_options,
+    refreshed_at,
     survey_rows,
 )
-from storage.kpi_facts import refresh
 from web.context import database, lead_required, runtime
 from web.diagram import BPMNDI, DC, render_svg
 
@@ -147,10 +148,10 @@ def charts(k: dict[str, Any]) -> dict[str, Markup]:
 def index() -> Any:
     q = kpi_query()
     k = compute(database(), q)
-    heat_key = q.process or "complaint_to_improvement"
+    heat_key = q.process or HEAT_MAP_PROCESS
     return render_template("dashboard.html", k=k, q=q, args=q.args(), charts=charts(k),
                            heat=heat_map(heat_key, k["bottlenecks"]), heat_key=heat_key,
-                           options=filter_options(database()))
+                           options=filter_options(database()), refreshed_at=refreshed_at(database()))
 
 
 def _cell(value: Any) -> Any:
@@ -165,7 +166,6 @@ def _cell(value: Any) -> Any:
 
 def _rows(what: str, q: KpiQuery) -> tuple[list[str], list[dict[str, Any]]]:
     columns, fetch = EXPORTS[what]
-    refresh(database())
     return columns, fetch(database(), q)
 
 

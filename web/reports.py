@@ -10,7 +10,7 @@ from flask import Blueprint, render_template
 from flask_login import login_required
 
 from engine import clock
-from engine.kpis import compute, nonconformity_report, satisfaction_trend
+from engine.kpis import compute, nonconformity_report, refreshed_at, satisfaction_trend
 from web.context import database, lead_required
 from web.dashboard import charts, kpi_query
 
@@ -25,4 +25,4 @@ def iso9001() -> Any:
     k = compute(database(), q)
     return render_template("dashboard_iso9001.html", k=k, q=q, args=q.args(), charts=charts(k),
                            trend=satisfaction_trend(database(), q), report=nonconformity_report(database(), q),
-                           generated_at=clock.now())
+                           generated_at=clock.now(), refreshed_at=refreshed_at(database()))

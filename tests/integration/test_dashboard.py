@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import csv
 import io
+from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from openpyxl import load_workbook
-from sqlalchemy import insert
+from sqlalchemy import event, insert
 
+from engine.kpis import refresh_facts
 from storage.kpi_facts import ActionFact, ComplaintFact
-from tests.integration.conftest import login, token
+from tests.integration.conftest import login, start_review, token
 
 NOW = datetime.now(UTC)
 TODAY = NOW.date()
@@ -49,9 +51,13 @@ def test_pages_need_a_lead(client):
         assert client.get(path).status_code == 403
 
 
-def test_dashboard_shows_figures_charts_and_tables(client, facts):
+def test_dashboard_shows_figures_charts_and_tables(client, facts, db):
     login(client, "lena.lead")
     html = client.get("/dashboard").get_data(as_text=True)
+    assert "figures not computed yet" in html  # the facts above were written directly, never refreshed
+    refresh_facts(db)
+    html = client.get("/dashboard").get_data(as_text=True)
+    assert "figures as of" in html
     assert "KPI dashboard" in html and "<svg" in html and "<script" not in html
     assert "Pareto of categories" in html and "delivery" in html and "Late carrier" in html
     assert 'role="img"' in html and "<table" in html
@@ -103,3 +109,44 @@ def test_api_kpis(client, facts):
     bad = client.get("/api/v1/kpis?from=2026-02-30", headers=headers)
     assert bad.status_code == 422 and bad.get_json()["error"]["details"][0]["field"] == "from"
     assert "/kpis" in client.get("/api/v1/openapi.json").get_json()["paths"]
+
+
+@contextmanager
+def statements(db):
+    """Every SQL statement sent to the database (read and write engines) inside the block."""
+    seen: list[str] = []
+
+    def record(conn, cursor, statement, parameters, context, executemany):
+        seen.append(" ".join(statement.split()))
+
+    engines = {id(e): e for e in (db.engine, db.write_engine)}.values()
+    for e in engines:
+        event.listen(e, "before_cursor_execute", record)
+    try:
+        yield seen
+    finally:
+        for e in engines:
+            event.remove(e, "before_cursor_execute", record)
+
+
+def writes(seen: list[str]) -> list[str]:
+    """Statements that change data or take write locks (SQLite BEGIN IMMEDIATE, FOR UPDATE)."""
+    return [s for s in seen if s.split(" ", 1)[0].upper() in ("INSERT", "UPDATE", "DELETE", "MERGE")
+            or s.upper().startswith("BEGIN IMMEDIATE") or " FOR UPDATE" in s.upper()]
+
+
+@pytest.mark.parametrize("path", ["/dashboard", "/dashboard/export/complaints.csv", "/dashboard/export/actions.csv",
+                                  "/dashboard/export/surveys.csv", "/dashboard/export.xlsx", "/reports/iso9001",
+                                  "/api/v1/kpis"])
+def test_kpi_reads_never_write(client, runtime, db, facts, path):
+    """KPI pages, exports and GET /api/v1/kpis only read: the fact tables are refreshed by the
+    scheduler pass (engine.kpis.refresh_facts), never by a request."""
+    login(client, "lena.lead")
+    headers = token(client, "lena.lead") if path.startswith("/api/") else {}
+    start_review(runtime, "W-1")  # audit events the facts have not seen yet: the old GETs refreshed here
+    with statements(db) as seen:
+        assert client.get(path, headers=headers).status_code == 200
+    found = writes(seen)
+    if headers:  # bearer-token sign-in records the token's last use (engine.directory): not a KPI write
+        found = [s for s in found if not s.startswith(("UPDATE api_token SET last_used_at", "BEGIN IMMEDIATE"))]
+    assert seen and found == []

@@ -9,8 +9,20 @@ import pytest
 import time_machine
 from sqlalchemy import insert, select
 
-from engine.kpis import KpiQuery, KpiQueryError, action_rows, build_query, complaint_rows, compute, survey_rows
-from storage.kpi_facts import ActionRollup, ComplaintFact, facts_from_instance, rebuild_action_rollup, refresh
+from engine import kpis
+from engine.kpi_rules import facts_from_instance
+from engine.kpis import (
+    KpiQuery,
+    KpiQueryError,
+    action_rows,
+    build_query,
+    complaint_rows,
+    compute,
+    refresh_facts,
+    survey_rows,
+)
+from engine.scheduler import scheduler_pass
+from storage.kpi_facts import ActionRollup, ComplaintFact, rebuild_action_rollup
 from tests.unit.helpers_process_library import (
     COMPLAINT,
     INTAKE,
@@ -92,6 +104,8 @@ def test_kpis_of_driven_complaints(rt):
         clock.shift(timedelta(hours=1))
         _complaint(rt, clock, "K-4", None)
 
+        assert compute(rt.db, MARCH)["complaints"]["received"] == 0  # reading does not refresh
+        assert refresh_facts(rt.db) == 5  # four complaints and the feedback
         k = compute(rt.db, MARCH)
     c = k["complaints"]
     assert (c["received"], c["closed"], c["open_at_end"], c["rejected"]) == (4, 3, 1, 1)
@@ -123,7 +137,7 @@ def test_kpis_of_driven_complaints(rt):
     assert steps["acknowledge"]["avg_hours"] == round((3 + 30 + 1) / 3, 2)
 
     # April: the second-round action of K-3 is due then; nothing received
-    april = compute(rt.db, KpiQuery(date(2026, 4, 1), date(2026, 4, 30)), refresh_first=False)
+    april = compute(rt.db, KpiQuery(date(2026, 4, 1), date(2026, 4, 30)))
     assert april["complaints"]["received"] == 0 and april["complaints"]["open_at_end"] == 1
     assert april["actions"]["due_in_period"] == 1 and april["actions"]["done_on_time"] == 1
 
@@ -149,13 +163,29 @@ def test_kpis_of_driven_complaints(rt):
 def test_refresh_is_incremental_and_follows_later_changes(rt):
     with time_machine.travel(START, tick=False) as clock:
         d = _complaint(rt, clock, "K-9", None)
-        assert refresh(rt.db) == 1
+        assert refresh_facts(rt.db) == 1
         # nothing changed (PostgreSQL re-reads the last minutes on purpose, see storage.kpi_facts.PG_LOOKBACK)
-        assert refresh(rt.db) == (0 if rt.db.dialect == "sqlite" else 1)
+        assert refresh_facts(rt.db) == (0 if rt.db.dialect == "sqlite" else 1)
         clock.shift(timedelta(hours=5))
         d.complete("acknowledge", SERVICE, ack())
+        assert compute(rt.db, MARCH)["acknowledge"]["count"] == 0  # not refreshed yet
+        assert refresh_facts(rt.db) == 1
         k = compute(rt.db, MARCH)
     assert k["acknowledge"]["median_hours"] == 5.0 and k["complaints"]["open_at_end"] == 1
+
+
+def test_scheduler_pass_refreshes_the_facts(rt, monkeypatch, caplog):
+    with time_machine.travel(START, tick=False) as clock:
+        _complaint(rt, clock, "K-7", None)
+        assert scheduler_pass(rt, "w1")["kpi_facts"] == 1
+        assert compute(rt.db, MARCH)["complaints"]["received"] == 1
+
+        def broken(db):
+            raise RuntimeError("facts unavailable")
+
+        monkeypatch.setattr(kpis, "refresh_facts", broken)
+        out = scheduler_pass(rt, "w1")  # a failing step is logged; the pass goes on
+    assert out["kpi_facts"] == 0 and "KPI fact refresh failed" in caplog.text
 
 
 def _fact(i, received, closed=None, **extra):
@@ -178,12 +208,11 @@ def test_time_zone_and_period_boundaries(db):
     with db.write() as s:
         s.execute(insert(ComplaintFact), rows)
     now = datetime(2026, 6, 1, tzinfo=UTC)
-    berlin = compute(db, KpiQuery(date(2026, 3, 1), date(2026, 3, 31), "Europe/Berlin"), now=now, refresh_first=False)
+    berlin = compute(db, KpiQuery(date(2026, 3, 1), date(2026, 3, 31), "Europe/Berlin"), now=now)
     assert berlin["complaints"]["received"] == 3
     weeks = {b["start"]: b["received"] for b in berlin["complaints"]["trend"]}
     assert weeks["2026-02-23"] == 1 and weeks["2026-03-23"] == 1 and weeks["2026-03-30"] == 1
-    utc = compute(db, KpiQuery(date(2026, 3, 1), date(2026, 3, 31), "UTC", granularity="month"), now=now,
-                  refresh_first=False)
+    utc = compute(db, KpiQuery(date(2026, 3, 1), date(2026, 3, 31), "UTC", granularity="month"), now=now)
     assert utc["complaints"]["received"] == 3  # 2, 3 and 4
     assert utc["complaints"]["trend"] == [{"start": "2026-03-01", "received": 3, "closed": 0}]
     assert utc["complaints"]["open_at_end"] == 4  # fact 1 arrived before March and is still open
@@ -204,7 +233,7 @@ def test_percentiles_interpolate(db):
     base = datetime(2026, 3, 2, tzinfo=UTC)
     with db.write() as s:
         s.execute(insert(ComplaintFact), [_fact(i, base, base + timedelta(hours=h)) for i, h in enumerate([1, 2, 3, 10])])
-    k = compute(db, MARCH, now=datetime(2026, 4, 1, tzinfo=UTC), refresh_first=False)
+    k = compute(db, MARCH, now=datetime(2026, 4, 1, tzinfo=UTC))
     assert k["close"]["median_hours"] == 2.5 and k["close"]["p90_hours"] == 7.9
 
 
@@ -215,13 +244,13 @@ def test_filters(db):
                                           _fact(3, base, product="B", process_key="supplier_nonconformity",
                                                 kind="nonconformity")])
     now = datetime(2026, 4, 1, tzinfo=UTC)
-    assert compute(db, MARCH, now=now, refresh_first=False)["complaints"]["received"] == 2
+    assert compute(db, MARCH, now=now)["complaints"]["received"] == 2
     q = build_query({"from": "2026-03-01", "to": "2026-03-31", "product": "B"})
-    assert compute(db, q, now=now, refresh_first=False)["complaints"]["received"] == 1
+    assert compute(db, q, now=now)["complaints"]["received"] == 1
     q = build_query({"from": "2026-03-01", "to": "2026-03-31", "process": "supplier_nonconformity"})
-    assert compute(db, q, now=now, refresh_first=False)["complaints"]["received"] == 1
+    assert compute(db, q, now=now)["complaints"]["received"] == 1
     q = build_query({"from": "2026-03-01", "to": "2026-03-31", "severity": "major"})
-    assert compute(db, q, now=now, refresh_first=False)["complaints"]["received"] == 1
+    assert compute(db, q, now=now)["complaints"]["received"] == 1
 
 
 def test_build_query_defaults_and_errors():

@@ -7,11 +7,11 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from engine.timer_service import TimerPolicy
 
 from engine.escalation import _env_properties, policy_from
 from engine.mailer import SmtpConfig
 from engine.notifications import OutboxPolicy, base_url
+from engine.runtime.timers import TimerPolicy
 from engine.scheduler import interval_seconds
 from engine.settings import EscalationLevel, Settings, SettingsError, configure, current, reset
 from engine.signing import secret_key
