@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 TSTAMP := $(VENV)/.installed-test
 
-.PHONY: run test lint bench clean
+.PHONY: run test test-fast lint bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +27,10 @@ run: $(STAMP)
 
 test: $(TSTAMP)
 	$(BIN)/python -m pytest $${PYTEST_ARGS:--q}
+
+# The fast tier: no database (sandbox, expressions, forms, DI, policies, settings); seconds.
+test-fast: $(TSTAMP)
+	$(BIN)/python -m pytest tests/unit -m "not db" $${PYTEST_ARGS:--q}
 
 lint: $(TSTAMP)
 	$(BIN)/ruff check .

@@ -25,6 +25,14 @@ PROCESSES = Path(__file__).parent.parent / "processes"
 REQUIRE_ALL = os.environ.get("PDCAFLOW_REQUIRE_ALL") == "1"
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # Every test that touches a database (the `db` fixture, directly or through `runtime`/`app`) is
+    # marked `db`, so the fast tier (`make test-fast`: tests/unit -m "not db") stays database-free.
+    for item in items:
+        if "db" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.db)
+
+
 def skip_or_fail(reason: str) -> None:
     if REQUIRE_ALL:
         pytest.fail(f"{reason} (PDCAFLOW_REQUIRE_ALL=1 forbids skipping)")

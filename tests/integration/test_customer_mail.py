@@ -11,7 +11,7 @@ from engine.customer_mail import notify_customers
 from engine.mailer import SmtpConfig
 from engine.notifications import deliver_outbox
 from tests.integration.test_scheduler_mail import smtp  # noqa: F401  (fixture)
-from tests.unit.helpers_process_library import (
+from tests.service.helpers_process_library import (
     COMPLAINT,
     INTAKE,
     LEAD,

@@ -14,7 +14,7 @@ from datetime import timedelta
 import pytest
 import time_machine
 
-from tests.unit.helpers_process_library import (
+from tests.service.helpers_process_library import (
     COMPLAINT,
     INTAKE,
     LEAD,

@@ -23,7 +23,7 @@ from engine.kpis import (
 )
 from engine.scheduler import scheduler_pass
 from storage.kpi_facts import ActionRollup, ComplaintFact, rebuild_action_rollup
-from tests.unit.helpers_process_library import (
+from tests.service.helpers_process_library import (
     COMPLAINT,
     INTAKE,
     LEAD,
