@@ -3,9 +3,9 @@
 Enqueueing is idempotent (a `dedupe_key` per message and recipient, unique in both tables) and
 happens in the same transaction as the event that causes it (an escalation level, or the audit
 events "task_created"/"assign" read through a cursor), so nothing is lost and nothing is queued
-twice. Delivery leases outbox rows (`SKIP LOCKED` on PostgreSQL), marks a row `sent` right after
-SMTP accepted it, and on failure backs off exponentially (capped) and keeps trying: a message is
-never dropped. Each mail carries a Message-ID derived from its outbox row.
+twice. Delivery leases outbox rows (storage/leases.py via storage/outbox.py), marks a row `sent`
+right after SMTP accepted it, and on failure backs off (engine/backoff.py) and keeps trying: a
+message is never dropped. Each mail carries a Message-ID derived from its outbox row.
 """
 
 from __future__ import annotations
@@ -21,7 +21,9 @@ from sqlalchemy.orm import Session
 
 import storage.scheduling  # noqa: F401  (registers the scheduler tables on Base.metadata)
 from engine import clock, mailer
+from engine.backoff import Backoff
 from engine.settings import current as current_settings
+from storage import outbox
 from storage.db import Database
 from storage.models import AuditEvent, Group, HumanTask, User, UserGroup
 from storage.scheduling import InAppNotification, NotificationOutbox, SchedulerCursor
@@ -222,7 +224,7 @@ class OutboxPolicy:
         return cls(backoff=timedelta(seconds=current_settings().mail_backoff))
 
     def delay(self, attempts: int) -> timedelta:
-        return min(self.backoff * (2 ** max(0, attempts - 1)), self.backoff_cap)
+        return Backoff(self.backoff, self.backoff_cap).delay(attempts)
 
 
 @dataclass
@@ -232,27 +234,6 @@ class OutboxResult:
     skipped: int = 0
 
 
-def _claim_outbox(db: Database, worker: str, policy: OutboxPolicy) -> list[int]:
-    now = clock.now()
-    until = now + policy.lease
-    free = or_(NotificationOutbox.locked_until.is_(None), NotificationOutbox.locked_until <= now)
-    with db.write() as session:
-        stmt = (select(NotificationOutbox.id).where(NotificationOutbox.state == "pending",
-                                                    NotificationOutbox.next_attempt_at <= now, free)
-                .order_by(NotificationOutbox.next_attempt_at, NotificationOutbox.id).limit(policy.batch))
-        if db.dialect == "postgresql":
-            stmt = stmt.with_for_update(skip_locked=True)
-        ids = list(session.scalars(stmt))
-        if not ids:
-            return []
-        session.execute(update(NotificationOutbox).where(NotificationOutbox.id.in_(ids),
-                                                         NotificationOutbox.state == "pending", free)
-                        .values(locked_by=worker, locked_until=until).execution_options(synchronize_session=False))
-        return list(session.scalars(select(NotificationOutbox.id).where(
-            NotificationOutbox.id.in_(ids), NotificationOutbox.locked_by == worker,
-            NotificationOutbox.locked_until == until).order_by(NotificationOutbox.id)))
-
-
 def deliver_outbox(db: Database, worker: str, config: mailer.SmtpConfig | None = None,
                    policy: OutboxPolicy | None = None) -> OutboxResult:
     """Send due outbox mails; a failure backs that row off and the others go on."""
@@ -260,13 +241,14 @@ def deliver_outbox(db: Database, worker: str, config: mailer.SmtpConfig | None =
     policy = policy or OutboxPolicy.from_env()
     result = OutboxResult()
     while True:
-        ids = _claim_outbox(db, worker, policy)
+        with db.write() as session:
+            ids = outbox.claim_due(session, worker, now=clock.now(), lease=policy.lease, limit=policy.batch)
         if not ids:
             break
         for outbox_id in ids:
             with db.read() as session:
-                row = session.get(NotificationOutbox, outbox_id)
-                if row is None or row.state != "pending" or row.locked_by != worker:
+                row = outbox.held(session, outbox_id, worker)
+                if row is None:
                     continue
                 message = mailer.build_message(config, row.address, row.subject, row.body_text, row.body_html,
                                                f"<pdcaflow-{row.id}-{row.dedupe_key.split(':')[0]}@pdcaflow>")
@@ -279,26 +261,22 @@ def deliver_outbox(db: Database, worker: str, config: mailer.SmtpConfig | None =
             except Exception as exc:  # SMTP down, refused, timeout...: retry later
                 error = f"{type(exc).__name__}: {exc}"
             now = clock.now()
+            # the outcome is written only while this worker still holds the row's lease
             with db.write() as session:
-                row = session.get(NotificationOutbox, outbox_id)
-                if row is None:
-                    continue
-                row.locked_by, row.locked_until = None, None
                 if error is None:
-                    row.state = state
-                    row.sent_at = now if state == "sent" else None
-                    row.last_error = "SMTP_HOST is not set" if state == "skipped" else None
+                    outbox.finish(session, outbox_id, worker, state=state, sent_at=now if state == "sent" else None,
+                                  error="SMTP_HOST is not set" if state == "skipped" else None)
                     if state == "sent":
                         result.sent += 1
                     else:
                         result.skipped += 1
-                else:
-                    row.attempts += 1
-                    row.next_attempt_at = now + policy.delay(row.attempts)
-                    row.last_error = error[:2000]
-                    result.failed += 1
-                    log.warning("mail to %s failed (attempt %d), retry at %s: %s", row.address, row.attempts,
-                                row.next_attempt_at.isoformat(), error)
+                    continue
+                attempts = row.attempts + 1
+                retry_at = now + policy.delay(attempts)
+                outbox.back_off(session, outbox_id, worker, attempts=attempts, retry_at=retry_at, error=error[:2000])
+                result.failed += 1
+                log.warning("mail to %s failed (attempt %d), retry at %s: %s", row.address, attempts,
+                            retry_at.isoformat(), error)
         if len(ids) < policy.batch:
             break
     return result

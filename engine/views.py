@@ -97,6 +97,27 @@ class InstanceView:
         return _jsonable(asdict(self))
 
 
+@dataclass
+class ScheduleView:
+    """A process's timer start: `state` is `scheduled`, `retrying` (the last start failed; the next
+    try is at `retry_at`), `incident` (every attempt failed; a lead re-arms it) or `done`."""
+
+    key: str
+    version: int
+    expression: str
+    state: str
+    next_at: datetime | None
+    remaining: int
+    started: int
+    attempts: int
+    last_error: str | None
+    failed_at: datetime | None
+    retry_at: datetime | None
+
+    def as_dict(self) -> dict[str, Any]:
+        return _jsonable(asdict(self))
+
+
 def _jsonable(value: Any) -> Any:
     if isinstance(value, datetime):
         return value.isoformat()

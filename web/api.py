@@ -10,6 +10,7 @@ from typing import Any
 from flask import Blueprint, current_app, g, jsonify, request
 
 from engine import directory
+from engine import schedules as timer_starts
 from engine.accounts import authenticate
 from engine.errors import NotFoundError
 from engine.views import Actor
@@ -188,6 +189,21 @@ def message() -> Any:
     data = s.load(s.MessageRequest(), body())
     ids = runtime().correlate_message(data["name"], data.get("correlation"), data["data"], a)
     return jsonify(instance_ids=ids)
+
+
+@bp.get("/schedules")
+def schedules() -> Any:
+    lead()
+    state = request.args.get("state") or None
+    if state not in (None, *timer_starts.STATES):
+        allowed = ", ".join(timer_starts.STATES)
+        raise ApiError(422, f"state must be one of {allowed}", [{"field": "state", "message": f"must be one of {allowed}"}])
+    return jsonify([v.as_dict() for v in timer_starts.list_schedules(database(), state)])
+
+
+@bp.post("/schedules/<key>/retry")
+def retry_schedule(key: str) -> Any:
+    return jsonify(timer_starts.retry_schedule(database(), key, lead()).as_dict())
 
 
 @bp.get("/notifications")

@@ -10,7 +10,8 @@ from flask_login import login_required
 from markupsafe import Markup
 
 from engine.errors import EngineError
-from web.context import actor, lead_required, runtime
+from engine.schedules import list_schedules
+from web.context import actor, database, lead_required, runtime
 from web.diagram import render_svg
 
 bp = Blueprint("instances", __name__)
@@ -26,7 +27,10 @@ def index() -> Any:
         status = None
     key = request.args.get("process") or None
     rows = runtime().instances(key=key, status=status, limit=200)
-    return render_template("instances.html", rows=rows, status=status, process=key, statuses=STATUSES)
+    # timer starts that failed have no instance to carry the incident: listed beside the instances
+    failed_starts = list_schedules(database(), state="incident") if status in (None, "incident") else []
+    return render_template("instances.html", rows=rows, status=status, process=key, statuses=STATUSES,
+                           failed_starts=failed_starts)
 
 
 @bp.get("/instances/<instance_id>")

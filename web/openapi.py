@@ -61,7 +61,7 @@ def build_document() -> dict[str, Any]:
                    s.TaskSchema, s.TaskDetailSchema, s.InstanceSummary, s.InstanceSchema, s.CompleteRequest,
                    s.CompleteResponse, s.ComplaintRequest, s.ComplaintResponse, s.MessageRequest, s.MessageResponse,
                    s.NotificationsResponse, s.MarkReadRequest,
-                   s.DueDateRequest, s.AssignRequest):
+                   s.DueDateRequest, s.AssignRequest, s.ScheduleSchema):
         spec.components.schema(schema.__name__, schema=schema)
     upload = {"multipart/form-data": {"schema": {"type": "object", "properties": {
         "file": {"type": "array", "items": {"type": "string", "format": "binary"}}}}},
@@ -107,6 +107,13 @@ def build_document() -> dict[str, Any]:
     spec.path("/messages", operations={"post": _op(
         "Correlate a message", (200, "Instances that received it", "MessageResponse"), (400, 401, 403, 404, 422),
         body="MessageRequest", tag="messages")})
+    spec.path("/schedules", operations={"get": _op(
+        "Timer starts of processes (quality lead); state=incident lists those whose every start attempt failed",
+        (200, "Timer starts", array("ScheduleSchema")), (401, 403, 422),
+        params=[_query("state", enum=["scheduled", "retrying", "incident", "done"])], tag="processes")})
+    spec.path("/schedules/{key}/retry", operations={"post": _op(
+        "Re-arm a timer start in incident: the scheduler tries its start again (quality lead)",
+        (200, "The timer start", "ScheduleSchema"), (401, 403, 404, 409), params=[_path("key")], tag="processes")})
     spec.path("/notifications", operations={"get": _op(
         "The caller's in-app notifications", (200, "Notifications", "NotificationsResponse"), (401,),
         params=[_query("unread", "integer")], tag="notifications")})

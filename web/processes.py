@@ -1,4 +1,5 @@
-"""Process definitions for quality leads: versions, upload, start, XML download."""
+"""Process definitions for quality leads: versions, upload, start, XML download, and timer starts
+(a timer start whose every attempt failed is in incident here until the lead retries it)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ from typing import Any
 from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
 from flask_login import login_required
 
-from web.context import actor, lead_required, runtime
+from engine.schedules import list_schedules, retry_schedule
+from web.context import actor, database, lead_required, runtime
 
 bp = Blueprint("processes", __name__)
 
@@ -32,7 +34,7 @@ def index(problems: list[Any] | None = None, results: list[Any] | None = None, s
     definitions = runtime().definitions_list(all_versions=True)
     latest = {d["key"]: d["version"] for d in definitions}
     return render_template("processes.html", definitions=definitions, latest=latest, problems=problems or [],
-                           results=results or []), status
+                           results=results or [], schedules=list_schedules(database())), status
 
 
 @bp.post("/processes")
@@ -79,3 +81,12 @@ def download(key: str, version: int) -> Any:
     safe = "".join(c for c in key if c.isalnum() or c in "-_.") or "process"
     return Response(xml, mimetype="application/xml",
                     headers={"Content-Disposition": f'attachment; filename="{safe}_v{version}.bpmn"'})
+
+
+@bp.post("/processes/<key>/schedule/retry")
+@login_required
+@lead_required
+def retry_timer_start(key: str) -> Any:
+    retry_schedule(database(), key, actor())
+    flash(f"The timer start of {key} is re-armed; the scheduler tries it again on its next pass.")
+    return redirect(url_for("processes.index"))

@@ -157,6 +157,23 @@ class MessageResponse(Schema):
     instance_ids = fields.List(fields.String())
 
 
+class ScheduleSchema(Schema):
+    """A process's timer start. `incident`: every attempt to start an instance failed and no instance
+    was started; `POST /schedules/{key}/retry` (or deploying a new version) re-arms it."""
+
+    key = fields.String(required=True)
+    version = fields.Integer(required=True)
+    expression = fields.String()
+    state = fields.String(required=True, validate=validate.OneOf(["scheduled", "retrying", "incident", "done"]))
+    next_at = fields.DateTime(allow_none=True)
+    remaining = fields.Integer()
+    started = fields.Integer()
+    attempts = fields.Integer()
+    last_error = fields.String(allow_none=True)
+    failed_at = fields.DateTime(allow_none=True)
+    retry_at = fields.DateTime(allow_none=True)
+
+
 class ErrorDetail(Schema):
     field = fields.String(allow_none=True)
     file = fields.String(allow_none=True)  # deployment problems: the file, line and element at fault

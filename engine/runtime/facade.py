@@ -70,24 +70,32 @@ class Runtime:
 
     # ------------------------------------------------------------------ instances
     def start(self, key: str, data: dict[str, Any] | None, actor: Actor, *, version: int | None = None,
-              business_key: str | None = None) -> InstanceView:
+              business_key: str | None = None, uow: UnitOfWork | None = None) -> InstanceView:
+        """Start an instance. Given `uow`, inside the caller's unit of work, so the caller's own
+        writes (e.g. the scheduler consuming a timer-start slot) commit or roll back with it."""
+        if uow is None:
+            with self.unit_of_work() as own:
+                return self._start_in(own, key, data, actor, version, business_key)
+        return self._start_in(uow, key, data, actor, version, business_key)
+
+    def _start_in(self, uow: UnitOfWork, key: str, data: dict[str, Any] | None, actor: Actor, version: int | None,
+                  business_key: str | None) -> InstanceView:
         data = dict(data or {})
-        with self.unit_of_work() as uow:
-            # id, key and version only: the definition's XML and serialized spec stay in the database
-            definition = store.definition_ref(uow.conn, key, version)
-            if definition is None:
-                raise NotFoundError(_not_deployed(key, version))
-            reference = data.get("reference")
-            try:
-                loaded = uow.start(definition, data, actor,
-                                   business_key or (str(reference) if reference not in (None, "") else None))
-            except spiff.EngineFailure as exc:
-                # e.g. an element id that collides with SpiffWorkflow's own 'Start'/'End' task specs
-                raise InvalidStateError(f"process '{key}' v{definition.version} cannot start: "
-                                        f"{spiff.message_of(exc)}") from exc
-            uow.advance(loaded, actor)
-            uow.save(loaded)
-            return projection.instance_view(uow, loaded)
+        # id, key and version only: the definition's XML and serialized spec stay in the database
+        definition = store.definition_ref(uow.conn, key, version)
+        if definition is None:
+            raise NotFoundError(_not_deployed(key, version))
+        reference = data.get("reference")
+        try:
+            loaded = uow.start(definition, data, actor,
+                               business_key or (str(reference) if reference not in (None, "") else None))
+        except spiff.EngineFailure as exc:
+            # e.g. an element id that collides with SpiffWorkflow's own 'Start'/'End' task specs
+            raise InvalidStateError(f"process '{key}' v{definition.version} cannot start: "
+                                    f"{spiff.message_of(exc)}") from exc
+        uow.advance(loaded, actor)
+        uow.save(loaded)
+        return projection.instance_view(uow, loaded)
 
     def instance(self, instance_id: str) -> InstanceView:
         with self.db.read() as session:
