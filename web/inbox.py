@@ -7,10 +7,10 @@ from typing import Any
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_login import login_required
 
-from engine import clock, directory
+from engine import directory
 from engine.errors import ConflictError, FormValidationError
+from engine.inbox import process_keys, tab_counts
 from engine.views import Actor, TaskView
-from storage import queries
 from web.context import actor, database, lead_required, runtime
 
 bp = Blueprint("inbox", __name__)
@@ -44,12 +44,10 @@ def inbox() -> Any:
     process = request.args.get("process") or None
     page = min(max(request.args.get("page", 1, type=int) or 1, 1), 10_000)
     tasks = tab_tasks(a, tab, process, PAGE_SIZE, (page - 1) * PAGE_SIZE)
-    with database().read() as session:
-        # exact counts by indexed COUNT queries; the listed tab is counted only when it has more pages
-        counted = [t for t in tabs if t != tab or page > 1 or len(tasks) >= PAGE_SIZE]
-        counts = queries.inbox_counts(session, a.username, a.groups, lead=a.is_lead, tabs=counted,
-                                      process_key=process, now=clock.now())
-        processes = queries.process_keys(session)
+    # the listed tab is counted only when it has more pages
+    counted = [t for t in tabs if t != tab or page > 1 or len(tasks) >= PAGE_SIZE]
+    counts = tab_counts(database(), a, counted, process)
+    processes = process_keys(database())
     counts.setdefault(tab, len(tasks))
     pages = max(1, -(-counts[tab] // PAGE_SIZE))
     return render_template("inbox.html", tasks=tasks, tab=tab, tabs=tabs, counts=counts, process=process,

@@ -17,11 +17,11 @@ ALLOWED_SUFFIXES = (".bpmn", ".dmn", ".xml")
 
 def uploaded_files() -> list[tuple[str, bytes]]:
     files = []
-    for storage in request.files.getlist("file"):
-        if not storage or not storage.filename:
+    for upload in request.files.getlist("file"):
+        if not upload or not upload.filename:
             continue
-        name = storage.filename.replace("\\", "/").rsplit("/", 1)[-1][:200]
-        files.append((name, storage.read()))
+        name = upload.filename.replace("\\", "/").rsplit("/", 1)[-1][:200]
+        files.append((name, upload.read()))
     return files
 
 
