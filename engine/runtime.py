@@ -42,6 +42,8 @@ from engine.errors import (
     PermissionDeniedError,
 )
 from engine.forms import form_fields, get_path, set_path, validate_submission
+from engine.permissions import check_may_act as _check_may_act
+from engine.permissions import may_see_task as _may_see
 from engine.sandbox import SandboxScriptEngine
 from engine.serialization import dump_state, load_state
 from engine.views import Actor, AuditView, IncidentView, InstanceView, TaskView
@@ -956,18 +958,6 @@ def _task_with_instance(session: Session, task_id: str) -> tuple[Any, list[str],
 def _json_roundtrip(value: Any) -> Any:
     """What a JSON column gives back for `value`."""
     return json.loads(json.dumps(value)) if value is not None else None
-
-
-def _may_see(actor: Actor, row: HumanTask, groups: list[str]) -> bool:
-    return actor.is_lead or actor.username in (row.assignee, row.completed_by) or bool(set(groups) & actor.groups)
-
-
-def _check_may_act(actor: Actor, row: HumanTask, groups: list[str]) -> None:
-    """Claim, unclaim and complete need a lead, the assignee, or a member of the task's groups."""
-    if actor.is_lead or actor.username == row.assignee or set(groups) & actor.groups:
-        return
-    where = f" (groups: {', '.join(groups)})" if groups else ""
-    raise PermissionDeniedError(f"you may not work on task '{row.name}'{where}")
 
 
 def _check_open(row: HumanTask) -> None:

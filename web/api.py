@@ -11,6 +11,7 @@ from flask import Blueprint, current_app, g, jsonify, request
 from engine import directory
 from engine.accounts import authenticate
 from engine.errors import NotFoundError
+from engine.permissions import check_may_see_instance
 from engine.views import Actor
 from web import schemas as s
 from web.complaints import file_complaint
@@ -117,8 +118,8 @@ def start(key: str) -> Any:
 
 @bp.get("/instances/<instance_id>")
 def instance(instance_id: str) -> Any:
-    signed_in()
-    return jsonify(s.instance_json(runtime().instance(instance_id)))
+    a = signed_in()
+    return jsonify(s.instance_json(check_may_see_instance(a, runtime().instance(instance_id))))
 
 
 @bp.get("/tasks")

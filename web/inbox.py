@@ -9,7 +9,9 @@ from flask_login import login_required
 
 from engine import directory
 from engine.errors import ConflictError, FormValidationError
+from engine.escalation import escalations_for
 from engine.inbox import process_keys, tab_counts
+from engine.permissions import is_own_work, may_complete
 from engine.views import Actor, TaskView
 from web.context import actor, database, lead_required, runtime
 
@@ -70,13 +72,9 @@ def _render_task(task_id: str, values: dict[str, Any] | None = None, errors: dic
     if values is None:
         values = dict(task.values) if task.state == "completed" else {
             f["id"]: f.get("default") for f in task.form if f.get("default") is not None}
-    may_complete = task.state in ("open", "claimed") and (
-        task.assignee == a.username or (task.assignee is None and (bool(set(task.groups) & a.groups) or a.is_lead)))
     users = [u["username"] for u in directory.users(database())] if a.is_lead else []
-    from engine.escalation import escalations_for
-
     return render_template("task.html", task=task, instance=instance, values=values, errors=errors or {},
-                           may_complete=may_complete, users=users,
+                           may_complete=may_complete(a, task, task.groups), users=users,
                            escalations=escalations_for(database(), task.id)), status
 
 
@@ -145,8 +143,7 @@ def complete(task_id: str) -> Any:
         flash(exc.message, "error")
         return _render_task(task_id, values=values, status=409)
     flash(f"“{task_view.name}” completed.")
-    nxt = [t for t in instance.tasks if t.state in ("open", "claimed")
-           and (t.assignee == a.username or (t.assignee is None and set(t.groups) & a.groups))]
+    nxt = [t for t in instance.tasks if is_own_work(a, t, t.groups)]
     if nxt:
         return redirect(url_for("inbox.task", task_id=nxt[0].id))
     return redirect(url_for("inbox.inbox"))
