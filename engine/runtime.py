@@ -41,7 +41,7 @@ from engine.errors import (
     NotFoundError,
     PermissionDeniedError,
 )
-from engine.forms import form_fields, get_path, set_path, validate_submission
+from engine.forms import check_start_data, form_fields, get_path, set_path, validate_submission
 from engine.permissions import check_may_act as _check_may_act
 from engine.permissions import may_see_task as _may_see
 from engine.sandbox import SandboxScriptEngine
@@ -163,6 +163,8 @@ class Runtime:
                 definition = session.connection().execute(_DEFINITION_VERSION, {"key": key, "version": version}).first()
             if definition is None:
                 raise NotFoundError(f"process '{key}'" + (f" version {version}" if version else "") + " is not deployed")
+            # the start event's form checks and coerces its fields; other variables pass (programmatic starts)
+            data = check_start_data(self.definitions.start_form(session, definition.id), data)
             spec, subs = self.definitions.specs(session, definition.id)
             try:
                 workflow = BpmnWorkflow(spec, subs, script_engine=self.script_engine)

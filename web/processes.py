@@ -8,6 +8,7 @@ from typing import Any
 from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
 from flask_login import login_required
 
+from engine.errors import FormValidationError
 from web.context import actor, lead_required, runtime
 
 bp = Blueprint("processes", __name__)
@@ -66,7 +67,12 @@ def start(key: str) -> Any:
         flash("Start data must be a JSON object, e.g. {\"reference\": \"C-1\"}.", "error")
         return index(status=422)
     business_key = (request.form.get("business_key") or "").strip() or None
-    instance = runtime().start(key, data, actor(), business_key=business_key)
+    try:
+        instance = runtime().start(key, data, actor(), business_key=business_key)
+    except FormValidationError as exc:  # the process's start form refused the data
+        for d in exc.details:
+            flash(f"Start data: {d.get('field') or 'data'} {d.get('message', '')}", "error")
+        return index(status=422)
     flash(f"Started {key} v{instance.version}.")
     return redirect(url_for("instances.show", instance_id=instance.id))
 
