@@ -30,8 +30,9 @@ from engine import clock
 from engine.bpmn_parser import CAMUNDA, PdcaParser
 from engine.definition_checks import BPMN_NS, check_bpmn, check_dmn, describe, local
 from engine.errors import DeploymentError, NotFoundError, Problem
+from engine.forms import form_data_fields
 from engine.runtime.spiff import dump_specs, load_specs
-from engine.xml_safety import DEFAULT_MAX_BYTES, parse_xml
+from engine.xml_safety import DEFAULT_MAX_BYTES, parse_stored, parse_xml
 from storage.models import ProcessDefinition
 
 DMN_NAMESPACES = (
@@ -182,11 +183,27 @@ def _unresolved(source: SourceFile, processes: set[str], decisions: set[str]) ->
     return out
 
 
+def start_form_fields(root: etree._Element, key: str) -> list[dict[str, Any]]:
+    """The form model of process KEY's start form: the `camunda:formData` of its none start event
+    (as in Camunda, timer, message and signal start events carry no start form); [] without one."""
+    for process in root.iter(f"{{{BPMN_NS}}}process"):
+        if process.get("id") != key:
+            continue
+        for start in process.iterchildren(f"{{{BPMN_NS}}}startEvent"):
+            if any(local(child.tag).endswith("EventDefinition") for child in start):
+                continue
+            form_data = start.find(f"{{{BPMN_NS}}}extensionElements/{CAMUNDA}formData")
+            if form_data is not None:
+                return form_data_fields(form_data)
+    return []
+
+
 class DefinitionStore:
-    """Deploys definitions and hands out parsed specs (cached per definition version)."""
+    """Deploys definitions and hands out parsed specs and start forms (cached per definition version)."""
 
     def __init__(self) -> None:
         self._cache: dict[int, tuple[BpmnProcessSpec, dict[str, BpmnProcessSpec]]] = {}
+        self._start_forms: dict[int, list[dict[str, Any]]] = {}
         self._lock = threading.Lock()
 
     # ---- reading
@@ -201,6 +218,23 @@ class DefinitionStore:
         with self._lock:
             self._cache[definition_id] = specs
         return specs
+
+    def start_form(self, session: Session, definition_id: int) -> list[dict[str, Any]]:
+        """The start form's fields of a deployed process version, read from its stored XML.
+
+        SpiffWorkflow parses no form on start events, so the serialized spec has none; the XML
+        is read once per version (a version never changes). A copy, so callers may change it.
+        """
+        cached = self._start_forms.get(definition_id)
+        if cached is None:
+            row = session.execute(select(ProcessDefinition.key, ProcessDefinition.xml)
+                                  .where(ProcessDefinition.id == definition_id)).first()
+            if row is None:
+                raise NotFoundError(f"process definition {definition_id} not found")
+            cached = start_form_fields(parse_stored(row.xml), row.key)
+            with self._lock:
+                self._start_forms[definition_id] = cached
+        return copy.deepcopy(cached)
 
     @staticmethod
     def latest(session: Session, key: str, kind: str = "bpmn") -> ProcessDefinition | None:

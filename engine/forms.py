@@ -1,8 +1,15 @@
-"""The form model of a user task, built from `camunda:formData`, and its validation.
+"""The form model of a user task or a start event, built from `camunda:formData`, and its validation.
 
 One model serves the HTML page, the API document and validation: `form_fields()` turns the
-SpiffWorkflow form into plain dicts, `validate()` checks a submission with a marshmallow schema
-built from those dicts and names every bad field.
+SpiffWorkflow form into plain dicts (`form_data_fields()` does the same for a formData element,
+e.g. a start event's, which SpiffWorkflow does not parse), `validate_submission()` checks a
+submission with a marshmallow schema built from those dicts and names every bad field, and
+`validate_start_data()` does so for the data an instance is started with.
+
+Besides Camunda's constraints (required, readonly, minlength, maxlength, min, max) a string field
+may carry the property `format` = `email` (`<camunda:property id="format" value="email"/>`):
+Camunda keeps properties as plain metadata, where an unknown constraint name would not deploy
+there.
 """
 
 from __future__ import annotations
@@ -14,7 +21,11 @@ from datetime import date, datetime
 from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, validate
+from SpiffWorkflow.camunda.specs.user_task import EnumFormField, Form, FormField
 
+from engine.errors import FormValidationError
+
+CAMUNDA_NS = "http://camunda.org/schema/1.0/bpmn"
 FIELD_TYPES = ("string", "long", "boolean", "date", "enum")
 _TRUE = {"true", "on", "1", "yes"}
 _FALSE = {"false", "off", "0", "no", ""}
@@ -41,6 +52,28 @@ def form_fields(form: Any) -> list[dict[str, Any]]:
             field["options"] = []
         out.append(field)
     return out
+
+
+def form_data_fields(form_data: Any) -> list[dict[str, Any]]:
+    """`form_fields()` of a `camunda:formData` XML element, read as SpiffWorkflow reads a user task's."""
+    form = Form()
+    for xml_field in form_data.iterchildren(f"{{{CAMUNDA_NS}}}formField"):
+        field = EnumFormField() if xml_field.get("type") == "enum" else FormField()
+        field.id = xml_field.get("id")
+        field.type = xml_field.get("type")
+        field.label = xml_field.get("label")
+        field.default_value = xml_field.get("defaultValue")
+        for child in xml_field.iterchildren(f"{{{CAMUNDA_NS}}}properties"):
+            for p in child.iterchildren(f"{{{CAMUNDA_NS}}}property"):
+                field.add_property(p.get("id"), p.get("value"))
+        for child in xml_field.iterchildren(f"{{{CAMUNDA_NS}}}validation"):
+            for v in child.iterchildren(f"{{{CAMUNDA_NS}}}constraint"):
+                field.add_validation(v.get("name"), v.get("config"))
+        if isinstance(field, EnumFormField):
+            for option in xml_field.iterchildren(f"{{{CAMUNDA_NS}}}value"):
+                field.add_option(option.get("id"), option.get("name"))
+        form.add_field(field)
+    return form_fields(form)
 
 
 class _Bool(fields.Field):
@@ -85,10 +118,12 @@ class _Date(fields.Field):
 
 
 class _Str(fields.Field):
+    """Text without surrounding white space, so a length limit counts what was actually written."""
+
     def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> str:
         if isinstance(value, (dict, list)):
             raise ValidationError("must be text")
-        return str(value)
+        return str(value).strip()
 
 
 def _number(text: Any) -> float | None:
@@ -117,9 +152,12 @@ def _field(spec: dict[str, Any]) -> fields.Field:
         cls = _Str
     else:
         lo, hi = _number(rules.get("minlength")), _number(rules.get("maxlength"))
-        if lo is not None or hi is not None:
-            validators.append(validate.Length(min=int(lo) if lo is not None else None,
-                                              max=int(hi) if hi is not None else None))
+        if lo is not None:
+            validators.append(validate.Length(min=int(lo), error="must be at least {min} characters"))
+        if hi is not None:
+            validators.append(validate.Length(max=int(hi), error="must be at most {max} characters"))
+        if (spec.get("properties") or {}).get("format") == "email":
+            validators.append(validate.Email(error="is not a valid e-mail address"))
         cls = _Str
     return cls(required=spec["required"], allow_none=not spec["required"], validate=validators,
                error_messages={"required": "is required", "null": "is required"})
@@ -141,7 +179,8 @@ def _cached_schema(shape: str) -> Schema:
 
 def schema_for(spec_fields: list[dict[str, Any]]) -> Schema:
     """The schema of a form, built once per form shape (defaults and labels do not change validation)."""
-    shape = json.dumps([{k: f.get(k) for k in ("id", "type", "required", "readonly", "validation", "options")}
+    shape = json.dumps([{k: f.get(k) for k in ("id", "type", "required", "readonly", "validation", "options",
+                                               "properties")}
                         for f in spec_fields], sort_keys=True, default=str)
     return _cached_schema(shape)
 
@@ -157,6 +196,7 @@ def validate_submission(spec_fields: list[dict[str, Any]], data: dict[str, Any])
         return {}, [{"field": None, "message": "the submission must be an object of field values"}]
     by_id = {f["id"]: f for f in spec_fields}
     cleaned_input: dict[str, Any] = {}
+    blank: dict[str, str] = {}
     errors: list[dict[str, Any]] = []
     for key, value in data.items():
         if key not in by_id:
@@ -167,7 +207,9 @@ def validate_submission(spec_fields: list[dict[str, Any]], data: dict[str, Any])
         # An empty HTML input means "no value"; required fields then report "is required".
         if isinstance(value, str) and value.strip() == "" and by_id[key]["type"] != "string":
             continue
-        if isinstance(value, str) and value.strip() == "" and by_id[key]["required"]:
+        if isinstance(value, str) and value.strip() == "":
+            if not by_id[key]["required"]:
+                blank[key] = ""  # an optional text left empty: no length or format rule applies
             continue
         cleaned_input[key] = value
     for f in spec_fields:
@@ -176,13 +218,92 @@ def validate_submission(spec_fields: list[dict[str, Any]], data: dict[str, Any])
     try:
         loaded = schema_for(spec_fields).load(cleaned_input)
         ids = {_safe_name(i): f["id"] for i, f in enumerate(spec_fields)}
-        values = {ids[name]: value for name, value in loaded.items()}
+        values = {ids[name]: value for name, value in loaded.items()} | blank
     except ValidationError as exc:
         for name, messages in sorted(exc.normalized_messages().items()):
             text = "; ".join(str(m) for m in messages) if isinstance(messages, list) else str(messages)
             errors.append({"field": name, "message": text})
         values = {}
     return values, errors
+
+
+def validate_start_data(spec_fields: list[dict[str, Any]], data: dict[str, Any]
+                        ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Check the data an instance starts with against its start form: (data with the form's fields
+    validated and coerced, errors). Variables that are not form fields pass unchanged, because
+    programmatic starts carry extra data (a reference, a channel, settings for timers)."""
+    if not isinstance(data, dict):
+        return {}, [{"field": None, "message": "the start data must be an object of variables"}]
+    ids = [f["id"] for f in spec_fields if not f.get("readonly")]
+    declared: dict[str, Any] = {}
+    for fid in ids:
+        if fid in data:
+            declared[fid] = data[fid]
+        elif "." in fid and get_path(data, fid) is not None:  # a dotted id given as nested objects
+            declared[fid] = get_path(data, fid)
+    values, errors = validate_submission(spec_fields, declared)
+    if errors:
+        return {}, errors
+    out = {k: v for k, v in data.items() if k not in ids}
+    for fid, value in values.items():
+        set_path(out, fid, value)
+    return out, []
+
+
+def check_start_data(spec_fields: list[dict[str, Any]], data: dict[str, Any]) -> dict[str, Any]:
+    """`validate_start_data`, raising FormValidationError that names every bad field."""
+    if not spec_fields:
+        return data
+    values, errors = validate_start_data(spec_fields, data)
+    if errors:
+        raise invalid(errors)
+    return values
+
+
+def invalid(errors: list[dict[str, Any]]) -> FormValidationError:
+    """The error for a submission with these field errors (422, `details` name the fields)."""
+    names = ", ".join(e["field"] or "form" for e in errors)
+    return FormValidationError(f"please correct: {names}", errors)
+
+
+def json_schema(spec_fields: list[dict[str, Any]]) -> dict[str, Any]:
+    """A JSON Schema object of a form (for the OpenAPI document): the same limits the validation applies."""
+    properties: dict[str, Any] = {}
+    required = []
+    for f in spec_fields:
+        if f.get("readonly"):
+            continue
+        rules = f.get("validation") or {}
+        prop: dict[str, Any] = {"description": f.get("label") or f["id"]}
+        if f["type"] == "long":
+            prop["type"] = "integer"
+            for key, name in (("min", "minimum"), ("max", "maximum")):
+                bound = _number(rules.get(key))
+                if bound is not None:
+                    prop[name] = int(bound) if bound.is_integer() else bound
+        elif f["type"] == "boolean":
+            prop["type"] = "boolean"
+        elif f["type"] == "date":
+            prop.update(type="string", format="date")
+        elif f["type"] == "enum":
+            prop.update(type="string", enum=[o["id"] for o in f["options"]])
+        else:
+            prop["type"] = "string"
+            for key, name in (("minlength", "minLength"), ("maxlength", "maxLength")):
+                bound = _number(rules.get(key))
+                if bound is not None:
+                    prop[name] = int(bound)
+            if f["required"]:
+                prop["minLength"] = max(prop.get("minLength", 1), 1)
+            if (f.get("properties") or {}).get("format") == "email":
+                prop["format"] = "email"
+        properties[f["id"]] = prop
+        if f["required"]:
+            required.append(f["id"])
+    schema: dict[str, Any] = {"type": "object", "properties": properties, "additionalProperties": False}
+    if required:
+        schema["required"] = required
+    return schema
 
 
 def set_path(data: dict[str, Any], dotted: str, value: Any) -> None:

@@ -1,30 +1,89 @@
-"""Who may see and act on a task: the one home of these rules (runtime, web pages and API use it).
+"""Who may see and act on a task or an instance: the rules, in one place.
 
-Reading a task outside one's reach answers 404 (it stays invisible); acting on one answers 403.
+The runtime enforces them, the web pages and the API use the same functions to decide what to show,
+so a button is offered exactly when the runtime would accept the action. Plain functions over an
+`Actor` and anything with a task's attributes (an ORM row, a Core row or a `TaskView`); the groups
+are passed separately because rows keep them in their own table.
+
+- see a task: quality leads and admins, its assignee, whoever completed it, or a member of one of
+  its candidate groups; anyone else is told it does not exist (404);
+- act on a task (claim, unclaim, complete): quality leads and admins, its assignee, or a member of
+  one of its groups; anyone who may see it but not act gets PermissionDeniedError (403);
+- see an instance (DESIGN §8): quality leads and admins; an employee only when they may see one of
+  its tasks (which includes having worked on one); else 404, for reading and acting alike.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
-from engine.errors import PermissionDeniedError
-from engine.views import Actor
+from engine.errors import NotFoundError, PermissionDeniedError
+from engine.views import Actor, InstanceView
+
+OPEN_STATES = ("open", "claimed")
 
 
-def may_see_task(actor: Actor, task: Any, groups: list[str]) -> bool:
-    """Leads see every task; others the tasks assigned to or completed by them, or of their groups."""
-    return actor.is_lead or actor.username in (task.assignee, task.completed_by) or bool(set(groups) & actor.groups)
+def _in_groups(actor: Actor, groups: Iterable[str]) -> bool:
+    return not actor.groups.isdisjoint(groups)
 
 
-def may_act_on_task(actor: Actor, task: Any, groups: list[str]) -> bool:
+def may_see_task(actor: Actor, task: Any, groups: Iterable[str]) -> bool:
+    return actor.is_lead or actor.username in (task.assignee, task.completed_by) or _in_groups(actor, groups)
+
+
+def may_act_on_task(actor: Actor, task: Any, groups: Iterable[str]) -> bool:
+    return actor.is_lead or actor.username == task.assignee or _in_groups(actor, groups)
+
+
+def check_may_act(actor: Actor, task: Any, groups: Iterable[str]) -> None:
     """Claim, unclaim and complete need a lead, the assignee, or a member of the task's groups."""
-    return actor.is_lead or actor.username == task.assignee or bool(set(groups) & actor.groups)
+    if may_act_on_task(actor, task, groups):
+        return
+    groups = list(groups)
+    where = f" (groups: {', '.join(groups)})" if groups else ""
+    raise PermissionDeniedError(f"you may not work on task '{task.name}'{where}")
 
 
-def check_may_act(actor: Actor, task: Any, groups: list[str]) -> None:
-    if not may_act_on_task(actor, task, groups):
-        where = f" (groups: {', '.join(groups)})" if groups else ""
-        raise PermissionDeniedError(f"you may not work on task '{task.name}'{where}")
+# What the runtime accepts for each action, so pages offer exactly the buttons that will work.
+def may_claim(actor: Actor, task: Any, groups: Iterable[str]) -> bool:
+    return task.state == "open" and may_act_on_task(actor, task, groups)
+
+
+def may_unclaim(actor: Actor, task: Any, groups: Iterable[str]) -> bool:
+    """Held by the actor (or a lead steps in), and there are groups to give it back to."""
+    groups = list(groups)
+    return (task.state == "claimed" and bool(groups) and may_act_on_task(actor, task, groups)
+            and (task.assignee == actor.username or actor.is_lead))
+
+
+def may_complete(actor: Actor, task: Any, groups: Iterable[str]) -> bool:
+    """Open or claimed, the actor may act on it, and nobody else holds it."""
+    return (task.state in OPEN_STATES and may_act_on_task(actor, task, groups)
+            and task.assignee in (None, actor.username))
+
+
+def is_own_work(actor: Actor, task: Any, groups: Iterable[str]) -> bool:
+    """Open work that is the actor's own: held by them, or unassigned in one of their groups
+    (a lead's right to step in on any task does not make every task theirs)."""
+    return task.state in OPEN_STATES and (
+        task.assignee == actor.username or (task.assignee is None and _in_groups(actor, groups)))
+
+
+def visible_tasks(actor: Actor, instance: InstanceView) -> list[Any]:
+    """The instance's tasks the actor may see."""
+    return [t for t in instance.tasks if may_see_task(actor, t, t.groups)]
+
+
+def may_see_instance(actor: Actor, instance: InstanceView) -> bool:
+    return actor.is_lead or any(may_see_task(actor, t, t.groups) for t in instance.tasks)
+
+
+def check_may_see_instance(actor: Actor, instance: InstanceView) -> InstanceView:
+    """The instance, or NotFoundError (its existence is not revealed to those who may not see it)."""
+    if not may_see_instance(actor, instance):
+        raise NotFoundError(f"instance {instance.id} not found")
+    return instance
 
 
 def check_lead(actor: Actor, doing: str) -> None:

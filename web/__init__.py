@@ -13,14 +13,14 @@ from flask_login import LoginManager, current_user
 from flask_wtf.csrf import CSRFProtect
 
 import storage.api_tokens  # noqa: F401  (registers the web tables on the shared metadata)
-from engine import clock
+from engine import clock, permissions
 from engine.accounts import actor_for
 from engine.runtime import Runtime
 from engine.settings import current as current_settings
 from engine.signing import secret_key
 from storage.db import Database
 from web import errors
-from web.context import WebUser
+from web.context import WebUser, actor
 from web.ratelimit import RateLimiter
 
 csrf = CSRFProtect()
@@ -130,3 +130,9 @@ def _templating(app: Flask) -> None:
     @app.context_processor
     def _globals() -> dict[str, Any]:
         return {"tz_name": app.config["TIMEZONE"]}
+
+    # Task buttons follow the engine's rules for the signed-in user (pages that show tasks need one).
+    app.jinja_env.globals.update(
+        may_claim=lambda t: permissions.may_claim(actor(), t, t.groups),
+        may_unclaim=lambda t: permissions.may_unclaim(actor(), t, t.groups),
+    )

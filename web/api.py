@@ -13,12 +13,15 @@ from engine import directory
 from engine import schedules as timer_starts
 from engine.accounts import authenticate
 from engine.errors import NotFoundError
+from engine.forms import invalid
+from engine.intake import validate_intake
+from engine.permissions import check_may_see_instance
 from engine.views import Actor
 from web import schemas as s
-from web.complaints import file_complaint
+from web.complaints import complaint_form, file_complaint
 from web.context import client_ip, database, runtime
 from web.errors import ApiError
-from web.openapi import build_document
+from web.openapi import document
 from web.processes import uploaded_files
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -119,8 +122,8 @@ def start(key: str) -> Any:
 
 @bp.get("/instances/<instance_id>")
 def instance(instance_id: str) -> Any:
-    signed_in()
-    return jsonify(s.instance_json(runtime().instance(instance_id)))
+    a = signed_in()
+    return jsonify(s.instance_json(check_may_see_instance(a, runtime().instance(instance_id))))
 
 
 @bp.get("/tasks")
@@ -171,13 +174,19 @@ def complete(task_id: str) -> Any:
 
 @bp.post("/complaints")
 def complaint() -> Any:
-    data = s.load(s.ComplaintRequest(), body())
+    payload = body()
+    if not isinstance(payload, dict):
+        raise ApiError(400, "the request body must be a JSON object")
+    fields = complaint_form()
+    if fields is None:
+        raise ApiError(503, "complaints cannot be received right now")
+    _, problems = validate_intake(fields, payload)  # the complaint process's start form (422 names the fields)
+    if problems:
+        raise invalid(problems)
     if not current_app.extensions["pdcaflow.limits"]["complaint"].hit(client_ip()):
         raise ApiError(429, "too many complaints from this address; try again later")
-    values = {k: (data.get(k) or "").strip() for k in
-              ("customer_name", "customer_email", "product", "order_ref", "description", "desired_outcome")}
     try:
-        reference, inst = file_complaint(values, "api")
+        reference, inst = file_complaint(fields, payload, "api")
     except NotFoundError as exc:
         raise ApiError(503, "complaints cannot be received right now") from exc
     return jsonify(reference=reference, instance_id=inst.id), 201
@@ -236,4 +245,5 @@ def kpis() -> Any:
 
 @bp.get("/openapi.json")
 def openapi() -> Any:
-    return jsonify(build_document())
+    # the complaint body is the configured complaint process's start form
+    return jsonify(document(complaint_form(log=False)))

@@ -1,79 +1,69 @@
-"""The public complaint form (no account): validated, rate-limited per IP, starts the configured
-complaint process with a unique reference such as C-2026-000123."""
+"""The public complaint form (no account): rate-limited per IP, starts the configured complaint
+process with a unique reference such as C-2026-000123.
+
+The fields and their rules are the complaint process's start form (engine.intake), the same rules
+`POST /api/v1/complaints` and staff starts are held to.
+"""
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from flask import Blueprint, current_app, render_template, request
 
-from engine import directory
-from engine.errors import NotFoundError
-from engine.views import Actor, InstanceView
-from web.context import client_ip, database, runtime
+from engine import intake
+from engine.errors import FormValidationError, InvalidStateError, NotFoundError
+from engine.views import InstanceView
+from web.context import client_ip, runtime
 
 bp = Blueprint("complaints", __name__)
-
-EMAIL = re.compile(r"^[^@\s<>\"']{1,64}@[A-Za-z0-9.-]{1,253}\.[A-Za-z]{2,63}$")
-FIELDS = {  # id: (label, required, max length)
-    "customer_name": ("Your name", True, 200),
-    "customer_email": ("Your e-mail address", True, 254),
-    "product": ("Product concerned", True, 200),
-    "order_ref": ("Order or invoice number", False, 100),
-    "description": ("What went wrong?", True, 5000),
-    "desired_outcome": ("What would you like us to do?", False, 2000),
-}
+UNAVAILABLE = "Complaints cannot be received right now. Please try again later."
 
 
-class ComplaintRejected(Exception):
-    def __init__(self, errors: dict[str, str]) -> None:
-        super().__init__("invalid complaint")
-        self.errors = errors
+def complaint_form(log: bool = True) -> list[dict[str, Any]] | None:
+    """The configured complaint process's start form, or None (logged) when it cannot take complaints."""
+    key = current_app.config["COMPLAINT_PROCESS"]
+    try:
+        return intake.intake_form(runtime(), key)
+    except (NotFoundError, InvalidStateError) as exc:
+        if log:
+            current_app.logger.error("complaints cannot be received: %s", exc.message)
+        return None
 
 
-def validate_complaint(raw: dict[str, Any]) -> tuple[dict[str, str], dict[str, str]]:
-    """(clean values, errors by field)."""
-    values: dict[str, str] = {}
-    errors: dict[str, str] = {}
-    for key, (_, required, limit) in FIELDS.items():
-        value = raw.get(key)
-        if value is not None and not isinstance(value, str):
-            errors[key] = "must be text"
-            continue
-        value = (value or "").strip()
-        values[key] = value
-        if required and not value:
-            errors[key] = "is required"
-        elif len(value) > limit:
-            errors[key] = f"must be at most {limit} characters"
-    if values.get("customer_email") and "customer_email" not in errors and not EMAIL.match(values["customer_email"]):
-        errors["customer_email"] = "is not a valid e-mail address"
-    return values, errors
-
-
-def file_complaint(values: dict[str, str], channel: str) -> tuple[str, InstanceView]:
-    reference = directory.new_complaint_reference(database())
-    data = dict(values, reference=reference, channel=channel)
-    instance = runtime().start(current_app.config["COMPLAINT_PROCESS"], data, Actor.system("public"),
-                               business_key=reference)
+def file_complaint(fields: list[dict[str, Any]], submitted: dict[str, Any], channel: str) -> tuple[str, InstanceView]:
+    """Validate and file a complaint; FormValidationError names the bad fields."""
+    reference, instance = intake.file_complaint(runtime(), current_app.config["COMPLAINT_PROCESS"], fields,
+                                                submitted, channel)
     current_app.logger.info("complaint filed reference=%s instance=%s", reference, instance.id)
     return reference, instance
 
 
+def _page(fields: list[dict[str, Any]], values: dict[str, Any], errors: dict[str, str] | None = None,
+          error: str | None = None, status: int = 200) -> Any:
+    return render_template("complain.html", fields=fields, values=values, errors=errors or {}, error=error), status
+
+
 @bp.route("/complain", methods=["GET", "POST"])
 def complain() -> Any:
+    fields = complaint_form()
+    if fields is None:
+        return _page([], {}, error=UNAVAILABLE, status=503)
     if request.method == "GET":
-        return render_template("complain.html", fields=FIELDS, values={}, errors={})
-    values, errors = validate_complaint(request.form.to_dict())
-    if errors:
-        return render_template("complain.html", fields=FIELDS, values=values, errors=errors), 422
+        return _page(fields, {})
+    # only the form's own inputs (the page also sends its CSRF token)
+    submitted = {f["id"]: request.form[f["id"]] for f in fields if f["id"] in request.form}
+    _, problems = intake.validate_intake(fields, submitted)
+    if problems:
+        return _page(fields, submitted, {d["field"] or "": d["message"] for d in problems}, status=422)
     if not current_app.extensions["pdcaflow.limits"]["complaint"].hit(client_ip()):
-        return render_template("complain.html", fields=FIELDS, values=values, errors={},
-                               error="You have sent several complaints in a short time. Please try again later."), 429
+        return _page(fields, submitted, error="You have sent several complaints in a short time. "
+                                              "Please try again later.", status=429)
     try:
-        reference, _ = file_complaint(values, "web")
+        reference, _ = file_complaint(fields, submitted, "web")
+    except FormValidationError as exc:  # the process changed between showing and filing the form
+        return _page(fields, submitted, {d.get("field") or "": d.get("message", "") for d in exc.details},
+                     status=422)
     except NotFoundError:
-        return render_template("complain.html", fields=FIELDS, values=values, errors={},
-                               error="Complaints cannot be received right now. Please try again later."), 503
+        return _page(fields, submitted, error=UNAVAILABLE, status=503)
     return render_template("complain_done.html", reference=reference)

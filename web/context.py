@@ -9,9 +9,9 @@ from typing import Any, TypeVar
 from flask import abort, current_app, g
 from flask_login import UserMixin, current_user
 
+from engine.database import Database
 from engine.runtime import Runtime
 from engine.views import Actor
-from storage.db import Database
 
 F = TypeVar("F", bound=Callable[..., Any])
 

@@ -7,10 +7,12 @@ from typing import Any
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_login import login_required
 
-from engine import clock, directory
+from engine import directory
 from engine.errors import ConflictError, FormValidationError
+from engine.escalation import escalations_for
+from engine.inbox import process_keys, tab_counts
+from engine.permissions import is_own_work, may_complete
 from engine.views import Actor, TaskView
-from storage import queries
 from web.context import actor, database, lead_required, runtime
 
 bp = Blueprint("inbox", __name__)
@@ -44,12 +46,10 @@ def inbox() -> Any:
     process = request.args.get("process") or None
     page = min(max(request.args.get("page", 1, type=int) or 1, 1), 10_000)
     tasks = tab_tasks(a, tab, process, PAGE_SIZE, (page - 1) * PAGE_SIZE)
-    with database().read() as session:
-        # exact counts by indexed COUNT queries; the listed tab is counted only when it has more pages
-        counted = [t for t in tabs if t != tab or page > 1 or len(tasks) >= PAGE_SIZE]
-        counts = queries.inbox_counts(session, a.username, a.groups, lead=a.is_lead, tabs=counted,
-                                      process_key=process, now=clock.now())
-        processes = queries.process_keys(session)
+    # the listed tab is counted only when it has more pages
+    counted = [t for t in tabs if t != tab or page > 1 or len(tasks) >= PAGE_SIZE]
+    counts = tab_counts(database(), a, counted, process)
+    processes = process_keys(database())
     counts.setdefault(tab, len(tasks))
     pages = max(1, -(-counts[tab] // PAGE_SIZE))
     return render_template("inbox.html", tasks=tasks, tab=tab, tabs=tabs, counts=counts, process=process,
@@ -72,13 +72,9 @@ def _render_task(task_id: str, values: dict[str, Any] | None = None, errors: dic
     if values is None:
         values = dict(task.values) if task.state == "completed" else {
             f["id"]: f.get("default") for f in task.form if f.get("default") is not None}
-    may_complete = task.state in ("open", "claimed") and (
-        task.assignee == a.username or (task.assignee is None and (bool(set(task.groups) & a.groups) or a.is_lead)))
     users = [u["username"] for u in directory.users(database())] if a.is_lead else []
-    from engine.escalation import escalations_for
-
     return render_template("task.html", task=task, instance=instance, values=values, errors=errors or {},
-                           may_complete=may_complete, users=users,
+                           may_complete=may_complete(a, task, task.groups), users=users,
                            escalations=escalations_for(database(), task.id)), status
 
 
@@ -147,8 +143,7 @@ def complete(task_id: str) -> Any:
         flash(exc.message, "error")
         return _render_task(task_id, values=values, status=409)
     flash(f"“{task_view.name}” completed.")
-    nxt = [t for t in instance.tasks if t.state in ("open", "claimed")
-           and (t.assignee == a.username or (t.assignee is None and set(t.groups) & a.groups))]
+    nxt = [t for t in instance.tasks if is_own_work(a, t, t.groups)]
     if nxt:
         return redirect(url_for("inbox.task", task_id=nxt[0].id))
     return redirect(url_for("inbox.inbox"))

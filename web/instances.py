@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import login_required
 from markupsafe import Markup
 
 from engine.errors import EngineError
+from engine.permissions import check_may_see_instance, visible_tasks
 from engine.schedules import list_schedules
 from web.context import actor, database, lead_required, runtime
 from web.diagram import render_svg
@@ -36,25 +37,32 @@ def index() -> Any:
 @bp.get("/instances/<instance_id>")
 @login_required
 def show(instance_id: str) -> Any:
-    instance = runtime().instance(instance_id)
     a = actor()
-    visible = [t for t in instance.tasks
-               if a.is_lead or a.username in (t.assignee, t.completed_by) or set(t.groups) & a.groups]
+    instance = check_may_see_instance(a, runtime().instance(instance_id))
     diagram = None
     try:
         xml = runtime().definition_xml(instance.key, instance.version)
         diagram = render_svg(xml, instance.key, instance)
     except EngineError:
         diagram = None
-    return render_template("instance.html", instance=instance, tasks=visible,
+    return render_template("instance.html", instance=instance, tasks=visible_tasks(a, instance),
                            diagram=Markup(diagram) if diagram else None,
                            data_json=json.dumps(instance.data, indent=2, sort_keys=True, default=str))
 
 
+def _lead_on(instance_id: str) -> None:
+    """Acting on an instance one may not see is a 404, like reading it (DESIGN §8); seeing it
+    without being a lead is a 403."""
+    a = actor()
+    if not a.is_lead:
+        check_may_see_instance(a, runtime().instance(instance_id))
+        abort(403, "Only quality leads and admins may do this.")
+
+
 @bp.post("/instances/<instance_id>/cancel")
 @login_required
-@lead_required
 def cancel(instance_id: str) -> Any:
+    _lead_on(instance_id)
     runtime().cancel(instance_id, actor(), (request.form.get("reason") or "").strip()[:500])
     flash("Instance cancelled.")
     return redirect(url_for("instances.show", instance_id=instance_id))
@@ -62,8 +70,8 @@ def cancel(instance_id: str) -> Any:
 
 @bp.post("/instances/<instance_id>/retry")
 @login_required
-@lead_required
 def retry(instance_id: str) -> Any:
+    _lead_on(instance_id)
     raw = (request.form.get("data") or "").strip()
     try:
         data = json.loads(raw) if raw else None

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import copy
 from functools import lru_cache
 from typing import Any
 
 from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin
 
+from engine.forms import json_schema
 from web import schemas as s
 
 ERRORS = {400: "Bad request", 401: "No or invalid bearer token", 403: "Not allowed", 404: "Not found",
           409: "Conflict (claimed or completed by someone else)", 413: "Upload too large",
-          422: "Validation failed; details name the fields", 429: "Rate limited"}
+          422: "Validation failed; details name the fields", 429: "Rate limited",
+          503: "Not available right now (e.g. the complaint process is not deployed)"}
 
 
 REQUEST_SCHEMAS = {"TokenRequest", "StartRequest", "CompleteRequest", "ComplaintRequest", "MessageRequest",
@@ -49,6 +52,15 @@ def _query(name: str, kind: str = "string", enum: list[str] | None = None) -> di
     return {"name": name, "in": "query", "required": False, "schema": schema}
 
 
+def document(complaint_fields: list[dict[str, Any]] | None) -> dict[str, Any]:
+    """The document, with the complaint body described by the complaint process's start form
+    (the rules the API applies), or as an open object when no such form is available."""
+    doc = copy.deepcopy(build_document())
+    doc["components"]["schemas"]["ComplaintRequest"] = (
+        json_schema(complaint_fields) if complaint_fields else {"type": "object"})
+    return doc
+
+
 @lru_cache(maxsize=1)
 def build_document() -> dict[str, Any]:
     spec = APISpec(title="PDCA Flow API", version="1.0.0", openapi_version="3.0.3",
@@ -59,10 +71,11 @@ def build_document() -> dict[str, Any]:
     spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer"})
     for schema in (s.ErrorSchema, s.TokenRequest, s.TokenResponse, s.ProcessSchema, s.DeployedSchema, s.StartRequest,
                    s.TaskSchema, s.TaskDetailSchema, s.InstanceSummary, s.InstanceSchema, s.CompleteRequest,
-                   s.CompleteResponse, s.ComplaintRequest, s.ComplaintResponse, s.MessageRequest, s.MessageResponse,
+                   s.CompleteResponse, s.ComplaintResponse, s.MessageRequest, s.MessageResponse,
                    s.NotificationsResponse, s.MarkReadRequest,
                    s.DueDateRequest, s.AssignRequest, s.ScheduleSchema):
         spec.components.schema(schema.__name__, schema=schema)
+    spec.components.schema("ComplaintRequest", {"type": "object"})  # `document` puts in the start form
     upload = {"multipart/form-data": {"schema": {"type": "object", "properties": {
         "file": {"type": "array", "items": {"type": "string", "format": "binary"}}}}},
         "application/xml": {"schema": {"type": "string"}}}
@@ -102,8 +115,9 @@ def build_document() -> dict[str, Any]:
         "Complete a task with its form data", (200, "The instance after completion", "CompleteResponse"),
         (400, 401, 403, 404, 409, 422), body="CompleteRequest", params=[_path("id")], tag="tasks")})
     spec.path("/complaints", operations={"post": _op(
-        "File a complaint (public, rate-limited)", (201, "Filed", "ComplaintResponse"), (400, 422, 429),
-        body="ComplaintRequest", public=True, tag="complaints")})
+        "File a complaint (public, rate-limited); the body is the complaint process's start form",
+        (201, "Filed", "ComplaintResponse"), (400, 422, 429, 503),
+        body={"$ref": "#/components/schemas/ComplaintRequest"}, public=True, tag="complaints")})
     spec.path("/messages", operations={"post": _op(
         "Correlate a message", (200, "Instances that received it", "MessageResponse"), (400, 401, 403, 404, 422),
         body="MessageRequest", tag="messages")})

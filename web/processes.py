@@ -9,6 +9,7 @@ from typing import Any
 from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
 from flask_login import login_required
 
+from engine.errors import FormValidationError
 from engine.schedules import list_schedules, retry_schedule
 from web.context import actor, database, lead_required, runtime
 
@@ -19,11 +20,11 @@ ALLOWED_SUFFIXES = (".bpmn", ".dmn", ".xml")
 
 def uploaded_files() -> list[tuple[str, bytes]]:
     files = []
-    for storage in request.files.getlist("file"):
-        if not storage or not storage.filename:
+    for upload in request.files.getlist("file"):
+        if not upload or not upload.filename:
             continue
-        name = storage.filename.replace("\\", "/").rsplit("/", 1)[-1][:200]
-        files.append((name, storage.read()))
+        name = upload.filename.replace("\\", "/").rsplit("/", 1)[-1][:200]
+        files.append((name, upload.read()))
     return files
 
 
@@ -68,7 +69,12 @@ def start(key: str) -> Any:
         flash("Start data must be a JSON object, e.g. {\"reference\": \"C-1\"}.", "error")
         return index(status=422)
     business_key = (request.form.get("business_key") or "").strip() or None
-    instance = runtime().start(key, data, actor(), business_key=business_key)
+    try:
+        instance = runtime().start(key, data, actor(), business_key=business_key)
+    except FormValidationError as exc:  # the process's start form refused the data
+        for d in exc.details:
+            flash(f"Start data: {d.get('field') or 'data'} {d.get('message', '')}", "error")
+        return index(status=422)
     flash(f"Started {key} v{instance.version}.")
     return redirect(url_for("instances.show", instance_id=instance.id))
 

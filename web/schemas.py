@@ -133,15 +133,6 @@ class CompleteResponse(Schema):
     instance = fields.Nested(InstanceSchema)
 
 
-class ComplaintRequest(Schema):
-    customer_name = fields.String(required=True, validate=validate.Length(min=1, max=200))
-    customer_email = fields.Email(required=True, validate=validate.Length(max=254))
-    product = fields.String(required=True, validate=validate.Length(min=1, max=200))
-    order_ref = fields.String(validate=validate.Length(max=100))
-    description = fields.String(required=True, validate=validate.Length(min=1, max=5000))
-    desired_outcome = fields.String(validate=validate.Length(max=2000))
-
-
 class ComplaintResponse(Schema):
     reference = fields.String(required=True)
     instance_id = fields.String(required=True)

@@ -11,6 +11,7 @@ from typing import Any
 from engine import clock
 from engine.definitions import DefinitionStore, DeployReport, DeployResult, collect_files
 from engine.errors import DeploymentError, InvalidStateError, NotFoundError
+from engine.forms import check_start_data
 from engine.permissions import check_lead
 from engine.runtime import projection, spiff, tasks, timers
 from engine.runtime.unit_of_work import UnitOfWork, unit_of_work
@@ -85,6 +86,8 @@ class Runtime:
         definition = store.definition_ref(uow.conn, key, version)
         if definition is None:
             raise NotFoundError(_not_deployed(key, version))
+        # the start event's form checks and coerces its fields; other variables pass (programmatic starts)
+        data = check_start_data(self.definitions.start_form(uow.session, definition.id), data)
         reference = data.get("reference")
         try:
             loaded = uow.start(definition, data, actor,

@@ -1,5 +1,6 @@
-"""Browser tests: a customer files a complaint at /complain, a reviewer signs in and completes the
-task from the inbox; and on the shipped process library a quality lead triages in the inbox, an
+"""Browser tests: a customer files a complaint at /complain (the complaint process's start form
+refuses a too short description first), customer service signs in and completes the acknowledgement
+from the inbox; and on the shipped process library a quality lead triages in the inbox, an
 employee completes a corrective action and the instance page shows the progress.
 Screenshots go to test-artifacts/. Needs Debian's /usr/bin/chromium."""
 
@@ -14,7 +15,7 @@ from werkzeug.serving import make_server
 from engine.accounts import save_user
 from engine.runtime import Runtime
 from engine.views import Actor
-from tests.conftest import FIXTURES, PROCESSES, make_db, skip_or_fail
+from tests.conftest import PROCESSES, make_db, skip_or_fail
 from web import create_app
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -29,10 +30,9 @@ pytestmark = pytest.mark.browser
 def server(tmp_path):
     db = make_db("sqlite", tmp_path, None)
     runtime = Runtime(db)
-    runtime.deploy_paths([FIXTURES / "simple_review.bpmn"])
-    save_user(db, "rita.reviewer", "employee", password="correct-horse-9", groups=["reviewers"])
-    app = create_app({"RUNTIME": runtime, "DATABASE": db, "SECRET_KEY": "browser-test", "INSTANCE_DIR": str(tmp_path),
-                      "COMPLAINT_PROCESS": "simple_review"})
+    runtime.deploy_paths([PROCESSES])
+    save_user(db, "rita.service", "employee", password="correct-horse-9", groups=["customer_service"])
+    app = create_app({"RUNTIME": runtime, "DATABASE": db, "SECRET_KEY": "browser-test", "INSTANCE_DIR": str(tmp_path)})
     http = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=http.serve_forever, daemon=True)
     thread.start()
@@ -59,6 +59,9 @@ def test_complaint_to_completed_task(server):
         page.fill("#c_customer_name", "Ann Example")
         page.fill("#c_customer_email", "ann@example.com")
         page.fill("#c_product", "Kettle K2")
+        page.fill("#c_description", "Broken")
+        page.click("button[type=submit]")
+        assert "must be at least 10 characters" in page.inner_text(".field-error")
         page.fill("#c_description", "The lid does not close.")
         page.screenshot(path=str(ARTIFACTS / "01-complaint-form.png"), full_page=True)
         page.click("button[type=submit]")
@@ -67,7 +70,7 @@ def test_complaint_to_completed_task(server):
         page.screenshot(path=str(ARTIFACTS / "02-complaint-received.png"), full_page=True)
 
         page.goto(f"{base}/login")
-        page.fill("#username", "rita.reviewer")
+        page.fill("#username", "rita.service")
         page.fill("#password", "correct-horse-9")
         page.click("button[type=submit]")
         page.goto(f"{base}/inbox?tab=groups")
@@ -75,17 +78,18 @@ def test_complaint_to_completed_task(server):
         page.click("text=Claim")
         page.goto(f"{base}/inbox?tab=mine")
         page.click("a.name")
-        page.fill("#f_amount", "-1")
+        page.fill("#f_acknowledgement_message", "Thanks")
         page.click("form.taskform button[type=submit]")
-        assert "Amount" in page.inner_text(".field-error")
+        assert "Message sent to the customer" in page.inner_text(".field-error")
         page.screenshot(path=str(ARTIFACTS / "04-task-error.png"), full_page=True)
-        page.fill("#f_amount", "12")
+        page.fill("#f_acknowledgement_message", "Thank you, we are looking into it.")
         page.click("form.taskform button[type=submit]")
         page.screenshot(path=str(ARTIFACTS / "05-after-complete.png"), full_page=True)
         browser.close()
     instance_id = runtime.instances()[0]["id"]
     instance = runtime.instance(instance_id)
-    assert instance.business_key == reference and instance.data["amount"] == 12
+    assert instance.business_key == reference and instance.data["description"] == "The lid does not close."
+    assert instance.data["acknowledgement_message"] == "Thank you, we are looking into it."
     assert not [e for e in errors if "Content Security Policy" in e], errors
 
 

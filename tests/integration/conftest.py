@@ -9,7 +9,7 @@ import pytest
 
 from engine.accounts import save_user
 from engine.views import Actor
-from tests.conftest import FIXTURES
+from tests.conftest import FIXTURES, PROCESSES
 from web import create_app
 
 PASSWORD = "correct-horse-9"
@@ -28,8 +28,17 @@ def app(db, runtime, tmp_path):
         save_user(db, name, role, password=PASSWORD, email=f"{name}@example.com", groups=groups)
     runtime.deploy_paths([FIXTURES / "simple_review.bpmn"])
     app = create_app({"RUNTIME": runtime, "DATABASE": db, "SECRET_KEY": "test-secret", "TESTING": True,
-                      "INSTANCE_DIR": str(tmp_path), "COMPLAINT_PROCESS": "simple_review"})
+                      "INSTANCE_DIR": str(tmp_path)})
     return app
+
+
+@pytest.fixture
+def complaint_process(app, runtime) -> str:
+    """The shipped process library deployed: complaints go to complaint_to_improvement (the app's
+    default), whose start form is the intake's rule set."""
+    runtime.deploy_paths([PROCESSES])
+    assert app.config["COMPLAINT_PROCESS"] == "complaint_to_improvement"
+    return app.config["COMPLAINT_PROCESS"]
 
 
 @pytest.fixture

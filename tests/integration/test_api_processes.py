@@ -66,14 +66,14 @@ def test_start_and_get_instance(client):
     assert client.get("/api/v1/instances/nope", headers=rita).status_code == 404
 
 
-def test_complaints_api(client, runtime):
+def test_complaints_api(client, runtime, complaint_process):
     response = client.post("/api/v1/complaints", json={"customer_name": "Bo", "customer_email": "bo@example.com",
-                                                       "product": "Lamp", "description": "Flickers"})
+                                                       "product": "Lamp", "description": "Flickers when dimmed"})
     assert response.status_code == 201
     body = response.get_json()
     assert body["reference"].startswith("C-") and runtime.instance(body["instance_id"]).business_key == body["reference"]
     second = client.post("/api/v1/complaints", json={"customer_name": "Bo", "customer_email": "bo@example.com",
-                                                     "product": "Lamp", "description": "Again"}).get_json()
+                                                     "product": "Lamp", "description": "Flickers again"}).get_json()
     assert second["reference"] != body["reference"]
     response = client.post("/api/v1/complaints", json={"customer_name": "Bo", "customer_email": "bad"})
     assert response.status_code == 422

@@ -25,7 +25,7 @@ CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
 
 
 @pytest.mark.parametrize("db", ["sqlite"], indirect=True)
-def test_every_operation_without_server_errors(app, client, runtime):
+def test_every_operation_without_server_errors(app, client, runtime, complaint_process):
     start_review(runtime, "C-S1")
     headers = token(client, "lena.lead")
     schema = schemathesis.openapi.from_wsgi("/api/v1/openapi.json", app)

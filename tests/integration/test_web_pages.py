@@ -96,7 +96,7 @@ def test_instances_list(client, runtime):
     assert "C-77" in client.get("/instances?status=running").get_data(as_text=True)
 
 
-def test_public_complaint_form(client, runtime):
+def test_public_complaint_form(client, runtime, complaint_process):
     page = client.get("/complain")
     assert page.status_code == 200 and b"customer_email" in page.data
     token = csrf(client, "/complain")
@@ -107,7 +107,8 @@ def test_public_complaint_form(client, runtime):
     assert 'data-field="customer_email"' in html and 'data-field="product"' in html and 'value="Ann"' in html
     good = client.post("/complain", data={"csrf_token": token, "customer_name": "Ann Example",
                                           "customer_email": "ann@example.com", "product": "Kettle K2",
-                                          "order_ref": "A-1", "description": "It leaks.", "desired_outcome": "Refund"})
+                                          "order_ref": "A-1", "description": "It leaks at the base.",
+                                          "desired_outcome": "Refund"})
     assert good.status_code == 200
     reference = re.search(r'id="reference">(C-\d{4}-\d{6})<', good.get_data(as_text=True)).group(1)
     rows = runtime.instances()
@@ -116,9 +117,9 @@ def test_public_complaint_form(client, runtime):
     assert data["reference"] == reference and data["customer_email"] == "ann@example.com"
 
 
-def test_complaint_rate_limit(client, app):
+def test_complaint_rate_limit(client, app, complaint_process):
     app.extensions["pdcaflow.limits"]["complaint"].limit = 2
-    form = {"customer_name": "A", "customer_email": "a@example.com", "product": "P", "description": "D"}
+    form = {"customer_name": "A", "customer_email": "a@example.com", "product": "P", "description": "Does not work."}
     statuses = [client.post("/complain", data=dict(form, csrf_token=csrf(client, "/complain"))).status_code
                 for _ in range(3)]
     assert statuses == [200, 200, 429]

@@ -120,3 +120,16 @@ def test_set_path_replaces_non_dict_parent():
     set_path(data, "a.x", 2)
     set_path(data, "b.d.e", 3)
     assert data == {"a": {"x": 2}, "b": {"c": 1, "d": {"e": 3}}}
+
+
+def test_email_property_and_length_messages():
+    spec = [{"id": "mail", "type": "string", "required": False, "readonly": False, "options": [],
+             "validation": {"minlength": "6", "maxlength": "20"}, "properties": {"format": "email"}}]
+    assert validate_submission(spec, {"mail": "  ann@example.com "}) == ({"mail": "ann@example.com"}, [])
+    assert validate_submission(spec, {"mail": "   "}) == ({"mail": ""}, [])  # optional and empty: no rule applies
+    assert validate_submission(spec, {"mail": "ann(at)example"})[1] == [
+        {"field": "mail", "message": "is not a valid e-mail address"}]
+    assert validate_submission(spec, {"mail": "a@b"})[1] == [
+        {"field": "mail", "message": "must be at least 6 characters; is not a valid e-mail address"}]
+    assert validate_submission(spec, {"mail": "ann.example@example.com"})[1] == [
+        {"field": "mail", "message": "must be at most 20 characters"}]

@@ -1,0 +1,25 @@
+"""Read services of the task inbox beyond the task lists themselves (those are `Runtime.tasks`):
+tab counts and the process filter. Web handlers call these instead of opening sessions."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from engine import clock
+from engine.views import Actor
+from storage import queries
+from storage.db import Database
+
+
+def tab_counts(db: Database, actor: Actor, tabs: Iterable[str], process_key: str | None = None) -> dict[str, int]:
+    """Exact task counts of the inbox tabs (mine, groups, completed, overdue; all for leads), by
+    indexed COUNT queries in one read transaction."""
+    with db.read() as session:
+        return queries.inbox_counts(session, actor.username, actor.groups, lead=actor.is_lead, tabs=list(tabs),
+                                    process_key=process_key, now=clock.now())
+
+
+def process_keys(db: Database) -> list[str]:
+    """Keys of the deployed BPMN processes (for the inbox's process filter)."""
+    with db.read() as session:
+        return queries.process_keys(session)
