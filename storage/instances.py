@@ -179,8 +179,9 @@ def update_task(conn: Connection, task_id: str, values: dict[str, Any]) -> None:
     conn.execute(_HT.update().where(_HT.c.id == task_id).values(**values))
 
 
-def cancel_tasks(conn: Connection, task_ids: list[str], at: datetime) -> None:
-    conn.execute(_CANCEL_TASKS, [{"b_id": task_id, "completed_at": at} for task_id in task_ids])
+def cancel_tasks(conn: Connection, rows: list[dict[str, Any]]) -> None:
+    """Open tasks whose workflow task is no longer ready (`b_id`, `completed_at`)."""
+    conn.execute(_CANCEL_TASKS, rows)
 
 
 def insert_tasks(conn: Connection, rows: list[dict[str, Any]], groups: list[dict[str, str]]) -> None:

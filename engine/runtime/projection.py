@@ -59,8 +59,7 @@ def read_snapshots(conn: Connection, instance_ids: list[str]) -> dict[str, Snaps
 
 @dataclass
 class Changes:
-    cancelled_tasks: list[str] = field(default_factory=list)
-    cancelled_at: datetime | None = None
+    cancelled_tasks: list[dict[str, Any]] = field(default_factory=list)  # {b_id, completed_at}
     new_tasks: list[dict[str, Any]] = field(default_factory=list)
     new_groups: list[dict[str, str]] = field(default_factory=list)
     timers_done: list[int] = field(default_factory=list)
@@ -71,10 +70,12 @@ class Changes:
     leases_released: list[int] = field(default_factory=list)
 
 
-def project(loaded: Loaded, snapshot: Snapshot, now: datetime) -> Changes:
-    changes = Changes(cancelled_at=now)
+def project(loaded: Loaded, snapshot: Snapshot, now: datetime,
+            waits: tuple[dict[str, tuple[str, datetime]], set[str]]) -> Changes:
+    """`waits`: the workflow's waiting timers and messages (spiff.waiting_events), worked out once per save."""
+    changes = Changes()
     _human_tasks(loaded, snapshot, now, changes)
-    _waits(loaded, snapshot, changes)
+    _waits(loaded, snapshot, waits, changes)
     return changes
 
 
@@ -89,7 +90,7 @@ def _human_tasks(loaded: Loaded, snapshot: Snapshot, now: datetime, changes: Cha
     rows: TaskRows = dict(snapshot.tasks)
     for task_id, (ht, groups) in list(rows.items()):
         if ht.state in OPEN_STATES and task_id not in ready:
-            changes.cancelled_tasks.append(task_id)
+            changes.cancelled_tasks.append({"b_id": task_id, "completed_at": now})
             rows[task_id] = (SimpleNamespace(**{**ht._mapping, "state": "cancelled", "completed_at": now}), groups)
             loaded.audit("task_cancelled", None, task_id, {"task": ht.name})
     for task_id, task in ready.items():
@@ -122,9 +123,10 @@ def _human_tasks(loaded: Loaded, snapshot: Snapshot, now: datetime, changes: Cha
     loaded.tasks = rows
 
 
-def _waits(loaded: Loaded, snapshot: Snapshot, changes: Changes) -> None:
+def _waits(loaded: Loaded, snapshot: Snapshot, waits: tuple[dict[str, tuple[str, datetime]], set[str]],
+           changes: Changes) -> None:
     """Waiting timers and message catches, so the scheduler and correlation stay indexed."""
-    timers, messages = spiff.waiting_events(loaded.workflow)
+    timers, messages = waits
     known = set()
     for t in snapshot.timers:
         known.add(t.task_id)
@@ -154,10 +156,8 @@ def write(conn: Connection, all_changes: list[Changes]) -> None:
     def gather(name: str) -> list[Any]:
         return [item for c in all_changes for item in getattr(c, name)]
 
-    cancelled = [(task_id, c.cancelled_at) for c in all_changes for task_id in c.cancelled_tasks]
-    if cancelled:
-        for at in {at for _, at in cancelled}:
-            store.cancel_tasks(conn, [t for t, when in cancelled if when == at], at)
+    if cancelled := gather("cancelled_tasks"):
+        store.cancel_tasks(conn, cancelled)
     store.insert_tasks(conn, gather("new_tasks"), gather("new_groups"))
     if done := gather("timers_done"):
         store.finish_timers(conn, done)

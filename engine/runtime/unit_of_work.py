@@ -165,11 +165,12 @@ class UnitOfWork:
         """Work out the instance's new row and projections and queue their writes (nothing is queued
         when this raises: a failing instance of a batch loses only its own changes)."""
         now = clock.now()
+        waits = spiff.waiting_events(loaded.workflow)
         snapshot = loaded.snapshot
         if snapshot is None:
             snapshot = projection.read_snapshot(self.conn, loaded.row.id, new=loaded.new,
-                                                waits=loaded.had_waits or any(spiff.waiting_events(loaded.workflow)))
-        changes = projection.project(loaded, snapshot, now)
+                                                waits=loaded.had_waits or any(waits))
+        changes = projection.project(loaded, snapshot, now, waits)
         row = loaded.row
         if row.status not in ("cancelled", "incident"):
             if spiff.is_completed(loaded.workflow):
