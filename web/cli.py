@@ -168,7 +168,7 @@ def demo() -> None:
 
 
 @main.command()
-@click.argument("name", type=click.Choice(["engine", "timers", "inbox", "kpis"]))
+@click.argument("name", type=click.Choice(["engine", "timers", "inbox", "kpis", "dmn-tck"]))
 @click.option("--n", "n", default=None, type=int,
               help="size (engine: 2000 instances, timers: 10000 timers, kpis: 100000 complaints)")
 @click.option("--tasks", "n_tasks", default=1_000_000, show_default=True, type=int,
@@ -177,12 +177,30 @@ def demo() -> None:
 @click.option("--no-fill", is_flag=True, help="inbox: time the --database-url an earlier run filled")
 @click.option("--json", "as_json", is_flag=True, help="last line is one JSON object")
 @click.option("--database-url", default=None, help="benchmark against this database (default: a temp SQLite file)")
-def bench(name: str, n: int | None, n_tasks: int, reps: int, no_fill: bool, as_json: bool, database_url: str | None) -> None:
+@click.option("--path", "tck_path", default=None, type=click.Path(exists=True, file_okay=False),
+              help="dmn-tck: a DMN TCK test-case folder, e.g. TestCases/compliance-level-2")
+def bench(name: str, n: int | None, n_tasks: int, reps: int, no_fill: bool, as_json: bool, database_url: str | None,
+          tck_path: str | None) -> None:
     """Benchmarks (see README)."""
 
     def progress(done: int) -> None:
         click.echo(f"  ... {done} instances", err=True)
 
+    if name == "dmn-tck":
+        from benchmarks.dmn_tck import run_tck
+
+        if not tck_path:
+            raise click.UsageError("dmn-tck needs --path DIR (a DMN TCK test-case folder)")
+        result = run_tck(tck_path)
+        if not as_json:
+            for failure in result["failures"]:
+                click.echo(f"FAIL {failure['folder']} #{failure['case']} {failure['decision']}: "
+                           f"{failure.get('error', '')}")
+            click.echo(f"passed {result['passed']}/{result['results']} test results "
+                       f"({result['pass_rate']:.1%}) in {result['test_cases']} test cases")
+        else:
+            click.echo(json.dumps(result))
+        return
     if name == "kpis":
         from benchmarks.kpis import run_kpi_bench
 

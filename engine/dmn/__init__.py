@@ -1,0 +1,21 @@
+"""DMN 1.3 evaluation: FEEL, decision tables with every hit policy, decision requirement graphs.
+
+| module | job |
+|---|---|
+| `feel_parser.py` | the FEEL grammar (lark); text → tree |
+| `feel.py` | the FEEL interpreter: expressions and unary tests |
+| `feel_ops.py`, `feel_values.py`, `feel_builtins.py` | operators, value types, built-in functions |
+| `model.py` | DMN XML (1.1–1.5) → dataclasses |
+| `tables.py` | decision tables and hit policies |
+| `graph.py` | decision requirement graphs, business knowledge models |
+| `checks.py` | deploy-time problems of a DMN document (FEEL syntax, missing requirements) |
+
+No user text is ever run as Python: FEEL is parsed by a grammar and interpreted over its tree.
+"""
+
+from engine.dmn.graph import DecisionResult, evaluate_decision
+from engine.dmn.model import Definitions, DmnModelError, parse_definitions, read_definitions
+from engine.dmn.tables import DecisionEvaluationError
+
+__all__ = ["DecisionEvaluationError", "DecisionResult", "Definitions", "DmnModelError", "evaluate_decision",
+           "parse_definitions", "read_definitions"]

@@ -1,0 +1,151 @@
+"""The FEEL grammar (DMN 1.3 chapter 10) and its parser: text in, a lark tree out.
+
+Two entry points share one grammar: `expression` (literal expressions, input expressions, output
+entries) and `unary_tests` (input entries of a decision table). The tree is interpreted by
+engine/dmn/feel.py; nothing here evaluates anything.
+
+Lexing notes (why the grammar looks the way it does):
+- FEEL names may contain spaces ("Monthly Salary", "string length"): a name is a run of words;
+- a few built-in names contain keywords ("date and time", "day of week"), so they are one token;
+- `[1..5[` closes a range with `[`: a `[` that can only end a range (followed by the end, a comma
+  or a parenthesis) is its own token, so it never reads as the start of a filter.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from lark import Lark, Tree
+from lark.exceptions import LarkError, UnexpectedCharacters, UnexpectedInput, UnexpectedToken
+
+GRAMMAR = r"""
+?start_expression: expression
+?start_unary_tests: unary_tests
+
+unary_tests: DASH_ONLY                                  -> any_input
+           | positive_unary_test ("," positive_unary_test)*  -> tests
+
+?positive_unary_test: simple_test | expression
+simple_test: CMP_OP expression                        -> compare_test
+
+?expression: for_expr | if_expr | quantified | function_def | disjunction
+
+for_expr: "for" iteration ("," iteration)* "return" expression
+iteration: name "in" expression (".." expression)?
+if_expr: "if" expression "then" expression "else" expression
+quantified: QUANTIFIER name "in" expression ("," name "in" expression)* "satisfies" expression
+function_def: "function" "(" [param ("," param)*] ")" expression
+param: name (":" type_name)?
+
+?disjunction: conjunction | disjunction "or" conjunction -> or_
+?conjunction: comparison | conjunction "and" comparison  -> and_
+?comparison: additive
+           | additive CMP_OP additive                  -> compare
+           | additive "between" additive "and" additive -> between
+           | additive "in" in_target                    -> in_
+           | additive "instance" "of" type_name         -> instance_of
+?in_target: additive | "(" positive_unary_test ("," positive_unary_test)+ ")" -> test_list
+?additive: multiplicative
+         | additive "+" multiplicative                  -> add
+         | additive "-" multiplicative                  -> sub
+?multiplicative: power
+         | multiplicative "*" power                     -> mul
+         | multiplicative "/" power                     -> div
+?power: unary | power "**" unary                        -> pow
+?unary: postfix | "-" unary                             -> neg
+?postfix: primary
+        | postfix "." name                              -> path
+        | postfix "[" expression "]"                    -> filter
+        | postfix "(" [arguments] ")"                   -> call
+        | NOT_CALL unary_tests_inner ")"                -> not_call
+unary_tests_inner: positive_unary_test ("," positive_unary_test)*
+arguments: expression ("," expression)*                 -> positional
+         | named_arg ("," named_arg)*                   -> named
+named_arg: name ":" expression
+
+?primary: NUMBER                                        -> number
+        | STRING                                        -> string
+        | "true"                                        -> true
+        | "false"                                       -> false
+        | "null"                                        -> null
+        | name                                          -> var
+        | "(" expression ")"
+        | "[" [expression ("," expression)*] "]"         -> list_
+        | "{" [context_entry ("," context_entry)*] "}"  -> context
+        | range
+        | "@" STRING                                    -> at_literal
+
+range: RANGE_START expression ".." expression RANGE_END
+context_entry: (name | STRING) ":" expression
+
+type_name: name ("<" type_name ("," type_name)* ">")?
+
+name: (SPECIAL_NAME | WORD)+
+SPECIAL_NAME.3: /date and time|years and months duration|day of week|day of year|month of year|week of year/
+WORD: /(?!(KEYWORDS)(?![\w?']))[A-Za-z_\u00C0-\uFFFF?][A-Za-z0-9_\u00C0-\uFFFF?']*/
+
+QUANTIFIER: "some" | "every"
+NOT_CALL.4: /not\s*\(/
+CMP_OP: "<=" | ">=" | "!=" | "<" | ">" | "="
+RANGE_START: "[" | "]" | "("
+RANGE_END.2: /\[(?=\s*(,|\)|$))/ | "]" | ")"
+DASH_ONLY.5: /-(?=\s*$)/
+NUMBER: /\d+(\.\d+)?|\.\d+/
+STRING: /"(\\.|[^"\\])*"/
+
+%import common.WS
+%ignore WS
+%ignore /\/\/[^\n]*/
+%ignore /\/\*(.|\n)*?\*\//
+"""
+# A word that is a keyword is not (part of) a name: `a and b` is a conjunction, not one name.
+KEYWORDS = ("and", "or", "in", "if", "then", "else", "for", "return", "some", "every", "satisfies", "between",
+            "instance", "of", "function", "true", "false", "null")
+GRAMMAR = GRAMMAR.replace("KEYWORDS", "|".join(KEYWORDS))
+
+
+class FeelSyntaxError(ValueError):
+    """A FEEL text that does not parse; `column` is 1-based within the text."""
+
+    def __init__(self, text: str, message: str, column: int | None = None) -> None:
+        self.text = text
+        self.column = column
+        where = f" at column {column}" if column else ""
+        super().__init__(f"FEEL syntax error{where} in {text!r}: {message}")
+
+
+@lru_cache(maxsize=1)
+def _parser() -> Lark:
+    return Lark(GRAMMAR, start=["start_expression", "start_unary_tests"], parser="earley",
+                lexer="dynamic", ambiguity="resolve", propagate_positions=False)
+
+
+def _describe(exc: LarkError) -> tuple[str, int | None]:
+    if isinstance(exc, UnexpectedToken):
+        token = "the end" if exc.token.type == "$END" else repr(str(exc.token))
+        return f"unexpected {token}", exc.column if exc.column and exc.column > 0 else None
+    if isinstance(exc, UnexpectedCharacters):
+        return f"unexpected character {exc.char!r}", exc.column
+    if isinstance(exc, UnexpectedInput):
+        return "unexpected end of the expression", getattr(exc, "column", None)
+    return str(exc).splitlines()[0], None
+
+
+@lru_cache(maxsize=4096)
+def parse_expression(text: str) -> Tree:
+    return _parse(text, "start_expression")
+
+
+@lru_cache(maxsize=4096)
+def parse_unary_tests(text: str) -> Tree:
+    return _parse(text, "start_unary_tests")
+
+
+def _parse(text: str, start: str) -> Tree:
+    if not text.strip():
+        raise FeelSyntaxError(text, "the expression is empty")
+    try:
+        return _parser().parse(text, start=start)
+    except LarkError as exc:
+        message, column = _describe(exc)
+        raise FeelSyntaxError(text, message, column) from None

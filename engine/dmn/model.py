@@ -1,0 +1,216 @@
+"""Reading a DMN document (DMN 1.1–1.5, any of their namespaces) into plain dataclasses.
+
+Only what evaluation needs is kept: decisions with their logic (decision table, literal
+expression, invocation of a business knowledge model), their requirements, input data and
+business knowledge models. Each FEEL text keeps its source line so errors can name FILE:LINE.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from lxml import etree
+
+DMN_NAMESPACES = (
+    "http://www.omg.org/spec/DMN/20151101/dmn.xsd",       # DMN 1.1
+    "http://www.omg.org/spec/DMN/20180521/MODEL/",        # DMN 1.2
+    "https://www.omg.org/spec/DMN/20191111/MODEL/",       # DMN 1.3
+    "https://www.omg.org/spec/DMN/20211108/MODEL/",       # DMN 1.4
+    "https://www.omg.org/spec/DMN/20230324/MODEL/",       # DMN 1.5
+)
+
+
+class DmnModelError(ValueError):
+    """The document cannot be read as DMN (reported at deploy time with its line)."""
+
+    def __init__(self, message: str, line: int | None = None, element: str = "definitions") -> None:
+        super().__init__(message)
+        self.line = line
+        self.element = element
+
+
+@dataclass(frozen=True)
+class Text:
+    """A FEEL text and where it is written."""
+    text: str
+    line: int | None = None
+    element: str = ""
+
+
+@dataclass
+class TableInput:
+    expression: Text
+    label: str = ""
+    input_values: Text | None = None
+
+
+@dataclass
+class TableOutput:
+    name: str
+    label: str = ""
+    output_values: Text | None = None
+    default: Text | None = None
+
+
+@dataclass
+class Rule:
+    id: str
+    index: int
+    inputs: list[Text]
+    outputs: list[Text]
+    line: int | None = None
+
+
+@dataclass
+class DecisionTable:
+    hit_policy: str
+    aggregation: str | None
+    inputs: list[TableInput]
+    outputs: list[TableOutput]
+    rules: list[Rule]
+    line: int | None = None
+
+
+@dataclass
+class LiteralExpression:
+    text: Text
+
+
+@dataclass
+class Invocation:
+    target: str
+    bindings: list[tuple[str, Text | None]]
+
+
+@dataclass
+class Decision:
+    id: str
+    name: str
+    logic: DecisionTable | LiteralExpression | Invocation | None
+    required_decisions: list[str] = field(default_factory=list)
+    required_inputs: list[str] = field(default_factory=list)
+    required_knowledge: list[str] = field(default_factory=list)
+    line: int | None = None
+
+
+@dataclass
+class KnowledgeModel:
+    id: str
+    name: str
+    parameters: list[str]
+    logic: DecisionTable | LiteralExpression | None
+
+
+@dataclass
+class Definitions:
+    decisions: dict[str, Decision] = field(default_factory=dict)
+    inputs: dict[str, str] = field(default_factory=dict)            # id -> name
+    knowledge: dict[str, KnowledgeModel] = field(default_factory=dict)
+
+    def decision(self, key: str) -> Decision | None:
+        """By id (Camunda's decisionRef) or, failing that, by name (DMN's own references)."""
+        if key in self.decisions:
+            return self.decisions[key]
+        return next((d for d in self.decisions.values() if d.name == key), None)
+
+
+def _local(el: Any) -> str:
+    return etree.QName(el).localname if isinstance(el.tag, str) else ""
+
+
+def _children(el: Any, name: str) -> list[Any]:
+    return [c for c in el if _local(c) == name]
+
+
+def _child(el: Any, name: str) -> Any:
+    found = _children(el, name)
+    return found[0] if found else None
+
+
+def _text(el: Any, element: str) -> Text | None:
+    if el is None:
+        return None
+    text_el = _child(el, "text")
+    if text_el is None:
+        return None
+    return Text((text_el.text or "").strip(), text_el.sourceline, element)
+
+
+def _href(el: Any) -> str:
+    return (el.get("href") or "").split("#")[-1]
+
+
+def _table(el: Any) -> DecisionTable:
+    where = el.get("id") or "decisionTable"
+    inputs = [TableInput(_text(_child(i, "inputExpression"), i.get("id") or where) or Text("", i.sourceline, where),
+                         i.get("label") or "", _text(_child(i, "inputValues"), i.get("id") or where))
+              for i in _children(el, "input")]
+    outputs = []
+    for o in _children(el, "output"):
+        outputs.append(TableOutput(o.get("name") or o.get("label") or "", o.get("label") or "",
+                                   _text(_child(o, "outputValues"), o.get("id") or where),
+                                   _text(_child(o, "defaultOutputEntry"), o.get("id") or where)))
+    rules = []
+    for index, r in enumerate(_children(el, "rule"), start=1):
+        rid = r.get("id") or f"rule {index}"
+        rules.append(Rule(rid, index,
+                          [_text(e, rid) or Text("-", e.sourceline, rid) for e in _children(r, "inputEntry")],
+                          [_text(e, rid) or Text("null", e.sourceline, rid) for e in _children(r, "outputEntry")],
+                          r.sourceline))
+    hit = (el.get("hitPolicy") or "UNIQUE").upper().replace(" ", "_")
+    return DecisionTable(hit, (el.get("aggregation") or "").upper() or None, inputs, outputs, rules, el.sourceline)
+
+
+def _logic(el: Any) -> DecisionTable | LiteralExpression | Invocation | None:
+    for c in el:
+        kind = _local(c)
+        if kind == "decisionTable":
+            return _table(c)
+        if kind == "literalExpression":
+            return LiteralExpression(_text(c, el.get("id") or kind) or Text("null", c.sourceline, kind))
+        if kind == "invocation":
+            target = _text(c, el.get("id") or kind)
+            bindings = [(_child(b, "parameter").get("name") if _child(b, "parameter") is not None else "",
+                         _text(_child(b, "literalExpression"), el.get("id") or kind))
+                        for b in _children(c, "binding")]
+            return Invocation(target.text if target else "", bindings)
+    return None
+
+
+def read_definitions(root: Any) -> Definitions:
+    """Read a parsed DMN `definitions` element."""
+    if _local(root) != "definitions" or etree.QName(root).namespace not in DMN_NAMESPACES:
+        raise DmnModelError("not a DMN document (expected definitions in a DMN 1.1-1.5 namespace)",
+                            getattr(root, "sourceline", None))
+    out = Definitions()
+    for el in root:
+        kind = _local(el)
+        if kind == "inputData":
+            out.inputs[el.get("id") or ""] = el.get("name") or ""
+        elif kind == "businessKnowledgeModel":
+            logic_el = _child(el, "encapsulatedLogic")
+            params = [p.get("name") or "" for p in _children(logic_el, "formalParameter")] if logic_el is not None else []
+            out.knowledge[el.get("id") or ""] = KnowledgeModel(el.get("id") or "", el.get("name") or "", params,
+                                                               _logic(logic_el) if logic_el is not None else None)
+        elif kind == "decision":
+            decision = Decision(el.get("id") or "", el.get("name") or el.get("id") or "", _logic(el), line=el.sourceline)
+            for req in _children(el, "informationRequirement"):
+                for ref in req:
+                    if _local(ref) == "requiredDecision":
+                        decision.required_decisions.append(_href(ref))
+                    elif _local(ref) == "requiredInput":
+                        decision.required_inputs.append(_href(ref))
+            for req in _children(el, "knowledgeRequirement"):
+                for ref in req:
+                    if _local(ref) == "requiredKnowledge":
+                        decision.required_knowledge.append(_href(ref))
+            out.decisions[decision.id] = decision
+    return out
+
+
+def parse_definitions(xml: bytes | str) -> Definitions:
+    """Read DMN text (already checked by engine/xml_safety.py on deploy; parsed without entities here)."""
+    parser = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=False)
+    data = xml.encode() if isinstance(xml, str) else xml
+    return read_definitions(etree.fromstring(data, parser))
