@@ -95,15 +95,24 @@ def run_case_folder(folder: Path) -> list[dict[str, Any]]:
     for test_file in sorted(folder.glob("*-test-*.xml")):
         root = etree.parse(str(test_file)).getroot()
         for case in (c for c in root if _local(c) == "testCase"):
-            inputs = {n.get("name"): _read_value(n) for n in case if _local(n) == "inputNode"}
+            try:
+                inputs = {n.get("name"): _read_value(n) for n in case if _local(n) == "inputNode"}
+                case_error = model_error
+            except (FeelError, ArithmeticError, ValueError) as exc:  # a value this runner cannot read
+                inputs, case_error = {}, f"input: {exc}"
             for node in (n for n in case if _local(n) == "resultNode"):
                 name = node.get("name")
-                expected_el = next((c for c in node if _local(c) == "expected"), None)
-                expected = _read_value(expected_el) if expected_el is not None else None
-                error_expected = node.get("errorResult") == "true"
                 outcome = {"folder": folder.name, "case": case.get("id"), "decision": name, "passed": False}
-                if model_error:
-                    outcome["error"] = model_error
+                try:
+                    expected_el = next((c for c in node if _local(c) == "expected"), None)
+                    expected = _read_value(expected_el) if expected_el is not None else None
+                except (FeelError, ArithmeticError, ValueError) as exc:
+                    outcome["error"] = f"expected value: {exc}"
+                    results.append(outcome)
+                    continue
+                error_expected = node.get("errorResult") == "true"
+                if case_error:
+                    outcome["error"] = case_error
                     results.append(outcome)
                     continue
                 try:
@@ -115,6 +124,8 @@ def run_case_folder(folder: Path) -> list[dict[str, Any]]:
                     outcome["passed"] = error_expected or expected is None
                     if not outcome["passed"]:
                         outcome["error"] = str(exc)
+                except RecursionError:
+                    outcome["error"] = "recursion too deep"
                 results.append(outcome)
     return results
 

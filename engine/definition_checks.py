@@ -15,6 +15,9 @@ from lxml import etree
 from SpiffWorkflow.bpmn.parser.BpmnParser import BpmnValidator
 
 from engine.bpmn_parser import CAMUNDA
+from engine.dmn import feel
+from engine.dmn.model import DecisionTable, DmnModelError, LiteralExpression, read_definitions
+from engine.dmn.tables import check_table
 from engine.errors import Problem
 from engine.expressions import to_python
 from engine.sandbox import _FORBIDDEN_BUILTINS, SandboxError, compile_expression, compile_script
@@ -239,6 +242,8 @@ def _check_user_task(task: etree._Element, lanes: set[str], out: _Collector) -> 
 
 
 def check_dmn(root: etree._Element, filename: str) -> list[Problem]:
+    """DMN problems: FEEL that does not parse (FILE:LINE, the rule and the message), tables whose
+    rules do not fit their columns, requirements naming decisions that are not in the file."""
     out = _Collector(filename)
     if local(root.tag) != "definitions":
         out.add(root, "not a DMN document (expected definitions)", "definitions")
@@ -246,50 +251,48 @@ def check_dmn(root: etree._Element, filename: str) -> list[Problem]:
     decisions = [el for el in root if local(el.tag) == "decision"]
     if not decisions:
         out.add(root, "the DMN file has no decision", "definitions")
+    known = {el.get("id") for el in root if el.get("id")}
     for decision in decisions:
-        tables = [el for el in decision if local(el.tag) == "decisionTable"]
-        if not tables:
-            kinds = ", ".join(sorted({local(el.tag) for el in decision if local(el.tag) not in
-                                      ("extensionElements", "documentation", "variable")})) or "nothing"
-            out.add(decision, f"only decision tables can be evaluated; this decision contains {kinds}")
-        elif len(tables) > 1:
-            out.add(decision, "a decision may hold one decision table")
         for req in decision.iter(etree.Element):
-            if local(req.tag) == "requiredDecision":
-                out.add(decision, "decision requirements (one decision feeding another) are not supported; "
-                                  "combine the rules into one table or call the decisions from separate tasks")
-                break
-        for table in tables:
-            _check_table(table, out)
+            if local(req.tag) in ("requiredDecision", "requiredKnowledge", "requiredInput"):
+                ref = (req.get("href") or "").split("#")[-1]
+                if ref not in known:
+                    what = {"requiredDecision": "decision", "requiredKnowledge": "business knowledge model",
+                            "requiredInput": "input data"}[local(req.tag)]
+                    out.add(req, f"requires {what} '{ref}', which is not in this file", describe(decision))
+    try:
+        definitions = read_definitions(root)
+    except DmnModelError as exc:
+        out.problems.append(Problem(filename, exc.line, exc.element, str(exc)))
+        return out.problems
+    for decision in definitions.decisions.values():
+        _check_logic(decision.logic, f"decision {decision.id}", decision.line, out)
+    for bkm in definitions.knowledge.values():
+        _check_logic(bkm.logic, f"businessKnowledgeModel {bkm.id}", None, out)
     return out.problems
 
 
-def _check_table(table: etree._Element, out: _Collector) -> None:
-    for el in table.iter(etree.Element):
-        name = local(el.tag)
-        if name == "inputExpression":
-            text = el.findtext("{*}text")
-            out.compile(el, text, "input expression", el.getparent())
-        elif name == "outputEntry":
-            text = el.findtext("{*}text")
-            if text and text.strip() not in ("", "-"):
-                out.compile(el, text, "output entry", el.getparent())
-        elif name == "inputEntry":
-            text = (el.findtext("{*}text") or "").strip()
-            if text and text != "-" and not _unary_test_compiles(text):
-                out.add(el, f"input entry '{text}' is not a valid test", f"rule {el.getparent().get('id')}")
+def _check_logic(logic: object, owner: str, line: int | None, out: _Collector) -> None:
+    if isinstance(logic, DecisionTable):
+        _check_table(logic, owner, out)
+    elif isinstance(logic, LiteralExpression):
+        try:
+            feel.check_expression(logic.text.text)
+        except feel.FeelSyntaxError as exc:
+            out.problems.append(Problem(out.filename, logic.text.line, owner, f"literal expression: {exc}"))
+    elif logic is None:
+        out.problems.append(Problem(out.filename, line, owner, "nothing to evaluate: the decision needs a "
+                                                               "decision table, a literal expression or an invocation"))
+
+
+def _check_table(table: DecisionTable, owner: str, out: _Collector) -> None:
+    for text, message in check_table(table):
+        line = text.line if text is not None else table.line
+        in_rule = text is not None and text.element in {rule.id for rule in table.rules}
+        out.problems.append(Problem(out.filename, line, f"rule {text.element}" if in_rule else owner, message))
 
 
 def _compile_expression(source: str) -> object:
     return compile_expression(to_python(source))
 
 
-def _unary_test_compiles(text: str) -> bool:
-    candidates = [f"value {text}", f"value == ({text})", f"value in ({text},)", f"value in {text}"]
-    for candidate in candidates:
-        try:
-            _compile_expression(candidate)
-            return True
-        except SandboxError:
-            continue
-    return False

@@ -29,17 +29,14 @@ from sqlalchemy.orm import Session
 from engine import clock
 from engine.bpmn_parser import CAMUNDA, PdcaParser
 from engine.definition_checks import BPMN_NS, check_bpmn, check_dmn, describe, local
+from engine.dmn.model import DMN_NAMESPACES as DMN_MODEL_NAMESPACES
 from engine.errors import DeploymentError, NotFoundError, Problem
 from engine.forms import form_data_fields
 from engine.runtime.spiff import dump_specs, load_specs
 from engine.xml_safety import DEFAULT_MAX_BYTES, parse_stored, parse_xml
 from storage.models import ProcessDefinition
 
-DMN_NAMESPACES = (
-    "http://www.omg.org/spec/DMN/20151101/dmn.xsd",
-    "https://www.omg.org/spec/DMN/20191111/MODEL/",
-    "http://www.omg.org/spec/DMN/20180521/MODEL/",
-)
+DMN_NAMESPACES = DMN_MODEL_NAMESPACES  # DMN 1.1 to 1.5
 
 
 @dataclass
@@ -114,13 +111,30 @@ def read_source(name: str, content: bytes, max_bytes: int = DEFAULT_MAX_BYTES) -
     return source
 
 
+def _required_decisions(root: etree._Element, decision_id: str) -> set[str]:
+    """The decision and every decision it requires, directly or through others."""
+    by_id = {el.get("id"): el for el in root if local(el.tag) == "decision"}
+    found: set[str] = set()
+    pending = [decision_id]
+    while pending:
+        current = pending.pop()
+        if current in found or current not in by_id:
+            continue
+        found.add(current)
+        pending.extend((ref.get("href") or "").split("#")[-1] for ref in by_id[current].iter(etree.Element)
+                       if local(ref.tag) == "requiredDecision")
+    return found
+
+
 def _split_decisions(source: SourceFile) -> dict[str, etree._Element]:
-    """One document per decision: SpiffWorkflow's DMN parser reads only the first decision of a file."""
+    """One document per decision: the decision and what it requires (so its version follows only
+    the rules it uses), business knowledge models and input data, without the diagram."""
     out: dict[str, etree._Element] = {}
     for decision_id in source.keys:
+        keep = _required_decisions(source.root, decision_id)
         doc = copy.deepcopy(source.root)
         for el in list(doc):
-            if local(el.tag) == "decision" and el.get("id") != decision_id:
+            if local(el.tag) == "decision" and el.get("id") not in keep:
                 doc.remove(el)
             elif local(el.tag) == "DMNDI":
                 doc.remove(el)
@@ -244,10 +258,10 @@ class DefinitionStore:
         ).first()
 
     @staticmethod
-    def version(session: Session, key: str, version: int) -> ProcessDefinition | None:
+    def version(session: Session, key: str, version: int, kind: str = "bpmn") -> ProcessDefinition | None:
         return session.scalars(select(ProcessDefinition).where(
             ProcessDefinition.key == key, ProcessDefinition.version == version,
-            ProcessDefinition.kind == "bpmn")).first()
+            ProcessDefinition.kind == kind)).first()
 
     @staticmethod
     def all_versions(session: Session) -> list[ProcessDefinition]:
@@ -328,7 +342,7 @@ class DefinitionStore:
                 if s.kind == "dmn":
                     for decision_id, doc in _split_decisions(s).items():
                         if decision_id in wanted and decision_id not in decision_xml:
-                            parser.add_dmn_xml(doc, filename=s.name)
+                            parser.add_decision(decision_id, etree.tostring(doc, encoding="unicode"))
                             decision_xml[decision_id] = etree.tostring(doc, method="c14n")
                 else:
                     root = _normalise_for_spiff(s.root)

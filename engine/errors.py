@@ -75,3 +75,10 @@ class InvalidStateError(EngineError):
 
     http_status = 409
     code = "invalid_state"
+
+
+class DecisionFailedError(EngineError):
+    """A decision could not decide (hit policy violated, FEEL error); the message says why."""
+
+    http_status = 422
+    code = "decision_failed"

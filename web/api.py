@@ -200,6 +200,13 @@ def message() -> Any:
     return jsonify(instance_ids=ids)
 
 
+@bp.post("/decisions/<key>/evaluate")
+def evaluate_decision(key: str) -> Any:
+    a = signed_in()
+    data = s.load(s.DecisionEvaluateRequest(), body())
+    return jsonify(result=runtime().evaluate_decision(key, data["variables"], a, version=data.get("version")))
+
+
 @bp.get("/schedules")
 def schedules() -> Any:
     lead()

@@ -19,7 +19,7 @@ ERRORS = {400: "Bad request", 401: "No or invalid bearer token", 403: "Not allow
 
 
 REQUEST_SCHEMAS = {"TokenRequest", "StartRequest", "CompleteRequest", "ComplaintRequest", "MessageRequest",
-                   "MarkReadRequest"}
+                   "MarkReadRequest", "DecisionEvaluateRequest"}
 
 
 def _op(summary: str, ok: tuple[int, str, Any], errors: tuple[int, ...], *, body: Any = None, public: bool = False,
@@ -73,7 +73,8 @@ def build_document() -> dict[str, Any]:
                    s.TaskSchema, s.TaskDetailSchema, s.InstanceSummary, s.InstanceSchema, s.CompleteRequest,
                    s.CompleteResponse, s.ComplaintResponse, s.MessageRequest, s.MessageResponse,
                    s.NotificationsResponse, s.MarkReadRequest,
-                   s.DueDateRequest, s.AssignRequest, s.ScheduleSchema):
+                   s.DueDateRequest, s.AssignRequest, s.ScheduleSchema, s.DecisionEvaluateRequest,
+                   s.DecisionEvaluateResponse):
         spec.components.schema(schema.__name__, schema=schema)
     spec.components.schema("ComplaintRequest", {"type": "object"})  # `document` puts in the start form
     upload = {"multipart/form-data": {"schema": {"type": "object", "properties": {
@@ -121,6 +122,10 @@ def build_document() -> dict[str, Any]:
     spec.path("/messages", operations={"post": _op(
         "Correlate a message", (200, "Instances that received it", "MessageResponse"), (400, 401, 403, 404, 422),
         body="MessageRequest", tag="messages")})
+    spec.path("/decisions/{key}/evaluate", operations={"post": _op(
+        "Evaluate a deployed decision (latest version unless `version` is given) with the variables given",
+        (200, "The decision's result after its hit policy", "DecisionEvaluateResponse"), (400, 401, 404, 422),
+        body="DecisionEvaluateRequest", params=[_path("key")], tag="decisions")})
     spec.path("/schedules", operations={"get": _op(
         "Timer starts of processes (quality lead); state=incident lists those whose every start attempt failed",
         (200, "Timer starts", array("ScheduleSchema")), (401, 403, 422),

@@ -148,6 +148,17 @@ class MessageResponse(Schema):
     instance_ids = fields.List(fields.String())
 
 
+class DecisionEvaluateRequest(Schema):
+    variables = fields.Dict(keys=fields.String(), load_default=dict)
+    version = fields.Integer(allow_none=True, validate=validate.Range(min=1))
+
+
+class DecisionEvaluateResponse(Schema):
+    result = fields.List(fields.Dict(keys=fields.String()), metadata={
+        "description": "one object {output name: value} per rule the hit policy keeps; "
+                       "one object holding the aggregate for COLLECT with SUM, MIN, MAX or COUNT"})
+
+
 class ScheduleSchema(Schema):
     """A process's timer start. `incident`: every attempt to start an instance failed and no instance
     was started; `POST /schedules/{key}/retry` (or deploying a new version) re-arms it."""

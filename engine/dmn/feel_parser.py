@@ -110,7 +110,7 @@ class FeelSyntaxError(ValueError):
     def __init__(self, text: str, message: str, column: int | None = None) -> None:
         self.text = text
         self.column = column
-        where = f" at column {column}" if column else ""
+        where = f" at column {column}" if column and column > 0 else " at the end"
         super().__init__(f"FEEL syntax error{where} in {text!r}: {message}")
 
 
@@ -127,7 +127,7 @@ def _describe(exc: LarkError) -> tuple[str, int | None]:
     if isinstance(exc, UnexpectedCharacters):
         return f"unexpected character {exc.char!r}", exc.column
     if isinstance(exc, UnexpectedInput):
-        return "unexpected end of the expression", getattr(exc, "column", None)
+        return "the expression is incomplete", getattr(exc, "column", None)
     return str(exc).splitlines()[0], None
 
 

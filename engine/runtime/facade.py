@@ -8,9 +8,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from engine import clock
+from engine import clock, decisions
 from engine.definitions import DefinitionStore, DeployReport, DeployResult, collect_files
-from engine.errors import DeploymentError, InvalidStateError, NotFoundError
+from engine.dmn import DecisionEvaluationError
+from engine.errors import DecisionFailedError, DeploymentError, InvalidStateError, NotFoundError
 from engine.forms import check_start_data
 from engine.permissions import check_lead
 from engine.runtime import projection, spiff, tasks, timers
@@ -68,6 +69,22 @@ class Runtime:
             if definition is None:
                 raise NotFoundError(_not_deployed(key, version))
             return definition.xml
+
+    def evaluate_decision(self, key: str, variables: dict[str, Any] | None, actor: Actor,
+                          version: int | None = None) -> list[dict[str, Any]]:
+        """Evaluate a deployed decision (latest version unless given): one {output: value} per rule
+        the hit policy keeps, or the aggregate of COLLECT with an aggregator. Any signed-in user may."""
+        with self.db.read() as session:
+            definition = (DefinitionStore.latest(session, key, "dmn") if version is None
+                          else DefinitionStore.version(session, key, version, "dmn"))
+            if definition is None:
+                raise NotFoundError(f"decision '{key}'" + (f" version {version}" if version else "")
+                                    + " is not deployed")
+            xml = definition.xml
+        try:
+            return decisions.evaluate_rows(xml, key, variables or {})
+        except DecisionEvaluationError as exc:
+            raise DecisionFailedError(f"decision '{key}' failed: {exc}") from None
 
     # ------------------------------------------------------------------ instances
     def start(self, key: str, data: dict[str, Any] | None, actor: Actor, *, version: int | None = None,

@@ -17,18 +17,22 @@ from typing import Any
 from uuid import UUID
 
 from SpiffWorkflow.bpmn import BpmnEvent, BpmnWorkflow
+from SpiffWorkflow.bpmn.exceptions import WorkflowTaskException
 from SpiffWorkflow.bpmn.serializer import BpmnWorkflowSerializer
 from SpiffWorkflow.bpmn.serializer.default.workflow import BpmnWorkflowConverter
+from SpiffWorkflow.bpmn.serializer.helpers.spec import TaskSpecConverter
 from SpiffWorkflow.bpmn.specs.bpmn_process_spec import BpmnProcessSpec
 from SpiffWorkflow.bpmn.specs.event_definitions import timer as _spiff_timer
 from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import CycleTimerEventDefinition, TimerEventDefinition
+from SpiffWorkflow.bpmn.specs.mixins import BpmnSpecMixin
 from SpiffWorkflow.bpmn.specs.mixins.events.start_event import StartEvent as BpmnStartEvent
 from SpiffWorkflow.camunda.serializer.config import CAMUNDA_CONFIG
 from SpiffWorkflow.exceptions import SpiffWorkflowException, WorkflowException
 from SpiffWorkflow.util.task import TaskState
 
-from engine import clock
+from engine import clock, decisions
+from engine.dmn import DecisionEvaluationError
 from engine.errors import EngineError
 
 STATE_FORMAT = 1
@@ -54,9 +58,46 @@ class _SpeclessWorkflowConverter(BpmnWorkflowConverter):
         return workflow
 
 
+class DecisionTask(BpmnSpecMixin):
+    """A business-rule task evaluated by engine/dmn (not SpiffWorkflow's DMN engine).
+
+    The spec carries the decision's DMN document as deployed with this process version, so a
+    running instance keeps the rules it started with; `decisions.task_updates` says what is written.
+    """
+
+    def __init__(self, wf_spec: Any, bpmn_id: str, decision_ref: str = "", decision_xml: str = "",
+                 result_variable: str | None = None, map_decision_result: str | None = None, **kwargs: Any) -> None:
+        super().__init__(wf_spec, bpmn_id, **kwargs)
+        self.decision_ref = decision_ref
+        self.decision_xml = decision_xml
+        self.result_variable = result_variable
+        self.map_decision_result = map_decision_result
+
+    def _run_hook(self, my_task: Any) -> bool:  # SpiffWorkflow's hook for a task's own work
+        try:
+            updates = decisions.task_updates(self.decision_xml, self.decision_ref, my_task.data,
+                                             self.result_variable, self.map_decision_result)
+        except DecisionEvaluationError as exc:
+            raise WorkflowTaskException(f"decision '{self.decision_ref}' failed: {exc}", task=my_task) from None
+        my_task.data.update(updates)
+        return super()._run_hook(my_task)
+
+
+class _DecisionTaskConverter(TaskSpecConverter):
+    def to_dict(self, spec: DecisionTask) -> dict[str, Any]:
+        dct = self.get_default_attributes(spec)
+        dct.update(decision_ref=spec.decision_ref, decision_xml=spec.decision_xml,
+                   result_variable=spec.result_variable, map_decision_result=spec.map_decision_result)
+        return dct
+
+    def from_dict(self, dct: dict[str, Any]) -> DecisionTask:
+        return self.task_spec_from_dict(dct)
+
+
 def _registry() -> Any:
     config = dict(CAMUNDA_CONFIG)
     config[BpmnWorkflow] = _SpeclessWorkflowConverter
+    config[DecisionTask] = _DecisionTaskConverter
     return BpmnWorkflowSerializer.configure(config)
 
 

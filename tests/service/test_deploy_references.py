@@ -129,31 +129,37 @@ def test_second_decision_alone(runtime, lead):
     assert runtime.start("route_only", {"category": "heating"}, lead).data["team"] == "heating_team"
 
 
-def test_literal_expression_decision_is_refused(runtime):
+def test_literal_expression_decision_deploys_and_decides(runtime, lead):
     content = dmn(decision_table("ok_one", "a", "b", [("-", '"x"')])) .replace(
         b"</definitions>",
         b'  <decision id="lit" name="Literal">\n'
         b'    <literalExpression id="lit_expr"><text>a + 1</text></literalExpression>\n'
         b"  </decision>\n</definitions>")
     report = runtime.deploy([("lit.dmn", content)])
-    problem = only(report.problems)
-    assert problem.line == line_of(content, 'id="lit"')
-    assert problem.element == 'decision lit "Literal"'
-    assert "only decision tables" in problem.message and "literalExpression" in problem.message
-    assert "Traceback" not in problem.message
-    assert report.results == [] and runtime.definitions_list() == []
+    assert report.problems == []
+    assert sorted(results(report)) == ["lit v1", "ok_one v1"]
+    assert runtime.evaluate_decision("lit", {"a": 41}, lead) == [{"Literal": 42}]
 
 
-def test_required_decision_is_refused(runtime):
-    table = decision_table("needs", "a", "b", [("-", '"x"')], name="Needs another")
+def test_required_decision_deploys_and_feeds_its_user(runtime, lead):
+    table = decision_table("needs", "ok_one", "b", [('"x"', '"from x"'), ("-", '"other"')], name="Needs another")
     table = table.replace('<decisionTable', '<informationRequirement id="req">'
                           '<requiredDecision href="#ok_one" /></informationRequirement>\n    <decisionTable')
     content = dmn(decision_table("ok_one", "a", "b", [("-", '"x"')]), table)
     report = runtime.deploy([("req.dmn", content)])
+    assert report.problems == []
+    assert runtime.evaluate_decision("needs", {"a": 1}, lead) == [{"b": "from x"}]
+
+
+def test_required_decision_missing_is_refused(runtime):
+    table = decision_table("needs", "a", "b", [("-", '"x"')], name="Needs another")
+    table = table.replace('<decisionTable', '<informationRequirement id="req">'
+                          '<requiredDecision href="#gone" /></informationRequirement>\n    <decisionTable')
+    content = dmn(table)
+    report = runtime.deploy([("req.dmn", content)])
     problem = only(report.problems)
-    assert problem.line == line_of(content, 'id="needs"')
-    assert problem.element == 'decision needs "Needs another"'
-    assert "decision requirements" in problem.message
+    assert problem.line == line_of(content, 'requiredDecision href="#gone"')
+    assert "requires decision 'gone'" in problem.message
     assert runtime.definitions_list() == []
 
 
