@@ -15,9 +15,8 @@ from lxml import etree
 from SpiffWorkflow.bpmn.parser.BpmnParser import BpmnValidator
 
 from engine.bpmn_parser import CAMUNDA
-from engine.dmn import feel
-from engine.dmn.model import DecisionTable, DmnModelError, LiteralExpression, read_definitions
-from engine.dmn.tables import check_table
+from engine.dmn.checks import problems_of as dmn_problems
+from engine.dmn.model import DmnModelError, read_definitions
 from engine.errors import Problem
 from engine.expressions import to_python
 from engine.sandbox import _FORBIDDEN_BUILTINS, SandboxError, compile_expression, compile_script
@@ -265,31 +264,8 @@ def check_dmn(root: etree._Element, filename: str) -> list[Problem]:
     except DmnModelError as exc:
         out.problems.append(Problem(filename, exc.line, exc.element, str(exc)))
         return out.problems
-    for decision in definitions.decisions.values():
-        _check_logic(decision.logic, f"decision {decision.id}", decision.line, out)
-    for bkm in definitions.knowledge.values():
-        _check_logic(bkm.logic, f"businessKnowledgeModel {bkm.id}", None, out)
+    out.problems.extend(Problem(filename, p.line, p.element, p.message) for p in dmn_problems(definitions))
     return out.problems
-
-
-def _check_logic(logic: object, owner: str, line: int | None, out: _Collector) -> None:
-    if isinstance(logic, DecisionTable):
-        _check_table(logic, owner, out)
-    elif isinstance(logic, LiteralExpression):
-        try:
-            feel.check_expression(logic.text.text)
-        except feel.FeelSyntaxError as exc:
-            out.problems.append(Problem(out.filename, logic.text.line, owner, f"literal expression: {exc}"))
-    elif logic is None:
-        out.problems.append(Problem(out.filename, line, owner, "nothing to evaluate: the decision needs a "
-                                                               "decision table, a literal expression or an invocation"))
-
-
-def _check_table(table: DecisionTable, owner: str, out: _Collector) -> None:
-    for text, message in check_table(table):
-        line = text.line if text is not None else table.line
-        in_rule = text is not None and text.element in {rule.id for rule in table.rules}
-        out.problems.append(Problem(out.filename, line, f"rule {text.element}" if in_rule else owner, message))
 
 
 def _compile_expression(source: str) -> object:

@@ -36,10 +36,11 @@ from engine.dmn.feel_values import (
     to_feel,
 )
 
-__all__ = ["FeelError", "FeelSyntaxError", "evaluate", "unary_test", "check_expression", "check_unary_tests",
-           "evaluate_tree"]
+__all__ = ["BUILTINS", "FeelError", "FeelSyntaxError", "call_function", "evaluate", "unary_test",
+           "check_expression", "check_unary_tests", "evaluate_tree"]
 
 INPUT = "?"
+MAX_RANGE_ITEMS = 100_000  # `for i in 1..n` builds a list: bound what one expression may allocate
 _MISSING = object()
 
 
@@ -102,7 +103,7 @@ def _value_matches(value: Any, expected: Any) -> bool | None:
     if isinstance(expected, Range):
         return expected.contains(value)
     if isinstance(expected, list) and not isinstance(value, list):
-        results = [ops.equals(value, e) for e in expected]
+        results = [e.contains(value) if isinstance(e, Range) else ops.equals(value, e) for e in expected]
         return True if True in results else (None if None in results else False)
     if isinstance(expected, FeelFunction):
         return call_function(expected, [value]) is True
@@ -354,7 +355,9 @@ def _h_for(t: Tree, s: ChainMap) -> Any:
 
     def loop(i: int, scope: ChainMap) -> None:
         if i == len(iterations):
-            results.append(evaluate_tree(body, scope.new_child({"partial": list(results)})))
+            if len(results) >= MAX_RANGE_ITEMS:
+                raise FeelError(f"a for expression may give at most {MAX_RANGE_ITEMS} items")
+            results.append(evaluate_tree(body, scope.new_child({"partial": results})))
             return
         name_node, first, *rest = iterations[i].children
         start = evaluate_tree(first, scope)
@@ -363,6 +366,8 @@ def _h_for(t: Tree, s: ChainMap) -> Any:
             if not (isinstance(start, Decimal) and isinstance(end, Decimal)):
                 raise FeelError("a for range needs numbers")
             step = 1 if end >= start else -1
+            if abs(int(end) - int(start)) > MAX_RANGE_ITEMS:
+                raise FeelError(f"a for range may have at most {MAX_RANGE_ITEMS} items")
             values: list[Any] = [Decimal(v) for v in range(int(start), int(end) + step, step)]
         else:
             values = start if isinstance(start, list) else [start]
@@ -380,6 +385,8 @@ def _h_quantified(t: Tree, s: ChainMap) -> Any:
 
     def loop(i: int, scope: ChainMap) -> None:
         if i == len(pairs):
+            if len(outcomes) >= MAX_RANGE_ITEMS:
+                raise FeelError(f"a quantified expression may test at most {MAX_RANGE_ITEMS} items")
             outcomes.append(evaluate_tree(cond, scope))
             return
         values = evaluate_tree(pairs[i + 1], scope)

@@ -501,6 +501,16 @@ def _even(n: Any) -> bool | None:
 BUILTINS["not"] = FeelFunction("not", lambda v: (not v) if isinstance(v, bool) else None, ("negand",))
 
 
+@builtin("is", "value1", "value2")
+def _is(a: Any, b: Any) -> bool:
+    """Same type and equal (a date is not a date and time; a time keeps its offset)."""
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, (datetime, time)) and a.tzinfo != b.tzinfo:
+        return False
+    return ops.equals(a, b) is True
+
+
 @builtin("is defined", "value")
 def _is_defined(v: Any) -> bool:
     return v is not None

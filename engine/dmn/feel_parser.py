@@ -44,7 +44,7 @@ param: name (":" type_name)?
            | additive "between" additive "and" additive -> between
            | additive "in" in_target                    -> in_
            | additive "instance" "of" type_name         -> instance_of
-?in_target: additive | "(" positive_unary_test ("," positive_unary_test)+ ")" -> test_list
+?in_target: additive | simple_test | "(" positive_unary_test ("," positive_unary_test)* ")" -> test_list
 ?additive: multiplicative
          | additive "+" multiplicative                  -> add
          | additive "-" multiplicative                  -> sub
@@ -81,7 +81,7 @@ context_entry: (name | STRING) ":" expression
 type_name: name ("<" type_name ("," type_name)* ">")?
 
 name: (SPECIAL_NAME | WORD)+
-SPECIAL_NAME.3: /date and time|years and months duration|day of week|day of year|month of year|week of year/
+SPECIAL_NAME.3: /SPECIAL_NAMES/
 WORD: /(?!(KEYWORDS)(?![\w?']))[A-Za-z_\u00C0-\uFFFF?][A-Za-z0-9_\u00C0-\uFFFF?']*/
 
 QUANTIFIER: "some" | "every"
@@ -101,7 +101,10 @@ STRING: /"(\\.|[^"\\])*"/
 # A word that is a keyword is not (part of) a name: `a and b` is a conjunction, not one name.
 KEYWORDS = ("and", "or", "in", "if", "then", "else", "for", "return", "some", "every", "satisfies", "between",
             "instance", "of", "function", "true", "false", "null")
-GRAMMAR = GRAMMAR.replace("KEYWORDS", "|".join(KEYWORDS))
+# Built-in names that contain a keyword are one token.
+SPECIAL_NAMES = ("date and time", "years and months duration", "days and time duration", "day of week", "day of year",
+                 "month of year", "week of year")
+GRAMMAR = GRAMMAR.replace("SPECIAL_NAMES", "|".join(SPECIAL_NAMES)).replace("KEYWORDS", "|".join(KEYWORDS))
 
 
 class FeelSyntaxError(ValueError):

@@ -11,7 +11,19 @@ from typing import Any
 
 from engine.dmn import feel
 from engine.dmn.feel_values import FeelFunction, to_feel, to_python
-from engine.dmn.model import DecisionTable, Definitions, Invocation, KnowledgeModel, LiteralExpression
+from engine.dmn.model import (
+    BoxedContext,
+    BoxedList,
+    Conditional,
+    DecisionTable,
+    Definitions,
+    FunctionDefinition,
+    Invocation,
+    Iteration,
+    KnowledgeModel,
+    LiteralExpression,
+    Relation,
+)
 from engine.dmn.tables import DecisionEvaluationError, evaluate_table
 
 
@@ -30,8 +42,14 @@ def evaluate_decision(definitions: Definitions, key: str, variables: Mapping[str
     decision = definitions.decision(key)
     if decision is None:
         raise DecisionEvaluationError(f"decision '{key}' is not in the DMN document")
-    scope = {k: to_feel(v) for k, v in variables.items()}
-    return _Evaluator(definitions, scope).decide(decision.id, [])
+    try:
+        scope = {k: to_feel(v) for k, v in variables.items()}
+        return _Evaluator(definitions, scope).decide(decision.id, [])
+    except feel.FeelError as exc:
+        raise DecisionEvaluationError(f"decision '{decision.name or decision.id}': {exc}") from None
+    except RecursionError:
+        raise DecisionEvaluationError(f"decision '{decision.name or decision.id}': the data or the "
+                                      "expressions nest too deeply") from None
 
 
 class _Evaluator:
@@ -75,33 +93,82 @@ class _Evaluator:
             if len(logic.outputs) == 1 and not logic.outputs[0].name:  # an unnamed output takes the decision's name
                 rows = [{name: next(iter(r.values()))} for r in rows]
             return DecisionResult(decision_id, rows, value, table.matched)
+        if logic is None:
+            raise DecisionEvaluationError("the decision has no decision table, literal expression or other "
+                                          "expression to evaluate")
+        value = self.value(logic, scope)
+        return DecisionResult(decision_id, [{name: to_python(value)}], value, [])
+
+    def value(self, logic: Any, scope: dict[str, Any]) -> Any:
+        """The FEEL value of a boxed expression."""
+        if logic is None:
+            return None
         if isinstance(logic, LiteralExpression):
             try:
-                value = feel.evaluate(logic.text.text, scope)
-            except (feel.FeelError, feel.FeelSyntaxError) as exc:
+                return feel.evaluate(logic.text.text, scope)
+            except feel.FeelSyntaxError as exc:
                 raise DecisionEvaluationError(f"literal expression: {exc}") from None
-            return DecisionResult(decision_id, [{name: to_python(value)}], value, [])
+        if isinstance(logic, DecisionTable):
+            return evaluate_table(logic, scope).value(logic.hit_policy, len(logic.outputs) == 1)
+        if isinstance(logic, BoxedContext):
+            out: dict[str, Any] = {}
+            inner = dict(scope)
+            for key, expr in logic.entries:
+                result = self.value(expr, inner)
+                if key is None:
+                    return result
+                out[key] = inner[key] = result
+            return out
+        if isinstance(logic, BoxedList):
+            return [self.value(item, scope) for item in logic.items]
+        if isinstance(logic, Relation):
+            return [dict(zip(logic.columns, (self.value(cell, scope) for cell in row), strict=False))
+                    for row in logic.rows]
+        if isinstance(logic, FunctionDefinition):
+            if logic.kind not in ("FEEL", ""):
+                raise DecisionEvaluationError(f"{logic.kind} functions cannot run here; write the function in FEEL")
+            return self._closure("function", logic.parameters, logic.body, scope)
+        if isinstance(logic, Conditional):
+            branch = logic.then if self.value(logic.condition, scope) is True else logic.otherwise
+            return self.value(branch, scope)
+        if isinstance(logic, Iteration):
+            return self._iterate(logic, scope)
         if isinstance(logic, Invocation):
             fn = scope.get(logic.target)
+            if fn is None:
+                fn = feel.BUILTINS.get(logic.target)
             if not isinstance(fn, FeelFunction):
-                raise DecisionEvaluationError(f"invocation of '{logic.target}': no such business knowledge model")
-            named = {}
-            for param, text in logic.bindings:
-                try:
-                    named[param] = feel.evaluate(text.text, scope) if text else None
-                except (feel.FeelError, feel.FeelSyntaxError) as exc:
-                    raise DecisionEvaluationError(f"binding '{param}': {exc}") from None
-            value = fn.call(*[named.get(p) for p in fn.params or ()])
-            return DecisionResult(decision_id, [{name: to_python(value)}], value, [])
-        raise DecisionEvaluationError("the decision has no decision table, literal expression or invocation")
+                raise DecisionEvaluationError(f"invocation of '{logic.target}': no such function")
+            named = {param: self.value(expr, scope) for param, expr in logic.bindings}
+            return feel.call_function(fn, [], named) if fn.params else fn.call()
+        raise DecisionEvaluationError(f"cannot evaluate {type(logic).__name__}")
+
+    def _iterate(self, logic: Iteration, scope: dict[str, Any]) -> Any:
+        source = self.value(logic.source, scope)
+        items = source if isinstance(source, list) else [source]
+        if logic.kind == "filter":
+            kept = []
+            for item in items:
+                frame = dict(scope)
+                if isinstance(item, dict):
+                    frame.update(item)
+                frame["item"] = item
+                if self.value(logic.body, frame) is True:
+                    kept.append(item)
+            return kept
+        results = [self.value(logic.body, {**scope, logic.variable: item}) for item in items]
+        if logic.kind == "for":
+            return results
+        if logic.kind == "some":
+            return True if True in results else (False if all(r is False for r in results) else None)
+        return False if False in results else (True if all(r is True for r in results) else None)
+
+    def _closure(self, name: str, params: list[str], body: Any, scope: dict[str, Any]) -> FeelFunction:
+        def call(*args: Any) -> Any:
+            return self.value(body, {**scope, **dict(zip(params, args, strict=False))})
+        return FeelFunction(name, call, tuple(params))
 
     def _function(self, bkm: KnowledgeModel) -> FeelFunction:
-        def call(*args: Any) -> Any:
-            scope = dict(self.inputs)
-            scope.update(zip(bkm.parameters, args, strict=False))
-            if isinstance(bkm.logic, LiteralExpression):
-                return feel.evaluate(bkm.logic.text.text, scope)
-            if isinstance(bkm.logic, DecisionTable):
-                return evaluate_table(bkm.logic, scope).value(bkm.logic.hit_policy, len(bkm.logic.outputs) == 1)
-            raise DecisionEvaluationError(f"business knowledge model '{bkm.name}' has no logic to call")
-        return FeelFunction(bkm.name, call, tuple(bkm.parameters))
+        if isinstance(bkm.logic, FunctionDefinition):  # a BKM whose body is itself a function definition
+            return self._closure(bkm.name, bkm.parameters, bkm.logic, dict(self.inputs))
+        return self._closure(bkm.name, bkm.parameters, bkm.logic, dict(self.inputs))

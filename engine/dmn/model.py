@@ -80,14 +80,53 @@ class LiteralExpression:
 @dataclass
 class Invocation:
     target: str
-    bindings: list[tuple[str, Text | None]]
+    bindings: list[tuple[str, Any]]          # parameter name, boxed expression (or None)
+
+
+@dataclass
+class BoxedContext:
+    entries: list[tuple[str | None, Any]]    # an entry without a name is the context's result
+
+
+@dataclass
+class BoxedList:
+    items: list[Any]
+
+
+@dataclass
+class Relation:
+    columns: list[str]
+    rows: list[list[Any]]
+
+
+@dataclass
+class FunctionDefinition:
+    parameters: list[str]
+    body: Any
+    kind: str = "FEEL"
+
+
+@dataclass
+class Conditional:
+    condition: Any
+    then: Any
+    otherwise: Any
+
+
+@dataclass
+class Iteration:
+    """DMN 1.5 boxed for / some / every / filter."""
+    kind: str
+    variable: str
+    source: Any
+    body: Any
 
 
 @dataclass
 class Decision:
     id: str
     name: str
-    logic: DecisionTable | LiteralExpression | Invocation | None
+    logic: Any
     required_decisions: list[str] = field(default_factory=list)
     required_inputs: list[str] = field(default_factory=list)
     required_knowledge: list[str] = field(default_factory=list)
@@ -99,7 +138,7 @@ class KnowledgeModel:
     id: str
     name: str
     parameters: list[str]
-    logic: DecisionTable | LiteralExpression | None
+    logic: Any
 
 
 @dataclass
@@ -162,19 +201,58 @@ def _table(el: Any) -> DecisionTable:
     return DecisionTable(hit, (el.get("aggregation") or "").upper() or None, inputs, outputs, rules, el.sourceline)
 
 
-def _logic(el: Any) -> DecisionTable | LiteralExpression | Invocation | None:
+_EXPRESSIONS = {"decisionTable", "literalExpression", "invocation", "context", "list", "relation",
+                "functionDefinition", "conditional", "for", "some", "every", "filter"}
+
+
+def _logic(el: Any) -> Any:
+    """The boxed expression held by `el` (a decision, a context entry, a binding...), or None."""
     for c in el:
-        kind = _local(c)
-        if kind == "decisionTable":
-            return _table(c)
-        if kind == "literalExpression":
-            return LiteralExpression(_text(c, el.get("id") or kind) or Text("null", c.sourceline, kind))
-        if kind == "invocation":
-            target = _text(c, el.get("id") or kind)
-            bindings = [(_child(b, "parameter").get("name") if _child(b, "parameter") is not None else "",
-                         _text(_child(b, "literalExpression"), el.get("id") or kind))
-                        for b in _children(c, "binding")]
-            return Invocation(target.text if target else "", bindings)
+        if _local(c) in _EXPRESSIONS:
+            return _expression(c, el.get("id") or _local(el))
+    return None
+
+
+def _inner(el: Any, name: str, where: str) -> Any:
+    holder = _child(el, name)
+    return _logic(holder) if holder is not None else None
+
+
+def _expression(c: Any, where: str) -> Any:
+    kind = _local(c)
+    if kind == "decisionTable":
+        return _table(c)
+    if kind == "literalExpression":
+        return LiteralExpression(_text(c, c.get("id") or where) or Text("null", c.sourceline, where))
+    if kind == "invocation":
+        target = _logic(c)
+        callee = target.text.text if isinstance(target, LiteralExpression) else ""
+        bindings = [(_child(b, "parameter").get("name") if _child(b, "parameter") is not None else "", _logic(b))
+                    for b in _children(c, "binding")]
+        return Invocation(callee, bindings)
+    if kind == "context":
+        entries = []
+        for entry in _children(c, "contextEntry"):
+            variable = _child(entry, "variable")
+            entries.append((variable.get("name") if variable is not None else None, _logic(entry)))
+        return BoxedContext(entries)
+    if kind == "list":
+        return BoxedList([_expression(item, where) for item in c if _local(item) in _EXPRESSIONS])
+    if kind == "relation":
+        columns = [col.get("name") or "" for col in _children(c, "column")]
+        rows = [[_expression(cell, where) for cell in row if _local(cell) in _EXPRESSIONS]
+                for row in _children(c, "row")]
+        return Relation(columns, rows)
+    if kind == "functionDefinition":
+        params = [p.get("name") or "" for p in _children(c, "formalParameter")]
+        return FunctionDefinition(params, _logic(c), c.get("kind") or "FEEL")
+    if kind == "conditional":
+        return Conditional(_inner(c, "if", where), _inner(c, "then", where), _inner(c, "else", where))
+    if kind in ("for", "some", "every"):
+        body = "return" if kind == "for" else "satisfies"
+        return Iteration(kind, c.get("iteratorVariable") or "", _inner(c, "in", where), _inner(c, body, where))
+    if kind == "filter":
+        return Iteration("filter", "item", _inner(c, "in", where), _inner(c, "match", where))
     return None
 
 
