@@ -12,6 +12,7 @@ an operation is FEEL's null.
 
 from __future__ import annotations
 
+import re
 from collections import ChainMap
 from collections.abc import Mapping
 from datetime import date, datetime, time, timedelta
@@ -54,13 +55,41 @@ def check_unary_tests(text: str) -> None:
 
 def evaluate(text: str, variables: Mapping[str, Any] | None = None) -> Any:
     """Evaluate a FEEL expression; `variables` hold FEEL values (see feel_values.to_feel)."""
-    return evaluate_tree(parse_expression(text), ChainMap({}, dict(variables or {})))
+    scope = dict(variables or {})
+    text = _alias_special_names(text, scope)
+    return evaluate_tree(parse_expression(text), ChainMap({}, scope))
 
 
 def unary_test(text: str, value: Any, variables: Mapping[str, Any] | None = None) -> bool:
+    scope = dict(variables or {})
+    text = _alias_special_names(text, scope)
     tree = parse_unary_tests(text)
-    scope = ChainMap({INPUT: value}, dict(variables or {}))
-    return _tests_match(tree, value, scope) is True
+    return _tests_match(tree, value, ChainMap({INPUT: value}, scope)) is True
+
+
+_PLAIN_NAME = re.compile(r"^[\w?' ]+$")
+_STRING_LITERAL = re.compile(r'"(?:\\.|[^"\\])*"')
+
+
+def _alias_special_names(text: str, scope: dict[str, Any]) -> str:
+    """FEEL names may hold characters that are operators elsewhere ("Date-Time", "Pre-bureau Risk").
+    Which text is such a name depends on what is in scope, so each one found in `text` (outside
+    string literals) is replaced by a plain alias bound to the same value."""
+    special = sorted((n for n in scope if isinstance(n, str) and not _PLAIN_NAME.match(n) and n in text),
+                     key=len, reverse=True)
+    if not special:
+        return text
+    parts = _STRING_LITERAL.split(text)
+    literals = _STRING_LITERAL.findall(text)
+    for index, name in enumerate(special):
+        alias = f"_name_{index}_"
+        pattern = re.compile(r"(?<![\w?])" + re.escape(name) + r"(?![\w?])")
+        parts = [pattern.sub(alias, part) for part in parts]
+        scope[alias] = scope[name]
+    out = parts[0]
+    for literal, part in zip(literals, parts[1:], strict=False):
+        out += literal + part
+    return out
 
 
 # ---------------------------------------------------------------- unary tests
@@ -423,7 +452,7 @@ _TYPE_CHECKS = {
 
 def _h_instance_of(t: Tree, s: ChainMap) -> Any:
     value = evaluate_tree(t.children[0], s)
-    type_name = _name(t.children[1].children[0])
+    type_name = _name(t.children[2].children[0])
     check = _TYPE_CHECKS.get(type_name)
     if check is None:
         raise FeelError(f"unknown type '{type_name}'")

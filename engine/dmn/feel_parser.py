@@ -43,7 +43,7 @@ param: name (":" type_name)?
            | additive CMP_OP additive                  -> compare
            | additive "between" additive "and" additive -> between
            | additive "in" in_target                    -> in_
-           | additive "instance" "of" type_name         -> instance_of
+           | additive INSTANCE_OF type_name             -> instance_of
 ?in_target: additive | simple_test | "(" positive_unary_test ("," positive_unary_test)* ")" -> test_list
 ?additive: multiplicative
          | additive "+" multiplicative                  -> add
@@ -80,7 +80,9 @@ context_entry: (name | STRING) ":" expression
 
 type_name: name ("<" type_name ("," type_name)* ">")?
 
-name: (SPECIAL_NAME | WORD)+
+name: (SPECIAL_NAME | WORD) (SPECIAL_NAME | WORD | NAME_DIGITS)*
+NAME_DIGITS: /\d+(?![\d.])/
+INSTANCE_OF.3: /instance\s+of(?![\w?'])/
 SPECIAL_NAME.3: /SPECIAL_NAMES/
 WORD: /(?!(KEYWORDS)(?![\w?']))[A-Za-z_\u00C0-\uFFFF?][A-Za-z0-9_\u00C0-\uFFFF?']*/
 
@@ -90,7 +92,7 @@ CMP_OP: "<=" | ">=" | "!=" | "<" | ">" | "="
 RANGE_START: "[" | "]" | "("
 RANGE_END.2: /\[(?=\s*(,|\)|$))/ | "]" | ")"
 DASH_ONLY.5: /-(?=\s*$)/
-NUMBER: /\d+(\.\d+)?|\.\d+/
+NUMBER: /(\d+(\.\d+)?|\.\d+)([eE][-+]?\d+)?/
 STRING: /"(\\.|[^"\\])*"/
 
 %import common.WS
@@ -100,7 +102,7 @@ STRING: /"(\\.|[^"\\])*"/
 """
 # A word that is a keyword is not (part of) a name: `a and b` is a conjunction, not one name.
 KEYWORDS = ("and", "or", "in", "if", "then", "else", "for", "return", "some", "every", "satisfies", "between",
-            "instance", "of", "function", "true", "false", "null")
+            "instance", "function", "true", "false", "null")
 # Built-in names that contain a keyword are one token.
 SPECIAL_NAMES = ("date and time", "years and months duration", "days and time duration", "day of week", "day of year",
                  "month of year", "week of year")
