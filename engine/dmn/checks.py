@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from engine.dmn import feel
+from engine.dmn import feel, languages
 from engine.dmn.model import (
     BoxedContext,
     BoxedList,
@@ -50,9 +50,12 @@ def _walk(logic: Any, owner: str, line: int | None, out: list[DmnProblem]) -> No
             out.append(DmnProblem(text.line if text is not None else logic.line, where, message))
     elif isinstance(logic, LiteralExpression):
         try:
-            feel.check_expression(logic.text.text)
+            languages.check(logic.text)
         except feel.FeelSyntaxError as exc:
             out.append(DmnProblem(logic.text.line, owner, f"literal expression: {exc}"))
+        except Exception as exc:  # noqa: BLE001 - the sandbox's compile errors (juel/python expressions)
+            out.append(DmnProblem(logic.text.line, owner, f"literal expression ({logic.text.language}) "
+                                                           f"does not compile: {exc}"))
     elif isinstance(logic, BoxedContext):
         for _, expr in logic.entries:
             _walk(expr, owner, line, out)

@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from engine.dmn import feel
+from engine.dmn import feel, languages
 from engine.dmn.feel_values import FeelFunction, to_feel, to_python
 from engine.dmn.model import (
     BoxedContext,
@@ -105,7 +105,7 @@ class _Evaluator:
             return None
         if isinstance(logic, LiteralExpression):
             try:
-                return feel.evaluate(logic.text.text, scope)
+                return languages.value_of(logic.text, scope)
             except feel.FeelSyntaxError as exc:
                 raise DecisionEvaluationError(f"literal expression: {exc}") from None
         if isinstance(logic, DecisionTable):

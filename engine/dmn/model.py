@@ -36,6 +36,7 @@ class Text:
     text: str
     line: int | None = None
     element: str = ""
+    language: str = ""   # "" is FEEL; "juel"/"python" are run by the sandbox (engine/dmn/languages.py)
 
 
 @dataclass
@@ -173,7 +174,10 @@ def _text(el: Any, element: str) -> Text | None:
     text_el = _child(el, "text")
     if text_el is None:
         return None
-    return Text((text_el.text or "").strip(), text_el.sourceline, element)
+    language = (el.get("expressionLanguage") or "").strip().lower()
+    if "feel" in language:
+        language = ""
+    return Text((text_el.text or "").strip(), text_el.sourceline, element, language)
 
 
 def _href(el: Any) -> str:

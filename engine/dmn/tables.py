@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from engine.dmn import feel
+from engine.dmn import feel, languages
 from engine.dmn import feel_ops as ops
 from engine.dmn.feel_parser import parse_unary_tests
 from engine.dmn.model import DecisionTable, Rule, TableOutput
@@ -50,7 +50,7 @@ def _outputs(table: DecisionTable, rule: Rule, scope: Mapping[str, Any]) -> dict
     row = {}
     for output, entry in zip(table.outputs, rule.outputs, strict=False):
         try:
-            row[output.name] = feel.evaluate(entry.text, scope) if entry.text.strip() else None
+            row[output.name] = languages.value_of(entry, scope) if entry.text.strip() else None
         except (feel.FeelError, feel.FeelSyntaxError) as exc:
             raise _feel_error(f"output entry of rule '{rule.id}'", exc) from None
     return row
@@ -70,7 +70,7 @@ def matching_rules(table: DecisionTable, scope: Mapping[str, Any]) -> list[Rule]
     for index, column in enumerate(table.inputs, start=1):
         label = column.label or column.expression.text
         try:
-            values.append(feel.evaluate(column.expression.text, scope))
+            values.append(languages.value_of(column.expression, scope))
         except (feel.FeelError, feel.FeelSyntaxError) as exc:
             raise _feel_error(f"input expression {index} ('{label}')", exc) from None
     matched = []
@@ -175,7 +175,7 @@ def check_table(table: DecisionTable) -> list[tuple[Any, str]]:
     if table.aggregation and len(table.outputs) != 1:
         problems.append((None, f"hit policy COLLECT {table.aggregation} needs exactly one output column"))
     for column in table.inputs:
-        problems.extend(_syntax(column.expression, feel.check_expression, "input expression"))
+        problems.extend(_syntax(column.expression, languages.check, "input expression"))
     for rule in table.rules:
         if len(rule.inputs) != len(table.inputs) or len(rule.outputs) != len(table.outputs):
             problems.append((None, f"rule '{rule.id}' has {len(rule.inputs)} input and {len(rule.outputs)} output "
@@ -184,7 +184,7 @@ def check_table(table: DecisionTable) -> list[tuple[Any, str]]:
             problems.extend(_syntax(entry, parse_unary_tests, f"input entry of rule '{rule.id}'"))
         for entry in rule.outputs:
             if entry.text.strip():
-                problems.extend(_syntax(entry, feel.check_expression, f"output entry of rule '{rule.id}'"))
+                problems.extend(_syntax(entry, languages.check, f"output entry of rule '{rule.id}'"))
     return problems
 
 
@@ -192,7 +192,9 @@ def _syntax(text: Any, check: Any, what: str) -> list[tuple[Any, str]]:
     if text is None or not text.text.strip():
         return [(text, f"{what} is empty")] if what == "input expression" else []
     try:
-        check(text.text)
+        check(text) if check is languages.check else check(text.text)
     except feel.FeelSyntaxError as exc:
         return [(text, f"{what}: {exc}")]
+    except Exception as exc:  # noqa: BLE001 - the sandbox's compile errors (juel/python expressions)
+        return [(text, f"{what} ({text.language}) does not compile: {exc}")]
     return []

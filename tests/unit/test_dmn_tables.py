@@ -106,3 +106,26 @@ def test_task_updates_without_result_variable_merge_outputs():
     assert task_updates(doc, "t", {"x": 500}, None, None) == {"out": ["big", "huge", "any"]}
     assert task_updates(doc, "t", {"x": 5}, None, None) == {"out": "any"}
     assert task_updates(doc, "t", {"x": 5}, "r", None) == {"r": [{"out": "any"}]}
+
+
+def test_juel_and_python_expressions_run_in_the_sandbox():
+    doc = (HEAD + '<decision id="t" name="T"><decisionTable hitPolicy="FIRST">'
+           '<input><inputExpression expressionLanguage="juel"><text>${amount * 2}</text></inputExpression></input>'
+           '<output name="out"/><rule><inputEntry><text>&gt; 100</text></inputEntry>'
+           '<outputEntry expressionLanguage="python"><text>amount + 1</text></outputEntry></rule>'
+           "</decisionTable></decision></definitions>")
+    assert evaluate_decision(parse_definitions(doc), "t", {"amount": 60}).rows == [{"out": 61}]
+    assert evaluate_decision(parse_definitions(doc), "t", {"amount": 40}).rows == []
+    with pytest.raises(DecisionEvaluationError, match="juel expression"):
+        evaluate_decision(parse_definitions(doc.replace("amount * 2", "__import__('os')")), "t", {"amount": 1})
+
+
+def test_deploy_checks_name_rule_and_line():
+    from engine.dmn.checks import problems_of
+    doc = (HEAD + '\n<decision id="t" name="T"><decisionTable hitPolicy="UNIQUE">\n'
+           "<input><inputExpression><text>x</text></inputExpression></input><output name=\"o\"/>\n"
+           '<rule id="bad"><inputEntry><text>[1..</text></inputEntry><outputEntry><text>1</text></outputEntry></rule>\n'
+           "</decisionTable></decision></definitions>")
+    (problem,) = problems_of(parse_definitions(doc))
+    assert (problem.line, problem.element) == (4, "rule bad")
+    assert "input entry of rule 'bad'" in problem.message and "[1.." in problem.message
