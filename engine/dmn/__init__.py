@@ -7,10 +7,12 @@
 | `feel_ops.py`, `feel_values.py`, `feel_builtins.py` | operators, value types, built-in functions |
 | `model.py` | DMN XML (1.1–1.5) → dataclasses |
 | `tables.py` | decision tables and hit policies |
-| `graph.py` | decision requirement graphs, business knowledge models |
-| `checks.py` | deploy-time problems of a DMN document (FEEL syntax, missing requirements) |
+| `graph.py` | decision requirement graphs, business knowledge models, boxed expressions |
+| `languages.py` | JUEL/Python expressions (`expressionLanguage`), run by engine/sandbox.py |
+| `checks.py` | deploy-time problems of a DMN document (FEEL syntax, tables, empty decisions) |
 
-No user text is ever run as Python: FEEL is parsed by a grammar and interpreted over its tree.
+FEEL is parsed by a grammar and interpreted over its tree; no user text is run as Python except
+an expression the model itself declares JUEL or Python, and that only in the sandbox.
 """
 
 from engine.dmn.graph import DecisionResult, evaluate_decision

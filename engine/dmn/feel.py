@@ -41,6 +41,7 @@ __all__ = ["BUILTINS", "FeelError", "FeelSyntaxError", "call_function", "evaluat
            "check_expression", "check_unary_tests", "evaluate_tree"]
 
 INPUT = "?"
+_INPUT_NAMES = " input names"  # not a FEEL name: the scope entry listing what names the input value
 MAX_RANGE_ITEMS = 100_000  # `for i in 1..n` builds a list: bound what one expression may allocate
 _MISSING = object()
 
@@ -60,11 +61,16 @@ def evaluate(text: str, variables: Mapping[str, Any] | None = None) -> Any:
     return evaluate_tree(parse_expression(text), ChainMap({}, scope))
 
 
-def unary_test(text: str, value: Any, variables: Mapping[str, Any] | None = None) -> bool:
+def unary_test(text: str, value: Any, variables: Mapping[str, Any] | None = None, input_name: str = "") -> bool:
+    """`input_name` also names the input value (Camunda 7's `cellInput`/`camunda:inputVariable`):
+    a test written as a boolean expression over it, `cellInput > 3`, is that boolean."""
     scope = dict(variables or {})
+    if input_name:
+        scope[input_name] = value
     text = _alias_special_names(text, scope)
     tree = parse_unary_tests(text)
-    return _tests_match(tree, value, ChainMap({INPUT: value}, scope)) is True
+    inner = {INPUT: value, _INPUT_NAMES: (INPUT, input_name) if input_name else (INPUT,)}
+    return _tests_match(tree, value, ChainMap(inner, scope)) is True
 
 
 _PLAIN_NAME = re.compile(r"^[\w?' ]+$")
@@ -107,11 +113,11 @@ def _tests_match(tree: Tree, value: Any, scope: ChainMap) -> bool | None:
     return None if None in results else False
 
 
-def _mentions_input(tree: Any) -> bool:
+def _mentions_input(tree: Any, names: tuple[str, ...] = (INPUT,)) -> bool:
     if isinstance(tree, Tree):
-        if tree.data == "var" and _name(tree.children[0]) == INPUT:
+        if tree.data == "var" and _name(tree.children[0]) in names:
             return True
-        return any(_mentions_input(c) for c in tree.children)
+        return any(_mentions_input(c, names) for c in tree.children)
     return False
 
 
@@ -123,7 +129,7 @@ def _test_matches(test: Any, value: Any, scope: ChainMap) -> bool | None:
         inner = _tests_match(test.children[1], value, scope)
         return None if inner is None else not inner
     expected = evaluate_tree(test, scope)
-    if isinstance(expected, bool) and _mentions_input(test):
+    if isinstance(expected, bool) and _mentions_input(test, scope.get(_INPUT_NAMES, (INPUT,))):
         return expected
     return _value_matches(value, expected)
 

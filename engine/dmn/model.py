@@ -21,6 +21,9 @@ DMN_NAMESPACES = (
 )
 
 
+CAMUNDA_DMN = "{http://camunda.org/schema/1.0/dmn}"
+
+
 class DmnModelError(ValueError):
     """The document cannot be read as DMN (reported at deploy time with its line)."""
 
@@ -44,6 +47,8 @@ class TableInput:
     expression: Text
     label: str = ""
     input_values: Text | None = None
+    type_ref: str = ""
+    input_variable: str = "cellInput"   # Camunda 7: the name input entries may use for the input value
 
 
 @dataclass
@@ -186,9 +191,13 @@ def _href(el: Any) -> str:
 
 def _table(el: Any) -> DecisionTable:
     where = el.get("id") or "decisionTable"
-    inputs = [TableInput(_text(_child(i, "inputExpression"), i.get("id") or where) or Text("", i.sourceline, where),
-                         i.get("label") or "", _text(_child(i, "inputValues"), i.get("id") or where))
-              for i in _children(el, "input")]
+    inputs = []
+    for i in _children(el, "input"):
+        expression = _child(i, "inputExpression")
+        inputs.append(TableInput(_text(expression, i.get("id") or where) or Text("", i.sourceline, where),
+                                 i.get("label") or "", _text(_child(i, "inputValues"), i.get("id") or where),
+                                 (expression.get("typeRef") or "") if expression is not None else "",
+                                 i.get(CAMUNDA_DMN + "inputVariable") or "cellInput"))
     outputs = []
     for o in _children(el, "output"):
         outputs.append(TableOutput(o.get("name") or o.get("label") or "", o.get("label") or "",

@@ -16,6 +16,7 @@ from typing import Any
 from engine.dmn import feel, languages
 from engine.dmn import feel_ops as ops
 from engine.dmn.feel_parser import parse_unary_tests
+from engine.dmn.feel_values import FeelError, parse_date, parse_date_time, parse_time
 from engine.dmn.model import DecisionTable, Rule, TableOutput
 
 HIT_POLICIES = {"UNIQUE", "ANY", "FIRST", "PRIORITY", "RULE_ORDER", "OUTPUT_ORDER", "COLLECT"}
@@ -70,15 +71,15 @@ def matching_rules(table: DecisionTable, scope: Mapping[str, Any]) -> list[Rule]
     for index, column in enumerate(table.inputs, start=1):
         label = column.label or column.expression.text
         try:
-            values.append(languages.value_of(column.expression, scope))
+            values.append(coerce(languages.value_of(column.expression, scope), column.type_ref))
         except (feel.FeelError, feel.FeelSyntaxError) as exc:
             raise _feel_error(f"input expression {index} ('{label}')", exc) from None
     matched = []
     for rule in table.rules:
         ok = True
-        for value, entry in zip(values, rule.inputs, strict=False):
+        for column, value, entry in zip(table.inputs, values, rule.inputs, strict=False):
             try:
-                if not feel.unary_test(entry.text or "-", value, scope):
+                if not feel.unary_test(entry.text or "-", value, scope, column.input_variable):
                     ok = False
                     break
             except (feel.FeelError, feel.FeelSyntaxError) as exc:
@@ -86,6 +87,24 @@ def matching_rules(table: DecisionTable, scope: Mapping[str, Any]) -> list[Rule]
         if ok:
             matched.append(rule)
     return matched
+
+
+def coerce(value: Any, type_ref: str) -> Any:
+    """Process data holds dates as ISO text: an input typed date, dateTime or time reads them as
+    such (as Camunda 7's type transformers do), so `< date("2024-01-01")` can match."""
+    if not isinstance(value, str) or not type_ref:
+        return value
+    kind = type_ref.split(":")[-1].lower()
+    try:
+        if kind == "date":
+            return parse_date_time(value).date() if "T" in value else parse_date(value)
+        if kind in ("datetime", "date and time"):
+            return parse_date_time(value)
+        if kind == "time":
+            return parse_time(value)
+    except FeelError:
+        return value
+    return value
 
 
 def _priority_key(table: DecisionTable, row: dict[str, Any], scope: Mapping[str, Any]) -> tuple[int, ...]:

@@ -129,3 +129,17 @@ def test_deploy_checks_name_rule_and_line():
     (problem,) = problems_of(parse_definitions(doc))
     assert (problem.line, problem.element) == (4, "rule bad")
     assert "input entry of rule 'bad'" in problem.message and "[1.." in problem.message
+
+
+def test_camunda_cell_input_and_date_typed_inputs():
+    doc = (HEAD + '<decision id="t" name="T"><decisionTable hitPolicy="FIRST">'
+           '<input><inputExpression typeRef="date"><text>due</text></inputExpression></input>'
+           '<output name="out"/>'
+           '<rule><inputEntry><text>&lt; date("2024-01-01")</text></inputEntry><outputEntry><text>"late"</text>'
+           '</outputEntry></rule>'
+           '<rule><inputEntry><text>cellInput = date("2024-06-01")</text></inputEntry><outputEntry><text>"june"</text>'
+           "</outputEntry></rule></decisionTable></decision></definitions>")
+    model = parse_definitions(doc)
+    assert evaluate_decision(model, "t", {"due": "2023-12-31"}).rows == [{"out": "late"}]
+    assert evaluate_decision(model, "t", {"due": "2024-06-01"}).rows == [{"out": "june"}]
+    assert evaluate_decision(model, "t", {"due": "2024-07-01"}).rows == []
