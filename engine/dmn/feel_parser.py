@@ -13,9 +13,10 @@ Lexing notes (why the grammar looks the way it does):
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 
-from lark import Lark, Tree
+from lark import Lark, Token, Tree
 from lark.exceptions import LarkError, UnexpectedCharacters, UnexpectedInput, UnexpectedToken
 
 GRAMMAR = r"""
@@ -136,14 +137,99 @@ def _describe(exc: LarkError) -> tuple[str, int | None]:
     return str(exc).splitlines()[0], None
 
 
-@lru_cache(maxsize=4096)
+@lru_cache(maxsize=16384)
 def parse_expression(text: str) -> Tree:
-    return _parse(text, "start_expression")
+    fast = _fast_expression(text)
+    return fast if fast is not None else _parse(text, "start_expression")
 
 
-@lru_cache(maxsize=4096)
+@lru_cache(maxsize=16384)
 def parse_unary_tests(text: str) -> Tree:
-    return _parse(text, "start_unary_tests")
+    fast = _fast_unary_tests(text)
+    return fast if fast is not None else _parse(text, "start_unary_tests")
+
+
+# ---------------------------------------------------------------- the fast path
+# Most table cells are a literal, a comparison with one, a numeric range or a list of strings. They
+# are read here into the very trees the grammar gives, so a large table deploys and first runs fast
+# (the Earley parser costs milliseconds a cell). Anything else goes to the grammar.
+
+_VALUE = re.compile(r'\s*(?:(?P<num>-?(?:\d+(?:\.\d+)?|\.\d+))(?!\w)(?!\.(?!\.))|(?P<str>"[^"\\\n]*")'
+                    r"|(?P<word>[A-Za-z_][A-Za-z0-9_]*)(?![\w?'\s]*(?:[\w?'(\[]|\.(?!\.))))")
+_CMP = re.compile(r"\s*(<=|>=|!=|<|>|=)")
+_RANGE = re.compile(r"\s*([\[\](])")
+_RANGE_END = re.compile(r"\s*([\[\])])")
+_DOTS = re.compile(r"\s*\.\.")
+_COMMA = re.compile(r"\s*,")
+
+
+def _value_at(text: str, pos: int) -> tuple[Tree, int] | None:
+    m = _VALUE.match(text, pos)
+    if not m:
+        return None
+    if m.group("num") is not None:
+        raw = m.group("num")
+        tree = Tree("number", [Token("NUMBER", raw.lstrip("-"))])
+        return (Tree("neg", [tree]) if raw.startswith("-") else tree), m.end()
+    if m.group("str") is not None:
+        return Tree("string", [Token("STRING", m.group("str"))]), m.end()
+    word = m.group("word")
+    if word in ("true", "false", "null"):
+        return Tree(word, []), m.end()
+    if word in KEYWORDS or word == "not" or any(n.startswith(word + " ") for n in SPECIAL_NAMES):
+        return None
+    return Tree("var", [Tree("name", [Token("WORD", word)])]), m.end()
+
+
+def _fast_expression(text: str) -> Tree | None:
+    found = _value_at(text, 0)
+    if found is None or text[found[1]:].strip():
+        return None
+    return found[0]
+
+
+def _test_at(text: str, pos: int) -> tuple[Tree, int] | None:
+    m = _CMP.match(text, pos)
+    if m:
+        found = _value_at(text, m.end())
+        return (Tree("compare_test", [Token("CMP_OP", m.group(1)), found[0]]), found[1]) if found else None
+    m = _RANGE.match(text, pos)
+    if m:
+        low = _value_at(text, m.end())
+        dots = _DOTS.match(text, low[1]) if low else None
+        high = _value_at(text, dots.end()) if dots else None
+        end = _RANGE_END.match(text, high[1]) if high else None
+        if end is None:
+            return None
+        return Tree("range", [Token("RANGE_START", m.group(1)), low[0], high[0],
+                              Token("RANGE_END", end.group(1))]), end.end()
+    return _value_at(text, pos)
+
+
+_NOT = re.compile(r"^\s*not\s*\((.*)\)\s*$", re.DOTALL)
+
+
+def _fast_unary_tests(text: str) -> Tree | None:
+    if text.strip() == "-":
+        return Tree("any_input", [Token("DASH_ONLY", "-")])
+    negated = _NOT.match(text)
+    if negated:
+        inner = _fast_unary_tests(negated.group(1))
+        if inner is None or inner.data != "tests":
+            return None
+        return Tree("tests", [Tree("not_call", [Token("NOT_CALL", "not("), Tree("unary_tests_inner", inner.children)])])
+    tests, pos = [], 0
+    while True:
+        found = _test_at(text, pos)
+        if found is None:
+            return None
+        tests.append(found[0])
+        pos = found[1]
+        comma = _COMMA.match(text, pos)
+        if comma is None:
+            break
+        pos = comma.end()
+    return Tree("tests", tests) if not text[pos:].strip() else None
 
 
 def _parse(text: str, start: str) -> Tree:

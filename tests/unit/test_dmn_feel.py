@@ -101,3 +101,25 @@ def test_no_python_is_ever_run():
     # Python syntax is not FEEL: a dunder attribute access cannot even be parsed
     with pytest.raises((FeelSyntaxError, FeelError)):
         evaluate("().__class__.__bases__")
+
+
+@pytest.mark.parametrize("text", ["-", ">= 10", '"a","b"', "[1..5[", "]-1..5]", "(1..5)", "[a..b]", "[1.5..2.5)",
+                                  "true", "null", "-5", "< x", '"a,b", "c"', "10, 20", 'not("a", "b")',
+                                  "not(>= 3, <1)", "not([1..5])"])
+def test_fast_path_reads_cells_as_the_grammar_does(text):
+    from engine.dmn import feel_parser
+    fast = feel_parser._fast_unary_tests(text)
+    assert fast is not None and fast == feel_parser._parse(text, "start_unary_tests")
+
+
+@pytest.mark.parametrize("text", ["10", "-2.5", ".5", '"x"', "amount", "true"])
+def test_fast_path_reads_simple_expressions_as_the_grammar_does(text):
+    from engine.dmn import feel_parser
+    fast = feel_parser._fast_expression(text)
+    assert fast is not None and fast == feel_parser._parse(text, "start_expression")
+
+
+@pytest.mark.parametrize("text", ["Monthly Salary", "x.y", "a..b", "f(x)", "date", "1.", "not", "a b"])
+def test_fast_path_leaves_the_rest_to_the_grammar(text):
+    from engine.dmn import feel_parser
+    assert feel_parser._fast_expression(text) is None
