@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
 from decimal import Decimal
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 FEEL_CONTEXT = decimal.Context(prec=34, rounding=decimal.ROUND_HALF_EVEN, Emax=6144, Emin=-6143)
 
@@ -118,13 +119,21 @@ def parse_date(text: str) -> date:
         raise FeelError(f"not a date: {text!r}") from None
 
 
-def parse_time(text: str) -> time:
-    raw = text.strip().replace("Z", "+00:00")
-    raw = re.sub(r"@.*$", "", raw)
+def _zone(name: str) -> Any:
     try:
-        return time.fromisoformat(raw)
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise FeelError(f"unknown time zone {name!r}") from None
+
+
+def parse_time(text: str) -> time:
+    raw, _, zone = text.strip().partition("@")
+    raw = raw.replace("Z", "+00:00")
+    try:
+        value = time.fromisoformat(raw)
     except ValueError:
         raise FeelError(f"not a time: {text!r}") from None
+    return value.replace(tzinfo=_zone(zone)) if zone and value.tzinfo is None else value
 
 
 def parse_date_time(text: str) -> datetime:
@@ -132,7 +141,9 @@ def parse_date_time(text: str) -> datetime:
     if "T" not in raw:
         return datetime.combine(parse_date(raw), time())
     day, _, clock_text = raw.partition("T")
-    return datetime.combine(parse_date(day), parse_time(clock_text))
+    clock_text, _, zone = clock_text.partition("@")
+    value = datetime.combine(parse_date(day), parse_time(clock_text))
+    return value.replace(tzinfo=_zone(zone)) if zone and value.tzinfo is None else value
 
 
 def to_feel(value: Any) -> Any:

@@ -123,3 +123,10 @@ def test_fast_path_reads_simple_expressions_as_the_grammar_does(text):
 def test_fast_path_leaves_the_rest_to_the_grammar(text):
     from engine.dmn import feel_parser
     assert feel_parser._fast_expression(text) is None
+
+
+def test_date_times_with_zones_compare_by_instant():
+    assert evaluate('date and time("2018-12-08T10:30:00@Europe/Paris") = date and time("2018-12-08T09:30:00Z")')
+    assert evaluate('date and time("2018-12-08T10:30:00+01:00") < date and time("2018-12-08T10:00:00Z")')
+    # a local date-time and a zoned one cannot be ordered: null, not an exception
+    assert evaluate('date and time("2018-12-08T10:30:00") < date and time("2018-12-08T10:00:00Z")') is None
