@@ -24,7 +24,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from engine import clock
+from engine import clock, sandbox
 from engine.definitions import DefinitionStore
 from engine.errors import ConflictError, EngineError, NotFoundError
 from engine.runtime import incidents, projection, spiff
@@ -68,6 +68,18 @@ def audit_row(type_: str, actor: Actor | None, instance_id: str | None, task_id:
               payload: dict[str, Any]) -> dict[str, Any]:
     return {"at": clock.now(), "actor": actor.username if actor else None, "type": type_,
             "instance_id": instance_id, "task_id": task_id, "payload": json_safe(payload)}
+
+
+@contextmanager
+def script_output(loaded: Loaded, actor: Actor | None) -> Iterator[None]:
+    """What scripts print while the block runs becomes the instance's log: one `log` audit entry per
+    script run (also when the script then failed), shown in the instance's history."""
+    with sandbox.captured_output() as printed:
+        try:
+            yield
+        finally:
+            for output in printed:
+                loaded.audit("log", actor, output.task_id, {"task": output.element, "message": output.text})
 
 
 @dataclass
@@ -122,26 +134,28 @@ class UnitOfWork:
 
     # ---------------------------------------------------------------- acting
     def run_task(self, loaded: Loaded, task: Any, actor: Actor) -> None:
-        try:
-            task.run()
-        except (spiff.EngineFailure, EngineError) as exc:
-            incidents.on_loaded(loaded, task, exc, actor)
-        except Exception as exc:  # a bug or an unforeseen model: an incident, never a 500
-            log.exception("unexpected error running task %s of instance %s", task.id, loaded.row.id)
-            incidents.on_loaded(loaded, task, exc, actor)
+        with script_output(loaded, actor):
+            try:
+                task.run()
+            except (spiff.EngineFailure, EngineError) as exc:
+                incidents.on_loaded(loaded, task, exc, actor)
+            except Exception as exc:  # a bug or an unforeseen model: an incident, never a 500
+                log.exception("unexpected error running task %s of instance %s", task.id, loaded.row.id)
+                incidents.on_loaded(loaded, task, exc, actor)
 
     def advance(self, loaded: Loaded, actor: Actor | None, *, refresh_timers: bool = False) -> None:
         """Run engine steps; a failing script or expression becomes an incident, never a crash."""
         if loaded.row.status == "cancelled":
             return
-        try:
-            spiff.advance(loaded.workflow, refresh_timers=refresh_timers)
-        except (spiff.EngineFailure, EngineError) as exc:
-            incidents.on_loaded(loaded, spiff.failing_task(exc), exc, actor)
-        except Exception as exc:  # a bug or an unforeseen model: an incident, never a 500
-            log.exception("unexpected error advancing instance %s", loaded.row.id)
-            failed = spiff.failed_tasks(loaded.workflow)
-            incidents.on_loaded(loaded, failed[0] if failed else None, exc, actor)
+        with script_output(loaded, actor):
+            try:
+                spiff.advance(loaded.workflow, refresh_timers=refresh_timers)
+            except (spiff.EngineFailure, EngineError) as exc:
+                incidents.on_loaded(loaded, spiff.failing_task(exc), exc, actor)
+            except Exception as exc:  # a bug or an unforeseen model: an incident, never a 500
+                log.exception("unexpected error advancing instance %s", loaded.row.id)
+                failed = spiff.failed_tasks(loaded.workflow)
+                incidents.on_loaded(loaded, failed[0] if failed else None, exc, actor)
 
     def fire_timers(self, loaded: Loaded, actor: Actor, worker: str, leased: set[str] = frozenset()) -> list[str]:
         """Advance with the timers refreshed; audit each timer task that fired. Returns their ids.

@@ -82,7 +82,7 @@ def test_expression_runtime_refusals(source: str, message: str) -> None:
         ("global x\nx = 1", "line 1: global/nonlocal statements are not allowed"),
         ("try:\n    x = 1\nexcept:\n    pass", "line 3: bare 'except:' is not allowed"),
         ("x = (\n", "line 1: syntax error"),
-        ("print(1)", "print"),
+        ("x = printed", "'printed' is not available"),
         ("x = 1\n" * 5000, "too long"),
     ],
 )
