@@ -142,6 +142,8 @@ class _Pool:
 
     def close(self) -> None:
         with self.lock:
+            if self.pid != os.getpid():
+                return  # a forked child exiting: the workers are its parent's
             workers, self.idle = self.idle, []
         for worker in workers:
             worker.kill()
