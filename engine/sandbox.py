@@ -801,6 +801,12 @@ def memory_exceeded(limits: Limits) -> _Reply:
     return _failure(ScriptError(f"memory limit of {limits.memory_mb} MB exceeded (PDCAFLOW_SANDBOX_MEMORY_MB)"))
 
 
+def internal_error(exc: Exception) -> _Reply:
+    reply = _failure(ScriptError(f"internal sandbox error: {exc.__class__.__name__}: {exc}"))
+    reply.retire = True
+    return reply
+
+
 def unpicklable(exc: Exception) -> _Reply:
     return _failure(ScriptError(f"the result cannot be handed back: {exc}"))
 

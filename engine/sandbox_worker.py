@@ -191,6 +191,8 @@ def serve(fd: int) -> None:
             reply = sandbox.handle(request)
         except MemoryError:
             reply = sandbox.memory_exceeded(limits)
+        except Exception as exc:  # noqa: BLE001 - a bug of ours: reported as the run's failure, worker replaced
+            reply = sandbox.internal_error(exc)
         finally:
             _limit(None, None)
         try:
