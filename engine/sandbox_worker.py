@@ -40,6 +40,10 @@ class WorkerFailure(Exception):
     """The worker did not reply: killed on timeout, or it died (the message says which)."""
 
 
+class _Gone(Exception):
+    """The worker was dead before it got the request (so retrying cannot repeat any effect)."""
+
+
 class _Worker:
     def __init__(self) -> None:
         parent_end, child_end = socket.socketpair()
@@ -62,14 +66,16 @@ class _Worker:
         try:
             self.conn.recv_bytes(16)
         except (EOFError, OSError):
-            self.kill()
-            raise WorkerFailure("the sandbox worker did not start") from None
+            raise _Gone from None
         self.ready = True
 
     def ask(self, request: bytes, timeout: float, max_reply: int) -> bytes:
         self.wait_ready()
         try:
             self.conn.send_bytes(request)
+        except OSError:
+            raise _Gone from None
+        try:
             if not self.conn.poll(timeout + _GRACE):
                 self.kill()
                 raise WorkerFailure(f"time limit of {timeout:g}s exceeded; the run was stopped")
@@ -120,14 +126,15 @@ class _Pool:
             payload = pickle.dumps(request, protocol=pickle.HIGHEST_PROTOCOL)
         except Exception as exc:  # noqa: BLE001 - e.g. a variable holding an object that cannot be copied
             raise WorkerFailure(f"the variables the code uses cannot be handed to the sandbox: {exc}") from None
-        for attempt in (1, 2):
+        attempts = _MAX_IDLE + 2  # every idle worker may have died (e.g. killed by the OOM killer)
+        for attempt in range(attempts):
             worker = self._take()
             try:
                 raw = worker.ask(payload, timeout, max_reply)
-            except BrokenPipeError:  # an idle worker that had died: try once more with a fresh one
+            except _Gone:  # a worker that had died before getting the request: take another
                 worker.kill()
-                if attempt == 2:
-                    raise WorkerFailure("the sandbox worker stopped") from None
+                if attempt == attempts - 1:
+                    raise WorkerFailure("no sandbox worker could be started") from None
                 continue
             except BaseException:
                 worker.kill()

@@ -620,3 +620,15 @@ def test_sandbox_limits_come_from_settings() -> None:
     assert Settings().sandbox_time_limit == 2.0
     with pytest.raises(SettingsError, match="PDCAFLOW_SANDBOX_MEMORY_MB must be a positive whole number"):
         Settings.from_env({"PDCAFLOW_SANDBOX_MEMORY_MB": "lots"})
+
+
+def test_a_dead_idle_worker_is_replaced() -> None:
+    from engine import sandbox_worker
+
+    execute("x = 1", {})
+    for worker in list(sandbox_worker.POOL.idle):
+        worker.process.kill()
+        worker.process.wait()
+    data: dict = {}
+    execute("x = 2", data)
+    assert data == {"x": 2}
