@@ -96,6 +96,7 @@ SANDBOX_FILENAME = "<sandbox>"
 MAX_SCRIPT_CHARS = 20_000
 MAX_EXPRESSION_CHARS = 2_000
 MAX_DEPTH = 100              # nested sandbox frames (lambdas, comprehensions)
+_MAX_MESSAGE = 1_000         # characters of an error message kept
 MAX_RANGE = 100_000
 MAX_SEQUENCE = 1_000_000     # items/characters produced by * and +
 MAX_INT_BITS = 100_000       # size of ints produced by ** and <<
@@ -596,6 +597,8 @@ def _run(code: CodeType, namespace: dict[str, Any], is_script: bool, limits: Lim
             message = f"'{err.name}' is not available in the sandbox"
         else:
             message = f"{err.__class__.__name__}: {err}"
+        if len(message) > _MAX_MESSAGE:  # raise ValueError('x' * 10**6) must not become a huge incident
+            message = message[:_MAX_MESSAGE] + "…"
         if is_script and line:
             message += f" (line {line})"
         raise ScriptError(message, line) from err
@@ -766,7 +769,8 @@ def handle(request: _Request) -> _Reply:
     except ScriptError as err:
         cause = err.__cause__ if err.__cause__ is not None else err
         return _Reply(False, message=str(err), line=err.line, printed=_printed(namespace),
-                      cause=(cause.__class__.__name__, str(cause)), retire=isinstance(cause, MemoryError))
+                      cause=(cause.__class__.__name__, str(cause)[:_MAX_MESSAGE]),
+                      retire=isinstance(cause, MemoryError))
     meter = _Meter(limits.data_bytes)
     if not is_script:
         try:

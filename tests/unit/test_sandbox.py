@@ -119,6 +119,7 @@ def test_script_compile_refusals(script: str, message: str) -> None:
         ("s = 'ab'\nfor i in range(40):\n    s += s", "result too large"),
         ("x = open\n", "'open' is not available"),
         ("x = ['a'] * 1000\nfor i in range(20):\n    x.extend(x)", "result too large"),
+        ("raise ValueError('x' * 999999)", r"^ValueError: x{988}… \(line 1\)$"),
     ],
 )
 def test_script_runtime_failures(script: str, message: str) -> None:
