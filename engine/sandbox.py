@@ -83,9 +83,9 @@ __all__ = [
     "SandboxScriptEngine",
     "SandboxSyntaxError",
     "ScriptError",
-    "compile_expression",
     "captured_output",
     "check_data_size",
+    "compile_expression",
     "compile_script",
     "current_limits",
     "evaluate",
@@ -893,8 +893,10 @@ def evaluate(source: str, data: Mapping[str, Any], external_context: Mapping[str
     compiled = _expression(python)
     external = external_context or {}
     if compiled.inline and not any(name in data or name in external for name in compiled.calls):
-        namespace = _namespace(_subset(compiled.names, data), _subset(compiled.names, external))
-        return _run(compiled.code, namespace, is_script=False, limits=None)
+        sent_external = _subset(compiled.names, external)
+        if not any(isinstance(v, DataBound) for v in sent_external.values()):  # those are bound in a worker
+            namespace = _namespace(_subset(compiled.names, data), sent_external)
+            return _run(compiled.code, namespace, is_script=False, limits=None)
     reply = _ask(_request("eval", compiled, python, data, external))
     if not reply.ok:
         _raise(reply)

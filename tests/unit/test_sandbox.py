@@ -576,6 +576,11 @@ class Execution(DataBound):
     def setVariable(self, name: str, value: object) -> None:  # noqa: N802
         self._variables[name] = value
 
+    @property
+    def bound_names(self) -> list[str]:
+        # read without a call: still evaluated where the object is bound
+        return sorted(k for k in self._variables if not k.startswith("_") and k != "execution")
+
 
 def test_data_bound_objects_read_and_write_variables_by_name() -> None:
     data = {"amount": 5, "other": "o"}
@@ -583,6 +588,7 @@ def test_data_bound_objects_read_and_write_variables_by_name() -> None:
             {"execution": Execution()})
     assert data == {"amount": 5, "other": "o", "doubled": 10}
     assert evaluate("execution.getVariable('other')", data, {"execution": Execution()}) == "o"
+    assert evaluate("execution.bound_names", data, {"execution": Execution()}) == ["amount", "doubled", "other"]
 
 
 # --- print() ------------------------------------------------------------------------
