@@ -31,7 +31,9 @@ Contract for the namespace (helpers of engine/sandbox_helpers.py, and the
   task data is sent and the worker calls ``obj.bind(namespace)`` before
   running, so ``execution.getVariable(name)`` / ``setVariable(name, value)``
   read and write the script's variables; what a script sets that way is
-  returned like any assignment (JSON-friendly values only);
+  returned like any assignment (JSON-friendly values only), and what the
+  object recorded in its own attributes is copied back onto the caller's
+  object (``DataBound.absorb``), e.g. an assignee a task listener set;
 - the worker's ``engine.clock`` is set to the caller's, so ``now()`` agrees;
 - an expression's result comes back by pickle: it must be picklable.
 """
@@ -746,6 +748,7 @@ class _Reply:
     message: str = ""
     line: int | None = None
     cause: tuple[str, str] | None = None  # the original exception's class name and message
+    bound: dict[str, Any] = field(default_factory=dict)  # DataBound objects after the run (absorbed by the caller)
     retire: bool = False  # the worker is not to be reused (it ran out of memory)
 
 
@@ -772,12 +775,18 @@ def handle(request: _Request) -> _Reply:
                       cause=(cause.__class__.__name__, str(cause)[:_MAX_MESSAGE]),
                       retire=isinstance(cause, MemoryError))
     meter = _Meter(limits.data_bytes)
+    bound = {k: v for k, v in request.external.items() if isinstance(v, DataBound)}
+    for name, obj in bound.items():
+        try:
+            meter.storable(obj.__getstate__(), strict=False)
+        except _TooLarge as exc:
+            return _failure(_too_large(limits, f"'{name}'", "while measuring it", exc))
     if not is_script:
         try:
             meter.storable(value, strict=False)
         except _TooLarge as exc:
             return _failure(_too_large(limits, "the expression's result", "while measuring it", exc))
-        return _Reply(True, value=value)
+        return _Reply(True, value=value, bound=bound)
     changed: dict[str, Any] = {}
     for key, value in namespace.items():
         if key in _GUARDS or key in _INTERNAL_NAMES or (key in request.external and key not in request.data):
@@ -788,7 +797,7 @@ def handle(request: _Request) -> _Reply:
         except _TooLarge as exc:
             return _failure(_too_large(limits, "task data", f"at variable '{key}'", exc), _printed(namespace))
     deleted = tuple(k for k in request.data if k not in namespace)
-    return _Reply(True, changed=changed, deleted=deleted, printed=_printed(namespace))
+    return _Reply(True, changed=changed, deleted=deleted, printed=_printed(namespace), bound=bound)
 
 
 def _printed(namespace: dict[str, Any]) -> str:
@@ -900,7 +909,15 @@ def evaluate(source: str, data: Mapping[str, Any], external_context: Mapping[str
     reply = _ask(_request("eval", compiled, python, data, external))
     if not reply.ok:
         _raise(reply)
+    _absorb(external, reply)
     return reply.value
+
+
+def _absorb(external: Mapping[str, Any], reply: _Reply) -> None:
+    for name, copy in reply.bound.items():
+        original = external.get(name)
+        if isinstance(original, DataBound):
+            original.absorb(copy)
 
 
 def execute(source: str, data: dict[str, Any], external_context: Mapping[str, Any] | None = None) -> None:
@@ -920,6 +937,7 @@ def execute(source: str, data: dict[str, Any], external_context: Mapping[str, An
     for key in reply.deleted:
         merged.pop(key, None)
     check_data_size(merged, request.limits)
+    _absorb(external, reply)
     data.update(reply.changed)
     for key in reply.deleted:
         data.pop(key, None)

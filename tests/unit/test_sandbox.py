@@ -576,6 +576,9 @@ class Execution(DataBound):
     def setVariable(self, name: str, value: object) -> None:  # noqa: N802
         self._variables[name] = value
 
+    def setAssignee(self, user: str) -> None:  # noqa: N802 - like task.setAssignee in a task listener
+        self.assignee = user
+
     @property
     def bound_names(self) -> list[str]:
         # read without a call: still evaluated where the object is bound
@@ -589,6 +592,10 @@ def test_data_bound_objects_read_and_write_variables_by_name() -> None:
     assert data == {"amount": 5, "other": "o", "doubled": 10}
     assert evaluate("execution.getVariable('other')", data, {"execution": Execution()}) == "o"
     assert evaluate("execution.bound_names", data, {"execution": Execution()}) == ["amount", "doubled", "other"]
+    execution = Execution()
+    execute("execution.setAssignee('rita')", data, {"execution": execution})
+    assert execution.assignee == "rita"  # recorded by the worker's copy, taken over by the caller's object
+    assert "_variables" not in vars(execution)
 
 
 # --- print() ------------------------------------------------------------------------
