@@ -161,17 +161,22 @@ atexit.register(POOL.close)
 
 
 # ---------------------------------------------------------------------- the worker process
-def _vm_bytes() -> int:
-    with open("/proc/self/statm") as statm:
-        return int(statm.read().split()[0]) * resource.getpagesize()
+def _vm_bytes() -> int | None:
+    """Address space mapped now (Linux); None where /proc is missing (then no memory limit)."""
+    try:
+        with open("/proc/self/statm") as statm:
+            return int(statm.read().split()[0]) * resource.getpagesize()
+    except OSError:
+        return None
 
 
 def _limit(memory_bytes: int | None, cpu_seconds: float | None) -> None:
     """Limit what the next evaluation may allocate (on top of what is mapped now) and its CPU time."""
-    if memory_bytes is None:
+    mapped = _vm_bytes() if memory_bytes is not None else None
+    if mapped is None or memory_bytes is None:
         resource.setrlimit(resource.RLIMIT_AS, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
     else:
-        resource.setrlimit(resource.RLIMIT_AS, (_vm_bytes() + memory_bytes, resource.RLIM_INFINITY))
+        resource.setrlimit(resource.RLIMIT_AS, (mapped + memory_bytes, resource.RLIM_INFINITY))
     if cpu_seconds is not None:
         used = resource.getrusage(resource.RUSAGE_SELF)
         total = int(used.ru_utime + used.ru_stime + cpu_seconds) + 2
