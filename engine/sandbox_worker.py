@@ -173,14 +173,18 @@ def _vm_bytes() -> int | None:
 def _limit(memory_bytes: int | None, cpu_seconds: float | None) -> None:
     """Limit what the next evaluation may allocate (on top of what is mapped now) and its CPU time."""
     mapped = _vm_bytes() if memory_bytes is not None else None
-    if mapped is None or memory_bytes is None:
-        resource.setrlimit(resource.RLIMIT_AS, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
-    else:
-        resource.setrlimit(resource.RLIMIT_AS, (mapped + memory_bytes, resource.RLIM_INFINITY))
+    _set_soft(resource.RLIMIT_AS, None if mapped is None or memory_bytes is None else mapped + memory_bytes)
     if cpu_seconds is not None:
         used = resource.getrusage(resource.RUSAGE_SELF)
-        total = int(used.ru_utime + used.ru_stime + cpu_seconds) + 2
-        resource.setrlimit(resource.RLIMIT_CPU, (total, resource.RLIM_INFINITY))
+        _set_soft(resource.RLIMIT_CPU, int(used.ru_utime + used.ru_stime + cpu_seconds) + 2)
+
+
+def _set_soft(which: int, value: int | None) -> None:
+    """Set a soft limit (None: as high as allowed), never above the hard limit the worker was given."""
+    hard = resource.getrlimit(which)[1]
+    if value is None or (hard != resource.RLIM_INFINITY and value > hard):
+        value = hard
+    resource.setrlimit(which, (value, hard))
 
 
 def serve(fd: int) -> None:
