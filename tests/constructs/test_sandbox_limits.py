@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -77,3 +78,15 @@ def test_print_writes_to_the_instance_log(flow) -> None:
     assert logs[0]["task"] is not None
     flow.complete(instance["id"], "check")
     assert flow.status(instance["id"]) == "completed"
+
+
+def test_a_concurrent_request_succeeds_while_a_script_is_stopped(flow) -> None:
+    """The issue's run held the database for 48 s and a concurrent request failed with 'database is
+    locked'; now the script is stopped at the time limit and the other request just waits for it."""
+    flow.deploy("sbx_str_nested.bpmn", "user_task_basic.bpmn")
+    with ThreadPoolExecutor(2) as pool:
+        slow = pool.submit(flow.start, "sbx_str_nested")
+        time.sleep(0.2)  # the script is running now
+        fast = pool.submit(flow.start, "user_task_basic")
+        assert slow.result(timeout=10)["status"] == "incident"
+        assert fast.result(timeout=10)["status"] == "running"
