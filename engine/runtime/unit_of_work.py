@@ -14,9 +14,10 @@ ConflictError (nothing of it is committed).
 
 from __future__ import annotations
 
+import functools
 import logging
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from types import SimpleNamespace
@@ -71,7 +72,7 @@ def audit_row(type_: str, actor: Actor | None, instance_id: str | None, task_id:
 
 
 @contextmanager
-def script_output(loaded: Loaded, actor: Actor | None) -> Iterator[None]:
+def script_output(loaded: Loaded, actor: Actor | None = None) -> Iterator[None]:
     """What scripts print while the block runs becomes the instance's log: one `log` audit entry per
     script run (also when the script then failed), shown in the instance's history."""
     with sandbox.captured_output() as printed:
@@ -80,6 +81,16 @@ def script_output(loaded: Loaded, actor: Actor | None) -> Iterator[None]:
         finally:
             for output in printed:
                 loaded.audit("log", actor, output.task_id, {"task": output.element, "message": output.text})
+
+
+def _records_script_output(method: Callable[..., None]) -> Callable[..., None]:
+    """Wraps a UnitOfWork method whose first argument is a Loaded in `script_output`."""
+    @functools.wraps(method)
+    def wrapper(self: UnitOfWork, loaded: Loaded, *args: Any, **kwargs: Any) -> None:
+        with script_output(loaded):
+            method(self, loaded, *args, **kwargs)
+
+    return wrapper
 
 
 @dataclass
@@ -134,28 +145,26 @@ class UnitOfWork:
 
     # ---------------------------------------------------------------- acting
     def run_task(self, loaded: Loaded, task: Any, actor: Actor) -> None:
-        with script_output(loaded, actor):
-            try:
-                task.run()
-            except (spiff.EngineFailure, EngineError) as exc:
-                incidents.on_loaded(loaded, task, exc, actor)
-            except Exception as exc:  # a bug or an unforeseen model: an incident, never a 500
-                log.exception("unexpected error running task %s of instance %s", task.id, loaded.row.id)
-                incidents.on_loaded(loaded, task, exc, actor)
+        try:
+            task.run()
+        except (spiff.EngineFailure, EngineError) as exc:
+            incidents.on_loaded(loaded, task, exc, actor)
+        except Exception as exc:  # a bug or an unforeseen model: an incident, never a 500
+            log.exception("unexpected error running task %s of instance %s", task.id, loaded.row.id)
+            incidents.on_loaded(loaded, task, exc, actor)
 
     def advance(self, loaded: Loaded, actor: Actor | None, *, refresh_timers: bool = False) -> None:
         """Run engine steps; a failing script or expression becomes an incident, never a crash."""
         if loaded.row.status == "cancelled":
             return
-        with script_output(loaded, actor):
-            try:
-                spiff.advance(loaded.workflow, refresh_timers=refresh_timers)
-            except (spiff.EngineFailure, EngineError) as exc:
-                incidents.on_loaded(loaded, spiff.failing_task(exc), exc, actor)
-            except Exception as exc:  # a bug or an unforeseen model: an incident, never a 500
-                log.exception("unexpected error advancing instance %s", loaded.row.id)
-                failed = spiff.failed_tasks(loaded.workflow)
-                incidents.on_loaded(loaded, failed[0] if failed else None, exc, actor)
+        try:
+            spiff.advance(loaded.workflow, refresh_timers=refresh_timers)
+        except (spiff.EngineFailure, EngineError) as exc:
+            incidents.on_loaded(loaded, spiff.failing_task(exc), exc, actor)
+        except Exception as exc:  # a bug or an unforeseen model: an incident, never a 500
+            log.exception("unexpected error advancing instance %s", loaded.row.id)
+            failed = spiff.failed_tasks(loaded.workflow)
+            incidents.on_loaded(loaded, failed[0] if failed else None, exc, actor)
 
     def fire_timers(self, loaded: Loaded, actor: Actor, worker: str, leased: set[str] = frozenset()) -> list[str]:
         """Advance with the timers refreshed; audit each timer task that fired. Returns their ids.
@@ -234,6 +243,10 @@ class UnitOfWork:
 
     def discard(self) -> None:
         self._queue = _Queue()
+
+    # print() in the scripts these run writes to the instance's log
+    run_task = _records_script_output(run_task)
+    advance = _records_script_output(advance)
 
 
 @contextmanager
