@@ -26,10 +26,17 @@ Contract for the namespace (helpers of engine/sandbox_helpers.py, and the
 - the namespace is built *inside the worker* from pickled inputs, so every
   external-context value must be picklable (plain values, or objects of
   classes defined in engine/sandbox_helpers.py, importable by the worker);
-- only the variables the code mentions by name are sent, unless the code
-  mentions an external object that is a ``sandbox_helpers.DataBound``: then all
-  task data is sent and the worker calls ``obj.bind(namespace)`` before
-  running, so ``execution.getVariable(name)`` / ``setVariable(name, value)``
+- external-context entries whose key starts with ``_`` (no code can name
+  them) are the engine's plain data the namespace builds objects from (e.g.
+  Camunda's ``execution``/``task``): always sent, and, being dicts, updated in
+  place on the caller's side after the run, so what those objects recorded
+  there (a task listener's assignee) is seen by the caller; a run that uses
+  such an object gets all task data, and an expression's writes to the data
+  come back too (``execution.setVariable`` in ``${...}``);
+- otherwise only the variables the code mentions by name are sent, unless the
+  code mentions an external object that is a ``sandbox_helpers.DataBound``: then
+  all task data is sent and the worker calls ``obj.bind(variables)`` (the
+  script's namespace; an expression's data) before running, so ``execution.getVariable(name)`` / ``setVariable(name, value)``
   read and write the script's variables; what a script sets that way is
   returned like any assignment (JSON-friendly values only), and what the
   object recorded in its own attributes is copied back onto the caller's
@@ -47,7 +54,7 @@ import operator
 import re
 import sys
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, MutableMapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -268,6 +275,7 @@ class _Compiled:
     names: frozenset[str]  # every name the code mentions: the only variables it can read or write
     inline: bool  # an expression cheap enough to run in this process (see _inline)
     calls: frozenset[str]  # names it calls (inline expressions: helpers that data must not shadow)
+    free: frozenset[str]  # names it reads but never binds (a variable, a helper, or an engine object)
 
 
 # An expression built only from these nodes does a bounded amount of work on bounded data: no loops,
@@ -306,6 +314,12 @@ def _compile(source: str, mode: str, limit: int) -> _Compiled:
         raise SandboxSyntaxError(f"{prefix}syntax error: {err.msg}", err.lineno) from None
     _Checker(is_script).visit(tree)
     names = frozenset(n.id for n in ast.walk(tree) if isinstance(n, ast.Name))
+    bound = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and not isinstance(n.ctx, ast.Load)}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Lambda):
+            args = node.args
+            bound.update(a.arg for a in (*args.posonlyargs, *args.args, *args.kwonlyargs, args.vararg, args.kwarg)
+                         if a is not None)
     calls = frozenset(n.func.id for n in ast.walk(tree) if isinstance(n, ast.Call) and isinstance(n.func, ast.Name))
     inline = not is_script and _inline(tree)
     tree = ast.fix_missing_locations(_GuardBinOps().visit(tree))
@@ -315,7 +329,7 @@ def _compile(source: str, mode: str, limit: int) -> _Compiled:
         messages = [re.sub(r"^Line (\d+): ", r"line \1: " if is_script else "", e) for e in result.errors]
         match = re.match(r"line (\d+)", messages[0]) if messages else None
         raise SandboxError("; ".join(messages) or f"{what} refused", int(match[1]) if match else None)
-    return _Compiled(result.code, names, inline, calls)
+    return _Compiled(result.code, names, inline, calls, names - bound)
 
 
 @lru_cache(maxsize=2048)
@@ -732,10 +746,11 @@ def check_data_size(data: Mapping[str, Any], limits: Limits | None = None) -> No
 class _Request:
     kind: str  # "eval" or "exec"
     source: str  # Python (JUEL already translated)
-    data: dict[str, Any]  # the variables the code mentions (all of them when a DataBound object is used)
+    data: dict[str, Any]  # the variables the code mentions (all of them when `full`)
     external: dict[str, Any]
     now: datetime  # the engine clock of the caller, so now()/today() agree with it
     limits: Limits
+    full: bool = False  # all task data was sent: an expression's writes to it come back too
 
 
 @dataclass
@@ -749,6 +764,7 @@ class _Reply:
     line: int | None = None
     cause: tuple[str, str] | None = None  # the original exception's class name and message
     bound: dict[str, Any] = field(default_factory=dict)  # DataBound objects after the run (absorbed by the caller)
+    engine_state: dict[str, Any] = field(default_factory=dict)  # the '_' entries of the external context, after
     retire: bool = False  # the worker is not to be reused (it ran out of memory)
 
 
@@ -764,9 +780,10 @@ def handle(request: _Request) -> _Reply:
     is_script = request.kind == "exec"
     compiled = _script(request.source) if is_script else _expression(request.source)
     namespace = _namespace(request.data, request.external, limits)
+    data_keys = set(request.data)
     for value in request.external.values():
-        if isinstance(value, DataBound):
-            value.bind(namespace)
+        if isinstance(value, DataBound):  # a script's writes are its variables; an expression's go to data
+            value.bind(namespace if is_script else request.data)
     try:
         value = _run(compiled.code, namespace, is_script, limits)
     except ScriptError as err:
@@ -776,9 +793,10 @@ def handle(request: _Request) -> _Reply:
                       retire=isinstance(cause, MemoryError))
     meter = _Meter(limits.data_bytes)
     bound = {k: v for k, v in request.external.items() if isinstance(v, DataBound)}
-    for name, obj in bound.items():
+    engine_state = {k: v for k, v in request.external.items() if k.startswith("_")}
+    for name, obj in [*bound.items(), *engine_state.items()]:
         try:
-            meter.storable(obj.__getstate__(), strict=False)
+            meter.storable(obj.__getstate__() if isinstance(obj, DataBound) else obj, strict=False)
         except _TooLarge as exc:
             return _failure(_too_large(limits, f"'{name}'", "while measuring it", exc))
     if not is_script:
@@ -786,10 +804,20 @@ def handle(request: _Request) -> _Reply:
             meter.storable(value, strict=False)
         except _TooLarge as exc:
             return _failure(_too_large(limits, "the expression's result", "while measuring it", exc))
-        return _Reply(True, value=value, bound=bound)
+        reply = _Reply(True, value=value, bound=bound, engine_state=engine_state)
+        if request.full:  # an engine object may have written variables (execution.setVariable in ${...})
+            reply.deleted = tuple(data_keys - set(request.data))
+            for key, value in request.data.items():
+                try:
+                    if meter.storable(value, strict=True):
+                        reply.changed[key] = value
+                except _TooLarge as exc:
+                    return _failure(_too_large(limits, "task data", f"at variable '{key}'", exc))
+        return reply
     changed: dict[str, Any] = {}
     for key, value in namespace.items():
-        if key in _GUARDS or key in _INTERNAL_NAMES or (key in request.external and key not in request.data):
+        if (key in _GUARDS or key in _INTERNAL_NAMES or key.startswith("_")
+                or (key in request.external and key not in request.data)):
             continue
         try:
             if meter.storable(value, strict=True):  # lambdas, iterators, datetimes are working values
@@ -797,7 +825,8 @@ def handle(request: _Request) -> _Reply:
         except _TooLarge as exc:
             return _failure(_too_large(limits, "task data", f"at variable '{key}'", exc), _printed(namespace))
     deleted = tuple(k for k in request.data if k not in namespace)
-    return _Reply(True, changed=changed, deleted=deleted, printed=_printed(namespace), bound=bound)
+    return _Reply(True, changed=changed, deleted=deleted, printed=_printed(namespace), bound=bound,
+                  engine_state=engine_state)
 
 
 def _printed(namespace: dict[str, Any]) -> str:
@@ -885,14 +914,28 @@ def _subset(names: frozenset[str], values: Mapping[str, Any]) -> dict[str, Any]:
     return {name: values[name] for name in names if name in values}
 
 
+def _inputs(compiled: _Compiled, data: Mapping[str, Any], external: Mapping[str, Any]
+            ) -> tuple[dict[str, Any], dict[str, Any], bool]:
+    """(data, external context, whether that is all the data) that the code needs.
+
+    Code reaches only the variables it names, so only those travel, with two exceptions. External
+    entries whose key starts with '_' (code can never name such a key) are the engine's own plain
+    data, from which the namespace builds objects such as Camunda's `execution` (camext): they are
+    always sent, and with them all data when the code reads a name that nothing else provides (that
+    object) or uses a DataBound object: both read and write variables by name.
+    """
+    sent_external = _subset(compiled.names, external)
+    engine_keys = {k: v for k, v in external.items() if k.startswith("_")}
+    sent_external.update(engine_keys)
+    full = any(isinstance(v, DataBound) for v in sent_external.values()) or bool(engine_keys) and any(
+        name not in data and name not in external and name not in HELPERS for name in compiled.free)
+    return (dict(data) if full else _subset(compiled.names, data)), sent_external, full
+
+
 def _request(kind: str, compiled: _Compiled, source: str, data: Mapping[str, Any],
              external: Mapping[str, Any]) -> _Request:
-    sent_external = _subset(compiled.names, external)
-    if any(isinstance(v, DataBound) for v in sent_external.values()):
-        sent_data = dict(data)  # it reads/writes variables by name: the code's names are not enough
-    else:
-        sent_data = _subset(compiled.names, data)
-    return _Request(kind, source, sent_data, sent_external, clock.now(), current_limits())
+    sent_data, sent_external, full = _inputs(compiled, data, external)
+    return _Request(kind, source, sent_data, sent_external, clock.now(), current_limits(), full)
 
 
 def evaluate(source: str, data: Mapping[str, Any], external_context: Mapping[str, Any] | None = None) -> Any:
@@ -902,22 +945,42 @@ def evaluate(source: str, data: Mapping[str, Any], external_context: Mapping[str
     compiled = _expression(python)
     external = external_context or {}
     if compiled.inline and not any(name in data or name in external for name in compiled.calls):
-        sent_external = _subset(compiled.names, external)
+        sent_data, sent_external, _ = _inputs(compiled, data, external)
         if not any(isinstance(v, DataBound) for v in sent_external.values()):  # those are bound in a worker
-            namespace = _namespace(_subset(compiled.names, data), sent_external)
-            return _run(compiled.code, namespace, is_script=False, limits=None)
-    reply = _ask(_request("eval", compiled, python, data, external))
+            return _run(compiled.code, _namespace(sent_data, sent_external), is_script=False, limits=None)
+    request = _request("eval", compiled, python, data, external)
+    reply = _ask(request)
     if not reply.ok:
         _raise(reply)
+    if request.full and isinstance(data, MutableMapping):
+        _write_back(data, reply, request.limits)
     _absorb(external, reply)
     return reply.value
 
 
 def _absorb(external: Mapping[str, Any], reply: _Reply) -> None:
+    """What the run changed on engine objects and state, onto the caller's (the worker had copies)."""
     for name, copy in reply.bound.items():
         original = external.get(name)
         if isinstance(original, DataBound):
             original.absorb(copy)
+    for key, state in reply.engine_state.items():
+        original = external.get(key)
+        if isinstance(original, dict) and isinstance(state, dict) and original is not state:
+            original.clear()
+            original.update(state)
+
+
+def _write_back(data: MutableMapping[str, Any], reply: _Reply, limits: Limits) -> None:
+    """Apply the variables a run set and deleted, unless the task data would then be too large."""
+    merged = dict(data)
+    merged.update(reply.changed)
+    for key in reply.deleted:
+        merged.pop(key, None)
+    check_data_size(merged, limits)
+    data.update(reply.changed)
+    for key in reply.deleted:
+        data.pop(key, None)
 
 
 def execute(source: str, data: dict[str, Any], external_context: Mapping[str, Any] | None = None) -> None:
@@ -932,15 +995,8 @@ def execute(source: str, data: dict[str, Any], external_context: Mapping[str, An
     _emit(reply.printed)
     if not reply.ok:
         _raise(reply)
-    merged = dict(data)
-    merged.update(reply.changed)
-    for key in reply.deleted:
-        merged.pop(key, None)
-    check_data_size(merged, request.limits)
+    _write_back(data, reply, request.limits)
     _absorb(external, reply)
-    data.update(reply.changed)
-    for key in reply.deleted:
-        data.pop(key, None)
 
 
 # --- SpiffWorkflow integration ----------------------------------------------

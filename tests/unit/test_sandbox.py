@@ -598,6 +598,40 @@ def test_data_bound_objects_read_and_write_variables_by_name() -> None:
     assert "_variables" not in vars(execution)
 
 
+class Recorder(DataBound):
+    """Like Camunda's `task` of a task listener: writes into the engine's plain context dict."""
+
+    def __init__(self, context: dict) -> None:
+        self.context = context
+
+    def setAssignee(self, user: str) -> None:  # noqa: N802
+        self.context.setdefault("task", {})["assignee"] = user
+
+    def setVariable(self, name: str, value: object) -> None:  # noqa: N802
+        self._variables[name] = value
+
+
+def test_engine_context_entries_travel_and_come_back() -> None:
+    context: dict = {"instance_id": "i-1"}
+    external = {"_engine_context_": context, "task": Recorder(context)}
+    data = {"amount": 1}
+    execute("task.setAssignee('rita')", data, external)
+    assert context == {"instance_id": "i-1", "task": {"assignee": "rita"}}  # updated in place
+    # an expression's writes through an engine object reach the data (Camunda's ${execution.setVariable})
+    assert evaluate("task.setVariable('flag', True)", data, external) is None
+    assert data == {"amount": 1, "flag": True}
+
+
+def test_only_what_the_code_needs_is_sent() -> None:
+    from engine.sandbox import _expression, _inputs
+
+    data = {"a": 1, "b": 2}
+    assert _inputs(_expression("a + 1"), data, {}) == ({"a": 1}, {}, False)
+    # an engine context and a name nothing provides (built from the context, e.g. `execution`): all data
+    assert _inputs(_expression("execution.getVariable('b')"), data, {"_ctx": {}}) == (data, {"_ctx": {}}, True)
+    assert _inputs(_expression("a + 1"), data, {"_ctx": {}}) == ({"a": 1}, {"_ctx": {}}, False)
+
+
 # --- print() ------------------------------------------------------------------------
 
 
