@@ -967,8 +967,19 @@ def _absorb(external: Mapping[str, Any], reply: _Reply) -> None:
     for key, state in reply.engine_state.items():
         original = external.get(key)
         if isinstance(original, dict) and isinstance(state, dict) and original is not state:
-            original.clear()
-            original.update(state)
+            _update_in_place(original, state)
+
+
+def _update_in_place(original: dict[str, Any], state: dict[str, Any]) -> None:
+    """Make `original` equal to `state`, keeping nested dicts the same objects: the caller may hold
+    references to them (e.g. the task attributes a task listener's `task.setAssignee` writes to)."""
+    for key in [k for k in original if k not in state]:
+        del original[key]
+    for key, value in state.items():
+        if isinstance(original.get(key), dict) and isinstance(value, dict):
+            _update_in_place(original[key], value)
+        else:
+            original[key] = value
 
 
 def _write_back(data: MutableMapping[str, Any], reply: _Reply, limits: Limits) -> None:

@@ -612,11 +612,14 @@ class Recorder(DataBound):
 
 
 def test_engine_context_entries_travel_and_come_back() -> None:
-    context: dict = {"instance_id": "i-1"}
+    attributes: dict = {"name": "Review"}
+    context: dict = {"instance_id": "i-1", "task": attributes}
     external = {"_engine_context_": context, "task": Recorder(context)}
     data = {"amount": 1}
     execute("task.setAssignee('rita')", data, external)
-    assert context == {"instance_id": "i-1", "task": {"assignee": "rita"}}  # updated in place
+    # updated in place, nested dicts included: the caller reads the attributes dict it passed
+    assert attributes == {"name": "Review", "assignee": "rita"}
+    assert context == {"instance_id": "i-1", "task": attributes}
     # an expression's writes through an engine object reach the data (Camunda's ${execution.setVariable})
     assert evaluate("task.setVariable('flag', True)", data, external) is None
     assert data == {"amount": 1, "flag": True}
