@@ -2,6 +2,10 @@
 
 Dates travel through process data as ISO text, so every helper takes and gives ISO text; the
 current time comes from engine.clock.
+
+Everything here is also imported by the sandbox's worker processes (engine/sandbox_worker.py), where
+the namespace of a script is built; objects callers pass in a script's external context must be
+picklable and their classes defined here (see the contract in engine/sandbox.py).
 """
 
 from __future__ import annotations
@@ -13,6 +17,29 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from engine import clock
+
+
+class DataBound:
+    """Base of external-context objects that read or write the script's variables by name
+    (``execution.getVariable('x')``): the sandbox sends them all task data and calls `bind` with the
+    script's namespace (in the worker) before running; writes to it are returned like assignments.
+    After a successful run, what the worker's copy recorded in its own attributes (e.g. an assignee
+    a task listener set) is copied onto the caller's object with `absorb`.
+
+    The namespace also holds the sandbox's guards (names starting with '_'); skip those when listing.
+    """
+
+    def bind(self, variables: dict[str, Any]) -> None:
+        self._variables = variables
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state.pop("_variables", None)  # the namespace stays in the worker
+        return state
+
+    def absorb(self, other: DataBound) -> None:
+        """Take over the state of the worker's copy after a run."""
+        self.__dict__.update(other.__getstate__())
 
 
 def _empty(value: Any) -> bool:

@@ -84,6 +84,12 @@ class Settings:
     smtp_ssl: bool = False
     smtp_timeout: float = 30.0  # seconds
     mail_backoff: float = 60.0  # seconds before the first retry of a failed delivery
+    # sandboxed scripts and expressions (engine/sandbox.py): limits of one evaluation
+    sandbox_time_limit: float = 2.0  # seconds of wall clock, enforced inside long C calls too
+    sandbox_memory_mb: int = 256  # what one evaluation may allocate in total
+    sandbox_max_steps: int = 200_000  # traced lines/calls, so an endless loop names its line
+    sandbox_max_data_bytes: int = 1_000_000  # serialized size of task data (shared references expanded)
+    sandbox_max_log_chars: int = 10_000  # print() output kept per script run
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> Settings:
@@ -118,6 +124,13 @@ class Settings:
             smtp_ssl=env.get("SMTP_SSL", parse_bool, d.smtp_ssl),
             smtp_timeout=env.get("SMTP_TIMEOUT", parse_seconds, d.smtp_timeout),
             mail_backoff=env.get("PDCAFLOW_MAIL_BACKOFF", parse_seconds, d.mail_backoff),
+            sandbox_time_limit=env.get("PDCAFLOW_SANDBOX_TIME_LIMIT", parse_positive_seconds, d.sandbox_time_limit),
+            sandbox_memory_mb=env.get("PDCAFLOW_SANDBOX_MEMORY_MB", parse_positive_count, d.sandbox_memory_mb),
+            sandbox_max_steps=env.get("PDCAFLOW_SANDBOX_MAX_STEPS", parse_positive_count, d.sandbox_max_steps),
+            sandbox_max_data_bytes=env.get("PDCAFLOW_SANDBOX_MAX_DATA_BYTES", parse_positive_count,
+                                           d.sandbox_max_data_bytes),
+            sandbox_max_log_chars=env.get("PDCAFLOW_SANDBOX_MAX_LOG_CHARS", parse_positive_count,
+                                          d.sandbox_max_log_chars),
         )
 
     @property
@@ -160,6 +173,23 @@ def parse_count(raw: str) -> int:
         return int(raw)
     except ValueError:
         raise ValueError("a whole number") from None
+
+
+def parse_positive_seconds(raw: str) -> float:
+    value = parse_seconds(raw)
+    if value <= 0:
+        raise ValueError("a positive number of seconds")
+    return value
+
+
+def parse_positive_count(raw: str) -> int:
+    try:
+        value = int(raw)
+    except ValueError:
+        value = 0
+    if value <= 0:
+        raise ValueError("a positive whole number")
+    return value
 
 
 def parse_port(raw: str) -> int:

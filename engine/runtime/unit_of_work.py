@@ -14,9 +14,10 @@ ConflictError (nothing of it is committed).
 
 from __future__ import annotations
 
+import functools
 import logging
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from types import SimpleNamespace
@@ -24,7 +25,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from engine import clock
+from engine import clock, sandbox
 from engine.definitions import DefinitionStore
 from engine.errors import ConflictError, EngineError, NotFoundError
 from engine.runtime import incidents, projection, spiff
@@ -68,6 +69,28 @@ def audit_row(type_: str, actor: Actor | None, instance_id: str | None, task_id:
               payload: dict[str, Any]) -> dict[str, Any]:
     return {"at": clock.now(), "actor": actor.username if actor else None, "type": type_,
             "instance_id": instance_id, "task_id": task_id, "payload": json_safe(payload)}
+
+
+@contextmanager
+def script_output(loaded: Loaded, actor: Actor | None = None) -> Iterator[None]:
+    """What scripts print while the block runs becomes the instance's log: one `log` audit entry per
+    script run (also when the script then failed), shown in the instance's history."""
+    with sandbox.captured_output() as printed:
+        try:
+            yield
+        finally:
+            for output in printed:
+                loaded.audit("log", actor, output.task_id, {"task": output.element, "message": output.text})
+
+
+def _records_script_output(method: Callable[..., None]) -> Callable[..., None]:
+    """Wraps a UnitOfWork method whose first argument is a Loaded in `script_output`."""
+    @functools.wraps(method)
+    def wrapper(self: UnitOfWork, loaded: Loaded, *args: Any, **kwargs: Any) -> None:
+        with script_output(loaded):
+            method(self, loaded, *args, **kwargs)
+
+    return wrapper
 
 
 @dataclass
@@ -220,6 +243,10 @@ class UnitOfWork:
 
     def discard(self) -> None:
         self._queue = _Queue()
+
+    # print() in the scripts these run writes to the instance's log
+    run_task = _records_script_output(run_task)
+    advance = _records_script_output(advance)
 
 
 @contextmanager

@@ -1,6 +1,8 @@
 """Sandboxed expressions and scripts, alone and through SpiffWorkflow."""
 
 import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -15,11 +17,15 @@ from engine.sandbox import (
     SandboxError,
     SandboxScriptEngine,
     ScriptError,
+    captured_output,
+    check_data_size,
     compile_expression,
     compile_script,
     evaluate,
     execute,
 )
+from engine.sandbox_helpers import DataBound
+from engine.settings import Settings, SettingsError, configure, reset
 
 # --- escapes are refused -------------------------------------------------------
 
@@ -82,7 +88,7 @@ def test_expression_runtime_refusals(source: str, message: str) -> None:
         ("global x\nx = 1", "line 1: global/nonlocal statements are not allowed"),
         ("try:\n    x = 1\nexcept:\n    pass", "line 3: bare 'except:' is not allowed"),
         ("x = (\n", "line 1: syntax error"),
-        ("print(1)", "print"),
+        ("x = printed", "'printed' is not available"),
         ("x = 1\n" * 5000, "too long"),
     ],
 )
@@ -113,6 +119,7 @@ def test_script_compile_refusals(script: str, message: str) -> None:
         ("s = 'ab'\nfor i in range(40):\n    s += s", "result too large"),
         ("x = open\n", "'open' is not available"),
         ("x = ['a'] * 1000\nfor i in range(20):\n    x.extend(x)", "result too large"),
+        ("raise ValueError('x' * 999999)", r"^ValueError: x{988}… \(line 1\)$"),
     ],
 )
 def test_script_runtime_failures(script: str, message: str) -> None:
@@ -483,3 +490,196 @@ def test_plain_iso_timer_text_is_accepted(tmp_path: Path) -> None:
     workflow.refresh_timers()
     workflow.do_engine_steps()
     assert workflow.is_completed()
+
+
+# --- hard limits (a worker process) ----------------------------------------------
+
+
+@pytest.fixture
+def limits():
+    """Small limits so the tests are quick; restored afterwards."""
+    configure(Settings(sandbox_time_limit=0.5, sandbox_memory_mb=64, sandbox_max_data_bytes=100_000,
+                       sandbox_max_log_chars=40))
+    try:
+        yield
+    finally:
+        reset()
+
+
+SHARED = "a = [0] * 999\nb = [a] * 999\n"
+
+
+@pytest.mark.parametrize(
+    ("script", "message"),
+    [
+        # passes every per-step check, 10^8 items once expanded
+        (SHARED + "c = [b] * 99", r"task data too large: it would take more than 100000 bytes when stored, "
+                                  r"reached at variable 'b' \(limit PDCAFLOW_SANDBOX_MAX_DATA_BYTES"),
+        ("lookup = {}.fromkeys(range(10 ** 5), [0] * 999999)", "task data too large: .* at variable 'lookup'"),
+        # one C call: only the worker's hard limits stop it
+        (SHARED + "n = len(str([b] * 99))", r"time limit of 0.5s exceeded .*stopped|memory limit of 64 MB"),
+        (SHARED + "n = len(sum(sum([b] * 99, []), []))", r"time limit of 0.5s exceeded|memory limit of 64 MB"),
+        ("blocks = [[i] * 999999 for i in range(300)]", r"memory limit of 64 MB exceeded "
+                                                         r"\(PDCAFLOW_SANDBOX_MEMORY_MB\) \(line 1\)"),
+        ("x = 2 ** 20000", "task data cannot be stored .*'x'.*4300 digits"),
+    ],
+)
+def test_script_hard_limits(limits, script: str, message: str) -> None:
+    data = {"keep": 1}
+    started = time.monotonic()
+    with pytest.raises(ScriptError, match=message):
+        execute(script, data)
+    assert time.monotonic() - started < 3
+    assert data == {"keep": 1}  # a failed script changes nothing
+    execute("y = keep + 1", data)  # the next run gets a working worker
+    assert data == {"keep": 1, "y": 2}
+
+
+def test_expression_hard_limits(limits) -> None:
+    with pytest.raises(ScriptError, match="time limit of 0.5s|memory limit of 64 MB"):
+        evaluate("len(str([[[0] * 999] * 999 for _ in range(99)]))", {})
+    with pytest.raises(ScriptError, match=r"the expression's result too large"):
+        evaluate("[[[0] * 999] * 999 for _ in range(99)]", {})
+    assert evaluate("sum(xs) * 2", {"xs": [1, 2]}) == 6
+
+
+def test_total_task_data_is_bounded(limits) -> None:
+    # each variable is under the limit; together they are not
+    data = {"old": "x" * 60_000}
+    with pytest.raises(ScriptError, match="task data too large: .* at variable"):
+        execute("new = 'y' * 60000", data)
+    assert list(data) == ["old"]
+    with pytest.raises(ScriptError, match="task data too large"):
+        check_data_size({"shared": [["z" * 1000] * 1000] * 1})
+
+
+def test_only_mentioned_variables_travel_but_all_writes_come_back() -> None:
+    data = {"order": {"lines": []}, "untouched": {"big": "x" * 1000}, "gone": 1}
+    execute("order['lines'].append(1)\ndel gone\nfresh = len(order['lines'])", data)
+    assert data == {"order": {"lines": [1]}, "untouched": {"big": "x" * 1000}, "fresh": 1}
+
+
+def test_concurrent_callers_each_get_a_worker() -> None:
+    def run(i: int) -> int:
+        return evaluate("sum(v for v in range(n))", {"n": i})
+
+    with ThreadPoolExecutor(4) as pool:
+        assert list(pool.map(run, range(40))) == [sum(range(i)) for i in range(40)]
+
+
+class Execution(DataBound):
+    """A stand-in for the `execution` object of Camunda expressions (the DataBound contract)."""
+
+    def getVariable(self, name: str) -> object:  # noqa: N802 - Camunda's name
+        return self._variables.get(name)
+
+    def setVariable(self, name: str, value: object) -> None:  # noqa: N802
+        self._variables[name] = value
+
+    def setAssignee(self, user: str) -> None:  # noqa: N802 - like task.setAssignee in a task listener
+        self.assignee = user
+
+    @property
+    def bound_names(self) -> list[str]:
+        # read without a call: still evaluated where the object is bound
+        return sorted(k for k in self._variables if not k.startswith("_") and k != "execution")
+
+
+def test_data_bound_objects_read_and_write_variables_by_name() -> None:
+    data = {"amount": 5, "other": "o"}
+    execute("execution.setVariable('doubled', execution.getVariable('amount') * 2)", data,
+            {"execution": Execution()})
+    assert data == {"amount": 5, "other": "o", "doubled": 10}
+    assert evaluate("execution.getVariable('other')", data, {"execution": Execution()}) == "o"
+    assert evaluate("execution.bound_names", data, {"execution": Execution()}) == ["amount", "doubled", "other"]
+    execution = Execution()
+    execute("execution.setAssignee('rita')", data, {"execution": execution})
+    assert execution.assignee == "rita"  # recorded by the worker's copy, taken over by the caller's object
+    assert "_variables" not in vars(execution)
+
+
+class Recorder(DataBound):
+    """Like Camunda's `task` of a task listener: writes into the engine's plain context dict."""
+
+    def __init__(self, context: dict) -> None:
+        self.context = context
+
+    def setAssignee(self, user: str) -> None:  # noqa: N802
+        self.context.setdefault("task", {})["assignee"] = user
+
+    def setVariable(self, name: str, value: object) -> None:  # noqa: N802
+        self._variables[name] = value
+
+
+def test_engine_context_entries_travel_and_come_back() -> None:
+    attributes: dict = {"name": "Review"}
+    context: dict = {"instance_id": "i-1", "task": attributes}
+    external = {"_engine_context_": context, "task": Recorder(context)}
+    data = {"amount": 1}
+    execute("task.setAssignee('rita')", data, external)
+    # updated in place, nested dicts included: the caller reads the attributes dict it passed
+    assert attributes == {"name": "Review", "assignee": "rita"}
+    assert context == {"instance_id": "i-1", "task": attributes}
+    # an expression's writes through an engine object reach the data (Camunda's ${execution.setVariable})
+    assert evaluate("task.setVariable('flag', True)", data, external) is None
+    assert data == {"amount": 1, "flag": True}
+
+
+def test_only_what_the_code_needs_is_sent() -> None:
+    from engine.sandbox import _expression, _inputs
+
+    data = {"a": 1, "b": 2}
+    assert _inputs(_expression("a + 1"), data, {}) == ({"a": 1}, {}, False)
+    # an engine context and a name nothing provides (built from the context, e.g. `execution`): all data
+    assert _inputs(_expression("execution.getVariable('b')"), data, {"_ctx": {}}) == (data, {"_ctx": {}}, True)
+    assert _inputs(_expression("a + 1"), data, {"_ctx": {}}) == ({"a": 1}, {"_ctx": {}}, False)
+
+
+# --- print() ------------------------------------------------------------------------
+
+
+def test_print_is_captured_for_the_instance_log(limits) -> None:
+    data: dict = {}
+    with captured_output() as printed:
+        execute("x = 1\nprint('x is', x, sep=': ')\nprint([1, 2], end='!')", data)
+        execute("print('a' * 100)", data)
+    assert [p.text for p in printed] == ["x is: 1\n[1, 2]!", "a" * 40 + "\n[output truncated]"]
+    assert data == {"x": 1}
+    execute("print('nobody listens')", data)  # without a capture the text is dropped
+
+
+def test_print_before_a_failure_is_kept() -> None:
+    with captured_output() as printed, pytest.raises(ScriptError, match="ZeroDivisionError"):
+        execute("print('about to fail')\nx = 1 / 0", {})
+    assert [p.text for p in printed] == ["about to fail\n"]
+
+
+def test_print_refusals() -> None:
+    with pytest.raises(SandboxError, match="only available in scripts"):
+        compile_expression("print(1)")
+    with pytest.raises(ScriptError, match="print\\(file=...\\) is not available"):
+        execute("print('x', file=None or 1)", {})
+
+
+# --- settings ----------------------------------------------------------------------
+
+
+def test_sandbox_limits_come_from_settings() -> None:
+    parsed = Settings.from_env({"PDCAFLOW_SANDBOX_TIME_LIMIT": "1.5", "PDCAFLOW_SANDBOX_MEMORY_MB": "128",
+                                "PDCAFLOW_SANDBOX_MAX_DATA_BYTES": "5000"})
+    assert (parsed.sandbox_time_limit, parsed.sandbox_memory_mb, parsed.sandbox_max_data_bytes) == (1.5, 128, 5000)
+    assert Settings().sandbox_time_limit == 2.0
+    with pytest.raises(SettingsError, match="PDCAFLOW_SANDBOX_MEMORY_MB must be a positive whole number"):
+        Settings.from_env({"PDCAFLOW_SANDBOX_MEMORY_MB": "lots"})
+
+
+def test_a_dead_idle_worker_is_replaced() -> None:
+    from engine import sandbox_worker
+
+    execute("x = 1", {})
+    for worker in list(sandbox_worker.POOL.idle):
+        worker.process.kill()
+        worker.process.wait()
+    data: dict = {}
+    execute("x = 2", data)
+    assert data == {"x": 2}
