@@ -25,6 +25,7 @@ from datetime import datetime, timedelta
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
 
 from engine import clock
+from engine.camunda_compat import parse_stored_model
 from engine.definition_checks import BPMN_NS
 from engine.definitions import DefinitionStore
 from engine.errors import InvalidStateError, NotFoundError
@@ -34,7 +35,6 @@ from engine.runtime.timers import TimerPolicy
 from engine.runtime.unit_of_work import audit_row
 from engine.sandbox import evaluate
 from engine.views import Actor, ScheduleView
-from engine.xml_safety import parse_stored
 from storage import instances as instance_store
 from storage import schedules as store
 from storage.db import Database
@@ -55,7 +55,7 @@ class Plan:
 
 def timer_start_expression(xml: str, key: str) -> tuple[str, str] | None:
     """(kind, expression text) of the process's timer start event, if it has one."""
-    root = parse_stored(xml)
+    root = parse_stored_model(xml)
     for process in root.iter(B + "process"):
         if process.get("id") != key:
             continue

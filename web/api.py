@@ -106,7 +106,9 @@ def deploy() -> Any:
     if report.problems:
         raise ApiError(422, f"{len(report.problems)} problem(s); nothing was deployed from the files listed",
                        [p.as_dict() for p in report.problems], code="invalid_definition")
-    result = [{"key": r.key, "version": r.version, "unchanged": r.unchanged} for r in report.results]
+    # Still the list of results; each carries the warnings of the file it came from.
+    result = [{"key": r.key, "version": r.version, "unchanged": r.unchanged,
+               "warnings": [w.as_dict() for w in report.warnings_of(r.file)]} for r in report.results]
     return jsonify(result), 200 if all(r.unchanged for r in report.results) else 201
 
 
