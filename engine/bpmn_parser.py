@@ -16,7 +16,8 @@ from SpiffWorkflow.camunda.parser.task_spec import CAMUNDA_MODEL_NS, UserTaskPar
 from SpiffWorkflow.camunda.specs.user_task import Form, UserTask
 
 CAMUNDA = "{" + CAMUNDA_MODEL_NS + "}"
-USER_TASK_ATTRIBUTES = ("assignee", "candidateGroups", "candidateUsers", "dueDate", "followUpDate", "priority")
+USER_TASK_ATTRIBUTES = ("assignee", "candidateGroups", "candidateUsers", "dueDate", "followUpDate", "priority",
+                        "formKey")
 
 
 class PdcaUserTaskParser(UserTaskParser):

@@ -7,6 +7,7 @@ at what the user drew.
 - `normalise_namespaces`: Operaton (the open-source continuation of Camunda 7) writes
   `http://operaton.org/schema/1.0/bpmn` with `operaton:` attributes and elements; they mean exactly
   their `camunda:` twins, so they are renamed once, before anything else reads the model.
+- `drop_data_stores`: data stores mean nothing at run time (Camunda ignores them too).
 - `resolve_links`: SpiffWorkflow 3.2 has no link events. A link throw event named X continues at the
   link catch event named X in the same scope (process or subprocess), which is what a sequence flow
   from the throw to the catch does; both events then pass through as none events.
@@ -80,6 +81,18 @@ def resolve_links(root: etree._Element) -> None:
         for catch in targets:
             catch.remove(catch.find(_B + "linkEventDefinition"))
             catch.tag = _B + "intermediateThrowEvent"  # a none throw event: passes straight through
+
+
+def drop_data_stores(root: etree._Element) -> None:
+    """Remove data stores and the associations to them, in place: Camunda ignores them at run time
+    (deploy warns about them), while SpiffWorkflow would look for a data store implementation."""
+    stores = {el.get("id") for el in root.iter(_B + "dataStoreReference", _B + "dataStore")}
+    for assoc in list(root.iter(_B + "dataInputAssociation", _B + "dataOutputAssociation")):
+        refs = {(ref.text or "").strip() for ref in assoc.iterchildren(_B + "sourceRef", _B + "targetRef")}
+        if refs & stores:
+            assoc.getparent().remove(assoc)
+    for el in list(root.iter(_B + "dataStoreReference", _B + "dataStore")):
+        el.getparent().remove(el)
 
 
 def _add_ref(event: etree._Element, kind: str, flow_id: str) -> None:

@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session
 
 from engine import clock
 from engine.bpmn_parser import CAMUNDA, PdcaParser
-from engine.camunda_compat import normalise_namespaces, parse_stored_model, resolve_links
+from engine.camunda_compat import drop_data_stores, normalise_namespaces, parse_stored_model, resolve_links
 from engine.definition_checks import BPMN_NS, check_bpmn, check_dmn, describe, local
 from engine.errors import DeploymentError, NotFoundError, Problem
 from engine.forms import form_data_fields
@@ -142,9 +142,11 @@ def _split_decisions(source: SourceFile) -> dict[str, etree._Element]:
 
 def _normalise_for_spiff(root: etree._Element) -> etree._Element:
     """Camunda writes `camunda:collection="${items}"`; SpiffWorkflow wants the variable name.
-    Link events become the sequence flows they stand for (SpiffWorkflow 3.2 has no link events)."""
+    Link events become the sequence flows they stand for (SpiffWorkflow 3.2 has no link events);
+    data stores, ignored at run time, are left out (engine/camunda_compat.py)."""
     root = copy.deepcopy(root)
     resolve_links(root)
+    drop_data_stores(root)
     for el in root.iter(f"{{{BPMN_NS}}}multiInstanceLoopCharacteristics"):
         for attr in ("collection", "elementVariable"):
             value = el.get(CAMUNDA + attr)

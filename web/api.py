@@ -136,7 +136,7 @@ def tasks() -> Any:
         raise ApiError(422, "state must be open, claimed, completed or cancelled",
                        [{"field": "state", "message": "must be open, claimed, completed or cancelled"}])
     rows = runtime().tasks(a, state=state, mine=_flag("mine"), process_key=request.args.get("process") or None,
-                           overdue=_flag("overdue"))
+                           overdue=_flag("overdue"), unassigned=_flag("unassigned"))
     return jsonify([s.task_json(t) for t in rows])
 
 

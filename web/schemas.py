@@ -200,6 +200,7 @@ def load(schema: Schema, payload: Any) -> dict[str, Any]:
 def task_json(task: Any, detail: bool = False, database: Any = None) -> dict[str, Any]:
     out = task.as_dict()
     out["form"] = {"fields": out.pop("form", [])}
+    out["unassigned"] = bool(getattr(task, "unassigned", False))
     if detail:
         from engine.escalation import escalations_for
 
