@@ -174,6 +174,19 @@ def test_cron_cycle_on_a_non_interrupting_boundary_timer_fires_every_time(flow):
     assert flow.status(instance["id"]) == "completed"
 
 
+def test_cron_cycle_on_an_intermediate_timer_waits_for_the_next_slot_and_passes_once(flow):
+    flow.deploy("dep_cron_wait.bpmn", expect=201)
+    _to_next_ten_minutes()
+    instance = flow.start("dep_cron_wait")
+    assert flow.advance(minutes=5) == 0 and flow.open_tasks(instance["id"]) == []
+    assert flow.advance(minutes=10) == 1  # 16 past: the 10-past slot came
+    assert [t["spec_id"] for t in flow.open_tasks(instance["id"])] == ["collect"]
+    assert flow.advance(minutes=30) == 0  # the token went on: no second path at 20, 30, 40 past
+    assert [t["spec_id"] for t in flow.open_tasks(instance["id"])] == ["collect"]
+    flow.complete(instance["id"], "collect")
+    assert flow.status(instance["id"]) == "completed"
+
+
 def test_cron_timer_start_event_starts_on_weekdays_at_nine(flow, runtime):
     from engine import schedules
 
