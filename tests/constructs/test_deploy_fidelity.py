@@ -9,8 +9,9 @@ from datetime import timedelta
 
 from engine import clock
 from engine.accounts import save_user
+from engine.notifications import notify_task_events
 from tests.constructs.conftest import MODELS, PASSWORD
-from tests.integration.conftest import login
+from tests.integration.conftest import login, post
 from tests.integration.test_cli import ROOT
 
 
@@ -80,6 +81,11 @@ def test_unassigned_task_waits_in_the_leads_queue_until_assigned(flow, db):
     assert flow.call("GET", "/api/v1/tasks", 200, headers=rita) == []
     assert flow.call("GET", "/api/v1/tasks?unassigned=1", 200, headers=rita) == []
     flow.call("GET", f"/api/v1/tasks/{triage}", 404, headers=rita)
+    # the quality leads are told it waits for them
+    notify_task_events(db)
+    told = flow.call("GET", "/api/v1/notifications", 200)
+    assert [(n["kind"], n["subject"]) for n in told["items"]] == [("unassigned_task", "Unassigned task: Triage complaint")]
+    assert flow.call("GET", "/api/v1/notifications", 200, headers=rita)["items"] == []
     # the quality lead's Unassigned queue holds it, and only it
     queue = flow.call("GET", "/api/v1/tasks?unassigned=1", 200)
     assert [(t["id"], t["unassigned"], t["groups"], t["assignee"]) for t in queue] == [(triage, True, [], None)]
@@ -119,6 +125,11 @@ def test_candidate_users_see_claim_and_complete(flow, db):
     assert refused["error"]["message"] == ("you may not work on task 'Approve request' "
                                            "(candidate users: otto.other, rita.reviewer)")
     assert flow.call("GET", "/api/v1/tasks?unassigned=1", 200) == []  # offered to people: not unassigned
+    notify_task_events(db)
+    for who in (rita, otto):
+        told = flow.call("GET", "/api/v1/notifications", 200, headers=who)["items"]
+        assert [n["kind"] for n in told] == ["task_offered"]
+    assert flow.call("GET", "/api/v1/notifications", 200, headers=emil)["items"] == []
     flow.call("POST", f"/api/v1/tasks/{approve}/claim", 200, headers=otto)
     flow.call("POST", f"/api/v1/tasks/{approve}/complete", 409, headers=rita, json={"data": {}})
     flow.call("POST", f"/api/v1/tasks/{approve}/unclaim", 200, headers=otto)  # back to its candidates
@@ -230,6 +241,23 @@ def test_form_key_task_accepts_the_variables_the_client_submits(flow):
     data = flow.variables(instance["id"])
     assert flow.status(instance["id"]) == "completed"
     assert data["outcome"] == "accepted by Rita" and data["notes"] == {"lot": 7, "checked": ["a", "b"]}
+
+
+def test_form_key_task_page_takes_the_variables_as_json(flow):
+    flow.deploy("dep_form_key.bpmn", expect=201)
+    instance = flow.start("dep_form_key")
+    review = task_id(flow, instance["id"], "review")
+    login(flow.client, "rita.reviewer")
+    page = flow.client.get(f"/tasks/{review}").get_data(as_text=True)
+    assert '<textarea id="f_*" name="*"' in page and "Variables (JSON object)" in page
+    response = post(flow.client, f"/tasks/{review}/complete", {"*": "[1, 2]"}, page=f"/tasks/{review}")
+    assert response.status_code == 422 and "must be a JSON object" in response.get_data(as_text=True)
+    response = post(flow.client, f"/tasks/{review}/complete", {"*": '{"approved": false, "why": "smudged"}'},
+                    page=f"/tasks/{review}")
+    assert response.status_code == 302
+    assert flow.status(instance["id"]) == "completed"
+    assert flow.variables(instance["id"])["outcome"] == "rejected"
+    assert flow.variables(instance["id"])["why"] == "smudged"
 
 
 # ---------------------------------------------------------------- errors: refused with line and reason
