@@ -17,7 +17,7 @@ from SpiffWorkflow.camunda.specs.user_task import Form, UserTask
 
 CAMUNDA = "{" + CAMUNDA_MODEL_NS + "}"
 USER_TASK_ATTRIBUTES = ("assignee", "candidateGroups", "candidateUsers", "dueDate", "followUpDate", "priority",
-                        "formKey")
+                        "formKey", "formRef")
 
 
 class PdcaUserTaskParser(UserTaskParser):

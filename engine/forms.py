@@ -6,8 +6,8 @@ e.g. a start event's, which SpiffWorkflow does not parse), `validate_submission(
 submission with a marshmallow schema built from those dicts and names every bad field, and
 `validate_start_data()` does so for the data an instance is started with.
 
-A user task with a `camunda:formKey` but no `camunda:formData` (an embedded form, Camunda Forms,
-an external app) has Camunda's *generic form*: it accepts whatever variables the client submits.
+A user task with a `camunda:formKey` or `camunda:formRef` but no `camunda:formData` (an embedded
+form, Camunda Forms, an external app) has Camunda's *generic form*: it accepts whatever variables the client submits.
 Its form model is the single marker field `GENERIC_FORM` (`is_generic`); the variable names must be
 identifiers (or dotted paths of them) so scripts and expressions can read them.
 

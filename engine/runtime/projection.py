@@ -103,8 +103,8 @@ def _human_tasks(loaded: Loaded, snapshot: Snapshot, now: datetime, changes: Cha
             incidents.on_loaded(loaded, task, exc, Actor.system())
             continue
         fields = form_fields(spiff.task_form(task))
-        if not fields and attrs.get("formKey"):
-            fields = generic_form()  # Camunda's generic form: the client submits any variables
+        if not fields and (attrs.get("formKey") or attrs.get("formRef")):
+            fields = generic_form()  # an app's or Camunda Forms' form: the client submits any variables
         for f in fields:
             current = get_path(task.data, f["id"])
             if current is not None and not isinstance(current, (dict, list)):

@@ -97,3 +97,25 @@ def test_operaton_attributes_read_as_camunda():
     assert [p.element for p in source.problems] == ["serviceTask J"]
     assert "camunda:class" in source.problems[0].message
     assert b"operaton:candidateGroups" in source.content  # the stored file is the user's
+
+
+@pytest.mark.parametrize("attr", ['camunda:formKey="embedded:app:forms/a.html"', 'camunda:formRef="review-form"'])
+def test_a_form_key_or_form_ref_without_fields_takes_any_variables(runtime, lead, attr):
+    report = runtime.deploy([("fk.bpmn", linear("fk", f'<bpmn:userTask id="T" camunda:candidateGroups="g" {attr} />'))])
+    assert report.ok, report.problems
+    instance = runtime.start("fk", {}, lead)
+    (task,) = [t for t in instance.tasks if t.state == "open"]
+    assert [f["type"] for f in task.form] == ["variables"]
+    done = runtime.complete(task.id, lead, {"anything": [1, 2], "nested.value": "x"})
+    assert done.status == "completed" and done.data["anything"] == [1, 2] and done.data["nested"] == {"value": "x"}
+
+
+def test_a_task_without_form_key_still_refuses_undeclared_variables(runtime, lead):
+    from engine.errors import FormValidationError
+
+    runtime.deploy([("nf.bpmn", linear("nf", '<bpmn:userTask id="T" camunda:candidateGroups="g" />'))])
+    instance = runtime.start("nf", {}, lead)
+    (task,) = [t for t in instance.tasks if t.state == "open"]
+    with pytest.raises(FormValidationError) as info:
+        runtime.complete(task.id, lead, {"anything": 1})
+    assert info.value.details == [{"field": "anything", "message": "is not a field of this form"}]
