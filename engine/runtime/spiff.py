@@ -24,7 +24,7 @@ from SpiffWorkflow.bpmn.specs.control import BoundaryEventJoin
 from SpiffWorkflow.bpmn.specs.event_definitions import timer as _spiff_timer
 from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import CycleTimerEventDefinition, TimerEventDefinition
-from SpiffWorkflow.bpmn.specs.mixins.events.intermediate_event import IntermediateCatchEvent
+from SpiffWorkflow.bpmn.specs.mixins.events.intermediate_event import BoundaryEvent, IntermediateCatchEvent
 from SpiffWorkflow.bpmn.specs.mixins.events.start_event import StartEvent as BpmnStartEvent
 from SpiffWorkflow.camunda.serializer.config import CAMUNDA_CONFIG
 from SpiffWorkflow.exceptions import SpiffWorkflowException, WorkflowException
@@ -344,9 +344,11 @@ def _cron_text(definition: CycleTimerEventDefinition, task: Any) -> str | None:
 def _cycle_complete(self: CycleTimerEventDefinition, my_task: Any) -> bool:
     text = _cron_text(self, my_task)
     ready = _spiff_cycle_complete(self, my_task) if text is None else _cron_cycle_complete(my_task, text)
-    if ready and isinstance(my_task.task_spec, IntermediateCatchEvent):
-        # The token passes an intermediate catch event once: its first firing is the event (as in
-        # Camunda), where SpiffWorkflow would start the outgoing path again at every repetition.
+    spec = my_task.task_spec
+    if ready and (isinstance(spec, IntermediateCatchEvent) or (isinstance(spec, BoundaryEvent) and spec.cancel_activity)):
+        # The token passes an intermediate catch event once, and an interrupting boundary event ends
+        # its activity: the first firing is the event (as in Camunda), where SpiffWorkflow would start
+        # the outgoing path again at every repetition and never interrupt.
         # A cycle event predicts no children (SpiffWorkflow adds one per repetition): add the one
         # path, then let the event run and complete like any fired catch event.
         my_task.internal_data.pop("event_value", None)

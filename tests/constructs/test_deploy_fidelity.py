@@ -198,6 +198,21 @@ def test_cron_cycle_on_an_intermediate_timer_waits_for_the_next_slot_and_passes_
     assert flow.status(instance["id"]) == "completed"
 
 
+def test_cron_cycle_on_an_interrupting_boundary_timer_fires_once_and_ends_the_activity(flow):
+    flow.deploy("dep_cron_interrupt.bpmn", expect=201)
+    _to_next_ten_minutes()
+    now = clock.now()
+    instance = flow.start("dep_cron_interrupt")
+    minutes_to_hour = 60 - now.minute
+    assert flow.advance(minutes=minutes_to_hour - 2) == 0  # two minutes before the full hour
+    assert flow.advance(minutes=3) == 1
+    assert flow.task_states(instance["id"]) == {"work": "cancelled", "handover": "open"}
+    assert flow.advance(hours=3) == 0  # once: no second hand-over at the following hours
+    assert [t["spec_id"] for t in flow.open_tasks(instance["id"])] == ["handover"]
+    flow.complete(instance["id"], "handover")
+    assert flow.status(instance["id"]) == "completed"
+
+
 def test_cron_timer_start_event_starts_on_weekdays_at_nine(flow, runtime):
     from engine import schedules
 
