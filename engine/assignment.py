@@ -1,13 +1,18 @@
 """Who gets a user task and when it is due, from the camunda:* attributes read by the parser.
 
-Precedence: assignee > candidateGroups > lane name. Values are literals or
+Precedence: assignee > candidateUsers / candidateGroups > lane name. Values are literals or
 `${expression}` evaluated in the sandbox over the task's data. Due and follow-up dates are an
-ISO 8601 date-time, or an ISO 8601 duration counted from the task's creation.
+ISO 8601 date-time, or an ISO 8601 duration counted from the task's creation. A task with none of
+them has no assignee and no candidates: it waits in the quality leads' Unassigned queue.
+
+Candidate users are stored beside the candidate groups (one `human_task_group` row each, named
+`candidate_key(user)`, i.e. `user:NAME`), so "offered to me" stays one indexed look-up: an actor's
+candidate names are their groups plus their own `user:` key (`candidate_names`).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -15,6 +20,26 @@ from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinitio
 
 from engine.errors import EngineError
 from engine.sandbox import evaluate
+from engine.views import Actor
+
+CANDIDATE_USER = "user:"
+
+
+def candidate_key(username: str) -> str:
+    """The name a candidate user is stored under beside the candidate groups."""
+    return CANDIDATE_USER + username
+
+
+def candidate_names(actor: Actor) -> frozenset[str]:
+    """What makes a task offered to `actor`: one of their groups, or their own candidate-user key."""
+    return frozenset(actor.groups) | {candidate_key(actor.username)}
+
+
+def split_candidates(names: list[str]) -> tuple[list[str], list[str]]:
+    """(groups, candidate users) of a task's stored candidate names."""
+    groups = [n for n in names if not n.startswith(CANDIDATE_USER)]
+    users = [n[len(CANDIDATE_USER):] for n in names if n.startswith(CANDIDATE_USER)]
+    return groups, users
 
 
 class AssignmentError(EngineError):
@@ -28,6 +53,12 @@ class Assignment:
     due_at: datetime | None
     follow_up_at: datetime | None
     priority: int
+    users: list[str] = field(default_factory=list)  # candidate users
+
+    @property
+    def candidates(self) -> list[str]:
+        """Candidate groups and users as stored (`human_task_group` rows)."""
+        return list(dict.fromkeys([*self.groups, *(candidate_key(u) for u in self.users)]))
 
 
 def _value(raw: str | None, data: dict[str, Any], what: str) -> Any:
@@ -70,7 +101,8 @@ def parse_when(value: Any, created_at: datetime, what: str) -> datetime | None:
 def resolve(attrs: dict[str, Any], data: dict[str, Any], created_at: datetime) -> Assignment:
     assignee = _value(attrs.get("assignee"), data, "assignee")
     groups = _groups(_value(attrs.get("candidateGroups"), data, "candidateGroups"))
-    if not groups and not assignee and attrs.get("lane"):
+    users = _groups(_value(attrs.get("candidateUsers"), data, "candidateUsers"))
+    if not groups and not users and not assignee and attrs.get("lane"):
         groups = [attrs["lane"]]
     due = parse_when(_value(attrs.get("dueDate"), data, "dueDate"), created_at, "dueDate")
     follow = parse_when(_value(attrs.get("followUpDate"), data, "followUpDate"), created_at, "followUpDate")
@@ -79,7 +111,8 @@ def resolve(attrs: dict[str, Any], data: dict[str, Any], created_at: datetime) -
         priority = int(priority_raw) if priority_raw not in (None, "") else 50
     except (TypeError, ValueError) as exc:
         raise AssignmentError(f"camunda:priority '{priority_raw}' is not a whole number") from exc
-    return Assignment(str(assignee).strip() if assignee else None, groups, due, follow, priority)
+    return Assignment(str(assignee).strip() if assignee else None, groups, due, follow, priority, users)
 
 
-__all__ = ["Assignment", "AssignmentError", "resolve", "parse_when", "timedelta"]
+__all__ = ["Assignment", "AssignmentError", "candidate_key", "candidate_names", "parse_when", "resolve",
+           "split_candidates", "timedelta"]

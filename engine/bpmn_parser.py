@@ -22,7 +22,8 @@ from SpiffWorkflow.camunda.specs.user_task import Form, UserTask
 from engine.runtime.spiff import DecisionTask
 
 CAMUNDA = "{" + CAMUNDA_MODEL_NS + "}"
-USER_TASK_ATTRIBUTES = ("assignee", "candidateGroups", "candidateUsers", "dueDate", "followUpDate", "priority")
+USER_TASK_ATTRIBUTES = ("assignee", "candidateGroups", "candidateUsers", "dueDate", "followUpDate", "priority",
+                        "formKey", "formRef")
 
 
 class PdcaUserTaskParser(UserTaskParser):

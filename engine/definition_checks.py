@@ -14,10 +14,11 @@ from collections.abc import Callable, Iterator
 from lxml import etree
 from SpiffWorkflow.bpmn.parser.BpmnParser import BpmnValidator
 
+from engine import cron
 from engine.bpmn_parser import CAMUNDA
 from engine.dmn.checks import problems_of as dmn_problems
 from engine.dmn.model import DmnModelError, read_definitions
-from engine.errors import Problem
+from engine.errors import WARNING, Problem
 from engine.expressions import to_python
 from engine.sandbox import _FORBIDDEN_BUILTINS, SandboxError, compile_expression, compile_script
 
@@ -25,21 +26,33 @@ BPMN_NS = "http://www.omg.org/spec/BPMN/20100524/MODEL"
 B = "{" + BPMN_NS + "}"
 XSI_TYPE = "{http://www.w3.org/2001/XMLSchema-instance}type"
 
+# The rule tables. Two severities, as Camunda users expect from a deploy:
+# - ERROR (UNSUPPORTED, CAMUNDA_UNSUPPORTED, and the rule functions below that call `out.add`): the
+#   model cannot run here; the file is refused, each problem with FILE:LINE, element and reason;
+# - WARNING (IGNORED, CAMUNDA_IGNORED, and `out.warn`): the element deploys but is ignored or
+#   defaulted at run time (Camunda ignores it too, or it only matters to a Java engine); printed as
+#   `FILE:LINE: ELEMENT: warning: message`, the file deploys.
 # Elements with no executable meaning here: refused with the reason, never ignored silently.
 UNSUPPORTED = {
     "complexGateway": "complex gateways are not supported; use exclusive, inclusive or parallel gateways",
-    "serviceTask": "service tasks need a connector, which PDCA Flow does not run; use a script task or a user task",
-    "sendTask": "send tasks need a connector, which PDCA Flow does not run; use a message throw event",
-    "dataStoreReference": "data stores are not supported; keep data in process variables",
-    "dataStore": "data stores are not supported; keep data in process variables",
-    "linkEventDefinition": "link events are not supported; connect the flow with a sequence flow",
-    "compensateEventDefinition": "compensation events are not supported",
+    "compensateEventDefinition": "compensation is not supported: PDCA Flow cannot undo completed activities; "
+                                 "model the corrective steps as ordinary tasks on an error path",
 }
 CAMUNDA_UNSUPPORTED = {
     "executionListener": "execution listeners run Java code and are not supported; use a script task",
     "taskListener": "task listeners run Java code and are not supported; use a script task",
     "inputOutput": "input/output mappings are not supported; use a script task to map variables",
-    "connector": "connectors are not supported",
+    "connector": "connectors (camunda:connector) call HTTP/SOAP from Java inside Camunda and cannot run here; "
+                 'make the task an external task a worker completes: camunda:type="external" camunda:topic="…"',
+}
+# Elements with no effect at run time: deployed with a warning naming them.
+IGNORED = {
+    "dataStore": "data stores are ignored at run time (as in Camunda); keep the data in process variables",
+    "dataStoreReference": "data stores are ignored at run time (as in Camunda); keep the data in process variables",
+}
+CAMUNDA_IGNORED = {
+    "failedJobRetryTimeCycle": "camunda:failedJobRetryTimeCycle is ignored; a failing step becomes an incident "
+                               "after the engine's own retries (PDCAFLOW_TIMER_MAX_ATTEMPTS)",
 }
 FLOW_NODES = {
     "startEvent", "endEvent", "userTask", "task", "manualTask", "scriptTask", "businessRuleTask",
@@ -71,7 +84,12 @@ class _Collector:
         self.problems: list[Problem] = []
 
     def add(self, el: etree._Element, message: str, element: str | None = None) -> None:
+        """An error: the file cannot run and is refused."""
         self.problems.append(Problem(self.filename, el.sourceline, element or describe(el), message))
+
+    def warn(self, el: etree._Element, message: str, element: str | None = None) -> None:
+        """A warning: the file deploys; the element is ignored or defaulted at run time."""
+        self.problems.append(Problem(self.filename, el.sourceline, element or describe(el), message, WARNING))
 
     def compile(self, el: etree._Element, source: str | None, what: str, owner: etree._Element | None = None,
                 compiler: Callable[[str], object] | None = None) -> None:
@@ -133,12 +151,23 @@ def check_bpmn(root: etree._Element, filename: str) -> list[Problem]:
         if el.tag.startswith(B) and name in UNSUPPORTED:
             owner = el.getparent() if name.endswith("EventDefinition") else el
             out.add(owner, UNSUPPORTED[name])
+        elif el.tag.startswith(B) and name in IGNORED:
+            out.warn(el, IGNORED[name])
         elif el.tag.startswith(CAMUNDA) and name in CAMUNDA_UNSUPPORTED:
-            owner = el.getparent().getparent() if el.getparent() is not None else el
-            out.add(el, CAMUNDA_UNSUPPORTED[name], describe(owner))
+            out.add(el, CAMUNDA_UNSUPPORTED[name], describe(_extension_owner(el)))
+        elif el.tag.startswith(CAMUNDA) and name in CAMUNDA_IGNORED:
+            out.warn(el, CAMUNDA_IGNORED[name], describe(_extension_owner(el)))
     for process in executable:
         _check_process(process, out)
     return out.problems
+
+
+def _extension_owner(el: etree._Element) -> etree._Element:
+    """The BPMN element a camunda:* extension element belongs to (it sits in its extensionElements)."""
+    owner = el
+    while owner.getparent() is not None and not (owner.tag.startswith(B) and local(owner.tag) != "extensionElements"):
+        owner = owner.getparent()
+    return owner
 
 
 @functools.lru_cache(maxsize=1)
@@ -181,17 +210,12 @@ def _check_process(process: etree._Element, out: _Collector) -> None:
         if name == "userTask":
             _check_user_task(el, lanes, out)
         elif name == "scriptTask":
-            fmt = (el.get("scriptFormat") or "python").lower()
-            script = el.find(B + "script")
-            if fmt not in ("python", "py"):
-                out.add(el, f'script format "{fmt}" is not supported; write the script in (sandboxed) Python')
-            elif script is None or not (script.text or "").strip():
-                out.add(el, "script task has no script")
-            else:
-                out.compile(script, script.text, "script", el, compile_script)
+            _check_script_task(el, out)
+        elif name in ("serviceTask", "sendTask"):
+            _check_service_task(el, out)
         elif name == "businessRuleTask":
             if not el.get(CAMUNDA + "decisionRef"):
-                out.add(el, "business rule task needs camunda:decisionRef naming a DMN decision")
+                _check_service_task(el, out)
         elif name == "callActivity":
             if not el.get("calledElement"):
                 out.add(el, "call activity needs calledElement naming the process to call")
@@ -202,6 +226,11 @@ def _check_process(process: etree._Element, out: _Collector) -> None:
             event = el.getparent().getparent()
             if not (el.text or "").strip():
                 out.add(event, f"timer has an empty {name}")
+            elif name == "timeCycle" and cron.is_cron(el.text):
+                try:
+                    cron.trigger(el.text)
+                except cron.CronError as exc:
+                    out.add(el, f"timeCycle: {exc}", describe(event))
             else:
                 out.compile(el, el.text, "timer expression", event)
         elif name in ("loopCardinality", "completionCondition", "loopCondition"):
@@ -210,6 +239,7 @@ def _check_process(process: etree._Element, out: _Collector) -> None:
             _check_flow(el, process, out)
     if not process.findall(B + "startEvent"):
         out.add(process, "the process has no start event")
+    _check_links(process, out)
 
 
 def _check_flow(flow: etree._Element, process: etree._Element, out: _Collector) -> None:
@@ -221,13 +251,80 @@ def _check_flow(flow: etree._Element, process: etree._Element, out: _Collector) 
             out.add(flow, f"{attr} '{ref}' does not name an element of this process")
 
 
+def _check_links(process: etree._Element, out: _Collector) -> None:
+    """A link throw jumps to the link catch of the same name in the same scope (process or subprocess)."""
+    for scope in [process, *process.iter(B + "subProcess", B + "transaction", B + "adHocSubProcess")]:
+        catches: dict[str, etree._Element] = {}
+        for catch in scope.iterchildren(B + "intermediateCatchEvent"):
+            link = catch.find(B + "linkEventDefinition")
+            if link is None:
+                continue
+            name = (link.get("name") or "").strip()
+            if not name:
+                out.add(catch, "link catch event has no link name (linkEventDefinition name)")
+            elif name in catches:
+                out.add(catch, f"two link catch events are named '{name}' in the same scope "
+                               f"(also {describe(catches[name])}); a link throw must find exactly one")
+            else:
+                catches[name] = catch
+        for throw in scope.iterchildren(B + "intermediateThrowEvent"):
+            link = throw.find(B + "linkEventDefinition")
+            if link is None:
+                continue
+            name = (link.get("name") or "").strip()
+            if name not in catches:
+                out.add(throw, f"link throw '{name}' has no link catch event of that name in the same scope")
+
+
+def _check_script_task(task: etree._Element, out: _Collector) -> None:
+    fmt = (task.get("scriptFormat") or "python").lower()
+    script = task.find(B + "script")
+    if fmt not in ("python", "py"):
+        out.add(task, f'script format "{fmt}" cannot run: Camunda runs {fmt} on the JVM, PDCA Flow runs scripts as '
+                      'sandboxed Python; rewrite the script in Python (scriptFormat="python")')
+    elif task.get(CAMUNDA + "resource"):
+        out.add(task, "camunda:resource (a script read from a file or the classpath) is not supported; "
+                      "put the Python script inline in the script task")
+    elif script is None or not (script.text or "").strip():
+        out.add(task, "script task has no script")
+    else:
+        out.compile(script, script.text, "script", task, compile_script)
+
+
+_EXTERNAL_HINT = ('make it an external task a worker completes: camunda:type="external" camunda:topic="…" '
+                  "(fetched and completed through /engine-rest/external-task)")
+
+
+def _check_service_task(task: etree._Element, out: _Collector) -> None:
+    """Service, send, and business rule tasks without a decision: what their implementation needs.
+
+    Kept as one rule so the external-task support can change it in one place."""
+    kind = local(task.tag)
+    for attr in ("class", "delegateExpression", "expression"):
+        if task.get(CAMUNDA + attr):
+            what = "a Java class" if attr == "class" else f"a Java bean/expression (camunda:{attr})"
+            out.add(task, f"camunda:{attr}=\"{task.get(CAMUNDA + attr)}\" calls {what} inside Camunda, "
+                          f"which cannot run here; {_EXTERNAL_HINT}")
+            return
+    if task.find(f"{B}extensionElements/{CAMUNDA}connector") is not None:
+        return  # reported by CAMUNDA_UNSUPPORTED["connector"]
+    if kind == "businessRuleTask":
+        out.add(task, "business rule task needs camunda:decisionRef naming a DMN decision")
+    elif task.get(CAMUNDA + "type") == "external":
+        out.add(task, f"{kind}: external tasks are not supported yet; use a user task or a script task")
+    else:
+        out.add(task, f"{kind} has no implementation this engine runs: {_EXTERNAL_HINT}, "
+                      "or use a script task or a user task")
+
+
 def _check_user_task(task: etree._Element, lanes: set[str], out: _Collector) -> None:
     assignee = task.get(CAMUNDA + "assignee")
     groups = task.get(CAMUNDA + "candidateGroups")
-    if not (assignee or groups or task.get("id") in lanes):
-        out.add(task, "nobody can be assigned this task: set camunda:assignee, camunda:candidateGroups "
-                      "or put it in a lane")
-    for attr in ("assignee", "candidateGroups", "dueDate", "followUpDate", "priority"):
+    users = task.get(CAMUNDA + "candidateUsers")
+    if not (assignee or groups or users or task.get("id") in lanes):
+        out.warn(task, "nobody is assigned this task (no camunda:assignee, candidateGroups, candidateUsers or lane): "
+                       "at run time it waits in the Unassigned queue until a quality lead assigns it")
+    for attr in ("assignee", "candidateGroups", "candidateUsers", "dueDate", "followUpDate", "priority"):
         value = task.get(CAMUNDA + attr)
         if value and "${" in value:
             out.compile(task, value, f"camunda:{attr}")

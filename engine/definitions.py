@@ -28,12 +28,13 @@ from sqlalchemy.orm import Session
 
 from engine import clock
 from engine.bpmn_parser import CAMUNDA, PdcaParser
+from engine.camunda_compat import drop_data_stores, normalise_namespaces, parse_stored_model, resolve_links
 from engine.definition_checks import BPMN_NS, check_bpmn, check_dmn, describe, local
 from engine.dmn.model import DMN_NAMESPACES as DMN_MODEL_NAMESPACES
 from engine.errors import DeploymentError, NotFoundError, Problem
 from engine.forms import form_data_fields
 from engine.runtime.spiff import dump_specs, load_specs
-from engine.xml_safety import DEFAULT_MAX_BYTES, parse_stored, parse_xml
+from engine.xml_safety import DEFAULT_MAX_BYTES, parse_xml
 from storage.models import ProcessDefinition
 
 DMN_NAMESPACES = DMN_MODEL_NAMESPACES  # DMN 1.1 to 1.5
@@ -45,7 +46,8 @@ class SourceFile:
     content: bytes
     root: Any = None
     kind: str = ""
-    problems: list[Problem] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)  # errors: the file deploys nothing
+    warnings: list[Problem] = field(default_factory=list)  # ignored or defaulted; the file deploys
 
     @property
     def keys(self) -> list[str]:
@@ -62,6 +64,7 @@ class DeployResult:
     unchanged: bool
     kind: str = "bpmn"
     reason: str = ""
+    file: str = ""
 
     def __str__(self) -> str:
         text = f"{self.key} v{self.version}"
@@ -76,6 +79,10 @@ class DeployResult:
 class DeployReport:
     results: list[DeployResult] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
+    warnings: list[Problem] = field(default_factory=list)
+
+    def warnings_of(self, file: str) -> list[Problem]:
+        return [w for w in self.warnings if w.file == file]
 
     @property
     def ok(self) -> bool:
@@ -100,14 +107,19 @@ def read_source(name: str, content: bytes, max_bytes: int = DEFAULT_MAX_BYTES) -
     if root is None:
         source.problems = problems
         return source
+    # Operaton's namespace is read as Camunda's, once, before the checks and SpiffWorkflow see it;
+    # `content` (what is stored and downloaded) stays the user's file.
+    root = normalise_namespaces(root)
     source.root = root
     namespace = etree.QName(root.tag).namespace
     if namespace in DMN_NAMESPACES:
         source.kind = "dmn"
-        source.problems = check_dmn(root, name)
+        found = check_dmn(root, name)
     else:
         source.kind = "bpmn"
-        source.problems = check_bpmn(root, name)
+        found = check_bpmn(root, name)
+    source.problems = [p for p in found if not p.is_warning]
+    source.warnings = [p for p in found if p.is_warning]
     return source
 
 
@@ -143,8 +155,12 @@ def _split_decisions(source: SourceFile) -> dict[str, etree._Element]:
 
 
 def _normalise_for_spiff(root: etree._Element) -> etree._Element:
-    """Camunda writes `camunda:collection="${items}"`; SpiffWorkflow wants the variable name."""
+    """Camunda writes `camunda:collection="${items}"`; SpiffWorkflow wants the variable name.
+    Link events become the sequence flows they stand for (SpiffWorkflow 3.2 has no link events);
+    data stores, ignored at run time, are left out (engine/camunda_compat.py)."""
     root = copy.deepcopy(root)
+    resolve_links(root)
+    drop_data_stores(root)
     for el in root.iter(f"{{{BPMN_NS}}}multiInstanceLoopCharacteristics"):
         for attr in ("collection", "elementVariable"):
             value = el.get(CAMUNDA + attr)
@@ -245,7 +261,7 @@ class DefinitionStore:
                                   .where(ProcessDefinition.id == definition_id)).first()
             if row is None:
                 raise NotFoundError(f"process definition {definition_id} not found")
-            cached = start_form_fields(parse_stored(row.xml), row.key)
+            cached = start_form_fields(parse_stored_model(row.xml), row.key)
             with self._lock:
                 self._start_forms[definition_id] = cached
         return copy.deepcopy(cached)
@@ -286,6 +302,7 @@ class DefinitionStore:
         good = [s for s in sources if not s.problems]
         for s in sources:
             report.problems.extend(s.problems)
+            report.warnings.extend(s.warnings)
         key_owner: dict[str, str] = {}
         for s in list(good):
             for key in s.keys:
@@ -414,7 +431,7 @@ class DefinitionStore:
             hashes[key] = content_hash
             latest = self.latest(session, key, item["kind"])
             if latest is not None and latest.content_hash == content_hash:
-                results.append(DeployResult(key, latest.version, True, item["kind"]))
+                results.append(DeployResult(key, latest.version, True, item["kind"], file=s.name))
                 continue
             spec_json = dump_specs(*item["spec"]) if item["spec"] else None
             name = self._name_of(s, key)
@@ -425,7 +442,7 @@ class DefinitionStore:
             )
             session.add(definition)
             changed.add(key)
-            results.append(DeployResult(key, definition.version, False, item["kind"]))
+            results.append(DeployResult(key, definition.version, False, item["kind"], file=s.name))
         session.flush()
         results.extend(self._redeploy_dependents(session, changed, {k for s in batch for k in s.keys}, actor))
         return results
@@ -447,7 +464,7 @@ class DefinitionStore:
             return []
         results = self._store(session, sources, built, actor)
         reason = "uses " + ", ".join(sorted(changed))
-        return [DeployResult(r.key, r.version, r.unchanged, r.kind, reason) for r in results if not r.unchanged]
+        return [DeployResult(r.key, r.version, r.unchanged, r.kind, reason, r.file) for r in results if not r.unchanged]
 
     @staticmethod
     def _name_of(source: SourceFile, key: str) -> str | None:

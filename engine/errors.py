@@ -41,17 +41,30 @@ class FormValidationError(EngineError):
     code = "invalid_form"
 
 
+ERROR = "error"
+WARNING = "warning"
+
+
 @dataclass(frozen=True)
 class Problem:
-    """One deployment problem, printed as `FILE:LINE: ELEMENT: message`."""
+    """One deployment finding, printed as `FILE:LINE: ELEMENT: message`.
+
+    An error refuses the file; a warning (`FILE:LINE: ELEMENT: warning: message`) names something
+    ignored or defaulted at run time and lets the file deploy."""
 
     file: str
     line: int | None
     element: str
     message: str
+    severity: str = ERROR
+
+    @property
+    def is_warning(self) -> bool:
+        return self.severity == WARNING
 
     def __str__(self) -> str:
-        return f"{self.file}:{self.line if self.line is not None else '?'}: {self.element}: {self.message}"
+        prefix = "warning: " if self.is_warning else ""
+        return f"{self.file}:{self.line if self.line is not None else '?'}: {self.element}: {prefix}{self.message}"
 
     def as_dict(self) -> dict[str, Any]:
         return {"file": self.file, "line": self.line, "element": self.element, "message": self.message}

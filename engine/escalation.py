@@ -36,10 +36,10 @@ from sqlalchemy.orm import Session
 
 import storage.scheduling  # noqa: F401  (registers the scheduler tables on Base.metadata)
 from engine import clock
+from engine.camunda_compat import parse_stored_model
 from engine.notifications import Recipient, enqueue, recipients, task_context
 from engine.settings import MAX_ESCALATION_LEVEL, OFF_WORDS, Settings
 from engine.settings import current as current_settings
-from engine.xml_safety import parse_stored
 from storage.db import Database
 from storage.models import AuditEvent, HumanTask, ProcessDefinition, ProcessInstance
 from storage.scheduling import TaskEscalation
@@ -148,7 +148,7 @@ def definition_properties(session: Session, definition_id: int) -> tuple[dict[st
     process_props: dict[str, str] = {}
     task_props: dict[str, dict[str, str]] = {}
     if definition is not None:
-        root = parse_stored(definition.xml)
+        root = parse_stored_model(definition.xml)
         for process in root.iter(f"{{{BPMN_NS}}}process"):
             if process.get("id") == definition.key:
                 process_props = _properties_of(process)

@@ -6,6 +6,11 @@ e.g. a start event's, which SpiffWorkflow does not parse), `validate_submission(
 submission with a marshmallow schema built from those dicts and names every bad field, and
 `validate_start_data()` does so for the data an instance is started with.
 
+A user task with a `camunda:formKey` or `camunda:formRef` but no `camunda:formData` (an embedded
+form, Camunda Forms, an external app) has Camunda's *generic form*: it accepts whatever variables the client submits.
+Its form model is the single marker field `GENERIC_FORM` (`is_generic`); the variable names must be
+identifiers (or dotted paths of them) so scripts and expressions can read them.
+
 Besides Camunda's constraints (required, readonly, minlength, maxlength, min, max) a string field
 may carry the property `format` = `email` (`<camunda:property id="format" value="email"/>`):
 Camunda keeps properties as plain metadata, where an unknown constraint name would not deploy
@@ -185,6 +190,31 @@ def schema_for(spec_fields: list[dict[str, Any]]) -> Schema:
     return _cached_schema(shape)
 
 
+GENERIC_FORM_ID = "*"
+GENERIC_FORM: dict[str, Any] = {
+    "id": GENERIC_FORM_ID, "label": "Variables (JSON object)", "type": "variables", "required": False,
+    "readonly": False, "default": None, "validation": {}, "properties": {}, "options": [],
+}
+_VARIABLE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
+
+
+def generic_form() -> list[dict[str, Any]]:
+    """The form model of a task with a form key and no form fields: any variables are accepted."""
+    return [dict(GENERIC_FORM)]
+
+
+def is_generic(spec_fields: list[dict[str, Any]] | None) -> bool:
+    return bool(spec_fields) and len(spec_fields) == 1 and spec_fields[0].get("id") == GENERIC_FORM_ID
+
+
+def _validate_variables(data: dict[str, Any]) -> tuple[dict[str, Any], list[dict]]:
+    """Camunda's generic form: every submitted variable is taken, if its name can be read back."""
+    errors = [{"field": key, "message": "is not a usable variable name (letters, digits and _, "
+                                        "not starting with a digit or __; dots for nested values)"}
+              for key in data if not isinstance(key, str) or not _VARIABLE_NAME.match(key) or key.startswith("__")]
+    return ({} if errors else dict(data)), errors
+
+
 def _safe_name(index: int) -> str:
     # marshmallow reads dots in attribute names as paths into nested objects; ids stay in data_key.
     return f"field_{index}"
@@ -194,6 +224,8 @@ def validate_submission(spec_fields: list[dict[str, Any]], data: dict[str, Any])
     """Return (clean values, errors). Each error is {"field": id, "message": text}."""
     if not isinstance(data, dict):
         return {}, [{"field": None, "message": "the submission must be an object of field values"}]
+    if is_generic(spec_fields):
+        return _validate_variables(data)
     by_id = {f["id"]: f for f in spec_fields}
     cleaned_input: dict[str, Any] = {}
     blank: dict[str, str] = {}

@@ -6,16 +6,17 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from engine import clock
+from engine.assignment import candidate_names
 from engine.views import Actor
 from storage import queries
 from storage.db import Database
 
 
 def tab_counts(db: Database, actor: Actor, tabs: Iterable[str], process_key: str | None = None) -> dict[str, int]:
-    """Exact task counts of the inbox tabs (mine, groups, completed, overdue; all for leads), by
+    """Exact task counts of the inbox tabs (mine, groups, completed, overdue; all and unassigned for leads), by
     indexed COUNT queries in one read transaction."""
     with db.read() as session:
-        return queries.inbox_counts(session, actor.username, actor.groups, lead=actor.is_lead, tabs=list(tabs),
+        return queries.inbox_counts(session, actor.username, candidate_names(actor), lead=actor.is_lead, tabs=list(tabs),
                                     process_key=process_key, now=clock.now())
 
 

@@ -47,6 +47,11 @@ TEMPLATES: dict[str, tuple[str, str]] = {
     # kind: (subject, lead sentence) -- the details and footer are shared
     "new_task": ("New task for {{ groups }}: {{ task }}",
                  "A new task is waiting for your group ({{ groups }})."),
+    "task_offered": ("Task offered to you: {{ task }}",
+                     "You are one of the people this task is offered to (candidate users)."),
+    "unassigned_task": ("Unassigned task: {{ task }}",
+                        "Nobody is offered this task (no assignee, candidate group or user): "
+                        "it waits in the Unassigned queue until a quality lead assigns it."),
     "task_assigned": ("Task assigned to you: {{ task }}",
                       "{{ by or 'Someone' }} assigned this task to you."),
     "reminder": ("Reminder: {{ task }} is due {{ due }}",
@@ -188,20 +193,25 @@ def notify_task_events(db: Database, *, batch: int = 500) -> int:
             if task is None or task.state not in ("open", "claimed"):
                 continue
             payload = event.payload or {}
+            sends: list[tuple[str, list[Recipient]]] = []
             if event.type == "task_created":
+                groups, users = list(payload.get("groups") or []), list(payload.get("candidate_users") or [])
                 if payload.get("assignee"):
-                    to = recipients(session, users=[payload["assignee"]])
-                    kind = "task_assigned"
-                else:
-                    to = recipients(session, groups=list(payload.get("groups") or []))
-                    kind = "new_task"
+                    sends.append(("task_assigned", recipients(session, users=[payload["assignee"]])))
+                elif groups or users:
+                    if groups:
+                        sends.append(("new_task", recipients(session, groups=groups)))
+                    if users:  # a user also in a group is told once (the dedupe key is per event and user)
+                        sends.append(("task_offered", recipients(session, users=users)))
+                else:  # the Unassigned queue: the leads must assign it, nobody else will see it
+                    sends.append(("unassigned_task", recipients(session, roles=["quality_lead", "admin"])))
             else:
                 if not payload.get("to") or payload.get("to") == event.actor:
                     continue
-                to = recipients(session, users=[payload["to"]])
-                kind = "task_assigned"
-            enqueue(session, kind, to, task_context(session, task, by=event.actor), f"ev{event.id}",
-                    task_id=task.id, instance_id=task.instance_id, now=now)
+                sends.append(("task_assigned", recipients(session, users=[payload["to"]])))
+            for kind, to in sends:
+                enqueue(session, kind, to, task_context(session, task, by=event.actor), f"ev{event.id}",
+                        task_id=task.id, instance_id=task.instance_id, now=now)
             # look-back events were handled before (enqueue is idempotent); count only new ones
             handled += event.id > seen
         if events:

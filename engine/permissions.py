@@ -5,10 +5,13 @@ so a button is offered exactly when the runtime would accept the action. Plain f
 `Actor` and anything with a task's attributes (an ORM row, a Core row or a `TaskView`); the groups
 are passed separately because rows keep them in their own table.
 
-- see a task: quality leads and admins, its assignee, whoever completed it, or a member of one of
-  its candidate groups; anyone else is told it does not exist (404);
-- act on a task (claim, unclaim, complete): quality leads and admins, its assignee, or a member of
-  one of its groups; anyone who may see it but not act gets PermissionDeniedError (403);
+- see a task: quality leads and admins, its assignee, whoever completed it, a member of one of
+  its candidate groups, or one of its candidate users; anyone else is told it does not exist (404);
+- act on a task (claim, unclaim, complete): quality leads and admins, its assignee, a member of
+  one of its groups, or one of its candidate users; anyone who may see it but not act gets
+  PermissionDeniedError (403);
+- a task with no assignee and no candidates (the Unassigned queue) is seen only by quality leads
+  and admins, who assign it;
 - see an instance (DESIGN §8): quality leads and admins; an employee only when they may see one of
   its tasks (which includes having worked on one); else 404, for reading and acting alike.
 """
@@ -18,30 +21,37 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from engine.assignment import candidate_key, candidate_names, split_candidates
 from engine.errors import NotFoundError, PermissionDeniedError
 from engine.views import Actor, InstanceView
 
 OPEN_STATES = ("open", "claimed")
 
 
-def _in_groups(actor: Actor, groups: Iterable[str]) -> bool:
-    return not actor.groups.isdisjoint(groups)
+def _in_groups(actor: Actor, groups: Iterable[str], task: Any = None) -> bool:
+    """Offered to the actor: `groups` are a row's stored candidate names (groups and `user:` keys);
+    a TaskView keeps its candidate users apart (`candidate_users`)."""
+    names = set(groups) | {candidate_key(u) for u in (getattr(task, "candidate_users", None) or ())}
+    return not candidate_names(actor).isdisjoint(names)
 
 
 def may_see_task(actor: Actor, task: Any, groups: Iterable[str]) -> bool:
-    return actor.is_lead or actor.username in (task.assignee, task.completed_by) or _in_groups(actor, groups)
+    return (actor.is_lead or actor.username in (task.assignee, task.completed_by)
+            or _in_groups(actor, groups, task))
 
 
 def may_act_on_task(actor: Actor, task: Any, groups: Iterable[str]) -> bool:
-    return actor.is_lead or actor.username == task.assignee or _in_groups(actor, groups)
+    return actor.is_lead or actor.username == task.assignee or _in_groups(actor, groups, task)
 
 
 def check_may_act(actor: Actor, task: Any, groups: Iterable[str]) -> None:
     """Claim, unclaim and complete need a lead, the assignee, or a member of the task's groups."""
     if may_act_on_task(actor, task, groups):
         return
-    groups = list(groups)
-    where = f" (groups: {', '.join(groups)})" if groups else ""
+    real, users = split_candidates(list(groups))
+    users += list(getattr(task, "candidate_users", None) or [])
+    where = "".join(f" ({what}: {', '.join(names)})" for what, names in (("groups", real), ("candidate users", users))
+                    if names)
     raise PermissionDeniedError(f"you may not work on task '{task.name}'{where}")
 
 
@@ -53,7 +63,8 @@ def may_claim(actor: Actor, task: Any, groups: Iterable[str]) -> bool:
 def may_unclaim(actor: Actor, task: Any, groups: Iterable[str]) -> bool:
     """Held by the actor (or a lead steps in), and there are groups to give it back to."""
     groups = list(groups)
-    return (task.state == "claimed" and bool(groups) and may_act_on_task(actor, task, groups)
+    has_candidates = bool(groups) or bool(getattr(task, "candidate_users", None))
+    return (task.state == "claimed" and has_candidates and may_act_on_task(actor, task, groups)
             and (task.assignee == actor.username or actor.is_lead))
 
 
@@ -67,7 +78,7 @@ def is_own_work(actor: Actor, task: Any, groups: Iterable[str]) -> bool:
     """Open work that is the actor's own: held by them, or unassigned in one of their groups
     (a lead's right to step in on any task does not make every task theirs)."""
     return task.state in OPEN_STATES and (
-        task.assignee == actor.username or (task.assignee is None and _in_groups(actor, groups)))
+        task.assignee == actor.username or (task.assignee is None and _in_groups(actor, groups, task)))
 
 
 def visible_tasks(actor: Actor, instance: InstanceView) -> list[Any]:

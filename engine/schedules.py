@@ -2,7 +2,8 @@
 
 As in Camunda, a `timeDate` start event starts one instance at that moment, a `timeDuration` one
 instance that long after deployment, and a `timeCycle` (`R3/PT10M`, `R/P1D`,
-`R/2026-01-05T08:00:00Z/P7D`) one instance per interval, N times or forever. Only the latest
+`R/2026-01-05T08:00:00Z/P7D`) one instance per interval, N times or forever; a cron `timeCycle`
+(`0 0 9 ? * MON-FRI`, engine/cron.py) one instance at each of its times. Only the latest
 version of a process is scheduled; deploying a new version moves the schedule to it. Due schedules
 are leased like timers (storage/leases.py), so with several scheduler processes each start happens
 once: a start and the consumption of its slot are one unit of work.
@@ -24,7 +25,8 @@ from datetime import datetime, timedelta
 
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
 
-from engine import clock
+from engine import clock, cron
+from engine.camunda_compat import parse_stored_model
 from engine.definition_checks import BPMN_NS
 from engine.definitions import DefinitionStore
 from engine.errors import InvalidStateError, NotFoundError
@@ -34,7 +36,6 @@ from engine.runtime.timers import TimerPolicy
 from engine.runtime.unit_of_work import audit_row
 from engine.sandbox import evaluate
 from engine.views import Actor, ScheduleView
-from engine.xml_safety import parse_stored
 from storage import instances as instance_store
 from storage import schedules as store
 from storage.db import Database
@@ -55,7 +56,7 @@ class Plan:
 
 def timer_start_expression(xml: str, key: str) -> tuple[str, str] | None:
     """(kind, expression text) of the process's timer start event, if it has one."""
-    root = parse_stored(xml)
+    root = parse_stored_model(xml)
     for process in root.iter(B + "process"):
         if process.get("id") != key:
             continue
@@ -68,8 +69,15 @@ def timer_start_expression(xml: str, key: str) -> tuple[str, str] | None:
 
 
 def plan(kind: str, expression: str, base: datetime) -> Plan:
-    """When the first instance starts and how the next ones follow, counted from `base` (deployment)."""
+    """When the first instance starts and how the next ones follow, counted from `base` (deployment).
+
+    A cron `timeCycle` (Camunda's Quartz form, engine/cron.py) starts at each of its times, forever;
+    its slots have no fixed interval (`_after` asks the cron for the next one)."""
+    if kind == "timeCycle" and cron.is_cron(expression):
+        return Plan(cron.next_after(expression, base), None, -1)
     text = str(evaluate(expression, {}))  # ISO text, or ${...} giving it
+    if kind == "timeCycle" and cron.is_cron(text):
+        return Plan(cron.next_after(text, base), None, -1)
     if kind == "timeDate":
         return Plan(TimerEventDefinition.get_datetime(text), None, 1)
     if kind == "timeDuration":
@@ -167,6 +175,9 @@ def _start(runtime: Runtime, worker: str, due: store.DueSchedule, now: datetime)
 def _after(due: store.DueSchedule, now: datetime) -> tuple[datetime | None, int]:
     """The schedule's next slot and remaining starts once `due.next_at` has had its start."""
     remaining = due.remaining - 1 if due.remaining > 0 else due.remaining
+    cron_text = _cron_of(due.expression)
+    if remaining != 0 and cron_text:
+        return cron.next_after(cron_text, max(due.next_at, now)), remaining
     if remaining == 0 or not due.interval_seconds:
         return None, remaining
     step = timedelta(seconds=due.interval_seconds)
@@ -174,6 +185,20 @@ def _after(due: store.DueSchedule, now: datetime) -> tuple[datetime | None, int]
     while following <= now:  # a scheduler that was down skips missed cycles instead of bursting
         following += step
     return following, remaining
+
+
+def _cron_of(expression: str | None) -> str | None:
+    """The cron text of a schedule's `kind:text` expression, if it is a cron timeCycle."""
+    kind, _, text = (expression or "").partition(":")
+    if kind != "timeCycle":
+        return None
+    if cron.is_cron(text):
+        return text
+    try:  # ${...} giving a cron text
+        value = str(evaluate(text, {})) if "${" in text else ""
+    except Exception:  # noqa: BLE001 - planned once already; an ISO cycle has its interval
+        return None
+    return value if cron.is_cron(value) else None
 
 
 def _record_failure(runtime: Runtime, worker: str, due: store.DueSchedule, exc: Exception,

@@ -48,6 +48,12 @@ class TaskView:
     form: list[dict[str, Any]] = field(default_factory=list)
     documentation: str | None = None
     values: dict[str, Any] = field(default_factory=dict)
+    candidate_users: list[str] = field(default_factory=list)
+
+    @property
+    def unassigned(self) -> bool:
+        """Open with no assignee and no candidates: waiting in the quality leads' Unassigned queue."""
+        return self.state == "open" and not self.assignee and not self.groups and not self.candidate_users
 
     def as_dict(self) -> dict[str, Any]:
         return _jsonable(asdict(self))

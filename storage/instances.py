@@ -289,13 +289,20 @@ def mark_incident(conn: Connection, instance_id: str) -> None:
 
 def list_tasks(conn: Connection, *, username: str, groups: Iterable[str], lead: bool, states: tuple[str, ...],
                mine: bool, in_groups: bool, instance_id: str | None, process_key: str | None,
-               due_before: datetime | None, limit: int, offset: int) -> list[Row]:
-    """The inbox: tasks in `states` the user may see, due first (undated last), then priority, then age."""
+               due_before: datetime | None, limit: int, offset: int, unassigned: bool = False) -> list[Row]:
+    """The inbox: tasks in `states` the user may see, due first (undated last), then priority, then age.
+
+    `unassigned`: only tasks with no assignee and no candidates (the leads' Unassigned queue)."""
     stmt = queries.task_filters(select(_HT), states, instance_id, process_key)
     if due_before is not None:
         # overdue tasks are the earliest-due ones, so the leads' ordered ranges below still cover them
         stmt = stmt.where(_HT.c.due_at < due_before)
-    if mine or in_groups or not lead:
+    if unassigned:
+        # a short queue (each task in it waits for a lead), so a plain filter rather than ordered ranges
+        stmt = stmt.where(queries.unassigned_condition(_HT.c.id, _HT.c.assignee))
+        if not lead:  # nobody but leads and admins sees these tasks
+            return []
+    elif mine or in_groups or not lead:
         # a UNION of indexed branches (assigned / completed by / open in my groups)
         stmt = stmt.where(_HT.c.id.in_(queries.visible_task_ids(
             username, groups, lead=lead, states=states, mine=mine, in_groups=in_groups,

@@ -9,7 +9,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, union, union_all
+from sqlalchemy import and_, exists, func, select, union, union_all
 from sqlalchemy.orm import Session, selectinload
 
 from storage.api_tokens import ApiToken, ComplaintReference
@@ -111,6 +111,11 @@ def visible_task_ids(username: str, groups: Iterable[str], *, lead: bool, states
     return union(*branches)
 
 
+def unassigned_condition(task_id: Any, assignee: Any) -> Any:
+    """No assignee and no candidate group or user: the task waits for a quality lead to assign it."""
+    return and_(assignee.is_(None), ~exists(select(HumanTaskGroup.task_id).where(HumanTaskGroup.task_id == task_id)))
+
+
 def first_task_ids(states: tuple[str, ...], n: int, instance_id: str | None = None,
                    process_key: str | None = None) -> Any:
     """The ids of the first `n` tasks in `states` in inbox order (due first, undated last, then
@@ -154,6 +159,10 @@ def inbox_counts(session: Session, username: str, groups: Iterable[str], *, lead
         elif tab == "all":
             out[tab] = count_rows(session, visible_task_ids(username, groups, lead=True, states=open_states,
                                                             process_key=process_key))
+        elif tab == "unassigned":
+            stmt = task_filters(select(func.count()).select_from(HumanTask).where(
+                unassigned_condition(HumanTask.id, HumanTask.assignee)), ("open",), None, process_key)
+            out[tab] = (session.scalar(stmt) or 0) if lead else 0
         elif tab == "overdue":
             ids = visible_task_ids(username, groups, lead=lead, states=open_states, process_key=process_key)
             stmt = select(func.count()).select_from(HumanTask).where(

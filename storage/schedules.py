@@ -54,6 +54,7 @@ class DueSchedule(NamedTuple):
     remaining: int
     interval_seconds: float | None
     attempts: int
+    expression: str | None = None  # "kind:text"; a cron timeCycle computes its next slot from it
 
 
 def by_key(session: Session) -> dict[str, ProcessSchedule]:
@@ -75,7 +76,7 @@ def claim_due(session: Session, worker: str, *, now: datetime, lease: timedelta,
     rows = leases.claim(session, _PS, worker=worker, now=now, until=now + lease,
                         where=[_PS.c.next_at <= now, _PS.c.failed_at.is_(None)],
                         order_by=[_PS.c.next_at, _PS.c.key], limit=limit, key="key",
-                        columns=["version", "next_at", "remaining", "interval_seconds", "attempts"])
+                        columns=["version", "next_at", "remaining", "interval_seconds", "attempts", "expression"])
     return [DueSchedule(*row) for row in rows]
 
 

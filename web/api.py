@@ -106,7 +106,9 @@ def deploy() -> Any:
     if report.problems:
         raise ApiError(422, f"{len(report.problems)} problem(s); nothing was deployed from the files listed",
                        [p.as_dict() for p in report.problems], code="invalid_definition")
-    result = [{"key": r.key, "version": r.version, "unchanged": r.unchanged} for r in report.results]
+    # Still the list of results; each carries the warnings of the file it came from.
+    result = [{"key": r.key, "version": r.version, "unchanged": r.unchanged,
+               "warnings": [w.as_dict() for w in report.warnings_of(r.file)]} for r in report.results]
     return jsonify(result), 200 if all(r.unchanged for r in report.results) else 201
 
 
@@ -134,7 +136,7 @@ def tasks() -> Any:
         raise ApiError(422, "state must be open, claimed, completed or cancelled",
                        [{"field": "state", "message": "must be open, claimed, completed or cancelled"}])
     rows = runtime().tasks(a, state=state, mine=_flag("mine"), process_key=request.args.get("process") or None,
-                           overdue=_flag("overdue"))
+                           overdue=_flag("overdue"), unassigned=_flag("unassigned"))
     return jsonify([s.task_json(t) for t in rows])
 
 

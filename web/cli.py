@@ -90,7 +90,8 @@ def create_user(name: str, role: str, groups: tuple[str, ...], email: str | None
 @main.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
 def deploy(paths: tuple[Path, ...]) -> None:
-    """Deploy .bpmn/.dmn files or folders; prints KEY vN per process, or FILE:LINE: ELEMENT: message."""
+    """Deploy .bpmn/.dmn files or folders; prints KEY vN per process, FILE:LINE: ELEMENT: warning: message
+    per warning, and FILE:LINE: ELEMENT: message per error (exit 1, nothing deployed from that file)."""
     from engine.definitions import collect_files
 
     files = collect_files(paths)
@@ -105,6 +106,8 @@ def deploy(paths: tuple[Path, ...]) -> None:
     report = runtime.deploy(loaded, Actor.system("cli"))
     for result in report.results:
         click.echo(str(result))
+    for warning in report.warnings:  # FILE:LINE: ELEMENT: warning: message; they do not stop the deploy
+        click.echo(str(warning))
     for problem in report.problems:
         click.echo(str(problem))
     if report.problems:

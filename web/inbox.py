@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
@@ -10,6 +11,7 @@ from flask_login import login_required
 from engine import directory
 from engine.errors import ConflictError, FormValidationError
 from engine.escalation import escalations_for
+from engine.forms import GENERIC_FORM_ID, is_generic
 from engine.inbox import process_keys, tab_counts
 from engine.permissions import is_own_work, may_complete
 from engine.views import Actor, TaskView
@@ -18,6 +20,7 @@ from web.context import actor, database, lead_required, runtime
 bp = Blueprint("inbox", __name__)
 
 TABS = ("mine", "groups", "overdue", "completed")
+LEAD_TABS = ("all", "unassigned")  # quality leads and admins only
 PAGE_SIZE = 50  # tasks listed per page of a tab
 
 
@@ -30,6 +33,8 @@ def tab_tasks(a: Actor, tab: str, process: str | None, limit: int = PAGE_SIZE, o
         return rt.tasks(a, state="open", in_groups=True, process_key=process, limit=limit, offset=offset)
     if tab == "all" and a.is_lead:
         return rt.tasks(a, process_key=process, limit=limit, offset=offset)
+    if tab == "unassigned" and a.is_lead:  # tasks nobody is offered until a lead assigns them
+        return rt.tasks(a, unassigned=True, process_key=process, limit=limit, offset=offset)
     if tab == "overdue":  # a lead sees every overdue task of every process
         return rt.tasks(a, overdue=True, process_key=process, limit=limit, offset=offset)
     return rt.tasks(a, state="completed", mine=True, process_key=process, limit=limit, offset=offset)
@@ -39,7 +44,7 @@ def tab_tasks(a: Actor, tab: str, process: str | None, limit: int = PAGE_SIZE, o
 @login_required
 def inbox() -> Any:
     a = actor()
-    tabs = TABS + (("all",) if a.is_lead else ())
+    tabs = TABS + (LEAD_TABS if a.is_lead else ())
     tab = request.args.get("tab", "mine")
     if tab not in tabs:
         tab = "mine"
@@ -134,10 +139,24 @@ def complete(task_id: str) -> Any:
     task_view = runtime().task(task_id, a)
     field_ids = [f["id"] for f in task_view.form if not f.get("readonly")]
     values = {fid: request.form[fid] for fid in field_ids if fid in request.form}
+    submitted: dict[str, Any] = values
+    if is_generic(task_view.form):  # a form key without fields: the variables come as one JSON object
+        text = (values.get(GENERIC_FORM_ID) or "").strip() or "{}"
+        try:
+            submitted = json.loads(text)
+        except json.JSONDecodeError as exc:
+            submitted = None
+            problem = f"is not valid JSON: {exc.msg} (line {exc.lineno})"
+        else:
+            problem = None if isinstance(submitted, dict) else 'must be a JSON object, e.g. {"approved": true}'
+        if problem:
+            return _render_task(task_id, values=values, errors={GENERIC_FORM_ID: problem}, status=422)
     try:
-        instance = runtime().complete(task_id, a, values)
+        instance = runtime().complete(task_id, a, submitted)
     except FormValidationError as exc:
         errors = {d.get("field") or "": d.get("message", "") for d in exc.details}
+        if is_generic(task_view.form):  # name the variables in the one field they were typed into
+            errors = {GENERIC_FORM_ID: "; ".join(f"{k} {m}".strip() for k, m in errors.items())}
         return _render_task(task_id, values=values, errors=errors, status=422)
     except ConflictError as exc:
         flash(exc.message, "error")

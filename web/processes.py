@@ -50,6 +50,8 @@ def upload() -> Any:
     report = runtime().deploy(files, actor())
     for r in report.results:
         flash(f"{r.key} v{r.version} {'unchanged' if r.unchanged else 'deployed'}")
+    for w in report.warnings:  # the files deployed; what is ignored or defaulted at run time
+        flash(str(w), "warning")
     if report.problems:
         return index(problems=report.problems, results=report.results, status=422)
     return redirect(url_for("processes.index"))

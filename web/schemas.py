@@ -27,10 +27,20 @@ class ProcessSchema(Schema):
     deployed_at = fields.DateTime()
 
 
+class DeployWarningSchema(Schema):
+    """Something in the file that is ignored or defaulted at run time; the file deployed."""
+
+    file = fields.String(required=True)
+    line = fields.Integer(allow_none=True)
+    element = fields.String(required=True)
+    message = fields.String(required=True)
+
+
 class DeployedSchema(Schema):
     key = fields.String(required=True)
     version = fields.Integer(required=True)
     unchanged = fields.Boolean()
+    warnings = fields.List(fields.Nested(DeployWarningSchema))  # of the file this key came from
 
 
 class StartRequest(Schema):
@@ -50,7 +60,8 @@ class InstanceSummary(Schema):
 class FormFieldSchema(Schema):
     id = fields.String(required=True)
     label = fields.String()
-    type = fields.String(validate=validate.OneOf(["string", "long", "boolean", "date", "enum"]))
+    # "variables": Camunda's generic form (a form key without form fields) takes any variables
+    type = fields.String(validate=validate.OneOf(["string", "long", "boolean", "date", "enum", "variables"]))
     required = fields.Boolean()
     options = fields.List(fields.Dict())
     validation = fields.Dict()
@@ -95,6 +106,8 @@ class TaskSchema(Schema):
     process_key = fields.String(required=True)
     assignee = fields.String(allow_none=True)
     groups = fields.List(fields.String())
+    candidate_users = fields.List(fields.String())
+    unassigned = fields.Boolean()  # open, no assignee, no candidates: in the leads' Unassigned queue
     due_at = fields.DateTime(allow_none=True)
     state = fields.String(validate=validate.OneOf(["open", "claimed", "completed", "cancelled"]))
     priority = fields.Integer()
@@ -211,6 +224,7 @@ def load(schema: Schema, payload: Any) -> dict[str, Any]:
 def task_json(task: Any, detail: bool = False, database: Any = None) -> dict[str, Any]:
     out = task.as_dict()
     out["form"] = {"fields": out.pop("form", [])}
+    out["unassigned"] = bool(getattr(task, "unassigned", False))
     if detail:
         from engine.escalation import escalations_for
 

@@ -170,19 +170,20 @@ class Runtime:
     # ------------------------------------------------------------------ human tasks
     def tasks(self, actor: Actor, *, state: str | None = None, mine: bool = False, instance_id: str | None = None,
               process_key: str | None = None, limit: int = 200, in_groups: bool = False,
-              offset: int = 0, overdue: bool = False) -> list[TaskView]:
+              offset: int = 0, overdue: bool = False, unassigned: bool = False) -> list[TaskView]:
         """Tasks the actor may see: assigned to them, or in one of their groups (leads see all).
 
         `mine`: only tasks assigned to or completed by the actor; `in_groups`: only tasks of the
         actor's candidate groups (the inbox's "my groups" tab, for leads too). Open or claimed tasks
         unless `state` is given; due first (undated last), then priority, then age; at most `limit`
         after skipping `offset`. `overdue`: only open/claimed tasks whose due date has passed (for a
-        quality lead: every overdue task of every process).
+        quality lead: every overdue task of every process). `unassigned`: only open tasks with no
+        assignee and no candidates (the quality leads' Unassigned queue; empty for anyone else).
         """
         with self.db.read() as session:
             return tasks.list_tasks(session.connection(), actor, state=state, mine=mine, instance_id=instance_id,
                                     process_key=process_key, limit=limit, in_groups=in_groups, offset=offset,
-                                    overdue=overdue)
+                                    overdue=overdue, unassigned=unassigned)
 
     def task(self, task_id: str, actor: Actor) -> TaskView:
         with self.db.read() as session:

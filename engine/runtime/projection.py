@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection
 
-from engine.assignment import AssignmentError, resolve
-from engine.forms import form_fields, get_path
+from engine.assignment import AssignmentError, resolve, split_candidates
+from engine.forms import form_fields, generic_form, get_path
 from engine.runtime import incidents, spiff
 from engine.runtime.values import json_roundtrip, json_safe
 from engine.views import Actor, AuditView, IncidentView, InstanceView, TaskView
@@ -103,6 +103,8 @@ def _human_tasks(loaded: Loaded, snapshot: Snapshot, now: datetime, changes: Cha
             incidents.on_loaded(loaded, task, exc, Actor.system())
             continue
         fields = form_fields(spiff.task_form(task))
+        if not fields and (attrs.get("formKey") or attrs.get("formRef")):
+            fields = generic_form()  # an app's or Camunda Forms' form: the client submits any variables
         for f in fields:
             current = get_path(task.data, f["id"])
             if current is not None and not isinstance(current, (dict, list)):
@@ -115,11 +117,14 @@ def _human_tasks(loaded: Loaded, snapshot: Snapshot, now: datetime, changes: Cha
             follow_up_at=who.follow_up_at, form=json_safe(fields), documentation=attrs.get("documentation"),
             created_at=now, claimed_at=now if who.assignee else None, completed_at=None, completed_by=None,
             submitted=None)
-        groups = list(dict.fromkeys(who.groups))
+        groups = who.candidates  # candidate groups and users (engine.assignment.candidate_key)
         changes.new_tasks.append(values)
         changes.new_groups.extend({"task_id": task_id, "group_name": g} for g in groups)
         rows[task_id] = (SimpleNamespace(**values), sorted(groups))
-        loaded.audit("task_created", None, task_id, {"task": name, "assignee": who.assignee, "groups": who.groups})
+        audit = {"task": name, "assignee": who.assignee, "groups": who.groups}
+        if who.users:
+            audit["candidate_users"] = who.users
+        loaded.audit("task_created", None, task_id, audit)
     loaded.tasks = rows
 
 
@@ -175,9 +180,11 @@ def write(conn: Connection, all_changes: list[Changes]) -> None:
 
 # ---------------------------------------------------------------------- views
 def task_view(row: Any, groups: list[str]) -> TaskView:
+    """The view of a task row; `groups` are its stored candidate names (groups and `user:` keys)."""
+    real_groups, users = split_candidates(list(groups))
     return TaskView(
         id=row.id, name=row.name, spec_id=row.spec_id, instance_id=row.instance_id, process_key=row.process_key,
-        state=row.state, assignee=row.assignee, groups=list(groups), due_at=row.due_at,
+        state=row.state, assignee=row.assignee, groups=real_groups, candidate_users=users, due_at=row.due_at,
         follow_up_at=row.follow_up_at, priority=row.priority, created_at=row.created_at,
         completed_at=row.completed_at, completed_by=row.completed_by, form=list(row.form or []),
         documentation=row.documentation, values=dict(row.submitted or {}),

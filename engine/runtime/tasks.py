@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from engine import clock
-from engine.assignment import AssignmentError, parse_when
+from engine.assignment import AssignmentError, candidate_names, parse_when
 from engine.errors import ConflictError, FormValidationError, InvalidStateError, NotFoundError
 from engine.forms import set_path, validate_submission
 from engine.permissions import check_lead, check_may_act, may_see_task
@@ -24,13 +24,19 @@ OPEN_STATES = store.OPEN_STATES
 
 
 def list_tasks(conn: Any, actor: Actor, *, state: str | None, mine: bool, instance_id: str | None,
-               process_key: str | None, limit: int, in_groups: bool, offset: int, overdue: bool) -> list[TaskView]:
+               process_key: str | None, limit: int, in_groups: bool, offset: int, overdue: bool,
+               unassigned: bool = False) -> list[TaskView]:
     states = (state,) if state else OPEN_STATES
     if overdue:
         states = tuple(s for s in states if s in OPEN_STATES)
-    rows = store.list_tasks(conn, username=actor.username, groups=actor.groups, lead=actor.is_lead, states=states,
-                            mine=mine, in_groups=in_groups, instance_id=instance_id, process_key=process_key,
-                            due_before=clock.now() if overdue else None, limit=limit, offset=offset)
+    if unassigned:  # the Unassigned queue holds open tasks only (assigning one claims it)
+        states = tuple(s for s in states if s == "open")
+        if not states:
+            return []
+    rows = store.list_tasks(conn, username=actor.username, groups=candidate_names(actor), lead=actor.is_lead,
+                            states=states, mine=mine, in_groups=in_groups, instance_id=instance_id,
+                            process_key=process_key, due_before=clock.now() if overdue else None, limit=limit,
+                            offset=offset, unassigned=unassigned)
     groups = store.groups_of(conn, [r.id for r in rows])
     return [projection.task_view(r, groups.get(r.id, [])) for r in rows]
 

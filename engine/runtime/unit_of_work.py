@@ -167,7 +167,8 @@ class UnitOfWork:
             incidents.on_loaded(loaded, failed[0] if failed else None, exc, actor)
 
     def fire_timers(self, loaded: Loaded, actor: Actor, worker: str, leased: set[str] = frozenset()) -> list[str]:
-        """Advance with the timers refreshed; audit each timer task that fired. Returns their ids.
+        """Advance with the timers refreshed; audit each timer task that fired (a cycle timer each
+        time it fires). Returns their ids.
 
         The one way a timer fires: the scheduler's batches (engine/runtime/timers.py) and a lead's
         retry (a timer that came due while the instance was stuck) both come here.
@@ -175,7 +176,10 @@ class UnitOfWork:
         waiting, _ = spiff.waiting_events(loaded.workflow)
         before = spiff.pending_timer_ids(loaded.workflow, leased) & (set(waiting) | leased)
         self.advance(loaded, actor, refresh_timers=True)
-        fired = sorted(before - spiff.unfinished_task_ids(loaded.workflow))
+        # A cycle timer (ISO repeat or cron) fires and goes on waiting, for a later time.
+        still, _ = spiff.waiting_events(loaded.workflow)
+        repeated = {t for t in before & set(still) if t in waiting and still[t][1] > waiting[t][1]}
+        fired = sorted((before - spiff.unfinished_task_ids(loaded.workflow)) | repeated)
         for task_id in fired:
             element = waiting[task_id][0] if task_id in waiting else None
             loaded.audit("timer_fired", actor, task_id, {"timer": element, "worker": worker})

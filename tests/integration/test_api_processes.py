@@ -38,7 +38,7 @@ def test_upload_multipart_xml_body_unchanged_and_422(client):
     response = client.post("/api/v1/processes", headers=lena, data={"file": (io.BytesIO(same), "simple_review.bpmn")},
                            content_type="multipart/form-data")
     assert response.status_code == 200 and response.get_json() == [{"key": "simple_review", "version": 1,
-                                                                     "unchanged": True}]
+                                                                     "unchanged": True, "warnings": []}]
     changed = same.replace(b"Assess request", b"Assess it")
     response = client.post("/api/v1/processes?name=simple_review.bpmn", headers=lena, data=changed,
                            content_type="application/xml")

@@ -12,10 +12,14 @@ BROKEN = b"""<?xml version="1.0"?>
 <bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" id="d" targetNamespace="x">
   <bpmn:process id="broken" isExecutable="true">
     <bpmn:startEvent id="s"/>
-    <bpmn:userTask id="unassigned" name="Nobody"/>
-    <bpmn:sequenceFlow id="f" sourceRef="s" targetRef="unassigned"/>
+    <bpmn:scriptTask id="groovy" name="Groovy" scriptFormat="groovy"><bpmn:script>x = 1</bpmn:script></bpmn:scriptTask>
+    <bpmn:sequenceFlow id="f" sourceRef="s" targetRef="groovy"/>
   </bpmn:process>
 </bpmn:definitions>"""
+# Deploys, with a warning: nobody is assigned the task (it waits in the Unassigned queue).
+UNASSIGNED = BROKEN.replace(b'id="broken"', b'id="unassigned"').replace(
+    b'<bpmn:scriptTask id="groovy" name="Groovy" scriptFormat="groovy"><bpmn:script>x = 1</bpmn:script></bpmn:scriptTask>',
+    b'<bpmn:userTask id="nobody" name="Nobody"/>').replace(b'targetRef="groovy"', b'targetRef="nobody"')
 
 
 def test_processes_page_lists_versions_and_downloads_xml(client):
@@ -44,7 +48,14 @@ def test_upload_new_version_and_problems_line_by_line(client):
                     content_type="multipart/form-data")
     assert response.status_code == 422
     html = response.get_data(as_text=True)
-    assert re.search(r"<code>broken\.bpmn:\d+</code>", html) and "unassigned" in html
+    assert re.search(r"<code>broken\.bpmn:\d+</code>", html) and "groovy" in html
+    response = post(client, "/processes", {"file": (io.BytesIO(UNASSIGNED), "unassigned.bpmn")}, page="/processes",
+                    content_type="multipart/form-data")
+    assert response.status_code == 302
+    html = client.get(response.headers["Location"]).get_data(as_text=True)
+    assert "unassigned v1 deployed" in html
+    assert re.search(r'class="flash warning"[^>]*>unassigned\.bpmn:5: userTask nobody &#34;Nobody&#34;: warning: '
+                     r"nobody is assigned", html), html
     response = post(client, "/processes", {"file": (io.BytesIO(b"x"), "notes.txt")}, page="/processes",
                     content_type="multipart/form-data")
     assert response.status_code == 400

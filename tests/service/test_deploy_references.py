@@ -95,7 +95,7 @@ def test_called_process_deployed_earlier(runtime, lead):
 
 
 def test_bad_file_in_a_batch_does_not_block_the_good_ones(runtime):
-    bad = linear("bad", '<bpmn:userTask id="Nobody" />')
+    bad = linear("bad", '<bpmn:serviceTask id="Java" camunda:class="com.acme.Mailer" />')
     report = runtime.deploy([("sub.bpmn", SUB), ("bad.bpmn", bad)])
     assert [p.file for p in report.problems] == ["bad.bpmn"]
     assert [str(r) for r in report.results] == ["sub v1"]

@@ -167,12 +167,15 @@ def test_a_dmn_file_is_not_mistaken_for_bpmn(runtime):
 
 
 # ---------------------------------------------------------------- 5. assignability
-def test_user_task_nobody_can_be_assigned(runtime):
+def test_user_task_nobody_is_assigned_deploys_with_a_warning(runtime):
     content = linear("orphan", user_task("Assigned"), '<bpmn:userTask id="Nobody" name="Who?" />')
-    problem = only(refused(runtime, "orphan.bpmn", content))
-    assert problem.line == line_of(content, 'id="Nobody"')
-    assert problem.element == 'userTask Nobody "Who?"'
-    assert "nobody can be assigned" in problem.message
+    report = runtime.deploy([("orphan.bpmn", content)])
+    assert report.ok and [(r.key, r.version) for r in report.results] == [("orphan", 1)]
+    warning = only(report.warnings)
+    assert warning.is_warning and warning.line == line_of(content, 'id="Nobody"')
+    assert warning.element == 'userTask Nobody "Who?"'
+    assert "Unassigned queue" in warning.message
+    assert str(warning) == f"orphan.bpmn:{warning.line}: userTask Nobody \"Who?\": warning: {warning.message}"
 
 
 def test_assignee_or_candidate_groups_suffice(runtime, lead):
@@ -266,8 +269,11 @@ def test_script_in_another_language(runtime):
 # ---------------------------------------------------------------- 9. unsupported elements
 UNSUPPORTED = [
     ('<bpmn:complexGateway id="X" />', "complexGateway X", "complex gateways are not supported"),
-    ('<bpmn:serviceTask id="X" camunda:class="com.acme.Foo" />', "serviceTask X", "service tasks"),
-    ('<bpmn:sendTask id="X" />', "sendTask X", "send tasks"),
+    ('<bpmn:serviceTask id="X" camunda:class="com.acme.Foo" />', "serviceTask X", 'camunda:type="external"'),
+    ('<bpmn:serviceTask id="X" camunda:delegateExpression="${mailer}" />', "serviceTask X", "Java bean"),
+    ('<bpmn:sendTask id="X" />', "sendTask X", "sendTask has no implementation"),
+    ('<bpmn:scriptTask id="X" scriptFormat="groovy"><bpmn:script>x = 1</bpmn:script></bpmn:scriptTask>',
+     "scriptTask X", "rewrite the script in Python"),
     ('<bpmn:task id="X"><bpmn:extensionElements><camunda:executionListener event="start" class="a.B" />'
      "</bpmn:extensionElements></bpmn:task>", "task X", "execution listeners"),
     ('<bpmn:task id="X"><bpmn:extensionElements><camunda:inputOutput><camunda:inputParameter name="a">1'
@@ -286,12 +292,14 @@ def test_unsupported_elements_are_refused_with_the_reason(runtime, node, element
                                    if "extensionElements" in node else 'id="X"')
 
 
-def test_data_store_reference_is_refused(runtime):
+def test_data_store_reference_deploys_with_a_warning(runtime):
     content = bpmn(process_xml("store", user_task("T"),
                                extra='    <bpmn:dataStoreReference id="Store" name="CRM" />'))
-    problem = only(refused(runtime, "store.bpmn", content))
-    assert problem.element == 'dataStoreReference Store "CRM"'
-    assert problem.line == line_of(content, 'id="Store"') and "data stores" in problem.message
+    report = runtime.deploy([("store.bpmn", content)])
+    assert report.ok and report.results[0].key == "store"
+    warning = only(report.warnings)
+    assert warning.element == 'dataStoreReference Store "CRM"'
+    assert warning.line == line_of(content, 'id="Store"') and "ignored at run time" in warning.message
 
 
 def test_documentation_only_elements_are_fine(runtime):
@@ -309,10 +317,10 @@ def test_deploy_paths_raises_and_deploys_nothing(runtime, tmp_path):
     good = tmp_path / "a_good.bpmn"
     good.write_bytes(OK)
     bad = tmp_path / "b_bad.bpmn"
-    bad.write_bytes(linear("bad", '<bpmn:userTask id="Nobody" />'))
+    bad.write_bytes(linear("bad", '<bpmn:serviceTask id="Java" camunda:class="com.acme.Mailer" />'))
     with pytest.raises(DeploymentError) as info:
         runtime.deploy_paths([tmp_path])
     problem = only(info.value.problems)
-    assert problem.file == str(bad) and problem.element == "userTask Nobody"
+    assert problem.file == str(bad) and problem.element == "serviceTask Java"
     assert info.value.details == [problem.as_dict()]
     assert runtime.definitions_list() == []
