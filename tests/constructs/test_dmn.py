@@ -95,9 +95,9 @@ def test_every_dmn_namespace_deploys_and_redeploying_a_decision_is_a_new_version
     text = text.replace("https://www.omg.org/spec/DMN/20191111/MODEL/", namespace)
     first = flow.call("POST", "/api/v1/processes?name=sizes.dmn", (200, 201), data=text.encode(),
                       content_type="application/xml")
-    assert first == [{"key": "overlapping", "version": 1, "unchanged": False}]
+    assert first == [{"key": "overlapping", "version": 1, "unchanged": False, "warnings": []}]
     moved = text.replace("&gt; 500", "&gt; 5000").replace('id="dmn_unique"', 'id="other_file"')
     second = flow.call("POST", "/api/v1/processes?name=other.dmn", (200, 201), data=moved.encode(),
                        content_type="application/xml")
-    assert second == [{"key": "overlapping", "version": 2, "unchanged": False}]
+    assert second == [{"key": "overlapping", "version": 2, "unchanged": False, "warnings": []}]
     assert evaluate(flow, "overlapping", {"amount": 900}) == {"result": [{"size": "big"}]}
