@@ -36,7 +36,7 @@ from SpiffWorkflow.bpmn.script_engine.python_environment import (
 from SpiffWorkflow.exceptions import SpiffWorkflowException
 
 from engine.expressions import to_python
-from engine.sandbox_helpers import HELPERS  # the callable helpers, listed in one place
+from engine.sandbox_helpers import CONTEXT_KEY, HELPERS, camunda_objects  # the helpers, listed in one place
 
 __all__ = [
     "HELPERS",
@@ -488,9 +488,15 @@ def _run(code: CodeType, namespace: dict[str, Any], is_script: bool) -> Any:
         sys.settrace(previous)
 
 
-def _namespace(data: Mapping[str, Any], external_context: Mapping[str, Any] | None) -> dict[str, Any]:
+def _namespace(data: Mapping[str, Any], external_context: Mapping[str, Any] | None,
+               script: bool = False) -> dict[str, Any]:
     # Same precedence as SpiffWorkflow: external context, then task data.
     namespace: dict[str, Any] = dict(external_context or {})
+    context = namespace.pop(CONTEXT_KEY, None)
+    if context is not None:
+        # Camunda's `execution`/`task` built from plain data; a script's setVariable is a variable
+        # of the script (written back like an assignment), an expression's goes into the data.
+        namespace.update(camunda_objects(context, namespace if script else data))  # type: ignore[arg-type]
     namespace.update(data)
     namespace.update(_GUARDS)
     return namespace
@@ -521,7 +527,7 @@ def execute(source: str, data: dict[str, Any], external_context: Mapping[str, An
     environment does by exec'ing directly in task data)."""
     code = compile_script(source)
     external = external_context or {}
-    namespace = _namespace(data, external)
+    namespace = _namespace(data, external, script=True)
     _run(code, namespace, is_script=True)
     for key, value in namespace.items():
         if key in _GUARDS or (key in external and key not in data):
@@ -557,8 +563,22 @@ class SandboxEnvironment(BasePythonScriptEngineEnvironment):
 class SandboxScriptEngine(PythonScriptEngine):
     """PythonScriptEngine whose evaluation and validation use the sandbox."""
 
-    def __init__(self, environment: BasePythonScriptEngineEnvironment | None = None) -> None:
+    def __init__(self, environment: BasePythonScriptEngineEnvironment | None = None,
+                 context_of: Callable[[Any], dict[str, Any]] | None = None) -> None:
         super().__init__(environment or SandboxEnvironment())
+        # The plain data Camunda's `execution` built-in is made of (instance id, business key,
+        # activity), taken from the task by the runtime (engine/runtime/camunda.py).
+        self.context_of = context_of
+
+    def _with_context(self, task: Any, external_context: Mapping[str, Any] | None) -> Mapping[str, Any] | None:
+        if self.context_of is None or task is None:
+            return external_context
+        merged = dict(external_context or {})
+        merged.setdefault(CONTEXT_KEY, self.context_of(task))
+        return merged
+
+    def execute(self, task: Any, script: str, external_context: Mapping[str, Any] | None = None) -> Any:
+        return super().execute(task, script, self._with_context(task, external_context))
 
     def validate(self, expression: str) -> None:
         # Raises SandboxSyntaxError (a SyntaxError) for unparseable text, which
@@ -567,7 +587,7 @@ class SandboxScriptEngine(PythonScriptEngine):
 
     def evaluate(self, task: Any, expression: str, external_context: Mapping[str, Any] | None = None) -> Any:
         try:
-            return self.environment.evaluate(expression, task.data, external_context)
+            return self.environment.evaluate(expression, task.data, self._with_context(task, external_context))
         except SpiffWorkflowException as err:
             err.add_note(f"Error evaluating expression '{expression}'")
             raise

@@ -18,6 +18,7 @@ from uuid import UUID
 
 from SpiffWorkflow.bpmn import BpmnEvent, BpmnWorkflow
 from SpiffWorkflow.bpmn.serializer import BpmnWorkflowSerializer
+from SpiffWorkflow.bpmn.serializer.default.task_spec import MultiInstanceTaskConverter, SubWorkflowConverter
 from SpiffWorkflow.bpmn.serializer.default.workflow import BpmnWorkflowConverter
 from SpiffWorkflow.bpmn.specs.bpmn_process_spec import BpmnProcessSpec
 from SpiffWorkflow.bpmn.specs.event_definitions import timer as _spiff_timer
@@ -30,6 +31,7 @@ from SpiffWorkflow.util.task import TaskState
 
 from engine import clock
 from engine.errors import EngineError
+from engine.runtime import camunda, scopes
 
 STATE_FORMAT = 1
 
@@ -57,6 +59,10 @@ class _SpeclessWorkflowConverter(BpmnWorkflowConverter):
 def _registry() -> Any:
     config = dict(CAMUNDA_CONFIG)
     config[BpmnWorkflow] = _SpeclessWorkflowConverter
+    # Camunda extensions' task specs (engine/runtime/camunda.py) serialize like the ones they extend.
+    config[camunda.PdcaSequentialMultiInstance] = MultiInstanceTaskConverter
+    config[camunda.PdcaParallelMultiInstance] = MultiInstanceTaskConverter
+    config[camunda.PdcaCallActivity] = SubWorkflowConverter
     return BpmnWorkflowSerializer.configure(config)
 
 
@@ -76,6 +82,7 @@ def load_specs(raw: bytes) -> tuple[BpmnProcessSpec, dict[str, BpmnProcessSpec]]
     dct = json.loads(raw)
     spec = _REGISTRY.restore(dct["spec"])
     subs = {name: _REGISTRY.restore(s) for name, s in dct["subprocess_specs"].items()}
+    camunda.install(spec, subs)
     return spec, subs
 
 
@@ -129,9 +136,12 @@ def new_workflow(spec: BpmnProcessSpec, subprocess_specs: dict[str, BpmnProcessS
 
 def advance(workflow: BpmnWorkflow, *, refresh_timers: bool = False) -> None:
     """Run every engine step that can run (raises what the model or a script raised)."""
+    # Each task's writes reach its whole process scope (engine/runtime/scopes.py); a timer that
+    # came due is a task run like any other, so the refresh goes through the tracker too.
+    tracker = scopes.Tracker()
     if refresh_timers:
         workflow.refresh_timers()
-    workflow.do_engine_steps()
+    workflow.do_engine_steps(**tracker.callbacks())
 
 
 def task_by_id(workflow: BpmnWorkflow, task_id: str) -> Any:
@@ -162,7 +172,9 @@ def retry_failed(workflow: BpmnWorkflow, data: dict[str, Any] | None) -> None:
     """Failed tasks become READY again (optionally with corrected data), so the next advance reruns them."""
     for task in workflow.get_tasks(state=TaskState.ERROR):
         if data:
+            before = scopes.snapshot(task)
             task.data.update(data)
+            scopes.publish(task, before)
         task._set_state(TaskState.READY)
 
 
@@ -175,8 +187,11 @@ def element_name(task: Any) -> str:
 
 
 def pdca_attributes(task: Any) -> dict[str, Any]:
-    """The raw assignment attributes our parser keeps on a user task spec (engine/bpmn_parser.py)."""
-    return (getattr(task.task_spec, "extensions", None) or {}).get("pdca", {})
+    """The raw assignment attributes our parser keeps on a user task spec (engine/bpmn_parser.py),
+    with what a task listener changed on this task (engine/runtime/camunda.py)."""
+    attributes = (getattr(task.task_spec, "extensions", None) or {}).get("pdca", {})
+    overrides = task.internal_data.get(camunda.OVERRIDES_KEY)
+    return {**attributes, **overrides} if overrides else attributes
 
 
 def task_form(task: Any) -> Any:
@@ -188,12 +203,14 @@ def instance_data(workflow: BpmnWorkflow) -> dict[str, Any]:
     data: dict[str, Any] = {}
     last = workflow.last_task
     if last is not None:
-        data.update(last.data)
+        data.update(scopes.shared_data(last))
     else:
         data.update(workflow.task_tree.data)
-    # Ready/waiting tasks inherited the freshest data from the tasks before them.
+    # Ready/waiting tasks inherited the freshest data from the tasks before them (their locals, e.g.
+    # a multi-instance element variable, are not process variables); a called process's open tasks
+    # are shown too, as the instance's view has always shown them.
     for task in workflow.get_tasks(state=TaskState.READY | TaskState.WAITING | TaskState.ERROR):
-        data.update(task.data)
+        data.update(scopes.shared_data(task))
     data.update(workflow.data)
     return data
 
@@ -260,7 +277,9 @@ def deliver_message(workflow: BpmnWorkflow, name: str, data: dict[str, Any]) -> 
     if not waiting:
         return 0
     for task in waiting:
+        before = scopes.snapshot(task)
         task.data.update(data)
+        scopes.publish(task, before)
     definition = waiting[0].task_spec.event_definition
     if hasattr(definition, "result_var"):
         payload: dict[str, Any] = {"payload": dict(data), "result_var": definition.result_var or name}
