@@ -18,6 +18,7 @@ from engine.bpmn_parser import CAMUNDA
 from engine.errors import Problem
 from engine.expressions import to_python
 from engine.sandbox import _FORBIDDEN_BUILTINS, SandboxError, compile_expression, compile_script
+from engine.sandbox_helpers import unknown_builtin_calls
 
 BPMN_NS = "http://www.omg.org/spec/BPMN/20100524/MODEL"
 B = "{" + BPMN_NS + "}"
@@ -34,11 +35,9 @@ UNSUPPORTED = {
     "compensateEventDefinition": "compensation events are not supported",
 }
 CAMUNDA_UNSUPPORTED = {
-    "executionListener": "execution listeners run Java code and are not supported; use a script task",
-    "taskListener": "task listeners run Java code and are not supported; use a script task",
-    "inputOutput": "input/output mappings are not supported; use a script task to map variables",
     "connector": "connectors are not supported",
 }
+LISTENERS = ("executionListener", "taskListener")
 FLOW_NODES = {
     "startEvent", "endEvent", "userTask", "task", "manualTask", "scriptTask", "businessRuleTask",
     "exclusiveGateway", "parallelGateway", "inclusiveGateway", "eventBasedGateway", "subProcess",
@@ -96,11 +95,16 @@ class _Collector:
 
 
 def _unavailable_calls(python_source: str, mode: str) -> list[str]:
-    """Calls of builtins the sandbox deliberately lacks (open, getattr, ...), unless the model defines the name."""
+    """Calls of builtins the sandbox deliberately lacks (open, getattr, ...), unless the model defines
+    the name, and of methods Camunda's built-ins do not have here (execution.fooBar())."""
     try:
         tree = ast.parse(python_source, mode=mode)
     except SyntaxError:
         return []
+    unknown = unknown_builtin_calls(tree)
+    if unknown:
+        raise SandboxError(f"{', '.join(n + '()' for n in unknown)} is not a method of the built-in "
+                           "(execution, task and dateTime() offer Camunda's usual methods)")
     assigned = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and not isinstance(n.ctx, ast.Load)}
     assigned |= {a.arg for n in ast.walk(tree) if isinstance(n, ast.Lambda) for a in n.args.args}
     called = {n.func.id for n in ast.walk(tree) if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)}
@@ -134,6 +138,10 @@ def check_bpmn(root: etree._Element, filename: str) -> list[Problem]:
         elif el.tag.startswith(CAMUNDA) and name in CAMUNDA_UNSUPPORTED:
             owner = el.getparent().getparent() if el.getparent() is not None else el
             out.add(el, CAMUNDA_UNSUPPORTED[name], describe(owner))
+        elif el.tag.startswith(CAMUNDA) and name in LISTENERS:
+            _check_listener(el, out)
+        elif el.tag.startswith(CAMUNDA) and name in ("inputParameter", "outputParameter", "in", "out"):
+            _check_mapping(el, out)
     for process in executable:
         _check_process(process, out)
     return out.problems
@@ -208,6 +216,60 @@ def _check_process(process: etree._Element, out: _Collector) -> None:
             _check_flow(el, process, out)
     if not process.findall(B + "startEvent"):
         out.add(process, "the process has no start event")
+
+
+def _owner(el: etree._Element) -> etree._Element:
+    """The BPMN element a camunda:* extension element belongs to."""
+    while el.getparent() is not None and not el.tag.startswith(B):
+        el = el.getparent()
+    parent = el.getparent() if local(el.tag) == "extensionElements" else None
+    return parent if parent is not None else el
+
+
+def _check_listener(listener: etree._Element, out: _Collector) -> None:
+    """Listeners run as sandboxed Python scripts; Java classes, expressions and other languages cannot run."""
+    kind = "task listener" if local(listener.tag) == "taskListener" else "execution listener"
+    owner = _owner(listener)
+    script = listener.find(CAMUNDA + "script")
+    for attr in ("class", "delegateExpression", "expression"):
+        if listener.get(attr):
+            out.add(listener, f'{kind} with {attr}="{listener.get(attr)}" runs Java code, which PDCA Flow cannot run; '
+                              'write it as <camunda:script scriptFormat="python">', describe(owner))
+            return
+    if script is None:
+        out.add(listener, f"{kind} has no script", describe(owner))
+        return
+    fmt = (script.get("scriptFormat") or "").lower()
+    if fmt not in ("python", "py"):
+        out.add(listener, f'{kind} script format "{fmt or "none"}" is not supported; write it in (sandboxed) Python',
+                describe(owner))
+    elif script.get("resource"):
+        out.add(listener, f"{kind} script resources are not supported; write the script inline", describe(owner))
+    else:
+        out.compile(script, script.text, kind, owner, compile_script)
+
+
+def _check_mapping(el: etree._Element, out: _Collector) -> None:
+    """camunda:inputParameter/outputParameter values and camunda:in/out sourceExpressions compile."""
+    owner = _owner(el)
+    what = f"camunda:{local(el.tag)} '{el.get('name') or el.get('target') or el.get('source') or ''}'"
+    if local(el.tag) in ("in", "out"):
+        if el.get("sourceExpression"):
+            out.compile(el, el.get("sourceExpression"), what, owner)
+        if not (el.get("variables") == "all" or el.get("businessKey") or
+                ((el.get("source") or el.get("sourceExpression")) and el.get("target"))):
+            out.add(el, f'{what} needs source (or sourceExpression) and target, variables="all" or businessKey',
+                    describe(owner))
+        return
+    for value in el.iter(etree.Element):
+        if value.tag == CAMUNDA + "script":
+            fmt = (value.get("scriptFormat") or "").lower()
+            if fmt not in ("python", "py"):
+                out.add(value, f'{what}: script format "{fmt or "none"}" is not supported; use Python', describe(owner))
+            else:
+                out.compile(value, value.text, what, owner, compile_script)
+        elif len(value) == 0 and value.text and EXPRESSION_RE.search(value.text.strip()):
+            out.compile(value, value.text.strip(), what, owner)
 
 
 def _check_flow(flow: etree._Element, process: etree._Element, out: _Collector) -> None:

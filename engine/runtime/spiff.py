@@ -32,6 +32,7 @@ from SpiffWorkflow.util.task import TaskState
 from engine import clock
 from engine.errors import EngineError
 from engine.runtime import camunda, scopes
+from engine.sandbox_helpers import CONTEXT_KEY
 
 STATE_FORMAT = 1
 
@@ -192,6 +193,11 @@ def pdca_attributes(task: Any) -> dict[str, Any]:
     attributes = (getattr(task.task_spec, "extensions", None) or {}).get("pdca", {})
     overrides = task.internal_data.get(camunda.OVERRIDES_KEY)
     return {**attributes, **overrides} if overrides else attributes
+
+
+def expression_context(task: Any) -> dict[str, Any]:
+    """The external context for evaluating a task's attribute expressions (Camunda's `execution`)."""
+    return {CONTEXT_KEY: camunda.script_context(task)}
 
 
 def task_form(task: Any) -> Any:
