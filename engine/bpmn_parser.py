@@ -87,11 +87,21 @@ class PdcaProcessParser(ProcessParser):
     def _parse(self) -> None:
         super()._parse()
         errors = {e.get("id"): e for e in self.document_root.iter(B + "error")}
+        # Listeners of sequence flows ("take") run when the flow's target starts, coming from its source.
+        taken: dict[str, dict[str, list[dict[str, Any]]]] = {}
+        for flows in self.outgoing_sequence_flows.values():
+            for flow in flows:
+                listeners = read_extensions(flow).get("execution_listeners") or []
+                if listeners:
+                    taken.setdefault(flow.get("targetRef"), {}).setdefault(flow.get("sourceRef"), []).extend(
+                        {**listener, "event": "take"} for listener in listeners)
         for spec in list(self.spec.task_specs.values()):
             node = self.get_node_by_id(getattr(spec, "bpmn_id", None) or "")
             if node is None or isinstance(spec, (PdcaSequentialMultiInstance, PdcaParallelMultiInstance)):
                 continue
             ext = read_extensions(node)
+            if spec.bpmn_id in taken:
+                ext["take_listeners"] = taken[spec.bpmn_id]
             for definition in node.findall(B + "errorEventDefinition"):
                 error = errors.get(definition.get("errorRef") or "")
                 if error is not None and error.get(CAMUNDA + "errorMessage"):

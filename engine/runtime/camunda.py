@@ -145,9 +145,11 @@ def _on_start(workflow: Any, task: Any) -> None:
     task.internal_data["pdca_started"] = True
     inputs = ext.get("inputs") or []
     listeners = ext.get("execution_listeners") or []
-    if not inputs and not any(lst.get("event") == "start" for lst in listeners):
+    taken = _taken_flow_listeners(task, ext)
+    if not inputs and not taken and not any(lst.get("event") == "start" for lst in listeners):
         return
     before = scopes.snapshot(task)
+    run_listeners(task, taken, "take")
     if inputs:
         variables = dict(task.data)
         values: dict[str, Any] = {}
@@ -157,6 +159,18 @@ def _on_start(workflow: Any, task: Any) -> None:
         _declare_locals(task, values)
     run_listeners(task, listeners, "start")
     scopes.publish(task, before)
+
+
+def _taken_flow_listeners(task: Any, ext: dict[str, Any]) -> list[dict[str, Any]]:
+    """The take listeners of the sequence flow this task was reached by (from its source element)."""
+    by_source = ext.get("take_listeners")
+    if not by_source:
+        return []
+    parent = task.parent
+    while parent is not None and not getattr(parent.task_spec, "bpmn_id", None):
+        parent = parent.parent  # SpiffWorkflow's own split/join tasks sit between elements
+    source = getattr(parent.task_spec, "bpmn_id", None) if parent is not None else None
+    return by_source.get(source, []) if source else []
 
 
 def _on_ready(workflow: Any, task: Any) -> None:
@@ -458,7 +472,10 @@ class PdcaCallActivity(CallActivity):
         mappings = self._mappings("in")
         if not mappings and not self._mappings("out"):
             return super().copy_data(my_task, subworkflow)
-        source = scopes.shared_data(my_task) if not any(m.get("local") == "true" for m in mappings) else my_task.data
+        if any(m.get("local") == "true" for m in mappings):  # only the call activity's own (local) variables
+            source = {k: my_task.data[k] for k in scopes.locals_of(my_task) if k in my_task.data}
+        else:  # everything visible from the activity, its locals (an MI element variable) included
+            source = my_task.data
         start = subworkflow.get_next_task(subworkflow.task_tree, skip_subprocesses=True, spec_name="Start")
         variables = self._mapped(my_task, [m for m in mappings if not m.get("businessKey")], dict(source))
         for mapping in mappings:

@@ -113,7 +113,8 @@ def test_script_listeners_run_with_execution_and_task(flow):
     instance = flow.start("ext_listeners", {"reviewer": "rita.reviewer"})
     iid = instance["id"]
     variables = flow.variables(iid)
-    assert variables["log"] == ["start prepare", "script", "end prepare"]
+    # Camunda's order: start listener, the script, end listener, then the outgoing flow's take listener
+    assert variables["log"] == ["start prepare", "script", "end prepare", "take f2"]
     assert variables["created_for"] == "review/Review"
     task = flow.open_task(iid, "review")
     assert task["assignee"] == "rita.reviewer"  # set by the create listener
@@ -148,3 +149,32 @@ def test_deploy_refuses_unknown_built_ins_and_java_listeners(flow, tmp_path):
     assert "execution.fooBar()" in text and "scriptTask bad" in text
     assert "dateTime().plusFortnights()" in text
     assert "com.example.Audit" in text and "groovy" in text
+
+
+def test_sequential_multi_instance_call_activity_and_user_task(flow):
+    flow.deploy("ext_mi_called.bpmn", "ext_multi_instance_call.bpmn")
+    instance = flow.start("ext_multi_instance_call", {"orders": ["A-1", "B-2", "C-3"], "verdicts": [],
+                                                      "signers": ["lena.lead", "rita.reviewer"]})
+    iid = instance["id"]
+    # one called instance per order, in order, each adding to the process variable through in/out
+    assert flow.variables(iid)["verdicts"] == ["ok A-1", "ok B-2", "ok C-3"]
+    # sequential user task: one at a time, the assignee picked by loopCounter
+    signs = [t for t in flow.open_tasks(iid) if t["spec_id"] == "sign"]
+    assert [t["assignee"] for t in signs] == ["lena.lead"]
+    flow.complete(iid, "sign")
+    signs = [t for t in flow.open_tasks(iid) if t["spec_id"] == "sign"]
+    assert [t["assignee"] for t in signs] == ["rita.reviewer"]
+    flow.call("POST", f"/api/v1/tasks/{signs[0]['id']}/complete", 200, json={"data": {}},
+              headers=flow.token("rita.reviewer"))
+    assert flow.status(iid) == "completed"
+    assert "order" not in flow.variables(iid) and "loopCounter" not in flow.variables(iid)
+
+
+def test_call_activity_all_variables_and_local_only(flow):
+    flow.deploy("ext_all_called.bpmn", "ext_local_called.bpmn", "ext_call_all_variables.bpmn")
+    instance = flow.start("ext_call_all_variables", {"a": 1})
+    assert flow.status(instance["id"]) == "completed"
+    variables = flow.variables(instance["id"])
+    assert variables["b"] == 2  # out variables="all" brought the called process's variable back
+    assert variables["seen_by_local"] == ["extra"]  # local="true": only the call activity's input parameter
+    assert "extra" not in variables

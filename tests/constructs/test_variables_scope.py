@@ -26,3 +26,13 @@ def test_a_non_interrupting_boundary_path_counts_in_the_process_scope(flow):
     assert variables["fired"] == 2
     assert variables["seen_at_end"] == 2  # the main path read the counter the boundary path wrote
     assert flow.status(instance["id"]) == "completed"
+
+
+def test_a_write_inside_an_embedded_subprocess_is_seen_by_a_parallel_branch(flow):
+    flow.deploy("var_subprocess_write.bpmn")
+    instance = flow.start("var_subprocess_write")
+    flow.complete(instance["id"], "inner_work")
+    flow.complete(instance["id"], "outer_wait")
+    assert flow.status(instance["id"]) == "completed"
+    variables = flow.variables(instance["id"])
+    assert variables["found"] is True and variables["outer_saw"] is True
