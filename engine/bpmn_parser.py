@@ -4,6 +4,11 @@ SpiffWorkflow 3.2 reads lanes and ``camunda:formData`` (only when a formKey is p
 ``camunda:assignee``, ``candidateGroups``, ``dueDate``, ``followUpDate`` or ``priority``. We keep
 those raw texts in ``spec.extensions['pdca']`` (serialized with the spec by SpiffWorkflow) and
 resolve them when a task becomes ready.
+
+Camunda extensions it leaves out (inputOutput, in/out, listeners, resultVariable, error variables,
+initiator) are read by engine/camunda_extensions.py and kept in ``spec.extensions['camunda']`` by
+`PdcaProcessParser`; multi-instance on any activity is built the Camunda way by every activity parser
+(`CamundaMultiInstanceParsing`). The run-time side is engine/runtime/camunda.py.
 """
 
 from __future__ import annotations

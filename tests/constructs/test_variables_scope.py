@@ -36,3 +36,16 @@ def test_a_write_inside_an_embedded_subprocess_is_seen_by_a_parallel_branch(flow
     assert flow.status(instance["id"]) == "completed"
     variables = flow.variables(instance["id"])
     assert variables["found"] is True and variables["outer_saw"] is True
+
+
+def test_a_non_interrupting_event_subprocess_counts_in_the_process_scope(flow):
+    flow.deploy("var_event_subprocess_counter.bpmn")
+    instance = flow.start("var_event_subprocess_counter")
+    flow.advance(hours=1, minutes=1)
+    assert flow.variables(instance["id"])["ticks"] == 1
+    flow.advance(hours=1)
+    assert flow.variables(instance["id"])["ticks"] == 2
+    flow.complete(instance["id"], "work")
+    variables = flow.variables(instance["id"])
+    assert variables["ticks_at_end"] == 2  # the main flow read what the event subprocess wrote
+    assert flow.status(instance["id"]) == "completed"
