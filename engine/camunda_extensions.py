@@ -63,7 +63,8 @@ def _listeners(ext: etree._Element, tag: str) -> list[dict[str, Any]]:
             "event": listener.get("event") or ("create" if tag == "taskListener" else "start"),
             "script": (script.text or "") if script is not None else None,
             "format": ((script.get("scriptFormat") if script is not None else None) or "").lower() or None,
-            "class": listener.get("class") or listener.get("delegateExpression") or listener.get("expression"),
+            "class": listener.get("class") or listener.get("delegateExpression"),
+            "expression": listener.get("expression"),
         })
     return out
 

@@ -75,10 +75,11 @@ class _Collector:
         compiler = compiler or _compile_expression
         if source is None or not source.strip():
             return
+        script = compiler in (compile_script, _listener_script)
         try:
             compiler(source)
-            unavailable = _unavailable_calls(source if compiler is compile_script else to_python(source),
-                                             "exec" if compiler is compile_script else "eval")
+            unavailable = _unavailable_calls(source if script else to_python(source), "exec" if script else "eval",
+                                             task_available=compiler in (_listener_script, _listener_expression))
         except SandboxError as exc:
             self.problems.append(Problem(self.filename, el.sourceline, describe(owner if owner is not None else el),
                                          f"{what} does not compile: {exc}"))
@@ -94,9 +95,18 @@ class _Collector:
                 "(no I/O, no introspection)"))
 
 
-def _unavailable_calls(python_source: str, mode: str) -> list[str]:
+def _listener_script(source: str) -> object:
+    return compile_script(source)
+
+
+def _listener_expression(source: str) -> object:
+    return compile_expression(to_python(source))
+
+
+def _unavailable_calls(python_source: str, mode: str, task_available: bool = False) -> list[str]:
     """Calls of builtins the sandbox deliberately lacks (open, getattr, ...), unless the model defines
-    the name, and of methods Camunda's built-ins do not have here (execution.fooBar())."""
+    the name, and of methods Camunda's built-ins do not have here (execution.fooBar()); `task` exists
+    only in task listeners."""
     try:
         tree = ast.parse(python_source, mode=mode)
     except SyntaxError:
@@ -105,6 +115,14 @@ def _unavailable_calls(python_source: str, mode: str) -> list[str]:
     if unknown:
         raise SandboxError(f"{', '.join(n + '()' for n in unknown)} is not a method of the built-in "
                            "(execution, task and dateTime() offer Camunda's usual methods)")
+    if not task_available and "task" not in {n.id for n in ast.walk(tree)
+                                             if isinstance(n, ast.Name) and not isinstance(n.ctx, ast.Load)}:
+        calls = sorted({f"task.{n.func.attr}()" for n in ast.walk(tree) if isinstance(n, ast.Call)
+                        and isinstance(n.func, ast.Attribute) and isinstance(n.func.value, ast.Name)
+                        and n.func.value.id == "task"})
+        if calls:
+            raise SandboxError(f"{', '.join(calls)}: `task` is available only in task listeners; "
+                               "use execution here")
     assigned = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and not isinstance(n.ctx, ast.Load)}
     assigned |= {a.arg for n in ast.walk(tree) if isinstance(n, ast.Lambda) for a in n.args.args}
     called = {n.func.id for n in ast.walk(tree) if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)}
@@ -231,7 +249,12 @@ def _check_listener(listener: etree._Element, out: _Collector) -> None:
     kind = "task listener" if local(listener.tag) == "taskListener" else "execution listener"
     owner = _owner(listener)
     script = listener.find(CAMUNDA + "script")
-    for attr in ("class", "delegateExpression", "expression"):
+    is_task = kind == "task listener"  # `task` exists in task listeners only
+    if listener.get("expression") and not listener.get("class") and not listener.get("delegateExpression"):
+        out.compile(listener, listener.get("expression"), kind, owner,
+                    _listener_expression if is_task else _compile_expression)
+        return
+    for attr in ("class", "delegateExpression"):
         if listener.get(attr):
             out.add(listener, f'{kind} with {attr}="{listener.get(attr)}" runs Java code, which PDCA Flow cannot run; '
                               'write it as <camunda:script scriptFormat="python">', describe(owner))
@@ -246,7 +269,7 @@ def _check_listener(listener: etree._Element, out: _Collector) -> None:
     elif script.get("resource"):
         out.add(listener, f"{kind} script resources are not supported; write the script inline", describe(owner))
     else:
-        out.compile(script, script.text, kind, owner, compile_script)
+        out.compile(script, script.text, kind, owner, _listener_script if is_task else compile_script)
 
 
 def _check_mapping(el: etree._Element, out: _Collector) -> None:

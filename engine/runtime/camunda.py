@@ -120,14 +120,17 @@ def run_listeners(task: Any, listeners: Iterable[dict[str, Any]], event: str, ta
     """Run the Python script listeners for `event`; they write process variables through
     assignments or execution.setVariable, and task attributes through task.set*."""
     for listener in listeners:
-        if listener.get("event") != event or not listener.get("script"):
+        if listener.get("event") != event or not (listener.get("script") or listener.get("expression")):
             continue
         context = script_context(task)
         context["event"] = event
         if task_attributes is not None:
             context["task"] = task_attributes
         try:
-            execute(listener["script"], task.data, {CONTEXT_KEY: context})
+            if listener.get("script"):
+                execute(listener["script"], task.data, {CONTEXT_KEY: context})
+            else:  # ${execution.setVariable(...)}: its writes go straight into the data
+                evaluate(listener["expression"], task.data, {CONTEXT_KEY: context})
         except (SandboxError, ScriptError) as exc:
             raise _failure(task, f"{event} listener", exc) from exc
 

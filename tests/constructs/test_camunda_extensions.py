@@ -24,11 +24,15 @@ CHECK_MODEL = """<?xml version="1.0" encoding="UTF-8"?>
       </bpmn:extensionElements>
       <bpmn:script>y = 1</bpmn:script>
     </bpmn:scriptTask>
+    <bpmn:scriptTask id="no_task" name="No task here" scriptFormat="python">
+      <bpmn:script>who = task.getAssignee()</bpmn:script>
+    </bpmn:scriptTask>
     <bpmn:endEvent id="end" />
     <bpmn:sequenceFlow id="f1" sourceRef="start" targetRef="bad" />
     <bpmn:sequenceFlow id="f2" sourceRef="bad" targetRef="due" />
     <bpmn:sequenceFlow id="f3" sourceRef="due" targetRef="listened" />
-    <bpmn:sequenceFlow id="f4" sourceRef="listened" targetRef="end" />
+    <bpmn:sequenceFlow id="f4" sourceRef="listened" targetRef="no_task" />
+    <bpmn:sequenceFlow id="f5" sourceRef="no_task" targetRef="end" />
   </bpmn:process>
 </bpmn:definitions>
 """
@@ -121,6 +125,7 @@ def test_script_listeners_run_with_execution_and_task(flow):
     flow.call("POST", f"/api/v1/tasks/{task['id']}/complete", 200, json={"data": {}},
               headers=flow.token("rita.reviewer"))
     assert flow.variables(iid)["completed_by"] == "rita.reviewer"
+    assert flow.variables(iid)["review_ended"] is True  # an expression listener
     assert flow.status(iid) == "completed"
 
 
@@ -149,6 +154,7 @@ def test_deploy_refuses_unknown_built_ins_and_java_listeners(flow, tmp_path):
     assert "execution.fooBar()" in text and "scriptTask bad" in text
     assert "dateTime().plusFortnights()" in text
     assert "com.example.Audit" in text and "groovy" in text
+    assert "task.getAssignee()" in text and "only in task listeners" in text
 
 
 def test_sequential_multi_instance_call_activity_and_user_task(flow):
@@ -178,3 +184,19 @@ def test_call_activity_all_variables_and_local_only(flow):
     assert variables["b"] == 2  # out variables="all" brought the called process's variable back
     assert variables["seen_by_local"] == ["extra"]  # local="true": only the call activity's input parameter
     assert "extra" not in variables
+
+
+def test_input_output_on_a_user_task_and_a_subprocess(flow):
+    flow.deploy("ext_input_output_activities.bpmn")
+    instance = flow.start("ext_input_output_activities", {"manager": "rita.reviewer", "base": 5})
+    iid = instance["id"]
+    task = flow.open_task(iid, "approve")
+    assert task["assignee"] == "rita.reviewer"  # the assignee expression read the input parameter
+    assert "approver" not in flow.variables(iid)
+    flow.call("POST", f"/api/v1/tasks/{task['id']}/complete", 200, json={"data": {}},
+              headers=flow.token("rita.reviewer"))
+    assert flow.status(iid) == "completed"
+    variables = flow.variables(iid)
+    assert variables["approved_by"] == "rita.reviewer"
+    assert variables["result"] == 15 and variables["final"] == 16
+    assert "approver" not in variables and "factor" not in variables
