@@ -230,6 +230,8 @@ def _check_process(process: etree._Element, out: _Collector) -> None:
                 out.compile(el, el.text, "timer expression", event)
         elif name in ("loopCardinality", "completionCondition", "loopCondition"):
             out.compile(el, el.text, name, el.getparent().getparent())
+        elif name == "multiInstanceLoopCharacteristics" and "${" in (el.get(CAMUNDA + "collection") or ""):
+            out.compile(el, el.get(CAMUNDA + "collection"), "camunda:collection", el.getparent())
         elif name == "sequenceFlow":
             _check_flow(el, process, out)
     if not process.findall(B + "startEvent"):

@@ -497,6 +497,10 @@ class PdcaCallActivity(CallActivity):
         else:
             last = subworkflow.last_task
             source = dict(scopes.shared_data(last)) if last is not None else {}
-            my_task.data.update(self._mapped(my_task, mappings, source))
+            my_task.data.update(self._mapped(my_task, [m for m in mappings if m.get("local") != "true"], source))
+            # local="true": variables of the call activity only (its output parameters may map them on)
+            local = self._mapped(my_task, [m for m in mappings if m.get("local") == "true"], source)
+            if local:
+                _declare_locals(my_task, local)
         # The call activity finished without running through the engine-step tracker: publish now.
         scopes.publish(my_task, before)

@@ -184,6 +184,8 @@ def test_call_activity_all_variables_and_local_only(flow):
     assert variables["b"] == 2  # out variables="all" brought the called process's variable back
     assert variables["seen_by_local"] == ["extra"]  # local="true": only the call activity's input parameter
     assert "extra" not in variables
+    # camunda:out local="true" sets a variable of the call activity only; its output parameter maps it on
+    assert "seen_local" not in variables and variables["seen_count"] == 1
 
 
 def test_input_output_on_a_user_task_and_a_subprocess(flow):
