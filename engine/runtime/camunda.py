@@ -145,7 +145,6 @@ def _on_start(workflow: Any, task: Any) -> None:
     ext = extensions(task.task_spec)
     if _is_mi_body(task.task_spec) or task.internal_data.get("pdca_started"):
         return
-    task.internal_data["pdca_started"] = True
     inputs = ext.get("inputs") or []
     listeners = ext.get("execution_listeners") or []
     taken = _taken_flow_listeners(task, ext)
@@ -161,7 +160,14 @@ def _on_start(workflow: Any, task: Any) -> None:
                 task, parameter["value"], variables, f"input parameter '{parameter['name']}'")
         _declare_locals(task, values)
     run_listeners(task, listeners, "start")
+    task.internal_data["pdca_started"] = True  # only once it all ran: a failure here runs it again
     scopes.publish(task, before)
+
+
+def on_retry(task: Any) -> None:
+    """A failed task runs again: if its start (input parameters, start listeners) failed, redo it."""
+    if extensions(task.task_spec) and not task.internal_data.get("pdca_started"):
+        _on_start(task.workflow, task)
 
 
 def _taken_flow_listeners(task: Any, ext: dict[str, Any]) -> list[dict[str, Any]]:

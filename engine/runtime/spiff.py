@@ -177,6 +177,7 @@ def retry_failed(workflow: BpmnWorkflow, data: dict[str, Any] | None) -> None:
             task.data.update(data)
             scopes.publish(task, before)
         task._set_state(TaskState.READY)
+        camunda.on_retry(task)
 
 
 def element_id(task: Any) -> str:

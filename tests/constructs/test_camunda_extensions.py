@@ -4,6 +4,7 @@ import io
 from datetime import timedelta
 
 from engine import clock
+from engine.views import Actor
 
 CHECK_MODEL = """<?xml version="1.0" encoding="UTF-8"?>
 <bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL"
@@ -202,3 +203,15 @@ def test_input_output_on_a_user_task_and_a_subprocess(flow):
     assert variables["approved_by"] == "rita.reviewer"
     assert variables["result"] == 15 and variables["final"] == 16
     assert "approver" not in variables and "factor" not in variables
+
+
+def test_a_failing_input_parameter_is_an_incident_and_a_retry_evaluates_it_again(flow):
+    flow.deploy("ext_input_failure.bpmn")
+    instance = flow.start("ext_input_failure")
+    iid = instance["id"]
+    assert flow.status(iid) == "incident"
+    assert "input parameter 'doubled'" in flow.incidents(iid)[0]["message"]
+    flow.runtime.retry(iid, Actor("lena.lead", frozenset({"quality_lead"}), "quality_lead"), {"amount": 20})
+    assert flow.status(iid) == "completed"
+    variables = flow.variables(iid)
+    assert variables["result"] == 41 and "doubled" not in variables
