@@ -49,3 +49,12 @@ def test_a_non_interrupting_event_subprocess_counts_in_the_process_scope(flow):
     variables = flow.variables(instance["id"])
     assert variables["ticks_at_end"] == 2  # the main flow read what the event subprocess wrote
     assert flow.status(instance["id"]) == "completed"
+
+
+def test_a_message_payload_is_a_process_variable_every_branch_sees(flow):
+    flow.deploy("var_message_payload.bpmn")
+    instance = flow.start("var_message_payload")
+    flow.message("supplier_reply", {"offer": 120})
+    flow.complete(instance["id"], "review")
+    assert flow.status(instance["id"]) == "completed"
+    assert flow.variables(instance["id"])["review_saw"] == 120
