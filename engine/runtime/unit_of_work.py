@@ -127,9 +127,11 @@ class UnitOfWork:
 
     # ---------------------------------------------------------------- acting
     def run_task(self, loaded: Loaded, task: Any, actor: Actor, before: dict[str, Any] | None = None) -> None:
-        """Run a ready task (a person completed it); what it wrote since `before` (its data when the
-        person started changing it) becomes visible to the whole process scope."""
-        before = scopes.snapshot(task) if before is None else before
+        """Run a ready task (a person or a worker completed it); what it wrote since `before` (its
+        data before the caller changed it) becomes visible to the whole process scope. Without
+        `before`, all of the task's variables are published (correct, as a live task holds the
+        current scope, only dearer)."""
+        before = {} if before is None else before
         try:
             task.run()
             scopes.publish(task, before)
