@@ -110,6 +110,14 @@ def apply(workflow: Any, changed: dict[str, Any], removed: Iterable[str] = (), s
                     data.pop(key, None)
 
 
+def receive(task: Any, variables: dict[str, Any]) -> None:
+    """Variables arriving from outside (a message or signal payload, corrected data on a retry):
+    set on `task` and published to its whole process scope."""
+    before = snapshot(task)
+    task.data.update(variables)
+    publish(task, before)
+
+
 def shared_data(task: Any) -> dict[str, Any]:
     """The task's data without its local variables: what the process scope holds."""
     local = locals_of(task)
@@ -129,5 +137,19 @@ class Tracker:
     def did_run(self, task: Any) -> None:
         publish(task, self.before.pop(task.id, None))
 
-    def callbacks(self) -> dict[str, Callable[[Any], None]]:
-        return {"will_complete_task": self.will_run, "did_complete_task": self.did_run}
+    def callbacks(self, also_before: Callable[[Any], None] | None = None) -> dict[str, Callable[[Any], None]]:
+        """Keyword arguments for do_engine_steps; `also_before` runs before each task too."""
+        if also_before is None:
+            return {"will_complete_task": self.will_run, "did_complete_task": self.did_run}
+
+        def before(task: Any) -> None:
+            also_before(task)
+            self.will_run(task)
+
+        return {"will_complete_task": before, "did_complete_task": self.did_run}
+
+    def run(self, task: Any) -> None:
+        """Run one task outside do_engine_steps (a pass-through task), publishing what it wrote."""
+        self.will_run(task)
+        task.run()
+        self.did_run(task)

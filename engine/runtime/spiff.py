@@ -173,9 +173,7 @@ def retry_failed(workflow: BpmnWorkflow, data: dict[str, Any] | None) -> None:
     """Failed tasks become READY again (optionally with corrected data), so the next advance reruns them."""
     for task in workflow.get_tasks(state=TaskState.ERROR):
         if data:
-            before = scopes.snapshot(task)
-            task.data.update(data)
-            scopes.publish(task, before)
+            scopes.receive(task, data)
         task._set_state(TaskState.READY)
         camunda.on_retry(task)
 
@@ -284,9 +282,7 @@ def deliver_message(workflow: BpmnWorkflow, name: str, data: dict[str, Any]) -> 
     if not waiting:
         return 0
     for task in waiting:
-        before = scopes.snapshot(task)
-        task.data.update(data)
-        scopes.publish(task, before)
+        scopes.receive(task, data)
     definition = waiting[0].task_spec.event_definition
     if hasattr(definition, "result_var"):
         payload: dict[str, Any] = {"payload": dict(data), "result_var": definition.result_var or name}
