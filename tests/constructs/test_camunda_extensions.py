@@ -90,6 +90,7 @@ def test_call_activity_passes_only_mapped_variables(flow):
     variables = flow.variables(instance["id"])
     assert variables["supplier_verdict"] == "ACME ok up to 100"
     assert variables["limit_used"] == 99
+    assert variables["called_business_key"] == "PO-7"  # camunda:in businessKey
     # only mapped variables cross: the called process's own variables stay there
     assert "verdict" not in variables and "name" not in variables and "saw_secret" not in variables
 
