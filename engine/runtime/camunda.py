@@ -208,6 +208,8 @@ def _on_complete(workflow: Any, task: Any) -> None:
     if any(lst.get("event") == "complete" for lst in listeners):
         attributes = task_attributes(task)
         run_listeners(task, listeners, "complete", attributes)
+    # Camunda runs the end listeners first, then the output mappings (which see what they set).
+    run_listeners(task, ext.get("execution_listeners") or [], "end")
     outputs = ext.get("outputs") or []
     if outputs:
         variables = dict(task.data)
@@ -215,7 +217,6 @@ def _on_complete(workflow: Any, task: Any) -> None:
                    for p in outputs}
     else:
         results = {}
-    run_listeners(task, ext.get("execution_listeners") or [], "end")
     error = task.internal_data.get("pdca_error")
     if error:
         if ext.get("error_code_variable"):
