@@ -224,7 +224,8 @@ def _on_complete(workflow: Any, task: Any) -> None:
         if ext.get("error_message_variable"):
             results[ext["error_message_variable"]] = error.get("message")
     parent = task.parent
-    if parent is None or not _is_mi_body(parent.task_spec):
+    in_mi_body = parent is not None and _is_mi_body(parent.task_spec)
+    if not in_mi_body:
         _drop_locals(task)  # an MI instance's locals are dropped by the body once it has merged them
     local = scopes.locals_of(task)
     for name, value in results.items():
@@ -232,6 +233,13 @@ def _on_complete(workflow: Any, task: Any) -> None:
         if name in local:  # an output named like a local: the process variable wins after the task
             task.internal_data[scopes.LOCALS_KEY] = [n for n in local if n != name]
             local = scopes.locals_of(task)
+    if in_mi_body:  # last: the body sees the instance after its listeners and output parameters
+        parent.task_spec.merge_child(workflow, task)
+
+
+def _connect_instance_end(child_spec: Any) -> None:
+    if not child_spec.completed_event.is_connected(_on_complete):
+        child_spec.completed_event.connect(_on_complete)
 
 
 # ---------------------------------------------------------------------- user task attributes
@@ -293,6 +301,10 @@ def install(spec: Any, subprocess_specs: dict[str, Any]) -> None:
             ext = extensions(task_spec)
             if not ext:
                 continue
+            if _is_mi_body(task_spec) and task_spec.task_spec in process.task_specs:
+                # An instance finishing after a restart must still reach its body: event connections
+                # live in memory only, so they are made on every load.
+                _connect_instance_end(process.task_specs[task_spec.task_spec])
             for event, handler in ((task_spec.update_event, _on_start), (task_spec.ready_event, _on_ready),
                                    (task_spec.completed_event, _on_complete)):
                 if not event.is_connected(handler):
@@ -378,8 +390,7 @@ class _CamundaMultiInstance:
         index = my_task.internal_data["next"]
         my_task.internal_data["next"] = index + 1
         child_spec = my_task.workflow.spec.task_specs[self.task_spec]
-        if not child_spec.completed_event.is_connected(self.merge_child):
-            child_spec.completed_event.connect(self.merge_child)
+        _connect_instance_end(child_spec)  # install() made it on load; specs parsed here need it too
         child = my_task._add_child(child_spec, TaskState.WAITING)
         child.triggered = True
         child.internal_data["key_or_index"] = index
