@@ -61,13 +61,13 @@ class Assignment:
         return list(dict.fromkeys([*self.groups, *(candidate_key(u) for u in self.users)]))
 
 
-def _value(raw: str | None, data: dict[str, Any], what: str) -> Any:
+def _value(raw: str | None, data: dict[str, Any], what: str, context: dict[str, Any] | None = None) -> Any:
     if raw is None or raw == "":
         return None
     if "${" not in raw:
         return raw
     try:
-        return evaluate(raw, data)
+        return evaluate(raw, data, context)
     except Exception as exc:
         raise AssignmentError(f"camunda:{what} '{raw}' could not be evaluated: {exc}") from exc
 
@@ -98,15 +98,17 @@ def parse_when(value: Any, created_at: datetime, what: str) -> datetime | None:
         raise AssignmentError(f"camunda:{what} '{text}' is neither an ISO 8601 date-time nor a duration") from exc
 
 
-def resolve(attrs: dict[str, Any], data: dict[str, Any], created_at: datetime) -> Assignment:
-    assignee = _value(attrs.get("assignee"), data, "assignee")
-    groups = _groups(_value(attrs.get("candidateGroups"), data, "candidateGroups"))
-    users = _groups(_value(attrs.get("candidateUsers"), data, "candidateUsers"))
+def resolve(attrs: dict[str, Any], data: dict[str, Any], created_at: datetime,
+            context: dict[str, Any] | None = None) -> Assignment:
+    """`context`: the external context of the expressions (Camunda's `execution`, engine/runtime/camunda.py)."""
+    assignee = _value(attrs.get("assignee"), data, "assignee", context)
+    groups = _groups(_value(attrs.get("candidateGroups"), data, "candidateGroups", context))
+    users = _groups(_value(attrs.get("candidateUsers"), data, "candidateUsers", context))
     if not groups and not users and not assignee and attrs.get("lane"):
         groups = [attrs["lane"]]
-    due = parse_when(_value(attrs.get("dueDate"), data, "dueDate"), created_at, "dueDate")
-    follow = parse_when(_value(attrs.get("followUpDate"), data, "followUpDate"), created_at, "followUpDate")
-    priority_raw = _value(attrs.get("priority"), data, "priority")
+    due = parse_when(_value(attrs.get("dueDate"), data, "dueDate", context), created_at, "dueDate")
+    follow = parse_when(_value(attrs.get("followUpDate"), data, "followUpDate", context), created_at, "followUpDate")
+    priority_raw = _value(attrs.get("priority"), data, "priority", context)
     try:
         priority = int(priority_raw) if priority_raw not in (None, "") else 50
     except (TypeError, ValueError) as exc:

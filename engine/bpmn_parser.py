@@ -7,6 +7,10 @@ resolve them when a task becomes ready.
 
 Business-rule tasks become `DecisionTask`s evaluated by engine/dmn: the parser is given each
 decision's DMN document (`add_decision`) and the task spec keeps the one its decisionRef names.
+Camunda extensions it leaves out (inputOutput, in/out, listeners, resultVariable, error variables,
+initiator) are read by engine/camunda_extensions.py and kept in ``spec.extensions['camunda']`` by
+`PdcaProcessParser`; multi-instance on any activity is built the Camunda way by every activity parser
+(`CamundaMultiInstanceParsing`). The run-time side is engine/runtime/camunda.py.
 """
 
 from __future__ import annotations
@@ -14,11 +18,26 @@ from __future__ import annotations
 from typing import Any
 
 from SpiffWorkflow.bpmn.parser.BpmnParser import full_tag
+from SpiffWorkflow.bpmn.parser.event_parsers import EventDefinitionParser
+from SpiffWorkflow.bpmn.parser.ProcessParser import ProcessParser
+from SpiffWorkflow.bpmn.parser.TaskParser import TaskParser
 from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
 from SpiffWorkflow.camunda.parser.CamundaParser import CamundaParser
-from SpiffWorkflow.camunda.parser.task_spec import CAMUNDA_MODEL_NS, CamundaTaskParser, UserTaskParser
+from SpiffWorkflow.camunda.parser.task_spec import (
+    CAMUNDA_MODEL_NS,
+    CallActivityParser,
+    CamundaTaskParser,
+    UserTaskParser,
+)
 from SpiffWorkflow.camunda.specs.user_task import Form, UserTask
 
+from engine.camunda_extensions import B, read_extensions
+from engine.runtime.camunda import (
+    PdcaCallActivity,
+    PdcaParallelMultiInstance,
+    PdcaSequentialMultiInstance,
+    with_result_variable,
+)
 from engine.runtime.spiff import DecisionTask
 
 CAMUNDA = "{" + CAMUNDA_MODEL_NS + "}"
@@ -65,6 +84,71 @@ class PdcaBusinessRuleTaskParser(CamundaTaskParser):
                             result_variable=(self.node.get(CAMUNDA + "resultVariable") or "").strip() or None,
                             map_decision_result=(self.node.get(CAMUNDA + "mapDecisionResult") or "").strip() or None,
                             **self.bpmn_attributes)
+# ---------------------------------------------------------------------- Camunda extensions
+# What SpiffWorkflow's Camunda parser leaves out (engine/camunda_extensions.py reads it; the runtime
+# acts on it in engine/runtime/camunda.py): kept per element in spec.extensions['camunda'].
+
+class CamundaMultiInstanceParsing:
+    """Multi-instance on any activity the Camunda way (collection/elementVariable or loopCardinality,
+    completionCondition), built as engine.runtime.camunda's multi-instance body."""
+
+    def _add_multiinstance_task(self, loop_characteristics: Any) -> None:
+        sequential = loop_characteristics.get("isSequential") == "true"
+        cardinality = self.xpath("./bpmn:multiInstanceLoopCharacteristics/bpmn:loopCardinality")
+        cardinality = cardinality[0].text if cardinality else None
+        collection = loop_characteristics.get(CAMUNDA + "collection")
+        if cardinality is None and collection is None:
+            self.raise_validation_exception("A multi-instance activity needs camunda:collection or loopCardinality")
+        condition = self.xpath("./bpmn:multiInstanceLoopCharacteristics/bpmn:completionCondition")
+        condition = condition[0].text if condition and (condition[0].text or "").strip() else None
+        original = self.spec.task_specs.pop(self.task.name)
+        body = PdcaSequentialMultiInstance if sequential else PdcaParallelMultiInstance
+        self.task = body(self.spec, original.name, task_spec="", cardinality=cardinality, condition=condition,
+                         description="Sequential MultiInstance" if sequential else "Parallel MultiInstance")
+        self.task.extensions = {"camunda": {"kind": "multiInstance", "mi": {
+            "collection": collection, "element_variable": loop_characteristics.get(CAMUNDA + "elementVariable")}}}
+        self._copy_task_attrs(original, loop_characteristics)
+
+
+class PdcaProcessParser(ProcessParser):
+    """Keeps each element's Camunda extensions on its spec once the process is parsed."""
+
+    def _parse(self) -> None:
+        super()._parse()
+        errors = {e.get("id"): e for e in self.document_root.iter(B + "error")}
+        # Listeners of sequence flows ("take") run when the flow's target starts, coming from its source.
+        taken: dict[str, dict[str, list[dict[str, Any]]]] = {}
+        for flows in self.outgoing_sequence_flows.values():
+            for flow in flows:
+                listeners = read_extensions(flow).get("execution_listeners") or []
+                if listeners:
+                    taken.setdefault(flow.get("targetRef"), {}).setdefault(flow.get("sourceRef"), []).extend(
+                        {**listener, "event": "take"} for listener in listeners)
+        for spec in list(self.spec.task_specs.values()):
+            node = self.get_node_by_id(getattr(spec, "bpmn_id", None) or "")
+            if node is None or isinstance(spec, (PdcaSequentialMultiInstance, PdcaParallelMultiInstance)):
+                continue
+            ext = read_extensions(node)
+            if spec.bpmn_id in taken:
+                ext["take_listeners"] = taken[spec.bpmn_id]
+            for definition in node.findall(B + "errorEventDefinition"):
+                error = errors.get(definition.get("errorRef") or "")
+                if error is not None and error.get(CAMUNDA + "errorMessage"):
+                    ext["error_message"] = error.get(CAMUNDA + "errorMessage")
+            if len(ext) == 1 and ext["kind"] != "callActivity":
+                continue  # nothing to act on: no hooks for this element
+            if ext.get("result_variable") and ext["kind"] == "scriptTask" and getattr(spec, "script", None):
+                spec.script = with_result_variable(spec.script, ext["result_variable"])
+            spec.extensions = {**(getattr(spec, "extensions", None) or {}), "camunda": ext}
+
+
+_WITH_MI: dict[type, type] = {}
+
+
+def _with_camunda_multi_instance(parser_class: type) -> type:
+    if parser_class not in _WITH_MI:
+        _WITH_MI[parser_class] = type(f"Pdca{parser_class.__name__}", (CamundaMultiInstanceParsing, parser_class), {})
+    return _WITH_MI[parser_class]
 
 
 class PdcaParser(CamundaParser):
@@ -72,7 +156,9 @@ class PdcaParser(CamundaParser):
         **CamundaParser.OVERRIDE_PARSER_CLASSES,
         full_tag("userTask"): (PdcaUserTaskParser, UserTask),
         full_tag("businessRuleTask"): (PdcaBusinessRuleTaskParser, DecisionTask),
+        full_tag("callActivity"): (CallActivityParser, PdcaCallActivity),
     }
+    PROCESS_PARSER_CLASS = PdcaProcessParser
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -81,3 +167,11 @@ class PdcaParser(CamundaParser):
     def add_decision(self, decision_id: str, document: str) -> None:
         """The DMN document (the decision, what it requires, no diagram) a decisionRef resolves to."""
         self.decision_documents[decision_id] = document
+
+    def _get_parser_class(self, tag: str) -> tuple[Any, Any]:
+        # Every activity parser learns Camunda's multi-instance (collection, cardinality, counters).
+        parser_class, spec_class = super()._get_parser_class(tag)
+        if parser_class is not None and issubclass(parser_class, TaskParser) and \
+                not issubclass(parser_class, EventDefinitionParser):
+            parser_class = _with_camunda_multi_instance(parser_class)
+        return parser_class, spec_class

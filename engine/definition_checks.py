@@ -21,6 +21,7 @@ from engine.dmn.model import DmnModelError, read_definitions
 from engine.errors import WARNING, Problem
 from engine.expressions import to_python
 from engine.sandbox import _FORBIDDEN_BUILTINS, SandboxError, compile_expression, compile_script
+from engine.sandbox_helpers import unknown_builtin_calls
 
 BPMN_NS = "http://www.omg.org/spec/BPMN/20100524/MODEL"
 B = "{" + BPMN_NS + "}"
@@ -39,9 +40,6 @@ UNSUPPORTED = {
                                  "model the corrective steps as ordinary tasks on an error path",
 }
 CAMUNDA_UNSUPPORTED = {
-    "executionListener": "execution listeners run Java code and are not supported; use a script task",
-    "taskListener": "task listeners run Java code and are not supported; use a script task",
-    "inputOutput": "input/output mappings are not supported; use a script task to map variables",
     "connector": "connectors (camunda:connector) call HTTP/SOAP from Java inside Camunda and cannot run here; "
                  'make the task an external task a worker completes: camunda:type="external" camunda:topic="…"',
 }
@@ -54,6 +52,7 @@ CAMUNDA_IGNORED = {
     "failedJobRetryTimeCycle": "camunda:failedJobRetryTimeCycle is ignored; a failing step becomes an incident "
                                "after the engine's own retries (PDCAFLOW_TIMER_MAX_ATTEMPTS)",
 }
+LISTENERS = ("executionListener", "taskListener")
 FLOW_NODES = {
     "startEvent", "endEvent", "userTask", "task", "manualTask", "scriptTask", "businessRuleTask",
     "exclusiveGateway", "parallelGateway", "inclusiveGateway", "eventBasedGateway", "subProcess",
@@ -96,10 +95,11 @@ class _Collector:
         compiler = compiler or _compile_expression
         if source is None or not source.strip():
             return
+        script = compiler in (compile_script, _listener_script)
         try:
             compiler(source)
-            unavailable = _unavailable_calls(source if compiler is compile_script else to_python(source),
-                                             "exec" if compiler is compile_script else "eval")
+            unavailable = _unavailable_calls(source if script else to_python(source), "exec" if script else "eval",
+                                             task_available=compiler in (_listener_script, _listener_expression))
         except SandboxError as exc:
             self.problems.append(Problem(self.filename, el.sourceline, describe(owner if owner is not None else el),
                                          f"{what} does not compile: {exc}"))
@@ -115,12 +115,34 @@ class _Collector:
                 "(no I/O, no introspection)"))
 
 
-def _unavailable_calls(python_source: str, mode: str) -> list[str]:
-    """Calls of builtins the sandbox deliberately lacks (open, getattr, ...), unless the model defines the name."""
+def _listener_script(source: str) -> object:
+    return compile_script(source)
+
+
+def _listener_expression(source: str) -> object:
+    return compile_expression(to_python(source))
+
+
+def _unavailable_calls(python_source: str, mode: str, task_available: bool = False) -> list[str]:
+    """Calls of builtins the sandbox deliberately lacks (open, getattr, ...), unless the model defines
+    the name, and of methods Camunda's built-ins do not have here (execution.fooBar()); `task` exists
+    only in task listeners."""
     try:
         tree = ast.parse(python_source, mode=mode)
     except SyntaxError:
         return []
+    unknown = unknown_builtin_calls(tree)
+    if unknown:
+        raise SandboxError(f"{', '.join(n + '()' for n in unknown)} is not a method of the built-in "
+                           "(execution, task and dateTime() offer Camunda's usual methods)")
+    if not task_available and "task" not in {n.id for n in ast.walk(tree)
+                                             if isinstance(n, ast.Name) and not isinstance(n.ctx, ast.Load)}:
+        calls = sorted({f"task.{n.func.attr}()" for n in ast.walk(tree) if isinstance(n, ast.Call)
+                        and isinstance(n.func, ast.Attribute) and isinstance(n.func.value, ast.Name)
+                        and n.func.value.id == "task"})
+        if calls:
+            raise SandboxError(f"{', '.join(calls)}: `task` is available only in task listeners; "
+                               "use execution here")
     assigned = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and not isinstance(n.ctx, ast.Load)}
     assigned |= {a.arg for n in ast.walk(tree) if isinstance(n, ast.Lambda) for a in n.args.args}
     called = {n.func.id for n in ast.walk(tree) if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)}
@@ -157,6 +179,10 @@ def check_bpmn(root: etree._Element, filename: str) -> list[Problem]:
             out.add(el, CAMUNDA_UNSUPPORTED[name], describe(_extension_owner(el)))
         elif el.tag.startswith(CAMUNDA) and name in CAMUNDA_IGNORED:
             out.warn(el, CAMUNDA_IGNORED[name], describe(_extension_owner(el)))
+        elif el.tag.startswith(CAMUNDA) and name in LISTENERS:
+            _check_listener(el, out)
+        elif el.tag.startswith(CAMUNDA) and name in ("inputParameter", "outputParameter", "in", "out"):
+            _check_mapping(el, out)
     for process in executable:
         _check_process(process, out)
     return out.problems
@@ -235,11 +261,72 @@ def _check_process(process: etree._Element, out: _Collector) -> None:
                 out.compile(el, el.text, "timer expression", event)
         elif name in ("loopCardinality", "completionCondition", "loopCondition"):
             out.compile(el, el.text, name, el.getparent().getparent())
+        elif name == "multiInstanceLoopCharacteristics" and "${" in (el.get(CAMUNDA + "collection") or ""):
+            out.compile(el, el.get(CAMUNDA + "collection"), "camunda:collection", el.getparent())
         elif name == "sequenceFlow":
             _check_flow(el, process, out)
     if not process.findall(B + "startEvent"):
         out.add(process, "the process has no start event")
     _check_links(process, out)
+
+
+def _owner(el: etree._Element) -> etree._Element:
+    """The BPMN element a camunda:* extension element belongs to."""
+    while el.getparent() is not None and not el.tag.startswith(B):
+        el = el.getparent()
+    parent = el.getparent() if local(el.tag) == "extensionElements" else None
+    return parent if parent is not None else el
+
+
+def _check_listener(listener: etree._Element, out: _Collector) -> None:
+    """Listeners run as sandboxed Python scripts; Java classes, expressions and other languages cannot run."""
+    kind = "task listener" if local(listener.tag) == "taskListener" else "execution listener"
+    owner = _owner(listener)
+    script = listener.find(CAMUNDA + "script")
+    is_task = kind == "task listener"  # `task` exists in task listeners only
+    if listener.get("expression") and not listener.get("class") and not listener.get("delegateExpression"):
+        out.compile(listener, listener.get("expression"), kind, owner,
+                    _listener_expression if is_task else _compile_expression)
+        return
+    for attr in ("class", "delegateExpression"):
+        if listener.get(attr):
+            out.add(listener, f'{kind} with {attr}="{listener.get(attr)}" runs Java code, which PDCA Flow cannot run; '
+                              'write it as <camunda:script scriptFormat="python">', describe(owner))
+            return
+    if script is None:
+        out.add(listener, f"{kind} has no script", describe(owner))
+        return
+    fmt = (script.get("scriptFormat") or "").lower()
+    if fmt not in ("python", "py"):
+        out.add(listener, f'{kind} script format "{fmt or "none"}" is not supported; write it in (sandboxed) Python',
+                describe(owner))
+    elif script.get("resource"):
+        out.add(listener, f"{kind} script resources are not supported; write the script inline", describe(owner))
+    else:
+        out.compile(script, script.text, kind, owner, _listener_script if is_task else compile_script)
+
+
+def _check_mapping(el: etree._Element, out: _Collector) -> None:
+    """camunda:inputParameter/outputParameter values and camunda:in/out sourceExpressions compile."""
+    owner = _owner(el)
+    what = f"camunda:{local(el.tag)} '{el.get('name') or el.get('target') or el.get('source') or ''}'"
+    if local(el.tag) in ("in", "out"):
+        if el.get("sourceExpression"):
+            out.compile(el, el.get("sourceExpression"), what, owner)
+        if not (el.get("variables") == "all" or el.get("businessKey") or
+                ((el.get("source") or el.get("sourceExpression")) and el.get("target"))):
+            out.add(el, f'{what} needs source (or sourceExpression) and target, variables="all" or businessKey',
+                    describe(owner))
+        return
+    for value in el.iter(etree.Element):
+        if value.tag == CAMUNDA + "script":
+            fmt = (value.get("scriptFormat") or "").lower()
+            if fmt not in ("python", "py"):
+                out.add(value, f'{what}: script format "{fmt or "none"}" is not supported; use Python', describe(owner))
+            else:
+                out.compile(value, value.text, what, owner, compile_script)
+        elif len(value) == 0 and value.text and EXPRESSION_RE.search(value.text.strip()):
+            out.compile(value, value.text.strip(), what, owner)
 
 
 def _check_flow(flow: etree._Element, process: etree._Element, out: _Collector) -> None:

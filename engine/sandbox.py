@@ -81,7 +81,7 @@ from SpiffWorkflow.exceptions import SpiffWorkflowException
 
 from engine import clock, sandbox_worker, settings
 from engine.expressions import to_python
-from engine.sandbox_helpers import HELPERS, DataBound  # the callable helpers, listed in one place
+from engine.sandbox_helpers import CONTEXT_KEY, HELPERS, DataBound, camunda_objects  # the helpers, listed in one place
 
 __all__ = [
     "HELPERS",
@@ -650,9 +650,14 @@ class _Printer:
 
 
 def _namespace(data: Mapping[str, Any], external_context: Mapping[str, Any] | None,
-               limits: Limits | None = None) -> dict[str, Any]:
+               script: bool = False, limits: Limits | None = None) -> dict[str, Any]:
     # Same precedence as SpiffWorkflow: external context, then task data.
     namespace: dict[str, Any] = dict(external_context or {})
+    context = namespace.pop(CONTEXT_KEY, None)
+    if context is not None:
+        # Camunda's `execution`/`task` built from plain data; a script's setVariable is a variable
+        # of the script (written back like an assignment), an expression's goes into the data.
+        namespace.update(camunda_objects(context, namespace if script else data))  # type: ignore[arg-type]
     namespace.update(data)
     namespace.update(_GUARDS)
     if limits is not None:
@@ -779,7 +784,7 @@ def handle(request: _Request) -> _Reply:
     limits = request.limits
     is_script = request.kind == "exec"
     compiled = _script(request.source) if is_script else _expression(request.source)
-    namespace = _namespace(request.data, request.external, limits)
+    namespace = _namespace(request.data, request.external, script=is_script, limits=limits)
     data_keys = set(request.data)
     for value in request.external.values():
         if isinstance(value, DataBound):  # a script's writes are its variables; an expression's go to data
@@ -1032,8 +1037,19 @@ class SandboxEnvironment(BasePythonScriptEngineEnvironment):
 class SandboxScriptEngine(PythonScriptEngine):
     """PythonScriptEngine whose evaluation and validation use the sandbox."""
 
-    def __init__(self, environment: BasePythonScriptEngineEnvironment | None = None) -> None:
+    def __init__(self, environment: BasePythonScriptEngineEnvironment | None = None,
+                 context_of: Callable[[Any], dict[str, Any]] | None = None) -> None:
         super().__init__(environment or SandboxEnvironment())
+        # The plain data Camunda's `execution` built-in is made of (instance id, business key,
+        # activity), taken from the task by the runtime (engine/runtime/camunda.py).
+        self.context_of = context_of
+
+    def _with_context(self, task: Any, external_context: Mapping[str, Any] | None) -> Mapping[str, Any] | None:
+        if self.context_of is None or task is None:
+            return external_context
+        merged = dict(external_context or {})
+        merged.setdefault(CONTEXT_KEY, self.context_of(task))
+        return merged
 
     def validate(self, expression: str) -> None:
         # Raises SandboxSyntaxError (a SyntaxError) for unparseable text, which
@@ -1042,7 +1058,7 @@ class SandboxScriptEngine(PythonScriptEngine):
 
     def evaluate(self, task: Any, expression: str, external_context: Mapping[str, Any] | None = None) -> Any:
         try:
-            return self.environment.evaluate(expression, task.data, external_context)
+            return self.environment.evaluate(expression, task.data, self._with_context(task, external_context))
         except SpiffWorkflowException as err:
             err.add_note(f"Error evaluating expression '{expression}'")
             raise
@@ -1056,7 +1072,7 @@ class SandboxScriptEngine(PythonScriptEngine):
         # Remember the task, so text the script prints is attributed to it in the instance's log.
         token = _TASK.set((str(task.id), task.task_spec.bpmn_name or task.task_spec.bpmn_id or task.task_spec.name))
         try:
-            return super().execute(task, script, external_context)
+            return super().execute(task, script, self._with_context(task, external_context))
         finally:
             _TASK.reset(token)
 

@@ -151,3 +151,293 @@ HELPERS: dict[str, Any] = {
     # math
     "floor": math.floor, "ceil": math.ceil,
 }
+
+
+# ---------------------------------------------------------------------- Camunda's JUEL built-ins
+# `execution`, `task` and `dateTime()` as Camunda 7 users write them in ${...} and in script listeners.
+# They are plain objects built from picklable data (a variables dict, the instance id, the business
+# key, the task's attributes), so the sandbox can build them in-process or in a worker; every write
+# goes into the variables dict (or the task attributes dict) the engine reads back afterwards.
+# `_guarded_getattr` refuses names starting with "_", so scripts reach only the public methods.
+
+CONTEXT_KEY = "_pdca_context_"  # external-context key carrying the plain data (unreachable by scripts)
+
+
+def _plain(value: Any) -> Any:
+    return value.toDate() if isinstance(value, DateTime) else value
+
+
+class Execution:
+    """Camunda's DelegateExecution, over the instance's variables."""
+
+    __slots__ = ("_vars", "_ctx")
+
+    def __init__(self, variables: dict[str, Any], context: dict[str, Any]) -> None:
+        self._vars = variables
+        self._ctx = context
+
+    def getVariable(self, name: str) -> Any:  # noqa: N802 - Camunda's method names
+        return self._vars.get(name)
+
+    def getVariables(self) -> dict[str, Any]:  # noqa: N802
+        return {k: v for k, v in self._vars.items() if not k.startswith("_") and not isinstance(v, Execution)
+                and not callable(v)}
+
+    def hasVariable(self, name: str) -> bool:  # noqa: N802
+        return name in self._vars
+
+    def setVariable(self, name: str, value: Any) -> None:  # noqa: N802
+        if not isinstance(name, str) or not name or name.startswith("_"):
+            raise ValueError(f"invalid variable name {name!r}")
+        self._vars[name] = _plain(value)
+
+    def removeVariable(self, name: str) -> None:  # noqa: N802
+        self._vars.pop(name, None)
+
+    getVariableLocal = getVariable
+    setVariableLocal = setVariable
+    removeVariableLocal = removeVariable
+    hasVariableLocal = hasVariable
+    getVariablesLocal = getVariables
+
+    def getProcessInstanceId(self) -> str | None:  # noqa: N802
+        return self._ctx.get("instance_id")
+
+    def getProcessBusinessKey(self) -> str | None:  # noqa: N802
+        return self._ctx.get("business_key")
+
+    getBusinessKey = getProcessBusinessKey
+
+    def getId(self) -> str | None:  # noqa: N802
+        return self._ctx.get("execution_id") or self._ctx.get("instance_id")
+
+    def getProcessDefinitionId(self) -> str | None:  # noqa: N802
+        return self._ctx.get("process_key")
+
+    def getCurrentActivityId(self) -> str | None:  # noqa: N802
+        return self._ctx.get("activity_id")
+
+    def getCurrentActivityName(self) -> str | None:  # noqa: N802
+        return self._ctx.get("activity_name")
+
+    def getActivityInstanceId(self) -> str | None:  # noqa: N802
+        return self._ctx.get("execution_id")
+
+    def getEventName(self) -> str | None:  # noqa: N802
+        return self._ctx.get("event")
+
+
+class TaskDelegate(Execution):
+    """Camunda's DelegateTask in a task listener; attribute changes land in context['task']."""
+
+    __slots__ = ()
+
+    def _task(self) -> dict[str, Any]:
+        return self._ctx.setdefault("task", {})
+
+    def getName(self) -> str | None:  # noqa: N802
+        return self._task().get("name")
+
+    def setName(self, name: str) -> None:  # noqa: N802
+        self._task()["name"] = str(name)
+
+    def getId(self) -> str | None:  # noqa: N802
+        return self._task().get("id")
+
+    def getTaskDefinitionKey(self) -> str | None:  # noqa: N802
+        return self._task().get("definition_key")
+
+    def getDescription(self) -> str | None:  # noqa: N802
+        return self._task().get("description")
+
+    def getAssignee(self) -> str | None:  # noqa: N802
+        return self._task().get("assignee")
+
+    def setAssignee(self, assignee: str | None) -> None:  # noqa: N802
+        self._task()["assignee"] = None if assignee in (None, "") else str(assignee)
+
+    def getOwner(self) -> str | None:  # noqa: N802
+        return self._task().get("owner")
+
+    def getPriority(self) -> int | None:  # noqa: N802
+        return self._task().get("priority")
+
+    def setPriority(self, priority: int) -> None:  # noqa: N802
+        self._task()["priority"] = int(priority)
+
+    def getDueDate(self) -> str | None:  # noqa: N802
+        return self._task().get("due")
+
+    def setDueDate(self, due: Any) -> None:  # noqa: N802
+        self._task()["due"] = _plain(due)
+
+    def getFollowUpDate(self) -> str | None:  # noqa: N802
+        return self._task().get("follow_up")
+
+    def setFollowUpDate(self, when: Any) -> None:  # noqa: N802
+        self._task()["follow_up"] = _plain(when)
+
+    def getCandidateGroups(self) -> list[str]:  # noqa: N802
+        return list(self._task().get("candidate_groups") or [])
+
+    def addCandidateGroup(self, group: str) -> None:  # noqa: N802
+        groups = self._task().setdefault("candidate_groups", [])
+        if str(group) not in groups:
+            groups.append(str(group))
+
+    def getExecution(self) -> Execution:  # noqa: N802
+        return Execution(self._vars, self._ctx)
+
+    def getExecutionId(self) -> str | None:  # noqa: N802
+        return self._ctx.get("execution_id") or self._ctx.get("instance_id")
+
+    def getEventName(self) -> str | None:  # noqa: N802
+        return self._ctx.get("event")
+
+
+class DateTime:
+    """The Joda-Time DateTime Camunda's `dateTime()` returns: immutable, UTC, ISO text out."""
+
+    __slots__ = ("_dt",)
+
+    def __init__(self, dt: datetime) -> None:
+        self._dt = dt
+
+    def _shift(self, **delta: int) -> DateTime:
+        return DateTime(self._dt + timedelta(**delta))
+
+    def _months(self, months: int) -> DateTime:
+        return DateTime(_add_months(self._dt, int(months)))
+
+    def plusYears(self, n: int) -> DateTime:  # noqa: N802 - Joda's method names
+        return self._months(12 * int(n))
+
+    def plusMonths(self, n: int) -> DateTime:  # noqa: N802
+        return self._months(int(n))
+
+    def plusWeeks(self, n: int) -> DateTime:  # noqa: N802
+        return self._shift(weeks=int(n))
+
+    def plusDays(self, n: int) -> DateTime:  # noqa: N802
+        return self._shift(days=int(n))
+
+    def plusHours(self, n: int) -> DateTime:  # noqa: N802
+        return self._shift(hours=int(n))
+
+    def plusMinutes(self, n: int) -> DateTime:  # noqa: N802
+        return self._shift(minutes=int(n))
+
+    def plusSeconds(self, n: int) -> DateTime:  # noqa: N802
+        return self._shift(seconds=int(n))
+
+    def minusYears(self, n: int) -> DateTime:  # noqa: N802
+        return self._months(-12 * int(n))
+
+    def minusMonths(self, n: int) -> DateTime:  # noqa: N802
+        return self._months(-int(n))
+
+    def minusWeeks(self, n: int) -> DateTime:  # noqa: N802
+        return self._shift(weeks=-int(n))
+
+    def minusDays(self, n: int) -> DateTime:  # noqa: N802
+        return self._shift(days=-int(n))
+
+    def minusHours(self, n: int) -> DateTime:  # noqa: N802
+        return self._shift(hours=-int(n))
+
+    def minusMinutes(self, n: int) -> DateTime:  # noqa: N802
+        return self._shift(minutes=-int(n))
+
+    def minusSeconds(self, n: int) -> DateTime:  # noqa: N802
+        return self._shift(seconds=-int(n))
+
+    def withTimeAtStartOfDay(self) -> DateTime:  # noqa: N802
+        return DateTime(self._dt.replace(hour=0, minute=0, second=0, microsecond=0))
+
+    def getYear(self) -> int:  # noqa: N802
+        return self._dt.year
+
+    def getMonthOfYear(self) -> int:  # noqa: N802
+        return self._dt.month
+
+    def getDayOfMonth(self) -> int:  # noqa: N802
+        return self._dt.day
+
+    def getDayOfWeek(self) -> int:  # noqa: N802
+        return self._dt.isoweekday()
+
+    def getHourOfDay(self) -> int:  # noqa: N802
+        return self._dt.hour
+
+    def isBefore(self, other: Any) -> bool:  # noqa: N802
+        return self._dt < _as_datetime(other)
+
+    def isAfter(self, other: Any) -> bool:  # noqa: N802
+        return self._dt > _as_datetime(other)
+
+    def toDate(self) -> str:  # noqa: N802 - a java.util.Date; process data keeps dates as ISO text
+        return _iso(self._dt)
+
+    def toString(self, *_pattern: Any) -> str:  # noqa: N802
+        return _iso(self._dt)
+
+    def __str__(self) -> str:
+        return _iso(self._dt)
+
+
+def _as_datetime(value: Any) -> datetime:
+    return value._dt if isinstance(value, DateTime) else _parse_datetime(value)
+
+
+def _date_time(value: Any = None) -> DateTime:
+    """Camunda's `dateTime()`: now (the engine clock), or the given ISO date/time."""
+    if value is None:
+        return DateTime(clock.now().astimezone(UTC).replace(microsecond=0))
+    return DateTime(_as_datetime(value).astimezone(UTC))
+
+
+HELPERS["dateTime"] = _date_time
+
+# Methods a model may call on each built-in: the deploy check refuses any other (engine/definition_checks.py).
+BUILTIN_METHODS: dict[str, frozenset[str]] = {
+    "execution": frozenset(n for n in dir(Execution) if not n.startswith("_")),
+    "task": frozenset(n for n in dir(TaskDelegate) if not n.startswith("_")),
+    "dateTime": frozenset(n for n in dir(DateTime) if not n.startswith("_")),
+}
+
+
+def camunda_objects(context: dict[str, Any], variables: dict[str, Any]) -> dict[str, Any]:
+    """`execution` (and `task` in a task listener) over `variables`, from the plain context data."""
+    objects: dict[str, Any] = {"execution": Execution(variables, context)}
+    if "task" in context:
+        objects["task"] = TaskDelegate(variables, context)
+    return objects
+
+
+def _is_date_time(expr: Any) -> bool:
+    """Whether an AST expression evaluates to a DateTime: dateTime() and its plus/minus chains."""
+    import ast
+
+    if not isinstance(expr, ast.Call):
+        return False
+    if isinstance(expr.func, ast.Name):
+        return expr.func.id == "dateTime"
+    return (isinstance(expr.func, ast.Attribute) and expr.func.attr.startswith(("plus", "minus", "withTime"))
+            and _is_date_time(expr.func.value))
+
+
+def unknown_builtin_calls(tree: Any) -> list[str]:
+    """`execution.fooBar()`-style calls of methods the built-ins do not have, as 'execution.fooBar'."""
+    import ast
+
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)):
+            continue
+        owner, method = node.func.value, node.func.attr
+        if isinstance(owner, ast.Name) and owner.id in ("execution", "task"):
+            if method not in BUILTIN_METHODS[owner.id]:
+                found.add(f"{owner.id}.{method}")
+        elif _is_date_time(owner) and method not in BUILTIN_METHODS["dateTime"]:
+            found.add(f"dateTime().{method}")
+    return sorted(found)

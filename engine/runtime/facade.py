@@ -14,7 +14,7 @@ from engine.dmn import DecisionEvaluationError
 from engine.errors import DecisionFailedError, DeploymentError, InvalidStateError, NotFoundError
 from engine.forms import check_start_data
 from engine.permissions import check_lead
-from engine.runtime import projection, spiff, tasks, timers
+from engine.runtime import camunda, projection, spiff, tasks, timers
 from engine.runtime.unit_of_work import UnitOfWork, unit_of_work
 from engine.sandbox import SandboxScriptEngine
 from engine.views import Actor, InstanceView, TaskView
@@ -26,7 +26,7 @@ class Runtime:
     def __init__(self, db: Database, definitions: DefinitionStore | None = None) -> None:
         self.db = db
         self.definitions = definitions or DefinitionStore()
-        self.script_engine = SandboxScriptEngine()
+        self.script_engine = SandboxScriptEngine(context_of=camunda.script_context)
 
     def unit_of_work(self) -> Any:
         """A write transaction for engine services (see unit_of_work.unit_of_work)."""

@@ -98,7 +98,7 @@ def _human_tasks(loaded: Loaded, snapshot: Snapshot, now: datetime, changes: Cha
             continue
         attrs = spiff.pdca_attributes(task)
         try:
-            who = resolve(attrs, task.data, now)
+            who = resolve(attrs, task.data, now, spiff.expression_context(task))
         except AssignmentError as exc:
             incidents.on_loaded(loaded, task, exc, Actor.system())
             continue

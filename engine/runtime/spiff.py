@@ -19,6 +19,7 @@ from uuid import UUID
 from SpiffWorkflow.bpmn import BpmnEvent, BpmnWorkflow
 from SpiffWorkflow.bpmn.exceptions import WorkflowTaskException
 from SpiffWorkflow.bpmn.serializer import BpmnWorkflowSerializer
+from SpiffWorkflow.bpmn.serializer.default.task_spec import MultiInstanceTaskConverter, SubWorkflowConverter
 from SpiffWorkflow.bpmn.serializer.default.workflow import BpmnWorkflowConverter
 from SpiffWorkflow.bpmn.serializer.helpers.spec import TaskSpecConverter
 from SpiffWorkflow.bpmn.specs.bpmn_process_spec import BpmnProcessSpec
@@ -36,6 +37,8 @@ from SpiffWorkflow.util.task import TaskState
 from engine import clock, cron, decisions
 from engine.dmn import DecisionEvaluationError
 from engine.errors import EngineError
+from engine.runtime import camunda, scopes
+from engine.sandbox_helpers import CONTEXT_KEY
 
 STATE_FORMAT = 1
 
@@ -100,6 +103,10 @@ def _registry() -> Any:
     config = dict(CAMUNDA_CONFIG)
     config[BpmnWorkflow] = _SpeclessWorkflowConverter
     config[DecisionTask] = _DecisionTaskConverter
+    # Camunda extensions' task specs (engine/runtime/camunda.py) serialize like the ones they extend.
+    config[camunda.PdcaSequentialMultiInstance] = MultiInstanceTaskConverter
+    config[camunda.PdcaParallelMultiInstance] = MultiInstanceTaskConverter
+    config[camunda.PdcaCallActivity] = SubWorkflowConverter
     return BpmnWorkflowSerializer.configure(config)
 
 
@@ -119,6 +126,7 @@ def load_specs(raw: bytes) -> tuple[BpmnProcessSpec, dict[str, BpmnProcessSpec]]
     dct = json.loads(raw)
     spec = _REGISTRY.restore(dct["spec"])
     subs = {name: _REGISTRY.restore(s) for name, s in dct["subprocess_specs"].items()}
+    camunda.install(spec, subs)
     return spec, subs
 
 
@@ -172,9 +180,12 @@ def new_workflow(spec: BpmnProcessSpec, subprocess_specs: dict[str, BpmnProcessS
 
 def advance(workflow: BpmnWorkflow, *, refresh_timers: bool = False) -> None:
     """Run every engine step that can run (raises what the model or a script raised)."""
+    # Each task's writes reach its whole process scope (engine/runtime/scopes.py); a timer that
+    # came due is a task run like any other, so the refresh goes through the tracker too.
+    tracker = scopes.Tracker()
     if refresh_timers:
         workflow.refresh_timers()
-    workflow.do_engine_steps()
+    workflow.do_engine_steps(**tracker.callbacks())
 
 
 def task_by_id(workflow: BpmnWorkflow, task_id: str) -> Any:
@@ -205,8 +216,9 @@ def retry_failed(workflow: BpmnWorkflow, data: dict[str, Any] | None) -> None:
     """Failed tasks become READY again (optionally with corrected data), so the next advance reruns them."""
     for task in workflow.get_tasks(state=TaskState.ERROR):
         if data:
-            task.data.update(data)
+            scopes.receive(task, data)
         task._set_state(TaskState.READY)
+        camunda.on_retry(task)
 
 
 def element_id(task: Any) -> str:
@@ -218,8 +230,16 @@ def element_name(task: Any) -> str:
 
 
 def pdca_attributes(task: Any) -> dict[str, Any]:
-    """The raw assignment attributes our parser keeps on a user task spec (engine/bpmn_parser.py)."""
-    return (getattr(task.task_spec, "extensions", None) or {}).get("pdca", {})
+    """The raw assignment attributes our parser keeps on a user task spec (engine/bpmn_parser.py),
+    with what a task listener changed on this task (engine/runtime/camunda.py)."""
+    attributes = (getattr(task.task_spec, "extensions", None) or {}).get("pdca", {})
+    overrides = task.internal_data.get(camunda.OVERRIDES_KEY)
+    return {**attributes, **overrides} if overrides else attributes
+
+
+def expression_context(task: Any) -> dict[str, Any]:
+    """The external context for evaluating a task's attribute expressions (Camunda's `execution`)."""
+    return {CONTEXT_KEY: camunda.script_context(task)}
 
 
 def task_form(task: Any) -> Any:
@@ -231,12 +251,14 @@ def instance_data(workflow: BpmnWorkflow) -> dict[str, Any]:
     data: dict[str, Any] = {}
     last = workflow.last_task
     if last is not None:
-        data.update(last.data)
+        data.update(scopes.shared_data(last))
     else:
         data.update(workflow.task_tree.data)
-    # Ready/waiting tasks inherited the freshest data from the tasks before them.
+    # Ready/waiting tasks inherited the freshest data from the tasks before them (their locals, e.g.
+    # a multi-instance element variable, are not process variables); a called process's open tasks
+    # are shown too, as the instance's view has always shown them.
     for task in workflow.get_tasks(state=TaskState.READY | TaskState.WAITING | TaskState.ERROR):
-        data.update(task.data)
+        data.update(scopes.shared_data(task))
     data.update(workflow.data)
     return data
 
@@ -303,7 +325,7 @@ def deliver_message(workflow: BpmnWorkflow, name: str, data: dict[str, Any]) -> 
     if not waiting:
         return 0
     for task in waiting:
-        task.data.update(data)
+        scopes.receive(task, data)
     definition = waiting[0].task_spec.event_definition
     if hasattr(definition, "result_var"):
         payload: dict[str, Any] = {"payload": dict(data), "result_var": definition.result_var or name}

@@ -15,7 +15,7 @@ from engine.assignment import AssignmentError, candidate_names, parse_when
 from engine.errors import ConflictError, FormValidationError, InvalidStateError, NotFoundError
 from engine.forms import set_path, validate_submission
 from engine.permissions import check_lead, check_may_act, may_see_task
-from engine.runtime import projection, spiff
+from engine.runtime import projection, scopes, spiff
 from engine.runtime.unit_of_work import UnitOfWork
 from engine.views import Actor, InstanceView, TaskView
 from storage import instances as store
@@ -161,10 +161,11 @@ def complete(uow: UnitOfWork, task_id: str, actor: Actor, data: dict[str, Any] |
     task = spiff.task_by_id(loaded.workflow, task_id)
     if not spiff.is_ready(task):
         raise ConflictError(f"task '{row.name}' can no longer be completed")
+    before = scopes.snapshot(task)
     for key, value in values.items():
         set_path(task.data, key, value)
     loaded.audit("complete", actor, row.id, {"task": row.name, "data": values})
-    uow.run_task(loaded, task, actor)
+    uow.run_task(loaded, task, actor, before)
     uow.advance(loaded, actor)
     uow.save(loaded)
     return projection.instance_view(uow, loaded)

@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session
 from engine import clock, sandbox
 from engine.definitions import DefinitionStore
 from engine.errors import ConflictError, EngineError, NotFoundError
-from engine.runtime import incidents, projection, spiff
+from engine.runtime import camunda, incidents, projection, scopes, spiff
 from engine.runtime.values import json_safe
 from engine.views import Actor
 from storage import instances as store
@@ -127,10 +127,13 @@ class UnitOfWork:
         row = SimpleNamespace(**dict(record))
         spec, subs = self.definitions.specs(self.session, row.definition_id)
         workflow = spiff.load_state(row.state, spec, subs, self.script_engine)
+        camunda.set_instance_context(workflow, instance_id=row.id, business_key=row.business_key,
+                                     process_key=row.process_key, started_by=row.started_by)
         return Loaded(row, workflow, snapshot=snapshot)
 
     def start(self, definition: Any, data: dict[str, Any], actor: Actor, business_key: str | None) -> Loaded:
         spec, subs = self.definitions.specs(self.session, definition.id)
+        data = {**data, **camunda.initiator_variables(spec, actor.username)}  # camunda:initiator
         workflow = spiff.new_workflow(spec, subs, self.script_engine, data)
         now = clock.now()
         spiff.fire_start_timers(workflow, now)
@@ -138,15 +141,23 @@ class UnitOfWork:
             id=uuid.uuid4().hex, definition_id=definition.id, process_key=definition.key,
             process_version=definition.version, business_key=business_key, status="running", state=b"", data=data,
             started_at=now, started_by=actor.username, ended_at=None, version=0)
+        camunda.set_instance_context(workflow, instance_id=row.id, business_key=business_key,
+                                     process_key=definition.key, started_by=actor.username)
         loaded = Loaded(row, workflow, new=True)
         loaded.audit("start", actor, None, {"key": definition.key, "version": definition.version,
                                             "business_key": business_key})
         return loaded
 
     # ---------------------------------------------------------------- acting
-    def run_task(self, loaded: Loaded, task: Any, actor: Actor) -> None:
+    def run_task(self, loaded: Loaded, task: Any, actor: Actor, before: dict[str, Any] | None = None) -> None:
+        """Run a ready task (a person or a worker completed it); what it wrote since `before` (its
+        data before the caller changed it) becomes visible to the whole process scope. Without
+        `before`, all of the task's variables are published (correct, as a live task holds the
+        current scope, only dearer)."""
+        before = {} if before is None else before
         try:
             task.run()
+            scopes.publish(task, before)
         except (spiff.EngineFailure, EngineError) as exc:
             incidents.on_loaded(loaded, task, exc, actor)
         except Exception as exc:  # a bug or an unforeseen model: an incident, never a 500

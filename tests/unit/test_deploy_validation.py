@@ -275,10 +275,10 @@ UNSUPPORTED = [
     ('<bpmn:scriptTask id="X" scriptFormat="groovy"><bpmn:script>x = 1</bpmn:script></bpmn:scriptTask>',
      "scriptTask X", "rewrite the script in Python"),
     ('<bpmn:task id="X"><bpmn:extensionElements><camunda:executionListener event="start" class="a.B" />'
-     "</bpmn:extensionElements></bpmn:task>", "task X", "execution listeners"),
-    ('<bpmn:task id="X"><bpmn:extensionElements><camunda:inputOutput><camunda:inputParameter name="a">1'
-     "</camunda:inputParameter></camunda:inputOutput></bpmn:extensionElements></bpmn:task>", "task X",
-     "input/output mappings"),
+     "</bpmn:extensionElements></bpmn:task>", "task X", 'execution listener with class="a.B" runs Java code'),
+    ('<bpmn:task id="X"><bpmn:extensionElements><camunda:taskListener event="create"><camunda:script '
+     'scriptFormat="javascript">x</camunda:script></camunda:taskListener></bpmn:extensionElements></bpmn:task>',
+     "task X", 'task listener script format "javascript" is not supported'),
 ]
 
 
