@@ -15,6 +15,8 @@ from SpiffWorkflow.camunda.parser.CamundaParser import CamundaParser
 from SpiffWorkflow.camunda.parser.task_spec import CAMUNDA_MODEL_NS, UserTaskParser
 from SpiffWorkflow.camunda.specs.user_task import Form, UserTask
 
+from engine.external_task_model import parser_classes as external_parser_classes
+
 CAMUNDA = "{" + CAMUNDA_MODEL_NS + "}"
 USER_TASK_ATTRIBUTES = ("assignee", "candidateGroups", "candidateUsers", "dueDate", "followUpDate", "priority")
 
@@ -48,4 +50,5 @@ class PdcaParser(CamundaParser):
     OVERRIDE_PARSER_CLASSES = {
         **CamundaParser.OVERRIDE_PARSER_CLASSES,
         full_tag("userTask"): (PdcaUserTaskParser, UserTask),
+        **external_parser_classes(full_tag),  # camunda:type="external" (engine/external_task_model.py)
     }

@@ -17,6 +17,8 @@ from SpiffWorkflow.bpmn.parser.BpmnParser import BpmnValidator
 from engine.bpmn_parser import CAMUNDA
 from engine.errors import Problem
 from engine.expressions import to_python
+from engine.external_task_model import deploy_problem as external_task_problem
+from engine.external_task_model import is_external
 from engine.sandbox import _FORBIDDEN_BUILTINS, SandboxError, compile_expression, compile_script
 
 BPMN_NS = "http://www.omg.org/spec/BPMN/20100524/MODEL"
@@ -26,8 +28,6 @@ XSI_TYPE = "{http://www.w3.org/2001/XMLSchema-instance}type"
 # Elements with no executable meaning here: refused with the reason, never ignored silently.
 UNSUPPORTED = {
     "complexGateway": "complex gateways are not supported; use exclusive, inclusive or parallel gateways",
-    "serviceTask": "service tasks need a connector, which PDCA Flow does not run; use a script task or a user task",
-    "sendTask": "send tasks need a connector, which PDCA Flow does not run; use a message throw event",
     "dataStoreReference": "data stores are not supported; keep data in process variables",
     "dataStore": "data stores are not supported; keep data in process variables",
     "linkEventDefinition": "link events are not supported; connect the flow with a sequence flow",
@@ -128,7 +128,11 @@ def check_bpmn(root: etree._Element, filename: str) -> list[Problem]:
                 'no executable process: set isExecutable="true" on the process to run', "process")
     for el in root.iter(etree.Element):
         name = local(el.tag)
-        if el.tag.startswith(B) and name in UNSUPPORTED:
+        if el.tag.startswith(B) and name in ("serviceTask", "sendTask", "businessRuleTask"):
+            problem = external_task_problem(el)  # external tasks run; Java delegates do not
+            if problem:
+                out.add(el, problem)
+        elif el.tag.startswith(B) and name in UNSUPPORTED:
             owner = el.getparent() if name.endswith("EventDefinition") else el
             out.add(owner, UNSUPPORTED[name])
         elif el.tag.startswith(CAMUNDA) and name in CAMUNDA_UNSUPPORTED:
@@ -187,7 +191,7 @@ def _check_process(process: etree._Element, out: _Collector) -> None:
                 out.add(el, "script task has no script")
             else:
                 out.compile(script, script.text, "script", el, compile_script)
-        elif name == "businessRuleTask":
+        elif name == "businessRuleTask" and not is_external(el):
             if not el.get(CAMUNDA + "decisionRef"):
                 out.add(el, "business rule task needs camunda:decisionRef naming a DMN decision")
         elif name == "callActivity":

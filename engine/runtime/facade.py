@@ -8,7 +8,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from engine import clock
+from engine import clock, external_tasks
 from engine.definitions import DefinitionStore, DeployReport, DeployResult, collect_files
 from engine.errors import DeploymentError, InvalidStateError, NotFoundError
 from engine.forms import check_start_data
@@ -139,6 +139,7 @@ class Runtime:
             if not open_ids:
                 raise InvalidStateError(f"instance {instance_id} has no open incident to retry")
             store.resolve_incidents(uow.conn, open_ids, clock.now(), actor.username)
+            external_tasks.rearm_exhausted(uow, instance_id)  # failed external tasks: one more attempt
             spiff.retry_failed(loaded.workflow, data)
             loaded.row.status = "running"
             loaded.audit("retry", actor, None, {"data": data or {}})
