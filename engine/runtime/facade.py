@@ -194,13 +194,17 @@ class Runtime:
 
     # ------------------------------------------------------------------ events
     def correlate_message(self, name: str, correlation: str | None, data: dict[str, Any] | None,
-                          actor: Actor) -> list[str]:
-        """Deliver a message to every instance waiting for it (matching the business key, if given)."""
+                          actor: Actor, instance_ids: Iterable[str] | None = None) -> list[str]:
+        """Deliver a message to every instance waiting for it (matching the business key, if given;
+        only to `instance_ids` when given: /engine-rest's processInstanceId and correlationKeys)."""
+        only = set(instance_ids) if instance_ids is not None else None
         missing = NotFoundError(f"no instance is waiting for message '{name}'"
                                 + (f" with correlation '{correlation}'" if correlation else ""))
         delivered: list[str] = []
         with self.unit_of_work() as uow:
             for instance_id in store.subscribed_instances(uow.conn, name, correlation):
+                if only is not None and instance_id not in only:
+                    continue
                 loaded = uow.load(instance_id)
                 if loaded.row.status in ("completed", "cancelled"):
                     continue
@@ -213,6 +217,17 @@ class Runtime:
             if not delivered:
                 raise missing
         return delivered
+
+    def message_candidates(self, name: str, correlation: str | None) -> list[tuple[str, dict[str, Any]]]:
+        """Instances waiting for the message (matching the business key, if given), with their data."""
+        with self.db.read() as session:
+            conn = session.connection()
+            out = []
+            for instance_id in store.subscribed_instances(conn, name, correlation):
+                row = store.instance_row(conn, instance_id)
+                if row is not None and row.status not in ("completed", "cancelled"):
+                    out.append((instance_id, dict(row.data or {})))
+            return out
 
     def fire_due_timers(self, worker: str = "runtime", policy: timers.TimerPolicy | None = None
                         ) -> timers.TimerPassResult:
