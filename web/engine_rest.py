@@ -32,6 +32,7 @@ from engine.permissions import (
 from engine.views import Actor, InstanceView, TaskView
 from web import engine_rest_schemas as s
 from web.context import client_ip, database, runtime
+from web.openapi import build_engine_rest_document
 
 bp = Blueprint("engine_rest", __name__, url_prefix="/engine-rest")
 
@@ -67,7 +68,9 @@ class _CredentialCache:
             self._entries[key] = (time.monotonic() + CREDENTIALS_TTL, actor)
 
 
-_CREDENTIALS = _CredentialCache()
+def _credentials() -> _CredentialCache:
+    # one cache per app (and so per database and secret key)
+    return current_app.extensions.setdefault("pdcaflow.engine_rest_credentials", _CredentialCache())
 
 
 class CamundaError(Exception):
@@ -78,6 +81,8 @@ class CamundaError(Exception):
 
 @bp.before_request
 def _basic_auth() -> None:
+    if request.endpoint == "engine_rest.openapi":
+        return
     header = request.headers.get("Authorization", "")
     scheme, _, encoded = header.partition(" ")
     if scheme.lower() != "basic" or not encoded.strip():
@@ -86,8 +91,9 @@ def _basic_auth() -> None:
         username, _, password = base64.b64decode(encoded.strip(), validate=True).decode("utf-8").partition(":")
     except (binascii.Error, UnicodeDecodeError) as exc:
         raise CamundaError(401, "AuthenticationException", "malformed Basic credentials") from exc
-    key = _CREDENTIALS.key(username, password)
-    actor = _CREDENTIALS.get(key)
+    cache = _credentials()
+    key = cache.key(username, password)
+    actor = cache.get(key)
     if actor is None:
         limiter = current_app.extensions["pdcaflow.limits"]["token"]
         if limiter.blocked(client_ip()):
@@ -96,7 +102,7 @@ def _basic_auth() -> None:
         if actor is None:
             limiter.hit(client_ip())
             raise CamundaError(401, "AuthenticationException", "unknown user name or wrong password")
-        _CREDENTIALS.put(key, actor)
+        cache.put(key, actor)
     g.api_actor = actor
 
 
@@ -158,7 +164,13 @@ def _no_content() -> Response:
     return Response(status=204)
 
 
-# ---------------------------------------------------------------------- engine, version
+# ---------------------------------------------------------------------- engine, version, the document
+@bp.get("/openapi.json")
+def openapi() -> Any:
+    return jsonify(build_engine_rest_document())
+
+
+
 @bp.get("/engine")
 def engines() -> Any:
     return jsonify([{"name": "default"}])
@@ -214,7 +226,7 @@ def _int_arg(name: str, default: int) -> int:
     if value in (None, ""):
         return default
     try:
-        return max(0, int(value))
+        return min(max(0, int(value)), 10**9)
     except ValueError as exc:
         raise s.BadRequest(f"{name}: '{value}' is not a whole number") from exc
 
