@@ -99,18 +99,21 @@ def fetch_and_lock(runtime: Runtime, actor: Actor, worker_id: str, topics: list[
     max_tasks = max(0, min(int(max_tasks), MAX_TASKS))
     deadline = time.monotonic() + min(max(wait_ms, 0) / 1000, MAX_WAIT.total_seconds())
     names = [t.name for t in topics]
+    first = True
     while True:
-        if max_tasks and _anything_fetchable(runtime, names):
+        # the first attempt locks straight away; later polls first check with a cheap read, so an
+        # idle long poll takes no write lock (SQLite has one for the whole database)
+        if max_tasks and (first or _anything_fetchable(runtime, names)):
             locked = _lock(runtime, worker_id, topics, max_tasks, use_priority)
             if locked:
                 return locked
+        first = False
         if time.monotonic() >= deadline:
             return []
         time.sleep(min(POLL_SECONDS, max(0.0, deadline - time.monotonic())))
 
 
 def _anything_fetchable(runtime: Runtime, topics: list[str]) -> bool:
-    # a read: idle long polls take no write lock (SQLite has one for the whole database)
     with runtime.db.read() as session:
         return store.any_fetchable(session.connection(), topics, clock.now())
 
