@@ -35,6 +35,7 @@ if TYPE_CHECKING:
 MAX_WAIT = timedelta(minutes=5)  # the longest long poll we hold a request for
 POLL_SECONDS = 0.05
 MAX_TASKS = 1000
+FILTER_SCAN = 1000  # tasks looked at per fetch when a topic filters by process variables
 
 
 class LockMismatchError(EngineError):
@@ -52,6 +53,7 @@ class TopicRequest:
     business_key: str | None = None
     process_key: str | None = None
     instance_id: str | None = None
+    process_variables: dict[str, Any] | None = None  # only tasks whose instance has these values
 
 
 @dataclass
@@ -128,9 +130,16 @@ def _lock(runtime: Runtime, worker_id: str, topics: list[TopicRequest], max_task
             if left <= 0:
                 break
             until = now + timedelta(milliseconds=max(0, int(topic.lock_duration_ms)))
+            among = None
+            if topic.process_variables:
+                wanted_values = topic.process_variables.items()
+                among = [r.id for r in store.candidates_with_data(session.connection(), topic.name, now, FILTER_SCAN)
+                         if all((r.data or {}).get(k) == v for k, v in wanted_values)]
+                if not among:
+                    continue
             ids = store.claim(session, worker_id, topic.name, now=now, until=until, limit=left,
                               use_priority=use_priority, business_key=topic.business_key,
-                              process_key=topic.process_key, instance_id=topic.instance_id)
+                              process_key=topic.process_key, instance_id=topic.instance_id, among=among)
             held.extend((i, topic) for i in ids)
         wanted = {i: t for i, t in held}
         rows = store.with_instance_data(session.connection(), [i for i, _ in held])

@@ -57,9 +57,12 @@ def any_fetchable(conn: Connection, topics: Sequence[str], now: datetime) -> boo
 
 def claim(session: Session, worker: str, topic: str, *, now: datetime, until: datetime, limit: int,
           use_priority: bool, business_key: str | None = None, process_key: str | None = None,
-          instance_id: str | None = None) -> list[str]:
-    """Lock up to `limit` fetchable tasks of `topic` to `worker` until `until`; their ids."""
+          instance_id: str | None = None, among: Sequence[str] | None = None) -> list[str]:
+    """Lock up to `limit` fetchable tasks of `topic` (only `among` these ids, if given) to `worker`
+    until `until`; their ids."""
     where = fetchable(now, [topic])
+    if among is not None:
+        where.append(_ET.c.id.in_(list(among)))
     if business_key is not None:
         where.append(_ET.c.business_key == business_key)
     if process_key is not None:
@@ -70,6 +73,13 @@ def claim(session: Session, worker: str, topic: str, *, now: datetime, until: da
     held = leases.claim(session, _ET, worker=worker, now=now, until=until, where=where, order_by=order,
                         limit=limit)
     return [r[0] for r in held]
+
+
+def candidates_with_data(conn: Connection, topic: str, now: datetime, limit: int) -> list[Row]:
+    """Fetchable tasks of a topic with their instance's variables (a topic filtered by process variables)."""
+    stmt = (select(_ET.c.id, _PI.c.data).join(_PI, _PI.c.id == _ET.c.instance_id)
+            .where(*fetchable(now, [topic]), leases.free(_ET, now)).order_by(_ET.c.created_at, _ET.c.id).limit(limit))
+    return list(conn.execute(stmt))
 
 
 _WITH_INSTANCE = select(_ET, _PI.c.data.label("instance_data"), _PI.c.process_version).join(

@@ -207,13 +207,22 @@ def _external_task_json(task: xt.ExternalTaskView, with_variables: bool = False)
 def fetch_and_lock() -> Any:
     data = _body(s.FetchAndLockRequest())
     topics = [xt.TopicRequest(t["topicName"], t["lockDuration"], t.get("variables"), t.get("businessKey"),
-                              t.get("processDefinitionKey"), t.get("processInstanceId"))
+                              t.get("processDefinitionKey"), t.get("processInstanceId"),
+                              _filter_values(t.get("processVariables")))
               for t in data.get("topics") or []]
     max_tasks = data["maxTasks"] if data.get("maxTasks") is not None else 1
     locked = xt.fetch_and_lock(runtime(), _actor(), data["workerId"], topics, max_tasks=max_tasks,
                                use_priority=bool(data.get("usePriority")),
                                wait_ms=data.get("asyncResponseTimeout") or 0)
     return jsonify([_external_task_json(t, with_variables=True) for t in locked])
+
+
+def _filter_values(values: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A topic's processVariables filter: plain values, or typed ones."""
+    if not values:
+        return None
+    return {k: s.from_typed({k: v}, "processVariables")[k] if isinstance(v, dict) and "value" in v else v
+            for k, v in values.items()}
 
 
 def _flag(name: str) -> bool | None:

@@ -39,6 +39,7 @@ class TopicRequest(_Lenient):
     businessKey = _opt_str()
     processDefinitionKey = _opt_str()
     processInstanceId = _opt_str()
+    processVariables = _variables()  # untyped {name: value} filter, as Camunda's clients send it
 
 
 class FetchAndLockRequest(_Lenient):

@@ -84,3 +84,18 @@ def test_business_rule_and_send_tasks_as_external_tasks_with_a_message_between(f
     assert notify["processInstanceId"] == a["id"] and notify["variables"]["approved"]["value"] is True
     _post(flow, notify["id"], "complete", {"workerId": "w1"})
     assert flow.status(a["id"]) == "completed" and flow.status(b["id"]) == "running"
+
+
+def test_boundary_timer_cancels_the_external_task(flow):
+    _worker(flow)
+    flow.deploy("xt_erp_timeout.bpmn")
+    instance = flow.start("xt_erp_timeout", {})
+    [task] = _fetch(flow, "ticketing")
+    assert flow.advance(minutes=30) == 0
+    assert flow.advance(hours=1) == 1  # the worker was too slow: a person takes over
+    assert [t["spec_id"] for t in flow.open_tasks(instance["id"])] == ["open_by_hand"]
+    assert flow.call("GET", "/engine-rest/external-task", 200, headers=WORKER,
+                     query_string={"processInstanceId": instance["id"]}) == []
+    _post(flow, task["id"], "complete", {"workerId": "w1"}, expect=404)  # Camunda: the task was cancelled
+    flow.complete(instance["id"], "open_by_hand")
+    assert flow.status(instance["id"]) == "completed"

@@ -217,3 +217,14 @@ def test_camunda_shapes_auth_and_errors(engine):
                          json={"workerId": "w", "variables": {"n": {"value": 3, "type": "Integer"},
                                                                "doc": {"value": '{"a": 1}', "type": "Json"}}})
     assert done.status_code == 204 and done.content == b""
+
+
+def test_topic_filtered_by_process_variables(engine):
+    url, runtime = engine
+    engine_client = _engine(url)
+    engine_client.start_process("xt_order_lookup", {"region": "north"})
+    south = engine_client.start_process("xt_order_lookup", {"region": "south"})
+    client = _client(url, maxTasks=5)
+    [task] = client.fetch_and_lock("erp-lookup", process_variables={"region": "south"})
+    assert task["processInstanceId"] == south["id"]
+    assert client.fetch_and_lock("erp-lookup", process_variables={"region": "west"}) == []
