@@ -200,7 +200,9 @@ def complete(runtime: Runtime, actor: Actor, task_id: str, worker_id: str, varia
     with runtime.unit_of_work() as uow:
         loaded, row = _hold(uow, task_id, worker_id)
         task = _waiting_task(loaded, task_id)
-        store.set_values(uow.conn, task_id, state="done", ended_at=clock.now(), locked_by=None, locked_until=None)
+        store.finish(uow.conn, task_id, "done", clock.now())
+        if row.retries == 0:  # completed after all: its incident is over
+            _resolve_incidents(uow, loaded, task_id, actor)
         spiff.complete_external(task, data)
         loaded.audit("external_task_completed", actor, task_id,
                      {"task": row.activity_name, "topic": row.topic, "worker": worker_id, "variables": sorted(data)})
@@ -238,6 +240,8 @@ def handle_bpmn_error(runtime: Runtime, actor: Actor, task_id: str, worker_id: s
         task = _waiting_task(loaded, task_id)
         store.set_values(uow.conn, task_id, state="done", ended_at=clock.now(), locked_by=None, locked_until=None,
                          error_message=message)
+        if row.retries == 0:
+            _resolve_incidents(uow, loaded, task_id, actor)
         caught = spiff.throw_error(task, code, dict(variables or {}))
         loaded.audit("external_task_bpmn_error", actor, task_id,
                      {"task": row.activity_name, "worker": worker_id, "code": code, "message": message,

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Index, Row, String, Text, exists, insert, or_, select, update
+from sqlalchemy import Connection, Index, Row, String, Text, bindparam, exists, insert, or_, select, update
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from storage import leases
@@ -86,20 +86,33 @@ _WITH_INSTANCE = select(_ET, _PI.c.data.label("instance_data"), _PI.c.process_ve
     _PI, _PI.c.id == _ET.c.instance_id)
 
 
+# prebuilt: the fetch/complete round trip is the hot path
+_SOME_WITH_INSTANCE = _WITH_INSTANCE.where(_ET.c.id.in_(bindparam("ids", expanding=True)))
+_ONE_WITH_INSTANCE = _WITH_INSTANCE.where(_ET.c.id == bindparam("task_id"))
+_LOCK_ROW = select(_ET).where(_ET.c.id == bindparam("task_id")).with_for_update()
+_FINISH = (update(_ET).where(_ET.c.id == bindparam("b_id"))
+           .values(state=bindparam("state"), ended_at=bindparam("ended_at"), locked_by=None, locked_until=None))
+
+
 def with_instance_data(conn: Connection, task_ids: Sequence[str]) -> list[Row]:
     if not task_ids:
         return []
-    rows = {r.id: r for r in conn.execute(_WITH_INSTANCE.where(_ET.c.id.in_(list(task_ids))))}
+    rows = {r.id: r for r in conn.execute(_SOME_WITH_INSTANCE, {"ids": list(task_ids)})}
     return [rows[i] for i in task_ids if i in rows]
 
 
 def get(conn: Connection, task_id: str) -> Row | None:
-    return conn.execute(_WITH_INSTANCE.where(_ET.c.id == task_id)).first()
+    return conn.execute(_ONE_WITH_INSTANCE, {"task_id": task_id}).first()
 
 
 def lock_row(conn: Connection, task_id: str) -> Row | None:
     """The row, locked for this transaction (after its instance row: the one lock order)."""
-    return conn.execute(select(_ET).where(_ET.c.id == task_id).with_for_update()).first()
+    return conn.execute(_LOCK_ROW, {"task_id": task_id}).first()
+
+
+def finish(conn: Connection, task_id: str, state: str, at: datetime) -> None:
+    """Completed (or ended by a BPMN error): no longer open, no lock."""
+    conn.execute(_FINISH, {"b_id": task_id, "state": state, "ended_at": at})
 
 
 def listing(conn: Connection, *, instance_id: str | None = None, topic: str | None = None,

@@ -136,3 +136,13 @@ def test_long_poll_answers_when_work_appears(lookup):
     poller.join(10)
     assert len(got) == 1 and time.monotonic() - began < 3
     assert _fetch(lookup, wait_ms=200) == []  # nothing more: answers empty after the wait
+
+
+def test_completing_after_the_last_failure_ends_the_incident(lookup):
+    instance = lookup.start("xt_order_lookup", {}, LEAD)
+    [task] = _fetch(lookup)
+    xt.handle_failure(lookup, WORKER, task.id, "w1", "flaky", None, retries=0, retry_timeout_ms=0)
+    assert lookup.instance(instance.id).status == "incident"
+    xt.complete(lookup, WORKER, task.id, "w1", {"late": True})  # the worker still held the lock
+    done = lookup.instance(instance.id)
+    assert done.status == "completed" and all(i.resolved_at for i in done.incidents)
