@@ -156,7 +156,8 @@ def build_document() -> dict[str, Any]:
 ENGINE_REST_ERRORS = {400: "InvalidRequestException (bad input), BadUserRequestException (another worker holds the "
                            "lock), or RestException (a message nothing waits for)",
                       401: "No or wrong HTTP Basic credentials", 403: "AuthorizationException: role not allowed",
-                      404: "No such resource (e.g. an external task already completed or cancelled)"}
+                      404: "No such resource (e.g. an external task already completed or cancelled)",
+                      409: "Someone else holds or completed the task"}
 
 
 def _camunda_op(summary: str, ok: tuple[int, str, Any], errors: tuple[int, ...], *, body: Any = None,
@@ -279,12 +280,12 @@ def build_engine_rest_document() -> dict[str, Any]:
     spec.path("/task/{id}", operations={"get": _camunda_op(
         "A user task", (200, "Task", ref("Task")), (401, 404), params=[_path("id")], tag="tasks")})
     spec.path("/task/{id}/claim", operations={"post": _camunda_op(
-        "Claim (for someone else: a lead's assignment)", none, (400, 401, 403, 404),
+        "Claim (for someone else: a lead's assignment)", none, (400, 401, 403, 404, 409),
         body=ref("CamundaClaimRequest"), params=[_path("id")], tag="tasks")})
     spec.path("/task/{id}/unclaim", operations={"post": _camunda_op(
-        "Give back to its groups", none, (400, 401, 403, 404), params=[_path("id")], tag="tasks")})
+        "Give back to its groups", none, (400, 401, 403, 404, 409), params=[_path("id")], tag="tasks")})
     spec.path("/task/{id}/complete", operations={"post": _camunda_op(
-        "Complete with typed variables (validated by the task's form)", none, (400, 401, 403, 404),
+        "Complete with typed variables (validated by the task's form)", none, (400, 401, 403, 404, 409),
         body=ref("CamundaTaskCompleteRequest"), params=[_path("id")], tag="tasks")})
     spec.path("/openapi.json", operations={"get": {"summary": "This document", "security": [],
                                                    "responses": {"200": {"description": "OpenAPI 3 document"}}}})
