@@ -81,10 +81,14 @@ def parser_classes(full_tag: Any) -> dict[str, tuple[type[TaskParser], type]]:
 
 
 def external_settings(task: Any) -> dict[str, Any] | None:
-    """Topic and raw priority of an external task (None for any other task)."""
+    """Topic, raw priority and camunda:properties of an external task (None for any other task)."""
     if not isinstance(task.task_spec, ExternalTask):
         return None
-    return dict((getattr(task.task_spec, "extensions", None) or {}).get(EXTENSION) or {})
+    extensions = getattr(task.task_spec, "extensions", None) or {}
+    settings = dict(extensions.get(EXTENSION) or {})
+    # SpiffWorkflow's Camunda parser keeps camunda:properties as name -> value in the extensions
+    settings["properties"] = {k: v for k, v in extensions.items() if isinstance(v, str)}
+    return settings
 
 
 # ---------------------------------------------------------------------- deploy check

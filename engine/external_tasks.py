@@ -74,6 +74,7 @@ class ExternalTaskView:
     priority: int
     created_at: datetime
     variables: dict[str, Any] = field(default_factory=dict)
+    properties: dict[str, str] = field(default_factory=dict)  # camunda:properties of the task
 
 
 def _view(row: Any, variables: list[str] | None = None) -> ExternalTaskView:
@@ -85,7 +86,7 @@ def _view(row: Any, variables: list[str] | None = None) -> ExternalTaskView:
         error_message=row.error_message, activity_id=row.activity_id, activity_name=row.activity_name,
         instance_id=row.instance_id, process_key=row.process_key, process_version=row.process_version,
         definition_id=row.definition_id, business_key=row.business_key, priority=row.priority,
-        created_at=row.created_at, variables=data)
+        created_at=row.created_at, variables=data, properties=dict(row.properties or {}))
 
 
 # ---------------------------------------------------------------------- fetch and lock

@@ -37,6 +37,7 @@ class ExternalTaskRow(Base):
     locked_until: Mapped[datetime | None]
     error_message: Mapped[str | None] = mapped_column(Text)
     error_details: Mapped[str | None] = mapped_column(Text)
+    properties: Mapped[dict[str, Any] | None]  # the task's camunda:properties (Camunda's extension properties)
     created_at: Mapped[datetime]
     ended_at: Mapped[datetime | None]
 

@@ -196,7 +196,7 @@ def _external_task_json(task: xt.ExternalTaskView, with_variables: bool = False)
             task.process_key, task.process_version, task.definition_id),
         "processDefinitionKey": task.process_key, "processDefinitionVersionTag": None,
         "businessKey": task.business_key, "priority": task.priority, "suspended": False, "tenantId": None,
-        "createTime": s.timestamp(task.created_at), "extensionProperties": {},
+        "createTime": s.timestamp(task.created_at), "extensionProperties": task.properties,
     }
     if with_variables:
         out["variables"] = s.typed(task.variables)

@@ -50,6 +50,7 @@ def project(conn: Connection, loaded: Loaded, now: datetime) -> ExternalChanges 
             "activity_name": spiff.element_name(task), "topic": settings.get("topic") or "",
             "priority": resolve_priority(settings.get("priority"), task.data), "retries": None, "state": "open",
             "locked_by": None, "locked_until": None, "error_message": None, "error_details": None,
+            "properties": settings.get("properties") or None,
             "created_at": now, "ended_at": None})
         loaded.audit("external_task_created", None, task_id, {"task": spiff.element_name(task),
                                                               "topic": settings.get("topic")})

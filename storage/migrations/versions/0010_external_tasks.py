@@ -32,6 +32,7 @@ def upgrade() -> None:
         sa.Column("locked_until", storage.models.UTCDateTime(timezone=True), nullable=True),
         sa.Column("error_message", sa.Text(), nullable=True),
         sa.Column("error_details", sa.Text(), nullable=True),
+        sa.Column("properties", sa.JSON(), nullable=True),
         sa.Column("created_at", storage.models.UTCDateTime(timezone=True), nullable=False),
         sa.Column("ended_at", storage.models.UTCDateTime(timezone=True), nullable=True),
         sa.PrimaryKeyConstraint("id"),
