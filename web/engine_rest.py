@@ -182,8 +182,8 @@ def version() -> Any:
 
 
 # ---------------------------------------------------------------------- external tasks
-def _definition_id(key: str, version: int, definition_id: int) -> str:
-    return f"{key}:{version}:{definition_id}"
+def _definition_id(key: str, version: int) -> str:
+    return f"{key}:{version}"  # opaque to clients (Camunda's is key:version:uuid)
 
 
 def _external_task_json(task: xt.ExternalTaskView, with_variables: bool = False) -> dict[str, Any]:
@@ -192,8 +192,7 @@ def _external_task_json(task: xt.ExternalTaskView, with_variables: bool = False)
         "lockExpirationTime": s.timestamp(task.lock_expires_at), "retries": task.retries,
         "errorMessage": task.error_message, "activityId": task.activity_id,
         "activityInstanceId": f"{task.activity_id}:{task.id}", "executionId": task.id,
-        "processInstanceId": task.instance_id, "processDefinitionId": _definition_id(
-            task.process_key, task.process_version, task.definition_id),
+        "processInstanceId": task.instance_id, "processDefinitionId": _definition_id(task.process_key, task.process_version),
         "processDefinitionKey": task.process_key, "processDefinitionVersionTag": None,
         "businessKey": task.business_key, "priority": task.priority, "suspended": False, "tenantId": None,
         "createTime": s.timestamp(task.created_at), "extensionProperties": task.properties,
@@ -317,9 +316,8 @@ def external_task_retries(task_id: str) -> Any:
 
 
 # ---------------------------------------------------------------------- process definitions and instances
-def _instance_json(instance: InstanceView, definition_id: int | None = None) -> dict[str, Any]:
-    return {"id": instance.id, "definitionId": _definition_id(instance.key, instance.version, definition_id or 0)
-            if definition_id else f"{instance.key}:{instance.version}",
+def _instance_json(instance: InstanceView) -> dict[str, Any]:
+    return {"id": instance.id, "definitionId": _definition_id(instance.key, instance.version),
             "businessKey": instance.business_key, "caseInstanceId": None,
             "ended": instance.status in ("completed", "cancelled"), "suspended": False, "tenantId": None,
             "links": [{"method": "GET", "href": f"{request.host_url.rstrip('/')}/engine-rest/process-instance/"
@@ -411,7 +409,8 @@ def _task_json(task: TaskView) -> dict[str, Any]:
             "created": s.timestamp(task.created_at), "due": s.timestamp(task.due_at),
             "followUp": s.timestamp(task.follow_up_at), "delegationState": None, "description": task.documentation,
             "executionId": task.id, "parentTaskId": None, "priority": task.priority,
-            "processDefinitionId": task.process_key, "processInstanceId": task.instance_id,
+            "processDefinitionId": None, "processDefinitionKey": task.process_key,
+            "processInstanceId": task.instance_id,
             "taskDefinitionKey": task.spec_id, "caseExecutionId": None, "caseInstanceId": None,
             "caseDefinitionId": None, "suspended": False, "formKey": None, "tenantId": None}
 
