@@ -101,8 +101,11 @@ def deploy_problem(node: etree._Element) -> str | None:
     kind = etree.QName(node.tag).localname
     java = [a for a in JAVA_ATTRIBUTES if node.get(CAMUNDA + a)]
     if is_external(node):
-        if not (node.get(CAMUNDA + "topic") or "").strip():
-            return 'an external task needs camunda:topic naming the topic its workers fetch'
+        topic = (node.get(CAMUNDA + "topic") or "").strip()
+        if not topic:
+            return "an external task needs camunda:topic naming the topic its workers fetch"
+        if "${" in topic or "#{" in topic:
+            return f"camunda:topic '{topic}' is an expression; name the topic itself (workers subscribe to a name)"
         priority = (node.get(CAMUNDA + "taskPriority") or "").strip()
         if priority and not _priority_ok(priority):
             return f"camunda:taskPriority '{priority}' is not a whole number or a ${{variable}}"

@@ -270,6 +270,7 @@ UNSUPPORTED = [
     ('<bpmn:sendTask id="X" />', "sendTask X", "send tasks"),
     ('<bpmn:serviceTask id="X" camunda:delegateExpression="${mailer}" />', "serviceTask X", 'camunda:type="external"'),
     ('<bpmn:serviceTask id="X" camunda:type="external" />', "serviceTask X", "needs camunda:topic"),
+    ('<bpmn:serviceTask id="X" camunda:type="external" camunda:topic="${t}" />', "serviceTask X", "expression"),
     ('<bpmn:sendTask id="X" camunda:type="external" camunda:topic="t" camunda:taskPriority="high" />', "sendTask X",
      "taskPriority"),
     ('<bpmn:task id="X"><bpmn:extensionElements><camunda:executionListener event="start" class="a.B" />'
