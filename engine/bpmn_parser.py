@@ -32,6 +32,8 @@ from SpiffWorkflow.camunda.parser.task_spec import (
 from SpiffWorkflow.camunda.specs.user_task import Form, UserTask
 
 from engine.camunda_extensions import B, read_extensions
+from engine.external_task_model import ExternalMixin, is_external
+from engine.external_task_model import parser_classes as external_parser_classes
 from engine.runtime.camunda import (
     PdcaCallActivity,
     PdcaParallelMultiInstance,
@@ -70,12 +72,16 @@ class PdcaUserTaskParser(UserTaskParser):
         return form
 
 
-class PdcaBusinessRuleTaskParser(CamundaTaskParser):
+class PdcaBusinessRuleTaskParser(ExternalMixin, CamundaTaskParser):
+    """A decision (engine/dmn), or an external task when camunda:type=\"external\"."""
+
     @staticmethod
     def get_decision_ref(node: Any) -> str:  # SpiffWorkflow's DMN parser lists references through this
         return (node.get(CAMUNDA + "decisionRef") or "").strip()
 
-    def create_task(self) -> DecisionTask:
+    def create_task(self) -> Any:
+        if is_external(self.node):
+            return super().create_task()  # ExternalMixin: an ExternalTask
         ref = (self.node.get(CAMUNDA + "decisionRef") or "").strip()
         document = self.process_parser.parser.decision_documents.get(ref)
         if document is None:
@@ -155,6 +161,7 @@ class PdcaParser(CamundaParser):
     OVERRIDE_PARSER_CLASSES = {
         **CamundaParser.OVERRIDE_PARSER_CLASSES,
         full_tag("userTask"): (PdcaUserTaskParser, UserTask),
+        **external_parser_classes(full_tag),  # camunda:type="external" (engine/external_task_model.py)
         full_tag("businessRuleTask"): (PdcaBusinessRuleTaskParser, DecisionTask),
         full_tag("callActivity"): (CallActivityParser, PdcaCallActivity),
     }

@@ -20,6 +20,8 @@ from engine.dmn.checks import problems_of as dmn_problems
 from engine.dmn.model import DmnModelError, read_definitions
 from engine.errors import WARNING, Problem
 from engine.expressions import to_python
+from engine.external_task_model import deploy_problem as external_task_problem
+from engine.external_task_model import is_external
 from engine.sandbox import _FORBIDDEN_BUILTINS, SandboxError, compile_expression, compile_script
 from engine.sandbox_helpers import unknown_builtin_calls
 
@@ -378,30 +380,16 @@ def _check_script_task(task: etree._Element, out: _Collector) -> None:
         out.compile(script, script.text, "script", task, compile_script)
 
 
-_EXTERNAL_HINT = ('make it an external task a worker completes: camunda:type="external" camunda:topic="…" '
-                  "(fetched and completed through /engine-rest/external-task)")
-
-
 def _check_service_task(task: etree._Element, out: _Collector) -> None:
     """Service, send, and business rule tasks without a decision: what their implementation needs.
-
-    Kept as one rule so the external-task support can change it in one place."""
-    kind = local(task.tag)
-    for attr in ("class", "delegateExpression", "expression"):
-        if task.get(CAMUNDA + attr):
-            what = "a Java class" if attr == "class" else f"a Java bean/expression (camunda:{attr})"
-            out.add(task, f"camunda:{attr}=\"{task.get(CAMUNDA + attr)}\" calls {what} inside Camunda, "
-                          f"which cannot run here; {_EXTERNAL_HINT}")
-            return
+    External tasks run (engine/external_task_model.py says what they need); Java delegates do not."""
     if task.find(f"{B}extensionElements/{CAMUNDA}connector") is not None:
         return  # reported by CAMUNDA_UNSUPPORTED["connector"]
-    if kind == "businessRuleTask":
+    problem = external_task_problem(task)
+    if problem:
+        out.add(task, problem)
+    elif local(task.tag) == "businessRuleTask" and not is_external(task):
         out.add(task, "business rule task needs camunda:decisionRef naming a DMN decision")
-    elif task.get(CAMUNDA + "type") == "external":
-        out.add(task, f"{kind}: external tasks are not supported yet; use a user task or a script task")
-    else:
-        out.add(task, f"{kind} has no implementation this engine runs: {_EXTERNAL_HINT}, "
-                      "or use a script task or a user task")
 
 
 def _check_user_task(task: etree._Element, lanes: set[str], out: _Collector) -> None:

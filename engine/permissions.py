@@ -101,3 +101,29 @@ def check_lead(actor: Actor, doing: str) -> None:
     """Instance-wide changes (cancel, retry, reassign, due dates) are for quality leads and admins."""
     if not actor.is_lead:
         raise PermissionDeniedError(f"only quality leads and admins can {doing}")
+
+
+# /engine-rest (DESIGN §8): technical `worker` accounts fetch and complete external tasks, start
+# instances and correlate messages; quality leads and admins may do the same.
+def may_work_external_tasks(actor: Actor) -> bool:
+    return actor.role in ("worker", "quality_lead", "admin")
+
+
+def check_may_work_external_tasks(actor: Actor) -> None:
+    if not may_work_external_tasks(actor):
+        raise PermissionDeniedError("only workers, quality leads and admins may fetch and complete external tasks")
+
+
+def check_may_start_and_correlate(actor: Actor, doing: str) -> None:
+    if not may_work_external_tasks(actor):
+        raise PermissionDeniedError(f"only workers, quality leads and admins may {doing}")
+
+
+def check_lead_or_worker(actor: Actor, doing: str) -> None:
+    if not may_work_external_tasks(actor):
+        raise PermissionDeniedError(f"only quality leads, admins and workers may {doing}")
+
+
+def may_use_web_inbox(actor: Actor) -> bool:
+    """Technical accounts (role `worker`) have no inbox and no web pages."""
+    return actor.role != "worker"

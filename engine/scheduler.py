@@ -17,7 +17,7 @@ from typing import Any
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
 
-from engine import customer_mail, escalation, kpis, notifications, schedules
+from engine import connectors, customer_mail, escalation, kpis, notifications, schedules
 from engine.runtime import Runtime, timers
 from engine.settings import current as current_settings
 
@@ -38,7 +38,7 @@ def scheduler_pass(runtime: Runtime, worker: str | None = None) -> dict[str, int
     and retried next pass without holding up the others."""
     worker = worker or worker_name()
     out = {"scheduled_starts": 0, "timers": 0, "escalations": 0, "task_events": 0, "customer_mails": 0,
-           "mails_sent": 0, "mails_failed": 0, "kpi_facts": 0}
+           "mails_sent": 0, "mails_failed": 0, "kpi_facts": 0, "connector_tasks": 0}
     try:
         schedules.sync_schedules(runtime.db)
         out["scheduled_starts"] = schedules.start_due(runtime, worker)
@@ -60,6 +60,10 @@ def scheduler_pass(runtime: Runtime, worker: str | None = None) -> dict[str, int
         out["customer_mails"] = customer_mail.notify_customers(runtime.db)
     except Exception:
         log.exception("customer mail pass failed")
+    try:  # before the outbox: a pdcaflow.mail task's message goes out in the same pass
+        out["connector_tasks"] = connectors.run_connectors(runtime, worker).completed
+    except Exception:
+        log.exception("connector pass failed")
     try:
         mails = notifications.deliver_outbox(runtime.db, worker)
         out["mails_sent"], out["mails_failed"] = mails.sent, mails.failed

@@ -90,6 +90,12 @@ class Settings:
     sandbox_max_steps: int = 200_000  # traced lines/calls, so an endless loop names its line
     sandbox_max_data_bytes: int = 1_000_000  # serialized size of task data (shared references expanded)
     sandbox_max_log_chars: int = 10_000  # print() output kept per script run
+    # built-in connectors (engine/connectors.py): pdcaflow.http may call only these URL prefixes
+    http_allow: tuple[str, ...] = ()
+    http_headers: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = ()  # (URL prefix, headers)
+    http_timeout: float = 10.0  # seconds
+    connector_retries: int = 3  # attempts of a connector task before its incident
+    connector_backoff: float = 30.0  # seconds before the first retry (doubles, engine/backoff.py)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> Settings:
@@ -131,6 +137,11 @@ class Settings:
                                            d.sandbox_max_data_bytes),
             sandbox_max_log_chars=env.get("PDCAFLOW_SANDBOX_MAX_LOG_CHARS", parse_positive_count,
                                           d.sandbox_max_log_chars),
+            http_allow=env.get("PDCAFLOW_HTTP_ALLOW", parse_list, d.http_allow),
+            http_headers=env.get("PDCAFLOW_HTTP_HEADERS", parse_http_headers, d.http_headers),
+            http_timeout=env.get("PDCAFLOW_HTTP_TIMEOUT", parse_seconds, d.http_timeout),
+            connector_retries=env.get("PDCAFLOW_CONNECTOR_RETRIES", parse_count, d.connector_retries),
+            connector_backoff=env.get("PDCAFLOW_CONNECTOR_BACKOFF", parse_seconds, d.connector_backoff),
         )
 
     @property
@@ -213,6 +224,21 @@ def parse_timezone(raw: str) -> str:
     except (ValueError, LookupError):
         raise ValueError("an IANA time zone name such as UTC or Europe/Berlin") from None
     return raw
+
+
+def parse_http_headers(raw: str) -> tuple[tuple[str, tuple[tuple[str, str], ...]], ...]:
+    """A JSON object: URL prefix -> {header: value} (e.g. an API key for one system)."""
+    import json
+
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        value = None
+    if not isinstance(value, dict) or not all(
+            isinstance(h, dict) and all(isinstance(k, str) and isinstance(v, str) for k, v in h.items())
+            for h in value.values()):
+        raise ValueError('a JSON object of URL prefix -> {"Header": "value"}')
+    return tuple((str(prefix), tuple(sorted(headers.items()))) for prefix, headers in value.items())
 
 
 def parse_url(raw: str) -> str:

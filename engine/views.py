@@ -9,7 +9,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
-ROLES = ("admin", "quality_lead", "employee")
+ROLES = ("admin", "quality_lead", "employee", "worker")  # worker: /engine-rest only
 
 
 @dataclass(frozen=True)

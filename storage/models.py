@@ -277,3 +277,4 @@ import storage.api_tokens  # noqa: E402,F401,I001
 import storage.scheduling  # noqa: E402,F401
 import storage.kpi_facts  # noqa: E402,F401
 import storage.schedules  # noqa: E402,F401
+import storage.external_tasks  # noqa: E402,F401

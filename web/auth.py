@@ -9,6 +9,7 @@ from flask import Blueprint, current_app, flash, redirect, render_template, requ
 from flask_login import login_required, login_user, logout_user
 
 from engine.accounts import authenticate
+from engine.permissions import may_use_web_inbox
 from web.context import WebUser, client_ip, database
 
 bp = Blueprint("auth", __name__)
@@ -40,6 +41,10 @@ def login() -> Any:
         return render_template("login.html", username=username, next=request.form.get("next", ""),
                                error="Unknown user name or wrong password."), 401
     limiter.reset(key)
+    if not may_use_web_inbox(actor):
+        return render_template("login.html", username=username, next=request.form.get("next", ""),
+                               error="This is a technical account (role worker): it works through /engine-rest "
+                                     "and cannot sign in to the web."), 403
     session.clear()
     login_user(WebUser(actor))
     flash(f"Signed in as {actor.username}.")

@@ -171,9 +171,12 @@ def demo() -> None:
 
 
 @main.command()
-@click.argument("name", type=click.Choice(["engine", "timers", "inbox", "kpis", "dmn-tck"]))
+@click.argument("name", type=click.Choice(["engine", "timers", "inbox", "kpis", "dmn-tck", "external-tasks"]))
 @click.option("--n", "n", default=None, type=int,
-              help="size (engine: 2000 instances, timers: 10000 timers, kpis: 100000 complaints)")
+              help="size (engine: 2000 instances, timers: 10000 timers, kpis: 100000 complaints, "
+                   "external-tasks: 2000 tasks)")
+@click.option("--workers", default=4, show_default=True, type=int, help="external-tasks: concurrent worker processes")
+@click.option("--servers", default=2, show_default=True, type=int, help="external-tasks: web server processes")
 @click.option("--tasks", "n_tasks", default=1_000_000, show_default=True, type=int,
               help="inbox: human tasks to fill the database with (a tenth of them open)")
 @click.option("--reps", default=200, show_default=True, type=int, help="inbox: timed repetitions")
@@ -182,7 +185,8 @@ def demo() -> None:
 @click.option("--database-url", default=None, help="benchmark against this database (default: a temp SQLite file)")
 @click.option("--path", "tck_path", default=None, type=click.Path(exists=True, file_okay=False),
               help="dmn-tck: a DMN TCK test-case folder, e.g. TestCases/compliance-level-2")
-def bench(name: str, n: int | None, n_tasks: int, reps: int, no_fill: bool, as_json: bool, database_url: str | None,
+def bench(name: str, n: int | None, workers: int, servers: int, n_tasks: int, reps: int, no_fill: bool,
+          as_json: bool, database_url: str | None,
           tck_path: str | None) -> None:
     """Benchmarks (see README)."""
 
@@ -204,7 +208,11 @@ def bench(name: str, n: int | None, n_tasks: int, reps: int, no_fill: bool, as_j
         else:
             click.echo(json.dumps(result))
         return
-    if name == "kpis":
+    if name == "external-tasks":
+        from benchmarks.external_tasks import run_external_task_bench
+
+        result = run_external_task_bench(n or 2000, database_url, workers=workers, servers=servers)
+    elif name == "kpis":
         from benchmarks.kpis import run_kpi_bench
 
         result = run_kpi_bench(n or 100_000, database_url)

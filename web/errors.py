@@ -54,6 +54,10 @@ def describe(exc: BaseException) -> tuple[int, str, str, list[dict[str, Any]]]:
 
 def respond(exc: BaseException) -> Any:
     status, code, message, details = describe(exc)
+    if request.path.startswith("/engine-rest"):  # Camunda's error shape (an unknown route, a 405...)
+        response = jsonify(type="RestException", message=message)
+        response.status_code = status
+        return response
     if is_api_request():
         response = jsonify(error={"code": code, "message": message, "details": details})
         response.status_code = status

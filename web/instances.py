@@ -1,4 +1,5 @@
-"""Instance list and page: data, tasks, incidents, audit trail, BPMN diagram; cancel and retry."""
+"""Instance list and page: data, tasks, incidents, audit trail, BPMN diagram; cancel, retry, and set
+the retries of an external task in incident."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from flask_login import login_required
 from markupsafe import Markup
 
+from engine import external_tasks
 from engine.errors import EngineError
 from engine.permissions import check_may_see_instance, visible_tasks
 from engine.schedules import list_schedules
@@ -83,4 +85,22 @@ def retry(instance_id: str) -> Any:
         return redirect(url_for("instances.show", instance_id=instance_id))
     instance = runtime().retry(instance_id, actor(), data)
     flash(f"Retried; the instance is {instance.status}.")
+    return redirect(url_for("instances.show", instance_id=instance_id))
+
+
+@bp.post("/instances/<instance_id>/external-tasks/<task_id>/retries")
+@login_required
+def set_retries(instance_id: str, task_id: str) -> Any:
+    """The incident of an external task whose worker gave up: give it retries, the worker fetches it again."""
+    _lead_on(instance_id)
+    try:
+        retries = int((request.form.get("retries") or "").strip())
+    except ValueError:
+        flash("Retries must be a whole number.", "error")
+        return redirect(url_for("instances.show", instance_id=instance_id))
+    task = external_tasks.get(runtime(), actor(), task_id)
+    if task.instance_id != instance_id:
+        abort(404)
+    external_tasks.set_retries(runtime(), actor(), task_id, retries)
+    flash(f"Retries of '{task.activity_name or task.activity_id}' set to {retries}.")
     return redirect(url_for("instances.show", instance_id=instance_id))

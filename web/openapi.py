@@ -155,3 +155,145 @@ def build_document() -> dict[str, Any]:
         if name not in REQUEST_SCHEMAS and schema.get("additionalProperties") is False:
             del schema["additionalProperties"]
     return doc
+
+
+# ---------------------------------------------------------------------- /engine-rest (Camunda 7 subset)
+ENGINE_REST_ERRORS = {400: "InvalidRequestException (bad input), BadUserRequestException (another worker holds the "
+                           "lock), or RestException (a message nothing waits for)",
+                      401: "No or wrong HTTP Basic credentials", 403: "AuthorizationException: role not allowed",
+                      404: "No such resource (e.g. an external task already completed or cancelled)",
+                      409: "Someone else holds or completed the task"}
+
+
+def _camunda_op(summary: str, ok: tuple[int, str, Any], errors: tuple[int, ...], *, body: Any = None,
+                params: list[dict[str, Any]] | None = None, tag: str = "") -> dict[str, Any]:
+    status, description, schema = ok
+    responses: dict[str, Any] = {str(status): {"description": description}}
+    if schema is not None:
+        responses[str(status)]["content"] = {"application/json": {"schema": schema}}
+    for code in errors:
+        responses[str(code)] = {"description": ENGINE_REST_ERRORS[code],
+                                "content": {"application/json": {"schema": {"$ref": "#/components/schemas/CamundaError"}}}}
+    op: dict[str, Any] = {"summary": summary, "responses": responses, "tags": [tag] if tag else []}
+    if body is not None:
+        op["requestBody"] = {"required": True, "content": {"application/json": {"schema": body}}}
+    if params:
+        op["parameters"] = params
+    return op
+
+
+@lru_cache(maxsize=1)
+def build_engine_rest_document() -> dict[str, Any]:
+    """The OpenAPI 3 document of /engine-rest (served at /engine-rest/openapi.json)."""
+    from web import engine_rest_schemas as c
+
+    spec = APISpec(title="PDCA Flow — Camunda 7 REST subset", version="7.22.0", openapi_version="3.0.3",
+                   plugins=[MarshmallowPlugin()], servers=[{"url": "/engine-rest"}],
+                   info={"description": "Camunda 7's REST shapes for workers and clients written for Camunda 7: "
+                                        "HTTP Basic auth with PDCA Flow users, typed variables "
+                                        "{name: {value, type}}, errors {type, message}, timestamps like "
+                                        "2026-12-02T10:00:00.000+0000; unknown request fields are ignored."})
+    spec.components.security_scheme("basic", {"type": "http", "scheme": "basic"})
+    spec.components.schema("CamundaError", {"type": "object", "properties": {
+        "type": {"type": "string"}, "message": {"type": "string"}}, "required": ["type", "message"]})
+    spec.components.schema("TypedValue", {"type": "object", "properties": {
+        "value": {}, "type": {"type": "string", "enum": ["String", "Integer", "Long", "Short", "Double", "Boolean",
+                                                         "Date", "Json", "Null"]},
+        "valueInfo": {"type": "object"}}})
+    spec.components.schema("Variables", {"type": "object",
+                                         "additionalProperties": {"$ref": "#/components/schemas/TypedValue"}})
+    spec.components.schema("ExternalTask", {"type": "object", "properties": {
+        name: {"type": "string", "nullable": True} for name in (
+            "id", "topicName", "workerId", "lockExpirationTime", "errorMessage", "activityId", "activityInstanceId",
+            "executionId", "processInstanceId", "processDefinitionId", "processDefinitionKey", "businessKey",
+            "createTime")} | {"retries": {"type": "integer", "nullable": True}, "priority": {"type": "integer"},
+                              "suspended": {"type": "boolean"},
+                              "variables": {"$ref": "#/components/schemas/Variables"}}})
+    spec.components.schema("ProcessInstance", {"type": "object", "properties": {
+        "id": {"type": "string"}, "definitionId": {"type": "string"}, "businessKey": {"type": "string", "nullable": True},
+        "ended": {"type": "boolean"}, "suspended": {"type": "boolean"}, "links": {"type": "array", "items": {}}}})
+    spec.components.schema("Task", {"type": "object", "properties": {
+        name: {"type": "string", "nullable": True} for name in (
+            "id", "name", "assignee", "created", "due", "followUp", "processInstanceId", "taskDefinitionKey",
+            "description")} | {"priority": {"type": "integer"}}})
+    for schema in (c.FetchAndLockRequest, c.CompleteRequest, c.FailureRequest, c.BpmnErrorRequest, c.ExtendLockRequest,
+                   c.RetriesRequest, c.StartRequest, c.MessageRequest, c.ClaimRequest, c.TaskCompleteRequest):
+        spec.components.schema("Camunda" + schema.__name__, schema=schema)
+    ref = lambda name: {"$ref": f"#/components/schemas/{name}"}  # noqa: E731
+    array = lambda name: {"type": "array", "items": ref(name)}  # noqa: E731
+    none = (204, "No content", None)
+    xt = "external tasks"
+    spec.path("/engine", operations={"get": _camunda_op("Engines (one: default)", (200, "Engines", {"type": "array"}),
+                                                        (401,))})
+    spec.path("/version", operations={"get": _camunda_op("REST API version", (200, "Version", {"type": "object"}),
+                                                         (401,))})
+    spec.path("/external-task/fetchAndLock", operations={"post": _camunda_op(
+        "Fetch and lock external tasks by topic; asyncResponseTimeout (ms) long-polls until one appears",
+        (200, "Locked tasks with their variables", array("ExternalTask")), (400, 401, 403),
+        body=ref("CamundaFetchAndLockRequest"), tag=xt)})
+    filters = [_query(n) for n in ("processInstanceId", "topicName", "workerId", "activityId", "processDefinitionKey")]
+    filters += [_query(n, "boolean") for n in ("locked", "notLocked", "withRetriesLeft", "noRetriesLeft")]
+    filters += [_query("firstResult", "integer"), _query("maxResults", "integer")]
+    spec.path("/external-task", operations={"get": _camunda_op(
+        "External tasks waiting for a worker", (200, "Tasks", array("ExternalTask")), (400, 401), params=filters,
+        tag=xt)})
+    spec.path("/external-task/count", operations={"get": _camunda_op(
+        "How many external tasks match", (200, "Count", {"type": "object"}), (400, 401), params=filters, tag=xt)})
+    spec.path("/external-task/{id}", operations={"get": _camunda_op(
+        "One external task", (200, "Task", ref("ExternalTask")), (401, 404), params=[_path("id")], tag=xt)})
+    spec.path("/external-task/{id}/errorDetails", operations={"get": _camunda_op(
+        "The error details of the last failure (text/plain)", (200, "Details", None), (401, 404),
+        params=[_path("id")], tag=xt)})
+    for verb, summary, body in (
+            ("complete", "Complete: the variables become process variables", "CamundaCompleteRequest"),
+            ("failure", "Report a failure: retries left (0 raises an incident), offered again after retryTimeout",
+             "CamundaFailureRequest"),
+            ("bpmnError", "Throw a BPMN error: the matching error boundary event takes over",
+             "CamundaBpmnErrorRequest"),
+            ("extendLock", "Extend the lock the worker holds", "CamundaExtendLockRequest"),
+            ("unlock", "Release the lock", None)):
+        spec.path(f"/external-task/{{id}}/{verb}", operations={"post": _camunda_op(
+            summary, none, (400, 401, 403, 404), body=ref(body) if body else None, params=[_path("id")], tag=xt)})
+    spec.path("/external-task/{id}/retries", operations={"put": _camunda_op(
+        "Set the retries (above 0 resolves the task's incident)", none, (400, 401, 403, 404),
+        body=ref("CamundaRetriesRequest"), params=[_path("id")], tag=xt)})
+    spec.path("/process-definition/key/{key}/start", operations={"post": _camunda_op(
+        "Start an instance of the latest version", (200, "The instance", ref("ProcessInstance")),
+        (400, 401, 403, 404), body=ref("CamundaStartRequest"), params=[_path("key")], tag="process instances")})
+    spec.path("/process-instance", operations={"get": _camunda_op(
+        "Running instances", (200, "Instances", array("ProcessInstance")), (401,),
+        params=[_query("processDefinitionKey"), _query("businessKey"), _query("firstResult", "integer"),
+                _query("maxResults", "integer")], tag="process instances")})
+    spec.path("/process-instance/{id}", operations={"get": _camunda_op(
+        "An instance", (200, "Instance", ref("ProcessInstance")), (401, 404), params=[_path("id")],
+        tag="process instances")})
+    spec.path("/process-instance/{id}/variables", operations={"get": _camunda_op(
+        "Its variables, typed", (200, "Variables", ref("Variables")), (401, 404), params=[_path("id")],
+        tag="process instances")})
+    spec.path("/process-instance/{id}/variables/{name}", operations={"get": _camunda_op(
+        "One variable, typed", (200, "Variable", ref("TypedValue")), (401, 404), params=[_path("id"), _path("name")],
+        tag="process instances")})
+    spec.path("/message", operations={"post": _camunda_op(
+        "Correlate a message (businessKey, processInstanceId, correlationKeys; all); 204, or 200 with a list when "
+        "resultEnabled; 400 when nothing waits for it", (200, "Correlation results", {"type": "array"}),
+        (400, 401, 403), body=ref("CamundaMessageRequest"), tag="messages")})
+    spec.path("/task", operations={"get": _camunda_op(
+        "User tasks the caller may see", (200, "Tasks", array("Task")), (400, 401),
+        params=[_query(n) for n in ("processInstanceId", "processDefinitionKey", "assignee", "candidateGroup",
+                                    "taskDefinitionKey")] + [_query("firstResult", "integer"),
+                                                             _query("maxResults", "integer")], tag="tasks")})
+    spec.path("/task/{id}", operations={"get": _camunda_op(
+        "A user task", (200, "Task", ref("Task")), (401, 404), params=[_path("id")], tag="tasks")})
+    spec.path("/task/{id}/claim", operations={"post": _camunda_op(
+        "Claim (for someone else: a lead's assignment)", none, (400, 401, 403, 404, 409),
+        body=ref("CamundaClaimRequest"), params=[_path("id")], tag="tasks")})
+    spec.path("/task/{id}/unclaim", operations={"post": _camunda_op(
+        "Give back to its groups", none, (400, 401, 403, 404, 409), params=[_path("id")], tag="tasks")})
+    spec.path("/task/{id}/complete", operations={"post": _camunda_op(
+        "Complete with typed variables (validated by the task's form)", none, (400, 401, 403, 404, 409),
+        body=ref("CamundaTaskCompleteRequest"), params=[_path("id")], tag="tasks")})
+    spec.path("/openapi.json", operations={"get": {"summary": "This document", "security": [],
+                                                   "responses": {"200": {"description": "OpenAPI 3 document"}}}})
+    doc = spec.to_dict()
+    doc["security"] = [{"basic": []}]
+    return doc

@@ -8,7 +8,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from engine import clock, decisions
+from engine import clock, decisions, external_tasks
 from engine.definitions import DefinitionStore, DeployReport, DeployResult, collect_files
 from engine.dmn import DecisionEvaluationError
 from engine.errors import DecisionFailedError, DeploymentError, InvalidStateError, NotFoundError
@@ -156,6 +156,7 @@ class Runtime:
             if not open_ids:
                 raise InvalidStateError(f"instance {instance_id} has no open incident to retry")
             store.resolve_incidents(uow.conn, open_ids, clock.now(), actor.username)
+            external_tasks.rearm_exhausted(uow, instance_id)  # failed external tasks: one more attempt
             spiff.retry_failed(loaded.workflow, data)
             loaded.row.status = "running"
             loaded.audit("retry", actor, None, {"data": data or {}})
@@ -211,13 +212,17 @@ class Runtime:
 
     # ------------------------------------------------------------------ events
     def correlate_message(self, name: str, correlation: str | None, data: dict[str, Any] | None,
-                          actor: Actor) -> list[str]:
-        """Deliver a message to every instance waiting for it (matching the business key, if given)."""
+                          actor: Actor, instance_ids: Iterable[str] | None = None) -> list[str]:
+        """Deliver a message to every instance waiting for it (matching the business key, if given;
+        only to `instance_ids` when given: /engine-rest's processInstanceId and correlationKeys)."""
+        only = set(instance_ids) if instance_ids is not None else None
         missing = NotFoundError(f"no instance is waiting for message '{name}'"
                                 + (f" with correlation '{correlation}'" if correlation else ""))
         delivered: list[str] = []
         with self.unit_of_work() as uow:
             for instance_id in store.subscribed_instances(uow.conn, name, correlation):
+                if only is not None and instance_id not in only:
+                    continue
                 loaded = uow.load(instance_id)
                 if loaded.row.status in ("completed", "cancelled"):
                     continue
@@ -230,6 +235,17 @@ class Runtime:
             if not delivered:
                 raise missing
         return delivered
+
+    def message_candidates(self, name: str, correlation: str | None) -> list[tuple[str, dict[str, Any]]]:
+        """Instances waiting for the message (matching the business key, if given), with their data."""
+        with self.db.read() as session:
+            conn = session.connection()
+            out = []
+            for instance_id in store.subscribed_instances(conn, name, correlation):
+                row = store.instance_row(conn, instance_id)
+                if row is not None and row.status not in ("completed", "cancelled"):
+                    out.append((instance_id, dict(row.data or {})))
+            return out
 
     def fire_due_timers(self, worker: str = "runtime", policy: timers.TimerPolicy | None = None
                         ) -> timers.TimerPassResult:

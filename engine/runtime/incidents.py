@@ -1,6 +1,7 @@
 """The one incident writer.
 
-An incident is a failed script, expression, assignment or timer: the instance's status becomes
+An incident is a failed script, expression, assignment or timer, or an external task whose worker
+reported its last failure: the instance's status becomes
 `incident`, an `incident` audit row is written with the message, and a quality lead sees it on
 the instance page and retries after fixing the cause. Two situations raise one:
 - while a unit of work has the instance loaded (`on_loaded`): the rows go out with its save;
@@ -43,6 +44,17 @@ def on_loaded(loaded: Loaded, task: Any, exc: BaseException, actor: Actor | None
     loaded.incidents.append(row)
     loaded.row.status = "incident"
     loaded.audit("incident", actor, row["task_id"], {"message": message, "task": row["task_name"]})
+
+
+def on_external_task(loaded: Loaded, task_id: str, task_name: str, message: str, details: str | None,
+                     actor: Actor | None) -> None:
+    """An external task's worker reported its last failure (retries 0): the token keeps waiting at
+    the task; the incident is resolved by setting retries (engine/external_tasks.py)."""
+    row = _row(loaded.row.id, task_id, task_name, message,
+               {"external_task_id": task_id, "error_details": details}, clock.now())
+    loaded.incidents.append(row)
+    loaded.row.status = "incident"
+    loaded.audit("incident", actor, task_id, {"message": message, "task": task_name})
 
 
 def on_instance(uow: UnitOfWork, instance_id: str, task_id: str | None, task_name: str | None, message: str,

@@ -19,7 +19,11 @@ from uuid import UUID
 from SpiffWorkflow.bpmn import BpmnEvent, BpmnWorkflow
 from SpiffWorkflow.bpmn.exceptions import WorkflowTaskException
 from SpiffWorkflow.bpmn.serializer import BpmnWorkflowSerializer
-from SpiffWorkflow.bpmn.serializer.default.task_spec import MultiInstanceTaskConverter, SubWorkflowConverter
+from SpiffWorkflow.bpmn.serializer.default.task_spec import (
+    BpmnTaskSpecConverter,
+    MultiInstanceTaskConverter,
+    SubWorkflowConverter,
+)
 from SpiffWorkflow.bpmn.serializer.default.workflow import BpmnWorkflowConverter
 from SpiffWorkflow.bpmn.serializer.helpers.spec import TaskSpecConverter
 from SpiffWorkflow.bpmn.specs.bpmn_process_spec import BpmnProcessSpec
@@ -37,6 +41,7 @@ from SpiffWorkflow.util.task import TaskState
 from engine import clock, cron, decisions
 from engine.dmn import DecisionEvaluationError
 from engine.errors import EngineError
+from engine.external_task_model import ExternalTask
 from engine.runtime import camunda, scopes
 from engine.sandbox_helpers import CONTEXT_KEY
 
@@ -107,6 +112,7 @@ def _registry() -> Any:
     config[camunda.PdcaSequentialMultiInstance] = MultiInstanceTaskConverter
     config[camunda.PdcaParallelMultiInstance] = MultiInstanceTaskConverter
     config[camunda.PdcaCallActivity] = SubWorkflowConverter
+    config[ExternalTask] = BpmnTaskSpecConverter  # camunda:type="external" (engine/external_task_model.py)
     return BpmnWorkflowSerializer.configure(config)
 
 
@@ -496,3 +502,49 @@ class _SpiffDatetime(metaclass=_DelegateToDatetime):
 
 
 _spiff_timer.datetime = _SpiffDatetime  # type: ignore[misc]
+
+
+# ---------------------------------------------------------------------- external tasks
+_HAS_EXTERNAL: dict[int, bool] = {}
+
+
+def has_external_tasks(workflow: BpmnWorkflow) -> bool:
+    """Whether the workflow's spec (or a subprocess spec) has an external task; cached per spec object."""
+    key = id(workflow.spec)
+    found = _HAS_EXTERNAL.get(key)
+    if found is None:
+        specs = [workflow.spec, *workflow.subprocess_specs.values()]
+        found = any(isinstance(s, ExternalTask) for spec in specs for s in spec.task_specs.values())
+        _HAS_EXTERNAL[key] = found
+    return found
+
+
+def waiting_external_tasks(workflow: BpmnWorkflow) -> dict[str, Any]:
+    """External tasks whose token waits for a worker (STARTED), by task id."""
+    return {str(t.id): t for t in workflow.get_tasks(state=TaskState.STARTED)
+            if isinstance(t.task_spec, ExternalTask)}
+
+
+def complete_external(task: Any, data: dict[str, Any]) -> None:
+    """A worker finished the task: its variables join the process data and the token moves on."""
+    task.data.update(data)
+    task.complete()
+
+
+def throw_error(task: Any, code: str, data: dict[str, Any]) -> bool:
+    """A BPMN error from an external task; True when an error boundary event (or an enclosing
+    subprocess's) caught it. Uncaught, the task's path ends there, as Camunda 7 ends the execution
+    of an unhandled BPMN error: the instance completes when no other path is left."""
+    from SpiffWorkflow.bpmn.specs.event_definitions.item_aware_event import ErrorEventDefinition
+    task.data.update(data)
+    workflow = task.workflow.top_workflow
+    pending = len(workflow.bpmn_events)
+    workflow.catch(BpmnEvent(ErrorEventDefinition(code, code), payload=dict(task.data), target=task.workflow))
+    if task.state != TaskState.STARTED or len(workflow.bpmn_events) == pending:
+        return True  # a boundary event took it (the attached task is cancelled when it runs)
+    del workflow.bpmn_events[pending:]  # nobody catches it: not an event for the outside world
+    holder = task.parent if type(task.parent.task_spec).__name__ == "BoundaryEventSplit" else task
+    holder.cancel()  # the task and its boundary events
+    if not workflow.get_tasks(state=TaskState.READY | TaskState.WAITING | TaskState.STARTED):
+        workflow.cancel()  # nothing else is running: the instance ends with this path
+    return False

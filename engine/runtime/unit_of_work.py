@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session
 from engine import clock, sandbox
 from engine.definitions import DefinitionStore
 from engine.errors import ConflictError, EngineError, NotFoundError
-from engine.runtime import camunda, incidents, projection, scopes, spiff
+from engine.runtime import camunda, external_projection, incidents, projection, scopes, spiff
 from engine.runtime.values import json_safe
 from engine.views import Actor
 from storage import instances as store
@@ -102,6 +102,7 @@ class _Queue:
     changes: list[projection.Changes] = field(default_factory=list)
     incidents: list[dict[str, Any]] = field(default_factory=list)
     audits: list[dict[str, Any]] = field(default_factory=list)
+    external: list[external_projection.ExternalChanges] = field(default_factory=list)
 
 
 class UnitOfWork:
@@ -209,6 +210,7 @@ class UnitOfWork:
             snapshot = projection.read_snapshot(self.conn, loaded.row.id, new=loaded.new,
                                                 waits=loaded.had_waits or any(waits))
         changes = projection.project(loaded, snapshot, now, waits)
+        external = external_projection.project(self.conn, loaded, now)
         row = loaded.row
         if row.status not in ("cancelled", "incident"):
             if spiff.is_completed(loaded.workflow):
@@ -229,6 +231,8 @@ class UnitOfWork:
                 "state": row.state, "data": row.data, "ended_at": row.ended_at})
             row.version += 1
         queue.changes.append(changes)
+        if external is not None:
+            queue.external.append(external)
         queue.incidents.extend(loaded.incidents)
         queue.audits.extend(loaded.audits)
         loaded.audits = []
@@ -250,6 +254,8 @@ class UnitOfWork:
             if store.update_instances(conn, queue.instance_updates) != len(queue.instance_updates):
                 raise ConflictError(CONFLICT)
         projection.write(conn, queue.changes)
+        if queue.external:
+            external_projection.write(conn, queue.external)
         for incident in queue.incidents:
             incident["id"] = store.insert_incident(conn, {k: v for k, v in incident.items() if k != "id"})
         if queue.audits:

@@ -135,3 +135,18 @@ def test_a_bad_variable_stops_every_command_naming_it(tmp_path, monkeypatch):
     assert result.returncode == 1
     assert "PDCAFLOW_SCHEDULER_INTERVAL must be a number of seconds, got 'soon'" in result.stderr
     assert not (tmp_path / "instance").exists()  # nothing was created
+
+
+def test_create_worker_account(tmp_path):
+    pdcaflow(tmp_path, "init-db")
+    created = pdcaflow(tmp_path, "create-user", "erp-bot", "--role", "worker", "--password-stdin",
+                       stdin="long-enough-pw\n")
+    assert created.returncode == 0, created.stderr
+    assert "created user erp-bot (worker)" in created.stdout
+
+    from engine.accounts import authenticate
+    from storage.db import Database
+
+    db = Database(f"sqlite:///{tmp_path / 'instance' / 'pdcaflow.sqlite3'}")
+    actor = authenticate(db, "erp-bot", "long-enough-pw")
+    assert actor is not None and actor.role == "worker"

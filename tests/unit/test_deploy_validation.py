@@ -270,10 +270,14 @@ def test_script_in_another_language(runtime):
 UNSUPPORTED = [
     ('<bpmn:complexGateway id="X" />', "complexGateway X", "complex gateways are not supported"),
     ('<bpmn:serviceTask id="X" camunda:class="com.acme.Foo" />', "serviceTask X", 'camunda:type="external"'),
-    ('<bpmn:serviceTask id="X" camunda:delegateExpression="${mailer}" />', "serviceTask X", "Java bean"),
-    ('<bpmn:sendTask id="X" />', "sendTask X", "sendTask has no implementation"),
+    ('<bpmn:serviceTask id="X" camunda:delegateExpression="${mailer}" />', "serviceTask X", "Java code"),
+    ('<bpmn:sendTask id="X" />', "sendTask X", "send tasks"),
     ('<bpmn:scriptTask id="X" scriptFormat="groovy"><bpmn:script>x = 1</bpmn:script></bpmn:scriptTask>',
      "scriptTask X", "rewrite the script in Python"),
+    ('<bpmn:serviceTask id="X" camunda:type="external" />', "serviceTask X", "needs camunda:topic"),
+    ('<bpmn:serviceTask id="X" camunda:type="external" camunda:topic="${t}" />', "serviceTask X", "expression"),
+    ('<bpmn:sendTask id="X" camunda:type="external" camunda:topic="t" camunda:taskPriority="high" />', "sendTask X",
+     "taskPriority"),
     ('<bpmn:task id="X"><bpmn:extensionElements><camunda:executionListener event="start" class="a.B" />'
      "</bpmn:extensionElements></bpmn:task>", "task X", 'execution listener with class="a.B" runs Java code'),
     ('<bpmn:task id="X"><bpmn:extensionElements><camunda:taskListener event="create"><camunda:script '
@@ -290,6 +294,14 @@ def test_unsupported_elements_are_refused_with_the_reason(runtime, node, element
     assert why in problem.message
     assert problem.line == line_of(content, node.split("<bpmn:extensionElements>")[-1].split(">")[0]
                                    if "extensionElements" in node else 'id="X"')
+
+
+@pytest.mark.parametrize("tag", ["serviceTask", "sendTask", "businessRuleTask"])
+def test_external_tasks_deploy(runtime, tag):
+    content = linear("ext", f'<bpmn:{tag} id="X" camunda:type="external" camunda:topic="erp" '
+                            'camunda:taskPriority="${prio}" />')
+    report = runtime.deploy([("ext.bpmn", content)])
+    assert report.problems == [] and [r.key for r in report.results] == ["ext"]
 
 
 def test_data_store_reference_deploys_with_a_warning(runtime):

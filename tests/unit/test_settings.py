@@ -196,3 +196,16 @@ def test_storage_gets_its_url_and_folder_from_the_caller(tmp_path, monkeypatch):
         assert pg.url == "postgresql+psycopg://u:p@db/pdca"
     finally:
         pg.dispose()
+
+
+def test_connector_settings():
+    s = Settings.from_env({
+        "PDCAFLOW_HTTP_ALLOW": "https://erp.example.com/api/, http://10.0.0.5:8080/",
+        "PDCAFLOW_HTTP_HEADERS": '{"https://erp.example.com/api/": {"Authorization": "Bearer t"}}',
+        "PDCAFLOW_HTTP_TIMEOUT": "3", "PDCAFLOW_CONNECTOR_RETRIES": "5", "PDCAFLOW_CONNECTOR_BACKOFF": "10"})
+    assert s.http_allow == ("https://erp.example.com/api/", "http://10.0.0.5:8080/")
+    assert s.http_headers == (("https://erp.example.com/api/", (("Authorization", "Bearer t"),)),)
+    assert (s.http_timeout, s.connector_retries, s.connector_backoff) == (3, 5, 10)
+    assert (Settings().http_allow, Settings().connector_retries) == ((), 3)  # nothing is allowed by default
+    with pytest.raises(SettingsError, match="PDCAFLOW_HTTP_HEADERS"):
+        Settings.from_env({"PDCAFLOW_HTTP_HEADERS": '{"https://x/": "not an object"}'})

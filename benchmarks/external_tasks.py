@@ -1,0 +1,136 @@
+"""`pdcaflow bench external-tasks`: external tasks completed per second by N concurrent workers over
+`/engine-rest` (each round trip: fetchAndLock of one task, then complete with a variable).
+
+N instances wait at an external task (started through the runtime before the stopwatch starts).
+`servers` web processes (each a threaded WSGI server on its own port, all on the same database) and
+`workers` worker processes run at once; each worker talks HTTP to one server (round robin) the
+way camunda-external-task-client-python3 does (a new connection per request, HTTP Basic), until a
+fetch comes back empty. Afterwards the bench checks every task was completed exactly once.
+"""
+
+from __future__ import annotations
+
+import base64
+import http.client
+import json
+import multiprocessing
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import func, select
+
+from engine.accounts import save_user
+from engine.runtime import Runtime
+from engine.views import Actor
+from storage.db import Database
+from storage.external_tasks import ExternalTaskRow
+from storage.models import AuditEvent, ProcessInstance
+
+PROCESS = Path(__file__).parent / "resources" / "bench_external_task.bpmn"
+KEY = "bench_external_task"
+TOPIC = "bench-topic"
+USER, PASSWORD = "bench.worker", "bench-worker-password"
+
+
+def _serve(url: str, ready: Any, stop: Any) -> None:
+    import logging
+
+    from werkzeug.serving import make_server
+
+    from web import create_app
+
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no access log line per request
+
+    db = Database(url)
+    tmp = tempfile.mkdtemp()
+    app = create_app({"DATABASE": db, "RUNTIME": Runtime(db), "SECRET_KEY": "bench", "INSTANCE_DIR": tmp})
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    ready.put(server.server_port)
+    import threading
+
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    stop.wait()
+    server.shutdown()
+
+
+def _call(port: int, method: str, path: str, body: dict[str, Any]) -> tuple[int, Any]:
+    auth = base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    try:
+        conn.request(method, f"/engine-rest{path}", body=json.dumps(body),
+                     headers={"Content-Type": "application/json", "Authorization": f"Basic {auth}"})
+        response = conn.getresponse()
+        raw = response.read()
+        return response.status, json.loads(raw) if raw else None
+    finally:
+        conn.close()
+
+
+def _work(port: int, name: str, start: Any, results: Any) -> None:
+    done = errors = 0
+    start.wait()
+    began = time.perf_counter()
+    while True:
+        status, tasks = _call(port, "POST", "/external-task/fetchAndLock", {
+            "workerId": name, "maxTasks": 1, "topics": [{"topicName": TOPIC, "lockDuration": 60000}]})
+        if status != 200:
+            errors += 1
+            continue
+        if not tasks:
+            break
+        for task in tasks:
+            status, _ = _call(port, "POST", f"/external-task/{task['id']}/complete",
+                              {"workerId": name, "variables": {"doneBy": {"value": name, "type": "String"}}})
+            if status == 204:
+                done += 1
+            else:
+                errors += 1
+    results.put((name, done, errors, time.perf_counter() - began))
+
+
+def run_external_task_bench(n: int, url: str | None = None, workers: int = 4, servers: int = 2) -> dict[str, Any]:
+    ctx = multiprocessing.get_context("spawn")
+    with tempfile.TemporaryDirectory() as tmp:
+        db_url = url or f"sqlite:///{Path(tmp) / 'bench.sqlite3'}"
+        db = Database(db_url)
+        db.create_all()
+        if url:
+            db.truncate_all()
+        runtime = Runtime(db)
+        runtime.deploy_paths([PROCESS])
+        save_user(db, USER, "worker", password=PASSWORD)
+        actor = Actor.system("bench")
+        for i in range(n):
+            runtime.start(KEY, {"i": i}, actor)
+        ready, stop, start, results = ctx.Queue(), ctx.Event(), ctx.Event(), ctx.Queue()
+        server_procs = [ctx.Process(target=_serve, args=(db_url, ready, stop), daemon=True) for _ in range(servers)]
+        for p in server_procs:
+            p.start()
+        ports = [ready.get(timeout=120) for _ in server_procs]
+        worker_procs = [ctx.Process(target=_work, args=(ports[i % len(ports)], f"worker-{i}", start, results),
+                                    daemon=True) for i in range(workers)]
+        for p in worker_procs:
+            p.start()
+        time.sleep(2.0)  # let every worker import and block on the start event
+        began = time.perf_counter()
+        start.set()
+        outcomes = [results.get(timeout=3600) for _ in worker_procs]
+        elapsed = time.perf_counter() - began
+        stop.set()
+        for p in worker_procs + server_procs:
+            p.join(30)
+        with db.read() as s:
+            completed = s.scalar(select(func.count()).select_from(ExternalTaskRow).where(ExternalTaskRow.state == "done"))
+            finished = s.scalar(select(func.count()).select_from(ProcessInstance).where(
+                ProcessInstance.status == "completed"))
+            audited = s.scalar(select(func.count()).select_from(AuditEvent).where(
+                AuditEvent.type == "external_task_completed"))
+        db.dispose()
+    done = sum(o[1] for o in outcomes)
+    return {"bench": "external-tasks", "db": db.dialect, "n": n, "workers": workers, "servers": servers,
+            "completed": done, "errors": sum(o[2] for o in outcomes), "elapsed_s": round(elapsed, 2),
+            "tasks_per_s": round(done / elapsed, 1) if elapsed else None,
+            "per_worker": {o[0]: o[1] for o in outcomes},
+            "completed_once": completed == finished == audited == done == n}

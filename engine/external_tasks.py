@@ -1,0 +1,313 @@
+"""External tasks (Camunda 7's pattern): workers fetch and lock work by topic, then complete it,
+report a failure or throw a BPMN error. The service behind `/engine-rest/external-task`.
+
+- A task is created when its token arrives (engine/runtime/external_projection.py) and waits.
+- Fetch-and-lock leases tasks to a worker id until the lock expires (storage/leases.py: SKIP LOCKED
+  on PostgreSQL, so any number of web processes never lock one task twice); an expired lock makes
+  the task fetchable again. Long polling re-checks with a cheap read until work appears.
+- complete / failure / bpmnError need the worker that holds the lock; each is one unit of work that
+  locks the instance row first (the one lock order), then the task row.
+- A failure sets the retries the worker reports; with retries left the task is offered again after
+  `retryTimeout`; at 0 the instance gets an incident (engine/runtime/incidents.py) that a lead
+  resolves by setting retries (`set_retries`, or the instance's retry).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from engine import clock
+from engine.errors import EngineError, NotFoundError
+from engine.permissions import check_lead_or_worker, check_may_work_external_tasks
+from engine.runtime import incidents, spiff
+from engine.runtime.values import json_safe
+from engine.views import Actor
+from storage import external_tasks as store
+from storage import instances as instance_store
+
+if TYPE_CHECKING:
+    from engine.runtime.facade import Runtime
+    from engine.runtime.unit_of_work import Loaded, UnitOfWork
+
+MAX_WAIT = timedelta(minutes=5)  # the longest long poll we hold a request for
+POLL_SECONDS = 0.05
+MAX_TASKS = 1000
+FILTER_SCAN = 1000  # tasks looked at per fetch when a topic filters by process variables
+
+
+class LockMismatchError(EngineError):
+    """The worker does not hold the task's lock (Camunda answers 400)."""
+
+    http_status = 400
+    code = "bad_user_request"
+
+
+@dataclass
+class TopicRequest:
+    name: str
+    lock_duration_ms: int
+    variables: list[str] | None = None
+    business_key: str | None = None
+    process_key: str | None = None
+    instance_id: str | None = None
+    process_variables: dict[str, Any] | None = None  # only tasks whose instance has these values
+
+
+@dataclass
+class ExternalTaskView:
+    id: str
+    topic: str
+    worker_id: str | None
+    lock_expires_at: datetime | None
+    retries: int | None
+    error_message: str | None
+    activity_id: str
+    activity_name: str | None
+    instance_id: str
+    process_key: str
+    process_version: int
+    definition_id: int
+    business_key: str | None
+    priority: int
+    created_at: datetime
+    variables: dict[str, Any] = field(default_factory=dict)
+    properties: dict[str, str] = field(default_factory=dict)  # camunda:properties of the task
+
+
+def _view(row: Any, variables: list[str] | None = None) -> ExternalTaskView:
+    data = dict(row.instance_data or {})
+    if variables is not None:
+        data = {k: data[k] for k in variables if k in data}
+    return ExternalTaskView(
+        id=row.id, topic=row.topic, worker_id=row.locked_by, lock_expires_at=row.locked_until, retries=row.retries,
+        error_message=row.error_message, activity_id=row.activity_id, activity_name=row.activity_name,
+        instance_id=row.instance_id, process_key=row.process_key, process_version=row.process_version,
+        definition_id=row.definition_id, business_key=row.business_key, priority=row.priority,
+        created_at=row.created_at, variables=data, properties=dict(row.properties or {}))
+
+
+# ---------------------------------------------------------------------- fetch and lock
+def fetch_and_lock(runtime: Runtime, actor: Actor, worker_id: str, topics: list[TopicRequest], *,
+                   max_tasks: int = 1, use_priority: bool = False, wait_ms: int = 0) -> list[ExternalTaskView]:
+    """Lock up to `max_tasks` tasks of the topics to `worker_id`; with `wait_ms`, wait (long poll) until
+    at least one is available or the time is up, answering as soon as one appears."""
+    check_may_work_external_tasks(actor)
+    if not worker_id:
+        raise EngineError("workerId is required")
+    if not topics:
+        return []
+    max_tasks = max(0, min(int(max_tasks), MAX_TASKS))
+    deadline = time.monotonic() + min(max(wait_ms, 0) / 1000, MAX_WAIT.total_seconds())
+    names = [t.name for t in topics]
+    first = True
+    while True:
+        # the first attempt locks straight away; later polls first check with a cheap read, so an
+        # idle long poll takes no write lock (SQLite has one for the whole database)
+        if max_tasks and (first or _anything_fetchable(runtime, names)):
+            locked = _lock(runtime, worker_id, topics, max_tasks, use_priority)
+            if locked:
+                return locked
+        first = False
+        if time.monotonic() >= deadline:
+            return []
+        time.sleep(min(POLL_SECONDS, max(0.0, deadline - time.monotonic())))
+
+
+def _anything_fetchable(runtime: Runtime, topics: list[str]) -> bool:
+    with runtime.db.read() as session:
+        return store.any_fetchable(session.connection(), topics, clock.now())
+
+
+def _lock(runtime: Runtime, worker_id: str, topics: list[TopicRequest], max_tasks: int,
+          use_priority: bool) -> list[ExternalTaskView]:
+    now = clock.now()
+    held: list[tuple[str, TopicRequest]] = []
+    with runtime.db.write() as session:
+        for topic in topics:
+            left = max_tasks - len(held)
+            if left <= 0:
+                break
+            until = now + timedelta(milliseconds=max(0, int(topic.lock_duration_ms)))
+            among = None
+            if topic.process_variables:
+                wanted_values = topic.process_variables.items()
+                among = [r.id for r in store.candidates_with_data(session.connection(), topic.name, now, FILTER_SCAN)
+                         if all((r.data or {}).get(k) == v for k, v in wanted_values)]
+                if not among:
+                    continue
+            ids = store.claim(session, worker_id, topic.name, now=now, until=until, limit=left,
+                              use_priority=use_priority, business_key=topic.business_key,
+                              process_key=topic.process_key, instance_id=topic.instance_id, among=among)
+            held.extend((i, topic) for i in ids)
+        wanted = {i: t for i, t in held}
+        rows = store.with_instance_data(session.connection(), [i for i, _ in held])
+        return [_view(r, wanted[r.id].variables) for r in rows]
+
+
+# ---------------------------------------------------------------------- reads
+def get(runtime: Runtime, actor: Actor, task_id: str) -> ExternalTaskView:
+    with runtime.db.read() as session:
+        row = store.get(session.connection(), task_id)
+    if row is None or row.state != "open":
+        raise NotFoundError(f"External task with id {task_id} does not exist")
+    return _view(row)
+
+
+def error_details(runtime: Runtime, actor: Actor, task_id: str) -> str | None:
+    with runtime.db.read() as session:
+        row = store.get(session.connection(), task_id)
+    if row is None:
+        raise NotFoundError(f"External task with id {task_id} does not exist")
+    return row.error_details
+
+
+def list_tasks(runtime: Runtime, actor: Actor, **filters: Any) -> list[ExternalTaskView]:
+    with runtime.db.read() as session:
+        rows = store.listing(session.connection(), now=clock.now(), **filters)
+    return [_view(r) for r in rows]
+
+
+# ---------------------------------------------------------------------- outcomes
+def _hold(uow: UnitOfWork, task_id: str, worker_id: str | None) -> tuple[Loaded, Any]:
+    """The instance (locked first) and the task row (locked), checking the worker holds the lock."""
+    row = store.get(uow.conn, task_id)
+    if row is None or row.state != "open":
+        raise NotFoundError(f"External task with id {task_id} does not exist")
+    loaded = uow.load(row.instance_id)
+    row = store.lock_row(uow.conn, task_id)
+    if row is None or row.state != "open":
+        raise NotFoundError(f"External task with id {task_id} does not exist")
+    if worker_id is not None and row.locked_by != worker_id:
+        holder = f"It is locked by worker '{row.locked_by}'." if row.locked_by else "It is not locked."
+        raise LockMismatchError(f"External Task {task_id} cannot be handled by worker '{worker_id}'. {holder}")
+    return loaded, row
+
+
+def _waiting_task(loaded: Loaded, task_id: str) -> Any:
+    task = spiff.task_by_id(loaded.workflow, task_id)
+    if task is None or task_id not in spiff.waiting_external_tasks(loaded.workflow):
+        raise NotFoundError(f"External task with id {task_id} does not exist")
+    return task
+
+
+def complete(runtime: Runtime, actor: Actor, task_id: str, worker_id: str, variables: dict[str, Any] | None,
+             local_variables: dict[str, Any] | None = None) -> None:
+    """The worker's result: variables become process variables and the token moves on."""
+    check_may_work_external_tasks(actor)
+    data = {**(local_variables or {}), **(variables or {})}  # no local scope here: both become process data
+    with runtime.unit_of_work() as uow:
+        loaded, row = _hold(uow, task_id, worker_id)
+        task = _waiting_task(loaded, task_id)
+        store.finish(uow.conn, task_id, "done", clock.now())
+        if row.retries == 0:  # completed after all: its incident is over
+            _resolve_incidents(uow, loaded, task_id, actor)
+        spiff.complete_external(task, data)
+        loaded.audit("external_task_completed", actor, task_id,
+                     {"task": row.activity_name, "topic": row.topic, "worker": worker_id, "variables": sorted(data)})
+        uow.advance(loaded, actor)
+        uow.save(loaded)
+
+
+def handle_failure(runtime: Runtime, actor: Actor, task_id: str, worker_id: str, message: str | None,
+                   details: str | None, retries: int, retry_timeout_ms: int) -> None:
+    """The worker could not do it: `retries` left (0 raises an incident), offered again after the timeout."""
+    check_may_work_external_tasks(actor)
+    retries = max(0, int(retries))
+    now = clock.now()
+    with runtime.unit_of_work() as uow:
+        loaded, row = _hold(uow, task_id, worker_id)
+        _waiting_task(loaded, task_id)
+        store.set_values(uow.conn, task_id, retries=retries, error_message=message, error_details=details,
+                         locked_until=now + timedelta(milliseconds=max(0, int(retry_timeout_ms))))
+        loaded.audit("external_task_failed", actor, task_id, {"task": row.activity_name, "worker": worker_id,
+                                                              "message": message, "retries": retries})
+        if retries == 0:
+            incidents.on_external_task(loaded, task_id, row.activity_name or row.activity_id,
+                                       message or "the external task failed", details, actor)
+        uow.save(loaded)
+
+
+def handle_bpmn_error(runtime: Runtime, actor: Actor, task_id: str, worker_id: str, code: str,
+                      message: str | None, variables: dict[str, Any] | None) -> None:
+    """A business error: the matching error boundary event takes over; uncaught, the path ends."""
+    check_may_work_external_tasks(actor)
+    if not code:
+        raise EngineError("errorCode is required")
+    with runtime.unit_of_work() as uow:
+        loaded, row = _hold(uow, task_id, worker_id)
+        task = _waiting_task(loaded, task_id)
+        store.set_values(uow.conn, task_id, state="done", ended_at=clock.now(), locked_by=None, locked_until=None,
+                         error_message=message)
+        if row.retries == 0:
+            _resolve_incidents(uow, loaded, task_id, actor)
+        caught = spiff.throw_error(task, code, dict(variables or {}))
+        loaded.audit("external_task_bpmn_error", actor, task_id,
+                     {"task": row.activity_name, "worker": worker_id, "code": code, "message": message,
+                      "caught": caught})
+        uow.advance(loaded, actor)
+        uow.save(loaded)
+
+
+def extend_lock(runtime: Runtime, actor: Actor, task_id: str, worker_id: str, new_duration_ms: int) -> None:
+    check_may_work_external_tasks(actor)
+    now = clock.now()
+    with runtime.db.write() as session:
+        conn = session.connection()
+        row = store.get(conn, task_id)
+        if row is None or row.state != "open":
+            raise NotFoundError(f"External task with id {task_id} does not exist")
+        if not store.extend_lock(conn, task_id, worker_id, now + timedelta(milliseconds=max(0, int(new_duration_ms))),
+                                 now):
+            raise LockMismatchError(f"The lock of the External Task {task_id} cannot be extended by worker "
+                                    f"'{worker_id}': it is not locked by that worker (or the lock has expired).")
+
+
+def unlock(runtime: Runtime, actor: Actor, task_id: str) -> None:
+    check_may_work_external_tasks(actor)
+    with runtime.db.write() as session:
+        conn = session.connection()
+        row = store.get(conn, task_id)
+        if row is None or row.state != "open":
+            raise NotFoundError(f"External task with id {task_id} does not exist")
+        store.set_values(conn, task_id, locked_by=None, locked_until=None)
+
+
+def set_retries(runtime: Runtime, actor: Actor, task_id: str, retries: int) -> None:
+    """Set the retries left; above 0 this resolves the task's incident (the task is fetchable again)."""
+    check_lead_or_worker(actor, "set the retries of an external task")
+    retries = int(retries)
+    if retries < 0:
+        raise EngineError("retries must be 0 or more")
+    with runtime.unit_of_work() as uow:
+        loaded, row = _hold(uow, task_id, None)
+        store.set_values(uow.conn, task_id, retries=retries, locked_until=None if retries else row.locked_until)
+        loaded.audit("external_task_retries", actor, task_id, {"task": row.activity_name, "retries": retries})
+        if retries > 0:
+            _resolve_incidents(uow, loaded, task_id, actor)
+        elif (row.retries or 0) > 0 or row.retries is None:
+            incidents.on_external_task(loaded, task_id, row.activity_name or row.activity_id,
+                                       row.error_message or "retries set to 0", row.error_details, actor)
+        uow.save(loaded)
+
+
+def _resolve_incidents(uow: UnitOfWork, loaded: Loaded, task_id: str, actor: Actor) -> None:
+    open_incidents = instance_store.open_incidents(uow.conn, loaded.row.id)
+    mine = [i.id for i in open_incidents if i.task_id == task_id]
+    instance_store.resolve_incidents(uow.conn, mine, clock.now(), actor.username)
+    if loaded.row.status == "incident" and len(mine) == len(open_incidents):
+        loaded.row.status = "running"
+
+
+def rearm_exhausted(uow: UnitOfWork, instance_id: str) -> list[str]:
+    """A lead's retry of an instance gives its external tasks without retries one more attempt."""
+    ids = store.exhausted_ids(uow.conn, instance_id)
+    for task_id in ids:
+        store.set_values(uow.conn, task_id, retries=1, locked_until=None)
+    return ids
+
+
+def as_json(view: ExternalTaskView) -> dict[str, Any]:
+    return json_safe(view.__dict__)

@@ -1,0 +1,179 @@
+"""External tasks (Camunda 7's pattern): the projection table of tasks a worker does over
+`/engine-rest`, and its SQL. A task is `open` while its token waits, `done` when completed or
+ended by a BPMN error, `cancelled` when the token left otherwise (a boundary event, a cancelled
+instance). Fetch-and-lock is a lease (storage/leases.py): `locked_by` is the worker id,
+`locked_until` the lock expiry (and, after a failure, "not before" the retry timeout).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, Index, Row, String, Text, bindparam, exists, insert, or_, select, update
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from storage import leases
+from storage.models import Base, ProcessInstance
+
+
+class ExternalTaskRow(Base):
+    __tablename__ = "external_task"
+    __table_args__ = (Index("ix_external_task_fetch", "state", "topic", "priority"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)  # the SpiffWorkflow task id
+    instance_id: Mapped[str] = mapped_column(String(32), index=True)
+    definition_id: Mapped[int]
+    process_key: Mapped[str] = mapped_column(String(255))
+    business_key: Mapped[str | None] = mapped_column(String(255))
+    activity_id: Mapped[str] = mapped_column(String(255))
+    activity_name: Mapped[str | None] = mapped_column(String(255))
+    topic: Mapped[str] = mapped_column(String(255))
+    priority: Mapped[int] = mapped_column(default=0)
+    retries: Mapped[int | None]  # NULL until a worker reports the first failure (as in Camunda)
+    state: Mapped[str] = mapped_column(String(12), default="open")
+    locked_by: Mapped[str | None] = mapped_column(String(255))
+    locked_until: Mapped[datetime | None]
+    error_message: Mapped[str | None] = mapped_column(Text)
+    error_details: Mapped[str | None] = mapped_column(Text)
+    properties: Mapped[dict[str, Any] | None]  # the task's camunda:properties (Camunda's extension properties)
+    created_at: Mapped[datetime]
+    ended_at: Mapped[datetime | None]
+
+
+_ET = ExternalTaskRow.__table__
+_PI = ProcessInstance.__table__
+
+
+def fetchable(now: datetime, topics: Sequence[str]) -> list[Any]:
+    return [_ET.c.state == "open", _ET.c.topic.in_(list(topics)),
+            or_(_ET.c.retries.is_(None), _ET.c.retries > 0)]
+
+
+def any_fetchable(conn: Connection, topics: Sequence[str], now: datetime) -> bool:
+    """A cheap read for long polling: is there anything a fetch could lock now?"""
+    return bool(conn.execute(select(exists().where(*fetchable(now, topics), leases.free(_ET, now)))).scalar())
+
+
+def claim(session: Session, worker: str, topic: str, *, now: datetime, until: datetime, limit: int,
+          use_priority: bool, business_key: str | None = None, process_key: str | None = None,
+          instance_id: str | None = None, among: Sequence[str] | None = None) -> list[str]:
+    """Lock up to `limit` fetchable tasks of `topic` (only `among` these ids, if given) to `worker`
+    until `until`; their ids."""
+    where = fetchable(now, [topic])
+    if among is not None:
+        where.append(_ET.c.id.in_(list(among)))
+    if business_key is not None:
+        where.append(_ET.c.business_key == business_key)
+    if process_key is not None:
+        where.append(_ET.c.process_key == process_key)
+    if instance_id is not None:
+        where.append(_ET.c.instance_id == instance_id)
+    order = ([_ET.c.priority.desc()] if use_priority else []) + [_ET.c.created_at, _ET.c.id]
+    held = leases.claim(session, _ET, worker=worker, now=now, until=until, where=where, order_by=order,
+                        limit=limit)
+    return [r[0] for r in held]
+
+
+def candidates_with_data(conn: Connection, topic: str, now: datetime, limit: int) -> list[Row]:
+    """Fetchable tasks of a topic with their instance's variables (a topic filtered by process variables)."""
+    stmt = (select(_ET.c.id, _PI.c.data).join(_PI, _PI.c.id == _ET.c.instance_id)
+            .where(*fetchable(now, [topic]), leases.free(_ET, now)).order_by(_ET.c.created_at, _ET.c.id).limit(limit))
+    return list(conn.execute(stmt))
+
+
+_WITH_INSTANCE = select(_ET, _PI.c.data.label("instance_data"), _PI.c.process_version).join(
+    _PI, _PI.c.id == _ET.c.instance_id)
+
+
+# prebuilt: the fetch/complete round trip is the hot path
+_SOME_WITH_INSTANCE = _WITH_INSTANCE.where(_ET.c.id.in_(bindparam("ids", expanding=True)))
+_ONE_WITH_INSTANCE = _WITH_INSTANCE.where(_ET.c.id == bindparam("task_id"))
+_LOCK_ROW = select(_ET).where(_ET.c.id == bindparam("task_id")).with_for_update()
+_FINISH = (update(_ET).where(_ET.c.id == bindparam("b_id"))
+           .values(state=bindparam("state"), ended_at=bindparam("ended_at"), locked_by=None, locked_until=None))
+
+
+def with_instance_data(conn: Connection, task_ids: Sequence[str]) -> list[Row]:
+    if not task_ids:
+        return []
+    rows = {r.id: r for r in conn.execute(_SOME_WITH_INSTANCE, {"ids": list(task_ids)})}
+    return [rows[i] for i in task_ids if i in rows]
+
+
+def get(conn: Connection, task_id: str) -> Row | None:
+    return conn.execute(_ONE_WITH_INSTANCE, {"task_id": task_id}).first()
+
+
+def lock_row(conn: Connection, task_id: str) -> Row | None:
+    """The row, locked for this transaction (after its instance row: the one lock order)."""
+    return conn.execute(_LOCK_ROW, {"task_id": task_id}).first()
+
+
+def finish(conn: Connection, task_id: str, state: str, at: datetime) -> None:
+    """Completed (or ended by a BPMN error): no longer open, no lock."""
+    conn.execute(_FINISH, {"b_id": task_id, "state": state, "ended_at": at})
+
+
+def listing(conn: Connection, *, instance_id: str | None = None, topic: str | None = None,
+            worker: str | None = None, locked: bool | None = None, activity_id: str | None = None,
+            with_retries_left: bool | None = None, process_key: str | None = None, now: datetime,
+            limit: int = 1000, offset: int = 0) -> list[Row]:
+    stmt = _WITH_INSTANCE.where(_ET.c.state == "open")
+    if instance_id:
+        stmt = stmt.where(_ET.c.instance_id == instance_id)
+    if topic:
+        stmt = stmt.where(_ET.c.topic == topic)
+    if worker:
+        stmt = stmt.where(_ET.c.locked_by == worker)
+    if activity_id:
+        stmt = stmt.where(_ET.c.activity_id == activity_id)
+    if process_key:
+        stmt = stmt.where(_ET.c.process_key == process_key)
+    if locked is True:
+        stmt = stmt.where(_ET.c.locked_by.is_not(None), _ET.c.locked_until > now)
+    elif locked is False:
+        stmt = stmt.where(leases.free(_ET, now))
+    if with_retries_left is True:
+        stmt = stmt.where(or_(_ET.c.retries.is_(None), _ET.c.retries > 0))
+    elif with_retries_left is False:
+        stmt = stmt.where(_ET.c.retries <= 0)
+    return list(conn.execute(stmt.order_by(_ET.c.created_at, _ET.c.id).limit(limit).offset(offset)))
+
+
+def set_values(conn: Connection, task_id: str, **values: Any) -> None:
+    conn.execute(update(_ET).where(_ET.c.id == task_id).values(**values))
+
+
+def extend_lock(conn: Connection, task_id: str, worker: str, until: datetime, now: datetime) -> int:
+    """A new expiry for a lock `worker` still holds."""
+    result = conn.execute(update(_ET).where(_ET.c.id == task_id, _ET.c.state == "open", _ET.c.locked_by == worker,
+                                            _ET.c.locked_until > now).values(locked_until=until))
+    return result.rowcount or 0
+
+
+# ---------------------------------------------------------------------- projection
+def of_instances(conn: Connection, instance_ids: Sequence[str], task_ids: Sequence[str]) -> dict[str, Row]:
+    """The open rows of the instances, plus rows of the given task ids whatever their state."""
+    cond = _ET.c.state == "open"
+    if task_ids:
+        cond = or_(cond, _ET.c.id.in_(list(task_ids)))
+    stmt = select(_ET.c.id, _ET.c.state, _ET.c.instance_id).where(_ET.c.instance_id.in_(list(instance_ids)), cond)
+    return {r.id: r for r in conn.execute(stmt)}
+
+
+def insert_rows(conn: Connection, rows: list[dict[str, Any]]) -> None:
+    if rows:
+        conn.execute(insert(_ET), rows)
+
+
+def close_rows(conn: Connection, task_ids: list[str], state: str, at: datetime) -> None:
+    if task_ids:
+        conn.execute(update(_ET).where(_ET.c.id.in_(task_ids), _ET.c.state == "open")
+                     .values(state=state, ended_at=at, locked_by=None, locked_until=None))
+
+
+def exhausted_ids(conn: Connection, instance_id: str) -> list[str]:
+    return list(conn.scalars(select(_ET.c.id).where(_ET.c.instance_id == instance_id, _ET.c.state == "open",
+                                                    _ET.c.retries <= 0)))

@@ -1,0 +1,129 @@
+"""/engine-rest beyond external tasks (Flask test client, SQLite and PostgreSQL): user tasks with
+Camunda's task API, process instances and their variables, message correlation options, lock
+extension and unlock — with PDCA Flow's permissions and Camunda's shapes."""
+
+from __future__ import annotations
+
+import base64
+from pathlib import Path
+
+import pytest
+
+from engine.accounts import save_user
+from tests.integration.conftest import PASSWORD, lead_actor
+
+MODELS = Path(__file__).parents[1] / "constructs" / "models"
+
+
+def basic(username: str) -> dict[str, str]:
+    return {"Authorization": "Basic " + base64.b64encode(f"{username}:{PASSWORD}".encode()).decode()}
+
+
+@pytest.fixture
+def rest(app, client, db, runtime):
+    save_user(db, "erp.worker", "worker", password=PASSWORD)
+    runtime.deploy_paths([MODELS / "xt_order_lookup.bpmn", MODELS / "xt_credit_note.bpmn"])
+    return client
+
+
+def test_user_tasks_through_the_task_api(rest, runtime):
+    instance = runtime.start("simple_review", {}, lead_actor())
+    tasks = rest.get(f"/engine-rest/task?processInstanceId={instance.id}", headers=basic("rita.reviewer")).get_json()
+    assert [(t["taskDefinitionKey"], t["assignee"]) for t in tasks] == [("Task_Assess", None)]
+    assert tasks[0]["due"].endswith("+0000")
+    task_id = tasks[0]["id"]
+    assert rest.get(f"/engine-rest/task?processInstanceId={instance.id}", headers=basic("otto.outsider")).get_json() == []
+    assert rest.post(f"/engine-rest/task/{task_id}/claim", json={"userId": "rita.reviewer"},
+                     headers=basic("rita.reviewer")).status_code == 204
+    taken = rest.post(f"/engine-rest/task/{task_id}/claim", json={}, headers=basic("rob.reviewer"))
+    assert taken.status_code == 409 and set(taken.get_json()) == {"type", "message"}
+    assert rest.get(f"/engine-rest/task/{task_id}", headers=basic("rita.reviewer")).get_json()["assignee"] == \
+        "rita.reviewer"
+    assert rest.post(f"/engine-rest/task/{task_id}/unclaim", headers=basic("rita.reviewer")).status_code == 204
+    invalid = rest.post(f"/engine-rest/task/{task_id}/complete", headers=basic("rita.reviewer"),
+                        json={"variables": {"amount": {"value": -5, "type": "Long"}}})
+    assert invalid.status_code == 400 and invalid.get_json()["type"] == "InvalidRequestException"
+    done = rest.post(f"/engine-rest/task/{task_id}/complete", headers=basic("rita.reviewer"),
+                     json={"variables": {"amount": {"value": 50, "type": "Long"}}, "withVariablesInReturn": True})
+    assert done.status_code == 200 and done.get_json()["amount"] == {"type": "Integer", "value": 50, "valueInfo": {}}
+
+
+def test_process_instances_and_variables(rest, runtime):
+    started = rest.post("/engine-rest/process-definition/key/xt_order_lookup/start", headers=basic("erp.worker"),
+                        json={"variables": {"order": {"value": "A-1", "type": "String"},
+                                            "due": {"value": "2026-12-02T10:00:00.000+0000", "type": "Date"},
+                                            "meta": {"value": '{"lines": 2}', "type": "Json"}},
+                              "businessKey": "C-77", "withVariablesInReturn": False})
+    assert started.status_code == 200
+    body = started.get_json()
+    assert body["businessKey"] == "C-77" and body["ended"] is False and body["definitionId"].startswith(
+        "xt_order_lookup:1")
+    instance_id = body["id"]
+    denied = rest.post("/engine-rest/process-definition/key/xt_order_lookup/start", headers=basic("rita.reviewer"),
+                       json={})
+    assert denied.status_code == 403 and denied.get_json()["type"] == "AuthorizationException"
+    missing = rest.post("/engine-rest/process-definition/key/nope/start", headers=basic("erp.worker"), json={})
+    assert missing.status_code == 404
+    variables = rest.get(f"/engine-rest/process-instance/{instance_id}/variables", headers=basic("lena.lead")).get_json()
+    assert variables["order"] == {"type": "String", "value": "A-1", "valueInfo": {}}
+    assert variables["meta"] == {"type": "Json", "value": '{"lines": 2}', "valueInfo": {}}
+    one = rest.get(f"/engine-rest/process-instance/{instance_id}/variables/order", headers=basic("lena.lead"))
+    assert one.get_json()["value"] == "A-1"
+    # an employee who has nothing to do with the instance is told it does not exist
+    assert rest.get(f"/engine-rest/process-instance/{instance_id}", headers=basic("rita.reviewer")).status_code == 404
+    listed = rest.get("/engine-rest/process-instance?processDefinitionKey=xt_order_lookup&businessKey=C-77",
+                      headers=basic("lena.lead")).get_json()
+    assert [i["id"] for i in listed] == [instance_id]
+    bad = rest.post("/engine-rest/process-definition/key/xt_order_lookup/start", headers=basic("erp.worker"),
+                    json={"variables": {"n": {"value": "x", "type": "Double"}}})
+    assert bad.status_code == 400 and "variables.n" in bad.get_json()["message"]
+
+
+def _waiting_for_approval(rest, runtime, business_key, data):
+    instance = runtime.start("xt_credit_note", data, lead_actor(), business_key=business_key)
+    tasks = rest.post("/engine-rest/external-task/fetchAndLock", headers=basic("erp.worker"), json={
+        "workerId": "w", "maxTasks": 10, "topics": [{"topicName": "erp-credit-note", "lockDuration": 10000,
+                                                     "processInstanceId": instance.id}]}).get_json()
+    for task in tasks:
+        assert rest.post(f"/engine-rest/external-task/{task['id']}/complete", headers=basic("erp.worker"),
+                         json={"workerId": "w"}).status_code == 204
+    return instance.id
+
+
+def test_message_correlation_options(rest, runtime):
+    a = _waiting_for_approval(rest, runtime, "C-1", {"supplier": "ACME"})
+    b = _waiting_for_approval(rest, runtime, "C-2", {"supplier": "ACME"})
+    c = _waiting_for_approval(rest, runtime, "C-3", {"supplier": "Globex"})
+    url, auth = "/engine-rest/message", basic("erp.worker")
+    two = rest.post(url, headers=auth, json={"messageName": "CreditNoteApproved",
+                                             "correlationKeys": {"supplier": {"value": "ACME", "type": "String"}}})
+    assert two.status_code == 400 and "2 executions" in two.get_json()["message"]  # not `all`: must be one
+    one = rest.post(url, headers=auth, json={"messageName": "CreditNoteApproved", "processInstanceId": c})
+    assert one.status_code == 204 and one.data == b""
+    both = rest.post(url, headers=auth, json={"messageName": "CreditNoteApproved", "all": True, "resultEnabled": True,
+                                              "correlationKeys": {"supplier": {"value": "ACME"}}})
+    assert both.status_code == 200
+    assert sorted(r["execution"]["processInstanceId"] for r in both.get_json()) == sorted([a, b])
+    nothing = rest.post(url, headers=auth, json={"messageName": "CreditNoteApproved", "businessKey": "C-1"})
+    assert nothing.status_code == 400 and nothing.get_json()["type"] == "RestException"
+    assert rest.post(url, headers=basic("rita.reviewer"), json={"messageName": "X"}).status_code == 403
+
+
+def test_extend_lock_and_unlock(rest, runtime):
+    runtime.start("xt_order_lookup", {}, lead_actor())
+    fetch = {"workerId": "w1", "topics": [{"topicName": "erp-lookup", "lockDuration": 10000}]}
+    [task] = rest.post("/engine-rest/external-task/fetchAndLock", headers=basic("erp.worker"), json=fetch).get_json()
+    base = f"/engine-rest/external-task/{task['id']}"
+    other = rest.post(f"{base}/extendLock", headers=basic("erp.worker"), json={"workerId": "w2", "newDuration": 5000})
+    assert other.status_code == 400 and other.get_json()["type"] == "BadUserRequestException"
+    assert rest.post(f"{base}/extendLock", headers=basic("erp.worker"),
+                     json={"workerId": "w1", "newDuration": 600000}).status_code == 204
+    extended = rest.get(base, headers=basic("erp.worker")).get_json()
+    assert extended["lockExpirationTime"] > task["lockExpirationTime"] and extended["workerId"] == "w1"
+    assert rest.post(f"{base}/unlock", headers=basic("erp.worker")).status_code == 204
+    [again] = rest.post("/engine-rest/external-task/fetchAndLock", headers=basic("erp.worker"),
+                        json={**fetch, "workerId": "w2"}).get_json()
+    assert again["id"] == task["id"] and again["workerId"] == "w2"
+    count = rest.get("/engine-rest/external-task/count?topicName=erp-lookup&locked=true",
+                     headers=basic("erp.worker")).get_json()
+    assert count == {"count": 1}

@@ -1,0 +1,148 @@
+"""External tasks in the engine (engine/external_tasks.py): created when the token arrives, locked
+by one worker, completed, failed (retries, incident, set retries), BPMN error, lock expiry."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from engine import clock
+from engine import external_tasks as xt
+from engine.errors import NotFoundError, PermissionDeniedError
+from engine.views import Actor
+
+MODELS = Path(__file__).parent.parent / "constructs" / "models"
+LEAD = Actor("lena.lead", frozenset({"quality_lead"}), "quality_lead")
+WORKER = Actor("erp.worker", frozenset({"worker"}), "worker")
+EMPLOYEE = Actor("rita", frozenset({"reviewers"}), "employee")
+
+
+@pytest.fixture
+def lookup(runtime):
+    runtime.deploy_paths([MODELS / "xt_order_lookup.bpmn"], LEAD)
+    clock.reset()
+    yield runtime
+    clock.reset()
+
+
+def _fetch(runtime, worker="w1", lock_ms=60_000, topic="erp-lookup", **kw):
+    return xt.fetch_and_lock(runtime, WORKER, worker, [xt.TopicRequest(topic, lock_ms)], **kw)
+
+
+def test_token_waits_and_completion_moves_on(lookup):
+    instance = lookup.start("xt_order_lookup", {"order": "A-17"}, LEAD)
+    assert instance.status == "running"
+    [task] = _fetch(lookup, max_tasks=5)
+    assert (task.topic, task.activity_id, task.priority, task.variables) == ("erp-lookup", "lookup", 5, {"order": "A-17"})
+    assert _fetch(lookup, "w2") == []  # locked: nobody else gets it
+    xt.complete(lookup, WORKER, task.id, "w1", {"amount": 120.5})
+    done = lookup.instance(instance.id)
+    assert done.status == "completed"
+    assert done.data["amount"] == 120.5 and done.data["path"] == "found"
+    assert xt.list_tasks(lookup, WORKER, instance_id=instance.id) == []
+
+
+def test_only_the_lock_holder_completes(lookup):
+    lookup.start("xt_order_lookup", {}, LEAD)
+    [task] = _fetch(lookup, "w1")
+    with pytest.raises(xt.LockMismatchError):
+        xt.complete(lookup, WORKER, task.id, "w2", {})
+    with pytest.raises(PermissionDeniedError):
+        _fetch_as(lookup, EMPLOYEE)
+
+
+def _fetch_as(runtime, actor):
+    return xt.fetch_and_lock(runtime, actor, "w", [xt.TopicRequest("erp-lookup", 1000)])
+
+
+def test_expired_lock_lets_another_worker_take_it(lookup):
+    lookup.start("xt_order_lookup", {}, LEAD)
+    [task] = _fetch(lookup, "w1", lock_ms=1000)
+    clock.advance(timedelta(seconds=2))
+    [again] = _fetch(lookup, "w2")
+    assert again.id == task.id and again.worker_id == "w2"
+    with pytest.raises(xt.LockMismatchError):
+        xt.complete(lookup, WORKER, task.id, "w1", {})
+    xt.complete(lookup, WORKER, task.id, "w2", {})
+
+
+def test_failures_then_incident_then_retries(lookup):
+    instance = lookup.start("xt_order_lookup", {}, LEAD)
+    [task] = _fetch(lookup)
+    xt.handle_failure(lookup, WORKER, task.id, "w1", "ERP down", "stack", retries=1, retry_timeout_ms=10_000)
+    assert _fetch(lookup) == []  # not before the retry timeout
+    clock.advance(timedelta(seconds=11))
+    [task] = _fetch(lookup)
+    assert (task.retries, task.error_message) == (1, "ERP down")
+    xt.handle_failure(lookup, WORKER, task.id, "w1", "ERP still down", "trace", retries=0, retry_timeout_ms=0)
+    stuck = lookup.instance(instance.id)
+    assert stuck.status == "incident"
+    assert [i.message for i in stuck.incidents] == ["ERP still down"]
+    assert _fetch(lookup) == []
+    assert xt.error_details(lookup, WORKER, task.id) == "trace"
+    xt.set_retries(lookup, LEAD, task.id, 2)
+    resolved = lookup.instance(instance.id)
+    assert resolved.status == "running" and resolved.incidents[0].resolved_at is not None
+    [task] = _fetch(lookup)
+    xt.complete(lookup, WORKER, task.id, "w1", {})
+    assert lookup.instance(instance.id).status == "completed"
+
+
+def test_lead_retry_of_the_instance_rearms_the_task(lookup):
+    instance = lookup.start("xt_order_lookup", {}, LEAD)
+    [task] = _fetch(lookup)
+    xt.handle_failure(lookup, WORKER, task.id, "w1", "boom", None, retries=0, retry_timeout_ms=0)
+    lookup.retry(instance.id, LEAD)
+    [again] = _fetch(lookup)
+    assert again.retries == 1
+
+
+def test_bpmn_error_takes_the_boundary_path(lookup):
+    instance = lookup.start("xt_order_lookup", {}, LEAD)
+    [task] = _fetch(lookup)
+    xt.handle_bpmn_error(lookup, WORKER, task.id, "w1", "ORDER_UNKNOWN", "no such order", {"reason": "typo"})
+    done = lookup.instance(instance.id)
+    assert done.status == "completed" and done.data["path"] == "unknown" and done.data["reason"] == "typo"
+    with pytest.raises(NotFoundError):
+        xt.complete(lookup, WORKER, task.id, "w1", {})
+
+
+def test_uncaught_bpmn_error_ends_the_path(lookup):
+    instance = lookup.start("xt_order_lookup", {}, LEAD)
+    [task] = _fetch(lookup)
+    xt.handle_bpmn_error(lookup, WORKER, task.id, "w1", "SOMETHING_ELSE", None, {})
+    done = lookup.instance(instance.id)
+    assert done.status == "completed" and "path" not in done.data
+
+
+def test_cancelling_the_instance_closes_the_task(lookup):
+    instance = lookup.start("xt_order_lookup", {}, LEAD)
+    lookup.cancel(instance.id, LEAD)
+    assert _fetch(lookup) == []
+
+
+def test_long_poll_answers_when_work_appears(lookup):
+    import threading
+    import time
+
+    got: list = []
+    poller = threading.Thread(target=lambda: got.extend(_fetch(lookup, wait_ms=5000)))
+    began = time.monotonic()
+    poller.start()
+    time.sleep(0.3)
+    lookup.start("xt_order_lookup", {}, LEAD)
+    poller.join(10)
+    assert len(got) == 1 and time.monotonic() - began < 3
+    assert _fetch(lookup, wait_ms=200) == []  # nothing more: answers empty after the wait
+
+
+def test_completing_after_the_last_failure_ends_the_incident(lookup):
+    instance = lookup.start("xt_order_lookup", {}, LEAD)
+    [task] = _fetch(lookup)
+    xt.handle_failure(lookup, WORKER, task.id, "w1", "flaky", None, retries=0, retry_timeout_ms=0)
+    assert lookup.instance(instance.id).status == "incident"
+    xt.complete(lookup, WORKER, task.id, "w1", {"late": True})  # the worker still held the lock
+    done = lookup.instance(instance.id)
+    assert done.status == "completed" and all(i.resolved_at for i in done.incidents)

@@ -1,0 +1,460 @@
+"""A Camunda 7 REST subset under `/engine-rest` (DESIGN §8), so workers and clients written for
+Camunda 7 (e.g. PyPI's camunda-external-task-client-python3) run against PDCA Flow unchanged.
+
+HTTP Basic auth with PDCA Flow users; Camunda's shapes: typed variables, errors as
+`{"type", "message"}`, timestamps like `2026-12-02T10:00:00.000+0000`, 204 for the external-task
+outcomes. Every rule lives in the engine (engine/external_tasks.py, engine/permissions.py, the
+Runtime); this module only translates.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import threading
+import time
+from typing import Any
+
+from flask import Blueprint, Response, current_app, g, jsonify, request
+from werkzeug.exceptions import HTTPException
+
+from engine import external_tasks as xt
+from engine.accounts import authenticate
+from engine.errors import EngineError, NotFoundError, PermissionDeniedError
+from engine.permissions import (
+    check_may_see_instance,
+    check_may_start_and_correlate,
+    may_see_instance,
+    may_work_external_tasks,
+)
+from engine.views import Actor, InstanceView, TaskView
+from web import engine_rest_schemas as s
+from web.context import client_ip, database, runtime
+from web.openapi import build_engine_rest_document
+
+bp = Blueprint("engine_rest", __name__, url_prefix="/engine-rest")
+
+ENGINE_VERSION = "7.22.0"  # the Camunda REST API level this subset follows
+CREDENTIALS_TTL = 60.0  # seconds a verified user/password pair is trusted without hashing it again
+
+
+# ---------------------------------------------------------------------- auth
+class _CredentialCache:
+    """Password hashing (scrypt) costs tens of milliseconds; a worker sends its password with every
+    request. A verified pair is trusted for CREDENTIALS_TTL seconds (keyed by a keyed hash, never the
+    password itself), so a deactivated user or a changed password takes effect within that time."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._entries: dict[bytes, tuple[float, Actor]] = {}
+
+    def key(self, username: str, password: str) -> bytes:
+        secret = str(current_app.config.get("SECRET_KEY") or "").encode()
+        return hmac.new(secret, f"{username}\0{password}".encode(), hashlib.sha256).digest()
+
+    def get(self, key: bytes) -> Actor | None:
+        with self._lock:
+            entry = self._entries.get(key)
+        if entry is None or entry[0] < time.monotonic():
+            return None
+        return entry[1]
+
+    def put(self, key: bytes, actor: Actor) -> None:
+        with self._lock:
+            if len(self._entries) > 10_000:
+                self._entries.clear()
+            self._entries[key] = (time.monotonic() + CREDENTIALS_TTL, actor)
+
+
+def _credentials() -> _CredentialCache:
+    # one cache per app (and so per database and secret key)
+    return current_app.extensions.setdefault("pdcaflow.engine_rest_credentials", _CredentialCache())
+
+
+class CamundaError(Exception):
+    def __init__(self, status: int, type_: str, message: str) -> None:
+        super().__init__(message)
+        self.status, self.type, self.message = status, type_, message
+
+
+@bp.before_request
+def _basic_auth() -> None:
+    if request.endpoint == "engine_rest.openapi":
+        return
+    header = request.headers.get("Authorization", "")
+    scheme, _, encoded = header.partition(" ")
+    if scheme.lower() != "basic" or not encoded.strip():
+        raise CamundaError(401, "AuthenticationException", "HTTP Basic authentication with a PDCA Flow user is required")
+    try:
+        username, _, password = base64.b64decode(encoded.strip(), validate=True).decode("utf-8").partition(":")
+    except (binascii.Error, UnicodeDecodeError) as exc:
+        raise CamundaError(401, "AuthenticationException", "malformed Basic credentials") from exc
+    cache = _credentials()
+    key = cache.key(username, password)
+    actor = cache.get(key)
+    if actor is None:
+        limiter = current_app.extensions["pdcaflow.limits"]["token"]
+        if limiter.blocked(client_ip()):
+            raise CamundaError(429, "AuthenticationException", "too many failed attempts; try again later")
+        actor = authenticate(database(), username, password) if username and password else None
+        if actor is None:
+            limiter.hit(client_ip())
+            raise CamundaError(401, "AuthenticationException", "unknown user name or wrong password")
+        cache.put(key, actor)
+    g.api_actor = actor
+
+
+def _actor() -> Actor:
+    return g.api_actor
+
+
+# ---------------------------------------------------------------------- errors (Camunda's shape)
+def _error(status: int, type_: str, message: str) -> Response:
+    response = jsonify(type=type_, message=message)
+    response.status_code = status
+    if status == 401:
+        response.headers["WWW-Authenticate"] = 'Basic realm="pdcaflow"'
+    return response
+
+
+@bp.errorhandler(CamundaError)
+def _camunda_error(exc: CamundaError) -> Response:
+    return _error(exc.status, exc.type, exc.message)
+
+
+@bp.errorhandler(s.BadRequest)
+def _bad_request(exc: s.BadRequest) -> Response:
+    return _error(400, "InvalidRequestException", str(exc))
+
+
+@bp.errorhandler(EngineError)
+def _engine_error(exc: EngineError) -> Response:
+    if isinstance(exc, xt.LockMismatchError):
+        return _error(400, "BadUserRequestException", exc.message)
+    if isinstance(exc, PermissionDeniedError):
+        return _error(403, "AuthorizationException", exc.message)
+    if isinstance(exc, NotFoundError):
+        return _error(404, "RestException", exc.message)
+    if exc.http_status in (400, 422):
+        return _error(400, "InvalidRequestException", exc.message)
+    return _error(exc.http_status, "RestException", exc.message)
+
+
+@bp.errorhandler(HTTPException)
+def _http_error(exc: HTTPException) -> Response:
+    return _error(exc.code or 500, "RestException", exc.description or exc.name)
+
+
+@bp.errorhandler(Exception)
+def _unexpected(exc: Exception) -> Response:
+    current_app.logger.exception("unhandled error on %s %s", request.method, request.path)
+    return _error(500, "ProcessEngineException", "Something went wrong on our side.")
+
+
+def _body(schema: Any) -> dict[str, Any]:
+    payload = request.get_json(silent=True) if request.data else {}
+    if request.data and payload is None:
+        raise s.BadRequest("the request body is not valid JSON")
+    return s.load(schema, payload)
+
+
+def _no_content() -> Response:
+    return Response(status=204)
+
+
+# ---------------------------------------------------------------------- engine, version, the document
+@bp.get("/openapi.json")
+def openapi() -> Any:
+    return jsonify(build_engine_rest_document())
+
+
+
+@bp.get("/engine")
+def engines() -> Any:
+    return jsonify([{"name": "default"}])
+
+
+@bp.get("/version")
+def version() -> Any:
+    return jsonify(version=ENGINE_VERSION)
+
+
+# ---------------------------------------------------------------------- external tasks
+def _definition_id(key: str, version: int) -> str:
+    return f"{key}:{version}"  # opaque to clients (Camunda's is key:version:uuid)
+
+
+def _external_task_json(task: xt.ExternalTaskView, with_variables: bool = False) -> dict[str, Any]:
+    out = {
+        "id": task.id, "topicName": task.topic, "workerId": task.worker_id,
+        "lockExpirationTime": s.timestamp(task.lock_expires_at), "retries": task.retries,
+        "errorMessage": task.error_message, "activityId": task.activity_id,
+        "activityInstanceId": f"{task.activity_id}:{task.id}", "executionId": task.id,
+        "processInstanceId": task.instance_id, "processDefinitionId": _definition_id(task.process_key, task.process_version),
+        "processDefinitionKey": task.process_key, "processDefinitionVersionTag": None,
+        "businessKey": task.business_key, "priority": task.priority, "suspended": False, "tenantId": None,
+        "createTime": s.timestamp(task.created_at), "extensionProperties": task.properties,
+    }
+    if with_variables:
+        out["variables"] = s.typed(task.variables)
+    return out
+
+
+@bp.post("/external-task/fetchAndLock")
+def fetch_and_lock() -> Any:
+    data = _body(s.FetchAndLockRequest())
+    topics = [xt.TopicRequest(t["topicName"], t["lockDuration"], t.get("variables"), t.get("businessKey"),
+                              t.get("processDefinitionKey"), t.get("processInstanceId"),
+                              _filter_values(t.get("processVariables")))
+              for t in data.get("topics") or []]
+    max_tasks = data["maxTasks"] if data.get("maxTasks") is not None else 1
+    locked = xt.fetch_and_lock(runtime(), _actor(), data["workerId"], topics, max_tasks=max_tasks,
+                               use_priority=bool(data.get("usePriority")),
+                               wait_ms=data.get("asyncResponseTimeout") or 0)
+    return jsonify([_external_task_json(t, with_variables=True) for t in locked])
+
+
+def _filter_values(values: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A topic's processVariables filter: plain values, or typed ones."""
+    if not values:
+        return None
+    return {k: s.from_typed({k: v}, "processVariables")[k] if isinstance(v, dict) and "value" in v else v
+            for k, v in values.items()}
+
+
+def _flag(name: str) -> bool | None:
+    value = request.args.get(name)
+    return None if value is None else value.lower() in ("1", "true", "yes")
+
+
+def _int_arg(name: str, default: int) -> int:
+    value = request.args.get(name)
+    if value in (None, ""):
+        return default
+    try:
+        return min(max(0, int(value)), 10**9)
+    except ValueError as exc:
+        raise s.BadRequest(f"{name}: '{value}' is not a whole number") from exc
+
+
+def _external_task_filters() -> dict[str, Any]:
+    locked = True if _flag("locked") else (False if _flag("notLocked") else None)
+    retries = True if _flag("withRetriesLeft") else (False if _flag("noRetriesLeft") else None)
+    return {"instance_id": request.args.get("processInstanceId"), "topic": request.args.get("topicName"),
+            "worker": request.args.get("workerId"), "activity_id": request.args.get("activityId"),
+            "process_key": request.args.get("processDefinitionKey"), "locked": locked,
+            "with_retries_left": retries, "offset": _int_arg("firstResult", 0),
+            "limit": min(_int_arg("maxResults", 1000), 1000)}
+
+
+@bp.get("/external-task")
+def external_tasks() -> Any:
+    return jsonify([_external_task_json(t) for t in xt.list_tasks(runtime(), _actor(), **_external_task_filters())])
+
+
+@bp.get("/external-task/count")
+def external_task_count() -> Any:
+    filters = {**_external_task_filters(), "offset": 0, "limit": 100_000}
+    return jsonify(count=len(xt.list_tasks(runtime(), _actor(), **filters)))
+
+
+@bp.get("/external-task/<task_id>")
+def external_task(task_id: str) -> Any:
+    return jsonify(_external_task_json(xt.get(runtime(), _actor(), task_id)))
+
+
+@bp.get("/external-task/<task_id>/errorDetails")
+def external_task_error_details(task_id: str) -> Any:
+    return Response(xt.error_details(runtime(), _actor(), task_id) or "", mimetype="text/plain")
+
+
+@bp.post("/external-task/<task_id>/complete")
+def complete_external_task(task_id: str) -> Any:
+    data = _body(s.CompleteRequest())
+    xt.complete(runtime(), _actor(), task_id, data["workerId"], s.from_typed(data.get("variables")),
+                s.from_typed(data.get("localVariables"), "localVariables"))
+    return _no_content()
+
+
+@bp.post("/external-task/<task_id>/failure")
+def external_task_failure(task_id: str) -> Any:
+    data = _body(s.FailureRequest())
+    retries = data.get("retries")
+    xt.handle_failure(runtime(), _actor(), task_id, data["workerId"], data.get("errorMessage"),
+                      data.get("errorDetails"), 0 if retries is None else retries, data.get("retryTimeout") or 0)
+    return _no_content()
+
+
+@bp.post("/external-task/<task_id>/bpmnError")
+def external_task_bpmn_error(task_id: str) -> Any:
+    data = _body(s.BpmnErrorRequest())
+    xt.handle_bpmn_error(runtime(), _actor(), task_id, data["workerId"], data["errorCode"], data.get("errorMessage"),
+                         s.from_typed(data.get("variables")))
+    return _no_content()
+
+
+@bp.post("/external-task/<task_id>/extendLock")
+def external_task_extend_lock(task_id: str) -> Any:
+    data = _body(s.ExtendLockRequest())
+    xt.extend_lock(runtime(), _actor(), task_id, data["workerId"], data["newDuration"])
+    return _no_content()
+
+
+@bp.post("/external-task/<task_id>/unlock")
+def external_task_unlock(task_id: str) -> Any:
+    xt.unlock(runtime(), _actor(), task_id)
+    return _no_content()
+
+
+@bp.put("/external-task/<task_id>/retries")
+def external_task_retries(task_id: str) -> Any:
+    data = _body(s.RetriesRequest())
+    xt.set_retries(runtime(), _actor(), task_id, data["retries"])
+    return _no_content()
+
+
+# ---------------------------------------------------------------------- process definitions and instances
+def _instance_json(instance: InstanceView) -> dict[str, Any]:
+    return {"id": instance.id, "definitionId": _definition_id(instance.key, instance.version),
+            "businessKey": instance.business_key, "caseInstanceId": None,
+            "ended": instance.status in ("completed", "cancelled"), "suspended": False, "tenantId": None,
+            "links": [{"method": "GET", "href": f"{request.host_url.rstrip('/')}/engine-rest/process-instance/"
+                                                f"{instance.id}", "rel": "self"}]}
+
+
+@bp.post("/process-definition/key/<key>/start")
+def start(key: str) -> Any:
+    actor = _actor()
+    check_may_start_and_correlate(actor, "start instances")
+    data = _body(s.StartRequest())
+    instance = runtime().start(key, s.from_typed(data.get("variables")), actor, business_key=data.get("businessKey"))
+    return jsonify(_instance_json(instance))
+
+
+def _visible_instance(instance_id: str) -> InstanceView:
+    actor = _actor()
+    instance = runtime().instance(instance_id)
+    if may_work_external_tasks(actor):
+        return instance
+    return check_may_see_instance(actor, instance)
+
+
+@bp.get("/process-instance")
+def instances() -> Any:
+    actor = _actor()
+    rows = runtime().instances(key=request.args.get("processDefinitionKey"), limit=min(_int_arg("maxResults", 100), 500),
+                               offset=_int_arg("firstResult", 0))
+    out = []
+    for row in rows:
+        if row["status"] in ("completed", "cancelled"):
+            continue  # Camunda lists running instances only
+        instance = runtime().instance(row["id"])
+        if (request.args.get("businessKey") not in (None, instance.business_key)
+                or not (may_work_external_tasks(actor) or may_see_instance(actor, instance))):
+            continue
+        out.append(_instance_json(instance))
+    return jsonify(out)
+
+
+@bp.get("/process-instance/<instance_id>")
+def instance(instance_id: str) -> Any:
+    return jsonify(_instance_json(_visible_instance(instance_id)))
+
+
+@bp.get("/process-instance/<instance_id>/variables")
+def instance_variables(instance_id: str) -> Any:
+    return jsonify(s.typed(_visible_instance(instance_id).data))
+
+
+@bp.get("/process-instance/<instance_id>/variables/<name>")
+def instance_variable(instance_id: str, name: str) -> Any:
+    data = _visible_instance(instance_id).data
+    if name not in data:
+        raise NotFoundError(f"process instance variable with name {name} does not exist")
+    return jsonify(s.typed_value(data[name]))
+
+
+# ---------------------------------------------------------------------- messages
+@bp.post("/message")
+def message() -> Any:
+    actor = _actor()
+    check_may_start_and_correlate(actor, "correlate messages")
+    data = _body(s.MessageRequest())
+    name = data["messageName"]
+    keys = s.from_typed(data.get("correlationKeys"), "correlationKeys")
+    candidates = [(i, d) for i, d in runtime().message_candidates(name, data.get("businessKey"))
+                  if data.get("processInstanceId") in (None, i) and all(d.get(k) == v for k, v in keys.items())]
+    if not candidates:
+        raise CamundaError(400, "RestException", f"Cannot correlate message '{name}': No process definition or "
+                                                 "execution matches the parameters")
+    if len(candidates) > 1 and not data.get("all"):
+        raise CamundaError(400, "RestException", f"Cannot correlate a message with name '{name}' to a single "
+                                                 f"execution. {len(candidates)} executions match the correlation keys")
+    variables = {**s.from_typed(data.get("processVariablesLocal"), "processVariablesLocal"),
+                 **s.from_typed(data.get("processVariables"), "processVariables")}
+    delivered = runtime().correlate_message(name, data.get("businessKey"), variables, actor,
+                                            instance_ids=[i for i, _ in candidates])
+    if not data.get("resultEnabled"):
+        return _no_content()
+    return jsonify([{"resultType": "Execution", "processInstance": None,
+                     "execution": {"id": i, "processInstanceId": i, "ended": False, "tenantId": None}}
+                    for i in delivered])
+
+
+# ---------------------------------------------------------------------- user tasks
+def _task_json(task: TaskView) -> dict[str, Any]:
+    return {"id": task.id, "name": task.name, "assignee": task.assignee, "owner": None,
+            "created": s.timestamp(task.created_at), "due": s.timestamp(task.due_at),
+            "followUp": s.timestamp(task.follow_up_at), "delegationState": None, "description": task.documentation,
+            "executionId": task.id, "parentTaskId": None, "priority": task.priority,
+            "processDefinitionId": None, "processDefinitionKey": task.process_key,
+            "processInstanceId": task.instance_id,
+            "taskDefinitionKey": task.spec_id, "caseExecutionId": None, "caseInstanceId": None,
+            "caseDefinitionId": None, "suspended": False, "formKey": None, "tenantId": None}
+
+
+@bp.get("/task")
+def tasks() -> Any:
+    actor = _actor()
+    found = runtime().tasks(actor, instance_id=request.args.get("processInstanceId"),
+                            process_key=request.args.get("processDefinitionKey"),
+                            limit=min(_int_arg("maxResults", 200), 1000), offset=_int_arg("firstResult", 0))
+    assignee = request.args.get("assignee")
+    group = request.args.get("candidateGroup")
+    element = request.args.get("taskDefinitionKey")
+    found = [t for t in found if (assignee is None or t.assignee == assignee)
+             and (group is None or group in t.groups) and (element is None or t.spec_id == element)]
+    return jsonify([_task_json(t) for t in found])
+
+
+@bp.get("/task/<task_id>")
+def task(task_id: str) -> Any:
+    return jsonify(_task_json(runtime().task(task_id, _actor())))
+
+
+@bp.post("/task/<task_id>/claim")
+def claim(task_id: str) -> Any:
+    actor = _actor()
+    user = _body(s.ClaimRequest()).get("userId")
+    if user and user != actor.username:
+        runtime().assign(task_id, actor, user)  # claiming for someone else is a lead's assignment
+    else:
+        runtime().claim(task_id, actor)
+    return _no_content()
+
+
+@bp.post("/task/<task_id>/unclaim")
+def unclaim(task_id: str) -> Any:
+    runtime().unclaim(task_id, _actor())
+    return _no_content()
+
+
+@bp.post("/task/<task_id>/complete")
+def complete_task(task_id: str) -> Any:
+    data = _body(s.TaskCompleteRequest())
+    instance = runtime().complete(task_id, _actor(), s.from_typed(data.get("variables")))
+    if data.get("withVariablesInReturn"):
+        return jsonify(s.typed(instance.data))
+    return _no_content()

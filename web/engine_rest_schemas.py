@@ -1,0 +1,208 @@
+"""Request schemas of the Camunda 7 REST subset (`/engine-rest`), Camunda's typed variables and its
+timestamp format. Real clients send fields we do not use (`sorting`, `processVariables`,
+`includeExtensionProperties`, `deserializeValues`, `withoutTenantId`, nulls...): every schema
+accepts and ignores unknown fields, and nulls where Camunda allows them.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
+
+INT32 = 2**31 - 1
+
+
+class _Lenient(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+
+def _opt_int(**kw: Any) -> fields.Integer:
+    return fields.Integer(load_default=None, allow_none=True, strict=False, **kw)
+
+
+def _opt_str() -> fields.String:
+    return fields.String(load_default=None, allow_none=True)
+
+
+def _variables() -> fields.Dict:
+    return fields.Dict(keys=fields.String(), load_default=None, allow_none=True)
+
+
+class TopicRequest(_Lenient):
+    topicName = fields.String(required=True, validate=validate.Length(min=1, max=255))
+    lockDuration = fields.Integer(required=True, validate=validate.Range(min=0, max=INT32 * 1000))
+    variables = fields.List(fields.String(), load_default=None, allow_none=True)
+    businessKey = _opt_str()
+    processDefinitionKey = _opt_str()
+    processInstanceId = _opt_str()
+    processVariables = _variables()  # untyped {name: value} filter, as Camunda's clients send it
+
+
+class FetchAndLockRequest(_Lenient):
+    workerId = fields.String(required=True, validate=validate.Length(min=1, max=255))
+    maxTasks = _opt_int(validate=validate.Range(min=0, max=1000))
+    usePriority = fields.Boolean(load_default=False, allow_none=True)
+    asyncResponseTimeout = _opt_int(validate=validate.Range(min=0, max=1_800_000))
+    topics = fields.List(fields.Nested(TopicRequest), load_default=None, allow_none=True)
+
+
+class CompleteRequest(_Lenient):
+    workerId = fields.String(required=True)
+    variables = _variables()
+    localVariables = _variables()
+
+
+class FailureRequest(_Lenient):
+    workerId = fields.String(required=True)
+    errorMessage = _opt_str()
+    errorDetails = _opt_str()
+    retries = _opt_int(validate=validate.Range(min=0, max=INT32))
+    retryTimeout = _opt_int(validate=validate.Range(min=0, max=INT32 * 1000))
+
+
+class BpmnErrorRequest(_Lenient):
+    workerId = fields.String(required=True)
+    errorCode = fields.String(required=True, validate=validate.Length(min=1, max=255))
+    errorMessage = _opt_str()
+    variables = _variables()
+
+
+class ExtendLockRequest(_Lenient):
+    workerId = fields.String(required=True)
+    newDuration = fields.Integer(required=True, validate=validate.Range(min=0, max=INT32 * 1000))
+
+
+class RetriesRequest(_Lenient):
+    retries = fields.Integer(required=True, validate=validate.Range(min=0, max=INT32))
+
+
+class StartRequest(_Lenient):
+    variables = _variables()
+    businessKey = _opt_str()
+
+
+class MessageRequest(_Lenient):
+    messageName = fields.String(required=True, validate=validate.Length(min=1, max=255))
+    businessKey = _opt_str()
+    processInstanceId = _opt_str()
+    correlationKeys = _variables()
+    processVariables = _variables()
+    processVariablesLocal = _variables()
+    all = fields.Boolean(load_default=False, allow_none=True)
+    resultEnabled = fields.Boolean(load_default=False, allow_none=True)
+
+
+class ClaimRequest(_Lenient):
+    userId = _opt_str()
+
+
+class TaskCompleteRequest(_Lenient):
+    variables = _variables()
+    withVariablesInReturn = fields.Boolean(load_default=False, allow_none=True)
+
+
+class BadRequest(Exception):
+    """Input that does not fit: Camunda answers 400 InvalidRequestException."""
+
+
+def load(schema: Schema, payload: Any) -> dict[str, Any]:
+    if payload is None:
+        payload = {}
+    if not isinstance(payload, dict):
+        raise BadRequest("the request body must be a JSON object")
+    try:
+        return schema.load(payload)
+    except ValidationError as exc:
+        problems = []
+        for name, messages in sorted(exc.normalized_messages().items()):
+            text = "; ".join(str(m) for m in messages) if isinstance(messages, list) else json.dumps(messages)
+            problems.append(f"{name}: {text}")
+        raise BadRequest("Invalid request: " + "; ".join(problems)) from exc
+
+
+# ---------------------------------------------------------------------- typed variables
+_INT_TYPES = ("integer", "long", "short")
+
+
+def from_typed(variables: dict[str, Any] | None, where: str = "variables") -> dict[str, Any]:
+    """Camunda's `{"name": {"value": v, "type": "String|Integer|Long|Double|Boolean|Date|Json|Null"}}` as
+    process data. A value sent without a type keeps its JSON type; a Date stays its ISO text."""
+    out: dict[str, Any] = {}
+    for name, item in (variables or {}).items():
+        if not isinstance(item, dict) or ("value" not in item and "type" not in item):
+            raise BadRequest(f"{where}.{name}: expected an object {{\"value\": ..., \"type\": ...}}")
+        out[name] = _value(item.get("value"), str(item.get("type") or ""), f"{where}.{name}")
+    return out
+
+
+def _value(value: Any, kind: str, where: str) -> Any:
+    kind = kind.lower()
+    if value is None or kind in ("", "null"):
+        return value
+    try:
+        if kind == "string":
+            return str(value)
+        if kind in _INT_TYPES:
+            if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+                raise ValueError
+            return int(value)
+        if kind == "double":
+            if isinstance(value, bool):
+                raise ValueError
+            return float(value)
+        if kind == "boolean":
+            if isinstance(value, bool):
+                return value
+            if str(value).lower() in ("true", "false"):
+                return str(value).lower() == "true"
+            raise ValueError
+        if kind == "date":
+            parse_timestamp(str(value))
+            return str(value)
+        if kind in ("json", "object", "xml"):
+            return json.loads(value) if isinstance(value, str) and kind == "json" else value
+    except (ValueError, TypeError) as exc:
+        raise BadRequest(f"{where}: {value!r} is not a valid {kind} value") from exc
+    raise BadRequest(f"{where}: variables of type '{kind}' are not supported "
+                     "(String, Integer, Long, Short, Double, Boolean, Date, Json, Null)")
+
+
+def typed(data: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Process data as Camunda's typed variables (the type inferred from the value)."""
+    return {name: typed_value(value) for name, value in data.items()}
+
+
+def typed_value(value: Any) -> dict[str, Any]:
+    if value is None:
+        return {"type": "Null", "value": None, "valueInfo": {}}
+    if isinstance(value, bool):
+        return {"type": "Boolean", "value": value, "valueInfo": {}}
+    if isinstance(value, int):
+        return {"type": "Integer" if -INT32 - 1 <= value <= INT32 else "Long", "value": value, "valueInfo": {}}
+    if isinstance(value, float):
+        return {"type": "Double", "value": value, "valueInfo": {}}
+    if isinstance(value, (dict, list)):
+        return {"type": "Json", "value": json.dumps(value), "valueInfo": {}}
+    return {"type": "String", "value": str(value), "valueInfo": {}}
+
+
+# ---------------------------------------------------------------------- timestamps
+def timestamp(value: datetime | None) -> str | None:
+    """Camunda's format: `2026-12-02T10:00:00.000+0000` (UTC)."""
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    value = value.astimezone(UTC)
+    return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}+0000"
+
+
+def parse_timestamp(text: str) -> datetime:
+    cleaned = text.strip()
+    if len(cleaned) > 5 and cleaned[-5] in "+-" and cleaned[-4:].isdigit():
+        cleaned = cleaned[:-2] + ":" + cleaned[-2:]
+    return datetime.fromisoformat(cleaned.replace("Z", "+00:00"))
