@@ -84,8 +84,8 @@ def external_settings(task: Any) -> dict[str, Any] | None:
 
 
 # ---------------------------------------------------------------------- deploy check
-HOW = ('make it an external task: set camunda:type="external" and camunda:topic="<topic>" '
-       "(Implementation: External in Camunda Modeler) and serve the topic with a worker over /engine-rest")
+HOW = ('make it an external task a worker completes: camunda:type="external" camunda:topic="…" '
+       "(Implementation: External in Camunda Modeler), served over /engine-rest")
 
 
 def deploy_problem(node: etree._Element) -> str | None:
@@ -104,7 +104,8 @@ def deploy_problem(node: etree._Element) -> str | None:
         return None
     label = {"serviceTask": "service tasks", "sendTask": "send tasks"}.get(kind, "business rule tasks")
     if java:
-        return f"{label} with camunda:{java[0]} run Java code, which PDCA Flow does not run; {HOW}"
+        what = "a Java class" if java[0] == "class" else f"a Java bean/expression (camunda:{java[0]}, Java code)"
+        return f'camunda:{java[0]}="{node.get(CAMUNDA + java[0])}" calls {what} inside Camunda, which cannot run here; {HOW}'
     if kind in ("serviceTask", "sendTask"):
         return f"{label} run no code of their own here; {HOW}"
     return None
