@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 TSTAMP := $(VENV)/.installed-test
 
-.PHONY: run test test-fast lint bench clean
+.PHONY: run test test-fast lint bench clean assets
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -40,3 +40,8 @@ bench: $(STAMP)
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache
+
+# The bpmn.io bundles under web/static/vendor/ (committed: running the product needs no Node).
+# Rebuild after changing web/frontend/package.json: npm ci from the lockfile, then copy the dists.
+assets:
+	cd web/frontend && npm ci --no-audit --no-fund && npm run build

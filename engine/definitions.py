@@ -267,6 +267,13 @@ class DefinitionStore:
         return copy.deepcopy(cached)
 
     @staticmethod
+    def xml_of(session: Session, definition_id: int) -> str:
+        xml = session.scalar(select(ProcessDefinition.xml).where(ProcessDefinition.id == definition_id))
+        if xml is None:
+            raise NotFoundError(f"process definition {definition_id} not found")
+        return xml
+
+    @staticmethod
     def latest(session: Session, key: str, kind: str = "bpmn") -> ProcessDefinition | None:
         return session.scalars(
             select(ProcessDefinition).where(ProcessDefinition.key == key, ProcessDefinition.kind == kind)

@@ -1,6 +1,6 @@
 """KPI dashboard (quality leads, admins): figures for a period and filters, SVG charts drawn on the
 server (no JavaScript, no CDN) each with its numbers in a table, a heat map of step durations on
-the BPMN diagram, and CSV/XLSX exports of complaints, actions and survey answers."""
+the BPMN diagram (the bpmn-js viewer, the page's only script), and CSV/XLSX exports of complaints, actions and survey answers."""
 
 from __future__ import annotations
 
@@ -9,12 +9,10 @@ import io
 from datetime import date, datetime
 from typing import Any
 
-from defusedxml.ElementTree import fromstring
 from flask import Blueprint, Response, current_app, render_template, request
 from flask_login import login_required
 from markupsafe import Markup, escape
 
-from engine.errors import EngineError
 from engine.kpi_rules import HEAT_MAP_PROCESS
 from engine.kpis import (
     ACTION_COLUMNS,
@@ -29,8 +27,8 @@ from engine.kpis import (
     refreshed_at,
     survey_rows,
 )
-from web.context import database, lead_required, runtime
-from web.diagram import BPMNDI, DC, render_svg
+from web.context import database, lead_required
+from web.diagram import definition_diagram
 
 bp = Blueprint("dashboard", __name__)
 
@@ -95,31 +93,11 @@ def bar_chart(label: str, items: list[tuple[str, float]], colour: str = BLUE, un
     return _svg(width, height, label, body)
 
 
-def heat_map(key: str, steps: list[dict[str, Any]]) -> Markup | None:
-    """The process diagram with each user task tinted by its average duration (darker = slower)."""
-    try:
-        xml = runtime().definition_xml(key)
-    except EngineError:
-        return None
-    svg = render_svg(xml, key)
-    if not svg:
-        return None
+def heat_map(key: str, steps: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The viewer's data for the process diagram with each step tinted by its average duration
+    (darker = slower) and labelled with it (web/static/diagram.js draws it)."""
     hours = {s["spec_id"]: s["avg_hours"] for s in steps if s["process_key"] == key and s["avg_hours"] is not None}
-    peak = max(list(hours.values()) + [0.0])
-    if not hours or peak <= 0:
-        return Markup(svg)
-    overlays = []
-    root = fromstring(xml.encode("utf-8"))
-    for shape in root.iter(f"{BPMNDI}BPMNShape"):
-        ref, bounds = shape.get("bpmnElement") or "", shape.find(f"{DC}Bounds")
-        if ref not in hours or bounds is None:
-            continue
-        x, y, w, h = (float(bounds.get(k, "0")) for k in ("x", "y", "width", "height"))
-        opacity = 0.15 + 0.6 * hours[ref] / peak
-        overlays.append(f'<rect x="{x:g}" y="{y:g}" width="{w:g}" height="{h:g}" rx="8" fill="{RED}" '
-                        f'fill-opacity="{opacity:.2f}"><title>{escape(ref)}: average {hours[ref]:g} h</title></rect>'
-                        f'<text x="{x + w / 2:g}" y="{y + h + 12:g}" font-size="11">⌀ {hours[ref]:g} h</text>')
-    return Markup(svg.replace("</svg>", "".join(overlays) + "</svg>"))
+    return definition_diagram(key, heat=hours)
 
 
 def charts(k: dict[str, Any]) -> dict[str, Markup]:

@@ -8,14 +8,12 @@ from typing import Any
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import login_required
-from markupsafe import Markup
 
 from engine import external_tasks
-from engine.errors import EngineError
 from engine.permissions import check_may_see_instance, visible_tasks
 from engine.schedules import list_schedules
 from web.context import actor, database, lead_required, runtime
-from web.diagram import render_svg
+from web.diagram import instance_diagram
 
 bp = Blueprint("instances", __name__)
 STATUSES = ("running", "incident", "completed", "cancelled")
@@ -41,14 +39,8 @@ def index() -> Any:
 def show(instance_id: str) -> Any:
     a = actor()
     instance = check_may_see_instance(a, runtime().instance(instance_id))
-    diagram = None
-    try:
-        xml = runtime().definition_xml(instance.key, instance.version)
-        diagram = render_svg(xml, instance.key, instance)
-    except EngineError:
-        diagram = None
     return render_template("instance.html", instance=instance, tasks=visible_tasks(a, instance),
-                           diagram=Markup(diagram) if diagram else None,
+                           diagram=instance_diagram(a, instance),
                            data_json=json.dumps(instance.data, indent=2, sort_keys=True, default=str))
 
 

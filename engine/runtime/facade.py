@@ -14,7 +14,7 @@ from engine.dmn import DecisionEvaluationError
 from engine.errors import DecisionFailedError, DeploymentError, InvalidStateError, NotFoundError
 from engine.forms import check_start_data
 from engine.permissions import check_lead
-from engine.runtime import camunda, projection, spiff, tasks, timers
+from engine.runtime import camunda, diagram, projection, spiff, tasks, timers
 from engine.runtime.unit_of_work import UnitOfWork, unit_of_work
 from engine.sandbox import SandboxScriptEngine
 from engine.views import Actor, InstanceView, TaskView
@@ -123,6 +123,17 @@ class Runtime:
         if view is None:
             raise NotFoundError(f"instance {instance_id} not found")
         return view
+
+    def element_states(self, instance_id: str) -> dict[str, Any]:
+        """The instance's diagram state: each element's state and the sequence flows taken
+        (engine/runtime/diagram.py). A read: the workflow is restored, nothing is written."""
+        with self.db.read() as session:
+            row = store.instance_row(session.connection(), instance_id)
+            if row is None:
+                raise NotFoundError(f"instance {instance_id} not found")
+            loaded = UnitOfWork(session, self.definitions, self.script_engine).restore(row._mapping)
+            xml = self.definitions.xml_of(session, row.definition_id)
+        return diagram.instance_diagram(xml, loaded.workflow)
 
     def instances(self, *, key: str | None = None, status: str | None = None, limit: int = 100,
                   offset: int = 0) -> list[dict[str, Any]]:

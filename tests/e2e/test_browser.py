@@ -130,10 +130,12 @@ def _open_task(driver_tasks, spec_id: str):
 
 
 def _diagram_marks(page) -> dict[str, str]:
+    """Element id -> done/active/incident, read from the bpmn-js viewer's pf-* classes (DESIGN §8)."""
+    page.wait_for_selector(".pf-diagram.pf-ready")
     marks = {}
-    for cls in ("done", "active", "incident"):
-        for el in page.query_selector_all(f"svg.bpmn g.{cls}[data-id]"):
-            marks[el.get_attribute("data-id")] = cls
+    for cls, name in (("pf-completed", "done"), ("pf-active", "active"), ("pf-incident", "incident")):
+        for el in page.query_selector_all(f".djs-element.{cls}[data-element-id]"):
+            marks[el.get_attribute("data-element-id")] = name
     return marks
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import re
 
 from tests.conftest import FIXTURES
@@ -76,7 +77,11 @@ def test_start_instance_and_instance_page(client, runtime):
     assert response.status_code == 302
     page = client.get(response.headers["Location"]).get_data(as_text=True)
     assert "C-55" in page and "Assess request" in page and "Audit trail" in page
-    assert '<svg' in page and 'class="node userTask active"' in page and "Cancel instance" in page
+    assert "data-bpmn-viewer" in page and "Cancel instance" in page
+    diagram = json.loads(re.search(r'<script type="application/json" id="instance-diagram-data">(.*?)</script>',
+                                   page, re.S)[1])
+    assert diagram["elements"]["Task_Assess"]["state"] == "active" and "Task_Assess" in diagram["xml"]
+    assert diagram["elements"]["Task_Assess"]["tasks"][0]["name"] == "Assess request"
     assert post(client, "/processes/simple_review/start", {"data": "[1"}, page="/processes").status_code == 422
     assert post(client, "/processes/nope/start", {"data": "{}"}, page="/processes").status_code == 404
 

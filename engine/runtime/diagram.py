@@ -1,0 +1,33 @@
+"""What an instance's diagram shows: each BPMN element's state (completed, active, waiting with
+its due time or topic, incident) and the sequence flows a token took. The states come from the
+workflow (spiff.element_states); the flows are looked up in the definition's XML by their
+source and target, since SpiffWorkflow keeps no sequence-flow ids."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from engine.camunda_compat import parse_stored_model
+from engine.definition_checks import BPMN_NS
+from engine.runtime import spiff
+
+STATES = ("completed", "active", "waiting", "incident")
+
+
+def flows_by_ends(xml: str) -> dict[tuple[str, str], list[str]]:
+    """(sourceRef, targetRef) -> the ids of the sequence flows between them."""
+    out: dict[tuple[str, str], list[str]] = {}
+    for flow in parse_stored_model(xml).iter(f"{{{BPMN_NS}}}sequenceFlow"):
+        ends = (flow.get("sourceRef") or "", flow.get("targetRef") or "")
+        if flow.get("id"):
+            out.setdefault(ends, []).append(flow.get("id"))
+    return out
+
+
+def instance_diagram(xml: str, workflow: Any) -> dict[str, Any]:
+    """{"elements": {id: {state, count, task_ids, due?, waiting_for?, topic?, message?}},
+    "flows": [ids of the sequence flows taken]}."""
+    elements, moves = spiff.element_states(workflow)
+    flows = flows_by_ends(xml)
+    taken = sorted({flow_id for move in moves for flow_id in flows.get(move, [])})
+    return {"elements": elements, "flows": taken}

@@ -1,0 +1,83 @@
+"""The quality lead's workbench in real Chromium (issue 13): the bpmn-js viewer on instance pages
+(pf-* classes, zoom, fit, element details), the process page with its start form, and the modeler.
+Screenshots at 1366×768 and 390 px go to test-artifacts/. Needs Debian's /usr/bin/chromium."""
+
+from __future__ import annotations
+
+import pytest
+
+from engine.views import Actor
+from tests.conftest import skip_or_fail
+from tests.e2e.test_browser import ARGS, ARTIFACTS, CHROMIUM, _open_task, _sign_in, library_server  # noqa: F401
+
+pytestmark = pytest.mark.browser
+SERVICE = Actor("carl.service", frozenset({"customer_service", "employee"}), "employee")
+COMPLAINT = {"reference": "C-2026-000901", "customer_name": "Maria Kunde", "customer_email": "maria@example.org",
+             "product": "Coffee grinder CG-200", "description": "Stopped after two days and smells burnt.",
+             "effectiveness_wait": "P30D"}
+
+
+@pytest.fixture
+def chromium():
+    if not CHROMIUM.exists():
+        skip_or_fail("Chromium is not installed at /usr/bin/chromium")
+    from playwright.sync_api import sync_playwright
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        yield browser
+        browser.close()
+
+
+def _page(browser, errors, width=1366, height=768):
+    page = browser.new_context(viewport={"width": width, "height": height}).new_page()
+    page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    return page
+
+
+def _marked(page, cls: str) -> set[str]:
+    return {el.get_attribute("data-element-id") for el in page.query_selector_all(f".djs-element.{cls}")}
+
+
+def test_instance_page_marks_elements_and_flows(library_server, chromium):
+    base, runtime = library_server
+    instance = runtime.start("complaint_to_improvement", COMPLAINT, Actor.system("test"))
+    runtime.complete(_open_task(instance.tasks, "acknowledge").id, SERVICE,
+                     {"acknowledgement_message": "Thank you, we are on it.", "acknowledgement_channel": "email"})
+    errors: list[str] = []
+    page = _page(chromium, errors)
+    _sign_in(page, base, "lena.lead")
+    page.goto(f"{base}/instances/{instance.id}")
+    page.wait_for_selector(".pf-diagram.pf-ready")
+    completed = _marked(page, "pf-completed")
+    assert {"complaint_received", "register", "acknowledge", "record_ack"} <= completed, completed
+    assert {"flow_register_to_acknowledge", "flow_record_ack_to_triage"} <= completed
+    assert _marked(page, "pf-active") == {"triage"}
+    assert not _marked(page, "pf-incident")
+    # nothing clipped: after fit-to-screen every shape lies inside the canvas
+    box = page.locator(".pf-canvas").bounding_box()
+    for element_id in ("containment", "closed", "closed_invalid", "complaint_received"):
+        shape = page.locator(f'.djs-element[data-element-id="{element_id}"]').bounding_box()
+        assert shape and box["x"] - 1 <= shape["x"] and shape["x"] + shape["width"] <= box["x"] + box["width"] + 1, element_id
+        assert box["y"] - 1 <= shape["y"] and shape["y"] + shape["height"] <= box["y"] + box["height"] + 1, element_id
+    page.screenshot(path=str(ARTIFACTS / "w01-instance-1366.png"), full_page=True)
+    # zoom in makes shapes bigger; fit brings them back
+    before = page.locator('.djs-element[data-element-id="triage"]').bounding_box()["width"]
+    page.click(".pf-controls button[title='Zoom in']")
+    page.click(".pf-controls button[title='Zoom in']")
+    assert page.locator('.djs-element[data-element-id="triage"]').bounding_box()["width"] > before * 1.3
+    page.click(".pf-controls button[title='Fit to screen']")
+    assert abs(page.locator('.djs-element[data-element-id="triage"]').bounding_box()["width"] - before) < 2
+    # a click on the open task shows who it waits for
+    page.click('.djs-element[data-element-id="triage"]')
+    details = page.inner_text(".pf-details")
+    assert "Triage the complaint" in details and "quality_lead" in details, details
+    page.screenshot(path=str(ARTIFACTS / "w02-instance-details-1366.png"), full_page=True)
+    phone = _page(chromium, errors, 390, 844)
+    _sign_in(phone, base, "lena.lead")
+    phone.goto(f"{base}/instances/{instance.id}")
+    phone.wait_for_selector(".pf-diagram.pf-ready")
+    phone.screenshot(path=str(ARTIFACTS / "w03-instance-390.png"), full_page=True)
+    assert not errors, errors
