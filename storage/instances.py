@@ -96,6 +96,13 @@ def list_instances(conn: Connection, *, key: str | None, status: str | None, lim
     return list(conn.execute(stmt.order_by(_PI.c.started_at.desc()).limit(limit).offset(offset)))
 
 
+def unfinished_instances_of(conn: Connection, definition_id: int, limit: int) -> list[Row]:
+    """The newest running (or in incident) instances of one definition version, state included."""
+    return list(conn.execute(select(_PI).where(_PI.c.definition_id == definition_id,
+                                               _PI.c.status.in_(("running", "incident")))
+                             .order_by(_PI.c.started_at.desc()).limit(limit)))
+
+
 def instance_row(conn: Connection, instance_id: str) -> Row | None:
     return conn.execute(select(_PI).where(_PI.c.id == instance_id)).first()
 

@@ -6,12 +6,14 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
+from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
 from flask_login import login_required
 
 from engine.errors import FormValidationError
+from engine.intake import start_form
 from engine.schedules import list_schedules, retry_schedule
 from web.context import actor, database, lead_required, runtime
+from web.diagram import definition_diagram
 
 bp = Blueprint("processes", __name__)
 
@@ -57,26 +59,73 @@ def upload() -> Any:
     return redirect(url_for("processes.index"))
 
 
+def _versions(key: str) -> list[dict[str, Any]]:
+    return [d for d in runtime().definitions_list(all_versions=True) if d["key"] == key and d["kind"] == "bpmn"]
+
+
+@bp.get("/processes/<key>")
+@login_required
+def show(key: str, values: dict[str, Any] | None = None, errors: dict[str, str] | None = None,
+         status: int = 200) -> Any:
+    """One process: the diagram of the chosen version with Cockpit-style counts per element, the
+    versions (who deployed what, when), download, and Start through the start event's form.
+    Everyone signed in may look; starting, editing and deploying are for quality leads."""
+    versions = _versions(key)
+    if not versions:
+        abort(404, f"process '{key}' is not deployed")
+    version = request.values.get("version", type=int) or versions[-1]["version"]
+    if version not in {v["version"] for v in versions}:
+        abort(404, f"process '{key}' has no version {version}")
+    counts = runtime().element_counts(key, version)
+    diagram = definition_diagram(key, version, counts=counts["counts"])
+    return render_template("process.html", key=key, version=version, versions=versions, counts=counts,
+                           diagram=diagram, fields=start_form(runtime(), key, version),
+                           values=values or {}, errors=errors or {}), status
+
+
+def _submitted(fields: list[dict[str, Any]]) -> dict[str, Any]:
+    """The start form's inputs as sent (an unchecked box is not sent: it means false)."""
+    out: dict[str, Any] = {}
+    for f in fields:
+        if f.get("readonly"):
+            continue
+        if f["type"] == "boolean":
+            out[f["id"]] = f["id"] in request.form
+        elif f["id"] in request.form and (request.form[f["id"]] != "" or f.get("required")):
+            out[f["id"]] = request.form[f["id"]]
+    return out
+
+
 @bp.post("/processes/<key>/start")
 @login_required
 @lead_required
 def start(key: str) -> Any:
-    raw = (request.form.get("data") or "").strip()
-    try:
-        data = json.loads(raw) if raw else {}
-    except json.JSONDecodeError as exc:
-        flash(f"Start data is not valid JSON: {exc.msg} (line {exc.lineno})", "error")
-        return index(status=422)
-    if not isinstance(data, dict):
-        flash("Start data must be a JSON object, e.g. {\"reference\": \"C-1\"}.", "error")
-        return index(status=422)
+    """Start from the process page's start form, or (no form fields sent) from JSON start data."""
+    version = request.form.get("version", type=int)
     business_key = (request.form.get("business_key") or "").strip() or None
-    try:
-        instance = runtime().start(key, data, actor(), business_key=business_key)
-    except FormValidationError as exc:  # the process's start form refused the data
-        for d in exc.details:
-            flash(f"Start data: {d.get('field') or 'data'} {d.get('message', '')}", "error")
-        return index(status=422)
+    if "data" in request.form:
+        raw = (request.form.get("data") or "").strip()
+        try:
+            data = json.loads(raw) if raw else {}
+        except json.JSONDecodeError as exc:
+            flash(f"Start data is not valid JSON: {exc.msg} (line {exc.lineno})", "error")
+            return index(status=422)
+        if not isinstance(data, dict):
+            flash("Start data must be a JSON object, e.g. {\"reference\": \"C-1\"}.", "error")
+            return index(status=422)
+        try:
+            instance = runtime().start(key, data, actor(), business_key=business_key, version=version)
+        except FormValidationError as exc:  # the process's start form refused the data
+            for d in exc.details:
+                flash(f"Start data: {d.get('field') or 'data'} {d.get('message', '')}", "error")
+            return index(status=422)
+    else:
+        data = _submitted(start_form(runtime(), key, version))
+        try:
+            instance = runtime().start(key, data, actor(), business_key=business_key, version=version)
+        except FormValidationError as exc:
+            errors = {d.get("field") or "": d.get("message", "") for d in exc.details}
+            return show(key, values=dict(request.form), errors=errors, status=422)
     flash(f"Started {key} v{instance.version}.")
     return redirect(url_for("instances.show", instance_id=instance.id))
 

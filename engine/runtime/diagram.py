@@ -31,3 +31,14 @@ def instance_diagram(xml: str, workflow: Any) -> dict[str, Any]:
     flows = flows_by_ends(xml)
     taken = sorted({flow_id for move in moves for flow_id in flows.get(move, [])})
     return {"elements": elements, "flows": taken}
+
+
+def add_counts(counts: dict[str, dict[str, int]], workflow: Any) -> None:
+    """Add one instance's tokens to the per-element counts of a process page (Cockpit's badges):
+    `running` where it is active or waiting, `incidents` where it failed."""
+    elements, _ = spiff.element_states(workflow)
+    for element_id, info in elements.items():
+        if info["state"] == "completed":
+            continue
+        entry = counts.setdefault(element_id, {"running": 0, "incidents": 0})
+        entry["incidents" if info["state"] == "incident" else "running"] += 1

@@ -60,7 +60,8 @@ class Runtime:
         with self.db.read() as session:
             rows = DefinitionStore.all_versions(session) if all_versions else DefinitionStore.latest_all(session)
             return [{"key": d.key, "version": d.version, "name": d.name, "kind": d.kind,
-                     "deployed_at": d.deployed_at, "source_name": d.source_name} for d in rows]
+                     "deployed_at": d.deployed_at, "deployed_by": d.deployed_by, "source_name": d.source_name}
+                    for d in rows]
 
     def definition_xml(self, key: str, version: int | None = None) -> str:
         with self.db.read() as session:
@@ -134,6 +135,23 @@ class Runtime:
             loaded = UnitOfWork(session, self.definitions, self.script_engine).restore(row._mapping)
             xml = self.definitions.xml_of(session, row.definition_id)
         return diagram.instance_diagram(xml, loaded.workflow)
+
+    def element_counts(self, key: str, version: int | None = None, limit: int = 500) -> dict[str, Any]:
+        """Per element of a process version, how many unfinished instances have a token there
+        (`running`) or an open incident there (`incidents`), over its newest `limit` unfinished
+        instances: {"version", "counts": {element id: {running, incidents}}, "instances", "truncated"}."""
+        with self.db.read() as session:
+            definition = (DefinitionStore.latest(session, key) if version is None
+                          else DefinitionStore.version(session, key, version))
+            if definition is None:
+                raise NotFoundError(_not_deployed(key, version))
+            rows = store.unfinished_instances_of(session.connection(), definition.id, limit)
+            uow = UnitOfWork(session, self.definitions, self.script_engine)
+            counts: dict[str, dict[str, int]] = {}
+            for row in rows:
+                diagram.add_counts(counts, uow.restore(row._mapping).workflow)
+            return {"version": definition.version, "counts": counts, "instances": len(rows),
+                    "truncated": len(rows) >= limit}
 
     def instances(self, *, key: str | None = None, status: str | None = None, limit: int = 100,
                   offset: int = 0) -> list[dict[str, Any]]:

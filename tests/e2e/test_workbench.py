@@ -8,7 +8,10 @@ import pytest
 
 from engine.views import Actor
 from tests.conftest import skip_or_fail
-from tests.e2e.test_browser import ARGS, ARTIFACTS, CHROMIUM, _open_task, _sign_in, library_server  # noqa: F401
+from tests.e2e import test_browser
+from tests.e2e.test_browser import ARGS, ARTIFACTS, CHROMIUM, _open_task, _sign_in
+
+library_server = test_browser.library_server  # the shipped process library, a lead and two employees
 
 pytestmark = pytest.mark.browser
 SERVICE = Actor("carl.service", frozenset({"customer_service", "employee"}), "employee")
@@ -81,3 +84,35 @@ def test_instance_page_marks_elements_and_flows(library_server, chromium):
     phone.wait_for_selector(".pf-diagram.pf-ready")
     phone.screenshot(path=str(ARTIFACTS / "w03-instance-390.png"), full_page=True)
     assert not errors, errors
+
+
+def test_process_page_starts_from_the_start_form(library_server, chromium):
+    base, runtime = library_server
+    runtime.start("complaint_to_improvement", COMPLAINT, Actor.system("test"))
+    errors: list[str] = []
+    page = _page(chromium, errors)
+    _sign_in(page, base, "lena.lead")
+    page.goto(f"{base}/processes/complaint_to_improvement")
+    page.wait_for_selector(".pf-diagram.pf-ready")
+    badge = page.locator('.djs-overlays[data-container-id="acknowledge"] .pf-count-running')
+    assert badge.inner_text() == "1"
+    page.screenshot(path=str(ARTIFACTS / "w10-process-page-1366.png"), full_page=True)
+    page.fill("#f_customer_name", "Ann Example")
+    page.fill("#f_customer_email", "ann@example.com")
+    page.fill("#f_product", "Kettle K2")
+    page.fill("#f_description", "Broken")
+    page.click("#start-form button[type=submit]")
+    assert "at least 10 characters" in page.inner_text('.field-error[data-field="description"]')
+    page.screenshot(path=str(ARTIFACTS / "w11-process-start-refused-1366.png"), full_page=True)
+    page.fill("#f_description", "The lid does not close any more.")
+    page.click("#start-form button[type=submit]")
+    page.wait_for_url(f"{base}/instances/*")
+    page.wait_for_selector(".pf-diagram.pf-ready")
+    assert _marked(page, "pf-active") == {"acknowledge"}
+    assert len(runtime.instances(key="complaint_to_improvement")) == 2
+    phone = _page(chromium, errors, 390, 844)
+    _sign_in(phone, base, "lena.lead")
+    phone.goto(f"{base}/processes/complaint_to_improvement")
+    phone.wait_for_selector(".pf-diagram.pf-ready")
+    phone.screenshot(path=str(ARTIFACTS / "w12-process-page-390.png"), full_page=True)
+    assert not [e for e in errors if "status of 422" not in e], errors  # the refused start is a 422 page
