@@ -304,6 +304,17 @@ class DefinitionStore:
     # ---- deploying
     def deploy(self, session: Session, files: list[tuple[str, bytes]], actor: str | None,
                max_bytes: int = DEFAULT_MAX_BYTES) -> DeployReport:
+        report, good, built = self._check(session, files, max_bytes)
+        report.results = self._store(session, good, built, actor)
+        return report
+
+    def check(self, session: Session, files: list[tuple[str, bytes]],
+              max_bytes: int = DEFAULT_MAX_BYTES) -> DeployReport:
+        """Every check `deploy` runs (errors and warnings), storing nothing: the modeler's Validate."""
+        return self._check(session, files, max_bytes)[0]
+
+    def _check(self, session: Session, files: list[tuple[str, bytes]],
+               max_bytes: int) -> tuple[DeployReport, list[SourceFile], dict[str, Any]]:
         report = DeployReport()
         sources = [read_source(name, content, max_bytes) for name, content in files]
         good = [s for s in sources if not s.problems]
@@ -328,8 +339,7 @@ class DefinitionStore:
                 report.problems.append(problem)
                 if s in good:
                     good.remove(s)
-        report.results = self._store(session, good, built, actor)
-        return report
+        return report, good, built
 
     def _context_sources(self, session: Session, exclude: set[str]) -> list[tuple[SourceFile, set[str]]]:
         """Latest deployed files for keys not in this batch, so references to them resolve.

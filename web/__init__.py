@@ -86,9 +86,9 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
             headers.setdefault("Cache-Control", "no-store")
         return response
 
-    from web import admin, api, auth, complaints, dashboard, engine_rest, inbox, instances, processes, reports, survey
+    from web import admin, api, auth, complaints, dashboard, engine_rest, inbox, instances, modeler, processes, reports, survey
 
-    for module in (auth, inbox, processes, instances, complaints, admin, dashboard, reports, survey):
+    for module in (auth, inbox, modeler, processes, instances, complaints, admin, dashboard, reports, survey):
         app.register_blueprint(module.bp)
     app.register_blueprint(api.bp)
     csrf.exempt(api.bp)

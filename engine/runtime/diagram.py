@@ -42,3 +42,36 @@ def add_counts(counts: dict[str, dict[str, int]], workflow: Any) -> None:
             continue
         entry = counts.setdefault(element_id, {"running": 0, "incidents": 0})
         entry["incidents" if info["state"] == "incident" else "running"] += 1
+
+
+def locate_problems(xml: bytes, problems: list[Any]) -> list[dict[str, Any]]:
+    """Each deploy problem as {line, element, element_id, message, severity}: `element_id` is the BPMN
+    element the modeler marks (named by the problem, else the BPMN element around its line; None
+    when neither is known, e.g. the XML does not parse)."""
+    ids: dict[str, Any] = {}
+    by_line: dict[int, str] = {}
+    try:
+        root = parse_stored_model(xml.decode("utf-8", "replace"))
+    except Exception:  # noqa: BLE001 - unparsable XML: its problems say so, with no element to mark
+        root = None
+    if root is not None:
+        for el in root.iter():
+            if not isinstance(el.tag, str):
+                continue
+            owner = el
+            while owner is not None and not (owner.get("id") and owner.tag.startswith(f"{{{BPMN_NS}}}")):
+                owner = owner.getparent()
+            if owner is None:
+                continue
+            if el is owner:
+                ids[owner.get("id")] = owner
+            by_line.setdefault(el.sourceline, owner.get("id"))
+    out = []
+    for p in problems:
+        words = p.element.split()
+        element_id = next((w for w in words[1:2] + words[:1] if w in ids), None)
+        if element_id is None and p.line is not None:
+            element_id = by_line.get(p.line)
+        out.append({"line": p.line, "element": p.element, "element_id": element_id, "message": p.message,
+                    "severity": p.severity})
+    return out

@@ -40,6 +40,12 @@ class Runtime:
             self._audit_deploys(uow, report.results, actor)
         return report
 
+    def validate(self, files: list[tuple[str, bytes]], actor: Actor) -> DeployReport:
+        """The checks `deploy` runs, without deploying (quality leads and admins, who may deploy)."""
+        check_lead(actor, "validate process models")
+        with self.db.read() as session:
+            return self.definitions.check(session, files)
+
     def deploy_paths(self, paths: Iterable[Path | str], actor: Actor | None = None) -> list[DeployResult]:
         """Deploy files/folders; raise DeploymentError (deploying nothing) if any file has a problem."""
         files = [(str(p), Path(p).read_bytes()) for p in collect_files(paths)]

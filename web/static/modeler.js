@@ -1,0 +1,208 @@
+// The quality lead's modeler: bpmn-js Modeler with Camunda's moddle, a small properties form for
+// what PDCA Flow runs, server-side drafts, Validate (the deploy checks, each problem listed and
+// marked on its element) and Deploy. Server side: web/modeler.py.
+(function () {
+  "use strict";
+  var box = document.getElementById("modeler");
+  if (!box) { return; }
+  var data = JSON.parse(document.getElementById(box.dataset.source).textContent);
+  var csrf = document.querySelector('meta[name="csrf-token"]').content;
+  var statusEl = document.getElementById("modeler-status");
+  var panel = box.querySelector(".pf-properties");
+  var modeler, problemOverlays = [], markedProblems = [];
+
+  function status(text, cls) { statusEl.textContent = text; statusEl.className = cls || ""; }
+  function el(tag, text, cls) { var e = document.createElement(tag); if (text) { e.textContent = text; } if (cls) { e.className = cls; } return e; }
+
+  // ---- properties: [attribute, label, hint] per element type; camunda:* go through Camunda's moddle
+  var USER_TASK = [["camunda:assignee", "Assignee", "a user name or ${expression}"],
+                   ["camunda:candidateGroups", "Candidate groups", "comma-separated, e.g. quality_lead"],
+                   ["camunda:candidateUsers", "Candidate users", "comma-separated user names"],
+                   ["camunda:dueDate", "Due date", "ISO date-time, or a duration from creation such as P2D"],
+                   ["camunda:followUpDate", "Follow-up date", "ISO date-time or duration"],
+                   ["camunda:priority", "Priority", "a number"],
+                   ["camunda:formKey", "Form key", "optional"]];
+  var EXTERNAL = [["camunda:type", "Implementation type", "external: done by a worker over /engine-rest"],
+                  ["camunda:topic", "External topic", "the topic workers fetch"]];
+  var FIELDS = {
+    "bpmn:UserTask": USER_TASK,
+    "bpmn:ServiceTask": EXTERNAL, "bpmn:SendTask": EXTERNAL,
+    "bpmn:BusinessRuleTask": [["camunda:decisionRef", "Decision key", "a deployed DMN decision"],
+                              ["camunda:resultVariable", "Result variable", ""],
+                              ["camunda:mapDecisionResult", "Map decision result", "singleEntry, singleResult, collectEntries, resultList"]],
+    "bpmn:CallActivity": [["calledElement", "Called process key", ""]],
+    "bpmn:ScriptTask": [["scriptFormat", "Script format", "python"]]
+  };
+
+  function field(container, label, value, hint, onChange, id) {
+    var l = el("label", label);
+    l.htmlFor = id;
+    var input = document.createElement("input");
+    input.id = id;
+    input.value = value || "";
+    input.addEventListener("change", function () { onChange(input.value.trim()); });
+    container.appendChild(l);
+    container.appendChild(input);
+    if (hint) { container.appendChild(el("p", hint, "hint")); }
+    return input;
+  }
+
+  function formal(body) {
+    return body ? modeler.get("moddle").create("bpmn:FormalExpression", { body: body }) : undefined;
+  }
+
+  function showProperties(element) {
+    var modeling = modeler.get("modeling");
+    var bo = element.businessObject;
+    panel.replaceChildren();
+    panel.appendChild(el("h3", bo.name || bo.id));
+    panel.appendChild(el("p", element.type.replace("bpmn:", "") + " · " + bo.id, "muted"));
+    var isRoot = element === modeler.get("canvas").getRootElement();
+    field(panel, isRoot ? "Process key (id)" : "Id", bo.id, isRoot ? "the key it deploys as" : "", function (v) {
+      if (v) { modeling.updateProperties(element, { id: v }); }
+    }, "prop-id");
+    field(panel, "Name", bo.name, "", function (v) { modeling.updateProperties(element, { name: v || undefined }); }, "prop-name");
+    (FIELDS[element.type] || []).forEach(function (f) {
+      field(panel, f[1], bo.get(f[0]), f[2], function (v) {
+        var props = {};
+        props[f[0]] = v || undefined;
+        modeling.updateProperties(element, props);
+      }, "prop-" + f[0].replace("camunda:", ""));
+    });
+    if (element.type === "bpmn:SequenceFlow" && bo.sourceRef && /Gateway$/.test(bo.sourceRef.$type)) {
+      field(panel, "Condition", bo.conditionExpression && bo.conditionExpression.body,
+            "e.g. ${severity == 'critical'}; empty on the default flow", function (v) {
+        modeling.updateProperties(element, { conditionExpression: formal(v) });
+      }, "prop-condition");
+    }
+    (bo.eventDefinitions || []).forEach(function (def) {
+      if (def.$type === "bpmn:TimerEventDefinition") {
+        var kind = def.timeDate ? "timeDate" : def.timeCycle ? "timeCycle" : "timeDuration";
+        field(panel, "Timer (" + kind + ")", def[kind] && def[kind].body, "ISO duration (PT2H), date-time, or cycle (R3/PT1H)", function (v) {
+          var props = { timeDate: undefined, timeCycle: undefined, timeDuration: undefined };
+          props[kind] = formal(v);
+          modeling.updateModdleProperties(element, def, props);
+        }, "prop-timer");
+      }
+      if (def.$type === "bpmn:MessageEventDefinition") {
+        field(panel, "Message name", def.messageRef && def.messageRef.name, "", function (v) {
+          var moddle = modeler.get("moddle");
+          var definitions = modeler.getDefinitions();
+          var message = (definitions.rootElements || []).find(function (r) { return r.$type === "bpmn:Message" && r.name === v; });
+          if (v && !message) {
+            message = moddle.create("bpmn:Message", { id: "Message_" + Math.random().toString(36).slice(2, 9), name: v });
+            message.$parent = definitions;
+            definitions.rootElements.push(message);
+          }
+          modeling.updateModdleProperties(element, def, { messageRef: v ? message : undefined });
+        }, "prop-message");
+      }
+    });
+  }
+
+  // ---- server calls
+  function xml() { return modeler.saveXML({ format: true }).then(function (r) { return r.xml; }); }
+  function key() { return modeler.get("canvas").getRootElement().businessObject.id; }
+  function post(url, body) {
+    return fetch(url, { method: "POST", credentials: "same-origin",
+      headers: { "Content-Type": "application/json", "X-CSRFToken": csrf, "Accept": "application/json" },
+      body: JSON.stringify(body) }).then(function (r) {
+      return r.json().catch(function () { return {}; }).then(function (j) { return { status: r.status, body: j }; });
+    });
+  }
+
+  function clearProblems() {
+    var canvas = modeler.get("canvas");
+    markedProblems.forEach(function (m) { canvas.removeMarker(m[0], m[1]); });
+    problemOverlays.forEach(function (id) { modeler.get("overlays").remove(id); });
+    markedProblems = []; problemOverlays = [];
+  }
+
+  function showProblems(problems) {
+    clearProblems();
+    var list = document.getElementById("problems");
+    var section = document.getElementById("problems-section");
+    var registry = modeler.get("elementRegistry");
+    list.replaceChildren();
+    section.hidden = !problems.length;
+    var errors = problems.filter(function (p) { return p.severity !== "warning"; }).length;
+    document.getElementById("problems-title").textContent = errors + " error" + (errors === 1 ? "" : "s") + ", " +
+      (problems.length - errors) + " warning" + (problems.length - errors === 1 ? "" : "s");
+    problems.forEach(function (p) {
+      var sev = p.severity === "warning" ? "warning" : "error";
+      var li = el("li", "line " + (p.line === null ? "?" : p.line) + " · " + p.element + ": " + (sev === "warning" ? "warning: " : "") + p.message, sev);
+      if (p.element_id) { li.dataset.elementId = p.element_id; }
+      li.addEventListener("click", function () {
+        var target = p.element_id && registry.get(p.element_id);
+        if (target) { modeler.get("selection").select(target); modeler.get("canvas").scrollToElement(target); }
+      });
+      list.appendChild(li);
+      if (p.element_id && registry.get(p.element_id)) {
+        modeler.get("canvas").addMarker(p.element_id, "pf-" + sev);
+        markedProblems.push([p.element_id, "pf-" + sev]);
+        problemOverlays.push(modeler.get("overlays").add(p.element_id, "pf-problem", {
+          position: { top: -10, right: 10 }, html: el("span", sev === "warning" ? "!" : "✕", "pf-badge pf-problem-" + sev) }));
+      }
+    });
+  }
+
+  function saveDraft() {
+    return xml().then(function (x) {
+      return post(box.dataset.draftUrl.replace("KEY", encodeURIComponent(key())), { xml: x, base_version: data.version });
+    }).then(function (r) { status(r.status === 200 ? "Draft saved." : "The draft was not saved (" + r.status + ").", r.status === 200 ? "ok" : "error"); });
+  }
+
+  function validate() {
+    status("Validating…");
+    return xml().then(function (x) { return post(box.dataset.validateUrl, { xml: x }); }).then(function (r) {
+      showProblems(r.body.problems || []);
+      status(r.body.ok ? "Valid: it deploys." : "Not deployable: see the errors below.", r.body.ok ? "ok" : "error");
+    });
+  }
+
+  function deploy() {
+    status("Deploying…");
+    return xml().then(function (x) { return post(box.dataset.deployUrl, { xml: x, key: key() }); }).then(function (r) {
+      showProblems(r.body.problems || []);
+      if (!r.body.ok) { status("Not deployed: see the errors below.", "error"); return; }
+      statusEl.replaceChildren();
+      (r.body.results || []).forEach(function (res) {
+        var a = el("a", res.key + " v" + res.version + (res.unchanged ? " (unchanged)" : " deployed"));
+        a.href = res.url;
+        a.className = "deployed";
+        statusEl.appendChild(a);
+        statusEl.appendChild(document.createTextNode(" "));
+      });
+    });
+  }
+
+  function download() {
+    xml().then(function (x) {
+      var a = document.createElement("a");
+      a.href = URL.createObjectURL(new Blob([x], { type: "application/xml" }));
+      a.download = key() + ".bpmn";
+      a.click();
+    });
+  }
+
+  fetch(box.dataset.camunda).then(function (r) { return r.json(); }).then(function (camunda) {
+    modeler = new window.BpmnJS({ container: box.querySelector(".pf-modeler-canvas"), moddleExtensions: { camunda: camunda } });
+    window.pfModeler = modeler;  // for tests and the browser console
+    return modeler.importXML(data.xml);
+  }).then(function () {
+    modeler.get("canvas").zoom("fit-viewport", "auto");
+    modeler.get("eventBus").on("selection.changed", function (e) {
+      showProperties(e.newSelection.length === 1 ? e.newSelection[0] : modeler.get("canvas").getRootElement());
+    });
+    modeler.get("eventBus").on("element.changed", function (e) {
+      var selected = modeler.get("selection").get();
+      if (selected.length === 1 && selected[0] === e.element && !panel.contains(document.activeElement)) { showProperties(e.element); }
+    });
+    showProperties(modeler.get("canvas").getRootElement());
+    document.getElementById("save-draft").addEventListener("click", saveDraft);
+    document.getElementById("validate").addEventListener("click", validate);
+    document.getElementById("deploy").addEventListener("click", deploy);
+    document.getElementById("download").addEventListener("click", download);
+    box.classList.add("pf-ready");
+  }).catch(function (err) { status("The diagram cannot be opened: " + err.message, "error"); });
+}());
