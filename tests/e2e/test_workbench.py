@@ -116,3 +116,71 @@ def test_process_page_starts_from_the_start_form(library_server, chromium):
     phone.wait_for_selector(".pf-diagram.pf-ready")
     phone.screenshot(path=str(ARTIFACTS / "w12-process-page-390.png"), full_page=True)
     assert not [e for e in errors if "status of 422" not in e], errors  # the refused start is a 422 page
+
+
+def _new_user_task_after(page, element_id: str) -> str:
+    """Append a task to an element through bpmn-js's context pad and make it a user task (the wrench)."""
+    page.click(f'.djs-element[data-element-id="{element_id}"]')
+    page.click('.djs-context-pad [data-action="append.append-task"]')
+    page.keyboard.press("Escape")  # leave the label editor bpmn-js opens on a new shape
+    page.click('.djs-context-pad [data-action="replace"]')
+    page.click('.djs-popup [data-id="replace-with-user-task"]')
+    return page.input_value("#prop-id")
+
+
+def test_modeler_adds_a_user_task_validates_and_deploys_the_next_version(library_server, chromium):
+    base, runtime = library_server
+    errors: list[str] = []
+    page = _page(chromium, errors)
+    _sign_in(page, base, "lena.lead")
+    page.goto(f"{base}/processes/complaint_to_improvement")
+    page.click("#open-modeler")
+    page.wait_for_selector(".pf-modeler.pf-ready")
+    assert page.input_value("#prop-id") == "complaint_to_improvement"  # nothing selected: the process
+    task_id = _new_user_task_after(page, "complaint_received")
+    assert task_id and task_id != "complaint_received"
+    page.fill("#prop-name", "Check the packaging")
+    page.press("#prop-name", "Tab")
+    page.fill("#prop-candidateGroups", "production")
+    page.press("#prop-candidateGroups", "Tab")
+    page.fill("#prop-dueDate", "P3D")
+    page.press("#prop-dueDate", "Tab")
+    page.screenshot(path=str(ARTIFACTS / "w20-modeler-properties-1366.png"), full_page=True)
+
+    # a broken due date: listed with its line and element, marked on the element, not deployed
+    page.fill("#prop-dueDate", "${(")
+    page.press("#prop-dueDate", "Tab")
+    page.click("#validate")
+    page.wait_for_selector(f'#problems li.error[data-element-id="{task_id}"]')
+    assert "line " in page.inner_text(f'#problems li.error[data-element-id="{task_id}"]')
+    assert page.locator(f'.djs-element.pf-error[data-element-id="{task_id}"]').count() == 1
+    page.screenshot(path=str(ARTIFACTS / "w21-modeler-error-marker-1366.png"), full_page=True)
+    page.click("#deploy")
+    page.wait_for_selector("#modeler-status.error")
+    assert [d["version"] for d in runtime.definitions_list(all_versions=True)
+            if d["key"] == "complaint_to_improvement"] == [1]
+
+    # fixed: valid, deployed as v2, and the new version's task reaches the group
+    page.click(f'#problems li[data-element-id="{task_id}"]')  # selects the element it names
+    assert page.input_value("#prop-id") == task_id
+    page.fill("#prop-dueDate", "P3D")
+    page.press("#prop-dueDate", "Tab")
+    page.click("#validate")
+    page.wait_for_selector("#modeler-status.ok")
+    assert page.locator(".djs-element.pf-error").count() == 0
+    page.click("#save-draft")
+    page.wait_for_selector("#modeler-status:has-text('Draft saved')")
+    page.click("#deploy")
+    page.wait_for_selector("#modeler-status a.deployed")
+    assert page.inner_text("#modeler-status a.deployed") == "complaint_to_improvement v2 deployed"
+    page.screenshot(path=str(ARTIFACTS / "w22-modeler-deployed-1366.png"), full_page=True)
+    instance = runtime.start("complaint_to_improvement", COMPLAINT, Actor.system("test"))
+    assert instance.version == 2
+    new_task = next(t for t in instance.tasks if t.spec_id == task_id)
+    assert new_task.name == "Check the packaging" and new_task.groups == ["production"] and new_task.due_at
+    phone = _page(chromium, errors, 390, 844)
+    _sign_in(phone, base, "lena.lead")
+    phone.goto(f"{base}/processes/complaint_to_improvement/edit")
+    phone.wait_for_selector(".pf-modeler.pf-ready")
+    phone.screenshot(path=str(ARTIFACTS / "w23-modeler-390.png"), full_page=True)
+    assert not [e for e in errors if "status of 422" not in e], errors  # a refused deploy answers 422

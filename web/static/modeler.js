@@ -190,7 +190,10 @@
     window.pfModeler = modeler;  // for tests and the browser console
     return modeler.importXML(data.xml);
   }).then(function () {
-    modeler.get("canvas").zoom("fit-viewport", "auto");
+    var canvas = modeler.get("canvas");
+    canvas.zoom("fit-viewport", "auto");
+    var vb = canvas.viewbox(), pad = 150 / vb.scale;  // room on the left for the palette
+    canvas.viewbox({ x: vb.x - pad, y: vb.y - pad / 4, width: vb.width + pad * 1.2, height: vb.height + pad / 2 });
     modeler.get("eventBus").on("selection.changed", function (e) {
       showProperties(e.newSelection.length === 1 ? e.newSelection[0] : modeler.get("canvas").getRootElement());
     });
