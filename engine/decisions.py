@@ -79,3 +79,23 @@ def task_updates(xml: bytes | str, key: str, variables: Mapping[str, Any], resul
 
 def evaluate_rows(xml: bytes | str, key: str, variables: Mapping[str, Any]) -> list[dict[str, Any]]:
     return evaluate_xml(xml, key, variables).rows
+
+
+def decision_inputs(xml: bytes | str, key: str) -> list[dict[str, str]]:
+    """What a person types to try decision KEY: each input of its table ({name, label, type}; the
+    name is the input expression, usually a variable) and each input data it requires."""
+    definitions = definitions_of(xml)
+    decision = definitions.decision(key)
+    if decision is None:
+        return []
+    out: list[dict[str, str]] = []
+    table = decision.logic if hasattr(decision.logic, "inputs") and hasattr(decision.logic, "rules") else None
+    for item in table.inputs if table else []:
+        out.append({"name": item.expression.text.strip(), "label": item.label or item.expression.text.strip(),
+                    "type": item.type_ref or ""})
+    known = {i["name"] for i in out}
+    for required in decision.required_inputs:
+        name = definitions.inputs.get(required, required)
+        if name not in known:
+            out.append({"name": name, "label": name, "type": ""})
+    return out

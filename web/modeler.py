@@ -8,13 +8,14 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from flask import Blueprint, abort, jsonify, redirect, render_template, request, url_for
+from flask import Blueprint, abort, jsonify, make_response, redirect, render_template, request, url_for
 from flask_login import login_required
 
 from engine import drafts
 from engine.errors import EngineError
 from engine.model_templates import TEMPLATES, new_model
 from engine.runtime.diagram import locate_problems
+from web import CSP
 from web.context import actor, database, lead_required, runtime
 
 bp = Blueprint("modeler", __name__)
@@ -106,14 +107,46 @@ def validate() -> Any:
 def deploy() -> Any:
     """Deploy the diagram as the next version of its process; 422 with the problems when refused."""
     xml = _xml_in()
-    key = (request.get_json(silent=True) or {}).get("key") or "diagram"
+    body = request.get_json(silent=True) or {}
+    key = body.get("key") or "diagram"
     safe = "".join(c for c in str(key) if c.isalnum() or c in "-_.")[:200] or "diagram"
-    report = runtime().deploy([(f"{safe}.bpmn", xml)], actor())
+    suffix = ".dmn" if body.get("kind") == "dmn" else ".bpmn"
+    report = runtime().deploy([(f"{safe}{suffix}", xml)], actor())
     problems = locate_problems(xml, report.problems + report.warnings)
     if report.problems:
         return jsonify(ok=False, problems=problems), 422
     for result in report.results:
         drafts.discard(database(), actor(), result.key)
-    results = [{"key": r.key, "version": r.version, "unchanged": r.unchanged,
-                "url": url_for("processes.show", key=r.key, version=r.version)} for r in report.results]
+    results = [{"key": r.key, "version": r.version, "unchanged": r.unchanged, "kind": r.kind,
+                "url": url_for("processes.show", key=r.key, version=r.version) if r.kind == "bpmn"
+                else url_for("modeler.edit_decision", key=r.key)} for r in report.results]
     return jsonify(ok=True, results=results, problems=problems), 201 if any(not r.unchanged for r in report.results) else 200
+
+
+# ---------------------------------------------------------------------------------------- DMN
+@bp.get("/decisions/<key>/edit")
+@login_required
+@lead_required
+def edit_decision(key: str) -> Any:
+    """dmn-js on the latest deployed DMN document of decision KEY, with a form to try the decision."""
+    try:
+        xml = runtime().decision_xml(key)
+        inputs = runtime().decision_inputs(key)
+    except EngineError:
+        abort(404, f"decision '{key}' is not deployed")
+    page = make_response(render_template("dmn_modeler.html", key=key, inputs=inputs, model={"xml": xml, "key": key}))
+    # dmn-js renders style attributes in its markup (decision-table menus, DRD), which a strict
+    # style-src blocks; this page alone allows inline styles. Scripts stay 'self' only.
+    page.headers["Content-Security-Policy"] = CSP.replace("style-src 'self'", "style-src 'self' 'unsafe-inline'")
+    return page
+
+
+@bp.post("/decisions/<key>/evaluate")
+@login_required
+def evaluate_decision(key: str) -> Any:
+    """The page-side twin of POST /api/v1/decisions/{key}/evaluate (session and CSRF instead of a
+    bearer token): {"variables": {...}} -> {"result": [...]}, on the latest deployed version."""
+    variables = (request.get_json(silent=True) or {}).get("variables") or {}
+    if not isinstance(variables, dict):
+        abort(400, "variables must be a JSON object")
+    return jsonify(result=runtime().evaluate_decision(key, variables, actor()))

@@ -77,6 +77,20 @@ class Runtime:
                 raise NotFoundError(_not_deployed(key, version))
             return definition.xml
 
+    def decision_xml(self, key: str, version: int | None = None) -> str:
+        """The DMN document a decision was deployed in (latest version unless given)."""
+        with self.db.read() as session:
+            definition = (DefinitionStore.latest(session, key, "dmn") if version is None
+                          else DefinitionStore.version(session, key, version, "dmn"))
+            if definition is None:
+                raise NotFoundError(f"decision '{key}'" + (f" version {version}" if version else "")
+                                    + " is not deployed")
+            return definition.xml
+
+    def decision_inputs(self, key: str) -> list[dict[str, str]]:
+        """The inputs of a deployed decision, for trying it ({name, label, type})."""
+        return decisions.decision_inputs(self.decision_xml(key), key)
+
     def evaluate_decision(self, key: str, variables: dict[str, Any] | None, actor: Actor,
                           version: int | None = None) -> list[dict[str, Any]]:
         """Evaluate a deployed decision (latest version unless given): one {output: value} per rule

@@ -184,3 +184,38 @@ def test_modeler_adds_a_user_task_validates_and_deploys_the_next_version(library
     phone.wait_for_selector(".pf-modeler.pf-ready")
     phone.screenshot(path=str(ARTIFACTS / "w23-modeler-390.png"), full_page=True)
     assert not [e for e in errors if "status of 422" not in e], errors  # a refused deploy answers 422
+
+
+def test_dmn_editor_edits_a_rule_deploys_and_the_test_returns_the_new_result(library_server, chromium):
+    base, runtime = library_server
+    errors: list[str] = []
+    page = _page(chromium, errors)
+    _sign_in(page, base, "lena.lead")
+    page.goto(f"{base}/decisions/complaint_severity/edit")
+    page.wait_for_selector("#dmn-modeler.pf-ready")
+    page.fill("#try-decision [data-variable='safety_issue']", "false")
+    page.fill("#try-decision [data-variable='repeat_customer']", "false")
+    page.fill("#try-decision [data-variable='customer_impact']", "unusable")
+    page.fill("#try-decision [data-variable='affected_units']", "1")
+    page.click("#try-decision button[type=submit]")
+    page.wait_for_selector("#decision-result.ok")
+    assert '"major"' in page.inner_text("#decision-result")
+    # rule 3 ("unusable") now says critical
+    cell = page.locator('td[data-element-id="rule_3_output"] .content-editable')
+    cell.click()
+    page.keyboard.press("Control+A")
+    page.keyboard.type('"critical"')
+    page.click("h1")  # leave the cell
+    page.screenshot(path=str(ARTIFACTS / "w30-dmn-editor-1366.png"), full_page=True)
+    page.click("#deploy")
+    page.wait_for_selector("#modeler-status.ok")
+    assert "complaint_severity v2 deployed" in page.inner_text("#modeler-status")
+    page.click("#try-decision button[type=submit]")
+    page.wait_for_selector("#decision-result:has-text('critical')")
+    page.screenshot(path=str(ARTIFACTS / "w31-dmn-tested-1366.png"), full_page=True)
+    assert runtime.evaluate_decision("complaint_severity", {"safety_issue": False, "repeat_customer": False,
+                                                            "customer_impact": "unusable", "affected_units": 1},
+                                     Actor("lena.lead", frozenset({"quality_lead"}), "quality_lead")) == [
+        {"severity": "critical"}]
+    # dmn-js's bundle logs Inferno's "development build" notice; anything else is a failure
+    assert not [e for e in errors if "build of Inferno" not in e], errors

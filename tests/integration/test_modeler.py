@@ -39,7 +39,7 @@ def test_deploy_makes_the_next_version_and_refuses_a_broken_model(client, runtim
     assert changed != REVIEW
     deployed = _json(client, "/modeler/deploy", {"xml": changed, "key": "simple_review"})
     assert deployed.status_code == 201, deployed.get_json()
-    assert deployed.get_json()["results"][0] == {"key": "simple_review", "version": 2, "unchanged": False,
+    assert deployed.get_json()["results"][0] == {"key": "simple_review", "version": 2, "unchanged": False, "kind": "bpmn",
                                                  "url": "/processes/simple_review?version=2"}
     assert "Assess the request" in runtime.definition_xml("simple_review", 2)
 
@@ -80,3 +80,18 @@ def test_only_leads_and_admins_model(client):
     assert client.get("/processes/new").status_code == 403
     assert _json(client, "/modeler/validate", {"xml": REVIEW}, page="/inbox").status_code == 403
     assert _json(client, "/modeler/deploy", {"xml": REVIEW}, page="/inbox").status_code == 403
+
+
+def test_decision_editor_page_and_its_evaluate_call(client, complaint_process):
+    login(client, "lena.lead")
+    page = client.get("/decisions/complaint_severity/edit")
+    assert page.status_code == 200
+    html = page.get_data(as_text=True)
+    assert 'data-variable="customer_impact"' in html and "dmn-modeler.production.min.js" in html
+    assert "style-src 'self' 'unsafe-inline'" in page.headers["Content-Security-Policy"]
+    assert "script-src 'self';" in page.headers["Content-Security-Policy"]
+    assert client.get("/decisions/nope/edit").status_code == 404
+    answer = _json(client, "/decisions/complaint_severity/evaluate",
+                   {"variables": {"safety_issue": True, "repeat_customer": False, "customer_impact": "degraded",
+                                  "affected_units": 1}}, page="/decisions/complaint_severity/edit")
+    assert answer.status_code == 200 and answer.get_json() == {"result": [{"severity": "critical"}]}

@@ -16,6 +16,9 @@ const files = {
   "bpmn-js/dist/assets/bpmn-js.css": "bpmn-js/assets/bpmn-js.css",
   "bpmn-js/dist/assets/bpmn-font": "bpmn-js/assets/bpmn-font",
   "bpmn-js/LICENSE": "bpmn-js/LICENSE",
+  "dmn-js/dist/dmn-modeler.production.min.js": "dmn-js/dmn-modeler.production.min.js",
+  "dmn-js/dist/assets": "dmn-js/assets",
+  "dmn-js/LICENSE": "dmn-js/LICENSE",
   "camunda-bpmn-moddle/resources/camunda.json": "camunda-bpmn-moddle/camunda.json",
   "camunda-bpmn-moddle/LICENSE": "camunda-bpmn-moddle/LICENSE",
 };
