@@ -4,8 +4,13 @@ Screenshots at 1366×768 and 390 px go to test-artifacts/. Needs Debian's /usr/b
 
 from __future__ import annotations
 
-import pytest
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
+import pytest
+import time_machine
+
+from engine.kpis import refresh_facts
 from engine.views import Actor
 from tests.conftest import skip_or_fail
 from tests.e2e import test_browser
@@ -15,6 +20,7 @@ library_server = test_browser.library_server  # the shipped process library, a l
 
 pytestmark = pytest.mark.browser
 SERVICE = Actor("carl.service", frozenset({"customer_service", "employee"}), "employee")
+LEAD = Actor("lena.lead", frozenset({"quality_lead"}), "quality_lead")
 COMPLAINT = {"reference": "C-2026-000901", "customer_name": "Maria Kunde", "customer_email": "maria@example.org",
              "product": "Coffee grinder CG-200", "description": "Stopped after two days and smells burnt.",
              "effectiveness_wait": "P30D"}
@@ -219,3 +225,48 @@ def test_dmn_editor_edits_a_rule_deploys_and_the_test_returns_the_new_result(lib
         {"severity": "critical"}]
     # dmn-js's bundle logs Inferno's "development build" notice; anything else is a failure
     assert not [e for e in errors if "build of Inferno" not in e], errors
+
+
+def test_waiting_timer_is_marked_with_its_due_time(library_server, chromium):
+    base, runtime = library_server
+    runtime.deploy_paths([Path(__file__).parent / "models" / "wb_timer_boundary.bpmn"])
+    instance = runtime.start("wb_timer_boundary", {}, Actor("lena.lead", frozenset({"quality_lead"}), "quality_lead"))
+    errors: list[str] = []
+    page = _page(chromium, errors)
+    _sign_in(page, base, "lena.lead")
+    page.goto(f"{base}/instances/{instance.id}")
+    page.wait_for_selector(".pf-diagram.pf-ready")
+    assert _marked(page, "pf-waiting") == {"Timer_Late"}
+    assert _marked(page, "pf-active") == {"Task_Answer"}
+    assert "StartEvent_1" in _marked(page, "pf-completed")
+    assert page.locator('.djs-overlays[data-container-id="Timer_Late"] .pf-due').count() == 1
+    page.click('.djs-element[data-element-id="Timer_Late"]')
+    assert "timer" in page.inner_text(".pf-details")
+    page.screenshot(path=str(ARTIFACTS / "w04-instance-timer-1366.png"), full_page=True)
+    assert not errors, errors
+
+
+def test_heat_map_is_an_overlay_on_the_viewer(library_server, chromium):
+    base, runtime = library_server
+    start = datetime.now(UTC) - timedelta(days=2)
+    with time_machine.travel(start, tick=False):
+        instance = runtime.start("complaint_to_improvement", COMPLAINT, Actor.system("test"))
+    with time_machine.travel(start + timedelta(hours=6), tick=False):
+        instance = runtime.complete(_open_task(instance.tasks, "acknowledge").id, SERVICE, {
+            "acknowledgement_message": "Thank you, we are on it.", "acknowledgement_channel": "email"})
+    with time_machine.travel(start + timedelta(hours=8), tick=False):
+        runtime.complete(_open_task(instance.tasks, "triage").id, LEAD, {
+            "category": "product_quality", "customer_impact": "degraded", "affected_units": 2,
+            "triage_notes": "Motor."})
+    refresh_facts(runtime.db)
+    errors: list[str] = []
+    for width, height, name in ((1366, 768, "w40-heat-map-1366.png"), (390, 844, "w41-heat-map-390.png")):
+        page = _page(chromium, errors, width, height)
+        _sign_in(page, base, "lena.lead")
+        page.goto(f"{base}/dashboard")
+        page.wait_for_selector("#heat-map.pf-ready")
+        page.locator("#heat-map").scroll_into_view_if_needed()
+        page.screenshot(path=str(ARTIFACTS / name), full_page=True)
+    assert page.locator('.djs-overlays[data-container-id="acknowledge"] .pf-heat').count() == 1
+    assert page.locator('.djs-element.pf-heat-4[data-element-id="acknowledge"]').count() == 1  # slowest: darkest
+    assert not errors, errors
