@@ -151,6 +151,13 @@ def test_modeler_adds_a_user_task_validates_and_deploys_the_next_version(library
     page.press("#prop-candidateGroups", "Tab")
     page.fill("#prop-dueDate", "P3D")
     page.press("#prop-dueDate", "Tab")
+    page.click("#add-form-field")  # a required yes/no field on the task's form
+    page.fill("#form-0-id", "packaging_ok")
+    page.press("#form-0-id", "Tab")
+    page.fill("#form-0-label", "Packaging is fine")
+    page.press("#form-0-label", "Tab")
+    page.select_option("#form-0-type", "boolean")
+    page.check("#form-0-required")
     page.screenshot(path=str(ARTIFACTS / "w20-modeler-properties-1366.png"), full_page=True)
 
     # a broken due date: listed with its line and element, marked on the element, not deployed
@@ -184,6 +191,9 @@ def test_modeler_adds_a_user_task_validates_and_deploys_the_next_version(library
     assert instance.version == 2
     new_task = next(t for t in instance.tasks if t.spec_id == task_id)
     assert new_task.name == "Check the packaging" and new_task.groups == ["production"] and new_task.due_at
+    [form_field] = runtime.task(new_task.id, LEAD).form
+    assert (form_field["id"], form_field["label"], form_field["type"], form_field["required"]) == (
+        "packaging_ok", "Packaging is fine", "boolean", True)
     phone = _page(chromium, errors, 390, 844)
     _sign_in(phone, base, "lena.lead")
     phone.goto(f"{base}/processes/complaint_to_improvement/edit")

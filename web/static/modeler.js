@@ -75,6 +75,9 @@
         modeling.updateProperties(element, { conditionExpression: formal(v) });
       }, "prop-condition");
     }
+    if (element.type === "bpmn:UserTask" || (element.type === "bpmn:StartEvent" && !(bo.eventDefinitions || []).length)) {
+      panel.appendChild(formEditor(element));
+    }
     (bo.eventDefinitions || []).forEach(function (def) {
       if (def.$type === "bpmn:TimerEventDefinition") {
         var kind = def.timeDate ? "timeDate" : def.timeCycle ? "timeCycle" : "timeDuration";
@@ -98,6 +101,97 @@
         }, "prop-message");
       }
     });
+  }
+
+  // ---- form fields (camunda:formData) of user tasks and none start events; each field is changed
+  // in place, so what the form editor does not show (enum values, other constraints) is kept
+  var TYPES = ["string", "long", "boolean", "date", "enum"];
+
+  function formData(element, create) {
+    var bo = element.businessObject, moddle = modeler.get("moddle"), modeling = modeler.get("modeling");
+    var ext = bo.extensionElements;
+    var data = ext && (ext.values || []).find(function (v) { return v.$type === "camunda:FormData"; });
+    if (data || !create) { return data; }
+    if (!ext) {
+      ext = moddle.create("bpmn:ExtensionElements", { values: [] });
+      modeling.updateProperties(element, { extensionElements: ext });
+    }
+    data = moddle.create("camunda:FormData", { fields: [] });
+    data.$parent = ext;
+    modeling.updateModdleProperties(element, ext, { values: (ext.values || []).concat([data]) });
+    return data;
+  }
+
+  function isRequired(field) {
+    return !!(field.validation && (field.validation.constraints || []).some(function (c) { return c.name === "required"; }));
+  }
+
+  function setRequired(element, field, on) {
+    var moddle = modeler.get("moddle"), modeling = modeler.get("modeling");
+    var validation = field.validation;
+    if (!validation) {
+      validation = moddle.create("camunda:Validation", { constraints: [] });
+      validation.$parent = field;
+      modeling.updateModdleProperties(element, field, { validation: validation });
+    }
+    var others = (validation.constraints || []).filter(function (c) { return c.name !== "required"; });
+    if (on) {
+      var c = moddle.create("camunda:Constraint", { name: "required" });
+      c.$parent = validation;
+      others.push(c);
+    }
+    modeling.updateModdleProperties(element, validation, { constraints: others });
+  }
+
+  function formEditor(element) {
+    var section = el("section", null, "pf-form-fields");
+    section.appendChild(el("h4", "Form fields"));
+    var data = formData(element, false);
+    var modeling = modeler.get("modeling");
+    ((data && data.fields) || []).forEach(function (f, i) {
+      var row = el("fieldset", null, "pf-form-field");
+      row.appendChild(el("legend", f.label || f.id));
+      field(row, "Field id", f.id, "", function (v) { if (v) { modeling.updateModdleProperties(element, f, { id: v }); } }, "form-" + i + "-id");
+      field(row, "Label", f.label, "", function (v) { modeling.updateModdleProperties(element, f, { label: v || undefined }); }, "form-" + i + "-label");
+      var tl = el("label", "Type");
+      tl.htmlFor = "form-" + i + "-type";
+      var select = document.createElement("select");
+      select.id = tl.htmlFor;
+      TYPES.forEach(function (t) { var o = el("option", t); o.value = t; o.selected = (f.type || "string") === t; select.appendChild(o); });
+      select.addEventListener("change", function () { modeling.updateModdleProperties(element, f, { type: select.value }); });
+      row.appendChild(tl);
+      row.appendChild(select);
+      var rl = el("label", null, "check");
+      var box = document.createElement("input");
+      box.type = "checkbox";
+      box.id = "form-" + i + "-required";
+      box.checked = isRequired(f);
+      box.addEventListener("change", function () { setRequired(element, f, box.checked); });
+      rl.appendChild(box);
+      rl.appendChild(document.createTextNode(" required"));
+      row.appendChild(rl);
+      var remove = el("button", "Remove field");
+      remove.type = "button";
+      remove.addEventListener("click", function () {
+        modeling.updateModdleProperties(element, data, { fields: data.fields.filter(function (x) { return x !== f; }) });
+        showProperties(element);
+      });
+      row.appendChild(remove);
+      section.appendChild(row);
+    });
+    var add = el("button", "Add form field");
+    add.type = "button";
+    add.id = "add-form-field";
+    add.addEventListener("click", function () {
+      var target = formData(element, true);
+      var n = (target.fields || []).length + 1;
+      var f = modeler.get("moddle").create("camunda:FormField", { id: "field_" + n, label: "Field " + n, type: "string" });
+      f.$parent = target;
+      modeling.updateModdleProperties(element, target, { fields: (target.fields || []).concat([f]) });
+      showProperties(element);
+    });
+    section.appendChild(add);
+    return section;
   }
 
   // ---- server calls
