@@ -1,6 +1,7 @@
 """The BPMN modeler of quality leads (issue 13): `/processes/<key>/edit` opens a deployed version or
 the lead's draft, `/processes/new` a template; drafts are saved on the server (engine/drafts.py);
-Validate runs the checks `pdcaflow deploy` runs without deploying (Runtime.validate) and Deploy
+Validate runs the checks `pdcaflow deploy` runs without deploying (Runtime.validate) and compares
+the diagram with the deployed latest version (elements added, removed, changed); Deploy
 makes the next version. The page is bpmn-js's Modeler with Camunda's moddle (web/static/modeler.js)."""
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from flask_login import login_required
 from engine import drafts
 from engine.errors import EngineError
 from engine.model_templates import TEMPLATES, new_model
-from engine.runtime.diagram import locate_problems
+from engine.runtime.diagram import compare_models, locate_problems
 from web import CSP
 from web.context import actor, database, lead_required, runtime
 
@@ -98,7 +99,17 @@ def validate() -> Any:
     xml = _xml_in()
     report = runtime().validate([("diagram.bpmn", xml)], actor())
     problems = locate_problems(xml, report.problems + report.warnings)
-    return jsonify(ok=report.ok, problems=problems)
+    return jsonify(ok=report.ok, problems=problems, compare=_compared(xml))
+
+
+def _compared(xml: bytes) -> dict[str, Any] | None:
+    """The diagram against the deployed latest version of its key (sent as "key"), if there is one."""
+    key = (request.get_json(silent=True) or {}).get("key")
+    versions = [d["version"] for d in runtime().definitions_list(all_versions=True)
+                if d["key"] == key and d["kind"] == "bpmn"]
+    if not versions:
+        return None
+    return {"version": max(versions), **compare_models(runtime().definition_xml(key, max(versions)), xml)}
 
 
 @bp.post("/modeler/deploy")

@@ -75,3 +75,37 @@ def locate_problems(xml: bytes, problems: list[Any]) -> list[dict[str, Any]]:
         out.append({"line": p.line, "element": p.element, "element_id": element_id, "message": p.message,
                     "severity": p.severity})
     return out
+
+
+_REFS = {"incoming", "outgoing"}  # follow from the flows themselves: not a change of the node
+
+
+def _canonical(el: Any, top: bool = False) -> str:
+    """An element as text independent of namespace prefixes, attribute order and whitespace; the
+    top element leaves out children with ids of their own and incoming/outgoing references."""
+    parts = []
+    for child in el:
+        if not isinstance(child.tag, str):
+            continue
+        if top and (child.get("id") or child.tag.rsplit("}", 1)[-1] in _REFS):
+            continue
+        parts.append(_canonical(child))
+    attrs = ",".join(f"{k}={v}" for k, v in sorted(el.attrib.items()))
+    return f"<{el.tag} {attrs}>{(el.text or '').strip()}{''.join(parts)}</>"
+
+
+def _signatures(xml: str | bytes) -> dict[str, str]:
+    """BPMN element id -> its own content, for comparing two versions."""
+    root = parse_stored_model(xml.decode("utf-8", "replace") if isinstance(xml, bytes) else xml)
+    return {el.get("id"): _canonical(el, top=True) for el in root.iter(f"{{{BPMN_NS}}}*")
+            if el.get("id") and el.tag != f"{{{BPMN_NS}}}definitions"}
+
+
+def compare_models(deployed: str | bytes, draft: str | bytes) -> dict[str, list[str]]:
+    """What a draft changes against a deployed version: element ids added, removed and changed."""
+    try:
+        old, new = _signatures(deployed), _signatures(draft)
+    except Exception:  # noqa: BLE001 - a draft that does not parse has nothing to compare (Validate says why)
+        return {"added": [], "removed": [], "changed": []}
+    return {"added": sorted(set(new) - set(old)), "removed": sorted(set(old) - set(new)),
+            "changed": sorted(k for k in set(old) & set(new) if old[k] != new[k])}

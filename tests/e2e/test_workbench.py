@@ -181,6 +181,9 @@ def test_modeler_adds_a_user_task_validates_and_deploys_the_next_version(library
     page.click("#validate")
     page.wait_for_selector("#modeler-status.ok")
     assert page.locator(".djs-element.pf-error").count() == 0
+    # compared with the running v1: the new task (and its flow) added, the start event changed nothing
+    assert task_id in _marked(page, "pf-added")
+    assert "Compared with the deployed v1: 2 added, 0 changed, 0 removed." == page.inner_text("#compare")
     page.click("#save-draft")
     page.wait_for_selector("#modeler-status:has-text('Draft saved')")
     page.click("#deploy")

@@ -27,6 +27,10 @@ def test_validate_reports_problems_with_elements_and_stores_nothing(client, runt
     assert [d["version"] for d in runtime.definitions_list(all_versions=True) if d["key"] == "simple_review"] == [1]
     fine = _json(client, "/modeler/validate", {"xml": REVIEW}).get_json()
     assert fine["ok"] is True and all(p["severity"] == "warning" for p in fine["problems"])
+    assert fine["compare"] is None  # no key sent: nothing to compare with
+    renamed = REVIEW.replace('name="Assess request"', 'name="Assess it"', 1)
+    compared = _json(client, "/modeler/validate", {"xml": renamed, "key": "simple_review"}).get_json()["compare"]
+    assert compared == {"version": 1, "added": [], "removed": [], "changed": ["Task_Assess"]}
 
 
 def test_deploy_makes_the_next_version_and_refuses_a_broken_model(client, runtime):

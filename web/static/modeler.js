@@ -240,6 +240,23 @@
     });
   }
 
+  var compared = [];
+  function showComparison(c) {
+    var canvas = modeler.get("canvas"), registry = modeler.get("elementRegistry");
+    compared.forEach(function (m) { canvas.removeMarker(m[0], m[1]); });
+    compared = [];
+    var out = document.getElementById("compare");
+    if (!c) { out.textContent = "Not deployed yet: nothing to compare with."; return; }
+    out.textContent = "Compared with the deployed v" + c.version + ": " + c.added.length + " added, " +
+      c.changed.length + " changed, " + c.removed.length + " removed" +
+      (c.removed.length ? " (" + c.removed.join(", ") + ")" : "") + ".";
+    [["added", "pf-added"], ["changed", "pf-changed"]].forEach(function (kind) {
+      c[kind[0]].forEach(function (id) {
+        if (registry.get(id)) { canvas.addMarker(id, kind[1]); compared.push([id, kind[1]]); }
+      });
+    });
+  }
+
   function saveDraft() {
     return xml().then(function (x) {
       return post(box.dataset.draftUrl.replace("KEY", encodeURIComponent(key())), { xml: x, base_version: data.version });
@@ -248,8 +265,9 @@
 
   function validate() {
     status("Validating…");
-    return xml().then(function (x) { return post(box.dataset.validateUrl, { xml: x }); }).then(function (r) {
+    return xml().then(function (x) { return post(box.dataset.validateUrl, { xml: x, key: key() }); }).then(function (r) {
       showProblems(r.body.problems || []);
+      showComparison(r.body.compare);
       status(r.body.ok ? "Valid: it deploys." : "Not deployable: see the errors below.", r.body.ok ? "ok" : "error");
     });
   }
