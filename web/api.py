@@ -20,6 +20,7 @@ from engine.views import Actor
 from web import schemas as s
 from web.complaints import complaint_form, file_complaint
 from web.context import client_ip, database, runtime
+from web.diagram import instance_diagram as diagram_data
 from web.errors import ApiError
 from web.openapi import document
 from web.processes import uploaded_files
@@ -126,6 +127,17 @@ def start(key: str) -> Any:
 def instance(instance_id: str) -> Any:
     a = signed_in()
     return jsonify(s.instance_json(check_may_see_instance(a, runtime().instance(instance_id))))
+
+
+@bp.get("/instances/<instance_id>/diagram")
+def instance_diagram(instance_id: str) -> Any:
+    """What the instance page's viewer draws: the definition XML, each element's state (completed,
+    active, waiting with due/topic, incident) with its visible tasks and open incidents, flows taken."""
+    a = signed_in()
+    diagram = diagram_data(a, check_may_see_instance(a, runtime().instance(instance_id)))
+    if diagram is None:
+        raise NotFoundError(f"the definition of instance {instance_id} is not deployed")
+    return jsonify(diagram)
 
 
 @bp.get("/tasks")

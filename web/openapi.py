@@ -95,6 +95,12 @@ def build_document() -> dict[str, Any]:
     spec.path("/instances/{id}", operations={"get": _op("An instance with tasks, incidents and audit",
                                                         (200, "Instance", "InstanceSchema"), (401, 404),
                                                         params=[_path("id")], tag="instances")})
+    spec.path("/instances/{id}/diagram", operations={"get": _op(
+        "The instance's diagram: BPMN XML, element states (completed, active, waiting, incident) and flows taken",
+        (200, "Diagram", {"type": "object", "properties": {
+            "xml": {"type": "string"}, "elements": {"type": "object"},
+            "flows": {"type": "array", "items": {"type": "string"}}}}), (401, 404),
+        params=[_path("id")], tag="instances")})
     spec.path("/tasks", operations={"get": _op(
         "Tasks the caller may see", (200, "Tasks", array("TaskSchema")), (401, 422),
         params=[_query("state", enum=["open", "claimed", "completed", "cancelled"]), _query("mine", "integer"),

@@ -55,3 +55,17 @@ def test_employee_sees_the_diagram_but_no_start_form(client):
     assert "data-bpmn-viewer" in html and 'id="start-form"' not in html
     assert post(client, "/processes/simple_review/start", {"version": "1"},
                 page="/processes/simple_review").status_code == 403
+
+
+def test_api_instance_diagram(client, runtime):
+    from tests.integration.conftest import start_review, token
+
+    instance = start_review(runtime)
+    lead = token(client, "lena.lead")
+    body = client.get(f"/api/v1/instances/{instance.id}/diagram", headers=lead).get_json()
+    assert body["elements"]["StartEvent_1"]["state"] == "completed"
+    assert body["elements"]["Task_Assess"]["state"] == "active" and body["flows"] == ["Flow_1"]
+    assert "simple_review" in body["xml"]
+    assert client.get(f"/api/v1/instances/{instance.id}/diagram",
+                      headers=token(client, "otto.outsider")).status_code == 404
+    assert client.get(f"/api/v1/instances/{instance.id}/diagram").status_code == 401
