@@ -1,22 +1,25 @@
 """The quality lead's workbench in real Chromium (issue 13): the bpmn-js viewer on instance pages
 (pf-* classes, zoom, fit, element details), the process page with its start form, and the modeler.
-Screenshots at 1366×768 and 390 px go to test-artifacts/. Needs Debian's /usr/bin/chromium."""
+Each test runs on SQLite and PostgreSQL. Screenshots at 1366×768 and 390 px go to test-artifacts/.
+Needs Debian's /usr/bin/chromium."""
 
 from __future__ import annotations
 
+import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 import time_machine
+from werkzeug.serving import make_server
 
+from engine.accounts import save_user
 from engine.kpis import refresh_facts
+from engine.runtime import Runtime
 from engine.views import Actor
-from tests.conftest import skip_or_fail
-from tests.e2e import test_browser
-from tests.e2e.test_browser import ARGS, ARTIFACTS, CHROMIUM, _open_task, _sign_in
-
-library_server = test_browser.library_server  # the shipped process library, a lead and two employees
+from tests.conftest import PROCESSES, make_db, skip_or_fail
+from tests.e2e.test_browser import ARGS, ARTIFACTS, CHROMIUM, LEAD_PASSWORD, _open_task, _sign_in
+from web import create_app
 
 pytestmark = pytest.mark.browser
 SERVICE = Actor("carl.service", frozenset({"customer_service", "employee"}), "employee")
@@ -24,6 +27,25 @@ LEAD = Actor("lena.lead", frozenset({"quality_lead"}), "quality_lead")
 COMPLAINT = {"reference": "C-2026-000901", "customer_name": "Maria Kunde", "customer_email": "maria@example.org",
              "product": "Coffee grinder CG-200", "description": "Stopped after two days and smells burnt.",
              "effectiveness_wait": "P30D"}
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def library_server(request, tmp_path, pg_database):
+    """The shipped process library (processes/), a quality lead and two employees, on each database."""
+    db = make_db(request.param, tmp_path, pg_database)
+    runtime = Runtime(db)
+    runtime.deploy_paths([PROCESSES])
+    save_user(db, "lena.lead", "quality_lead", password=LEAD_PASSWORD, groups=["quality_lead"])
+    save_user(db, "carl.service", "employee", password=LEAD_PASSWORD, groups=["customer_service"])
+    save_user(db, "ann.owner", "employee", password=LEAD_PASSWORD, groups=["production"])
+    app = create_app({"RUNTIME": runtime, "DATABASE": db, "SECRET_KEY": "browser-test", "INSTANCE_DIR": str(tmp_path)})
+    http = make_server("127.0.0.1", 0, app, threaded=True)
+    threading.Thread(target=http.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{http.server_port}", runtime
+    finally:
+        http.shutdown()
+        db.dispose()
 
 
 @pytest.fixture
