@@ -180,6 +180,9 @@ def test_modeler_adds_a_user_task_validates_and_deploys_the_next_version(library
     page.press("#form-0-label", "Tab")
     page.select_option("#form-0-type", "boolean")
     page.check("#form-0-required")
+    page.click("#add-extension-property")  # escalation goes to production after two days, not one
+    page.fill("#ext-0-value", "P2D")
+    page.press("#ext-0-value", "Tab")
     page.screenshot(path=str(ARTIFACTS / "w20-modeler-properties-1366.png"), full_page=True)
 
     # a broken due date: listed with its line and element, marked on the element, not deployed
@@ -216,6 +219,7 @@ def test_modeler_adds_a_user_task_validates_and_deploys_the_next_version(library
     assert instance.version == 2
     new_task = next(t for t in instance.tasks if t.spec_id == task_id)
     assert new_task.name == "Check the packaging" and new_task.groups == ["production"] and new_task.due_at
+    assert 'name="escalation.grace" value="P2D"' in runtime.definition_xml("complaint_to_improvement", 2)
     [form_field] = runtime.task(new_task.id, LEAD).form
     assert (form_field["id"], form_field["label"], form_field["type"], form_field["required"]) == (
         "packaging_ok", "Packaging is fine", "boolean", True)

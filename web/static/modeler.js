@@ -78,6 +78,9 @@
     if (element.type === "bpmn:UserTask" || (element.type === "bpmn:StartEvent" && !(bo.eventDefinitions || []).length)) {
       panel.appendChild(formEditor(element));
     }
+    if (isRoot || /^bpmn:(UserTask|ServiceTask|SendTask|BusinessRuleTask)$/.test(element.type)) {
+      panel.appendChild(propertiesEditor(element));
+    }
     (bo.eventDefinitions || []).forEach(function (def) {
       if (def.$type === "bpmn:TimerEventDefinition") {
         var kind = def.timeDate ? "timeDate" : def.timeCycle ? "timeCycle" : "timeDuration";
@@ -107,19 +110,55 @@
   // in place, so what the form editor does not show (enum values, other constraints) is kept
   var TYPES = ["string", "long", "boolean", "date", "enum"];
 
-  function formData(element, create) {
+  function extension(element, type, create, init) {
     var bo = element.businessObject, moddle = modeler.get("moddle"), modeling = modeler.get("modeling");
     var ext = bo.extensionElements;
-    var data = ext && (ext.values || []).find(function (v) { return v.$type === "camunda:FormData"; });
+    var data = ext && (ext.values || []).find(function (v) { return v.$type === type; });
     if (data || !create) { return data; }
     if (!ext) {
       ext = moddle.create("bpmn:ExtensionElements", { values: [] });
       modeling.updateProperties(element, { extensionElements: ext });
     }
-    data = moddle.create("camunda:FormData", { fields: [] });
+    data = moddle.create(type, init);
     data.$parent = ext;
     modeling.updateModdleProperties(element, ext, { values: (ext.values || []).concat([data]) });
     return data;
+  }
+
+  function formData(element, create) { return extension(element, "camunda:FormData", create, { fields: [] }); }
+
+  // camunda:properties (name = value): escalation.* on processes and user tasks, connector settings
+  function propertiesEditor(element) {
+    var section = el("section", null, "pf-form-fields");
+    section.appendChild(el("h4", "Extension properties"));
+    section.appendChild(el("p", "e.g. escalation.grace = P2D, escalation.to = quality_lead", "hint"));
+    var modeling = modeler.get("modeling");
+    var props = extension(element, "camunda:Properties", false);
+    ((props && props.values) || []).forEach(function (p, i) {
+      var row = el("fieldset", null, "pf-form-field");
+      field(row, "Name", p.name, "", function (v) { modeling.updateModdleProperties(element, p, { name: v || undefined }); }, "ext-" + i + "-name");
+      field(row, "Value", p.value, "", function (v) { modeling.updateModdleProperties(element, p, { value: v }); }, "ext-" + i + "-value");
+      var remove = el("button", "Remove property");
+      remove.type = "button";
+      remove.addEventListener("click", function () {
+        modeling.updateModdleProperties(element, props, { values: props.values.filter(function (x) { return x !== p; }) });
+        showProperties(element);
+      });
+      row.appendChild(remove);
+      section.appendChild(row);
+    });
+    var add = el("button", "Add property");
+    add.type = "button";
+    add.id = "add-extension-property";
+    add.addEventListener("click", function () {
+      var target = extension(element, "camunda:Properties", true, { values: [] });
+      var p = modeler.get("moddle").create("camunda:Property", { name: "escalation.grace", value: "P1D" });
+      p.$parent = target;
+      modeling.updateModdleProperties(element, target, { values: (target.values || []).concat([p]) });
+      showProperties(element);
+    });
+    section.appendChild(add);
+    return section;
   }
 
   function isRequired(field) {
