@@ -235,7 +235,13 @@
 
   // ---- server calls
   function xml() { return modeler.saveXML({ format: true }).then(function (r) { return r.xml; }); }
-  function key() { return modeler.get("canvas").getRootElement().businessObject.id; }
+  function key() {  // the executable process's id: the key the diagram deploys as
+    var bo = modeler.get("canvas").getRootElement().businessObject;
+    if (bo.$type !== "bpmn:Collaboration") { return bo.id; }
+    var found = (bo.participants || []).map(function (p) { return p.processRef; })
+      .find(function (p) { return p && p.isExecutable; });
+    return found ? found.id : data.key;
+  }
   function post(url, body) {
     return fetch(url, { method: "POST", credentials: "same-origin",
       headers: { "Content-Type": "application/json", "X-CSRFToken": csrf, "Accept": "application/json" },
