@@ -309,3 +309,26 @@ def test_heat_map_is_an_overlay_on_the_viewer(library_server, chromium):
     assert page.locator('.djs-overlays[data-container-id="acknowledge"] .pf-heat').count() == 1
     assert page.locator('.djs-element.pf-heat-4[data-element-id="acknowledge"]').count() == 1  # slowest: darkest
     assert not errors, errors
+
+
+def test_modeler_edits_call_activity_mappings(library_server, chromium):
+    base, runtime = library_server
+    errors: list[str] = []
+    page = _page(chromium, errors)
+    _sign_in(page, base, "lena.lead")
+    page.goto(f"{base}/processes/complaint_to_improvement/edit")
+    page.wait_for_selector(".pf-modeler.pf-ready")
+    page.click('.djs-element[data-element-id="improve"]')
+    assert page.input_value("#prop-calledElement") == "rca_and_corrective_action"
+    assert [page.input_value(f"#map-{i}-source") for i in (0, 1)] == ["*", "*"]  # in and out: all variables
+    page.click("#add-in-mapping")
+    page.fill("#map-2-source", "reference")
+    page.press("#map-2-source", "Tab")
+    page.fill("#map-2-target", "complaint_reference")
+    page.press("#map-2-target", "Tab")
+    page.screenshot(path=str(ARTIFACTS / "w24-modeler-call-activity-1366.png"), full_page=True)
+    page.click("#deploy")
+    page.wait_for_selector("#modeler-status a.deployed")
+    xml = runtime.definition_xml("complaint_to_improvement", 2)
+    assert '<camunda:in source="reference" target="complaint_reference"' in xml
+    assert not errors, errors

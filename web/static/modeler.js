@@ -78,6 +78,7 @@
     if (element.type === "bpmn:UserTask" || (element.type === "bpmn:StartEvent" && !(bo.eventDefinitions || []).length)) {
       panel.appendChild(formEditor(element));
     }
+    if (element.type === "bpmn:CallActivity") { panel.appendChild(mappingsEditor(element)); }
     if (isRoot || /^bpmn:(UserTask|ServiceTask|SendTask|BusinessRuleTask)$/.test(element.type)) {
       panel.appendChild(propertiesEditor(element));
     }
@@ -230,6 +231,52 @@
       showProperties(element);
     });
     section.appendChild(add);
+    return section;
+  }
+
+  // ---- call activity mappings: camunda:in / camunda:out (source -> target, or all variables)
+  function mappingsEditor(element) {
+    var section = el("section", null, "pf-form-fields");
+    section.appendChild(el("h4", "Variable mappings"));
+    section.appendChild(el("p", "in: into the called process; out: back from it. Source * maps all variables.", "hint"));
+    var moddle = modeler.get("moddle"), modeling = modeler.get("modeling");
+    var ext = element.businessObject.extensionElements;
+    var maps = ((ext && ext.values) || []).filter(function (v) { return v.$type === "camunda:In" || v.$type === "camunda:Out"; });
+    maps.forEach(function (m, i) {
+      var row = el("fieldset", null, "pf-form-field");
+      row.appendChild(el("legend", m.$type === "camunda:In" ? "in" : "out"));
+      field(row, "Source", m.variables === "all" ? "*" : (m.source || m.sourceExpression), "", function (v) {
+        modeling.updateModdleProperties(element, m, v === "*" ? { variables: "all", source: undefined, target: undefined }
+                                                            : { variables: undefined, source: v || undefined });
+      }, "map-" + i + "-source");
+      field(row, "Target", m.target, "", function (v) { modeling.updateModdleProperties(element, m, { target: v || undefined }); },
+            "map-" + i + "-target");
+      var remove = el("button", "Remove mapping");
+      remove.type = "button";
+      remove.addEventListener("click", function () {
+        modeling.updateModdleProperties(element, ext, { values: ext.values.filter(function (x) { return x !== m; }) });
+        showProperties(element);
+      });
+      row.appendChild(remove);
+      section.appendChild(row);
+    });
+    ["In", "Out"].forEach(function (kind) {
+      var add = el("button", "Add " + kind.toLowerCase() + " mapping");
+      add.type = "button";
+      add.id = "add-" + kind.toLowerCase() + "-mapping";
+      add.addEventListener("click", function () {
+        var target = element.businessObject.extensionElements;
+        if (!target) {
+          target = moddle.create("bpmn:ExtensionElements", { values: [] });
+          modeling.updateProperties(element, { extensionElements: target });
+        }
+        var m = moddle.create("camunda:" + kind, { variables: "all" });
+        m.$parent = target;
+        modeling.updateModdleProperties(element, target, { values: (target.values || []).concat([m]) });
+        showProperties(element);
+      });
+      section.appendChild(add);
+    });
     return section;
   }
 
