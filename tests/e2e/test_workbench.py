@@ -326,9 +326,15 @@ def test_modeler_edits_call_activity_mappings(library_server, chromium):
     page.press("#map-2-source", "Tab")
     page.fill("#map-2-target", "complaint_reference")
     page.press("#map-2-target", "Tab")
+    page.click("#add-executionlistener")  # a script listener on the call activity's end
+    page.select_option("#listener-0-event", "end")
+    page.fill("#listener-0-script", "improvement_done = True")
+    page.press("#listener-0-script", "Tab")
     page.screenshot(path=str(ARTIFACTS / "w24-modeler-call-activity-1366.png"), full_page=True)
     page.click("#deploy")
     page.wait_for_selector("#modeler-status a.deployed")
     xml = runtime.definition_xml("complaint_to_improvement", 2)
     assert '<camunda:in source="reference" target="complaint_reference"' in xml
+    assert '<camunda:executionListener event="end">' in xml
+    assert '<camunda:script scriptFormat="python">improvement_done = True</camunda:script>' in xml
     assert not errors, errors

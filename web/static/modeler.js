@@ -79,6 +79,9 @@
       panel.appendChild(formEditor(element));
     }
     if (element.type === "bpmn:CallActivity") { panel.appendChild(mappingsEditor(element)); }
+    if (!isRoot && element.type !== "label" && !/^bpmn:(Participant|Lane|TextAnnotation|Association|Group)$/.test(element.type)) {
+      panel.appendChild(listenersEditor(element));
+    }
     if (isRoot || /^bpmn:(UserTask|ServiceTask|SendTask|BusinessRuleTask)$/.test(element.type)) {
       panel.appendChild(propertiesEditor(element));
     }
@@ -273,6 +276,76 @@
         var m = moddle.create("camunda:" + kind, { variables: "all" });
         m.$parent = target;
         modeling.updateModdleProperties(element, target, { values: (target.values || []).concat([m]) });
+        showProperties(element);
+      });
+      section.appendChild(add);
+    });
+    return section;
+  }
+
+  // ---- script listeners: camunda:executionListener (start, end, take) and, on user tasks,
+  // camunda:taskListener (create, assignment, complete), each an inline Python script
+  function listenersEditor(element) {
+    var section = el("section", null, "pf-form-fields");
+    section.appendChild(el("h4", "Script listeners"));
+    var moddle = modeler.get("moddle"), modeling = modeler.get("modeling");
+    var ext = element.businessObject.extensionElements;
+    var kinds = element.type === "bpmn:UserTask" ? ["ExecutionListener", "TaskListener"] : ["ExecutionListener"];
+    var events = { ExecutionListener: element.type === "bpmn:SequenceFlow" ? ["take"] : ["start", "end"],
+                   TaskListener: ["create", "assignment", "complete"] };
+    var listeners = ((ext && ext.values) || []).filter(function (v) { return /^camunda:(Execution|Task)Listener$/.test(v.$type); });
+    listeners.forEach(function (l, i) {
+      var kind = l.$type.replace("camunda:", "");
+      var row = el("fieldset", null, "pf-form-field");
+      row.appendChild(el("legend", (kind === "TaskListener" ? "task" : "execution") + " listener"));
+      var label = el("label", "Event");
+      label.htmlFor = "listener-" + i + "-event";
+      var select = document.createElement("select");
+      select.id = label.htmlFor;
+      events[kind].forEach(function (e) { var o = el("option", e); o.value = e; o.selected = l.event === e; select.appendChild(o); });
+      select.addEventListener("change", function () { modeling.updateModdleProperties(element, l, { event: select.value }); });
+      row.appendChild(label);
+      row.appendChild(select);
+      var sl = el("label", "Script (Python)");
+      sl.htmlFor = "listener-" + i + "-script";
+      var area = document.createElement("textarea");
+      area.id = sl.htmlFor;
+      area.rows = 3;
+      area.value = (l.script && l.script.value) || "";
+      if (l.class || l.expression || l.delegateExpression) { area.placeholder = "(a Java listener: see the deploy warning)"; }
+      area.addEventListener("change", function () {
+        var script = moddle.create("camunda:Script", { scriptFormat: "python", value: area.value });
+        script.$parent = l;
+        modeling.updateModdleProperties(element, l, { script: script, "class": undefined, expression: undefined,
+                                                      delegateExpression: undefined });
+      });
+      row.appendChild(sl);
+      row.appendChild(area);
+      var remove = el("button", "Remove listener");
+      remove.type = "button";
+      remove.addEventListener("click", function () {
+        modeling.updateModdleProperties(element, ext, { values: ext.values.filter(function (x) { return x !== l; }) });
+        showProperties(element);
+      });
+      row.appendChild(remove);
+      section.appendChild(row);
+    });
+    kinds.forEach(function (kind) {
+      var add = el("button", "Add " + (kind === "TaskListener" ? "task" : "execution") + " listener");
+      add.type = "button";
+      add.id = "add-" + kind.toLowerCase();
+      add.addEventListener("click", function () {
+        var target = element.businessObject.extensionElements;
+        if (!target) {
+          target = moddle.create("bpmn:ExtensionElements", { values: [] });
+          modeling.updateProperties(element, { extensionElements: target });
+        }
+        var l = moddle.create("camunda:" + kind, { event: events[kind][0] });
+        var script = moddle.create("camunda:Script", { scriptFormat: "python", value: "" });
+        script.$parent = l;
+        l.script = script;
+        l.$parent = target;
+        modeling.updateModdleProperties(element, target, { values: (target.values || []).concat([l]) });
         showProperties(element);
       });
       section.appendChild(add);
