@@ -8,11 +8,32 @@ resolve them when a task becomes ready.
 
 from __future__ import annotations
 
+from copy import deepcopy
 from typing import Any
 
+from SpiffWorkflow.bpmn import BpmnEvent
 from SpiffWorkflow.bpmn.parser.BpmnParser import full_tag
+from SpiffWorkflow.bpmn.parser.event_parsers import (
+    CANCEL_EVENT_XPATH,
+    CONDITIONAL_EVENT_XPATH,
+    ERROR_EVENT_XPATH,
+    ESCALATION_EVENT_XPATH,
+    MESSAGE_EVENT_XPATH,
+    SIGNAL_EVENT_XPATH,
+    TERMINATION_EVENT_XPATH,
+    TIMER_EVENT_XPATH,
+    ReceiveTaskParser,
+)
+from SpiffWorkflow.bpmn.specs.defaults import EndEvent, IntermediateThrowEvent, ReceiveTask, StartEvent
 from SpiffWorkflow.camunda.parser.CamundaParser import CamundaParser
+from SpiffWorkflow.camunda.parser.event_parsers import (
+    CamundaEndEventParser,
+    CamundaEventDefinitionParser,
+    CamundaIntermediateThrowEventParser,
+    CamundaStartEventParser,
+)
 from SpiffWorkflow.camunda.parser.task_spec import CAMUNDA_MODEL_NS, UserTaskParser
+from SpiffWorkflow.camunda.specs.event_definitions import MessageEventDefinition as CamundaMessageEventDefinition
 from SpiffWorkflow.camunda.specs.user_task import Form, UserTask
 
 CAMUNDA = "{" + CAMUNDA_MODEL_NS + "}"
@@ -44,8 +65,82 @@ class PdcaUserTaskParser(UserTaskParser):
         return form
 
 
+class PdcaReceiveTaskParser(CamundaEventDefinitionParser, ReceiveTaskParser):
+    """A receive task with the Camunda message definition every other message event gets: the generic one
+    SpiffWorkflow's Camunda parser leaves it with is not in the Camunda serializer (it could not be saved)
+    and would not match messages sent to the Camunda catch events."""
+
+    def create_task(self) -> Any:
+        return ReceiveTaskParser.create_task(self)
+
+
+class PdcaStartEventParser(CamundaStartEventParser):
+    """Start events of event subprocesses: SpiffWorkflow 3.2 reads no error or escalation definition on a
+    start event (the error event subprocess then started at once, as a plain one), and never interrupts.
+    We read both definitions, and keep whether the start interrupts its scope (`isInterrupting`, true
+    unless set to false) for the runtime (engine/runtime/spiff.py), which cancels the scope as Camunda does."""
+
+    def create_task(self) -> Any:
+        if not self._in_event_subprocess():
+            return super().create_task()
+        definition = self.get_event_definition([MESSAGE_EVENT_XPATH, SIGNAL_EVENT_XPATH, TIMER_EVENT_XPATH,
+                                                CONDITIONAL_EVENT_XPATH, ERROR_EVENT_XPATH, ESCALATION_EVENT_XPATH])
+        task = self._create_task(definition)
+        self.spec.start.connect(task)
+        return task
+
+    def _in_event_subprocess(self) -> bool:
+        parent = self.node.getparent()
+        return parent is not None and parent.get("triggeredByEvent") == "true"
+
+    def parse_extensions(self, node: Any = None) -> dict[str, Any]:
+        extensions = super().parse_extensions(node)
+        if self._in_event_subprocess():
+            extensions["pdca_interrupting"] = self.node.get("isInterrupting", "true").lower() != "false"
+        return extensions
+
+
+class ThrownMessageEventDefinition(CamundaMessageEventDefinition):
+    """A message throw or message end event. SpiffWorkflow's Camunda definition evaluates
+    `camunda:expression` for the payload and fails when there is none (what Camunda Modeler writes for
+    a plain message throw); then the payload is the thrower's variables."""
+
+    def throw(self, my_task: Any) -> None:
+        if self.expression:
+            super().throw(my_task)
+            return
+        event = BpmnEvent(self, payload={"payload": deepcopy(my_task.data), "result_var": self.result_var})
+        my_task.workflow.top_workflow.catch(event)
+
+
+class _ThrowingMessageParser(CamundaEventDefinitionParser):
+    def parse_message_event(self, message_event: Any) -> Any:
+        parsed = super().parse_message_event(message_event)
+        return ThrownMessageEventDefinition(parsed.name, parsed.correlation_properties, parsed.expression,
+                                            parsed.result_var)
+
+
+class PdcaEndEventParser(_ThrowingMessageParser, CamundaEndEventParser):
+    """End events, with the signal end event SpiffWorkflow 3.2 reads as a plain end event."""
+
+    def create_task(self) -> Any:
+        definition = self.get_event_definition([MESSAGE_EVENT_XPATH, CANCEL_EVENT_XPATH, ERROR_EVENT_XPATH,
+                                                ESCALATION_EVENT_XPATH, TERMINATION_EVENT_XPATH, SIGNAL_EVENT_XPATH])
+        task = self._create_task(definition)
+        task.connect(self.spec.end)
+        return task
+
+
+class PdcaIntermediateThrowEventParser(_ThrowingMessageParser, CamundaIntermediateThrowEventParser):
+    pass
+
+
 class PdcaParser(CamundaParser):
     OVERRIDE_PARSER_CLASSES = {
         **CamundaParser.OVERRIDE_PARSER_CLASSES,
         full_tag("userTask"): (PdcaUserTaskParser, UserTask),
+        full_tag("receiveTask"): (PdcaReceiveTaskParser, ReceiveTask),
+        full_tag("startEvent"): (PdcaStartEventParser, StartEvent),
+        full_tag("endEvent"): (PdcaEndEventParser, EndEvent),
+        full_tag("intermediateThrowEvent"): (PdcaIntermediateThrowEventParser, IntermediateThrowEvent),
     }

@@ -18,7 +18,7 @@ ERRORS = {400: "Bad request", 401: "No or invalid bearer token", 403: "Not allow
           503: "Not available right now (e.g. the complaint process is not deployed)"}
 
 
-REQUEST_SCHEMAS = {"TokenRequest", "StartRequest", "CompleteRequest", "ComplaintRequest", "MessageRequest",
+REQUEST_SCHEMAS = {"TokenRequest", "StartRequest", "CompleteRequest", "ComplaintRequest", "MessageRequest", "SignalRequest",
                    "MarkReadRequest"}
 
 
@@ -71,7 +71,7 @@ def build_document() -> dict[str, Any]:
     spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer"})
     for schema in (s.ErrorSchema, s.TokenRequest, s.TokenResponse, s.ProcessSchema, s.DeployedSchema, s.StartRequest,
                    s.TaskSchema, s.TaskDetailSchema, s.InstanceSummary, s.InstanceSchema, s.CompleteRequest,
-                   s.CompleteResponse, s.ComplaintResponse, s.MessageRequest, s.MessageResponse,
+                   s.CompleteResponse, s.ComplaintResponse, s.MessageRequest, s.SignalRequest, s.MessageResponse,
                    s.NotificationsResponse, s.MarkReadRequest,
                    s.DueDateRequest, s.AssignRequest, s.ScheduleSchema):
         spec.components.schema(schema.__name__, schema=schema)
@@ -121,6 +121,10 @@ def build_document() -> dict[str, Any]:
     spec.path("/messages", operations={"post": _op(
         "Correlate a message", (200, "Instances that received it", "MessageResponse"), (400, 401, 403, 404, 422),
         body="MessageRequest", tag="messages")})
+    spec.path("/signals", operations={"post": _op(
+        "Broadcast a signal: every waiting instance receives it, every process with a signal start event starts",
+        (200, "Instances reached or started (empty when nobody listens)", "MessageResponse"), (400, 401, 403, 422),
+        body="SignalRequest", tag="messages")})
     spec.path("/schedules", operations={"get": _op(
         "Timer starts of processes (quality lead); state=incident lists those whose every start attempt failed",
         (200, "Timer starts", array("ScheduleSchema")), (401, 403, 422),
