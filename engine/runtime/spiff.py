@@ -153,7 +153,7 @@ def advance(workflow: BpmnWorkflow, *, refresh_timers: bool = False) -> None:
                    if isinstance(t.task_spec, (ManualTask, NoneTask))]
         for task in passing:
             task.run()
-        if not passing and not _refresh_conditions(workflow):
+        if not passing and not _refresh_conditions(workflow) and not _end_beside_idle_event_subprocesses(workflow):
             return
 
 
@@ -187,6 +187,36 @@ def _start_conditional_event_subprocesses(workflow: BpmnWorkflow) -> bool:
                 task.task_spec._update(task)
         started = True
     return started
+
+
+def _end_beside_idle_event_subprocesses(workflow: BpmnWorkflow) -> bool:
+    """A process whose flow has reached its end while event subprocesses still wait for their event
+    ends, cancelling them (Camunda: a scope ends when only event subscriptions are left). SpiffWorkflow
+    would keep it waiting at its end join for subprocesses that may never start. True when it ended one."""
+    ended = False
+    for scope in [workflow, *workflow.subprocesses.values()]:
+        unfinished = [t for t in scope.get_tasks(state=TaskState.NOT_FINISHED_MASK) if t.workflow is scope]
+        joins = [t for t in unfinished if t.state == TaskState.WAITING and type(t.task_spec).__name__ == "_EndJoin"]
+        if not joins:
+            continue
+        idle = [t for t in unfinished if t.id in workflow.subprocesses and _idle_event_subprocess(workflow.subprocesses[t.id])]
+        covered = {t.id for j in joins for t in j} | {t.id for h in idle for t in h}
+        if not idle or any(t.id not in covered for t in unfinished):
+            continue
+        for holder in idle:
+            workflow.cancel(workflow.subprocesses[holder.id])
+            holder.cancel()
+        for join in joins:
+            join.task_spec._update(join)
+        ended = True
+    return ended
+
+
+def _idle_event_subprocess(subprocess: BpmnWorkflow) -> bool:
+    """An event subprocess whose start event still waits (our parser marks event subprocess starts)."""
+    starts = [t for t in subprocess.get_tasks() if t.workflow is subprocess and isinstance(t.task_spec, BpmnStartEvent)
+              and "pdca_interrupting" in (getattr(t.task_spec, "extensions", None) or {})]
+    return bool(starts) and all(t.state == TaskState.WAITING for t in starts)
 
 
 def _interrupt_scope(task: Any) -> None:
@@ -425,10 +455,10 @@ def _deliver(workflow: BpmnWorkflow, kind: type, name: str, data: dict[str, Any]
     elif payload is None and kind is MessageEventDefinition:
         payload = dict(data)
     caught = workflow.event_manager.catch(BpmnEvent(definition, payload), internal=False)
-    # an event subprocess started by the event: its start event took it, give it the data too
+    # the tasks that took it (now READY; a task becoming ready inherits its parent's data, so this is
+    # after the catch), including the start event of an event subprocess the event started
     for task in workflow.get_tasks(state=TaskState.READY):
-        if isinstance(task.task_spec, BpmnStartEvent) and any(
-                isinstance(d, kind) and d.name == name for d in _definitions(task.task_spec)):
+        if any(isinstance(d, kind) and d.name == name for d in _definitions(task.task_spec)):
             task.data.update(data)
     return caught
 
