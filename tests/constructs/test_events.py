@@ -328,3 +328,13 @@ def test_manual_and_undefined_tasks_pass_through(flow):
     assert flow.status(i) == "completed"
     assert flow.variables(i)["path"] == ["after"]
     assert flow.task_states(i) == {}
+
+
+def test_message_thrown_in_a_called_process_reaches_the_waiting_instance(flow):
+    flow.deploy("evt_receive_task.bpmn", "evt_message_throw.bpmn", "evt_call_throw.bpmn")
+    receiver = flow.start("evt_receive_task", START)["id"]
+    caller = flow.start("evt_call_throw", START)["id"]
+    assert flow.status(caller) == "completed"
+    assert flow.variables(caller)["path"][-1] == "back"
+    assert flow.status(receiver) == "completed"
+    assert flow.variables(receiver)["amount"] == 42
