@@ -25,6 +25,7 @@ from SpiffWorkflow.bpmn.parser.event_parsers import (
     ReceiveTaskParser,
 )
 from SpiffWorkflow.bpmn.specs.defaults import EndEvent, IntermediateThrowEvent, ReceiveTask, StartEvent
+from SpiffWorkflow.bpmn.specs.event_definitions.item_aware_event import SignalEventDefinition
 from SpiffWorkflow.camunda.parser.CamundaParser import CamundaParser
 from SpiffWorkflow.camunda.parser.event_parsers import (
     CamundaEndEventParser,
@@ -103,24 +104,44 @@ class PdcaStartEventParser(CamundaStartEventParser):
 class ThrownMessageEventDefinition(CamundaMessageEventDefinition):
     """A message throw or message end event. SpiffWorkflow's Camunda definition evaluates
     `camunda:expression` for the payload and fails when there is none (what Camunda Modeler writes for
-    a plain message throw); then the payload is the thrower's variables."""
+    a plain message throw); then the payload is the thrower's variables. The event carries a plain
+    Camunda definition, so the instance's own catches (matched by class) still take it."""
 
     def throw(self, my_task: Any) -> None:
         if self.expression:
-            super().throw(my_task)
-            return
-        event = BpmnEvent(self, payload={"payload": deepcopy(my_task.data), "result_var": self.result_var})
-        my_task.workflow.top_workflow.catch(event)
+            value = my_task.workflow.script_engine.evaluate(my_task, self.expression)
+        else:
+            value = deepcopy(my_task.data)
+        definition = CamundaMessageEventDefinition(self.name, self.correlation_properties, self.expression,
+                                                   self.result_var)
+        my_task.workflow.top_workflow.catch(BpmnEvent(definition, payload={"payload": value,
+                                                                           "result_var": self.result_var}))
 
 
-class _ThrowingMessageParser(CamundaEventDefinitionParser):
+class ThrownSignalEventDefinition(SignalEventDefinition):
+    """A signal throw or signal end event. A signal is a broadcast: SpiffWorkflow hands it to the
+    instance's own catches and passes it on only when none took it; this throw always passes it on, so
+    engine/runtime/events.py delivers it to the other instances too (Camunda's semantics)."""
+
+    def throw(self, my_task: Any) -> None:
+        top = my_task.workflow.top_workflow
+        event = BpmnEvent(SignalEventDefinition(self.name), payload=deepcopy(my_task.data))
+        top.catch(event)
+        if not any(e is event for e in top.bpmn_events):
+            top.bpmn_events.append(event)
+
+
+class _ThrowingParser(CamundaEventDefinitionParser):
     def parse_message_event(self, message_event: Any) -> Any:
         parsed = super().parse_message_event(message_event)
         return ThrownMessageEventDefinition(parsed.name, parsed.correlation_properties, parsed.expression,
                                             parsed.result_var)
 
+    def parse_signal_event(self, signal_event: Any) -> Any:
+        return ThrownSignalEventDefinition(super().parse_signal_event(signal_event).name)
 
-class PdcaEndEventParser(_ThrowingMessageParser, CamundaEndEventParser):
+
+class PdcaEndEventParser(_ThrowingParser, CamundaEndEventParser):
     """End events, with the signal end event SpiffWorkflow 3.2 reads as a plain end event."""
 
     def create_task(self) -> Any:
@@ -131,7 +152,7 @@ class PdcaEndEventParser(_ThrowingMessageParser, CamundaEndEventParser):
         return task
 
 
-class PdcaIntermediateThrowEventParser(_ThrowingMessageParser, CamundaIntermediateThrowEventParser):
+class PdcaIntermediateThrowEventParser(_ThrowingParser, CamundaIntermediateThrowEventParser):
     pass
 
 

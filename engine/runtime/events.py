@@ -20,7 +20,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from engine.runtime import spiff
+from engine.runtime import incidents, spiff
 from engine.runtime.unit_of_work import UnitOfWork
 from engine.views import Actor
 from storage import instances as store
@@ -37,15 +37,8 @@ def correlate_message(uow: UnitOfWork, name: str, correlation: str | None, data:
     for instance_id in store.subscribed_instances(uow.conn, name, correlation, "message"):
         if instance_id == exclude:
             continue
-        loaded = uow.load(instance_id)
-        if loaded.row.status in ("completed", "cancelled"):
-            continue
-        if not spiff.deliver_message(loaded.workflow, name, dict(data)):
-            continue  # a stale subscription; saving re-projects it
-        loaded.audit("message", actor, None, {"name": name, "data": data})
-        uow.advance(loaded, actor)
-        uow.save(loaded)
-        delivered.append(instance_id)
+        if _deliver(uow, instance_id, "message", name, data, actor):
+            delivered.append(instance_id)
     if not delivered:
         delivered = start_by_event(uow, "message", name, data, actor, correlation)
     return delivered
@@ -58,16 +51,30 @@ def broadcast_signal(uow: UnitOfWork, name: str, data: dict[str, Any], actor: Ac
     for instance_id in store.subscribed_instances(uow.conn, name, None, "signal"):
         if instance_id == exclude:
             continue
-        loaded = uow.load(instance_id)
-        if loaded.row.status in ("completed", "cancelled"):
-            continue
-        if not spiff.deliver_signal(loaded.workflow, name, dict(data)):
-            continue
-        loaded.audit("signal", actor, None, {"name": name, "data": data})
-        uow.advance(loaded, actor)
-        uow.save(loaded)
-        reached.append(instance_id)
+        if _deliver(uow, instance_id, "signal", name, data, actor):
+            reached.append(instance_id)
     return reached + start_by_event(uow, "signal", name, data, actor, None)
+
+
+def _deliver(uow: UnitOfWork, instance_id: str, kind: str, name: str, data: dict[str, Any], actor: Actor) -> bool:
+    """Deliver to one waiting instance and save it; False for a stale subscription. A failure while the
+    instance takes the event is that instance's incident, never the sender's error."""
+    loaded = uow.load(instance_id)
+    if loaded.row.status in ("completed", "cancelled"):
+        return False
+    deliver = spiff.deliver_message if kind == "message" else spiff.deliver_signal
+    try:
+        if not deliver(loaded.workflow, name, dict(data)):
+            return False  # a stale subscription; the instance's next save re-projects it
+    except Exception as exc:  # a catch's expression failed (e.g. a correlation key): the receiver's incident
+        log.warning("instance %s could not take %s '%s': %s", instance_id, kind, name, exc)
+        incidents.on_loaded(loaded, None, exc, actor)
+        uow.save(loaded)
+        return True
+    loaded.audit(kind, actor, None, {"name": name, "data": data})
+    uow.advance(loaded, actor)
+    uow.save(loaded)
+    return True
 
 
 def start_by_event(uow: UnitOfWork, kind: str, name: str, data: dict[str, Any], actor: Actor,
@@ -78,10 +85,20 @@ def start_by_event(uow: UnitOfWork, kind: str, name: str, data: dict[str, Any], 
         definition = store.definition_ref(uow.conn, key, None)
         if definition is None:
             continue
-        loaded = uow.start(definition, dict(data), actor, business_key)
+        try:
+            loaded = uow.start(definition, dict(data), actor, business_key)
+        except spiff.EngineFailure as exc:
+            log.warning("process %s v%s cannot start on %s '%s': %s", key, definition.version, kind, name,
+                        spiff.message_of(exc))
+            continue
         uow.advance(loaded, actor)  # up to the start event, which waits for the message/signal
         deliver = spiff.deliver_message if kind == "message" else spiff.deliver_signal
-        if not deliver(loaded.workflow, name, dict(data)):
+        try:
+            took = deliver(loaded.workflow, name, dict(data))
+        except Exception as exc:  # the new instance's incident, as for any instance taking an event
+            incidents.on_loaded(loaded, None, exc, actor)
+            took = True
+        if not took:
             log.warning("process %s v%s did not take the %s '%s' it should start on", key, definition.version,
                         kind, name)
         loaded.audit(kind, actor, None, {"name": name, "data": data, "started": True})

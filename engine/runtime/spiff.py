@@ -34,7 +34,7 @@ from SpiffWorkflow.exceptions import SpiffWorkflowException, WorkflowException
 from SpiffWorkflow.util.task import TaskState
 
 from engine import clock
-from engine.bpmn_parser import ThrownMessageEventDefinition
+from engine.bpmn_parser import ThrownMessageEventDefinition, ThrownSignalEventDefinition
 from engine.errors import EngineError
 
 STATE_FORMAT = 1
@@ -64,6 +64,7 @@ def _registry() -> Any:
     config = dict(CAMUNDA_CONFIG)
     config[BpmnWorkflow] = _SpeclessWorkflowConverter
     config[ThrownMessageEventDefinition] = MessageEventDefinitionConverter
+    config[ThrownSignalEventDefinition] = config[SignalEventDefinition]
     return BpmnWorkflowSerializer.configure(config)
 
 

@@ -338,3 +338,15 @@ def test_message_thrown_in_a_called_process_reaches_the_waiting_instance(flow):
     assert flow.variables(caller)["path"][-1] == "back"
     assert flow.status(receiver) == "completed"
     assert flow.variables(receiver)["amount"] == 42
+
+
+def test_signal_thrown_reaches_its_own_instance_and_the_others(flow):
+    flow.deploy("evt_signal_catch.bpmn", "evt_signal_internal.bpmn")
+    other = flow.start("evt_signal_catch", START)["id"]
+    i = flow.start("evt_signal_internal", START)["id"]
+    assert open_ids(flow, i) == ["go"]
+    flow.complete(i, "go")
+    assert open_ids(flow, i) == ["after_alarm"]
+    assert flow.status(other) == "completed"
+    flow.complete(i, "after_alarm")
+    assert flow.status(i) == "completed"
