@@ -20,7 +20,8 @@ from SpiffWorkflow.bpmn import BpmnEvent, BpmnWorkflow
 from SpiffWorkflow.bpmn.serializer import BpmnWorkflowSerializer
 from SpiffWorkflow.bpmn.serializer.default.workflow import BpmnWorkflowConverter
 from SpiffWorkflow.bpmn.specs.bpmn_process_spec import BpmnProcessSpec
-from SpiffWorkflow.bpmn.specs.defaults import ManualTask, NoneTask
+from SpiffWorkflow.bpmn.specs.control import BoundaryEventSplit
+from SpiffWorkflow.bpmn.specs.defaults import BoundaryEvent, ManualTask, NoneTask
 from SpiffWorkflow.bpmn.specs.event_definitions import timer as _spiff_timer
 from SpiffWorkflow.bpmn.specs.event_definitions.conditional import ConditionalEventDefinition
 from SpiffWorkflow.bpmn.specs.event_definitions.item_aware_event import SignalEventDefinition
@@ -155,6 +156,7 @@ def advance(workflow: BpmnWorkflow, *, refresh_timers: bool = False) -> None:
         for task in passing:
             task.run()
         if not passing and not _refresh_conditions(workflow) and not _end_beside_idle_event_subprocesses(workflow):
+            _rearm_boundary_events(workflow)
             return
 
 
@@ -218,6 +220,31 @@ def _idle_event_subprocess(subprocess: BpmnWorkflow) -> bool:
     starts = [t for t in subprocess.get_tasks() if t.workflow is subprocess and isinstance(t.task_spec, BpmnStartEvent)
               and "pdca_interrupting" in (getattr(t.task_spec, "extensions", None) or {})]
     return bool(starts) and all(t.state == TaskState.WAITING for t in starts)
+
+
+def _rearm_boundary_events(workflow: BpmnWorkflow) -> None:
+    """A non-interrupting message or signal boundary event stays armed while its activity is active (in
+    Camunda it fires on every message/signal); SpiffWorkflow 3.2 arms it once. After it fired, a new
+    waiting catch is added beside the activity (`_add_child`, `_predict` and `_update` are SpiffWorkflow's
+    private way to add a task and its path to a running tree and let it register with the event manager)."""
+    for split in workflow.get_tasks(state=TaskState.COMPLETED):
+        if not isinstance(split.task_spec, BoundaryEventSplit):
+            continue
+        children = split.children
+        active = [c for c in children if not isinstance(c.task_spec, BoundaryEvent)
+                  and c.has_state(TaskState.READY | TaskState.WAITING | TaskState.STARTED)]
+        if not active:
+            continue
+        for spec in split.task_spec.outputs:
+            if not isinstance(spec, BoundaryEvent) or spec.cancel_activity:
+                continue
+            if not any(isinstance(d, (MessageEventDefinition, SignalEventDefinition)) for d in _definitions(spec)):
+                continue
+            mine = [c for c in children if c.task_spec is spec]
+            if mine and not any(c.state == TaskState.WAITING for c in mine):
+                child = split._add_child(spec, TaskState.FUTURE)
+                child.task_spec._predict(child, mask=TaskState.NOT_FINISHED_MASK)
+                child.task_spec._update(child)
 
 
 def _interrupt_scope(task: Any) -> None:

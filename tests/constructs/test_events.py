@@ -251,8 +251,12 @@ def test_non_interrupting_boundary_message_keeps_the_task(flow):
     i = flow.start("evt_boundary_message", START)["id"]
     assert flow.message("nudge")["instance_ids"] == [i]
     assert open_ids(flow, i) == ["follow_up", "work"]
-    flow.complete(i, "follow_up")
+    assert flow.message("nudge")["instance_ids"] == [i]  # it stays armed while the task is active
+    assert open_ids(flow, i) == ["follow_up", "follow_up", "work"]
     flow.complete(i, "work")
+    flow.message("nudge", expect=404)  # the task is done: nothing waits any more
+    flow.complete(i, "follow_up")
+    flow.complete(i, "follow_up")
     assert flow.status(i) == "completed"
 
 
@@ -350,3 +354,12 @@ def test_signal_thrown_reaches_its_own_instance_and_the_others(flow):
     assert flow.status(other) == "completed"
     flow.complete(i, "after_alarm")
     assert flow.status(i) == "completed"
+
+
+def test_error_end_event_in_a_called_process_is_caught_on_the_call_activity(flow):
+    flow.deploy("evt_error_end_uncaught.bpmn", "evt_error_call.bpmn")
+    i = flow.start("evt_error_call", START)["id"]
+    assert open_ids(flow, i) == ["handle"]
+    flow.complete(i, "handle")
+    assert flow.status(i) == "completed"
+    assert "normal" not in flow.variables(i)["path"]
