@@ -197,6 +197,8 @@ def _end_beside_idle_event_subprocesses(workflow: BpmnWorkflow) -> bool:
     ends, cancelling them (Camunda: a scope ends when only event subscriptions are left). SpiffWorkflow
     would keep it waiting at its end join for subprocesses that may never start. True when it ended one."""
     ended = False
+    if not workflow.subprocesses:  # event subprocesses are subprocesses: none, nothing to end
+        return False
     for scope in [workflow, *workflow.subprocesses.values()]:
         unfinished = [t for t in scope.get_tasks(state=TaskState.NOT_FINISHED_MASK) if t.workflow is scope]
         joins = [t for t in unfinished if t.state == TaskState.WAITING and type(t.task_spec).__name__ == "_EndJoin"]
@@ -293,7 +295,8 @@ def _refresh_conditions(workflow: BpmnWorkflow) -> bool:
     """
     fired = _start_conditional_event_subprocesses(workflow)
     last = workflow.last_task
-    for task in _waiting_catches(workflow):
+    # waiting catches register with the top workflow's event manager: no walk of the whole tree
+    for task in [t for t in list(workflow.event_manager.tasks.values()) if t.state == TaskState.WAITING]:
         if not isinstance(getattr(task.task_spec, "event_definition", None), ConditionalEventDefinition):
             continue
         if last is not None and last is not task:
