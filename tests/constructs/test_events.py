@@ -113,9 +113,14 @@ def test_non_interrupting_signal_event_subprocess(flow):
     i = flow.start("evt_esp_signal", START)["id"]
     assert flow.signal("audit")["instance_ids"] == [i]
     assert open_ids(flow, i) == ["audit_task", "work"]
+    assert flow.signal("audit")["instance_ids"] == [i]  # each signal starts the event subprocess again
+    assert open_ids(flow, i) == ["audit_task", "audit_task", "work"]
+    flow.complete(i, "audit_task")
     flow.complete(i, "work")
+    assert flow.status(i) == "running"  # a started event subprocess is part of its scope until it ends
     flow.complete(i, "audit_task")
     assert flow.status(i) == "completed"
+    assert flow.signal("audit")["instance_ids"] == []
 
 
 def test_error_event_subprocess_catches_an_error_end_event(flow):
