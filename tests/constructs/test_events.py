@@ -281,6 +281,9 @@ def test_message_starts_a_new_instance_when_none_waits(flow):
     assert len(ids) == 1
     assert open_ids(flow, ids[0]) == ["handle_order"]
     assert flow.variables(ids[0])["order"] == "A-1"
+    keyed = flow.message("order_placed", {"order": "A-2"}, correlation="order-A-2")["instance_ids"]
+    assert len(keyed) == 1 and keyed != ids
+    assert flow.instance(keyed[0])["business_key"] == "order-A-2"
     flow.message("no_such_message", expect=404)
 
 
@@ -368,3 +371,15 @@ def test_error_end_event_in_a_called_process_is_caught_on_the_call_activity(flow
     flow.complete(i, "handle")
     assert flow.status(i) == "completed"
     assert "normal" not in flow.variables(i)["path"]
+
+
+def test_interrupting_event_subprocess_in_a_subprocess_ends_only_that_subprocess(flow):
+    flow.deploy("evt_esp_in_subprocess.bpmn")
+    i = flow.start("evt_esp_in_subprocess", START)["id"]
+    assert open_ids(flow, i) == ["inner"]
+    assert flow.advance(hours=2) == 1
+    assert open_ids(flow, i) == ["after"]
+    assert flow.task_states(i)["inner"] == "cancelled"
+    assert flow.variables(i)["path"] == ["timeout"]
+    flow.complete(i, "after")
+    assert flow.status(i) == "completed"
