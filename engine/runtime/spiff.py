@@ -20,7 +20,7 @@ from SpiffWorkflow.bpmn import BpmnEvent, BpmnWorkflow
 from SpiffWorkflow.bpmn.serializer import BpmnWorkflowSerializer
 from SpiffWorkflow.bpmn.serializer.default.workflow import BpmnWorkflowConverter
 from SpiffWorkflow.bpmn.specs.bpmn_process_spec import BpmnProcessSpec
-from SpiffWorkflow.bpmn.specs.control import BoundaryEventSplit
+from SpiffWorkflow.bpmn.specs.control import BoundaryEventSplit, _EndJoin
 from SpiffWorkflow.bpmn.specs.defaults import BoundaryEvent, ManualTask, NoneTask
 from SpiffWorkflow.bpmn.specs.event_definitions import timer as _spiff_timer
 from SpiffWorkflow.bpmn.specs.event_definitions.conditional import ConditionalEventDefinition
@@ -178,7 +178,12 @@ def _start_conditional_event_subprocesses(workflow: BpmnWorkflow) -> bool:
             continue
         active = [sp for sp in workflow.subprocesses.values()
                   if not sp.completed and sp.spec.name == spec._wf_spec.name]
-        if active or not workflow.script_engine.evaluate(last, definition.expression):
+        # it fires when its condition becomes true (remembered on the root task), not on every step while
+        # it stays true: a non-interrupting one would otherwise start again and again
+        held = workflow.task_tree.internal_data.setdefault("pdca_conditions", {})
+        now = bool(workflow.script_engine.evaluate(last, definition.expression))
+        was, held[spec.name] = held.get(spec.name, False), now
+        if active or not now or was:
             continue
         fresh = dict(last.data)
         child_id = workflow.spec.start.trigger_wf(workflow.task_tree, spec._wf_spec.name)
@@ -201,7 +206,8 @@ def _end_beside_idle_event_subprocesses(workflow: BpmnWorkflow) -> bool:
         return False
     for scope in [workflow, *workflow.subprocesses.values()]:
         unfinished = [t for t in scope.get_tasks(state=TaskState.NOT_FINISHED_MASK) if t.workflow is scope]
-        joins = [t for t in unfinished if t.state == TaskState.WAITING and type(t.task_spec).__name__ == "_EndJoin"]
+        # _EndJoin is SpiffWorkflow's (private) join before a process's end: waiting there = the flow is done
+        joins = [t for t in unfinished if t.state == TaskState.WAITING and isinstance(t.task_spec, _EndJoin)]
         if not joins:
             continue
         idle = [t for t in unfinished if t.id in workflow.subprocesses and _idle_event_subprocess(workflow.subprocesses[t.id])]

@@ -383,3 +383,15 @@ def test_interrupting_event_subprocess_in_a_subprocess_ends_only_that_subprocess
     assert flow.variables(i)["path"] == ["timeout"]
     flow.complete(i, "after")
     assert flow.status(i) == "completed"
+
+
+def test_non_interrupting_conditional_event_subprocess_fires_once_when_the_condition_becomes_true(flow):
+    flow.deploy("evt_esp_conditional_nonint.bpmn")
+    i = flow.start("evt_esp_conditional_nonint", {"path": [], "level": 1})["id"]
+    assert open_ids(flow, i) == ["edit"]
+    flow.complete(i, "edit", {"level": 7})
+    assert open_ids(flow, i) == ["notify", "work"]
+    flow.complete(i, "notify")
+    assert open_ids(flow, i) == ["work"]  # still true, but nothing changed it: no second start
+    flow.complete(i, "work")
+    assert flow.status(i) == "completed"
