@@ -395,3 +395,26 @@ def test_non_interrupting_conditional_event_subprocess_fires_once_when_the_condi
     assert open_ids(flow, i) == ["work"]  # still true, but nothing changed it: no second start
     flow.complete(i, "work")
     assert flow.status(i) == "completed"
+
+
+def test_interrupting_boundary_message_cancels_the_task_and_carries_its_data(flow):
+    flow.deploy("evt_boundary_message_int.bpmn")
+    i = flow.start("evt_boundary_message_int", START, business_key="case-9")["id"]
+    assert flow.message("withdrawn", {"why": "customer"}, correlation="case-9")["instance_ids"] == [i]
+    assert flow.status(i) == "completed"
+    assert flow.task_states(i) == {"work": "cancelled"}
+    assert flow.variables(i)["path"] == ["archive"]
+    assert flow.variables(i)["why"] == "customer"
+
+
+def test_non_interrupting_boundary_signal_keeps_the_task_and_fires_on_each_signal(flow):
+    flow.deploy("evt_boundary_signal_nonint.bpmn")
+    i = flow.start("evt_boundary_signal_nonint", START)["id"]
+    assert flow.signal("ping")["instance_ids"] == [i]
+    assert flow.signal("ping")["instance_ids"] == [i]
+    assert open_ids(flow, i) == ["answer", "answer", "work"]
+    flow.complete(i, "work")
+    assert flow.signal("ping")["instance_ids"] == []
+    flow.complete(i, "answer")
+    flow.complete(i, "answer")
+    assert flow.status(i) == "completed"
