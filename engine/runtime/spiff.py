@@ -542,18 +542,18 @@ def take_thrown_events(workflow: BpmnWorkflow) -> list[ThrownEvent]:
         if isinstance(definition, SignalEventDefinition):
             out.append(ThrownEvent("signal", definition.name, {}))
         elif isinstance(definition, MessageEventDefinition):
-            out.append(ThrownEvent("message", definition.name, _message_payload(event.payload)))
+            out.append(ThrownEvent("message", definition.name, _message_payload(definition.name, event.payload)))
     return out
 
 
-def _message_payload(payload: Any) -> dict[str, Any]:
+def _message_payload(name: str, payload: Any) -> dict[str, Any]:
     # The Camunda definition wraps the thrown value as {"payload": value, "result_var": name}; without
-    # a camunda:expression the value is the thrower's variables (see PdcaMessageEventDefinition).
+    # a camunda:expression the value is the thrower's variables (engine/bpmn_parser.py ThrownMessageEventDefinition).
     if isinstance(payload, dict) and "result_var" in payload and "payload" in payload:
         value = payload["payload"]
         if isinstance(value, dict):
             return dict(value)
-        return {payload["result_var"]: value} if payload["result_var"] else {}
+        return {payload["result_var"] or name: value}  # a single value: a variable named after the message
     return dict(payload) if isinstance(payload, dict) else {}
 
 
