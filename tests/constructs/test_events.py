@@ -418,3 +418,14 @@ def test_non_interrupting_boundary_signal_keeps_the_task_and_fires_on_each_signa
     flow.complete(i, "answer")
     flow.complete(i, "answer")
     assert flow.status(i) == "completed"
+
+
+def test_signal_thrown_when_a_timer_fires_reaches_the_waiting_instances(flow):
+    flow.deploy("evt_signal_catch.bpmn", "evt_timer_signal.bpmn")
+    waiting = flow.start("evt_signal_catch", START)["id"]
+    thrower = flow.start("evt_timer_signal", START)["id"]
+    assert flow.status(waiting) == "running"
+    assert flow.advance(hours=2) == 1
+    assert flow.status(thrower) == "completed"
+    assert flow.status(waiting) == "completed"
+    assert flow.variables(waiting)["path"] == ["alarmed"]
