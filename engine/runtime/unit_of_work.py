@@ -202,7 +202,7 @@ class UnitOfWork:
         before = spiff.pending_timer_ids(loaded.workflow, leased) & (set(waiting) | leased)
         self.advance(loaded, actor, refresh_timers=True)
         # A cycle timer (ISO repeat or cron) fires and goes on waiting, for a later time.
-        still, _ = spiff.waiting_events(loaded.workflow)
+        still = spiff.waiting_events(loaded.workflow).timers
         repeated = {t for t in before & set(still) if t in waiting and still[t][1] > waiting[t][1]}
         fired = sorted((before - spiff.unfinished_task_ids(loaded.workflow)) | repeated)
         for task_id in fired:
