@@ -168,7 +168,7 @@ def demo() -> None:
 
 
 @main.command()
-@click.argument("name", type=click.Choice(["engine", "timers", "inbox", "kpis"]))
+@click.argument("name", type=click.Choice(["engine", "timers", "inbox", "kpis", "corpus"]))
 @click.option("--n", "n", default=None, type=int,
               help="size (engine: 2000 instances, timers: 10000 timers, kpis: 100000 complaints)")
 @click.option("--tasks", "n_tasks", default=1_000_000, show_default=True, type=int,
@@ -177,8 +177,14 @@ def demo() -> None:
 @click.option("--no-fill", is_flag=True, help="inbox: time the --database-url an earlier run filled")
 @click.option("--json", "as_json", is_flag=True, help="last line is one JSON object")
 @click.option("--database-url", default=None, help="benchmark against this database (default: a temp SQLite file)")
-def bench(name: str, n: int | None, n_tasks: int, reps: int, no_fill: bool, as_json: bool, database_url: str | None) -> None:
+@click.option("--path", "paths", multiple=True, type=click.Path(exists=True),
+              help="corpus: a BPMN/DMN file or folder (repeatable)")
+def bench(name: str, n: int | None, n_tasks: int, reps: int, no_fill: bool, as_json: bool, database_url: str | None,
+          paths: tuple[str, ...]) -> None:
     """Benchmarks (see README)."""
+    if name == "corpus":
+        _bench_corpus(paths, as_json)
+        return
 
     def progress(done: int) -> None:
         click.echo(f"  ... {done} instances", err=True)
@@ -204,6 +210,19 @@ def bench(name: str, n: int | None, n_tasks: int, reps: int, no_fill: bool, as_j
         for key, value in result.items():
             click.echo(f"{key:28} {value}")
     click.echo(json.dumps(result) if as_json else "")
+
+
+def _bench_corpus(paths: tuple[str, ...], as_json: bool) -> None:
+    """Deploy and drive every file under --path (benchmarks/corpus.py); per-file lines, totals, crashes."""
+    from benchmarks.corpus import report_lines, run_corpus_bench
+
+    if not paths:
+        raise click.UsageError("bench corpus needs at least one --path")
+    result = run_corpus_bench(paths, lambda text: click.echo(f"  ... {text}", err=True) if not as_json else None)
+    if not as_json:
+        for line in report_lines(result):
+            click.echo(line)
+    click.echo(json.dumps(result, default=str) if as_json else "")
 
 
 if __name__ == "__main__":

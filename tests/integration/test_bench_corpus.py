@@ -1,0 +1,83 @@
+"""`pdcaflow bench corpus` on a tiny corpus of our own (tests/fixtures/corpus), so the measuring tool is
+itself tested without the outside corpus: a user task + timer model runs to its end, a Java delegate
+is refused with its line and element, a business-rule task finds the DMN of its folder."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from benchmarks.corpus import Crash, _Recorder, run_corpus_bench, value_for
+from engine import clock
+from engine.errors import NotFoundError
+from web.cli import main
+
+CORPUS = Path(__file__).parent.parent / "fixtures" / "corpus"
+
+
+def _by_file(result: dict) -> dict[str, dict]:
+    return {Path(f["file"]).name: f for f in result["per_file"]}
+
+
+def test_the_runner_counts_deployed_refused_and_runs_to_the_end():
+    result = run_corpus_bench([CORPUS])
+    assert (result["files"], result["bpmn"], result["dmn"]) == (4, 3, 1)
+    assert (result["deployed"], result["refused"], result["crashed_on_deploy"]) == (3, 1, 0)
+    assert (result["processes_run"], result["ran_to_end"], result["files_ran_to_end"]) == (2, 2, 2)
+    assert (result["incident"], result["stuck"], result["crashes"]) == (0, 0, 0)
+    files = _by_file(result)
+    # the task's form was filled and the one-day timer fired by moving the engine clock
+    review = files["review_then_wait.bpmn"]["runs"][0]
+    assert review["status"] == "completed"
+    assert review["actions"] == ["task:review", "timer"]
+    assert files["rate_defect.bpmn"]["runs"][0]["status"] == "completed"
+    refused = files["java_delegate.bpmn"]
+    assert refused["outcome"] == "refused" and refused["runs"] == []
+    assert refused["problems"][0].startswith("corpus/java_delegate.bpmn:7: serviceTask erp")
+    assert files["defect_rating.dmn"]["outcome"] == "deployed"
+    assert clock.offset().total_seconds() == 0  # the moved clock is put back
+
+
+def test_cli_prints_the_totals_as_json_on_the_last_line():
+    out = CliRunner().invoke(main, ["bench", "corpus", "--path", str(CORPUS), "--json"])
+    assert out.exit_code == 0, out.output
+    figures = json.loads(out.output.strip().splitlines()[-1])
+    assert figures["bench"] == "corpus" and figures["ran_to_end"] == 2 and figures["refused"] == 1
+
+
+def test_cli_report_names_each_file_and_its_outcome():
+    out = CliRunner().invoke(main, ["bench", "corpus", "--path", str(CORPUS / "java_delegate.bpmn"),
+                                    "--path", str(CORPUS / "review_then_wait.bpmn")])
+    assert out.exit_code == 0, out.output
+    assert "java_delegate.bpmn: refused:" in out.output
+    assert "review_then_wait.bpmn: deployed; corpus_review completed" in out.output
+
+
+def test_an_exception_escaping_the_service_layer_is_recorded_as_a_crash_an_engine_error_is_not():
+    crashes: list[Crash] = []
+    rec = _Recorder("model.bpmn", crashes)
+
+    def not_found():
+        raise NotFoundError("no such instance")
+
+    def broken():
+        raise TypeError("value of type BpmnEvent cannot be stored")
+
+    assert rec.call("read", not_found) == (None, "NotFoundError: no such instance", False)
+    assert crashes == []
+    _, error, crashed = rec.call("complete 'Review'", broken)
+    assert crashed and error == "TypeError: value of type BpmnEvent cannot be stored"
+    assert crashes[0].during == "complete 'Review'" and crashes[0].where.endswith(f":{broken.__code__.co_firstlineno + 1}")
+
+
+def test_form_values_follow_the_field_type_and_change_when_a_task_comes_back():
+    enum = {"id": "level", "type": "enum", "options": [{"id": "minor"}, {"id": "major"}]}
+    assert [value_for(enum, n) for n in range(3)] == ["minor", "major", "minor"]
+    assert value_for({"id": "ok", "type": "boolean"}) is True
+    assert value_for({"id": "ok", "type": "boolean"}, 1) is False
+    assert value_for({"id": "n", "type": "long"}) == 1
+    assert value_for({"id": "s", "type": "string", "default": "d"}) == "d"
+    assert value_for({"id": "s", "type": "string"}) == "x"
+    assert value_for({"id": "s", "type": "string"}, 1, ["Yes", "No"]) == "No"
