@@ -41,6 +41,7 @@ _TIMER_SLACK = timedelta(seconds=1)
 _MAX_GUESSED = 3
 _NAME_ERROR = re.compile(r"name '(\w+)' is not defined")
 _KEY_ERROR = re.compile(r"^'(\w+)'")
+_TEXT_NOT_NUMBER = re.compile(r"between instances of '(str' and '(int|float)|(int|float)' and 'str)'")
 _COMPARED = re.compile(r"(\w+)\s*==\s*[\"']([^\"']*)[\"']")
 
 
@@ -64,6 +65,7 @@ class FileResult:
     problems: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     runs: list[Run] = field(default_factory=list)
+    causes: list[str] = field(default_factory=list)  # each problem's message without file, line and element
 
     @property
     def ran_to_end(self) -> bool:
@@ -237,6 +239,7 @@ def run_file(path: Path, models: dict[Path, Model], tmp: Path, crashes: list[Cra
         if mine:
             result.outcome = "refused"
             result.problems = [str(p).replace(str(path), name, 1) for p in mine]
+            result.causes = sorted({p.message for p in mine})
             return result
         result.outcome = "deployed"
         deployed = {r.key for r in report.results}
@@ -295,6 +298,11 @@ def drive(runtime: Runtime, rec: _Recorder, key: str, start: str, path: Path, ma
     while True:
         run = _drive_once(runtime, rec, key, start, path, max_steps, given, literals)
         missing = _missing_variable(run.problem) if run.status == "incident" else None
+        if missing is None and run.status == "incident" and _TEXT_NOT_NUMBER.search(run.problem):
+            texts = [name for name, value in given.items() if value == "x"]
+            if texts:  # the guessed text is compared with numbers: guess a number instead
+                given[texts[-1]] = 1
+                continue
         if missing is None or missing in given or len(given) >= _MAX_GUESSED or start != "none":
             run.inputs = dict(given)
             return run
@@ -434,8 +442,10 @@ def run_corpus_bench(paths: Iterable[Path | str], progress: Callable[[str], None
     """Deploy and drive every BPMN/DMN file under `paths`; totals, per-file results and crashes."""
     paths = [Path(p) for p in paths]
     files = collect(paths)
-    models = {p: read_model(p) for p in files if p.suffix.lower() == ".bpmn"}
-    models.update({p: Model({}, set(), set()) for p in files if p.suffix.lower() == ".dmn"})
+    # every model of the files' folders, so a file given alone still finds its folder's DMN and called processes
+    folder_files = collect(sorted({p.parent for p in files}))
+    models = {p: read_model(p) for p in folder_files if p.suffix.lower() == ".bpmn"}
+    models.update({p: Model({}, set(), set()) for p in folder_files if p.suffix.lower() == ".dmn"})
     crashes: list[Crash] = []
     results: list[FileResult] = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -461,10 +471,23 @@ def run_corpus_bench(paths: Iterable[Path | str], progress: Callable[[str], None
         "stuck": sum(r.status in ("stuck", "step-limit") for r in runs),
         "start_refused": sum(r.status == "start-refused" for r in runs),
         "not_started": sum(r.status == "not-started" for r in runs),
+        "crashed_runs": sum(r.status == "crashed" for r in runs),
         "crashes": len(crashes),
+        "refusal_causes": _grouped((c, f.file) for f in results for c in f.causes),
+        "run_problems": _grouped((r.problem or r.status, f.file) for f in results for r in f.runs
+                                 if r.status != "completed"),
         "crash_list": [asdict(c) for c in crashes],
         "per_file": [{**asdict(f), "ran_to_end": f.ran_to_end} for f in results],
     }
+
+
+def _grouped(pairs: Iterable[tuple[str, str]]) -> dict[str, list[str]]:
+    """cause -> the files it stopped, most frequent cause first."""
+    groups: dict[str, list[str]] = {}
+    for cause, file in pairs:
+        if file not in groups.setdefault(cause, []):
+            groups[cause].append(file)
+    return dict(sorted(groups.items(), key=lambda item: (-len(item[1]), item[0])))
 
 
 def summary_line(result: FileResult) -> str:
@@ -486,8 +509,12 @@ def report_lines(result: dict[str, Any]) -> list[str]:
         lines.append(f"{r.file}: {summary_line(r)}")
     lines.append("")
     for key in ("files", "bpmn", "dmn", "deployed", "refused", "crashed_on_deploy", "processes_run", "ran_to_end",
-                "files_ran_to_end", "incident", "stuck", "start_refused", "not_started", "crashes"):
+                "files_ran_to_end", "incident", "stuck", "start_refused", "not_started", "crashed_runs", "crashes"):
         lines.append(f"{key:20} {result[key]}")
+    for title, key in (("refused because", "refusal_causes"), ("runs that did not end", "run_problems")):
+        if result[key]:
+            lines += ["", f"{title}:"]
+            lines += [f"  {len(files):3}  {cause}\n       {', '.join(files)}" for cause, files in result[key].items()]
     for c in result["crash_list"]:
         lines.append(f"CRASH {c['file']} during {c['during']}: {c['error']} at {c['where']}")
     return lines

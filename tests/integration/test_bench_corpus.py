@@ -26,7 +26,9 @@ def test_the_runner_counts_deployed_refused_and_runs_to_the_end():
     assert (result["files"], result["bpmn"], result["dmn"]) == (4, 3, 1)
     assert (result["deployed"], result["refused"], result["crashed_on_deploy"]) == (3, 1, 0)
     assert (result["processes_run"], result["ran_to_end"], result["files_ran_to_end"]) == (2, 2, 2)
-    assert (result["incident"], result["stuck"], result["crashes"]) == (0, 0, 0)
+    assert (result["incident"], result["stuck"], result["crashed_runs"], result["crashes"]) == (0, 0, 0, 0)
+    assert result["run_problems"] == {}
+    assert list(result["refusal_causes"].values()) == [["corpus/java_delegate.bpmn"]]
     files = _by_file(result)
     # the task's form was filled and the one-day timer fired by moving the engine clock
     review = files["review_then_wait.bpmn"]["runs"][0]
@@ -47,12 +49,16 @@ def test_cli_prints_the_totals_as_json_on_the_last_line():
     assert figures["bench"] == "corpus" and figures["ran_to_end"] == 2 and figures["refused"] == 1
 
 
-def test_cli_report_names_each_file_and_its_outcome():
+def test_cli_report_names_each_file_and_its_outcome_and_groups_refusals_by_cause():
+    # files given one by one: the business-rule task still finds the DMN of its folder
     out = CliRunner().invoke(main, ["bench", "corpus", "--path", str(CORPUS / "java_delegate.bpmn"),
-                                    "--path", str(CORPUS / "review_then_wait.bpmn")])
+                                    "--path", str(CORPUS / "review_then_wait.bpmn"),
+                                    "--path", str(CORPUS / "rate_defect.bpmn")])
     assert out.exit_code == 0, out.output
     assert "java_delegate.bpmn: refused:" in out.output
     assert "review_then_wait.bpmn: deployed; corpus_review completed" in out.output
+    assert "rate_defect.bpmn: deployed; corpus_rate completed" in out.output
+    assert "refused because:\n    1  " in out.output
 
 
 def test_an_exception_escaping_the_service_layer_is_recorded_as_a_crash_an_engine_error_is_not():
