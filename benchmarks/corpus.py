@@ -42,6 +42,7 @@ _MAX_GUESSED = 3
 _NAME_ERROR = re.compile(r"name '(\w+)' is not defined")
 _KEY_ERROR = re.compile(r"^'(\w+)'")
 _TEXT_NOT_NUMBER = re.compile(r"between instances of '(str' and '(int|float)|(int|float)' and 'str)'")
+_FLAG = re.compile(r"\$\{\s*!?\s*(\w+)\s*\}")
 _COMPARED = re.compile(r"(\w+)\s*==\s*[\"']([^\"']*)[\"']")
 
 
@@ -90,6 +91,7 @@ class Model:
     called: set[str]
     defined: set[str]
     literals: dict[str, list[str]] = field(default_factory=dict)  # variable -> strings conditions compare it to
+    flags: set[str] = field(default_factory=set)  # variables conditions test as booleans (${approved})
 
 
 # ---------------------------------------------------------------------- reading the files
@@ -110,11 +112,13 @@ def read_model(path: Path) -> Model:
         processes[pid] = _start_kind(process, messages, signals)
     called = {c.get("calledElement") for c in root.iter(f"{{{BPMN_NS}}}callActivity") if c.get("calledElement")}
     literals: dict[str, list[str]] = {}
+    flags: set[str] = set()
     for condition in root.iter(f"{{{BPMN_NS}}}conditionExpression"):
         for name, value in _COMPARED.findall(condition.text or ""):
             if value not in literals.setdefault(name, []):
                 literals[name].append(value)
-    return Model(processes, called, defined, literals)
+        flags.update(_FLAG.findall(condition.text or ""))
+    return Model(processes, called, defined, literals, flags)
 
 
 def _start_kind(process: Any, messages: dict[str, str], signals: dict[str, str]) -> str:
@@ -190,8 +194,14 @@ def value_for(form_field: dict[str, Any], attempt: int = 0, literals: list[str] 
 
 
 def form_values(fields: list[dict[str, Any]] | None, attempt: int = 0,
-                literals: dict[str, list[str]] | None = None) -> dict[str, Any]:
+                literals: dict[str, list[str]] | None = None, flags: set[str] | None = None) -> dict[str, Any]:
     literals = literals or {}
+    if fields and len(fields) == 1 and fields[0].get("id") == "*":
+        # Camunda's generic form (a formKey/formRef task without formData takes any variables): what an
+        # embedded form would set, i.e. the variables the model's conditions test
+        values: dict[str, Any] = {name: attempt % 2 == 0 for name in sorted(flags or ())}
+        values.update({name: options[attempt % len(options)] for name, options in literals.items()})
+        return values
     return {f["id"]: value_for(f, attempt, literals.get(f["id"]))
             for f in fields or [] if f.get("id") and not f.get("readonly")}
 
@@ -246,7 +256,7 @@ def run_file(path: Path, models: dict[Path, Model], tmp: Path, crashes: list[Cra
         for key, start in models.get(path, Model({}, set(), set())).processes.items():
             if key not in deployed:
                 continue
-            result.runs.append(drive(runtime, rec, key, start, path, max_steps, models[path].literals))
+            result.runs.append(drive(runtime, rec, key, start, path, max_steps, models[path]))
     finally:
         clock.reset()
         db.dispose()
@@ -290,13 +300,13 @@ def _start_form(path: Path, key: str) -> list[dict[str, Any]]:
 
 
 def drive(runtime: Runtime, rec: _Recorder, key: str, start: str, path: Path, max_steps: int = MAX_STEPS,
-          literals: dict[str, list[str]] | None = None) -> Run:
+          model: Model | None = None) -> Run:
     """Run one instance to its end; when it fails for a variable nobody set (Camunda examples are
     started with variables by their tests or forms), start again with that variable = "x"."""
     given: dict[str, Any] = {}
-    literals = literals or {}
+    model = model or Model({}, set(), set())
     while True:
-        run = _drive_once(runtime, rec, key, start, path, max_steps, given, literals)
+        run = _drive_once(runtime, rec, key, start, path, max_steps, given, model)
         missing = _missing_variable(run.problem) if run.status == "incident" else None
         if missing is None and run.status == "incident" and _TEXT_NOT_NUMBER.search(run.problem):
             texts = [name for name, value in given.items() if value == "x"]
@@ -317,7 +327,7 @@ def _missing_variable(problem: str) -> str | None:
 
 
 def _drive_once(runtime: Runtime, rec: _Recorder, key: str, start: str, path: Path, max_steps: int,
-                given: dict[str, Any], literals: dict[str, list[str]]) -> Run:
+                given: dict[str, Any], model: Model) -> Run:
     run = Run(key)
     instance_id = _start(runtime, rec, run, start, path, given)
     if instance_id is None:
@@ -338,7 +348,7 @@ def _drive_once(runtime: Runtime, rec: _Recorder, key: str, start: str, path: Pa
         if step == max_steps:
             run.status = "step-limit"
             return run
-        moved, problem = _step(runtime, rec, run, instance_id, literals)
+        moved, problem = _step(runtime, rec, run, instance_id, model)
         if not moved:
             run.status = "crashed" if problem and problem.startswith("crash ") else "stuck"
             run.problem = problem or _waiting_on(runtime, instance_id)
@@ -346,12 +356,11 @@ def _drive_once(runtime: Runtime, rec: _Recorder, key: str, start: str, path: Pa
     return run
 
 
-def _step(runtime: Runtime, rec: _Recorder, run: Run, instance_id: str,
-          literals: dict[str, list[str]]) -> tuple[bool, str | None]:
+def _step(runtime: Runtime, rec: _Recorder, run: Run, instance_id: str, model: Model) -> tuple[bool, str | None]:
     """Do one thing the instance waits for; (moved, problem when nothing could be done)."""
     tasks = runtime.tasks(_ACTOR, instance_id=instance_id)
     for task in tasks:
-        values = form_values(task.form, run.actions.count(f"task:{task.spec_id}"), literals)
+        values = form_values(task.form, run.actions.count(f"task:{task.spec_id}"), model.literals, model.flags)
         actor = Actor(task.assignee or _ACTOR.username, frozenset(task.groups), "admin")
         _, error, crashed = rec.call(f"complete '{task.name}'", lambda t=task, a=actor, v=values: runtime.complete(t.id, a, v))
         if error:

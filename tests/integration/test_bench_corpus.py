@@ -9,7 +9,7 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from benchmarks.corpus import Crash, _Recorder, run_corpus_bench, value_for
+from benchmarks.corpus import Crash, _Recorder, form_values, read_model, run_corpus_bench, value_for
 from engine import clock
 from engine.errors import NotFoundError
 from web.cli import main
@@ -87,3 +87,30 @@ def test_form_values_follow_the_field_type_and_change_when_a_task_comes_back():
     assert value_for({"id": "s", "type": "string", "default": "d"}) == "d"
     assert value_for({"id": "s", "type": "string"}) == "x"
     assert value_for({"id": "s", "type": "string"}, 1, ["Yes", "No"]) == "No"
+
+
+def test_a_generic_form_gets_the_variables_the_models_conditions_test():
+    generic = [{"id": "*", "type": "variables"}]
+    assert form_values(generic, 0, {"decision": ["Yes", "No"]}, {"approved"}) == {"approved": True, "decision": "Yes"}
+    assert form_values(generic, 1, {"decision": ["Yes", "No"]}, {"approved"}) == {"approved": False, "decision": "No"}
+
+
+def test_reading_a_model_finds_its_processes_how_they_start_and_what_conditions_test(tmp_path):
+    model = read_model(CORPUS / "review_then_wait.bpmn")
+    assert model.processes == {"corpus_review": "none"}
+    path = tmp_path / "m.bpmn"
+    path.write_text(
+        '<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL">'
+        '<bpmn:message id="m1" name="order placed"/>'
+        '<bpmn:process id="p" isExecutable="true"><bpmn:startEvent id="s">'
+        '<bpmn:messageEventDefinition messageRef="m1"/></bpmn:startEvent>'
+        '<bpmn:callActivity id="c" calledElement="q"/>'
+        '<bpmn:sequenceFlow id="f" sourceRef="s" targetRef="c"><bpmn:conditionExpression>'
+        "${!approved}</bpmn:conditionExpression></bpmn:sequenceFlow>"
+        '<bpmn:sequenceFlow id="g" sourceRef="s" targetRef="c"><bpmn:conditionExpression>'
+        "level == 'major'</bpmn:conditionExpression></bpmn:sequenceFlow></bpmn:process>"
+        '<bpmn:process id="diagram_only" isExecutable="false"/></bpmn:definitions>')
+    model = read_model(path)
+    assert model.processes == {"p": "message:order placed"}
+    assert model.called == {"q"} and model.defined == {"p", "diagram_only"}
+    assert model.flags == {"approved"} and model.literals == {"level": ["major"]}
