@@ -42,6 +42,7 @@ _MAX_GUESSED = 3
 _NAME_ERROR = re.compile(r"name '(\w+)' is not defined")
 _KEY_ERROR = re.compile(r"^'(\w+)'")
 _TEXT_NOT_NUMBER = re.compile(r"between instances of '(str' and '(int|float)|(int|float)' and 'str)'")
+_COLLECTION = re.compile(r"collection '(\w+)' is not a variable")
 _FLAG = re.compile(r"\$\{\s*!?\s*(\w+)\s*\}")
 _COMPARED = re.compile(r"(\w+)\s*==\s*[\"']([^\"']*)[\"']")
 
@@ -313,10 +314,13 @@ def drive(runtime: Runtime, rec: _Recorder, key: str, start: str, path: Path, ma
             if texts:  # the guessed text is compared with numbers: guess a number instead
                 given[texts[-1]] = 1
                 continue
+        collection = _COLLECTION.search(run.problem) if run.status == "incident" else None
+        if missing is None and collection and collection.group(1) not in given:
+            missing = collection.group(1)
         if missing is None or missing in given or len(given) >= _MAX_GUESSED or start != "none":
             run.inputs = dict(given)
             return run
-        given[missing] = "x"
+        given[missing] = [1, 2] if collection else "x"  # a multi-instance collection: two items
 
 
 def _missing_variable(problem: str) -> str | None:
