@@ -166,6 +166,16 @@ def companions(path: Path, models: dict[Path, Model]) -> list[Path]:
     return out + sorted(seen)
 
 
+def _with_conditions_of(model: Model, others: list[Model]) -> Model:
+    """The model with the condition literals and flags of the processes it calls (deployed with it)."""
+    literals = {name: list(values) for name, values in model.literals.items()}
+    for other in others:
+        for name, values in other.literals.items():
+            literals.setdefault(name, []).extend(v for v in values if v not in literals[name])
+    return Model(model.processes, model.called, model.defined, literals,
+                 set(model.flags).union(*(o.flags for o in others)))
+
+
 # ---------------------------------------------------------------------- values for forms
 def value_for(form_field: dict[str, Any], attempt: int = 0, literals: list[str] | None = None) -> Any:
     """A value the field's type allows: its default, the first enum option, True, 1, today or "x"
@@ -238,7 +248,8 @@ def run_file(path: Path, models: dict[Path, Model], tmp: Path, crashes: list[Cra
     rec = _Recorder(name, crashes)
     try:
         runtime = Runtime(db)
-        files = [(str(p), p.read_bytes()) for p in [path, *companions(path, models)]]
+        deployed_with = [path, *companions(path, models)]
+        files = [(str(p), p.read_bytes()) for p in deployed_with]
         report, error, crashed = rec.call("deploy", lambda: runtime.deploy(files, _ACTOR))
         if crashed or report is None:
             result.outcome = "crashed" if crashed else "refused"
@@ -257,7 +268,8 @@ def run_file(path: Path, models: dict[Path, Model], tmp: Path, crashes: list[Cra
         for key, start in models.get(path, Model({}, set(), set())).processes.items():
             if key not in deployed:
                 continue
-            result.runs.append(drive(runtime, rec, key, start, path, max_steps, models[path]))
+            result.runs.append(drive(runtime, rec, key, start, path, max_steps, _with_conditions_of(
+                models[path], [models[p] for p in deployed_with if p in models])))
     finally:
         clock.reset()
         db.dispose()
@@ -320,7 +332,8 @@ def drive(runtime: Runtime, rec: _Recorder, key: str, start: str, path: Path, ma
         if missing is None or missing in given or len(given) >= _MAX_GUESSED or start != "none":
             run.inputs = dict(given)
             return run
-        given[missing] = [1, 2] if collection else "x"  # a multi-instance collection: two items
+        # a multi-instance collection: two items; a variable the conditions compare: their first literal
+        given[missing] = [1, 2] if collection else (model.literals.get(missing) or ["x"])[0]
 
 
 def _missing_variable(problem: str) -> str | None:
@@ -378,8 +391,10 @@ def _step(runtime: Runtime, rec: _Recorder, run: Run, instance_id: str, model: M
         if kind == "signal" and hasattr(runtime, "signal"):
             _, error, crashed = rec.call(f"signal '{name}'", lambda n=name: runtime.signal(n, {}, _ACTOR))
         else:
-            _, error, crashed = rec.call(f"message '{name}'",
-                                         lambda n=name: runtime.correlate_message(n, instance_id, {}, _ACTOR))
+            # the payload another pool would send: what the model's conditions test, varied each time round
+            payload = form_values([{"id": "*"}], run.actions.count(f"{kind}:{name}"), model.literals, model.flags)
+            _, error, crashed = rec.call(f"message '{name}'", lambda n=name, d=payload: runtime.correlate_message(
+                n, instance_id, d, _ACTOR))
         if error:
             return False, ("crash " if crashed else "") + f"delivering {kind} '{name}': {error}"
         run.actions.append(f"{kind}:{name}")
