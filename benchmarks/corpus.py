@@ -490,6 +490,7 @@ def run_corpus_bench(paths: Iterable[Path | str], progress: Callable[[str], None
         "bpmn": sum(f.kind == "bpmn" for f in results),
         "dmn": sum(f.kind == "dmn" for f in results),
         "deployed": sum(f.outcome == "deployed" for f in results),
+        "deployed_with_warnings": sum(f.outcome == "deployed" and bool(f.warnings) for f in results),
         "refused": sum(f.outcome == "refused" for f in results),
         "crashed_on_deploy": sum(f.outcome == "crashed" for f in results),
         "processes_run": len(runs),
@@ -536,7 +537,8 @@ def report_lines(result: dict[str, Any]) -> list[str]:
                        runs=[Run(**run) for run in f["runs"]])
         lines.append(f"{r.file}: {summary_line(r)}")
     lines.append("")
-    for key in ("files", "bpmn", "dmn", "deployed", "refused", "crashed_on_deploy", "processes_run", "ran_to_end",
+    for key in ("files", "bpmn", "dmn", "deployed", "deployed_with_warnings", "refused", "crashed_on_deploy",
+                "processes_run", "ran_to_end",
                 "files_ran_to_end", "incident", "stuck", "start_refused", "not_started", "crashed_runs", "crashes"):
         lines.append(f"{key:20} {result[key]}")
     for title, key in (("refused because", "refusal_causes"), ("runs that did not end", "run_problems")):
