@@ -15,6 +15,7 @@ The corpus itself is not ours and lives outside the repository (see README: benc
 
 from __future__ import annotations
 
+import logging
 import re
 import tempfile
 import traceback
@@ -218,6 +219,32 @@ def form_values(fields: list[dict[str, Any]] | None, attempt: int = 0,
 
 
 # ---------------------------------------------------------------------- the run of one file
+class _LoggedFailures(logging.Handler):
+    """Warnings and tracebacks the engine's workers log while the block runs (they catch their own failures)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.messages: list[str] = []
+        self.tracebacks: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage()[:500])
+        if record.exc_info and record.exc_info[1] is not None:
+            self.tracebacks.append(record)
+
+    def __enter__(self) -> _LoggedFailures:
+        logging.getLogger("pdcaflow").addHandler(self)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        logging.getLogger("pdcaflow").removeHandler(self)
+
+
+def _last_frame(exc: BaseException | None) -> str:
+    frames = traceback.extract_tb(exc.__traceback__) if exc is not None else []
+    return f"{frames[-1].filename}:{frames[-1].lineno}" if frames else "?"
+
+
 class _Recorder:
     """Calls into the service layer: engine errors are answers, anything else is a crash."""
 
@@ -232,10 +259,8 @@ class _Recorder:
         except EngineError as exc:
             return None, f"{type(exc).__name__}: {exc}", False
         except Exception as exc:  # noqa: BLE001 - the point is to catch what the service layer lets escape
-            frames = traceback.extract_tb(exc.__traceback__)
-            where = f"{frames[-1].filename}:{frames[-1].lineno}" if frames else "?"
             text = f"{type(exc).__name__}: {exc}"[:500]
-            self.crashes.append(Crash(self.file, during, text, where))
+            self.crashes.append(Crash(self.file, during, text, _last_frame(exc)))
             return None, text, True
 
 
@@ -404,9 +429,19 @@ def _step(runtime: Runtime, rec: _Recorder, run: Run, instance_id: str, model: M
         ahead = due - clock.now() + _TIMER_SLACK
         if ahead > timedelta(0):
             clock.advance(ahead)
-        fired, error, crashed = rec.call("fire timers", lambda: runtime.fire_due_timers("corpus-bench"))
+        with _LoggedFailures() as logged:
+            passed, error, crashed = rec.call("fire timers", lambda: runtime.fire_due_timers("corpus-bench"))
         if error:
             return False, ("crash " if crashed else "") + f"firing a timer: {error}"
+        if getattr(passed, "fired", 1) == 0:
+            # the timer worker caught the failure itself (retry, then incident): a traceback it logged is a crash
+            for record in logged.tracebacks:
+                exc = record.exc_info[1] if record.exc_info else None
+                rec.crashes.append(Crash(rec.file, "fire timers", f"{type(exc).__name__}: {exc}"[:500],
+                                         _last_frame(exc)))
+            if logged.tracebacks:
+                return False, f"crash the due timer did not fire: {rec.crashes[-1].error}"
+            return False, f"the due timer did not fire: {logged.messages[0] if logged.messages else 'nothing logged'}"
         run.actions.append("timer")
         return True, None
     return False, None
