@@ -304,7 +304,7 @@ def run_file(path: Path, models: dict[Path, Model], tmp: Path, crashes: list[Cra
 
 def _start(runtime: Runtime, rec: _Recorder, run: Run, start: str, path: Path, given: dict[str, Any]) -> str | None:
     """Start one instance the way its start event allows; its id, or None (run says why)."""
-    if start == "none":
+    if start in ("none", "timer"):  # a timer-start process may also be started by hand, as in Camunda
         data = {**given, **form_values(_start_form(path, run.key))}
         view, error, crashed = rec.call("start", lambda: runtime.start(run.key, data, _ACTOR))
         if view is None:
@@ -354,7 +354,7 @@ def drive(runtime: Runtime, rec: _Recorder, key: str, start: str, path: Path, ma
         collection = _COLLECTION.search(run.problem) if run.status == "incident" else None
         if missing is None and collection and collection.group(1) not in given:
             missing = collection.group(1)
-        if missing is None or missing in given or len(given) >= _MAX_GUESSED or start != "none":
+        if missing is None or missing in given or len(given) >= _MAX_GUESSED or start not in ("none", "timer"):
             run.inputs = dict(given)
             return run
         # a multi-instance collection: two items; a variable the conditions compare: their first literal
