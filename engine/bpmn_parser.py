@@ -18,11 +18,29 @@ from __future__ import annotations
 from typing import Any
 
 from SpiffWorkflow.bpmn.parser.BpmnParser import full_tag
-from SpiffWorkflow.bpmn.parser.event_parsers import EventDefinitionParser
+from SpiffWorkflow.bpmn.parser.event_parsers import (
+    CANCEL_EVENT_XPATH,
+    CONDITIONAL_EVENT_XPATH,
+    ERROR_EVENT_XPATH,
+    ESCALATION_EVENT_XPATH,
+    MESSAGE_EVENT_XPATH,
+    SIGNAL_EVENT_XPATH,
+    TERMINATION_EVENT_XPATH,
+    TIMER_EVENT_XPATH,
+    EventDefinitionParser,
+    ReceiveTaskParser,
+)
 from SpiffWorkflow.bpmn.parser.ProcessParser import ProcessParser
 from SpiffWorkflow.bpmn.parser.TaskParser import TaskParser
 from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
+from SpiffWorkflow.bpmn.specs.defaults import EndEvent, IntermediateThrowEvent, ReceiveTask, StartEvent
 from SpiffWorkflow.camunda.parser.CamundaParser import CamundaParser
+from SpiffWorkflow.camunda.parser.event_parsers import (
+    CamundaEndEventParser,
+    CamundaEventDefinitionParser,
+    CamundaIntermediateThrowEventParser,
+    CamundaStartEventParser,
+)
 from SpiffWorkflow.camunda.parser.task_spec import (
     CAMUNDA_MODEL_NS,
     CallActivityParser,
@@ -41,6 +59,7 @@ from engine.runtime.camunda import (
     with_result_variable,
 )
 from engine.runtime.spiff import DecisionTask
+from engine.thrown_events import ThrownMessageEventDefinition, ThrownSignalEventDefinition
 
 CAMUNDA = "{" + CAMUNDA_MODEL_NS + "}"
 USER_TASK_ATTRIBUTES = ("assignee", "candidateGroups", "candidateUsers", "dueDate", "followUpDate", "priority",
@@ -157,6 +176,66 @@ def _with_camunda_multi_instance(parser_class: type) -> type:
     return _WITH_MI[parser_class]
 
 
+class PdcaReceiveTaskParser(CamundaEventDefinitionParser, ReceiveTaskParser):
+    """A receive task with the Camunda message definition every other message event gets: the generic one
+    SpiffWorkflow's Camunda parser leaves it with is not in the Camunda serializer (it could not be saved)
+    and would not match messages sent to the Camunda catch events."""
+
+    def create_task(self) -> Any:
+        return ReceiveTaskParser.create_task(self)
+
+
+class PdcaStartEventParser(CamundaStartEventParser):
+    """Start events of event subprocesses: SpiffWorkflow 3.2 reads no error or escalation definition on a
+    start event (the error event subprocess then started at once, as a plain one), and never interrupts.
+    We read both definitions, and keep whether the start interrupts its scope (`isInterrupting`, true
+    unless set to false) for the runtime (engine/runtime/spiff.py), which cancels the scope as Camunda does."""
+
+    def create_task(self) -> Any:
+        if not self._in_event_subprocess():
+            return super().create_task()
+        definition = self.get_event_definition([MESSAGE_EVENT_XPATH, SIGNAL_EVENT_XPATH, TIMER_EVENT_XPATH,
+                                                CONDITIONAL_EVENT_XPATH, ERROR_EVENT_XPATH, ESCALATION_EVENT_XPATH])
+        task = self._create_task(definition)
+        self.spec.start.connect(task)
+        return task
+
+    def _in_event_subprocess(self) -> bool:
+        parent = self.node.getparent()
+        return parent is not None and parent.get("triggeredByEvent") == "true"
+
+    def parse_extensions(self, node: Any = None) -> dict[str, Any]:
+        extensions = super().parse_extensions(node)
+        if self._in_event_subprocess():
+            extensions["pdca_interrupting"] = self.node.get("isInterrupting", "true").lower() != "false"
+        return extensions
+
+
+class _ThrowingParser(CamundaEventDefinitionParser):
+    def parse_message_event(self, message_event: Any) -> Any:
+        parsed = super().parse_message_event(message_event)
+        return ThrownMessageEventDefinition(parsed.name, parsed.correlation_properties, parsed.expression,
+                                            parsed.result_var)
+
+    def parse_signal_event(self, signal_event: Any) -> Any:
+        return ThrownSignalEventDefinition(super().parse_signal_event(signal_event).name)
+
+
+class PdcaEndEventParser(_ThrowingParser, CamundaEndEventParser):
+    """End events, with the signal end event SpiffWorkflow 3.2 reads as a plain end event."""
+
+    def create_task(self) -> Any:
+        definition = self.get_event_definition([MESSAGE_EVENT_XPATH, CANCEL_EVENT_XPATH, ERROR_EVENT_XPATH,
+                                                ESCALATION_EVENT_XPATH, TERMINATION_EVENT_XPATH, SIGNAL_EVENT_XPATH])
+        task = self._create_task(definition)
+        task.connect(self.spec.end)
+        return task
+
+
+class PdcaIntermediateThrowEventParser(_ThrowingParser, CamundaIntermediateThrowEventParser):
+    pass
+
+
 class PdcaParser(CamundaParser):
     OVERRIDE_PARSER_CLASSES = {
         **CamundaParser.OVERRIDE_PARSER_CLASSES,
@@ -164,6 +243,10 @@ class PdcaParser(CamundaParser):
         **external_parser_classes(full_tag),  # camunda:type="external" (engine/external_task_model.py)
         full_tag("businessRuleTask"): (PdcaBusinessRuleTaskParser, DecisionTask),
         full_tag("callActivity"): (CallActivityParser, PdcaCallActivity),
+        full_tag("receiveTask"): (PdcaReceiveTaskParser, ReceiveTask),
+        full_tag("startEvent"): (PdcaStartEventParser, StartEvent),
+        full_tag("endEvent"): (PdcaEndEventParser, EndEvent),
+        full_tag("intermediateThrowEvent"): (PdcaIntermediateThrowEventParser, IntermediateThrowEvent),
     }
     PROCESS_PARSER_CLASS = PdcaProcessParser
 

@@ -6,7 +6,9 @@ at what the user drew.
 
 - `normalise_namespaces`: Operaton (the open-source continuation of Camunda 7) writes
   `http://operaton.org/schema/1.0/bpmn` with `operaton:` attributes and elements; they mean exactly
-  their `camunda:` twins, so they are renamed once, before anything else reads the model.
+  their `camunda:` twins, so they are renamed once, before anything else reads the model. Camunda 7
+  also still reads the Activiti namespace its older examples bind `camunda:` to
+  (`http://activiti.org/bpmn`), so that one is renamed the same way.
 - `drop_data_stores`: data stores mean nothing at run time (Camunda ignores them too).
 - `resolve_links`: SpiffWorkflow 3.2 has no link events. A link throw event named X continues at the
   link catch event named X in the same scope (process or subprocess), which is what a sequence flow
@@ -21,22 +23,24 @@ from engine.bpmn_parser import CAMUNDA
 from engine.xml_safety import parse_stored
 
 OPERATON_NS = "http://operaton.org/schema/1.0/bpmn"
+ACTIVITI_NS = "http://activiti.org/bpmn"
 BPMN_NS = "http://www.omg.org/spec/BPMN/20100524/MODEL"
-_OPERATON = "{" + OPERATON_NS + "}"
+_TWINS = tuple("{" + ns + "}" for ns in (OPERATON_NS, ACTIVITI_NS))
 _B = "{" + BPMN_NS + "}"
 _SCOPES = ("process", "subProcess", "transaction", "adHocSubProcess")
 
 
 def normalise_namespaces(root: etree._Element) -> etree._Element:
-    """Rename `operaton:` elements and attributes to `camunda:` in place; returns `root`."""
-    if OPERATON_NS not in _namespaces_used(root):
+    """Rename `operaton:` (and Activiti's) elements and attributes to `camunda:` in place; returns `root`."""
+    if not {OPERATON_NS, ACTIVITI_NS} & _namespaces_used(root):
         return root
     for el in root.iter(etree.Element):
-        if isinstance(el.tag, str) and el.tag.startswith(_OPERATON):
-            el.tag = CAMUNDA + el.tag[len(_OPERATON):]
-        for name in [a for a in el.attrib if a.startswith(_OPERATON)]:
-            value = el.attrib.pop(name)
-            el.set(CAMUNDA + name[len(_OPERATON):], value)
+        for twin in _TWINS:
+            if isinstance(el.tag, str) and el.tag.startswith(twin):
+                el.tag = CAMUNDA + el.tag[len(twin):]
+            for name in [a for a in el.attrib if a.startswith(twin)]:
+                value = el.attrib.pop(name)
+                el.set(CAMUNDA + name[len(twin):], value)
     return root
 
 
@@ -44,8 +48,6 @@ def _namespaces_used(root: etree._Element) -> set[str]:
     found = set(root.nsmap.values())
     for el in root.iter(etree.Element):
         found.update(el.nsmap.values())
-        if OPERATON_NS in found:
-            break
     return found
 
 

@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -104,6 +105,16 @@ class Database:
             raise ConcurrentUpdateError(
                 "The instance was changed by someone else at the same time; reload and try again."
             ) from exc
+        except DBAPIError as exc:
+            session.rollback()
+            # PostgreSQL ended this transaction to break a lock cycle (two units of work each delivering an
+            # event to the other's instance) or a serialization conflict: the caller's retry will succeed.
+            state = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)  # psycopg 3 / 2
+            if state in ("40P01", "40001"):
+                raise ConcurrentUpdateError(
+                    "The instance was changed by someone else at the same time; reload and try again."
+                ) from exc
+            raise
         except BaseException:
             session.rollback()
             raise

@@ -17,10 +17,10 @@ from sqlalchemy import Connection, Row, bindparam, cast, insert, literal, null, 
 from storage import queries
 from storage.models import (
     AuditEvent,
+    EventSubscription,
     HumanTask,
     HumanTaskGroup,
     Incident,
-    MessageSubscription,
     ProcessDefinition,
     ProcessInstance,
     Timer,
@@ -35,7 +35,7 @@ _HTG = HumanTaskGroup.__table__
 _AE = AuditEvent.__table__
 _INC = Incident.__table__
 _TM = Timer.__table__
-_MS = MessageSubscription.__table__
+_MS = EventSubscription.__table__
 
 INSTANCE_COLUMNS = tuple(c.name for c in _PI.c)
 
@@ -198,7 +198,7 @@ def insert_tasks(conn: Connection, rows: list[dict[str, Any]], groups: list[dict
         conn.execute(_INSERT_TASK_GROUP, groups)
 
 
-# ---------------------------------------------------------------------- waits (timers, messages)
+# ---------------------------------------------------------------------- waits (timers, messages, signals)
 def waiting_timers(conn: Connection, instance_ids: Sequence[str]) -> dict[str, list[Row]]:
     out: dict[str, list[Row]] = {}
     if instance_ids:
@@ -210,19 +210,37 @@ def waiting_timers(conn: Connection, instance_ids: Sequence[str]) -> dict[str, l
 
 
 def subscriptions(conn: Connection, instance_ids: Sequence[str]) -> dict[str, list[Row]]:
+    """The message and signal catches the instances wait on: {instance_id: [(id, instance_id, kind, name)]}."""
     out: dict[str, list[Row]] = {}
     if instance_ids:
-        for s in conn.execute(select(_MS.c.id, _MS.c.instance_id, _MS.c.name)
+        for s in conn.execute(select(_MS.c.id, _MS.c.instance_id, _MS.c.kind, _MS.c.name)
                               .where(_MS.c.instance_id.in_(list(instance_ids)))):
             out.setdefault(s.instance_id, []).append(s)
     return out
 
 
-def subscribed_instances(conn: Connection, name: str, correlation: str | None) -> list[str]:
-    stmt = select(_MS.c.instance_id).where(_MS.c.name == name).distinct()
+def subscribed_instances(conn: Connection, name: str, correlation: str | None, kind: str = "message") -> list[str]:
+    """Instances waiting for the message/signal `name` (with `correlation`: whose business key or id it is)."""
+    stmt = (select(_MS.c.instance_id).where(_MS.c.kind == kind, _MS.c.name == name, _MS.c.instance_id.is_not(None))
+            .distinct().order_by(_MS.c.instance_id))
     if correlation:
         stmt = stmt.where(or_(_MS.c.correlation == correlation, _MS.c.instance_id == correlation))
     return list(conn.scalars(stmt))
+
+
+def event_start_processes(conn: Connection, kind: str, name: str) -> list[str]:
+    """Keys of deployed processes whose latest version starts on the message/signal `name`."""
+    stmt = (select(_MS.c.process_key).where(_MS.c.kind == kind, _MS.c.name == name, _MS.c.process_key.is_not(None))
+            .distinct().order_by(_MS.c.process_key))
+    return list(conn.scalars(stmt))
+
+
+def replace_event_starts(conn: Connection, key: str, starts: Sequence[tuple[str, str]]) -> None:
+    """The message/signal start events of a process's newly deployed version replace the older version's."""
+    conn.execute(_MS.delete().where(_MS.c.process_key == key))
+    if starts:
+        conn.execute(insert(_MS), [{"process_key": key, "instance_id": None, "kind": kind, "name": name,
+                                    "correlation": None} for kind, name in starts])
 
 
 def insert_timers(conn: Connection, rows: list[dict[str, Any]]) -> None:

@@ -230,14 +230,19 @@ class Timer(Base):
     locked_until: Mapped[datetime | None]
 
 
-class MessageSubscription(Base):
-    """A message catch event an instance is waiting on, so correlation needs no deserialization."""
+class EventSubscription(Base):
+    """What a message or signal reaches, so correlation needs no deserialization (Camunda's event
+    subscriptions): a catch an instance waits on (`instance_id`), or a message/signal start event of
+    the latest version of a process (`process_key`, no instance)."""
 
-    __tablename__ = "message_subscription"
-    __table_args__ = (Index("ix_message_subscription_name", "name", "correlation"),)
+    __tablename__ = "event_subscription"
+    __table_args__ = (Index("ix_event_subscription_name", "kind", "name", "correlation"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    instance_id: Mapped[str] = mapped_column(ForeignKey("process_instance.id", ondelete="CASCADE"), index=True)
+    instance_id: Mapped[str | None] = mapped_column(ForeignKey("process_instance.id", ondelete="CASCADE"),
+                                                    index=True)
+    process_key: Mapped[str | None] = mapped_column(String(255), index=True)
+    kind: Mapped[str] = mapped_column(String(12), default="message")  # "message" | "signal"
     name: Mapped[str] = mapped_column(String(255))
     correlation: Mapped[str | None] = mapped_column(String(255))
 

@@ -221,6 +221,15 @@ def evaluate_decision(key: str) -> Any:
     return jsonify(result=runtime().evaluate_decision(key, data["variables"], a, version=data.get("version")))
 
 
+@bp.post("/signals")
+def signal() -> Any:
+    a = signed_in()
+    if not (a.is_lead or a.role == "worker"):
+        raise ApiError(403, "only quality leads, admins and workers may send signals")
+    data = s.load(s.SignalRequest(), body())
+    return jsonify(instance_ids=runtime().signal(data["name"], data["data"], a))
+
+
 @bp.get("/schedules")
 def schedules() -> Any:
     lead()

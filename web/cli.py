@@ -171,7 +171,7 @@ def demo() -> None:
 
 
 @main.command()
-@click.argument("name", type=click.Choice(["engine", "timers", "inbox", "kpis", "dmn-tck", "external-tasks"]))
+@click.argument("name", type=click.Choice(["engine", "timers", "inbox", "kpis", "dmn-tck", "external-tasks", "corpus"]))
 @click.option("--n", "n", default=None, type=int,
               help="size (engine: 2000 instances, timers: 10000 timers, kpis: 100000 complaints, "
                    "external-tasks: 2000 tasks)")
@@ -183,12 +183,15 @@ def demo() -> None:
 @click.option("--no-fill", is_flag=True, help="inbox: time the --database-url an earlier run filled")
 @click.option("--json", "as_json", is_flag=True, help="last line is one JSON object")
 @click.option("--database-url", default=None, help="benchmark against this database (default: a temp SQLite file)")
-@click.option("--path", "tck_path", default=None, type=click.Path(exists=True, file_okay=False),
-              help="dmn-tck: a DMN TCK test-case folder, e.g. TestCases/compliance-level-2")
+@click.option("--path", "paths", multiple=True, type=click.Path(exists=True),
+              help="dmn-tck: a DMN TCK test-case folder, e.g. TestCases/compliance-level-2; "
+                   "corpus: a BPMN/DMN file or folder (repeatable)")
 def bench(name: str, n: int | None, workers: int, servers: int, n_tasks: int, reps: int, no_fill: bool,
-          as_json: bool, database_url: str | None,
-          tck_path: str | None) -> None:
+          as_json: bool, database_url: str | None, paths: tuple[str, ...]) -> None:
     """Benchmarks (see README)."""
+    if name == "corpus":
+        _bench_corpus(paths, as_json)
+        return
 
     def progress(done: int) -> None:
         click.echo(f"  ... {done} instances", err=True)
@@ -196,9 +199,9 @@ def bench(name: str, n: int | None, workers: int, servers: int, n_tasks: int, re
     if name == "dmn-tck":
         from benchmarks.dmn_tck import run_tck
 
-        if not tck_path:
-            raise click.UsageError("dmn-tck needs --path DIR (a DMN TCK test-case folder)")
-        result = run_tck(tck_path)
+        if len(paths) != 1:
+            raise click.UsageError("dmn-tck needs --path DIR (one DMN TCK test-case folder)")
+        result = run_tck(paths[0])
         if not as_json:
             for failure in result["failures"]:
                 click.echo(f"FAIL {failure['folder']} #{failure['case']} {failure['decision']}: "
@@ -233,6 +236,19 @@ def bench(name: str, n: int | None, workers: int, servers: int, n_tasks: int, re
         for key, value in result.items():
             click.echo(f"{key:28} {value}")
     click.echo(json.dumps(result) if as_json else "")
+
+
+def _bench_corpus(paths: tuple[str, ...], as_json: bool) -> None:
+    """Deploy and drive every file under --path (benchmarks/corpus.py); per-file lines, totals, crashes."""
+    from benchmarks.corpus import report_lines, run_corpus_bench
+
+    if not paths:
+        raise click.UsageError("bench corpus needs at least one --path")
+    result = run_corpus_bench(paths, lambda text: click.echo(f"  ... {text}", err=True) if not as_json else None)
+    if not as_json:
+        for line in report_lines(result):
+            click.echo(line)
+    click.echo(json.dumps(result, default=str) if as_json else "")
 
 
 if __name__ == "__main__":

@@ -19,7 +19,7 @@ ERRORS = {400: "Bad request", 401: "No or invalid bearer token", 403: "Not allow
 
 
 REQUEST_SCHEMAS = {"TokenRequest", "StartRequest", "CompleteRequest", "ComplaintRequest", "MessageRequest",
-                   "MarkReadRequest", "DecisionEvaluateRequest"}
+                   "SignalRequest", "MarkReadRequest", "DecisionEvaluateRequest"}
 
 
 def _op(summary: str, ok: tuple[int, str, Any], errors: tuple[int, ...], *, body: Any = None, public: bool = False,
@@ -71,7 +71,7 @@ def build_document() -> dict[str, Any]:
     spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer"})
     for schema in (s.ErrorSchema, s.TokenRequest, s.TokenResponse, s.ProcessSchema, s.DeployedSchema, s.StartRequest,
                    s.TaskSchema, s.TaskDetailSchema, s.InstanceSummary, s.InstanceSchema, s.CompleteRequest,
-                   s.CompleteResponse, s.ComplaintResponse, s.MessageRequest, s.MessageResponse,
+                   s.CompleteResponse, s.ComplaintResponse, s.MessageRequest, s.SignalRequest, s.MessageResponse,
                    s.NotificationsResponse, s.MarkReadRequest,
                    s.DueDateRequest, s.AssignRequest, s.ScheduleSchema, s.DecisionEvaluateRequest,
                    s.DecisionEvaluateResponse):
@@ -132,6 +132,10 @@ def build_document() -> dict[str, Any]:
         "Evaluate a deployed decision (latest version unless `version` is given) with the variables given",
         (200, "The decision's result after its hit policy", "DecisionEvaluateResponse"), (400, 401, 404, 422),
         body="DecisionEvaluateRequest", params=[_path("key")], tag="decisions")})
+    spec.path("/signals", operations={"post": _op(
+        "Broadcast a signal: every waiting instance receives it, every process with a signal start event starts",
+        (200, "Instances reached or started (empty when nobody listens)", "MessageResponse"), (400, 401, 403, 422),
+        body="SignalRequest", tag="messages")})
     spec.path("/schedules", operations={"get": _op(
         "Timer starts of processes (quality lead); state=incident lists those whose every start attempt failed",
         (200, "Timer starts", array("ScheduleSchema")), (401, 403, 422),

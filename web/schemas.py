@@ -157,6 +157,11 @@ class MessageRequest(Schema):
     data = fields.Dict(keys=fields.String(), load_default=dict)
 
 
+class SignalRequest(Schema):
+    name = fields.String(required=True, validate=validate.Length(min=1, max=255))
+    data = fields.Dict(keys=fields.String(), load_default=dict)
+
+
 class MessageResponse(Schema):
     instance_ids = fields.List(fields.String())
 

@@ -14,7 +14,7 @@ from engine.dmn import DecisionEvaluationError
 from engine.errors import DecisionFailedError, DeploymentError, InvalidStateError, NotFoundError
 from engine.forms import check_start_data
 from engine.permissions import check_lead
-from engine.runtime import camunda, diagram, projection, spiff, tasks, timers
+from engine.runtime import camunda, diagram, events, projection, spiff, tasks, timers
 from engine.runtime.unit_of_work import UnitOfWork, unit_of_work
 from engine.sandbox import SandboxScriptEngine
 from engine.views import Actor, InstanceView, TaskView
@@ -58,9 +58,13 @@ class Runtime:
 
     @staticmethod
     def _audit_deploys(uow: UnitOfWork, results: list[DeployResult], actor: Actor | None) -> None:
+        uow.session.flush()
         for result in results:
             if not result.unchanged:
                 uow.audit("deploy", actor, None, None, {"key": result.key, "version": result.version, "kind": result.kind})
+                if result.kind == "bpmn":
+                    definition = store.definition_ref(uow.conn, result.key, result.version)
+                    events.register_starts(uow, result.key, definition.id)
 
     def definitions_list(self, all_versions: bool = False) -> list[dict[str, Any]]:
         with self.db.read() as session:
@@ -262,27 +266,17 @@ class Runtime:
     # ------------------------------------------------------------------ events
     def correlate_message(self, name: str, correlation: str | None, data: dict[str, Any] | None,
                           actor: Actor, instance_ids: Iterable[str] | None = None) -> list[str]:
-        """Deliver a message to every instance waiting for it (matching the business key, if given;
-        only to `instance_ids` when given: /engine-rest's processInstanceId and correlationKeys)."""
+        """Deliver a message to every instance waiting for it (matching the business key, if given; only
+        to `instance_ids` when given: /engine-rest's processInstanceId and correlationKeys); when none
+        waits (and no instance was named), start the processes with a message start event of that name
+        (engine/runtime/events.py)."""
         only = set(instance_ids) if instance_ids is not None else None
-        missing = NotFoundError(f"no instance is waiting for message '{name}'"
-                                + (f" with correlation '{correlation}'" if correlation else ""))
-        delivered: list[str] = []
         with self.unit_of_work() as uow:
-            for instance_id in store.subscribed_instances(uow.conn, name, correlation):
-                if only is not None and instance_id not in only:
-                    continue
-                loaded = uow.load(instance_id)
-                if loaded.row.status in ("completed", "cancelled"):
-                    continue
-                if not spiff.deliver_message(loaded.workflow, name, dict(data or {})):
-                    continue  # a stale subscription; saving other instances re-projects theirs
-                loaded.audit("message", actor, None, {"name": name, "data": data or {}})
-                delivered.append(instance_id)
-                uow.advance(loaded, actor)
-                uow.save(loaded)
+            delivered = events.correlate_message(uow, name, correlation, dict(data or {}), actor, only=only)
             if not delivered:
-                raise missing
+                raise NotFoundError(f"no instance is waiting for message '{name}'"
+                                    + (f" with correlation '{correlation}'" if correlation else "")
+                                    + " and no process starts on it")
         return delivered
 
     def message_candidates(self, name: str, correlation: str | None) -> list[tuple[str, dict[str, Any]]]:
@@ -295,6 +289,12 @@ class Runtime:
                 if row is not None and row.status not in ("completed", "cancelled"):
                     out.append((instance_id, dict(row.data or {})))
             return out
+
+    def signal(self, name: str, data: dict[str, Any] | None, actor: Actor) -> list[str]:
+        """Broadcast a signal: every instance waiting for it receives it, every process with a signal start
+        event of that name starts. Returns the instances reached and started (none is not an error)."""
+        with self.unit_of_work() as uow:
+            return events.broadcast_signal(uow, name, dict(data or {}), actor)
 
     def fire_due_timers(self, worker: str = "runtime", policy: timers.TimerPolicy | None = None
                         ) -> timers.TimerPassResult:

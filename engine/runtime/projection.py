@@ -70,9 +70,8 @@ class Changes:
     leases_released: list[int] = field(default_factory=list)
 
 
-def project(loaded: Loaded, snapshot: Snapshot, now: datetime,
-            waits: tuple[dict[str, tuple[str, datetime]], set[str]]) -> Changes:
-    """`waits`: the workflow's waiting timers and messages (spiff.waiting_events), worked out once per save."""
+def project(loaded: Loaded, snapshot: Snapshot, now: datetime, waits: spiff.Waits) -> Changes:
+    """`waits`: the workflow's waiting timers, messages and signals (spiff.waiting_events), worked out once per save."""
     changes = Changes()
     _human_tasks(loaded, snapshot, now, changes)
     _waits(loaded, snapshot, waits, changes)
@@ -128,10 +127,13 @@ def _human_tasks(loaded: Loaded, snapshot: Snapshot, now: datetime, changes: Cha
     loaded.tasks = rows
 
 
-def _waits(loaded: Loaded, snapshot: Snapshot, waits: tuple[dict[str, tuple[str, datetime]], set[str]],
-           changes: Changes) -> None:
-    """Waiting timers and message catches, so the scheduler and correlation stay indexed."""
-    timers, messages = waits
+def _waits(loaded: Loaded, snapshot: Snapshot, waits: spiff.Waits, changes: Changes) -> None:
+    """Waiting timers, message and signal catches, so the scheduler and correlation stay indexed.
+
+    A wait that ended (fired, or lost a race at an event-based gateway, or its scope was cancelled)
+    loses its row: the timer becomes 'done', the subscription is deleted.
+    """
+    timers = waits.timers
     known = set()
     for t in snapshot.timers:
         known.add(t.task_id)
@@ -146,14 +148,15 @@ def _waits(loaded: Loaded, snapshot: Snapshot, waits: tuple[dict[str, tuple[str,
         if task_id not in known:
             changes.timers_new.append({"instance_id": loaded.row.id, "task_id": task_id, "spec_id": element,
                                        "due_at": due, "state": "waiting", "attempts": 0})
+    wanted = {("message", name) for name in waits.messages} | {("signal", name) for name in waits.signals}
     subscribed = set()
     for s in snapshot.subscriptions:
-        subscribed.add(s.name)
-        if s.name not in messages:
+        subscribed.add((s.kind, s.name))
+        if (s.kind, s.name) not in wanted:
             changes.subscriptions_gone.append(s.id)
-    for name in sorted(messages - subscribed):
-        changes.subscriptions_new.append({"instance_id": loaded.row.id, "name": name,
-                                          "correlation": loaded.row.business_key})
+    for kind, name in sorted(wanted - subscribed):
+        changes.subscriptions_new.append({"instance_id": loaded.row.id, "kind": kind, "name": name,
+                                          "correlation": loaded.row.business_key, "process_key": None})
 
 
 def write(conn: Connection, all_changes: list[Changes]) -> None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime, timedelta, tzinfo
-from typing import Any
+from typing import Any, NamedTuple
 from uuid import UUID
 
 from SpiffWorkflow.bpmn import BpmnEvent, BpmnWorkflow
@@ -27,15 +27,20 @@ from SpiffWorkflow.bpmn.serializer.default.task_spec import (
 from SpiffWorkflow.bpmn.serializer.default.workflow import BpmnWorkflowConverter
 from SpiffWorkflow.bpmn.serializer.helpers.spec import TaskSpecConverter
 from SpiffWorkflow.bpmn.specs.bpmn_process_spec import BpmnProcessSpec
-from SpiffWorkflow.bpmn.specs.control import BoundaryEventJoin
+from SpiffWorkflow.bpmn.specs.control import BoundaryEventJoin, BoundaryEventSplit, _EndJoin
+from SpiffWorkflow.bpmn.specs.defaults import ManualTask, NoneTask
 from SpiffWorkflow.bpmn.specs.event_definitions import timer as _spiff_timer
+from SpiffWorkflow.bpmn.specs.event_definitions.conditional import ConditionalEventDefinition
+from SpiffWorkflow.bpmn.specs.event_definitions.item_aware_event import SignalEventDefinition
 from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition
+from SpiffWorkflow.bpmn.specs.event_definitions.multiple import MultipleEventDefinition
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import CycleTimerEventDefinition, TimerEventDefinition
 from SpiffWorkflow.bpmn.specs.mixins import BpmnSpecMixin
 from SpiffWorkflow.bpmn.specs.mixins.events.intermediate_event import BoundaryEvent, IntermediateCatchEvent
 from SpiffWorkflow.bpmn.specs.mixins.events.start_event import StartEvent as BpmnStartEvent
 from SpiffWorkflow.bpmn.specs.mixins.subworkflow_task import CallActivity as _CallActivitySpec
 from SpiffWorkflow.camunda.serializer.config import CAMUNDA_CONFIG
+from SpiffWorkflow.camunda.serializer.event_definition import MessageEventDefinitionConverter
 from SpiffWorkflow.exceptions import SpiffWorkflowException, WorkflowException
 from SpiffWorkflow.util.task import TaskState
 
@@ -45,6 +50,7 @@ from engine.errors import EngineError
 from engine.external_task_model import ExternalTask
 from engine.runtime import camunda, scopes
 from engine.sandbox_helpers import CONTEXT_KEY
+from engine.thrown_events import ThrownMessageEventDefinition, ThrownSignalEventDefinition
 
 STATE_FORMAT = 1
 
@@ -114,6 +120,8 @@ def _registry() -> Any:
     config[camunda.PdcaParallelMultiInstance] = MultiInstanceTaskConverter
     config[camunda.PdcaCallActivity] = SubWorkflowConverter
     config[ExternalTask] = BpmnTaskSpecConverter  # camunda:type="external" (engine/external_task_model.py)
+    config[ThrownMessageEventDefinition] = MessageEventDefinitionConverter
+    config[ThrownSignalEventDefinition] = config[SignalEventDefinition]
     return BpmnWorkflowSerializer.configure(config)
 
 
@@ -161,6 +169,11 @@ def load_state(raw: bytes, spec: BpmnProcessSpec, subprocess_specs: dict[str, Bp
 
 
 def _json_default(value: Any) -> Any:
+    # SpiffWorkflow's own objects nested in internal data (the events an event-based gateway has seen)
+    # convert through the registry, as SpiffWorkflow's encoder does.
+    typename = _REGISTRY.typenames.get(type(value))
+    if typename is not None:
+        return _REGISTRY.convert_to_dict[typename](value)
     # Task data should be JSON already; dates slip in from scripts, keep them readable.
     if hasattr(value, "isoformat"):
         return value.isoformat()
@@ -186,13 +199,177 @@ def new_workflow(spec: BpmnProcessSpec, subprocess_specs: dict[str, BpmnProcessS
 
 
 def advance(workflow: BpmnWorkflow, *, refresh_timers: bool = False) -> None:
-    """Run every engine step that can run (raises what the model or a script raised)."""
+    """Run every engine step that can run (raises what the model or a script raised).
+
+    Manual and undefined tasks pass through (Camunda runs them as no-ops), and waiting conditional
+    events are evaluated again after every step, since the variables may have changed.
+    """
     # Each task's writes reach its whole process scope (engine/runtime/scopes.py); a timer that
     # came due is a task run like any other, so the refresh goes through the tracker too.
     tracker = scopes.Tracker()
     if refresh_timers:
         workflow.refresh_timers()
-    workflow.do_engine_steps(**tracker.callbacks())
+    for _ in range(1000):  # bounded: a model looping through pass-through tasks cannot hang a worker
+        workflow.do_engine_steps(**tracker.callbacks(also_before=_interrupt_scope))
+        passing = [t for t in workflow.get_tasks(state=TaskState.READY, manual=True)
+                   if isinstance(t.task_spec, (ManualTask, NoneTask))]
+        for task in passing:
+            tracker.run(task)
+        if not passing and not _refresh_conditions(workflow) and not _end_beside_idle_event_subprocesses(workflow):
+            _rearm_boundary_events(workflow)
+            return
+
+
+def _start_conditional_event_subprocesses(workflow: BpmnWorkflow) -> bool:
+    """Start the conditional event subprocesses whose condition now holds; True when one started.
+
+    SpiffWorkflow creates a non-timer event subprocess only when an event arrives, and nothing ever
+    sends a conditional one; so its condition is evaluated here, with the freshest variables (those of
+    the most recently completed task), and the subprocess is created the way SpiffWorkflow creates one
+    for a message (`trigger_wf` on the process's start task spec).
+    """
+    last = workflow.last_task
+    if last is None or workflow.is_completed():
+        return False
+    started = False
+    for spec in _event_subprocess_starts(workflow):
+        definition = getattr(spec, "event_definition", None)
+        if not isinstance(definition, ConditionalEventDefinition):
+            continue
+        active = [sp for sp in workflow.subprocesses.values()
+                  if not sp.completed and sp.spec.name == spec._wf_spec.name]
+        # it fires when its condition becomes true (remembered on the root task), not on every step while
+        # it stays true: a non-interrupting one would otherwise start again and again
+        held = workflow.task_tree.internal_data.setdefault("pdca_conditions", {})
+        now = bool(workflow.script_engine.evaluate(last, definition.expression))
+        was, held[spec.name] = held.get(spec.name, False), now
+        if active or not now or was:
+            continue
+        fresh = dict(last.data)
+        child_id = workflow.spec.start.trigger_wf(workflow.task_tree, spec._wf_spec.name)
+        workflow.get_task_from_id(child_id).data.update(fresh)
+        subprocess = workflow.subprocesses.get(child_id)
+        for task in subprocess.get_tasks() if subprocess is not None else []:
+            task.data.update(fresh)
+            if task.task_spec is spec:
+                task.task_spec._update(task)
+        started = True
+    return started
+
+
+def _end_beside_idle_event_subprocesses(workflow: BpmnWorkflow) -> bool:
+    """A process whose flow has reached its end while event subprocesses still wait for their event
+    ends, cancelling them (Camunda: a scope ends when only event subscriptions are left). SpiffWorkflow
+    would keep it waiting at its end join for subprocesses that may never start. True when it ended one."""
+    ended = False
+    if not workflow.subprocesses:  # event subprocesses are subprocesses: none, nothing to end
+        return False
+    for scope in [workflow, *workflow.subprocesses.values()]:
+        unfinished = [t for t in scope.get_tasks(state=TaskState.NOT_FINISHED_MASK) if t.workflow is scope]
+        # _EndJoin is SpiffWorkflow's (private) join before a process's end: waiting there = the flow is done
+        joins = [t for t in unfinished if t.state == TaskState.WAITING and isinstance(t.task_spec, _EndJoin)]
+        if not joins:
+            continue
+        idle = [t for t in unfinished if t.id in workflow.subprocesses and _idle_event_subprocess(workflow.subprocesses[t.id])]
+        covered = {t.id for j in joins for t in j} | {t.id for h in idle for t in h}
+        if not idle or any(t.id not in covered for t in unfinished):
+            continue
+        for holder in idle:
+            workflow.cancel(workflow.subprocesses[holder.id])
+            holder.cancel()
+        for join in joins:
+            join.task_spec._update(join)
+        ended = True
+    return ended
+
+
+def _idle_event_subprocess(subprocess: BpmnWorkflow) -> bool:
+    """An event subprocess whose start event still waits (our parser marks event subprocess starts)."""
+    starts = [t for t in subprocess.get_tasks() if t.workflow is subprocess and isinstance(t.task_spec, BpmnStartEvent)
+              and "pdca_interrupting" in (getattr(t.task_spec, "extensions", None) or {})]
+    return bool(starts) and all(t.state == TaskState.WAITING for t in starts)
+
+
+def _rearm_boundary_events(workflow: BpmnWorkflow) -> None:
+    """A non-interrupting message or signal boundary event stays armed while its activity is active (in
+    Camunda it fires on every message/signal); SpiffWorkflow 3.2 arms it once. After it fired, a new
+    waiting catch is added beside the activity (`_add_child`, `_predict` and `_update` are SpiffWorkflow's
+    private way to add a task and its path to a running tree and let it register with the event manager)."""
+    for split in workflow.get_tasks(state=TaskState.COMPLETED):
+        if not isinstance(split.task_spec, BoundaryEventSplit):
+            continue
+        children = split.children
+        active = [c for c in children if not isinstance(c.task_spec, BoundaryEvent)
+                  and c.has_state(TaskState.READY | TaskState.WAITING | TaskState.STARTED)]
+        if not active:
+            continue
+        for spec in split.task_spec.outputs:
+            if not isinstance(spec, BoundaryEvent) or spec.cancel_activity:
+                continue
+            if not any(isinstance(d, (MessageEventDefinition, SignalEventDefinition)) for d in _definitions(spec)):
+                continue
+            mine = [c for c in children if c.task_spec is spec]
+            if mine and not any(c.state == TaskState.WAITING for c in mine):
+                child = split._add_child(spec, TaskState.FUTURE)
+                child.task_spec._predict(child, mask=TaskState.NOT_FINISHED_MASK)
+                child.task_spec._update(child)
+
+
+def _interrupt_scope(task: Any) -> None:
+    """Before the start event of an interrupting event subprocess runs, cancel everything else in the
+    subprocess's scope (the main flow, its waits, the other event subprocesses), as Camunda does.
+
+    SpiffWorkflow 3.2 runs event subprocesses but never interrupts; the flag comes from our parser
+    (engine/bpmn_parser.py). Cancelling tasks (Task.cancel) is SpiffWorkflow's public task API; the
+    subprocess lookup goes through the top workflow.
+    """
+    spec = task.task_spec
+    if not (isinstance(spec, BpmnStartEvent) and (getattr(spec, "extensions", None) or {}).get("pdca_interrupting")):
+        return
+    workflow = task.workflow
+    if workflow.parent_task_id is None:
+        return
+    top = workflow.top_workflow
+    holder = top.get_task_from_id(workflow.parent_task_id)  # the event subprocess's task in its scope
+    keep = {holder.id} | {t.id for t in holder} | {t.id for t in _ancestors(holder)}
+    scope = holder.workflow
+    doomed = [t for t in scope.get_tasks(state=TaskState.NOT_FINISHED_MASK)
+              if t.workflow is scope and t.id not in keep]
+    for victim in doomed:
+        if victim.has_state(TaskState.NOT_FINISHED_MASK):
+            if victim.id in top.subprocesses:
+                top.cancel(top.subprocesses[victim.id])
+            victim.cancel()
+
+
+def _ancestors(task: Any) -> list[Any]:
+    out = []
+    parent = task.parent
+    while parent is not None:
+        out.append(parent)
+        parent = parent.parent
+    return out
+
+
+def _refresh_conditions(workflow: BpmnWorkflow) -> bool:
+    r"""Evaluate waiting conditional events with the freshest variables; True when one fired.
+
+    SpiffWorkflow evaluates a condition only when its task is updated, against the data the task
+    had when it began waiting; Camunda evaluates it whenever a variable changes. The latest
+    completed task holds the freshest variables, so the waiting task gets them first.
+    \_update is SpiffWorkflow's (private) way to re-evaluate a waiting task.
+    """
+    fired = _start_conditional_event_subprocesses(workflow)
+    last = workflow.last_task
+    # waiting catches register with the top workflow's event manager: no walk of the whole tree
+    for task in [t for t in list(workflow.event_manager.tasks.values()) if t.state == TaskState.WAITING]:
+        if not isinstance(getattr(task.task_spec, "event_definition", None), ConditionalEventDefinition):
+            continue
+        if last is not None and last is not task:
+            task.data.update(last.data)
+        task.task_spec._update(task)
+        fired = fired or task.state != TaskState.WAITING
+    return fired
 
 
 def task_by_id(workflow: BpmnWorkflow, task_id: str) -> Any:
@@ -204,8 +381,10 @@ def is_ready(task: Any) -> bool:
 
 
 def ready_user_tasks(workflow: BpmnWorkflow) -> dict[str, Any]:
-    """Ready tasks a person must complete (user tasks), by task id."""
-    return {str(t.id): t for t in workflow.get_tasks(state=TaskState.READY, manual=True)}
+    """Ready tasks a person must complete (user tasks), by task id; manual and undefined tasks
+    pass through (see `advance`), so they are never in an inbox."""
+    return {str(t.id): t for t in workflow.get_tasks(state=TaskState.READY, manual=True)
+            if not isinstance(t.task_spec, (ManualTask, NoneTask))}
 
 
 def failed_tasks(workflow: BpmnWorkflow) -> list[Any]:
@@ -292,19 +471,104 @@ def _timer_due(task: Any) -> datetime | None:
         return None
 
 
-def waiting_events(workflow: BpmnWorkflow) -> tuple[dict[str, tuple[str, datetime]], set[str]]:
-    """Waiting timer tasks (task id -> (element id, due)) and the names of awaited messages."""
+class Waits(NamedTuple):
+    """What a workflow waits for: timer tasks (task id -> (element id, due)), message and signal names."""
+
+    timers: dict[str, tuple[str, datetime]]
+    messages: set[str]
+    signals: set[str]
+
+    def __bool__(self) -> bool:
+        return bool(self.timers or self.messages or self.signals)
+
+
+def _waiting_catches(workflow: BpmnWorkflow) -> list[Any]:
+    """Every waiting catch event of the instance: intermediate catches, receive tasks, boundary events,
+    the events after an event-based gateway and the start events of event subprocesses, in the top
+    workflow and in every subprocess (SpiffWorkflow registers them all with the top workflow's event
+    manager; plain WAITING tasks are added in case a catch is not registered)."""
+    found: dict[Any, Any] = {}
+    for task in list(workflow.event_manager.tasks.values()):
+        if task.state == TaskState.WAITING:
+            found[task.id] = task
+    for task in workflow.get_tasks(state=TaskState.WAITING):
+        if getattr(task.task_spec, "event_definition", None) is not None:
+            found.setdefault(task.id, task)
+    return list(found.values())
+
+
+def _definitions(task_spec: Any) -> list[Any]:
+    """The event definitions a catch waits for: an event-based gateway waits for all of its events at
+    once (SpiffWorkflow gives the gateway one 'multiple' definition holding them)."""
+    definition = getattr(task_spec, "event_definition", None)
+    if isinstance(definition, MultipleEventDefinition):
+        return list(definition.event_definitions)
+    return [definition] if definition is not None else []
+
+
+def _event_subprocess_starts(workflow: BpmnWorkflow) -> list[Any]:
+    """Start event specs of the message/signal event subprocesses of the running top-level process:
+    SpiffWorkflow creates such a subprocess only when its event arrives, so nothing waits for it yet."""
+    if workflow.is_completed():
+        return []
+    out = []
+    for name in getattr(workflow.spec.start, "trigger_specs", []):
+        sub = workflow.subprocess_specs.get(name)
+        out.extend(getattr(sub, "bpmn_start_events", []) if sub is not None else [])
+    return out
+
+
+def waiting_events(workflow: BpmnWorkflow) -> Waits:
+    """The workflow's waiting timers, messages and signals (the timer rows and subscriptions to project)."""
     timers: dict[str, tuple[str, datetime]] = {}
     messages: set[str] = set()
-    for task in workflow.get_tasks(state=TaskState.WAITING):
-        definition = getattr(task.task_spec, "event_definition", None)
-        if isinstance(definition, TimerEventDefinition):
-            due = _timer_due(task)
-            if due is not None:
-                timers[str(task.id)] = (element_id(task), due)
-        elif isinstance(definition, MessageEventDefinition):
-            messages.add(definition.name)
-    return timers, messages
+    signals: set[str] = set()
+    if workflow.is_completed():
+        return Waits(timers, messages, signals)
+    catches = [(t.task_spec, t) for t in _waiting_catches(workflow)]
+    catches += [(spec, None) for spec in _event_subprocess_starts(workflow)]
+    for spec, task in catches:
+        for definition in _definitions(spec):
+            if isinstance(definition, TimerEventDefinition):
+                due = _timer_due(task) if task is not None else None
+                if due is not None:
+                    timers[str(task.id)] = (element_id(task), due)
+            elif isinstance(definition, MessageEventDefinition):
+                messages.add(definition.name)
+            elif isinstance(definition, SignalEventDefinition):
+                signals.add(definition.name)
+    return Waits(timers, messages, signals)
+
+
+def _deliver(workflow: BpmnWorkflow, kind: type, name: str, data: dict[str, Any],
+             payload: Any = None) -> int:
+    """Hand an event (message or signal) to everything in the instance waiting for it: catches, the
+    events of an event-based gateway, boundary events and event subprocesses (which SpiffWorkflow
+    starts on the event). Its data becomes process variables of the tasks that take it.
+
+    The event must carry the catch's own event definition object (SpiffWorkflow matches definitions
+    by class and name, and the Camunda parser uses its own subclasses)."""
+    waiting = [t for t in _waiting_catches(workflow)
+               if any(isinstance(d, kind) and d.name == name for d in _definitions(t.task_spec))]
+    definitions = [d for t in waiting for d in _definitions(t.task_spec) if isinstance(d, kind) and d.name == name]
+    definitions += [d for spec in _event_subprocess_starts(workflow) for d in _definitions(spec)
+                    if isinstance(d, kind) and d.name == name]
+    if not definitions:
+        return 0
+    for task in waiting:
+        scopes.receive(task, data)
+    definition = definitions[0]
+    if payload is None and kind is MessageEventDefinition and hasattr(definition, "result_var"):
+        payload = {"payload": dict(data), "result_var": definition.result_var or name}
+    elif payload is None and kind is MessageEventDefinition:
+        payload = dict(data)
+    caught = workflow.event_manager.catch(BpmnEvent(definition, payload), internal=False)
+    # the tasks that took it (now READY; a task becoming ready inherits its parent's data, so this is
+    # after the catch), including the start event of an event subprocess the event started
+    for task in workflow.get_tasks(state=TaskState.READY):
+        if any(isinstance(d, kind) and d.name == name for d in _definitions(task.task_spec)):
+            scopes.receive(task, data)
+    return caught
 
 
 def pending_timer_ids(workflow: BpmnWorkflow, leased: set[str]) -> set[str]:
@@ -320,26 +584,62 @@ def unfinished_task_ids(workflow: BpmnWorkflow) -> set[str]:
 
 
 def deliver_message(workflow: BpmnWorkflow, name: str, data: dict[str, Any]) -> int:
-    """Hand a message to the tasks waiting for it; its data becomes process variables.
+    """Hand a message to the tasks waiting for it; its data becomes process variables (the Camunda
+    definition also keeps the whole payload under its result variable, which we name after the message)."""
+    return _deliver(workflow, MessageEventDefinition, name, data)
 
-    The event must carry the waiting task's own event definition class (SpiffWorkflow matches
-    definitions by class, and the Camunda parser uses its own subclass). The Camunda definition
-    also keeps the whole payload under its result variable, which we name after the message.
-    """
-    waiting = [t for t in workflow.get_tasks(state=TaskState.WAITING)
-               if isinstance(getattr(t.task_spec, "event_definition", None), MessageEventDefinition)
-               and t.task_spec.event_definition.name == name]
-    if not waiting:
-        return 0
-    for task in waiting:
-        scopes.receive(task, data)
-    definition = waiting[0].task_spec.event_definition
-    if hasattr(definition, "result_var"):
-        payload: dict[str, Any] = {"payload": dict(data), "result_var": definition.result_var or name}
-    else:
-        payload = dict(data)
-    # One catch reaches every task waiting for an equal definition.
-    return workflow.event_manager.catch(BpmnEvent(definition, payload), internal=False)
+
+def deliver_signal(workflow: BpmnWorkflow, name: str, data: dict[str, Any]) -> int:
+    """Hand a signal to every task waiting for it (a signal reaches all its catchers); its data
+    becomes process variables."""
+    return _deliver(workflow, SignalEventDefinition, name, data)
+
+
+class ThrownEvent(NamedTuple):
+    """A message or signal an instance threw that none of its own catches took: it goes to other instances."""
+
+    kind: str  # "message" | "signal"
+    name: str
+    data: dict[str, Any]
+
+
+def take_thrown_events(workflow: BpmnWorkflow) -> list[ThrownEvent]:
+    """Remove the events the workflow threw and could not catch itself, returning the messages and
+    signals among them. Errors and escalations nobody caught end their path like a none end event
+    (Camunda's rule), and a terminate has already done its work, so those are dropped."""
+    out: list[ThrownEvent] = []
+    for event in workflow.get_events():
+        definition = event.event_definition
+        if isinstance(definition, SignalEventDefinition):
+            out.append(ThrownEvent("signal", definition.name, {}))
+        elif isinstance(definition, MessageEventDefinition):
+            out.append(ThrownEvent("message", definition.name, _message_payload(definition.name, event.payload)))
+    return out
+
+
+def _message_payload(name: str, payload: Any) -> dict[str, Any]:
+    # The Camunda definition wraps the thrown value as {"payload": value, "result_var": name}; without
+    # a camunda:expression the value is the thrower's variables (engine/bpmn_parser.py ThrownMessageEventDefinition).
+    if isinstance(payload, dict) and "result_var" in payload and "payload" in payload:
+        value = payload["payload"]
+        if isinstance(value, dict):
+            return dict(value)
+        return {payload["result_var"] or name: value}  # a single value: a variable named after the message
+    return dict(payload) if isinstance(payload, dict) else {}
+
+
+def event_starts(spec: BpmnProcessSpec) -> list[tuple[str, str]]:
+    """(kind, name) of the process's message and signal start events (top level, not event subprocesses)."""
+    out = []
+    for task_spec in spec.task_specs.values():
+        definition = getattr(task_spec, "event_definition", None)
+        if not isinstance(task_spec, BpmnStartEvent):
+            continue
+        if isinstance(definition, MessageEventDefinition):
+            out.append(("message", definition.name))
+        elif isinstance(definition, SignalEventDefinition):
+            out.append(("signal", definition.name))
+    return sorted(set(out))
 
 
 def fire_start_timers(workflow: BpmnWorkflow, now: datetime) -> None:

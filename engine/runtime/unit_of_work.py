@@ -54,12 +54,13 @@ class Loaded:
         self.snapshot = snapshot  # projections read up front (a timer batch), else read when saving
         # Whether projections of timers/messages may exist, so saves of plain user-task steps skip
         # reading them.
-        timers, messages = spiff.waiting_events(workflow)
-        self.had_waits = bool(timers or messages)
+        self.had_waits = bool(spiff.waiting_events(workflow))
         self.audits: list[dict[str, Any]] = []
         self.incidents: list[dict[str, Any]] = []
         self.leased_timers: set[int] = set()  # timer rows this worker fires (engine/runtime/timers.py)
         self.tasks: projection.TaskRows | None = None  # every human task of the instance after saving
+        # messages and signals it threw that its own catches did not take (engine/runtime/events.py)
+        self.thrown: list[spiff.ThrownEvent] = []
 
     def audit(self, type_: str, actor: Actor | None, task_id: str | None, payload: dict[str, Any]) -> None:
         self.audits.append(audit_row(type_, actor, self.row.id, task_id, payload))
@@ -114,11 +115,18 @@ class UnitOfWork:
         self.dialect = self.conn.dialect.name
         self._queue = _Queue()
         self.written_audit: list[dict[str, Any]] = []
+        # instances this unit has loaded or started, so an event delivered to one of them acts on the
+        # same object instead of a stale second copy
+        self.loaded: dict[str, Loaded] = {}
+        # (thrower instance id, event) waiting to be delivered to other instances before the commit
+        self.thrown: list[tuple[str, Any, spiff.ThrownEvent]] = []
 
     # ---------------------------------------------------------------- loading
     def load(self, instance_id: str) -> Loaded:
         """Lock the instance row first, so every writer takes its locks in one order (instance, then
         its tasks): a concurrent writer waits and then sees the new state instead of deadlocking."""
+        if instance_id in self.loaded:
+            return self.loaded[instance_id]
         record = store.lock_instance(self.conn, instance_id)
         if record is None:
             raise NotFoundError(f"instance {instance_id} not found")
@@ -130,7 +138,9 @@ class UnitOfWork:
         workflow = spiff.load_state(row.state, spec, subs, self.script_engine)
         camunda.set_instance_context(workflow, instance_id=row.id, business_key=row.business_key,
                                      process_key=row.process_key, started_by=row.started_by)
-        return Loaded(row, workflow, snapshot=snapshot)
+        loaded = Loaded(row, workflow, snapshot=snapshot)
+        self.loaded[row.id] = loaded
+        return loaded
 
     def start(self, definition: Any, data: dict[str, Any], actor: Actor, business_key: str | None) -> Loaded:
         spec, subs = self.definitions.specs(self.session, definition.id)
@@ -145,6 +155,7 @@ class UnitOfWork:
         camunda.set_instance_context(workflow, instance_id=row.id, business_key=business_key,
                                      process_key=definition.key, started_by=actor.username)
         loaded = Loaded(row, workflow, new=True)
+        self.loaded[row.id] = loaded
         loaded.audit("start", actor, None, {"key": definition.key, "version": definition.version,
                                             "business_key": business_key})
         return loaded
@@ -177,6 +188,8 @@ class UnitOfWork:
             log.exception("unexpected error advancing instance %s", loaded.row.id)
             failed = spiff.failed_tasks(loaded.workflow)
             incidents.on_loaded(loaded, failed[0] if failed else None, exc, actor)
+        finally:
+            loaded.thrown.extend(spiff.take_thrown_events(loaded.workflow))
 
     def fire_timers(self, loaded: Loaded, actor: Actor, worker: str, leased: set[str] = frozenset()) -> list[str]:
         """Advance with the timers refreshed; audit each timer task that fired (a cycle timer each
@@ -185,11 +198,11 @@ class UnitOfWork:
         The one way a timer fires: the scheduler's batches (engine/runtime/timers.py) and a lead's
         retry (a timer that came due while the instance was stuck) both come here.
         """
-        waiting, _ = spiff.waiting_events(loaded.workflow)
+        waiting = spiff.waiting_events(loaded.workflow).timers
         before = spiff.pending_timer_ids(loaded.workflow, leased) & (set(waiting) | leased)
         self.advance(loaded, actor, refresh_timers=True)
         # A cycle timer (ISO repeat or cron) fires and goes on waiting, for a later time.
-        still, _ = spiff.waiting_events(loaded.workflow)
+        still = spiff.waiting_events(loaded.workflow).timers
         repeated = {t for t in before & set(still) if t in waiting and still[t][1] > waiting[t][1]}
         fired = sorted((before - spiff.unfinished_task_ids(loaded.workflow)) | repeated)
         for task_id in fired:
@@ -204,11 +217,12 @@ class UnitOfWork:
         """Work out the instance's new row and projections and queue their writes (nothing is queued
         when this raises: a failing instance of a batch loses only its own changes)."""
         now = clock.now()
+        loaded.thrown.extend(spiff.take_thrown_events(loaded.workflow))  # they are not part of the state
         waits = spiff.waiting_events(loaded.workflow)
         snapshot = loaded.snapshot
         if snapshot is None:
             snapshot = projection.read_snapshot(self.conn, loaded.row.id, new=loaded.new,
-                                                waits=loaded.had_waits or any(waits))
+                                                waits=loaded.had_waits or bool(waits))
         changes = projection.project(loaded, snapshot, now, waits)
         external = external_projection.project(self.conn, loaded, now)
         row = loaded.row
@@ -237,6 +251,11 @@ class UnitOfWork:
         queue.audits.extend(loaded.audits)
         loaded.audits = []
         loaded.new = False
+        # a later save in this unit (an event delivered to it) reads its projections again, after a flush
+        loaded.snapshot = None
+        loaded.had_waits = True
+        self.thrown.extend((row.id, row.business_key, event) for event in loaded.thrown)
+        loaded.thrown = []
 
     def audit(self, type_: str, actor: Actor | None, instance_id: str | None, task_id: str | None,
               payload: dict[str, Any]) -> None:
@@ -278,6 +297,10 @@ def unit_of_work(db: Database, definitions: DefinitionStore, script_engine: Any)
             uow = UnitOfWork(session, definitions, script_engine)
             try:
                 yield uow
+                if uow.thrown:
+                    from engine.runtime import events  # events builds on this module
+
+                    events.deliver_thrown(uow)
                 uow.flush()
             except BaseException:
                 uow.discard()

@@ -290,3 +290,18 @@ def test_groovy_java_and_a_bad_cron_are_refused_with_line_and_reason(flow):
     assert cron["message"].startswith("timeCycle: hours: '25'")
     assert len(details) == 3
     assert flow.call("GET", "/api/v1/processes", 200) == []
+
+
+def test_activiti_namespace_bound_to_camunda_prefix_is_read_as_camunda(flow):
+    # Camunda 7's own older examples bind the `camunda:` prefix to Activiti's namespace; Camunda reads it.
+    from tests.constructs.conftest import MODELS
+    text = (MODELS / "dep_operaton.bpmn").read_text()
+    text = text.replace('xmlns:operaton="http://operaton.org/schema/1.0/bpmn"', 'xmlns:camunda="http://activiti.org/bpmn"')
+    text = text.replace("operaton:", "camunda:").replace('id="dep_operaton"', 'id="dep_activiti"')
+    flow.call("POST", "/api/v1/processes?name=activiti.bpmn", 201, data=text.encode(), content_type="application/xml")
+    instance = flow.start("dep_activiti")
+    rita = flow.token("rita.reviewer")
+    check = flow.call("GET", f"/api/v1/tasks/{task_id(flow, instance['id'], 'check')}", 200, headers=rita)
+    assert check["groups"] == ["reviewers"]
+    flow.call("POST", f"/api/v1/tasks/{check['id']}/complete", 200, headers=rita, json={"data": {"ok": True}})
+    assert flow.variables(instance["id"])["outcome"] == "accepted"
