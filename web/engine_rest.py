@@ -22,7 +22,7 @@ from werkzeug.exceptions import HTTPException
 
 from engine import external_tasks as xt
 from engine.accounts import authenticate
-from engine.errors import EngineError, NotFoundError, PermissionDeniedError
+from engine.errors import DecisionFailedError, EngineError, NotFoundError, PermissionDeniedError
 from engine.permissions import (
     check_may_see_instance,
     check_may_start_and_correlate,
@@ -376,9 +376,17 @@ def instance_variable(instance_id: str, name: str) -> Any:
     return jsonify(s.typed_value(data[name]))
 
 
-# ---------------------------------------------------------------------- messages
+# ---------------------------------------------------------------------- messages and signals
+def _no_match(name: str) -> CamundaError:
+    return CamundaError(400, "RestException", f"Cannot correlate message '{name}': No process definition or "
+                                              "execution matches the parameters")
+
+
 @bp.post("/message")
 def message() -> Any:
+    """Camunda's correlation: to the waiting executions that match; when none matches and no
+    processInstanceId was named, to the process definitions with a message start event of that name
+    (each starts an instance with the businessKey). 400 only when nothing matches and nothing starts."""
     actor = _actor()
     check_may_start_and_correlate(actor, "correlate messages")
     data = _body(s.MessageRequest())
@@ -386,21 +394,60 @@ def message() -> Any:
     keys = s.from_typed(data.get("correlationKeys"), "correlationKeys")
     candidates = [(i, d) for i, d in runtime().message_candidates(name, data.get("businessKey"))
                   if data.get("processInstanceId") in (None, i) and all(d.get(k) == v for k, v in keys.items())]
-    if not candidates:
-        raise CamundaError(400, "RestException", f"Cannot correlate message '{name}': No process definition or "
-                                                 "execution matches the parameters")
     if len(candidates) > 1 and not data.get("all"):
         raise CamundaError(400, "RestException", f"Cannot correlate a message with name '{name}' to a single "
                                                  f"execution. {len(candidates)} executions match the correlation keys")
     variables = {**s.from_typed(data.get("processVariablesLocal"), "processVariablesLocal"),
                  **s.from_typed(data.get("processVariables"), "processVariables")}
-    delivered = runtime().correlate_message(name, data.get("businessKey"), variables, actor,
-                                            instance_ids=[i for i, _ in candidates])
+    results: list[dict[str, Any]] = []
+    if candidates:
+        delivered = runtime().correlate_message(name, data.get("businessKey"), variables, actor,
+                                                instance_ids=[i for i, _ in candidates])
+        results = [{"resultType": "Execution", "processInstance": None,
+                    "execution": {"id": i, "processInstanceId": i, "ended": False, "tenantId": None}}
+                   for i in delivered]
+    elif data.get("processInstanceId") is None:
+        # a start event is never correlated by instance id; correlationKeys only narrow executions
+        started = runtime().start_by_message(name, data.get("businessKey"), variables, actor)
+        results = [{"resultType": "ProcessDefinition", "execution": None, "processInstance": _instance_json(i)}
+                   for i in started]
+    if not results:
+        raise _no_match(name)
     if not data.get("resultEnabled"):
         return _no_content()
-    return jsonify([{"resultType": "Execution", "processInstance": None,
-                     "execution": {"id": i, "processInstanceId": i, "ended": False, "tenantId": None}}
-                    for i in delivered])
+    if data.get("variablesInResultEnabled"):
+        for result in results:
+            instance_id = (result["execution"] or {}).get("processInstanceId") or result["processInstance"]["id"]
+            result["variables"] = s.typed(runtime().instance(instance_id).data)
+    return jsonify(results)
+
+
+@bp.post("/signal")
+def signal() -> Any:
+    """A broadcast to every waiting instance and every process with a signal start event of that name;
+    nobody listening is not an error (Camunda answers 204 either way)."""
+    actor = _actor()
+    check_may_start_and_correlate(actor, "send signals")
+    data = _body(s.SignalRequest())
+    if data.get("executionId"):
+        raise CamundaError(400, "InvalidRequestException", "executionId: delivering a signal to one execution is "
+                                                           "not supported; send it without executionId (broadcast)")
+    runtime().signal(data["name"], s.from_typed(data.get("variables")), actor)
+    return _no_content()
+
+
+# ---------------------------------------------------------------------- decisions
+@bp.post("/decision-definition/key/<key>/evaluate")
+def evaluate_decision(key: str) -> Any:
+    """The latest version of the decision; one typed map of outputs per rule the hit policy keeps."""
+    data = _body(s.EvaluateRequest())
+    try:
+        rows = runtime().evaluate_decision(key, s.from_typed(data.get("variables")), _actor())
+    except NotFoundError as exc:
+        raise CamundaError(404, "RestException", f"No matching decision definition with key: {key}") from exc
+    except DecisionFailedError as exc:
+        raise CamundaError(400, "RestException", f"Cannot evaluate decision {key}: {exc.message}") from exc
+    return jsonify([s.typed(row) for row in rows])
 
 
 # ---------------------------------------------------------------------- user tasks
