@@ -173,7 +173,7 @@ def list_tasks(runtime: Runtime, actor: Actor, **filters: Any) -> list[ExternalT
 # ---------------------------------------------------------------------- outcomes
 def _hold(uow: UnitOfWork, task_id: str, worker_id: str | None) -> tuple[Loaded, Any]:
     """The instance (locked first) and the task row (locked), checking the worker holds the lock."""
-    row = store.get(uow.conn, task_id)
+    row = store.instance_of(uow.conn, task_id)
     if row is None or row.state != "open":
         raise NotFoundError(f"External task with id {task_id} does not exist")
     loaded = uow.load(row.instance_id)

@@ -56,24 +56,58 @@ def any_fetchable(conn: Connection, topics: Sequence[str], now: datetime) -> boo
     return bool(conn.execute(select(exists().where(*fetchable(now, topics), leases.free(_ET, now)))).scalar())
 
 
+_CLAIMS: dict[tuple[Any, ...], Any] = {}  # prebuilt claim statements by dialect and filter shape
+
+
+def _claim_statement(dialect: str, use_priority: bool, business_key: bool, process_key: bool, instance_id: bool,
+                     among: bool) -> Any:
+    shape = (dialect, use_priority, business_key, process_key, instance_id, among)
+    stmt = _CLAIMS.get(shape)
+    if stmt is None:
+        where = [_ET.c.state == "open", _ET.c.topic == bindparam("b_topic"),
+                 or_(_ET.c.retries.is_(None), _ET.c.retries > 0)]
+        if among:
+            where.append(_ET.c.id.in_(bindparam("b_among", expanding=True)))
+        if business_key:
+            where.append(_ET.c.business_key == bindparam("b_business_key"))
+        if process_key:
+            where.append(_ET.c.process_key == bindparam("b_process_key"))
+        if instance_id:
+            where.append(_ET.c.instance_id == bindparam("b_instance_id"))
+        stmt = leases.claim_statement(_ET, dialect=dialect, where=where, order_by=_order(use_priority),
+                                      returning=("id", "priority", "created_at"))
+        _CLAIMS[shape] = stmt
+    return stmt
+
+
+def _order(use_priority: bool) -> list[Any]:
+    return ([_ET.c.priority.desc()] if use_priority else []) + [_ET.c.created_at, _ET.c.id]
+
+
 def claim(session: Session, worker: str, topic: str, *, now: datetime, until: datetime, limit: int,
           use_priority: bool, business_key: str | None = None, process_key: str | None = None,
           instance_id: str | None = None, among: Sequence[str] | None = None) -> list[str]:
     """Lock up to `limit` fetchable tasks of `topic` (only `among` these ids, if given) to `worker`
-    until `until`; their ids."""
-    where = fetchable(now, [topic])
+    until `until`; their ids, by priority (with `use_priority`) and age. One statement (leases.py)."""
+    if limit <= 0:
+        return []
+    conn = session.connection()
+    stmt = _claim_statement(conn.dialect.name, use_priority, business_key is not None, process_key is not None,
+                            instance_id is not None, among is not None)
+    params: dict[str, Any] = {"worker": worker, "now": now, "until": until, "limit": limit, "b_topic": topic}
     if among is not None:
-        where.append(_ET.c.id.in_(list(among)))
-    if business_key is not None:
-        where.append(_ET.c.business_key == business_key)
-    if process_key is not None:
-        where.append(_ET.c.process_key == process_key)
-    if instance_id is not None:
-        where.append(_ET.c.instance_id == instance_id)
-    order = ([_ET.c.priority.desc()] if use_priority else []) + [_ET.c.created_at, _ET.c.id]
-    held = leases.claim(session, _ET, worker=worker, now=now, until=until, where=where, order_by=order,
-                        limit=limit)
-    return [r[0] for r in held]
+        if not among:
+            return []
+        params["b_among"] = list(among)
+    for name, value in (("business_key", business_key), ("process_key", process_key), ("instance_id", instance_id)):
+        if value is not None:
+            params["b_" + name] = value
+    rows = list(conn.execute(stmt, params))
+    if use_priority:
+        rows.sort(key=lambda r: (-r.priority, r.created_at, r.id))
+    else:
+        rows.sort(key=lambda r: (r.created_at, r.id))
+    return [r.id for r in rows]
 
 
 def candidates_with_data(conn: Connection, topic: str, now: datetime, limit: int) -> list[Row]:
@@ -104,6 +138,14 @@ def with_instance_data(conn: Connection, task_ids: Sequence[str]) -> list[Row]:
 
 def get(conn: Connection, task_id: str) -> Row | None:
     return conn.execute(_ONE_WITH_INSTANCE, {"task_id": task_id}).first()
+
+
+_INSTANCE_OF = select(_ET.c.instance_id, _ET.c.state).where(_ET.c.id == bindparam("task_id"))
+
+
+def instance_of(conn: Connection, task_id: str) -> Row | None:
+    """(instance_id, state) of a task: what an outcome needs before it locks the instance row."""
+    return conn.execute(_INSTANCE_OF, {"task_id": task_id}).first()
 
 
 def lock_row(conn: Connection, task_id: str) -> Row | None:
@@ -154,13 +196,21 @@ def extend_lock(conn: Connection, task_id: str, worker: str, until: datetime, no
 
 
 # ---------------------------------------------------------------------- projection
+_OPEN_OF_INSTANCES = select(_ET.c.id, _ET.c.state, _ET.c.instance_id).where(
+    _ET.c.instance_id.in_(bindparam("b_instances", expanding=True)), _ET.c.state == "open")
+_OPEN_OR_GIVEN_OF_INSTANCES = select(_ET.c.id, _ET.c.state, _ET.c.instance_id).where(
+    _ET.c.instance_id.in_(bindparam("b_instances", expanding=True)),
+    or_(_ET.c.state == "open", _ET.c.id.in_(bindparam("b_tasks", expanding=True))))
+
+
 def of_instances(conn: Connection, instance_ids: Sequence[str], task_ids: Sequence[str]) -> dict[str, Row]:
-    """The open rows of the instances, plus rows of the given task ids whatever their state."""
-    cond = _ET.c.state == "open"
+    """The open rows of the instances, plus rows of the given task ids whatever their state
+    (prebuilt: every save of an instance with external tasks runs it)."""
     if task_ids:
-        cond = or_(cond, _ET.c.id.in_(list(task_ids)))
-    stmt = select(_ET.c.id, _ET.c.state, _ET.c.instance_id).where(_ET.c.instance_id.in_(list(instance_ids)), cond)
-    return {r.id: r for r in conn.execute(stmt)}
+        rows = conn.execute(_OPEN_OR_GIVEN_OF_INSTANCES, {"b_instances": list(instance_ids), "b_tasks": list(task_ids)})
+    else:
+        rows = conn.execute(_OPEN_OF_INSTANCES, {"b_instances": list(instance_ids)})
+    return {r.id: r for r in rows}
 
 
 def insert_rows(conn: Connection, rows: list[dict[str, Any]]) -> None:

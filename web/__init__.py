@@ -8,7 +8,8 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from flask import Flask, jsonify, redirect, url_for
+from flask import Flask, Request, jsonify, redirect, url_for
+from flask.sessions import SecureCookieSessionInterface, SessionMixin
 from flask_login import LoginManager, current_user
 from flask_wtf.csrf import CSRFProtect
 
@@ -24,6 +25,17 @@ from web.context import WebUser, actor
 from web.ratelimit import RateLimiter
 
 csrf = CSRFProtect()
+
+
+class _Sessions(SecureCookieSessionInterface):
+    """No cookie session for /engine-rest: it authenticates every request with HTTP Basic and never
+    uses one, and workers call it hundreds of times a second (opening a signed cookie session costs
+    more than the rest of the request's framing)."""
+
+    def open_session(self, app: Flask, request: Request) -> SessionMixin | None:
+        if request.path.startswith("/engine-rest/"):
+            return self.make_null_session(app)
+        return super().open_session(app, request)
 
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; object-src 'none'; "
        "base-uri 'self'; form-action 'self'; frame-ancestors 'none'")
@@ -60,6 +72,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.extensions["pdcaflow.limits"] = {
         name: RateLimiter(*app.config[f"{name.upper()}_LIMIT"]) for name in ("login", "complaint", "token")}
 
+    app.session_interface = _Sessions()
     csrf.init_app(app)
     login = LoginManager(app)
     login.login_view = "auth.login"

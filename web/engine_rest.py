@@ -22,7 +22,7 @@ from werkzeug.exceptions import HTTPException
 
 from engine import external_tasks as xt
 from engine.accounts import authenticate
-from engine.errors import EngineError, NotFoundError, PermissionDeniedError
+from engine.errors import DecisionFailedError, EngineError, NotFoundError, PermissionDeniedError
 from engine.permissions import (
     check_may_see_instance,
     check_may_start_and_correlate,
@@ -153,11 +153,18 @@ def _unexpected(exc: Exception) -> Response:
     return _error(500, "ProcessEngineException", "Something went wrong on our side.")
 
 
-def _body(schema: Any) -> dict[str, Any]:
-    payload = request.get_json(silent=True) if request.data else {}
-    if request.data and payload is None:
+_SCHEMAS: dict[type, Any] = {}  # one instance per request schema: building one costs more than loading
+
+
+def _body(schema: type) -> dict[str, Any]:
+    instance = _SCHEMAS.get(schema)
+    if instance is None:
+        instance = _SCHEMAS.setdefault(schema, schema())
+    raw = request.get_data(cache=True)
+    payload = request.get_json(silent=True) if raw else {}
+    if raw and payload is None:
         raise s.BadRequest("the request body is not valid JSON")
-    return s.load(schema, payload)
+    return s.load(instance, payload)
 
 
 def _no_content() -> Response:
@@ -204,7 +211,7 @@ def _external_task_json(task: xt.ExternalTaskView, with_variables: bool = False)
 
 @bp.post("/external-task/fetchAndLock")
 def fetch_and_lock() -> Any:
-    data = _body(s.FetchAndLockRequest())
+    data = _body(s.FetchAndLockRequest)
     topics = [xt.TopicRequest(t["topicName"], t["lockDuration"], t.get("variables"), t.get("businessKey"),
                               t.get("processDefinitionKey"), t.get("processInstanceId"),
                               _filter_values(t.get("processVariables")))
@@ -272,7 +279,7 @@ def external_task_error_details(task_id: str) -> Any:
 
 @bp.post("/external-task/<task_id>/complete")
 def complete_external_task(task_id: str) -> Any:
-    data = _body(s.CompleteRequest())
+    data = _body(s.CompleteRequest)
     xt.complete(runtime(), _actor(), task_id, data["workerId"], s.from_typed(data.get("variables")),
                 s.from_typed(data.get("localVariables"), "localVariables"))
     return _no_content()
@@ -280,7 +287,7 @@ def complete_external_task(task_id: str) -> Any:
 
 @bp.post("/external-task/<task_id>/failure")
 def external_task_failure(task_id: str) -> Any:
-    data = _body(s.FailureRequest())
+    data = _body(s.FailureRequest)
     retries = data.get("retries")
     xt.handle_failure(runtime(), _actor(), task_id, data["workerId"], data.get("errorMessage"),
                       data.get("errorDetails"), 0 if retries is None else retries, data.get("retryTimeout") or 0)
@@ -289,7 +296,7 @@ def external_task_failure(task_id: str) -> Any:
 
 @bp.post("/external-task/<task_id>/bpmnError")
 def external_task_bpmn_error(task_id: str) -> Any:
-    data = _body(s.BpmnErrorRequest())
+    data = _body(s.BpmnErrorRequest)
     xt.handle_bpmn_error(runtime(), _actor(), task_id, data["workerId"], data["errorCode"], data.get("errorMessage"),
                          s.from_typed(data.get("variables")))
     return _no_content()
@@ -297,7 +304,7 @@ def external_task_bpmn_error(task_id: str) -> Any:
 
 @bp.post("/external-task/<task_id>/extendLock")
 def external_task_extend_lock(task_id: str) -> Any:
-    data = _body(s.ExtendLockRequest())
+    data = _body(s.ExtendLockRequest)
     xt.extend_lock(runtime(), _actor(), task_id, data["workerId"], data["newDuration"])
     return _no_content()
 
@@ -310,7 +317,7 @@ def external_task_unlock(task_id: str) -> Any:
 
 @bp.put("/external-task/<task_id>/retries")
 def external_task_retries(task_id: str) -> Any:
-    data = _body(s.RetriesRequest())
+    data = _body(s.RetriesRequest)
     xt.set_retries(runtime(), _actor(), task_id, data["retries"])
     return _no_content()
 
@@ -328,7 +335,7 @@ def _instance_json(instance: InstanceView) -> dict[str, Any]:
 def start(key: str) -> Any:
     actor = _actor()
     check_may_start_and_correlate(actor, "start instances")
-    data = _body(s.StartRequest())
+    data = _body(s.StartRequest)
     instance = runtime().start(key, s.from_typed(data.get("variables")), actor, business_key=data.get("businessKey"))
     return jsonify(_instance_json(instance))
 
@@ -376,31 +383,78 @@ def instance_variable(instance_id: str, name: str) -> Any:
     return jsonify(s.typed_value(data[name]))
 
 
-# ---------------------------------------------------------------------- messages
+# ---------------------------------------------------------------------- messages and signals
+def _no_match(name: str) -> CamundaError:
+    return CamundaError(400, "RestException", f"Cannot correlate message '{name}': No process definition or "
+                                              "execution matches the parameters")
+
+
 @bp.post("/message")
 def message() -> Any:
+    """Camunda's correlation: to the waiting executions that match; when none matches and no
+    processInstanceId was named, to the process definitions with a message start event of that name
+    (each starts an instance with the businessKey). 400 only when nothing matches and nothing starts."""
     actor = _actor()
     check_may_start_and_correlate(actor, "correlate messages")
-    data = _body(s.MessageRequest())
+    data = _body(s.MessageRequest)
     name = data["messageName"]
     keys = s.from_typed(data.get("correlationKeys"), "correlationKeys")
     candidates = [(i, d) for i, d in runtime().message_candidates(name, data.get("businessKey"))
                   if data.get("processInstanceId") in (None, i) and all(d.get(k) == v for k, v in keys.items())]
-    if not candidates:
-        raise CamundaError(400, "RestException", f"Cannot correlate message '{name}': No process definition or "
-                                                 "execution matches the parameters")
     if len(candidates) > 1 and not data.get("all"):
         raise CamundaError(400, "RestException", f"Cannot correlate a message with name '{name}' to a single "
                                                  f"execution. {len(candidates)} executions match the correlation keys")
     variables = {**s.from_typed(data.get("processVariablesLocal"), "processVariablesLocal"),
                  **s.from_typed(data.get("processVariables"), "processVariables")}
-    delivered = runtime().correlate_message(name, data.get("businessKey"), variables, actor,
-                                            instance_ids=[i for i, _ in candidates])
+    results: list[dict[str, Any]] = []
+    if candidates:
+        delivered = runtime().correlate_message(name, data.get("businessKey"), variables, actor,
+                                                instance_ids=[i for i, _ in candidates])
+        results = [{"resultType": "Execution", "processInstance": None,
+                    "execution": {"id": i, "processInstanceId": i, "ended": False, "tenantId": None}}
+                   for i in delivered]
+    elif data.get("processInstanceId") is None:
+        # a start event is never correlated by instance id; correlationKeys only narrow executions
+        started = runtime().start_by_message(name, data.get("businessKey"), variables, actor)
+        results = [{"resultType": "ProcessDefinition", "execution": None, "processInstance": _instance_json(i)}
+                   for i in started]
+    if not results:
+        raise _no_match(name)
     if not data.get("resultEnabled"):
         return _no_content()
-    return jsonify([{"resultType": "Execution", "processInstance": None,
-                     "execution": {"id": i, "processInstanceId": i, "ended": False, "tenantId": None}}
-                    for i in delivered])
+    if data.get("variablesInResultEnabled"):
+        for result in results:
+            instance_id = (result["execution"] or {}).get("processInstanceId") or result["processInstance"]["id"]
+            result["variables"] = s.typed(runtime().instance(instance_id).data)
+    return jsonify(results)
+
+
+@bp.post("/signal")
+def signal() -> Any:
+    """A broadcast to every waiting instance and every process with a signal start event of that name;
+    nobody listening is not an error (Camunda answers 204 either way)."""
+    actor = _actor()
+    check_may_start_and_correlate(actor, "send signals")
+    data = _body(s.SignalRequest)
+    if data.get("executionId"):
+        raise CamundaError(400, "InvalidRequestException", "executionId: delivering a signal to one execution is "
+                                                           "not supported; send it without executionId (broadcast)")
+    runtime().signal(data["name"], s.from_typed(data.get("variables")), actor)
+    return _no_content()
+
+
+# ---------------------------------------------------------------------- decisions
+@bp.post("/decision-definition/key/<key>/evaluate")
+def evaluate_decision(key: str) -> Any:
+    """The latest version of the decision; one typed map of outputs per rule the hit policy keeps."""
+    data = _body(s.EvaluateRequest)
+    try:
+        rows = runtime().evaluate_decision(key, s.from_typed(data.get("variables")), _actor())
+    except NotFoundError as exc:
+        raise CamundaError(404, "RestException", f"No matching decision definition with key: {key}") from exc
+    except DecisionFailedError as exc:
+        raise CamundaError(400, "RestException", f"Cannot evaluate decision {key}: {exc.message}") from exc
+    return jsonify([s.typed(row) for row in rows])
 
 
 # ---------------------------------------------------------------------- user tasks
@@ -437,7 +491,7 @@ def task(task_id: str) -> Any:
 @bp.post("/task/<task_id>/claim")
 def claim(task_id: str) -> Any:
     actor = _actor()
-    user = _body(s.ClaimRequest()).get("userId")
+    user = _body(s.ClaimRequest).get("userId")
     if user and user != actor.username:
         runtime().assign(task_id, actor, user)  # claiming for someone else is a lead's assignment
     else:
@@ -453,7 +507,7 @@ def unclaim(task_id: str) -> Any:
 
 @bp.post("/task/<task_id>/complete")
 def complete_task(task_id: str) -> Any:
-    data = _body(s.TaskCompleteRequest())
+    data = _body(s.TaskCompleteRequest)
     instance = runtime().complete(task_id, _actor(), s.from_typed(data.get("variables")))
     if data.get("withVariablesInReturn"):
         return jsonify(s.typed(instance.data))

@@ -94,6 +94,17 @@ class MessageRequest(_Lenient):
     processVariablesLocal = _variables()
     all = fields.Boolean(load_default=False, allow_none=True)
     resultEnabled = fields.Boolean(load_default=False, allow_none=True)
+    variablesInResultEnabled = fields.Boolean(load_default=False, allow_none=True)
+
+
+class SignalRequest(_Lenient):
+    name = fields.String(required=True, validate=validate.Length(min=1, max=255))
+    variables = _variables()
+    executionId = _opt_str()  # delivering to one execution only is not supported: refused when given
+
+
+class EvaluateRequest(_Lenient):
+    variables = _variables()
 
 
 class ClaimRequest(_Lenient):

@@ -222,12 +222,18 @@ def build_engine_rest_document() -> dict[str, Any]:
     spec.components.schema("ProcessInstance", {"type": "object", "properties": {
         "id": {"type": "string"}, "definitionId": {"type": "string"}, "businessKey": {"type": "string", "nullable": True},
         "ended": {"type": "boolean"}, "suspended": {"type": "boolean"}, "links": {"type": "array", "items": {}}}})
+    spec.components.schema("MessageCorrelationResult", {"type": "object", "properties": {
+        "resultType": {"type": "string", "enum": ["Execution", "ProcessDefinition"]},
+        "execution": {"type": "object", "nullable": True},
+        "processInstance": {"allOf": [{"$ref": "#/components/schemas/ProcessInstance"}], "nullable": True},
+        "variables": {"$ref": "#/components/schemas/Variables"}}})
     spec.components.schema("Task", {"type": "object", "properties": {
         name: {"type": "string", "nullable": True} for name in (
             "id", "name", "assignee", "created", "due", "followUp", "processInstanceId", "taskDefinitionKey",
             "description")} | {"priority": {"type": "integer"}}})
     for schema in (c.FetchAndLockRequest, c.CompleteRequest, c.FailureRequest, c.BpmnErrorRequest, c.ExtendLockRequest,
-                   c.RetriesRequest, c.StartRequest, c.MessageRequest, c.ClaimRequest, c.TaskCompleteRequest):
+                   c.RetriesRequest, c.StartRequest, c.MessageRequest, c.SignalRequest, c.EvaluateRequest,
+                   c.ClaimRequest, c.TaskCompleteRequest):
         spec.components.schema("Camunda" + schema.__name__, schema=schema)
     ref = lambda name: {"$ref": f"#/components/schemas/{name}"}  # noqa: E731
     array = lambda name: {"type": "array", "items": ref(name)}  # noqa: E731
@@ -284,9 +290,20 @@ def build_engine_rest_document() -> dict[str, Any]:
         "One variable, typed", (200, "Variable", ref("TypedValue")), (401, 404), params=[_path("id"), _path("name")],
         tag="process instances")})
     spec.path("/message", operations={"post": _camunda_op(
-        "Correlate a message (businessKey, processInstanceId, correlationKeys; all); 204, or 200 with a list when "
-        "resultEnabled; 400 when nothing waits for it", (200, "Correlation results", {"type": "array"}),
+        "Correlate a message (businessKey, processInstanceId, correlationKeys; all) to the waiting executions; "
+        "when none matches and no processInstanceId is given, start each process with a message start event of "
+        "that name. 204, or 200 with a list when resultEnabled (resultType Execution or ProcessDefinition); "
+        "400 when nothing matches and nothing starts", (200, "Correlation results", array("MessageCorrelationResult")),
         (400, 401, 403), body=ref("CamundaMessageRequest"), tag="messages")})
+    spec.path("/signal", operations={"post": _camunda_op(
+        "Broadcast a signal to every waiting instance and every process with a signal start event of that name "
+        "(nobody listening is not an error)", none, (400, 401, 403), body=ref("CamundaSignalRequest"),
+        tag="messages")})
+    spec.path("/decision-definition/key/{key}/evaluate", operations={"post": _camunda_op(
+        "Evaluate the latest version of a decision with typed variables: one typed map of outputs per rule the "
+        "hit policy keeps (400 when the decision cannot decide, e.g. a UNIQUE violation)",
+        (200, "Results", {"type": "array", "items": ref("Variables")}), (400, 401, 404),
+        body=ref("CamundaEvaluateRequest"), params=[_path("key")], tag="decisions")})
     spec.path("/task", operations={"get": _camunda_op(
         "User tasks the caller may see", (200, "Tasks", array("Task")), (400, 401),
         params=[_query(n) for n in ("processInstanceId", "processDefinitionKey", "assignee", "candidateGroup",

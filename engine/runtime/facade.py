@@ -279,6 +279,14 @@ class Runtime:
                                     + " and no process starts on it")
         return delivered
 
+    def start_by_message(self, name: str, business_key: str | None, data: dict[str, Any] | None,
+                         actor: Actor) -> list[InstanceView]:
+        """Start an instance of each process whose latest version has a message start event `name`
+        (Camunda's correlation to a process definition); none is not an error here (the caller decides)."""
+        with self.unit_of_work() as uow:
+            started = events.start_by_event(uow, "message", name, dict(data or {}), actor, business_key)
+        return [self.instance(i) for i in started]
+
     def message_candidates(self, name: str, correlation: str | None) -> list[tuple[str, dict[str, Any]]]:
         """Instances waiting for the message (matching the business key, if given), with their data."""
         with self.db.read() as session:

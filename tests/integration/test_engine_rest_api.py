@@ -127,3 +127,69 @@ def test_extend_lock_and_unlock(rest, runtime):
     count = rest.get("/engine-rest/external-task/count?topicName=erp-lookup&locked=true",
                      headers=basic("erp.worker")).get_json()
     assert count == {"count": 1}
+
+
+def test_message_starts_a_process_when_no_instance_waits(rest, runtime):
+    runtime.deploy_paths([MODELS / "evt_message_start.bpmn"])
+    url, auth = "/engine-rest/message", basic("erp.worker")
+    started = rest.post(url, headers=auth, json={
+        "messageName": "order_placed", "businessKey": "O-9", "resultEnabled": True, "variablesInResultEnabled": True,
+        "processVariables": {"order": {"value": "O-9", "type": "String"}}})
+    assert started.status_code == 200
+    [result] = started.get_json()
+    assert result["resultType"] == "ProcessDefinition" and result["execution"] is None
+    instance = result["processInstance"]
+    assert instance["businessKey"] == "O-9" and instance["ended"] is False
+    assert instance["definitionId"].startswith("evt_message_start:")
+    assert result["variables"]["order"] == {"type": "String", "value": "O-9", "valueInfo": {}}
+    started_instance = runtime.instance(instance["id"])
+    assert started_instance.data["order"] == "O-9" and started_instance.business_key == "O-9"
+    # without resultEnabled: 204; a start event is never correlated by processInstanceId
+    assert rest.post(url, headers=auth, json={"messageName": "order_placed"}).status_code == 204
+    named = rest.post(url, headers=auth, json={"messageName": "order_placed", "processInstanceId": instance["id"]})
+    assert named.status_code == 400 and "No process definition or execution" in named.get_json()["message"]
+    unknown = rest.post(url, headers=auth, json={"messageName": "nobody_listens"})
+    assert unknown.status_code == 400 and unknown.get_json()["type"] == "RestException"
+    assert len(runtime.instances(key="evt_message_start")) == 2
+
+
+def test_signal_reaches_waiting_instances_and_starts_processes(rest, runtime):
+    runtime.deploy_paths([MODELS / "evt_signal_catch.bpmn", MODELS / "evt_signal_start.bpmn"])
+    waiting = runtime.start("evt_signal_catch", {"path": []}, lead_actor())
+    url = "/engine-rest/signal"
+    sent = rest.post(url, headers=basic("erp.worker"),
+                     json={"name": "alarm", "variables": {"level": {"value": 3, "type": "Integer"}}})
+    assert sent.status_code == 204 and sent.data == b""
+    reached = runtime.instance(waiting.id)
+    assert (reached.status, reached.data["level"], reached.data["path"]) == ("completed", 3, ["alarmed"])
+    [started] = runtime.instances(key="evt_signal_start")
+    assert runtime.instance(started["id"]).data["level"] == 3
+    # nobody listening is not an error
+    assert rest.post(url, headers=basic("lena.lead"), json={"name": "silence"}).status_code == 204
+    missing = rest.post(url, headers=basic("erp.worker"), json={"variables": {}})
+    assert missing.status_code == 400 and "name" in missing.get_json()["message"]
+    one = rest.post(url, headers=basic("erp.worker"), json={"name": "alarm", "executionId": waiting.id})
+    assert one.status_code == 400 and "executionId" in one.get_json()["message"]
+    assert rest.post(url, headers=basic("rita.reviewer"), json={"name": "alarm"}).status_code == 403
+
+
+def test_decision_evaluation_returns_typed_result_maps(rest, runtime):
+    runtime.deploy_paths([MODELS / "dmn_expenses.dmn", MODELS / "dmn_unique.dmn"])
+    url = "/engine-rest/decision-definition/key/{}/evaluate"
+    answer = rest.post(url.format("expense_approver"), headers=basic("rita.reviewer"), json={
+        "variables": {"category": {"value": "Travel", "type": "String"}, "amount": {"value": 400, "type": "Integer"}}})
+    assert answer.status_code == 200
+    assert answer.get_json() == [{"approver": {"type": "String", "value": "manager", "valueInfo": {}}}]
+    untyped = rest.post(url.format("expense_approver"), headers=basic("erp.worker"),
+                        json={"variables": {"category": {"value": "Office"}, "amount": {"value": 5}}})
+    assert untyped.get_json() == [{"approver": {"type": "String", "value": "purchasing", "valueInfo": {}}}]
+    violated = rest.post(url.format("overlapping"), headers=basic("erp.worker"),
+                         json={"variables": {"amount": {"value": 800, "type": "Integer"}}})
+    assert violated.status_code == 400 and violated.get_json()["message"].startswith("Cannot evaluate decision overlapping")
+    missing = rest.post(url.format("nope"), headers=basic("erp.worker"), json={})
+    assert missing.status_code == 404 and missing.get_json() == {
+        "type": "RestException", "message": "No matching decision definition with key: nope"}
+    bad = rest.post(url.format("expense_approver"), headers=basic("erp.worker"),
+                    json={"variables": {"amount": {"value": "x", "type": "Integer"}}})
+    assert bad.status_code == 400 and "variables.amount" in bad.get_json()["message"]
+    assert rest.post(url.format("expense_approver"), json={}).status_code == 401

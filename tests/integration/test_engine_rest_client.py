@@ -132,6 +132,17 @@ def test_message_correlation_by_business_key(engine):
         engine_client.correlate_message("CreditNoteApproved", business_key="C-404")
 
 
+def test_message_start_event_through_the_engine_client(engine):
+    url, runtime = engine
+    runtime.deploy_paths([MODELS / "evt_message_start.bpmn"])
+    [result] = _engine(url).correlate_message("order_placed", business_key="O-31",
+                                              process_variables={"order": "O-31"})
+    assert result["resultType"] == "ProcessDefinition" and result["execution"] is None
+    started = runtime.instance(result["processInstance"]["id"])
+    assert (started.key, started.business_key, started.data["order"]) == ("evt_message_start", "O-31", "O-31")
+    assert [t.spec_id for t in started.tasks] == ["handle_order"]
+
+
 def test_lock_expiry_lets_a_second_worker_take_the_task(engine):
     url, runtime = engine
     started = _engine(url).start_process("xt_order_lookup", {})

@@ -146,3 +146,44 @@ def test_completing_after_the_last_failure_ends_the_incident(lookup):
     xt.complete(lookup, WORKER, task.id, "w1", {"late": True})  # the worker still held the lock
     done = lookup.instance(instance.id)
     assert done.status == "completed" and all(i.resolved_at for i in done.incidents)
+
+
+def test_fetch_takes_the_oldest_first_and_honours_the_filters(lookup):
+    ids = []
+    for key in ("C-1", "C-2", "C-3"):
+        ids.append(lookup.start("xt_order_lookup", {"order": key}, LEAD, business_key=key).id)
+        clock.advance(timedelta(seconds=1))
+    [only] = xt.fetch_and_lock(lookup, WORKER, "w1", [xt.TopicRequest("erp-lookup", 60_000, business_key="C-2")])
+    assert only.instance_id == ids[1] and only.business_key == "C-2"
+    assert xt.fetch_and_lock(lookup, WORKER, "w1", [xt.TopicRequest("erp-lookup", 60_000, process_key="other")]) == []
+    rest = _fetch(lookup, max_tasks=10)
+    assert [t.instance_id for t in rest] == [ids[0], ids[2]]  # by age; the locked one is not offered again
+    assert all(t.worker_id == "w1" and t.lock_expires_at > clock.now() for t in rest)
+    assert _fetch(lookup, worker="w2", max_tasks=10) == []
+
+
+def test_concurrent_fetches_never_lock_a_task_twice(lookup):
+    import threading
+
+    started = {lookup.start("xt_order_lookup", {"order": f"A-{i}"}, LEAD).id for i in range(24)}
+    barrier = threading.Barrier(6)
+    taken: dict[str, list[str]] = {}
+
+    def worker(name: str) -> None:
+        barrier.wait()
+        mine = taken.setdefault(name, [])
+        while True:
+            got = _fetch(lookup, worker=name, max_tasks=3)
+            if not got:
+                return
+            mine.extend(t.id for t in got)
+
+    threads = [threading.Thread(target=worker, args=(f"w{i}",)) for i in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    every = [task_id for ids in taken.values() for task_id in ids]
+    assert len(every) == len(set(every)) == 24
+    holders = {t.id: t.worker_id for t in xt.list_tasks(lookup, WORKER) if t.instance_id in started}
+    assert all(holders[task_id] == name for name, ids in taken.items() for task_id in ids)
