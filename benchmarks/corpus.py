@@ -29,6 +29,7 @@ from lxml import etree
 from sqlalchemy import select
 
 from engine import clock
+from engine.definitions import collect_files
 from engine.errors import EngineError
 from engine.runtime import Runtime
 from engine.views import Actor
@@ -141,14 +142,8 @@ def _start_kind(process: Any, messages: dict[str, str], signals: dict[str, str])
 
 
 def collect(paths: Iterable[Path | str]) -> list[Path]:
-    files: list[Path] = []
-    for raw in paths:
-        path = Path(raw)
-        if path.is_dir():
-            files.extend(sorted(p for p in path.rglob("*") if p.suffix.lower() in (".bpmn", ".dmn")))
-        elif path.is_file():
-            files.append(path)
-    return files
+    """The .bpmn/.dmn files under `paths`, as `pdcaflow deploy` collects them (missing paths left out)."""
+    return [p for p in collect_files(paths) if p.is_file()]
 
 
 def companions(path: Path, models: dict[Path, Model]) -> list[Path]:

@@ -99,13 +99,7 @@ class Runtime:
                           version: int | None = None) -> list[dict[str, Any]]:
         """Evaluate a deployed decision (latest version unless given): one {output: value} per rule
         the hit policy keeps, or the aggregate of COLLECT with an aggregator. Any signed-in user may."""
-        with self.db.read() as session:
-            definition = (DefinitionStore.latest(session, key, "dmn") if version is None
-                          else DefinitionStore.version(session, key, version, "dmn"))
-            if definition is None:
-                raise NotFoundError(f"decision '{key}'" + (f" version {version}" if version else "")
-                                    + " is not deployed")
-            xml = definition.xml
+        xml = self.decision_xml(key, version)
         try:
             return decisions.evaluate_rows(xml, key, variables or {})
         except DecisionEvaluationError as exc:
