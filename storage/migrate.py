@@ -6,6 +6,7 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+from sqlalchemy.engine import Engine
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
@@ -20,3 +21,20 @@ def alembic_config(url: str) -> Config:
 def upgrade(url: str, revision: str = "head") -> None:
     """Create or upgrade the schema; running it again is a no-op."""
     command.upgrade(alembic_config(url), revision)
+
+
+def schema_status(engine: Engine) -> tuple[bool, str]:
+    """(True, revision) when the database answers and is at the newest migration, else
+    (False, why). Raises the driver's error when the database cannot be reached."""
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
+    heads = set(ScriptDirectory(str(MIGRATIONS_DIR)).get_heads())
+    with engine.connect() as conn:
+        current = set(MigrationContext.configure(conn).get_current_heads())
+    if current == heads:
+        return True, ",".join(sorted(current))
+    if not current:
+        return False, "the database has no schema; run `pdcaflow init-db`"
+    return False, (f"the database is at migration {','.join(sorted(current))}, the code expects "
+                   f"{','.join(sorted(heads))}; run `pdcaflow init-db`")

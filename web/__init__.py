@@ -16,6 +16,7 @@ from flask_wtf.csrf import CSRFProtect
 import storage.api_tokens  # noqa: F401  (registers the web tables on the shared metadata)
 from engine import clock, permissions
 from engine.accounts import actor_for
+from engine.health import readiness
 from engine.runtime import Runtime
 from engine.settings import current as current_settings
 from engine.signing import secret_key
@@ -115,9 +116,17 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         return redirect(url_for("auth.login"))
 
     @app.get("/healthz")
-    def healthz() -> Any:
-        runtime.definitions_list()
+    def healthz() -> Any:  # liveness: the process answers; no database, so a DB outage restarts nothing
         return jsonify(status="ok")
+
+    @app.get("/readyz")
+    def readyz() -> Any:  # readiness: send traffic only when the database answers and is migrated
+        state = readiness(runtime.db)
+        response = jsonify(status="ready" if state.ready else "unavailable", detail=state.reason)
+        if not state.ready:
+            response.status_code = 503
+            response.headers["Retry-After"] = "5"
+        return response
 
     return app
 

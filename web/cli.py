@@ -131,11 +131,45 @@ def run(host: str, port: int, no_scheduler: bool) -> None:
         scheduler.start()
     click.echo(f"PDCA Flow on http://{host}:{port}/  (database {_redact(runtime.db.url)}; "
                f"scheduler {'off' if no_scheduler else 'on'})")
+    from web.serving import serve_waitress
+
     try:
-        app.run(host=host, port=port, debug=False, use_reloader=False, threaded=True)
+        serve_waitress(app, host, port)
     finally:
         if scheduler is not None:
             scheduler.shutdown(wait=False)
+
+
+def _parse_bind(bind: str) -> str:
+    host, sep, port = bind.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise click.BadParameter(f"expected HOST:PORT, got {bind!r}", param_hint="--bind")
+    return bind
+
+
+@main.command()
+@click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 64),
+              help="gunicorn worker processes")
+@click.option("--threads", default=4, show_default=True, type=click.IntRange(1, 64),
+              help="request threads per worker")
+@click.option("--bind", default="127.0.0.1:8000", show_default=True, help="HOST:PORT to listen on")
+@click.option("--timeout", default=60, show_default=True, type=click.IntRange(5, 3600),
+              help="seconds before a silent worker is restarted")
+def serve(workers: int, threads: int, bind: str, timeout: int) -> None:
+    """Production web server (gunicorn); run the scheduler as `pdcaflow scheduler` processes."""
+    from web.serving import serve_gunicorn
+
+    bind = _parse_bind(bind)
+    url = _db().url
+
+    def build():  # type: ignore[no-untyped-def]
+        from web import create_app
+
+        return create_app({"RUNTIME": _runtime()})
+
+    click.echo(f"PDCA Flow on http://{bind}/  (database {_redact(url)}; {workers} workers x {threads} threads; "
+               "scheduler: run `pdcaflow scheduler`)")
+    serve_gunicorn(build, bind, workers, threads, timeout)
 
 
 @main.command()

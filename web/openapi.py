@@ -159,6 +159,17 @@ def build_document() -> dict[str, Any]:
                                                    "responses": {"200": {"description": "OpenAPI 3 document"}}}})
     doc = spec.to_dict()
     doc["security"] = [{"bearer": []}]
+    # the probes for load balancers live at the site root, outside /api/v1 (a path-level server)
+    probe = {"type": "object", "properties": {"status": {"type": "string"}, "detail": {"type": "string"}}}
+    doc["paths"]["/healthz"] = {"servers": [{"url": "/"}], "get": {
+        "summary": "Liveness: the process answers (does not touch the database)", "security": [], "tags": ["health"],
+        "responses": {"200": {"description": "Up", "content": {"application/json": {"schema": probe}}}}}}
+    doc["paths"]["/readyz"] = {"servers": [{"url": "/"}], "get": {
+        "summary": "Readiness: the database is reachable and at the newest migration", "security": [],
+        "tags": ["health"], "responses": {
+            "200": {"description": "Ready", "content": {"application/json": {"schema": probe}}},
+            "503": {"description": "Database unreachable or not migrated (Retry-After is set)",
+                    "content": {"application/json": {"schema": probe}}}}}}
     # Request bodies refuse unknown fields (422), but responses may grow new fields (the API
     # contract is extended by adding, see ARCHITECTURE.md), so response objects are open.
     for name, schema in doc["components"]["schemas"].items():
