@@ -17,6 +17,15 @@ class EngineError(Exception):
         self.details = details or []
 
 
+class DatabaseUnavailableError(EngineError):
+    """The database cannot serve right now (unreachable, locked past its timeout, out of space):
+    a transient condition, so callers are told to retry (`retry_after` seconds)."""
+
+    http_status = 503
+    code = "database_unavailable"
+    retry_after = 5
+
+
 class NotFoundError(EngineError):
     http_status = 404
     code = "not_found"

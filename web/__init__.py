@@ -116,10 +116,12 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         return redirect(url_for("auth.login"))
 
     @app.get("/healthz")
+    @app.get("/api/v1/healthz")  # also under the API, where its OpenAPI document describes both probes
     def healthz() -> Any:  # liveness: the process answers; no database, so a DB outage restarts nothing
         return jsonify(status="ok")
 
     @app.get("/readyz")
+    @app.get("/api/v1/readyz")
     def readyz() -> Any:  # readiness: send traffic only when the database answers and is migrated
         state = readiness(runtime.db)
         response = jsonify(status="ready" if state.ready else "unavailable", detail=state.reason)

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Flask, jsonify, render_template, request
+from flask import Flask, jsonify, make_response, render_template, request
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
 from engine.errors import EngineError
+from engine.health import as_unavailable
 
 HTTP_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed",
               409: "conflict", 413: "too_large", 415: "unsupported_media_type", 422: "invalid", 429: "rate_limited",
@@ -53,6 +54,16 @@ def describe(exc: BaseException) -> tuple[int, str, str, list[dict[str, Any]]]:
 
 
 def respond(exc: BaseException) -> Any:
+    response = _respond(exc)
+    retry_after = getattr(exc, "retry_after", None)
+    if retry_after:  # a transient condition (database unavailable): tell clients and proxies when
+        if isinstance(response, tuple):
+            response = make_response(*response)
+        response.headers["Retry-After"] = str(retry_after)
+    return response
+
+
+def _respond(exc: BaseException) -> Any:
     status, code, message, details = describe(exc)
     if request.path.startswith("/engine-rest"):  # Camunda's error shape (an unknown route, a 405...)
         response = jsonify(type="RestException", message=message)
@@ -74,5 +85,10 @@ def register(app: Flask) -> None:
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception) -> Any:
+        unavailable = as_unavailable(exc)
+        if unavailable is not None:  # transient, not a bug: one log line, no traceback
+            app.logger.warning("%s %s: %s (%s)", request.method, request.path, unavailable.message,
+                               type(exc).__name__)
+            return respond(unavailable)
         app.logger.exception("unhandled error on %s %s", request.method, request.path)
         return respond(exc)

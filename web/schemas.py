@@ -8,6 +8,8 @@ from marshmallow import Schema, ValidationError, fields, validate
 
 from web.errors import ApiError
 
+INT32_MAX = 2**31 - 1  # the largest integer column (version numbers) on SQLite and PostgreSQL alike
+
 
 class TokenRequest(Schema):
     username = fields.String(required=True, validate=validate.Length(min=1, max=80))
@@ -46,7 +48,7 @@ class DeployedSchema(Schema):
 class StartRequest(Schema):
     data = fields.Dict(keys=fields.String(), load_default=dict)
     business_key = fields.String(allow_none=True, validate=validate.Length(max=255))
-    version = fields.Integer(allow_none=True, validate=validate.Range(min=1))
+    version = fields.Integer(allow_none=True, validate=validate.Range(min=1, max=INT32_MAX))
 
 
 class InstanceSummary(Schema):
@@ -168,7 +170,7 @@ class MessageResponse(Schema):
 
 class DecisionEvaluateRequest(Schema):
     variables = fields.Dict(keys=fields.String(), load_default=dict)
-    version = fields.Integer(allow_none=True, validate=validate.Range(min=1))
+    version = fields.Integer(allow_none=True, validate=validate.Range(min=1, max=INT32_MAX))
 
 
 class DecisionEvaluateResponse(Schema):

@@ -169,4 +169,5 @@ def test_openapi_lists_the_probes(client):
     doc = client.get("/api/v1/openapi.json").json
     assert doc["paths"]["/readyz"]["get"]["security"] == []
     assert "503" in doc["paths"]["/readyz"]["get"]["responses"]
-    assert doc["paths"]["/healthz"]["servers"] == [{"url": "/"}]
+    assert doc["paths"]["/healthz"]["get"]["security"] == []
+    assert client.get("/api/v1/healthz").json == client.get("/healthz").json == {"status": "ok"}
