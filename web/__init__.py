@@ -23,6 +23,7 @@ from engine.signing import secret_key
 from storage.db import Database
 from web import errors
 from web.context import WebUser, actor
+from web.json_body import LimitedRequest
 from web.ratelimit import RateLimiter
 
 csrf = CSRFProtect()
@@ -48,6 +49,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     config = dict(config or {})
     settings = current_settings()
     app = Flask(__name__)
+    app.request_class = LimitedRequest  # JSON bodies parsed with a depth limit (400, never a RecursionError)
     instance_dir = Path(config.get("INSTANCE_DIR") or settings.instance_dir)
     app.config.update(
         SECRET_KEY=config.get("SECRET_KEY") or secret_key(instance_dir),

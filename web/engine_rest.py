@@ -23,6 +23,7 @@ from werkzeug.exceptions import HTTPException
 from engine import external_tasks as xt
 from engine.accounts import authenticate
 from engine.errors import DecisionFailedError, EngineError, NotFoundError, PermissionDeniedError
+from engine.health import as_unavailable
 from engine.permissions import (
     check_may_see_instance,
     check_may_start_and_correlate,
@@ -32,6 +33,7 @@ from engine.permissions import (
 from engine.views import Actor, InstanceView, TaskView
 from web import engine_rest_schemas as s
 from web.context import client_ip, database, runtime
+from web.errors import ApiError
 from web.openapi import build_engine_rest_document
 
 bp = Blueprint("engine_rest", __name__, url_prefix="/engine-rest")
@@ -139,7 +141,16 @@ def _engine_error(exc: EngineError) -> Response:
         return _error(404, "RestException", exc.message)
     if exc.http_status in (400, 422):
         return _error(400, "InvalidRequestException", exc.message)
-    return _error(exc.http_status, "RestException", exc.message)
+    response = _error(exc.http_status, "RestException", exc.message)
+    retry_after = getattr(exc, "retry_after", None)
+    if retry_after:  # the database is unavailable for now (503)
+        response.headers["Retry-After"] = str(retry_after)
+    return response
+
+
+@bp.errorhandler(ApiError)
+def _api_error(exc: ApiError) -> Response:  # e.g. a body nested too deeply (web/json_body.py)
+    return _error(exc.status, "InvalidRequestException" if exc.status == 400 else "RestException", exc.message)
 
 
 @bp.errorhandler(HTTPException)
@@ -149,6 +160,10 @@ def _http_error(exc: HTTPException) -> Response:
 
 @bp.errorhandler(Exception)
 def _unexpected(exc: Exception) -> Response:
+    unavailable = as_unavailable(exc)
+    if unavailable is not None:  # transient, not a bug: one log line, no traceback
+        current_app.logger.warning("%s %s: %s", request.method, request.path, unavailable.message)
+        return _engine_error(unavailable)
     current_app.logger.exception("unhandled error on %s %s", request.method, request.path)
     return _error(500, "ProcessEngineException", "Something went wrong on our side.")
 
