@@ -15,7 +15,6 @@ from storage.db import Database
 from tests.integration.conftest import PASSWORD, token
 from web import create_app
 
-
 LEAD_BASIC = "Basic " + base64.b64encode(f"lena.lead:{PASSWORD}".encode()).decode()
 
 
