@@ -2,8 +2,8 @@
 `/engine-rest` (each round trip: fetchAndLock of one task, then complete with a variable).
 
 N instances wait at an external task (started through the runtime before the stopwatch starts).
-`servers` web processes (each a threaded WSGI server on its own port, all on the same database) and
-`workers` worker processes run at once; each worker talks HTTP to one server (round robin) the
+`servers` web processes (each a waitress WSGI server, as `pdcaflow run` uses, on its own port, all
+on the same database) and `workers` worker processes run at once; each worker talks HTTP to one server (round robin) the
 way camunda-external-task-client-python3 does (a new connection per request, HTTP Basic), until a
 fetch comes back empty. Afterwards the bench checks every task was completed exactly once.
 """
@@ -35,24 +35,22 @@ USER, PASSWORD = "bench.worker", "bench-worker-password"
 
 
 def _serve(url: str, ready: Any, stop: Any) -> None:
-    import logging
+    import threading
 
-    from werkzeug.serving import make_server
+    from waitress import create_server
 
     from web import create_app
-
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no access log line per request
+    from web.serving import RUN_THREADS
 
     db = Database(url)
     tmp = tempfile.mkdtemp()
     app = create_app({"DATABASE": db, "RUNTIME": Runtime(db), "SECRET_KEY": "bench", "INSTANCE_DIR": tmp})
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    ready.put(server.server_port)
-    import threading
-
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    # the production server `pdcaflow run` uses (waitress, same thread count), on a free port
+    server = create_server(app, host="127.0.0.1", port=0, threads=RUN_THREADS)
+    ready.put(server.effective_port)
+    threading.Thread(target=server.run, daemon=True).start()
     stop.wait()
-    server.shutdown()
+    server.close()
 
 
 def _call(port: int, method: str, path: str, body: dict[str, Any]) -> tuple[int, Any]:
