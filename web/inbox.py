@@ -12,7 +12,7 @@ from engine import directory
 from engine.errors import ConflictError, FormValidationError
 from engine.escalation import escalations_for
 from engine.forms import GENERIC_FORM_ID, is_generic
-from engine.inbox import process_keys, tab_counts
+from engine.inbox import process_choices, tab_counts
 from engine.permissions import is_own_work, may_complete
 from engine.views import Actor, TaskView
 from web.context import actor, database, lead_required, runtime
@@ -24,20 +24,24 @@ LEAD_TABS = ("all", "unassigned")  # quality leads and admins only
 PAGE_SIZE = 50  # tasks listed per page of a tab
 
 
-def tab_tasks(a: Actor, tab: str, process: str | None, limit: int = PAGE_SIZE, offset: int = 0) -> list[TaskView]:
+def tab_tasks(a: Actor, tab: str, process: str | None, limit: int = PAGE_SIZE, offset: int = 0,
+              q: str | None = None, sort: str = "due") -> list[TaskView]:
     rt = runtime()
+    kw: dict[str, Any] = {"process_key": process, "limit": limit, "offset": offset, "q": q, "sort": sort}
     if tab == "mine":
-        return [t for t in rt.tasks(a, mine=True, process_key=process, limit=limit, offset=offset)
-                if t.assignee == a.username]
+        return [t for t in rt.tasks(a, mine=True, **kw) if t.assignee == a.username]
     if tab == "groups":
-        return rt.tasks(a, state="open", in_groups=True, process_key=process, limit=limit, offset=offset)
+        return rt.tasks(a, state="open", in_groups=True, **kw)
     if tab == "all" and a.is_lead:
-        return rt.tasks(a, process_key=process, limit=limit, offset=offset)
+        return rt.tasks(a, **kw)
     if tab == "unassigned" and a.is_lead:  # tasks nobody is offered until a lead assigns them
-        return rt.tasks(a, unassigned=True, process_key=process, limit=limit, offset=offset)
+        return rt.tasks(a, unassigned=True, **kw)
     if tab == "overdue":  # a lead sees every overdue task of every process
-        return rt.tasks(a, overdue=True, process_key=process, limit=limit, offset=offset)
-    return rt.tasks(a, state="completed", mine=True, process_key=process, limit=limit, offset=offset)
+        return rt.tasks(a, overdue=True, **kw)
+    return rt.tasks(a, state="completed", mine=True, **kw)
+
+
+SORTS = {"due": "Due date", "priority": "Priority", "created": "Newest", "reference": "Reference"}
 
 
 @bp.get("/inbox")
@@ -45,20 +49,30 @@ def tab_tasks(a: Actor, tab: str, process: str | None, limit: int = PAGE_SIZE, o
 def inbox() -> Any:
     a = actor()
     tabs = TABS + (LEAD_TABS if a.is_lead else ())
-    tab = request.args.get("tab", "mine")
+    tab = request.args.get("tab")
+    process = request.args.get("process") or None
+    q = (request.args.get("q") or "").strip()[:200] or None
+    sort = request.args.get("sort") if request.args.get("sort") in SORTS else "due"
     if tab not in tabs:
         tab = "mine"
-    process = request.args.get("process") or None
     page = min(max(request.args.get("page", 1, type=int) or 1, 1), 10_000)
-    tasks = tab_tasks(a, tab, process, PAGE_SIZE, (page - 1) * PAGE_SIZE)
-    # the listed tab is counted only when it has more pages
+    tasks = tab_tasks(a, tab, process, PAGE_SIZE, (page - 1) * PAGE_SIZE, q, sort)
+    if not request.args.get("tab") and not tasks and not q:
+        # nothing of one's own yet: land on the group queue when it holds work
+        group_tasks = tab_tasks(a, "groups", process, PAGE_SIZE, 0, None, sort)
+        if group_tasks:
+            tab, tasks = "groups", group_tasks
+    # the listed tab is counted only when it has more pages (a search counts only what it lists)
     counted = [t for t in tabs if t != tab or page > 1 or len(tasks) >= PAGE_SIZE]
     counts = tab_counts(database(), a, counted, process)
-    processes = process_keys(database())
+    if q:
+        counts[tab] = (page - 1) * PAGE_SIZE + len(tasks) + (1 if len(tasks) >= PAGE_SIZE else 0)
+    processes = process_choices(database())
     counts.setdefault(tab, len(tasks))
     pages = max(1, -(-counts[tab] // PAGE_SIZE))
     return render_template("inbox.html", tasks=tasks, tab=tab, tabs=tabs, counts=counts, process=process,
-                           processes=processes, page=page, pages=pages, first=(page - 1) * PAGE_SIZE + 1)
+                           processes=processes, page=page, pages=pages, first=(page - 1) * PAGE_SIZE + 1,
+                           q=q, sort=sort, sorts=SORTS)
 
 
 def _back(task_id: str) -> Any:

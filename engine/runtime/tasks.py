@@ -12,6 +12,7 @@ from typing import Any
 
 from engine import clock
 from engine.assignment import AssignmentError, candidate_names, parse_when
+from engine.cases import case_of
 from engine.errors import ConflictError, FormValidationError, InvalidStateError, NotFoundError
 from engine.forms import set_path, validate_submission
 from engine.permissions import check_lead, check_may_act, may_see_task
@@ -25,7 +26,7 @@ OPEN_STATES = store.OPEN_STATES
 
 def list_tasks(conn: Any, actor: Actor, *, state: str | None, mine: bool, instance_id: str | None,
                process_key: str | None, limit: int, in_groups: bool, offset: int, overdue: bool,
-               unassigned: bool = False) -> list[TaskView]:
+               unassigned: bool = False, q: str | None = None, sort: str = "due") -> list[TaskView]:
     states = (state,) if state else OPEN_STATES
     if overdue:
         states = tuple(s for s in states if s in OPEN_STATES)
@@ -36,9 +37,17 @@ def list_tasks(conn: Any, actor: Actor, *, state: str | None, mine: bool, instan
     rows = store.list_tasks(conn, username=actor.username, groups=candidate_names(actor), lead=actor.is_lead,
                             states=states, mine=mine, in_groups=in_groups, instance_id=instance_id,
                             process_key=process_key, due_before=clock.now() if overdue else None, limit=limit,
-                            offset=offset, unassigned=unassigned)
+                            offset=offset, unassigned=unassigned, q=(q or "").strip()[:200] or None,
+                            sort=sort if sort in store.TASK_SORTS else "due")
     groups = store.groups_of(conn, [r.id for r in rows])
-    return [projection.task_view(r, groups.get(r.id, [])) for r in rows]
+    views = [projection.task_view(r, groups.get(r.id, [])) for r in rows]
+    cases = store.case_rows(conn, (v.instance_id for v in views))
+    names = store.process_names(conn, (v.process_key for v in views))
+    for v in views:
+        c = cases.get(v.instance_id)
+        v.case = case_of(c.business_key if c else None, c.data if c else None)
+        v.process_name = names.get(v.process_key, v.process_key)
+    return views
 
 
 def read_task(conn: Any, task_id: str, actor: Actor) -> TaskView:
