@@ -38,11 +38,13 @@ from storage.models import (
     ProcessDefinition,
     ProcessInstance,
     Timer,
+    User,
 )
 
 OPEN_STATES = ("open", "claimed")
 
 _PI = ProcessInstance.__table__
+_US = User.__table__
 _PD = ProcessDefinition.__table__
 _HT = HumanTask.__table__
 _HTG = HumanTaskGroup.__table__
@@ -391,6 +393,14 @@ def case_rows(conn: Connection, instance_ids: Iterable[str]) -> dict[str, Row]:
         return {}
     rows = conn.execute(select(_PI.c.id, _PI.c.business_key, _PI.c.data).where(_PI.c.id.in_(ids)))
     return {r.id: r for r in rows}
+
+
+def active_usernames(conn: Connection, names: Iterable[str]) -> set[str]:
+    """Which of `names` are active user accounts."""
+    names = [n for n in set(names) if n]
+    if not names:
+        return set()
+    return set(conn.scalars(select(_US.c.username).where(_US.c.username.in_(names), _US.c.active.is_(True))))
 
 
 def process_names(conn: Connection, keys: Iterable[str]) -> dict[str, str]:

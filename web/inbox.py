@@ -8,10 +8,10 @@ from typing import Any
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_login import login_required
 
-from engine import directory
+from engine import clock, directory
 from engine.errors import ConflictError, FormValidationError
 from engine.escalation import escalations_for
-from engine.forms import GENERIC_FORM_ID, is_generic
+from engine.forms import GENERIC_FORM_ID, is_generic, user_fields
 from engine.inbox import process_choices, tab_counts
 from engine.permissions import is_own_work, may_complete
 from engine.views import Actor, TaskView
@@ -91,9 +91,13 @@ def _render_task(task_id: str, values: dict[str, Any] | None = None, errors: dic
     if values is None:
         values = dict(task.values) if task.state == "completed" else {
             f["id"]: f.get("default") for f in task.form if f.get("default") is not None}
-    users = [u["username"] for u in directory.users(database())] if a.is_lead else []
+    active = [u["username"] for u in directory.users(database()) if u.get("active", True)] \
+        if a.is_lead or user_fields(task.form) else []
+    users = active if a.is_lead else []
+    people = active if user_fields(task.form) else []  # the user picker of fields naming a person
     return render_template("task.html", task=task, instance=instance, values=values, errors=errors or {},
-                           may_complete=may_complete(a, task, task.groups), users=users,
+                           may_complete=may_complete(a, task, task.groups), users=users, people=people,
+                           today=clock.now().date().isoformat(),
                            escalations=escalations_for(database(), task.id)), status
 
 
@@ -124,10 +128,11 @@ def unclaim(task_id: str) -> Any:
 @lead_required
 def assign(task_id: str) -> Any:
     assignee = (request.form.get("assignee") or "").strip() or None
-    if assignee and assignee not in {u["username"] for u in directory.users(database())}:
-        flash(f"There is no user named {assignee}.", "error")
+    try:
+        t = runtime().assign(task_id, actor(), assignee)
+    except FormValidationError:
+        flash(f"There is no active user named {assignee}.", "error")
         return redirect(url_for("inbox.task", task_id=task_id))
-    t = runtime().assign(task_id, actor(), assignee)
     flash(f"“{t.name}” assigned to {assignee}." if assignee else f"“{t.name}” returned to its groups.")
     return redirect(url_for("inbox.task", task_id=task_id))
 
