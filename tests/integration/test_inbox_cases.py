@@ -4,7 +4,7 @@ the process's name, and can be searched and sorted — in the web inbox and GET 
 from __future__ import annotations
 
 from engine.views import Actor
-from tests.integration.conftest import login, token
+from tests.integration.conftest import csrf, login, token
 
 
 def _start(runtime, reference: str, customer: str, product: str, severity: str | None = None):
@@ -62,3 +62,21 @@ def test_web_inbox_shows_cases_searches_and_lands_on_groups(client, runtime):
     assert "No tasks match" in none
     mine = client.get("/inbox?tab=mine").get_data(as_text=True)  # an explicit tab is kept
     assert "No tasks here." in mine
+
+
+def test_task_and_instance_pages_show_labelled_values_and_raw_data_only_to_leads(client, runtime):
+    instance = _start(runtime, "C-9", "Ann Example", "Kettle K2")
+    task_id = instance.tasks[0].id
+    runtime.complete(task_id, Actor("rita.reviewer", frozenset({"reviewers"}), "employee"),
+                     {"amount": 5, "urgent": True, "note": "fine"})
+    login(client, "rita.reviewer")
+    page = client.get(f"/tasks/{task_id}").get_data(as_text=True)
+    panel = page.split('class="data case-values"')[1].split("</dl>")[0]
+    assert "<dt>Urgent</dt>" in panel and ">Yes</dd>" in panel and "True" not in panel
+    assert "<dt>Customer name</dt>" in panel and "Simple review" in page
+    shown = client.get(f"/instances/{instance.id}").get_data(as_text=True)
+    assert 'class="data case-values"' in shown and "Raw data" not in shown  # an employee: no JSON dump
+    client.post("/logout", data={"csrf_token": csrf(client, "/inbox")})
+    login(client, "lena.lead")
+    lead_page = client.get(f"/instances/{instance.id}").get_data(as_text=True)
+    assert '<details class="raw-data">' in lead_page and "&#34;urgent&#34;: true" in lead_page
