@@ -18,7 +18,8 @@ HIDDEN = frozenset({"rca_history", "rca_loops", "rca_round", "effectiveness_wait
 _SLOT = re.compile(r"^action_\d+_(what|owner|due)$")  # plan slots, shown as the "actions" list instead
 _STAMP = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}")
 KNOWN_LABELS = {
-    "reference": "Reference", "received_at": "Received", "acknowledged_at": "Acknowledged",
+    "reference": "Reference", "customer_name": "Customer", "customer_email": "Customer e-mail",
+    "description": "Complaint", "received_at": "Received", "acknowledged_at": "Acknowledged",
     "actions": "Corrective actions", "actions_planned_at": "Actions planned",
     "actions_completed_at": "Actions completed", "effectiveness_due_at": "Effectiveness check due",
     "effectiveness_checked_at": "Effectiveness checked", "closed_at": "Closed", "closure_reason": "Closure reason",
@@ -121,5 +122,6 @@ def instance_case_values(runtime: Any, instance: Any) -> list[dict[str, Any]]:
         start = start_form(runtime, instance.key, instance.version)
     except NotFoundError:
         start = []
-    labels = {k: short_label(v) for k, v in form_labels([start, *(t.form for t in instance.tasks)]).items()}
-    return case_values(instance.data or {}, labels)
+    # staff read this panel: the tasks' labels first, then ours, then the (customer-worded) start form's
+    labels = form_labels([start]) | KNOWN_LABELS | form_labels(t.form for t in instance.tasks)
+    return case_values(instance.data or {}, {k: short_label(v) for k, v in labels.items()})

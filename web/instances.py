@@ -10,6 +10,7 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from flask_login import login_required
 
 from engine import external_tasks
+from engine.inbox import process_choices
 from engine.permissions import check_may_see_instance, visible_tasks
 from engine.schedules import list_schedules
 from web.case_values import instance_case_values
@@ -43,6 +44,7 @@ def show(instance_id: str) -> Any:
     return render_template("instance.html", instance=instance, tasks=visible_tasks(a, instance),
                            diagram=instance_diagram(a, instance),
                            case_rows=instance_case_values(runtime(), instance),
+                           process_name=dict(process_choices(database())).get(instance.key),
                            # the raw variables are a lead's diagnostic tool, not a case view
                            data_json=json.dumps(instance.data, indent=2, sort_keys=True, default=str) if a.is_lead
                            else None)

@@ -73,7 +73,7 @@ def test_task_and_instance_pages_show_labelled_values_and_raw_data_only_to_leads
     page = client.get(f"/tasks/{task_id}").get_data(as_text=True)
     panel = page.split('class="data case-values"')[1].split("</dl>")[0]
     assert "<dt>Urgent</dt>" in panel and ">Yes</dd>" in panel and "True" not in panel
-    assert "<dt>Customer name</dt>" in panel and "Simple review" in page
+    assert "<dt>Customer</dt>" in panel and "Simple review" in page
     shown = client.get(f"/instances/{instance.id}").get_data(as_text=True)
     assert 'class="data case-values"' in shown and "Raw data" not in shown  # an employee: no JSON dump
     client.post("/logout", data={"csrf_token": csrf(client, "/inbox")})
