@@ -14,7 +14,8 @@ identifiers (or dotted paths of them) so scripts and expressions can read them.
 Besides Camunda's constraints (required, readonly, minlength, maxlength, min, max) a string field
 may carry the property `format` = `email` (`<camunda:property id="format" value="email"/>`):
 Camunda keeps properties as plain metadata, where an unknown constraint name would not deploy
-there.
+there. Likewise `directory` = `user` (the value must be an active user's name; checked by the
+runtime, `user_fields`) and, on a date field, `not_past` = `true` (today or later).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from typing import Any
 from marshmallow import Schema, ValidationError, fields, validate
 from SpiffWorkflow.camunda.specs.user_task import EnumFormField, Form, FormField
 
+from engine import clock
 from engine.errors import FormValidationError
 
 CAMUNDA_NS = "http://camunda.org/schema/1.0/bpmn"
@@ -138,6 +140,22 @@ def _number(text: Any) -> float | None:
         return None
 
 
+def _flag(value: Any) -> bool:
+    return str(value or "").strip().lower() in ("true", "1", "yes")
+
+
+def _not_in_the_past(value: str) -> None:
+    """A date field with the property `not_past`: today or later (UTC, the engine's clock)."""
+    if value[:10] < clock.now().date().isoformat():
+        raise ValidationError("must not be in the past")
+
+
+def user_fields(spec_fields: list[dict[str, Any]]) -> list[str]:
+    """Ids of the fields whose value names a user (property `directory` = `user`): the runtime checks
+    each against the active accounts, which this pure module cannot read."""
+    return [f["id"] for f in spec_fields if (f.get("properties") or {}).get("directory") == "user"]
+
+
 def _field(spec: dict[str, Any]) -> fields.Field:
     kind = spec["type"]
     rules = spec["validation"]
@@ -150,6 +168,8 @@ def _field(spec: dict[str, Any]) -> fields.Field:
     elif kind == "boolean":
         cls = _Bool
     elif kind == "date":
+        if _flag((spec.get("properties") or {}).get("not_past")):
+            validators.append(_not_in_the_past)
         cls = _Date
     elif kind == "enum":
         validators.append(validate.OneOf([o["id"] for o in spec["options"]],

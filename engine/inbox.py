@@ -24,3 +24,11 @@ def process_keys(db: Database) -> list[str]:
     """Keys of the deployed BPMN processes (for the inbox's process filter)."""
     with db.read() as session:
         return queries.process_keys(session)
+
+
+def process_choices(db: Database) -> list[tuple[str, str]]:
+    """(key, display name) of the deployed BPMN processes, by name (the inbox's process filter)."""
+    with db.read() as session:
+        keys = queries.process_keys(session)
+        names = queries.process_names(session, keys)
+    return sorted(((k, names.get(k) or k) for k in keys), key=lambda kv: kv[1].lower())

@@ -12,7 +12,21 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, bindparam, cast, insert, literal, null, or_, select, union_all, update
+from sqlalchemy import (
+    Connection,
+    Row,
+    Text,
+    bindparam,
+    cast,
+    func,
+    insert,
+    literal,
+    null,
+    or_,
+    select,
+    union_all,
+    update,
+)
 
 from storage import queries
 from storage.models import (
@@ -24,11 +38,13 @@ from storage.models import (
     ProcessDefinition,
     ProcessInstance,
     Timer,
+    User,
 )
 
 OPEN_STATES = ("open", "claimed")
 
 _PI = ProcessInstance.__table__
+_US = User.__table__
 _PD = ProcessDefinition.__table__
 _HT = HumanTask.__table__
 _HTG = HumanTaskGroup.__table__
@@ -314,11 +330,15 @@ def mark_incident(conn: Connection, instance_id: str) -> None:
 
 def list_tasks(conn: Connection, *, username: str, groups: Iterable[str], lead: bool, states: tuple[str, ...],
                mine: bool, in_groups: bool, instance_id: str | None, process_key: str | None,
-               due_before: datetime | None, limit: int, offset: int, unassigned: bool = False) -> list[Row]:
+               due_before: datetime | None, limit: int, offset: int, unassigned: bool = False,
+               q: str | None = None, sort: str = "due") -> list[Row]:
     """The inbox: tasks in `states` the user may see, due first (undated last), then priority, then age.
 
-    `unassigned`: only tasks with no assignee and no candidates (the leads' Unassigned queue)."""
+    `unassigned`: only tasks with no assignee and no candidates (the leads' Unassigned queue);
+    `q`: only tasks matching the search (`search_condition`); `sort`: one of TASK_SORTS."""
     stmt = queries.task_filters(select(_HT), states, instance_id, process_key)
+    if q:
+        stmt = stmt.where(search_condition(q))
     if due_before is not None:
         # overdue tasks are the earliest-due ones, so the leads' ordered ranges below still cover them
         stmt = stmt.where(_HT.c.due_at < due_before)
@@ -332,12 +352,68 @@ def list_tasks(conn: Connection, *, username: str, groups: Iterable[str], lead: 
         stmt = stmt.where(_HT.c.id.in_(queries.visible_task_ids(
             username, groups, lead=lead, states=states, mine=mine, in_groups=in_groups,
             instance_id=instance_id, process_key=process_key)))
+    elif q or sort != "due":  # the ordered index ranges below follow the due order only
+        pass
     else:  # leads see every task: take the first ones from ordered index ranges, not a sort of all
         stmt = stmt.where(_HT.c.id.in_(queries.first_task_ids(
             states, limit + max(0, offset), instance_id=instance_id, process_key=process_key)))
-    stmt = (stmt.order_by(_HT.c.due_at.is_(None), _HT.c.due_at, _HT.c.priority.desc(), _HT.c.created_at, _HT.c.id)
-            .limit(limit).offset(max(0, offset)))
+    stmt = (stmt.order_by(*_task_order(sort)).limit(limit).offset(max(0, offset)))
     return list(conn.execute(stmt))
+
+
+TASK_SORTS = ("due", "priority", "created", "reference")
+
+
+def _task_order(sort: str) -> tuple[Any, ...]:
+    """ORDER BY of the inbox's sorts; every one ends on the task id so pages never overlap."""
+    due = (_HT.c.due_at.is_(None), _HT.c.due_at)
+    if sort == "priority":
+        return (_HT.c.priority.desc(), *due, _HT.c.created_at, _HT.c.id)
+    if sort == "created":
+        return (_HT.c.created_at.desc(), _HT.c.id)
+    if sort == "reference":  # the case's business key (a correlated scalar read per row, by primary key)
+        ref = select(_PI.c.business_key).where(_PI.c.id == _HT.c.instance_id).scalar_subquery()
+        return (ref.is_(None), ref, *due, _HT.c.id)
+    return (*due, _HT.c.priority.desc(), _HT.c.created_at, _HT.c.id)
+
+
+def search_condition(q: str) -> Any:
+    """Tasks whose name, case reference or case variables (customer, product, ...) contain `q`,
+    case-insensitively. The variables are matched in their stored JSON text."""
+    like = "%" + q.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    in_case = select(_PI.c.id).where(or_(func.lower(_PI.c.business_key).like(like, escape="\\"),
+                                         func.lower(cast(_PI.c.data, Text)).like(like, escape="\\")))
+    return or_(func.lower(_HT.c.name).like(like, escape="\\"), _HT.c.instance_id.in_(in_case))
+
+
+def case_rows(conn: Connection, instance_ids: Iterable[str]) -> dict[str, Row]:
+    """(id, business_key, data) of the instances, by id: what the inbox's case columns are made of."""
+    ids = list(set(instance_ids))
+    if not ids:
+        return {}
+    rows = conn.execute(select(_PI.c.id, _PI.c.business_key, _PI.c.data).where(_PI.c.id.in_(ids)))
+    return {r.id: r for r in rows}
+
+
+def active_usernames(conn: Connection, names: Iterable[str]) -> set[str]:
+    """Which of `names` are active user accounts."""
+    names = [n for n in set(names) if n]
+    if not names:
+        return set()
+    return set(conn.scalars(select(_US.c.username).where(_US.c.username.in_(names), _US.c.active.is_(True))))
+
+
+def process_names(conn: Connection, keys: Iterable[str]) -> dict[str, str]:
+    """The display name of each process key (its latest version's name; the key when it has none)."""
+    keys = list(set(keys))
+    if not keys:
+        return {}
+    rows = conn.execute(select(_PD.c.key, _PD.c.name, _PD.c.version).where(_PD.c.key.in_(keys), _PD.c.kind == "bpmn")
+                        .order_by(_PD.c.key, _PD.c.version))
+    names = {k: k for k in keys}
+    for r in rows:  # ordered by version: the latest name wins
+        names[r.key] = r.name or r.key
+    return names
 
 
 def release_timer_leases(conn: Connection, timer_ids: list[int]) -> None:

@@ -175,3 +175,17 @@ def process_keys(session: Session) -> list[str]:
     """Keys of the deployed BPMN processes (for filters), without loading their XML or specs."""
     return list(session.scalars(select(ProcessDefinition.key).where(ProcessDefinition.kind == "bpmn")
                                 .distinct().order_by(ProcessDefinition.key)))
+
+
+def process_names(session: Session, keys: Iterable[str]) -> dict[str, str]:
+    """Display name of each BPMN process key: its latest version's name, else the key."""
+    keys = list(keys)
+    if not keys:
+        return {}
+    rows = session.execute(select(ProcessDefinition.key, ProcessDefinition.name)
+                           .where(ProcessDefinition.key.in_(keys), ProcessDefinition.kind == "bpmn")
+                           .order_by(ProcessDefinition.key, ProcessDefinition.version))
+    names = {k: k for k in keys}
+    for key, name in rows:  # ordered by version: the latest name wins
+        names[key] = name or key
+    return names

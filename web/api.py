@@ -12,6 +12,7 @@ from flask import Blueprint, current_app, g, jsonify, request
 from engine import directory
 from engine import schedules as timer_starts
 from engine.accounts import authenticate
+from engine.cases import TASK_SORTS
 from engine.errors import NotFoundError
 from engine.forms import invalid
 from engine.intake import validate_intake
@@ -140,6 +141,20 @@ def instance_diagram(instance_id: str) -> Any:
     return jsonify(diagram)
 
 
+def _bounded_int(name: str, default: int, low: int, high: int) -> int:
+    raw = request.args.get(name)
+    if raw in (None, ""):
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        value = low - 1
+    if not low <= value <= high:
+        raise ApiError(422, f"{name} must be a whole number from {low} to {high}",
+                       [{"field": name, "message": f"must be a whole number from {low} to {high}"}])
+    return value
+
+
 @bp.get("/tasks")
 def tasks() -> Any:
     a = signed_in()
@@ -147,8 +162,15 @@ def tasks() -> Any:
     if state not in (None, "open", "claimed", "completed", "cancelled"):
         raise ApiError(422, "state must be open, claimed, completed or cancelled",
                        [{"field": "state", "message": "must be open, claimed, completed or cancelled"}])
+    sort = request.args.get("sort") or "due"
+    if sort not in TASK_SORTS:
+        raise ApiError(422, "sort must be one of " + ", ".join(TASK_SORTS),
+                       [{"field": "sort", "message": "must be one of " + ", ".join(TASK_SORTS)}])
+    limit = _bounded_int("limit", 200, 1, 500)
+    offset = _bounded_int("offset", 0, 0, 1_000_000)
     rows = runtime().tasks(a, state=state, mine=_flag("mine"), process_key=request.args.get("process") or None,
-                           overdue=_flag("overdue"), unassigned=_flag("unassigned"))
+                           overdue=_flag("overdue"), unassigned=_flag("unassigned"),
+                           q=(request.args.get("q") or "").strip()[:200] or None, sort=sort, limit=limit, offset=offset)
     return jsonify([s.task_json(t) for t in rows])
 
 

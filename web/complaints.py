@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, current_app, render_template, request
+from flask import Blueprint, current_app, redirect, render_template, request, session, url_for
 
 from engine import intake
 from engine.errors import FormValidationError, InvalidStateError, NotFoundError
@@ -66,4 +66,15 @@ def complain() -> Any:
                      status=422)
     except NotFoundError:
         return _page(fields, submitted, error=UNAVAILABLE, status=503)
+    # Post/Redirect/Get: the confirmation is a GET page, so reloading it files nothing again. The
+    # reference travels in the signed session cookie, so only this browser sees it on that page.
+    session["complaint_reference"] = reference
+    return redirect(url_for("complaints.complain_done"), code=303)
+
+
+@bp.get("/complain/thanks")
+def complain_done() -> Any:
+    reference = session.get("complaint_reference")
+    if not reference:  # nothing filed from this browser (or its session ended): back to the form
+        return redirect(url_for("complaints.complain"))
     return render_template("complain_done.html", reference=reference)

@@ -8,13 +8,14 @@ from typing import Any
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_login import login_required
 
-from engine import directory
+from engine import clock, directory
 from engine.errors import ConflictError, FormValidationError
 from engine.escalation import escalations_for
-from engine.forms import GENERIC_FORM_ID, is_generic
-from engine.inbox import process_keys, tab_counts
+from engine.forms import GENERIC_FORM_ID, is_generic, user_fields
+from engine.inbox import process_choices, tab_counts
 from engine.permissions import is_own_work, may_complete
 from engine.views import Actor, TaskView
+from web.case_values import instance_case_values
 from web.context import actor, database, lead_required, runtime
 
 bp = Blueprint("inbox", __name__)
@@ -24,20 +25,24 @@ LEAD_TABS = ("all", "unassigned")  # quality leads and admins only
 PAGE_SIZE = 50  # tasks listed per page of a tab
 
 
-def tab_tasks(a: Actor, tab: str, process: str | None, limit: int = PAGE_SIZE, offset: int = 0) -> list[TaskView]:
+def tab_tasks(a: Actor, tab: str, process: str | None, limit: int = PAGE_SIZE, offset: int = 0,
+              q: str | None = None, sort: str = "due") -> list[TaskView]:
     rt = runtime()
+    kw: dict[str, Any] = {"process_key": process, "limit": limit, "offset": offset, "q": q, "sort": sort}
     if tab == "mine":
-        return [t for t in rt.tasks(a, mine=True, process_key=process, limit=limit, offset=offset)
-                if t.assignee == a.username]
+        return [t for t in rt.tasks(a, mine=True, **kw) if t.assignee == a.username]
     if tab == "groups":
-        return rt.tasks(a, state="open", in_groups=True, process_key=process, limit=limit, offset=offset)
+        return rt.tasks(a, state="open", in_groups=True, **kw)
     if tab == "all" and a.is_lead:
-        return rt.tasks(a, process_key=process, limit=limit, offset=offset)
+        return rt.tasks(a, **kw)
     if tab == "unassigned" and a.is_lead:  # tasks nobody is offered until a lead assigns them
-        return rt.tasks(a, unassigned=True, process_key=process, limit=limit, offset=offset)
+        return rt.tasks(a, unassigned=True, **kw)
     if tab == "overdue":  # a lead sees every overdue task of every process
-        return rt.tasks(a, overdue=True, process_key=process, limit=limit, offset=offset)
-    return rt.tasks(a, state="completed", mine=True, process_key=process, limit=limit, offset=offset)
+        return rt.tasks(a, overdue=True, **kw)
+    return rt.tasks(a, state="completed", mine=True, **kw)
+
+
+SORTS = {"due": "Due date", "priority": "Priority", "created": "Newest", "reference": "Reference"}
 
 
 @bp.get("/inbox")
@@ -45,20 +50,30 @@ def tab_tasks(a: Actor, tab: str, process: str | None, limit: int = PAGE_SIZE, o
 def inbox() -> Any:
     a = actor()
     tabs = TABS + (LEAD_TABS if a.is_lead else ())
-    tab = request.args.get("tab", "mine")
+    tab = request.args.get("tab")
+    process = request.args.get("process") or None
+    q = (request.args.get("q") or "").strip()[:200] or None
+    sort = request.args.get("sort") if request.args.get("sort") in SORTS else "due"
     if tab not in tabs:
         tab = "mine"
-    process = request.args.get("process") or None
     page = min(max(request.args.get("page", 1, type=int) or 1, 1), 10_000)
-    tasks = tab_tasks(a, tab, process, PAGE_SIZE, (page - 1) * PAGE_SIZE)
-    # the listed tab is counted only when it has more pages
+    tasks = tab_tasks(a, tab, process, PAGE_SIZE, (page - 1) * PAGE_SIZE, q, sort)
+    if not request.args.get("tab") and not tasks and not q:
+        # nothing of one's own yet: land on the group queue when it holds work
+        group_tasks = tab_tasks(a, "groups", process, PAGE_SIZE, 0, None, sort)
+        if group_tasks:
+            tab, tasks = "groups", group_tasks
+    # the listed tab is counted only when it has more pages (a search counts only what it lists)
     counted = [t for t in tabs if t != tab or page > 1 or len(tasks) >= PAGE_SIZE]
     counts = tab_counts(database(), a, counted, process)
-    processes = process_keys(database())
+    if q:
+        counts[tab] = (page - 1) * PAGE_SIZE + len(tasks) + (1 if len(tasks) >= PAGE_SIZE else 0)
+    processes = process_choices(database())
     counts.setdefault(tab, len(tasks))
     pages = max(1, -(-counts[tab] // PAGE_SIZE))
     return render_template("inbox.html", tasks=tasks, tab=tab, tabs=tabs, counts=counts, process=process,
-                           processes=processes, page=page, pages=pages, first=(page - 1) * PAGE_SIZE + 1)
+                           processes=processes, page=page, pages=pages, first=(page - 1) * PAGE_SIZE + 1,
+                           q=q, sort=sort, sorts=SORTS)
 
 
 def _back(task_id: str) -> Any:
@@ -77,9 +92,15 @@ def _render_task(task_id: str, values: dict[str, Any] | None = None, errors: dic
     if values is None:
         values = dict(task.values) if task.state == "completed" else {
             f["id"]: f.get("default") for f in task.form if f.get("default") is not None}
-    users = [u["username"] for u in directory.users(database())] if a.is_lead else []
+    active = [u["username"] for u in directory.users(database()) if u.get("active", True)] \
+        if a.is_lead or user_fields(task.form) else []
+    users = active if a.is_lead else []
+    people = active if user_fields(task.form) else []  # the user picker of fields naming a person
     return render_template("task.html", task=task, instance=instance, values=values, errors=errors or {},
-                           may_complete=may_complete(a, task, task.groups), users=users,
+                           case_rows=instance_case_values(runtime(), instance),
+                           process_name=dict(process_choices(database())).get(instance.key),
+                           may_complete=may_complete(a, task, task.groups), users=users, people=people,
+                           today=clock.now().date().isoformat(),
                            escalations=escalations_for(database(), task.id)), status
 
 
@@ -110,10 +131,11 @@ def unclaim(task_id: str) -> Any:
 @lead_required
 def assign(task_id: str) -> Any:
     assignee = (request.form.get("assignee") or "").strip() or None
-    if assignee and assignee not in {u["username"] for u in directory.users(database())}:
-        flash(f"There is no user named {assignee}.", "error")
+    try:
+        t = runtime().assign(task_id, actor(), assignee)
+    except FormValidationError:
+        flash(f"There is no active user named {assignee}.", "error")
         return redirect(url_for("inbox.task", task_id=task_id))
-    t = runtime().assign(task_id, actor(), assignee)
     flash(f"“{t.name}” assigned to {assignee}." if assignee else f"“{t.name}” returned to its groups.")
     return redirect(url_for("inbox.task", task_id=task_id))
 

@@ -10,8 +10,10 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from flask_login import login_required
 
 from engine import external_tasks
+from engine.inbox import process_choices
 from engine.permissions import check_may_see_instance, visible_tasks
 from engine.schedules import list_schedules
+from web.case_values import instance_case_values
 from web.context import actor, database, lead_required, runtime
 from web.diagram import instance_diagram
 
@@ -41,7 +43,11 @@ def show(instance_id: str) -> Any:
     instance = check_may_see_instance(a, runtime().instance(instance_id))
     return render_template("instance.html", instance=instance, tasks=visible_tasks(a, instance),
                            diagram=instance_diagram(a, instance),
-                           data_json=json.dumps(instance.data, indent=2, sort_keys=True, default=str))
+                           case_rows=instance_case_values(runtime(), instance),
+                           process_name=dict(process_choices(database())).get(instance.key),
+                           # the raw variables are a lead's diagnostic tool, not a case view
+                           data_json=json.dumps(instance.data, indent=2, sort_keys=True, default=str) if a.is_lead
+                           else None)
 
 
 def _lead_on(instance_id: str) -> None:

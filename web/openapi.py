@@ -104,7 +104,9 @@ def build_document() -> dict[str, Any]:
     spec.path("/tasks", operations={"get": _op(
         "Tasks the caller may see", (200, "Tasks", array("TaskSchema")), (401, 422),
         params=[_query("state", enum=["open", "claimed", "completed", "cancelled"]), _query("mine", "integer"),
-                _query("process"), _query("overdue", "integer"), _query("unassigned", "integer")], tag="tasks")})
+                _query("process"), _query("overdue", "integer"), _query("unassigned", "integer"),
+                _query("q"), _query("sort", enum=["due", "priority", "created", "reference"]),
+                _query("limit", "integer"), _query("offset", "integer")], tag="tasks")})
     spec.path("/tasks/{id}", operations={"get": _op("A task, its form and escalations",
                                                     (200, "Task", "TaskDetailSchema"), (401, 404),
                                                     params=[_path("id")], tag="tasks")})

@@ -101,6 +101,16 @@ class MarkReadRequest(Schema):
     ids = fields.List(fields.String(), load_default=None, validate=validate.Length(max=1000))
 
 
+class CaseSchema(Schema):
+    """The case a task belongs to (engine/cases.py); parts the instance does not have are null."""
+    reference = fields.String(allow_none=True)
+    title = fields.String(allow_none=True)
+    summary = fields.String(allow_none=True)
+    customer = fields.String(allow_none=True)
+    product = fields.String(allow_none=True)
+    severity = fields.String(allow_none=True)
+
+
 class TaskSchema(Schema):
     id = fields.String(required=True)
     name = fields.String(required=True)
@@ -114,6 +124,8 @@ class TaskSchema(Schema):
     state = fields.String(validate=validate.OneOf(["open", "claimed", "completed", "cancelled"]))
     priority = fields.Integer()
     form = fields.Nested(FormSchema)
+    process_name = fields.String(allow_none=True)  # in task lists
+    case = fields.Nested(CaseSchema, allow_none=True)  # in task lists
 
 
 class TaskDetailSchema(TaskSchema):

@@ -218,7 +218,8 @@ class Runtime:
     # ------------------------------------------------------------------ human tasks
     def tasks(self, actor: Actor, *, state: str | None = None, mine: bool = False, instance_id: str | None = None,
               process_key: str | None = None, limit: int = 200, in_groups: bool = False,
-              offset: int = 0, overdue: bool = False, unassigned: bool = False) -> list[TaskView]:
+              offset: int = 0, overdue: bool = False, unassigned: bool = False, q: str | None = None,
+              sort: str = "due") -> list[TaskView]:
         """Tasks the actor may see: assigned to them, or in one of their groups (leads see all).
 
         `mine`: only tasks assigned to or completed by the actor; `in_groups`: only tasks of the
@@ -227,11 +228,14 @@ class Runtime:
         after skipping `offset`. `overdue`: only open/claimed tasks whose due date has passed (for a
         quality lead: every overdue task of every process). `unassigned`: only open tasks with no
         assignee and no candidates (the quality leads' Unassigned queue; empty for anyone else).
+        `q`: search in the task name and its case (reference, customer, product, ...); `sort`: due
+        (default), priority, created (newest first) or reference. Each task carries `case` and
+        `process_name`.
         """
         with self.db.read() as session:
             return tasks.list_tasks(session.connection(), actor, state=state, mine=mine, instance_id=instance_id,
                                     process_key=process_key, limit=limit, in_groups=in_groups, offset=offset,
-                                    overdue=overdue, unassigned=unassigned)
+                                    overdue=overdue, unassigned=unassigned, q=q, sort=sort)
 
     def task(self, task_id: str, actor: Actor) -> TaskView:
         with self.db.read() as session:

@@ -12,8 +12,9 @@ from typing import Any
 
 from engine import clock
 from engine.assignment import AssignmentError, candidate_names, parse_when
+from engine.cases import case_of
 from engine.errors import ConflictError, FormValidationError, InvalidStateError, NotFoundError
-from engine.forms import set_path, validate_submission
+from engine.forms import set_path, user_fields, validate_submission
 from engine.permissions import check_lead, check_may_act, may_see_task
 from engine.runtime import projection, scopes, spiff
 from engine.runtime.unit_of_work import UnitOfWork
@@ -23,9 +24,15 @@ from storage import instances as store
 OPEN_STATES = store.OPEN_STATES
 
 
+def unknown_users(conn: Any, named: dict[str, Any]) -> list[dict[str, str]]:
+    """Field errors for the values of `named` (field id → user name) that are not active users."""
+    known = store.active_usernames(conn, [str(v) for v in named.values()])
+    return [{"field": f, "message": f"names no active user ({v})"} for f, v in named.items() if str(v) not in known]
+
+
 def list_tasks(conn: Any, actor: Actor, *, state: str | None, mine: bool, instance_id: str | None,
                process_key: str | None, limit: int, in_groups: bool, offset: int, overdue: bool,
-               unassigned: bool = False) -> list[TaskView]:
+               unassigned: bool = False, q: str | None = None, sort: str = "due") -> list[TaskView]:
     states = (state,) if state else OPEN_STATES
     if overdue:
         states = tuple(s for s in states if s in OPEN_STATES)
@@ -36,9 +43,17 @@ def list_tasks(conn: Any, actor: Actor, *, state: str | None, mine: bool, instan
     rows = store.list_tasks(conn, username=actor.username, groups=candidate_names(actor), lead=actor.is_lead,
                             states=states, mine=mine, in_groups=in_groups, instance_id=instance_id,
                             process_key=process_key, due_before=clock.now() if overdue else None, limit=limit,
-                            offset=offset, unassigned=unassigned)
+                            offset=offset, unassigned=unassigned, q=(q or "").strip()[:200] or None,
+                            sort=sort if sort in store.TASK_SORTS else "due")
     groups = store.groups_of(conn, [r.id for r in rows])
-    return [projection.task_view(r, groups.get(r.id, [])) for r in rows]
+    views = [projection.task_view(r, groups.get(r.id, [])) for r in rows]
+    cases = store.case_rows(conn, (v.instance_id for v in views))
+    names = store.process_names(conn, (v.process_key for v in views))
+    for v in views:
+        c = cases.get(v.instance_id)
+        v.case = case_of(c.business_key if c else None, c.data if c else None)
+        v.process_name = names.get(v.process_key, v.process_key)
+    return views
 
 
 def read_task(conn: Any, task_id: str, actor: Actor) -> TaskView:
@@ -111,6 +126,9 @@ def assign(uow: UnitOfWork, task_id: str, actor: Actor, assignee: str | None) ->
     _check_open(row)
     if not assignee and not groups:
         raise InvalidStateError(f"task '{row.name}' has no candidate groups; assign it to a person")
+    problems = unknown_users(uow.conn, {"assignee": assignee} if assignee else {})
+    if problems:
+        raise FormValidationError(f"there is no active user named {assignee}", problems)
     store.update_task(uow.conn, task_id, {"assignee": assignee or None, "state": "claimed" if assignee else "open",
                                           "claimed_at": clock.now() if assignee else None})
     uow.audit("assign", actor, row.instance_id, row.id, {"task": row.name, "from": row.assignee, "to": assignee or None})
@@ -147,6 +165,10 @@ def complete(uow: UnitOfWork, task_id: str, actor: Actor, data: dict[str, Any] |
     if row.assignee and row.assignee != actor.username:
         raise ConflictError(f"task '{row.name}' is held by {row.assignee}")
     values, errors = validate_submission(row.form or [], data or {})
+    # people are checked on the submitted text too, so one answer names every bad field at once
+    raw = data if isinstance(data, dict) else {}
+    named = {f: str(values.get(f, raw.get(f)) or "").strip() for f in user_fields(row.form or [])}
+    errors += unknown_users(uow.conn, {f: v for f, v in named.items() if v})
     if errors:
         raise FormValidationError(f"please correct: {', '.join(e['field'] or 'form' for e in errors)}", errors)
     loaded = uow.restore(instance)

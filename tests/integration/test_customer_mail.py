@@ -21,6 +21,7 @@ from tests.service.helpers_process_library import (
     START,
     Driver,
     ack,
+    add_owners,
     analyse,
     check,
     do_action,
@@ -52,6 +53,7 @@ def _deliver(db, config: SmtpConfig) -> None:
 def test_customer_gets_acknowledgement_final_reply_and_answers_the_survey(runtime, db, smtp, tmp_path):  # noqa: F811
     collector, _, config = smtp
     runtime.deploy_paths([PROCESSES])
+    add_owners(db)
     app = create_app({"RUNTIME": runtime, "DATABASE": db, "SECRET_KEY": SECRET, "TESTING": True,
                       "INSTANCE_DIR": str(tmp_path)})
     client = app.test_client()

@@ -125,10 +125,18 @@ def test_public_complaint_form(client, runtime, complaint_process):
                                           "customer_email": "ann@example.com", "product": "Kettle K2",
                                           "order_ref": "A-1", "description": "It leaks at the base.",
                                           "desired_outcome": "Refund"})
-    assert good.status_code == 200
-    reference = re.search(r'id="reference">(C-\d{4}-\d{6})<', good.get_data(as_text=True)).group(1)
+    assert good.status_code == 303 and good.headers["Location"].endswith("/complain/thanks")
+    thanks = client.get("/complain/thanks")
+    reference = re.search(r'id="reference">(C-\d{4}-\d{6})<', thanks.get_data(as_text=True)).group(1)
     rows = runtime.instances()
     assert [r["business_key"] for r in rows] == [reference]
+    # reloading the confirmation shows the same reference and files nothing
+    again = client.get("/complain/thanks").get_data(as_text=True)
+    assert f'id="reference">{reference}<' in again
+    assert [r["business_key"] for r in runtime.instances()] == [reference]
+    # another browser (no session) is sent to the form, not shown someone's reference
+    other = client.application.test_client().get("/complain/thanks")
+    assert other.status_code == 302 and other.headers["Location"].endswith("/complain")
     data = runtime.instance(rows[0]["id"]).data
     assert data["reference"] == reference and data["customer_email"] == "ann@example.com"
 
@@ -138,7 +146,7 @@ def test_complaint_rate_limit(client, app, complaint_process):
     form = {"customer_name": "A", "customer_email": "a@example.com", "product": "P", "description": "Does not work."}
     statuses = [client.post("/complain", data=dict(form, csrf_token=csrf(client, "/complain"))).status_code
                 for _ in range(3)]
-    assert statuses == [200, 200, 429]
+    assert statuses == [303, 303, 429]
 
 
 def test_admin_users_page(client):

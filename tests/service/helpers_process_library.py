@@ -33,6 +33,14 @@ COMPLAINT = {
 }
 
 
+def add_owners(db) -> None:
+    """The action owners as active accounts: a plan may only name existing users."""
+    from engine.accounts import save_user
+
+    for name in OWNERS:
+        save_user(db, name, "employee", password="correct-horse-9", email=f"{name}@example.com", groups=[])
+
+
 def owner(name: str) -> Actor:
     return Actor(name, frozenset({"employee"}), "employee")
 

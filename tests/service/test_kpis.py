@@ -34,6 +34,7 @@ from tests.service.helpers_process_library import (
     START,
     Driver,
     ack,
+    add_owners,
     analyse,
     check,
     do_action,
@@ -51,8 +52,9 @@ MARCH = KpiQuery(date(2026, 3, 1), date(2026, 3, 31))
 
 
 @pytest.fixture
-def rt(runtime):
+def rt(runtime, db):
     runtime.deploy_paths([PROCESSES])
+    add_owners(db)
     return runtime
 
 

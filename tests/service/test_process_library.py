@@ -28,6 +28,7 @@ from tests.service.helpers_process_library import (
     ComplaintPlan,
     Driver,
     ack,
+    add_owners,
     analyse,
     check,
     containment,
@@ -46,8 +47,9 @@ from tests.service.helpers_process_library import (
 
 
 @pytest.fixture
-def rt(runtime):
+def rt(runtime, db):
     runtime.deploy_paths([PROCESSES])
+    add_owners(db)
     return runtime
 
 

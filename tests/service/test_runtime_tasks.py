@@ -22,7 +22,10 @@ T0 = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
 
 
 @pytest.fixture
-def started(runtime):
+def started(runtime, db):
+    from engine.accounts import save_user
+
+    save_user(db, "rita.reviewer", "employee", password="correct-horse-9", groups=["reviewers"])  # reassigned to
     deploy(runtime, "assign")
     with time_machine.travel(T0, tick=False):
         instance = runtime.start("rt_assign", {"owner": "olga.owner", "due": "2026-04-01T12:00:00Z"}, LEAD)

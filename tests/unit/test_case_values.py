@@ -1,0 +1,34 @@
+"""web/case_values.py: variables shown labelled and formatted, bookkeeping hidden."""
+
+from __future__ import annotations
+
+from web.case_values import case_values, format_value, short_label
+
+
+def test_values_are_formatted_for_people():
+    assert format_value(True) == "Yes" and format_value(False) == "No"
+    assert format_value("2026-12-07T10:15:30.123456+00:00") == "2026-12-07 10:15 UTC"
+    assert format_value("2026-12-07") == "2026-12-07"
+    assert format_value(["a", "b"]) == "a, b"
+    assert format_value(None) is None and format_value("") is None and format_value([]) is None
+    assert format_value([{"id": "1-1", "what": "Replace the mould", "owner": "rob", "due": "2026-12-14",
+                         "done_at": None}]) == ["Replace the mould · owner rob · due 2026-12-14"]
+
+
+def test_case_values_label_and_hide_bookkeeping():
+    data = {"customer_name": "Ann", "reference": "C-1", "rca_history": [{"round": 1}], "effectiveness_wait": "P30D",
+            "_internal": 1, "containment_done": True, "actions": [{"what": "Fix", "owner": "rob"}],
+            "action_1_owner": "rob", "nested": {"a": 1}, "empty": "", "received_at": "2026-12-01T08:00:00+00:00"}
+    rows = case_values(data, {"customer_name": "Customer name", "containment_done": "Containment done"})
+    shown = {r["id"]: (r["label"], r["value"]) for r in rows}
+    assert list(shown)[:2] == ["reference", "customer_name"]
+    assert shown["containment_done"] == ("Containment done", "Yes")
+    assert shown["actions"] == ("Corrective actions", ["Fix · owner rob"])
+    assert shown["received_at"] == ("Received", "2026-12-01 08:00 UTC")
+    for hidden in ("rca_history", "effectiveness_wait", "_internal", "action_1_owner", "nested", "empty"):
+        assert hidden not in shown
+
+
+def test_short_label_drops_the_input_hint():
+    assert short_label("Root cause (one or two sentences)") == "Root cause"
+    assert short_label("Amount") == "Amount"
