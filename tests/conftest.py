@@ -8,12 +8,15 @@ which turns the skip into a failure.
 from __future__ import annotations
 
 import os
+import threading
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, text
+from werkzeug.serving import make_server
 
 from engine import settings as engine_settings
 from engine.runtime import Actor, Runtime
@@ -128,3 +131,14 @@ def reviewer() -> Actor:
 @pytest.fixture
 def outsider() -> Actor:
     return Actor("otto.outsider", frozenset({"purchasing"}), "employee")
+
+
+@contextmanager
+def serving(app: object) -> Iterator[str]:
+    """`app` over real HTTP on a free local port, in a thread, while the block runs; yields its base URL."""
+    http = make_server("127.0.0.1", 0, app, threaded=True)
+    threading.Thread(target=http.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{http.server_port}"
+    finally:
+        http.shutdown()

@@ -6,16 +6,14 @@ Screenshots go to test-artifacts/. Needs Debian's /usr/bin/chromium."""
 
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 
 import pytest
-from werkzeug.serving import make_server
 
 from engine.accounts import save_user
 from engine.runtime import Runtime
 from engine.views import Actor
-from tests.conftest import PROCESSES, make_db, skip_or_fail
+from tests.conftest import PROCESSES, make_db, serving, skip_or_fail
 from web import create_app
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -33,13 +31,10 @@ def server(tmp_path):
     runtime.deploy_paths([PROCESSES])
     save_user(db, "rita.service", "employee", password="correct-horse-9", groups=["customer_service"])
     app = create_app({"RUNTIME": runtime, "DATABASE": db, "SECRET_KEY": "browser-test", "INSTANCE_DIR": str(tmp_path)})
-    http = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=http.serve_forever, daemon=True)
-    thread.start()
     try:
-        yield f"http://127.0.0.1:{http.server_port}", runtime
+        with serving(app) as base:
+            yield base, runtime
     finally:
-        http.shutdown()
         db.dispose()
 
 
@@ -107,13 +102,10 @@ def library_server(tmp_path):
     save_user(db, "carl.service", "employee", password=LEAD_PASSWORD, groups=["customer_service"])
     save_user(db, "ann.owner", "employee", password=LEAD_PASSWORD, groups=["production"])
     app = create_app({"RUNTIME": runtime, "DATABASE": db, "SECRET_KEY": "browser-test", "INSTANCE_DIR": str(tmp_path)})
-    http = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=http.serve_forever, daemon=True)
-    thread.start()
     try:
-        yield f"http://127.0.0.1:{http.server_port}", runtime
+        with serving(app) as base:
+            yield base, runtime
     finally:
-        http.shutdown()
         db.dispose()
 
 

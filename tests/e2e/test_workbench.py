@@ -5,19 +5,17 @@ Needs Debian's /usr/bin/chromium."""
 
 from __future__ import annotations
 
-import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 import time_machine
-from werkzeug.serving import make_server
 
 from engine.accounts import save_user
 from engine.kpis import refresh_facts
 from engine.runtime import Runtime
 from engine.views import Actor
-from tests.conftest import PROCESSES, make_db, skip_or_fail
+from tests.conftest import PROCESSES, make_db, serving, skip_or_fail
 from tests.e2e.test_browser import ARGS, ARTIFACTS, CHROMIUM, LEAD_PASSWORD, _open_task, _sign_in
 from web import create_app
 
@@ -39,12 +37,10 @@ def library_server(request, tmp_path, pg_database):
     save_user(db, "carl.service", "employee", password=LEAD_PASSWORD, groups=["customer_service"])
     save_user(db, "ann.owner", "employee", password=LEAD_PASSWORD, groups=["production"])
     app = create_app({"RUNTIME": runtime, "DATABASE": db, "SECRET_KEY": "browser-test", "INSTANCE_DIR": str(tmp_path)})
-    http = make_server("127.0.0.1", 0, app, threaded=True)
-    threading.Thread(target=http.serve_forever, daemon=True).start()
     try:
-        yield f"http://127.0.0.1:{http.server_port}", runtime
+        with serving(app) as base:
+            yield base, runtime
     finally:
-        http.shutdown()
         db.dispose()
 
 

@@ -14,9 +14,9 @@ import requests
 from camunda.client.engine_client import EngineClient
 from camunda.client.external_task_client import ExternalTaskClient
 from camunda.external_task.external_task_worker import ExternalTaskWorker
-from werkzeug.serving import make_server
 
 from engine.accounts import save_user
+from tests.conftest import serving
 from web import create_app
 
 MODELS = Path(__file__).parents[1] / "constructs" / "models"
@@ -32,13 +32,8 @@ def engine(db, runtime, tmp_path):
     save_user(db, "rita.reviewer", "employee", password=PASSWORD, groups=["reviewers"])
     runtime.deploy_paths([MODELS / "xt_order_lookup.bpmn", MODELS / "xt_credit_note.bpmn"])
     app = create_app({"RUNTIME": runtime, "DATABASE": db, "SECRET_KEY": "xt-test", "INSTANCE_DIR": str(tmp_path)})
-    http = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=http.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{http.server_port}/engine-rest", runtime
-    finally:
-        http.shutdown()
+    with serving(app) as base:
+        yield f"{base}/engine-rest", runtime
 
 
 def _client(url: str, worker: str = "worker-1", **config) -> ExternalTaskClient:
