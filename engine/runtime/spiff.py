@@ -12,6 +12,7 @@ the state) is serialized once per definition version and restored once per proce
 from __future__ import annotations
 
 import json
+import weakref
 from datetime import datetime, timedelta, tzinfo
 from typing import Any, NamedTuple
 from uuid import UUID
@@ -806,12 +807,13 @@ _spiff_timer.datetime = _SpiffDatetime  # type: ignore[misc]
 
 
 # ---------------------------------------------------------------------- external tasks
-_HAS_EXTERNAL: dict[int, bool] = {}
+# weak keys: an id()-keyed cache once answered for a new spec that reused a freed spec's address
+_HAS_EXTERNAL: weakref.WeakKeyDictionary[Any, bool] = weakref.WeakKeyDictionary()
 
 
 def has_external_tasks(workflow: BpmnWorkflow) -> bool:
     """Whether the workflow's spec (or a subprocess spec) has an external task; cached per spec object."""
-    key = id(workflow.spec)
+    key = workflow.spec
     found = _HAS_EXTERNAL.get(key)
     if found is None:
         specs = [workflow.spec, *workflow.subprocess_specs.values()]
