@@ -15,7 +15,8 @@ import re
 import tempfile
 import time
 import uuid
-from datetime import timedelta
+from collections.abc import Callable
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -32,20 +33,27 @@ PROCESS = Path(__file__).parent / "resources" / "bench_timer.bpmn"
 KEY = "bench_timer"
 _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 _CHUNK = 1000
-_PAST_THE_TIMER = timedelta(hours=2)  # the bench process waits PT1H
+_TIMER_WAIT = timedelta(hours=1)  # the bench process waits PT1H
+_PAST_THE_TIMER = timedelta(hours=2)
+_EVENT_VALUE = re.compile(r'"event_value":"[^"]+"')  # the timer's due time in the serialized state
 
 
-def seed_timer_backlog(db: Database, n: int) -> None:
+def seed_timer_backlog(db: Database, n: int, prefix: str = "BT-",
+                       due_for: Callable[[int], datetime] | None = None) -> None:
     """N instances waiting on the bench timer, as `Runtime.start` leaves them.
 
     The first is started through the runtime; the others copy its rows (instance, timer
     projection, start audit) with fresh instance and task ids and their own business key, so
     setting up a large backlog takes seconds instead of minutes. Firing cannot tell them apart
-    from instances started one by one.
+    from instances started one by one. The timers come due one hour after the engine clock's now;
+    with `due_for`, copy i comes due at `due_for(i)` instead (its timer row and the due time in its
+    state), the template at `due_for(0)`.
     """
     runtime = Runtime(db)
     runtime.deploy_paths([PROCESS])
-    template_id = runtime.start(KEY, {"reference": "BT-0"}, Actor.system("bench")).id
+    shift = due_for(0) - _TIMER_WAIT - clock.now() if due_for else timedelta(0)
+    with clock.shifted(shift):
+        template_id = runtime.start(KEY, {"reference": f"{prefix}0"}, Actor.system("bench")).id
     with db.read() as s:
         inst = s.get(ProcessInstance, template_id)
         tmpl = {c.key: getattr(inst, c.key) for c in ProcessInstance.__table__.columns}
@@ -55,6 +63,7 @@ def seed_timer_backlog(db: Database, n: int) -> None:
                   for a in s.scalars(select(AuditEvent).where(AuditEvent.instance_id == template_id))]
     state = tmpl["state"].decode()
     task_ids = sorted(set(_UUID.findall(state)))
+    template_due = _EVENT_VALUE.search(state)
     for start in range(1, n, _CHUNK):
         rows: list[dict[str, Any]] = []
         timer_rows: list[dict[str, Any]] = []
@@ -62,13 +71,16 @@ def seed_timer_backlog(db: Database, n: int) -> None:
         for i in range(start, min(n, start + _CHUNK)):
             instance_id = uuid.uuid4().hex
             fresh = {old: str(uuid.uuid4()) for old in task_ids}
-            reference = f"BT-{i}"
+            reference = f"{prefix}{i}"
             copy_state = _UUID.sub(lambda m, f=fresh: f[m.group(0)], state).replace(
-                '"reference":"BT-0"', json.dumps({"reference": reference}, separators=(",", ":"))[1:-1])
+                f'"reference":"{prefix}0"', json.dumps({"reference": reference}, separators=(",", ":"))[1:-1])
+            due = due_for(i) if due_for and template_due else None
+            if due is not None:
+                copy_state = copy_state.replace(template_due.group(0), f'"event_value":"{due.isoformat()}"')
             rows.append({**tmpl, "id": instance_id, "business_key": reference, "state": copy_state.encode(),
                          "data": {**tmpl["data"], "reference": reference}})
-            timer_rows += [{**t, "instance_id": instance_id, "task_id": fresh.get(t["task_id"], t["task_id"])}
-                           for t in timers]
+            timer_rows += [{**t, "instance_id": instance_id, "task_id": fresh.get(t["task_id"], t["task_id"]),
+                            **({"due_at": due} if due is not None else {})} for t in timers]
             audit_rows += [{**a, "instance_id": instance_id,
                             "payload": {**a["payload"], "business_key": reference} if "business_key" in a["payload"]
                             else a["payload"]} for a in audits]

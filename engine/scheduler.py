@@ -12,12 +12,13 @@ from __future__ import annotations
 import logging
 import os
 import socket
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
 
-from engine import connectors, customer_mail, escalation, kpis, notifications, schedules
+from engine import clock, connectors, customer_mail, escalation, kpis, notifications, schedules
 from engine.runtime import Runtime, timers
 from engine.settings import current as current_settings
 
@@ -33,9 +34,10 @@ def worker_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-def scheduler_pass(runtime: Runtime, worker: str | None = None) -> dict[str, int]:
+def scheduler_pass(runtime: Runtime, worker: str | None = None, *, fire_timers: bool = True) -> dict[str, int]:
     """One pass over all due work; never raises. Each step is independent: a failing step is logged
-    and retried next pass without holding up the others."""
+    and retried next pass without holding up the others. The running scheduler fires timers in a
+    job of their own (`timer_pass`), so slow housekeeping never makes a timer late."""
     worker = worker or worker_name()
     out = {"scheduled_starts": 0, "timers": 0, "escalations": 0, "task_events": 0, "customer_mails": 0,
            "mails_sent": 0, "mails_failed": 0, "kpi_facts": 0, "connector_tasks": 0}
@@ -44,10 +46,8 @@ def scheduler_pass(runtime: Runtime, worker: str | None = None) -> dict[str, int
         out["scheduled_starts"] = schedules.start_due(runtime, worker)
     except Exception:
         log.exception("scheduled start pass failed")
-    try:
-        out["timers"] = timers.fire_due_timers(runtime, worker).fired
-    except Exception:  # keep the scheduler alive; the next pass retries
-        log.exception("timer pass failed")
+    if fire_timers:
+        out["timers"] = _fire_timers(runtime, worker)
     try:
         out["escalations"] = escalation.escalate_overdue(runtime.db, worker).applied
     except Exception:
@@ -78,9 +78,38 @@ def scheduler_pass(runtime: Runtime, worker: str | None = None) -> dict[str, int
     return out
 
 
+def _fire_timers(runtime: Runtime, worker: str) -> int:
+    try:
+        return timers.fire_due_timers(runtime, worker).fired
+    except Exception:  # keep the scheduler alive; the next pass retries
+        log.exception("timer pass failed")
+        return 0
+
+
+def timer_pass(runtime: Runtime, scheduler: Any, interval: float) -> int:
+    """Fire due timers, then, when the next timer comes due before the next tick, add a one-off job
+    at its due time: a timer is then late by the firing's own time, not by up to a whole interval."""
+    fired = _fire_timers(runtime, worker_name())
+    try:
+        due = timers.next_due_timer(runtime.db)
+    except Exception:
+        log.exception("looking up the next due timer failed")
+        return fired
+    now = clock.now()
+    if due is not None and due < now + timedelta(seconds=interval):
+        # the engine clock may be shifted (tests, benchmarks); APScheduler runs on the wall clock
+        at = datetime.now(UTC) + max(due - now, timedelta(0))
+        scheduler.add_job(timer_pass, "date", run_date=at, args=[runtime, scheduler, interval],
+                          id="pdcaflow-timer-wakeup", replace_existing=True, misfire_grace_time=None)
+    return fired
+
+
 def build_scheduler(runtime: Runtime, *, blocking: bool = False, interval: float | None = None) -> Any:
     cls = BlockingScheduler if blocking else BackgroundScheduler
     scheduler = cls(timezone="UTC")
-    scheduler.add_job(scheduler_pass, "interval", args=[runtime], seconds=interval or interval_seconds(),
+    seconds = interval or interval_seconds()
+    scheduler.add_job(timer_pass, "interval", args=[runtime, scheduler, seconds], seconds=seconds,
+                      id="pdcaflow-timers", max_instances=1, coalesce=True)
+    scheduler.add_job(scheduler_pass, "interval", args=[runtime], kwargs={"fire_timers": False}, seconds=seconds,
                       id="pdcaflow-pass", max_instances=1, coalesce=True)
     return scheduler

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from storage import leases
@@ -20,6 +20,11 @@ def claim_due(session: Session, worker: str, *, now: datetime, lease: timedelta,
     return leases.claim(session, _TM, worker=worker, now=now, until=now + lease,
                         where=[_TM.c.state == "waiting", _TM.c.due_at <= now],
                         order_by=[_TM.c.due_at, _TM.c.id], limit=limit, columns=["instance_id"])
+
+
+def next_due(session: Session) -> datetime | None:
+    """The earliest due time of a waiting timer nobody holds (indexed: ix_timer_due)."""
+    return session.scalar(select(func.min(_TM.c.due_at)).where(_TM.c.state == "waiting", _TM.c.locked_by.is_(None)))
 
 
 def release(session: Session, timer_ids: list[int], worker: str) -> None:

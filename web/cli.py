@@ -205,10 +205,15 @@ def demo() -> None:
 
 
 @main.command()
-@click.argument("name", type=click.Choice(["engine", "timers", "inbox", "kpis", "dmn-tck", "external-tasks", "corpus"]))
+@click.argument("name", type=click.Choice(["engine", "timers", "inbox", "kpis", "dmn-tck", "external-tasks", "corpus",
+                                               "timer-lateness", "scheduler-memory"]))
 @click.option("--n", "n", default=None, type=int,
-              help="size (engine: 2000 instances, timers: 10000 timers, kpis: 100000 complaints, "
-                   "external-tasks: 2000 tasks)")
+              help="size (engine: 2000 instances, timers and timer-lateness: 10000 timers, kpis: 100000 "
+                   "complaints, external-tasks: 2000 tasks, scheduler-memory: 100000 instances)")
+@click.option("--window", default=600.0, show_default=True, type=float,
+              help="timer-lateness: seconds over which the waiting timers come due")
+@click.option("--duration", default=60.0, show_default=True, type=float,
+              help="timer-lateness: seconds the scheduler runs (from the first due time)")
 @click.option("--workers", default=4, show_default=True, type=int, help="external-tasks: concurrent worker processes")
 @click.option("--servers", default=2, show_default=True, type=int, help="external-tasks: web server processes")
 @click.option("--tasks", "n_tasks", default=1_000_000, show_default=True, type=int,
@@ -220,8 +225,8 @@ def demo() -> None:
 @click.option("--path", "paths", multiple=True, type=click.Path(exists=True),
               help="dmn-tck: a DMN TCK test-case folder, e.g. TestCases/compliance-level-2; "
                    "corpus: a BPMN/DMN file or folder (repeatable)")
-def bench(name: str, n: int | None, workers: int, servers: int, n_tasks: int, reps: int, no_fill: bool,
-          as_json: bool, database_url: str | None, paths: tuple[str, ...]) -> None:
+def bench(name: str, n: int | None, window: float, duration: float, workers: int, servers: int, n_tasks: int, reps: int,
+          no_fill: bool, as_json: bool, database_url: str | None, paths: tuple[str, ...]) -> None:
     """Benchmarks (see README)."""
     if name == "corpus":
         _bench_corpus(paths, as_json)
@@ -253,6 +258,14 @@ def bench(name: str, n: int | None, workers: int, servers: int, n_tasks: int, re
         from benchmarks.kpis import run_kpi_bench
 
         result = run_kpi_bench(n or 100_000, database_url)
+    elif name == "timer-lateness":
+        from benchmarks.scheduler_load import run_lateness_bench
+
+        result = run_lateness_bench(n or 10_000, database_url, window_s=window, duration_s=duration)
+    elif name == "scheduler-memory":
+        from benchmarks.scheduler_load import run_memory_bench
+
+        result = run_memory_bench(n or 100_000, database_url)
     elif name == "timers":
         from benchmarks.timers import run_timer_bench
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from engine import clock
@@ -90,6 +90,13 @@ def claim_due_timers(db: Database, worker: str, *, limit: int = 100,
     """Lease up to `limit` due, free timers to `worker`; returns [(timer_id, instance_id)]."""
     with db.write() as session:
         return timer_queue.claim_due(session, worker, now=clock.now(), lease=lease, limit=limit)
+
+
+def next_due_timer(db: Database) -> datetime | None:
+    """When the next waiting timer comes due (timezone-aware UTC), or None."""
+    with db.read() as session:
+        due = timer_queue.next_due(session)
+    return due.replace(tzinfo=UTC) if due is not None and due.tzinfo is None else due
 
 
 def fire_due_timers(runtime: Runtime, worker: str, policy: TimerPolicy | None = None) -> TimerPassResult:
