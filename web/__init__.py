@@ -88,6 +88,11 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         return WebUser(a) if a else None
 
     errors.register(app)
+    # imported here, not at the top: `pdcaflow serve` must choose prometheus-client's multiprocess
+    # mode before prometheus_client is first imported (web/serving.py)
+    from web import metrics, observability
+
+    observability.init_app(app)
     _templating(app)
 
     @app.after_request
@@ -110,6 +115,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     csrf.exempt(api.bp)
     app.register_blueprint(engine_rest.bp)  # Camunda 7 REST subset (HTTP Basic, no cookies: no CSRF)
     csrf.exempt(engine_rest.bp)
+    app.register_blueprint(metrics.bp)  # Prometheus /metrics (GET only; who may read it: web/metrics.py)
 
     @app.get("/")
     def index() -> Any:

@@ -52,13 +52,14 @@ def _redact(url: str) -> str:
 @click.option("-v", "--verbose", is_flag=True, help="log more")
 def main(verbose: bool) -> None:
     """PDCA Flow: BPMN workflows from customer complaint to measured improvement."""
-    logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING,
-                        format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    logging.getLogger("pdcaflow").setLevel(logging.DEBUG if verbose else logging.INFO)
+    from engine import logs
+
     try:  # read the configuration now, so a bad variable stops every command before it starts
-        current_settings()
+        settings = current_settings()
     except SettingsError as exc:
+        logs.configure(verbose=verbose)
         raise click.ClickException(exc.message) from exc
+    logs.configure(settings.log_format, verbose=verbose)
 
 
 @main.command("init-db")
@@ -157,7 +158,10 @@ def _parse_bind(bind: str) -> str:
               help="seconds before a silent worker is restarted")
 def serve(workers: int, threads: int, bind: str, timeout: int) -> None:
     """Production web server (gunicorn); run the scheduler as `pdcaflow scheduler` processes."""
-    from web.serving import serve_gunicorn
+    import dataclasses
+
+    from engine.settings import configure
+    from web.serving import serve_gunicorn, shared_metrics_dir
 
     bind = _parse_bind(bind)
     url = _db().url
@@ -169,7 +173,10 @@ def serve(workers: int, threads: int, bind: str, timeout: int) -> None:
 
     click.echo(f"PDCA Flow on http://{bind}/  (database {_redact(url)}; {workers} workers x {threads} threads; "
                "scheduler: run `pdcaflow scheduler`)")
-    serve_gunicorn(build, bind, workers, threads, timeout)
+    settings = current_settings()
+    with shared_metrics_dir(settings.metrics_dir) as metrics_dir:
+        configure(dataclasses.replace(settings, metrics_dir=metrics_dir))  # the workers inherit it
+        serve_gunicorn(build, bind, workers, threads, timeout)
 
 
 @main.command()

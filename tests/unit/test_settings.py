@@ -25,7 +25,7 @@ def test_defaults_are_the_documented_ones():
     assert (s.complaint_process, s.timezone, s.secure_cookies) == ("complaint_to_improvement", "UTC", False)
     assert s.base_url == "http://127.0.0.1:5000"
     assert s.scheduler_interval == 10
-    assert (s.timer_lease, s.timer_max_attempts, s.timer_backoff, s.timer_batch) == (300, 3, 30, 100)
+    assert (s.timer_lease, s.timer_max_attempts, s.timer_backoff, s.timer_batch) == (30, 3, 30, 100)
     assert s.escalation_enabled and (s.escalation_reminder, s.escalation_grace) == ("P1D", "P1D")
     assert s.escalation_to == ("quality_lead",) and s.escalation_levels == ()
     assert (s.smtp_host, s.smtp_port_or_default, s.smtp_from) == (None, 25, "pdcaflow@localhost")
@@ -101,7 +101,7 @@ def test_bad_values_fail_naming_the_variable_and_the_form(name, raw, message):
 
 
 @pytest.mark.parametrize("name, raw, field, default", [
-    ("PDCAFLOW_TIMER_LEASE", "5m", "timer_lease", 300),
+    ("PDCAFLOW_TIMER_LEASE", "5m", "timer_lease", 30),
     ("PDCAFLOW_TIMER_BACKOFF", "-3", "timer_backoff", 30),
     ("PDCAFLOW_TIMER_MAX_ATTEMPTS", "three", "timer_max_attempts", 3),
     ("PDCAFLOW_TIMER_BATCH", "2.5", "timer_batch", 100),
