@@ -101,7 +101,7 @@ class Settings:
     metrics_token: str | None = None  # a bearer token that may read /metrics from anywhere
     metrics_allow: tuple[str, ...] = ("127.0.0.1/32", "::1/128")  # who may read /metrics without it
     metrics_dir: Path | None = None  # PROMETHEUS_MULTIPROC_DIR: per-request metrics shared by workers
-    ack_limit: int = 3  # customer acknowledgements per recipient address per day; 0: none
+    ack_limit: int = 3  # customer acknowledgements per recipient address per 24 hours; 0: no limit
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> Settings:

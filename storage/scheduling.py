@@ -57,7 +57,7 @@ class NotificationOutbox(Base):
     body_html: Mapped[str | None] = mapped_column(Text)
     task_id: Mapped[str | None] = mapped_column(String(36))
     instance_id: Mapped[str | None] = mapped_column(String(32))
-    state: Mapped[str] = mapped_column(String(12), default="pending")  # pending | sent | skipped
+    state: Mapped[str] = mapped_column(String(12), default="pending")  # pending | sent | skipped | withheld
     attempts: Mapped[int] = mapped_column(default=0)
     next_attempt_at: Mapped[datetime]
     locked_by: Mapped[str | None] = mapped_column(String(120))

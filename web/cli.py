@@ -190,6 +190,38 @@ def scheduler() -> None:
 
 
 @main.command()
+@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+def backup(path: Path) -> None:
+    """Online backup of the SQLite database to PATH (a new file); PostgreSQL: use pg_dump."""
+    from storage.backup import BackupError
+    from storage.backup import backup as backup_sqlite
+
+    try:
+        revision = backup_sqlite(_db().url, path)
+    except BackupError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"backup written: {path} ({path.stat().st_size} bytes, schema revision {revision})")
+
+
+@main.command()
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def restore(path: Path) -> None:
+    """Replace the SQLite database with the backup at PATH, then migrate it to this version.
+    Stop `pdcaflow run`/`serve`/`scheduler` first. PostgreSQL: use pg_restore."""
+    from storage.backup import BackupError
+    from storage.backup import restore as restore_sqlite
+    from storage.migrate import upgrade
+
+    url = _db().url
+    try:
+        revision = restore_sqlite(url, path)
+    except BackupError as exc:
+        raise click.ClickException(str(exc)) from exc
+    upgrade(url)  # a backup from an older version gets this version's schema
+    click.echo(f"restored {path} (schema revision {revision}) into {_redact(url)}; database ready")
+
+
+@main.command()
 def demo() -> None:
     """Demo users and groups (and sample complaints once the process library is deployed)."""
     db = _db()

@@ -4,6 +4,7 @@ request figures add up whichever worker answers the scrape."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -118,10 +119,11 @@ def test_only_local_direct_scrapes_or_the_token_may_read(app, monkeypatch):
         assert _status(base, headers={**bearer, "X-Forwarded-For": "203.0.113.9"}) == 200
 
 
-def test_serve_workers_share_request_metrics(tmp_path):
+def test_serve_workers_share_request_metrics_and_log_json_lines(tmp_path):
     env = _env(tmp_path, None)
     metrics_dir = tmp_path / "metrics"
     env["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
+    env["PDCAFLOW_LOG_FORMAT"] = "json"
     subprocess.run([sys.executable, "-m", "web.cli", "init-db"], cwd=ROOT, env=env, check=True, capture_output=True)
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
@@ -132,6 +134,7 @@ def test_serve_workers_share_request_metrics(tmp_path):
         _wait_up(f"{base}/healthz", proc)
         for _ in range(40):
             assert _status(base, "/healthz") == 200
+        assert _status(base, "/api/v1/tasks", headers={"X-Request-ID": "probe-42"}) == 401
         scrapes = [_scrape(base) for _ in range(6)]
         # both workers served (each keeps its own file), and every scrape, whichever worker
         # answered it, counts all 40 requests plus the one _wait_up made
@@ -139,5 +142,14 @@ def test_serve_workers_share_request_metrics(tmp_path):
         assert {_requests(s, "healthz") for s in scrapes} == {41}
         assert scrapes[-1][("pdcaflow_tasks_created_total", ())] == 0
     finally:
-        _stop(proc)
+        _, stderr = _stop(proc)
     assert not os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    # one JSON object per line; each request's line names it, its status and how long it took
+    lines = [json.loads(line) for line in stderr.splitlines() if line.startswith("{")]
+    requests = [line for line in lines if line["logger"] == "pdcaflow.request"]
+    assert len(requests) >= 41 + 6 + 1
+    [probe] = [line for line in requests if line["request_id"] == "probe-42"]
+    assert probe["method"] == "GET" and probe["path"] == "/api/v1/tasks" and probe["status"] == 401
+    assert probe["level"] == "info" and probe["message"] == "GET /api/v1/tasks 401"
+    assert probe["duration_ms"] >= 0 and datetime.fromisoformat(probe["time"]).tzinfo is not None
+    assert len({line["request_id"] for line in requests}) == len(requests)  # a fresh id per request

@@ -11,6 +11,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -32,12 +33,21 @@ def _scheduler(url: str, tmp_path: Path, **env: str) -> subprocess.Popen:
     environ = dict(os.environ, PYTHONPATH=str(ROOT), DATABASE_URL=url, PDCAFLOW_INSTANCE_DIR=str(tmp_path),
                    PDCAFLOW_SCHEDULER_INTERVAL="0.5", PDCAFLOW_TIMER_LEASE=str(LEASE), PDCAFLOW_ESCALATION="off",
                    **env)
-    return subprocess.Popen([sys.executable, "-m", "web.cli", "scheduler"], cwd=ROOT, env=environ,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    # its log goes to a file: a pipe nobody reads would fill up and block the scheduler
+    log = tempfile.NamedTemporaryFile(dir=tmp_path, prefix="scheduler-", suffix=".log", delete=False)
+    proc = subprocess.Popen([sys.executable, "-m", "web.cli", "scheduler"], cwd=ROOT, env=environ,
+                            stdout=subprocess.DEVNULL, stderr=log)
+    proc.args_log = log.name  # type: ignore[attr-defined]
+    log.close()
+    return proc
 
 
 def _name(proc: subprocess.Popen) -> str:
     return f"{socket.gethostname()}:{proc.pid}"  # engine.scheduler.worker_name() of that process
+
+
+def _output(proc: subprocess.Popen) -> str:
+    return Path(proc.args_log).read_text()[-3000:]
 
 
 def _stop(*procs: subprocess.Popen) -> None:
@@ -51,8 +61,11 @@ def _wait_for(condition, timeout: float, what: str, procs: tuple[subprocess.Pope
     deadline = time.monotonic() + timeout
     while not condition():
         for proc in procs:
-            assert proc.poll() is None, f"scheduler exited: {proc.stderr.read().decode()[-2000:]}"
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+            assert proc.poll() is None, f"scheduler exited: {_output(proc)}"
+        if time.monotonic() > deadline:
+            _stop(*procs)
+            logs = "\n".join(_output(proc) for proc in procs)
+            raise AssertionError(f"timed out waiting for {what() if callable(what) else what}; scheduler output:\n{logs}")
         time.sleep(0.02)
 
 
@@ -82,7 +95,8 @@ def test_sigkilled_scheduler_timers_are_fired_by_the_other_within_one_lease(db, 
         # the dead scheduler's leases are short: they run out within one lease of the kill
         assert max(orphans.values()) <= killed_at + timedelta(seconds=LEASE)
         survivor = _scheduler(db.url, tmp_path)
-        _wait_for(lambda: count(Timer.state != "done") == 0, 120, "every timer to fire", (survivor,))
+        _wait_for(lambda: count(Timer.state != "done") == 0, 120,
+                  lambda: f"every timer to fire ({count(Timer.state != 'done')} left)", (survivor,))
     finally:
         _stop(victim, *([survivor] if survivor else []))
 
