@@ -3,7 +3,8 @@
 `run` is the one-machine server: waitress (pure Python, threads, no development-server warning)
 in the same process as the embedded scheduler. `serve` is the production front: gunicorn with
 N pre-forked workers, each building its own app (a database engine must not cross a fork); the
-scheduler then runs as separate `pdcaflow scheduler` processes.
+scheduler then runs as separate `pdcaflow scheduler` processes. The workers keep their request
+metrics in one shared directory (`shared_metrics_dir`), so /metrics answers for all of them.
 """
 
 from __future__ import annotations

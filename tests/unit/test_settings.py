@@ -209,3 +209,18 @@ def test_connector_settings():
     assert (Settings().http_allow, Settings().connector_retries) == ((), 3)  # nothing is allowed by default
     with pytest.raises(SettingsError, match="PDCAFLOW_HTTP_HEADERS"):
         Settings.from_env({"PDCAFLOW_HTTP_HEADERS": '{"https://x/": "not an object"}'})
+
+
+def test_operations_settings():
+    s = Settings.from_env({})
+    assert (s.ack_limit, s.metrics_token, s.metrics_allow, s.metrics_dir) == (3, None, ("127.0.0.1/32", "::1/128"),
+                                                                                 None)
+    s = Settings.from_env({"PDCAFLOW_ACK_LIMIT": "0", "PDCAFLOW_METRICS_ALLOW": "10.1.2.3, 192.168.0.0/16",
+                           "PDCAFLOW_METRICS_TOKEN": "t", "PROMETHEUS_MULTIPROC_DIR": "/run/pdcaflow-metrics"})
+    assert s.ack_limit == 0 and s.metrics_allow == ("10.1.2.3/32", "192.168.0.0/16") and s.metrics_token == "t"
+    assert str(s.metrics_dir) == "/run/pdcaflow-metrics"
+    assert Settings.from_env({"PDCAFLOW_METRICS_ALLOW": "none"}).metrics_allow == ()
+    with pytest.raises(SettingsError, match="PDCAFLOW_METRICS_ALLOW must be addresses or networks"):
+        Settings.from_env({"PDCAFLOW_METRICS_ALLOW": "localhost"})
+    with pytest.raises(SettingsError, match="PDCAFLOW_ACK_LIMIT must be a whole number, 0 or more"):
+        Settings.from_env({"PDCAFLOW_ACK_LIMIT": "-1"})
