@@ -76,6 +76,11 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         name: RateLimiter(*app.config[f"{name.upper()}_LIMIT"]) for name in ("login", "complaint", "token")}
 
     app.session_interface = _Sessions()
+    # imported here, not at the top: `pdcaflow serve` must choose prometheus-client's multiprocess
+    # mode before prometheus_client is first imported (web/serving.py)
+    from web import metrics, observability
+
+    observability.init_app(app)  # first of the request hooks: every request is timed, also one CSRF refuses
     csrf.init_app(app)
     login = LoginManager(app)
     login.login_view = "auth.login"
@@ -88,11 +93,6 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         return WebUser(a) if a else None
 
     errors.register(app)
-    # imported here, not at the top: `pdcaflow serve` must choose prometheus-client's multiprocess
-    # mode before prometheus_client is first imported (web/serving.py)
-    from web import metrics, observability
-
-    observability.init_app(app)
     _templating(app)
 
     @app.after_request
