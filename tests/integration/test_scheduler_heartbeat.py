@@ -26,7 +26,7 @@ from storage.scheduling import NotificationOutbox
 
 ROOT = Path(__file__).resolve().parents[2]
 LEASE = 6  # seconds (production default 30): the heartbeat renews every 2 s
-SLACK = timedelta(seconds=5)  # a scheduler pass every 0.5 s, plus the pass itself on a shared machine
+SLACK = timedelta(seconds=10)  # a scheduler pass every 0.5 s, plus the batch it is in on a busy shared machine
 
 
 def _scheduler(url: str, tmp_path: Path, **env: str) -> subprocess.Popen:
@@ -94,7 +94,7 @@ def test_sigkilled_scheduler_timers_are_fired_by_the_other_within_one_lease(db, 
         assert orphans, "the victim held no lease when it was killed"
         # the dead scheduler's leases are short: they run out within one lease of the kill
         assert max(orphans.values()) <= killed_at + timedelta(seconds=LEASE)
-        survivor = _scheduler(db.url, tmp_path)
+        survivor = _scheduler(db.url, tmp_path, PDCAFLOW_TIMER_BATCH="20")
         _wait_for(lambda: count(Timer.state != "done") == 0, 120,
                   lambda: f"every timer to fire ({count(Timer.state != 'done')} left)", (survivor,))
     finally:
