@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from engine import clock, metrics
+from engine import clock, heartbeat, metrics
 from engine.backoff import Backoff
 from engine.errors import ConflictError
 from engine.runtime import incidents, projection
@@ -54,7 +54,7 @@ class TimerPolicy:
     def from_env(cls) -> TimerPolicy:
         settings = current_settings()
         return cls(
-            lease=timedelta(seconds=settings.timer_lease),
+            lease=heartbeat.lease_length(),  # renewed while the scheduler lives
             max_attempts=max(1, settings.timer_max_attempts),
             backoff=timedelta(seconds=settings.timer_backoff),
             batch=max(1, settings.timer_batch),
