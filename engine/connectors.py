@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from engine import clock
+from engine import clock, heartbeat
 from engine import external_tasks as xt
 from engine.backoff import Backoff
 from engine.settings import Settings
@@ -42,7 +42,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("pdcaflow.connectors")
 MAIL, HTTP = "pdcaflow.mail", "pdcaflow.http"
 CONNECTORS = Actor.system("connectors")
-LOCK = timedelta(minutes=5)
 BATCH = 50
 ROUNDS = 10
 _PLACEHOLDER = re.compile(r"\$\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}")
@@ -87,12 +86,13 @@ def run_connectors(runtime: Runtime, worker: str, settings: Settings | None = No
         MAIL: _mail,
         HTTP: lambda rt, task: _http(task, settings, http_open or _no_redirect_opener().open),
     }
-    worker_id = f"{worker}:connectors"
+    worker_id = heartbeat.connector_worker(worker)
     for _ in range(ROUNDS):  # a completed task may lead to the next connector task (http, then mail)
         fetched = 0
         for topic, handler in handlers.items():
-            tasks = xt.fetch_and_lock(runtime, CONNECTORS, worker_id,
-                                      [xt.TopicRequest(topic, int(LOCK.total_seconds() * 1000))], max_tasks=BATCH)
+            lock_ms = int(heartbeat.lease_length().total_seconds() * 1000)
+            tasks = xt.fetch_and_lock(runtime, CONNECTORS, worker_id, [xt.TopicRequest(topic, lock_ms)],
+                                      max_tasks=BATCH)
             fetched += len(tasks)
             for task in tasks:
                 _serve(runtime, worker_id, topic, handler, task, settings, result)

@@ -20,7 +20,7 @@ from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
 import storage.scheduling  # noqa: F401  (registers the scheduler tables on Base.metadata)
-from engine import clock, mailer
+from engine import clock, heartbeat, mailer
 from engine.backoff import Backoff
 from engine.settings import current as current_settings
 from storage import outbox
@@ -231,7 +231,7 @@ class OutboxPolicy:
 
     @classmethod
     def from_env(cls) -> OutboxPolicy:
-        return cls(backoff=timedelta(seconds=current_settings().mail_backoff))
+        return cls(lease=heartbeat.lease_length(), backoff=timedelta(seconds=current_settings().mail_backoff))
 
     def delay(self, attempts: int) -> timedelta:
         return Backoff(self.backoff, self.backoff_cap).delay(attempts)

@@ -4,7 +4,8 @@
 read them).
 
 `pdcaflow run` embeds a background scheduler; `pdcaflow scheduler` runs a blocking one as its own
-process. Both call the same functions; any number of them may run against one database.
+process. Both call the same functions; any number of them may run against one database. A heartbeat
+job renews this process's leases while a pass runs (engine/heartbeat.py).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from typing import Any
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
 
-from engine import clock, connectors, customer_mail, escalation, kpis, notifications, schedules
+from engine import clock, connectors, customer_mail, escalation, heartbeat, kpis, notifications, schedules
 from engine.runtime import Runtime, timers
 from engine.settings import current as current_settings
 
@@ -112,4 +113,7 @@ def build_scheduler(runtime: Runtime, *, blocking: bool = False, interval: float
                       id="pdcaflow-timers", max_instances=1, coalesce=True)
     scheduler.add_job(scheduler_pass, "interval", args=[runtime], kwargs={"fire_timers": False}, seconds=seconds,
                       id="pdcaflow-pass", max_instances=1, coalesce=True)
+    # its own job (APScheduler runs jobs in a thread pool), so it beats while a long pass runs
+    scheduler.add_job(heartbeat.heartbeat, "interval", args=[runtime.db, worker_name()],
+                      seconds=heartbeat.beat_seconds(), id="pdcaflow-heartbeat", max_instances=1, coalesce=True)
     return scheduler

@@ -25,7 +25,7 @@ from datetime import datetime, timedelta
 
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
 
-from engine import clock, cron
+from engine import clock, cron, heartbeat
 from engine.camunda_compat import parse_stored_model
 from engine.definition_checks import BPMN_NS
 from engine.definitions import DefinitionStore
@@ -42,7 +42,6 @@ from storage.db import Database
 
 log = logging.getLogger("pdcaflow.schedules")
 B = "{" + BPMN_NS + "}"
-LEASE = timedelta(minutes=5)
 BATCH = 50
 SCHEDULER = Actor.system("scheduler")
 
@@ -151,7 +150,7 @@ def start_due(runtime: Runtime, worker: str, policy: TimerPolicy | None = None) 
     policy = policy or TimerPolicy.from_env()
     now = clock.now()
     with runtime.db.write() as session:
-        due = store.claim_due(session, worker, now=now, lease=LEASE, limit=BATCH)
+        due = store.claim_due(session, worker, now=now, lease=heartbeat.lease_length(), limit=BATCH)
     started = 0
     for item in due:
         try:

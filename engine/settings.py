@@ -66,7 +66,7 @@ class Settings:
     secure_cookies: bool = False
     base_url: str = "http://127.0.0.1:5000"  # without a trailing slash
     scheduler_interval: float = 10.0  # seconds
-    timer_lease: float = 300.0  # seconds
+    timer_lease: float = 30.0  # seconds: every scheduler lease, renewed by its heartbeat (engine/heartbeat.py)
     timer_max_attempts: int = 3
     timer_backoff: float = 30.0  # seconds
     timer_batch: int = 100
@@ -96,6 +96,12 @@ class Settings:
     http_timeout: float = 10.0  # seconds
     connector_retries: int = 3  # attempts of a connector task before its incident
     connector_backoff: float = 30.0  # seconds before the first retry (doubles, engine/backoff.py)
+    # operations (README § Running in production)
+    log_format: str = "text"  # "json": one JSON object per line (engine/logs.py)
+    metrics_token: str | None = None  # a bearer token that may read /metrics from anywhere
+    metrics_allow: tuple[str, ...] = ("127.0.0.1/32", "::1/128")  # who may read /metrics without it
+    metrics_dir: Path | None = None  # PROMETHEUS_MULTIPROC_DIR: per-request metrics shared by workers
+    ack_limit: int = 3  # customer acknowledgements per recipient address per 24 hours; 0: no limit
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> Settings:
@@ -142,6 +148,11 @@ class Settings:
             http_timeout=env.get("PDCAFLOW_HTTP_TIMEOUT", parse_seconds, d.http_timeout),
             connector_retries=env.get("PDCAFLOW_CONNECTOR_RETRIES", parse_count, d.connector_retries),
             connector_backoff=env.get("PDCAFLOW_CONNECTOR_BACKOFF", parse_seconds, d.connector_backoff),
+            log_format=env.get("PDCAFLOW_LOG_FORMAT", parse_log_format, d.log_format),
+            metrics_token=env.get("PDCAFLOW_METRICS_TOKEN", parse_text, d.metrics_token),
+            metrics_allow=env.get("PDCAFLOW_METRICS_ALLOW", parse_networks, d.metrics_allow),
+            metrics_dir=env.get("PROMETHEUS_MULTIPROC_DIR", Path, d.metrics_dir),
+            ack_limit=env.get("PDCAFLOW_ACK_LIMIT", parse_count_or_zero, d.ack_limit),
         )
 
     @property
@@ -201,6 +212,35 @@ def parse_positive_count(raw: str) -> int:
     if value <= 0:
         raise ValueError("a positive whole number")
     return value
+
+
+def parse_count_or_zero(raw: str) -> int:
+    try:
+        value = int(raw)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise ValueError("a whole number, 0 or more")
+    return value
+
+
+def parse_log_format(raw: str) -> str:
+    word = raw.strip().lower()
+    if word not in ("text", "json"):
+        raise ValueError("text or json")
+    return word
+
+
+def parse_networks(raw: str) -> tuple[str, ...]:
+    """Comma-separated addresses or networks (CIDR), normalised; "none" allows no address."""
+    import ipaddress
+
+    if raw.strip().lower() in OFF_WORDS:
+        return ()
+    try:
+        return tuple(str(ipaddress.ip_network(part, strict=False)) for part in parse_list(raw))
+    except ValueError:
+        raise ValueError("addresses or networks such as 127.0.0.1, 10.0.0.0/8, ::1 (or none)") from None
 
 
 def parse_port(raw: str) -> int:

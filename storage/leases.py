@@ -6,7 +6,9 @@ A row is free when `locked_until` is empty or past. Claiming selects free candid
 unit already holds the database lock (``BEGIN IMMEDIATE``), so select + update are atomic. The
 rows this worker now holds are read back, so a row someone else took in between is not returned.
 A worker that dies leaves its lease; once `locked_until` has passed another worker claims the row.
-`locked_until` doubles as "not before" for back-off after a failure.
+A live worker keeps its leases short and renews them while the work runs (`renew`, called by the
+scheduler's heartbeat, engine/heartbeat.py), so a killed worker's rows are free again within one
+short lease. `locked_until` doubles as "not before" for back-off after a failure.
 
 Hot paths (external tasks' fetch-and-lock) use `claim_statement`: the same rule as one prebuilt,
 parameterised ``UPDATE … WHERE key IN (SELECT … LIMIT n [FOR UPDATE SKIP LOCKED]) RETURNING``, so
@@ -64,6 +66,14 @@ def claim_statement(table: Table, *, dialect: str, where: Sequence[ColumnElement
     return (update(table).where(pk.in_(candidates.scalar_subquery()))
             .values(locked_by=bindparam("worker"), locked_until=bindparam("until"))
             .returning(*[table.c[c] for c in returning]))
+
+
+def renew(session: Session, table: Table, workers: Sequence[str], *, now: datetime, until: datetime) -> int:
+    """Extend the live leases `workers` hold in `table` to `until` (never shortening one, never
+    reviving an expired one: a row whose lease lapsed may belong to someone else by now)."""
+    result = session.execute(update(table).where(table.c.locked_by.in_(list(workers)), table.c.locked_until > now,
+                                                 table.c.locked_until < until).values(locked_until=until))
+    return result.rowcount or 0
 
 
 def release(session: Session, table: Table, keys: Sequence[Any], worker: str, *,

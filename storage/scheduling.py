@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Index, String, Text, UniqueConstraint
+from sqlalchemy import Index, String, Text, UniqueConstraint, func
 from sqlalchemy.orm import Mapped, mapped_column
 
 from storage.models import Base
@@ -57,7 +57,7 @@ class NotificationOutbox(Base):
     body_html: Mapped[str | None] = mapped_column(Text)
     task_id: Mapped[str | None] = mapped_column(String(36))
     instance_id: Mapped[str | None] = mapped_column(String(32))
-    state: Mapped[str] = mapped_column(String(12), default="pending")  # pending | sent | skipped
+    state: Mapped[str] = mapped_column(String(12), default="pending")  # pending | sent | skipped | withheld
     attempts: Mapped[int] = mapped_column(default=0)
     next_attempt_at: Mapped[datetime]
     locked_by: Mapped[str | None] = mapped_column(String(120))
@@ -94,3 +94,8 @@ class SchedulerCursor(Base):
     name: Mapped[str] = mapped_column(String(80), primary_key=True)
     value: Mapped[int] = mapped_column(default=0)
     updated_at: Mapped[datetime | None]
+
+
+# acknowledgements already sent to one address today (engine/customer_mail.py, migration 0013)
+Index("ix_notification_outbox_recipient", func.lower(NotificationOutbox.address), NotificationOutbox.kind,
+      NotificationOutbox.created_at)

@@ -76,6 +76,11 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         name: RateLimiter(*app.config[f"{name.upper()}_LIMIT"]) for name in ("login", "complaint", "token")}
 
     app.session_interface = _Sessions()
+    # imported here, not at the top: `pdcaflow serve` must choose prometheus-client's multiprocess
+    # mode before prometheus_client is first imported (web/serving.py)
+    from web import metrics, observability
+
+    observability.init_app(app)  # first of the request hooks: every request is timed, also one CSRF refuses
     csrf.init_app(app)
     login = LoginManager(app)
     login.login_view = "auth.login"
@@ -110,6 +115,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     csrf.exempt(api.bp)
     app.register_blueprint(engine_rest.bp)  # Camunda 7 REST subset (HTTP Basic, no cookies: no CSRF)
     csrf.exempt(engine_rest.bp)
+    app.register_blueprint(metrics.bp)  # Prometheus /metrics (GET only; who may read it: web/metrics.py)
 
     @app.get("/")
     def index() -> Any:

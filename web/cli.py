@@ -52,13 +52,14 @@ def _redact(url: str) -> str:
 @click.option("-v", "--verbose", is_flag=True, help="log more")
 def main(verbose: bool) -> None:
     """PDCA Flow: BPMN workflows from customer complaint to measured improvement."""
-    logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING,
-                        format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    logging.getLogger("pdcaflow").setLevel(logging.DEBUG if verbose else logging.INFO)
+    from engine import logs
+
     try:  # read the configuration now, so a bad variable stops every command before it starts
-        current_settings()
+        settings = current_settings()
     except SettingsError as exc:
+        logs.configure(verbose=verbose)
         raise click.ClickException(exc.message) from exc
+    logs.configure(settings.log_format, verbose=verbose)
 
 
 @main.command("init-db")
@@ -157,7 +158,10 @@ def _parse_bind(bind: str) -> str:
               help="seconds before a silent worker is restarted")
 def serve(workers: int, threads: int, bind: str, timeout: int) -> None:
     """Production web server (gunicorn); run the scheduler as `pdcaflow scheduler` processes."""
-    from web.serving import serve_gunicorn
+    import dataclasses
+
+    from engine.settings import configure
+    from web.serving import serve_gunicorn, shared_metrics_dir
 
     bind = _parse_bind(bind)
     url = _db().url
@@ -169,7 +173,10 @@ def serve(workers: int, threads: int, bind: str, timeout: int) -> None:
 
     click.echo(f"PDCA Flow on http://{bind}/  (database {_redact(url)}; {workers} workers x {threads} threads; "
                "scheduler: run `pdcaflow scheduler`)")
-    serve_gunicorn(build, bind, workers, threads, timeout)
+    settings = current_settings()
+    with shared_metrics_dir(settings.metrics_dir) as metrics_dir:
+        configure(dataclasses.replace(settings, metrics_dir=metrics_dir))  # the workers inherit it
+        serve_gunicorn(build, bind, workers, threads, timeout)
 
 
 @main.command()
@@ -180,6 +187,38 @@ def scheduler() -> None:
     runtime = _runtime()
     click.echo(f"scheduler running every {interval_seconds():g}s against {_redact(runtime.db.url)}")
     build_scheduler(runtime, blocking=True).start()
+
+
+@main.command()
+@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+def backup(path: Path) -> None:
+    """Online backup of the SQLite database to PATH (a new file); PostgreSQL: use pg_dump."""
+    from storage.backup import BackupError
+    from storage.backup import backup as backup_sqlite
+
+    try:
+        revision = backup_sqlite(_db().url, path)
+    except BackupError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"backup written: {path} ({path.stat().st_size} bytes, schema revision {revision})")
+
+
+@main.command()
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def restore(path: Path) -> None:
+    """Replace the SQLite database with the backup at PATH, then migrate it to this version.
+    Stop `pdcaflow run`/`serve`/`scheduler` first. PostgreSQL: use pg_restore."""
+    from storage.backup import BackupError
+    from storage.backup import restore as restore_sqlite
+    from storage.migrate import upgrade
+
+    url = _db().url
+    try:
+        revision = restore_sqlite(url, path)
+    except BackupError as exc:
+        raise click.ClickException(str(exc)) from exc
+    upgrade(url)  # a backup from an older version gets this version's schema
+    click.echo(f"restored {path} (schema revision {revision}) into {_redact(url)}; database ready")
 
 
 @main.command()

@@ -3,12 +3,19 @@
 `run` is the one-machine server: waitress (pure Python, threads, no development-server warning)
 in the same process as the embedded scheduler. `serve` is the production front: gunicorn with
 N pre-forked workers, each building its own app (a database engine must not cross a fork); the
-scheduler then runs as separate `pdcaflow scheduler` processes.
+scheduler then runs as separate `pdcaflow scheduler` processes. The workers keep their request
+metrics in one shared directory (`shared_metrics_dir`), so /metrics answers for all of them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import os
+import shutil
+import sys
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from flask import Flask
@@ -27,6 +34,27 @@ def serve_waitress(app: Flask, host: str, port: int) -> None:
         pass
     finally:
         server.close()
+
+
+@contextmanager
+def shared_metrics_dir(configured: Path | None) -> Iterator[Path]:
+    """The directory where gunicorn's workers keep their request metrics, so a scrape that reaches
+    one worker reports all of them (prometheus-client's multiprocess mode, web/metrics.py).
+
+    PROMETHEUS_MULTIPROC_DIR if set (emptied first: files of an earlier run would count again), else
+    a temporary directory removed afterwards. Must run before prometheus_client is imported."""
+    if "prometheus_client" in sys.modules:  # it picks its mode once, on import
+        raise RuntimeError("prometheus_client was imported before the metrics directory was set up")
+    path = configured or Path(tempfile.mkdtemp(prefix="pdcaflow-metrics-"))
+    path.mkdir(parents=True, exist_ok=True)
+    for stale in path.glob("*.db"):
+        stale.unlink()
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(path)
+    try:
+        yield path
+    finally:
+        if configured is None:
+            shutil.rmtree(path, ignore_errors=True)
 
 
 def serve_gunicorn(app_factory: Callable[[], Flask], bind: str, workers: int, threads: int,

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from engine import clock
+from engine import clock, heartbeat, metrics
 from engine.backoff import Backoff
 from engine.errors import ConflictError
 from engine.runtime import incidents, projection
@@ -54,7 +54,7 @@ class TimerPolicy:
     def from_env(cls) -> TimerPolicy:
         settings = current_settings()
         return cls(
-            lease=timedelta(seconds=settings.timer_lease),
+            lease=heartbeat.lease_length(),  # renewed while the scheduler lives
             max_attempts=max(1, settings.timer_max_attempts),
             backoff=timedelta(seconds=settings.timer_backoff),
             batch=max(1, settings.timer_batch),
@@ -71,6 +71,7 @@ class TimerPassResult:
     failed: int = 0
     conflicts: int = 0
     incidents: list[str] = field(default_factory=list)
+    lateness: list[float] = field(default_factory=list)  # seconds after its due time each timer fired
 
     def as_dict(self) -> dict[str, Any]:
         return {"fired": self.fired, "instances": self.instances, "failed": self.failed,
@@ -83,6 +84,7 @@ class _Outcome:
     instances: int = 0
     conflicts: int = 0
     failures: list[tuple[str, list[int], Exception]] = field(default_factory=list)
+    lateness: list[float] = field(default_factory=list)
 
 
 def claim_due_timers(db: Database, worker: str, *, limit: int = 100,
@@ -130,10 +132,15 @@ def fire_due_timers(runtime: Runtime, worker: str, policy: TimerPolicy | None = 
         result.fired += outcome.fired
         result.instances += outcome.instances
         result.conflicts += outcome.conflicts
+        result.lateness += outcome.lateness
         for instance_id, ids, exc in outcome.failures:
             _record_failure(runtime, worker, instance_id, ids, exc, policy, result)
         if len(claimed) < policy.batch:
             break
+    try:  # a figure for /metrics; losing it must not fail the pass
+        metrics.record_lateness(db, result.lateness)
+    except Exception:
+        log.warning("could not record timer lateness", exc_info=True)
     return result
 
 
@@ -141,6 +148,7 @@ def _merge(total: _Outcome, part: _Outcome) -> None:
     total.fired += part.fired
     total.instances += part.instances
     total.conflicts += part.conflicts
+    total.lateness += part.lateness
     total.failures.extend(part.failures)
 
 
@@ -180,8 +188,11 @@ def fire_claimed(runtime: Runtime, worker: str, by_instance: dict[str, list[int]
             if not held:
                 continue  # fired already, or the lease expired and another worker took it over
             try:
-                out.fired += fire_instance(uow, row, snapshots[instance_id], worker, held)
+                fired = fire_instance(uow, row, snapshots[instance_id], worker, held)
+                out.fired += fired
                 out.instances += 1
+                now = clock.now()
+                out.lateness += [(now - t.due_at).total_seconds() for t in sorted(held, key=lambda t: t.due_at)[:fired]]
             except Exception as exc:  # one instance's failure must not stop the others
                 log.exception("timer firing failed instance=%s", instance_id)
                 out.failures.append((instance_id, ids, exc))

@@ -103,3 +103,41 @@ def test_customer_gets_acknowledgement_final_reply_and_answers_the_survey(runtim
     assert instance.status == "completed"
     assert (instance.data["csat"], instance.data["nps"], instance.data["survey_status"]) == (5, 9, "answered")
     assert [a.actor for a in instance.audit if a.type == "complete"][-1] == "customer"
+
+
+def test_one_address_gets_at_most_three_acknowledgements_a_day(runtime, db, smtp, tmp_path):  # noqa: F811
+    """The public form names any address: past the per-recipient limit the complaint is still filed,
+    its acknowledgement is withheld (recorded in the outbox and the case's audit), never sent."""
+    from sqlalchemy import select
+
+    from storage.models import AuditEvent
+    from storage.scheduling import NotificationOutbox
+    from tests.integration.test_complaint_intake import GOOD
+
+    collector, _, config = smtp
+    runtime.deploy_paths([PROCESSES])
+    app = create_app({"RUNTIME": runtime, "DATABASE": db, "SECRET_KEY": SECRET, "TESTING": True,
+                      "INSTANCE_DIR": str(tmp_path), "COMPLAINT_LIMIT": (100, 600.0)})
+    client = app.test_client()
+    with time_machine.travel(START, tick=True) as clock:
+        # the same victim, written five ways (case does not make it another address), and one other customer
+        victims = ["victim@example.org", "Victim@Example.org", "VICTIM@example.org", "victim@example.org",
+                   "victim@EXAMPLE.ORG"]
+        references = [client.post("/api/v1/complaints", json={**GOOD, "customer_email": to}).get_json()["reference"]
+                      for to in victims]
+        assert client.post("/api/v1/complaints", json={**GOOD, "customer_email": "other@example.org"}).status_code == 201
+        assert notify_customers(db, key=SECRET) == 4  # three for the victim, one for the other customer
+        _deliver(db, config)
+        received = sorted(rcpt.lower() for rcpts, _ in collector.messages for rcpt in rcpts)
+        assert received == ["other@example.org"] + ["victim@example.org"] * 3
+        with db.read() as s:
+            withheld = s.execute(select(NotificationOutbox.instance_id, NotificationOutbox.last_error)
+                                 .where(NotificationOutbox.state == "withheld")).all()
+            audited = set(s.scalars(select(AuditEvent.instance_id).where(AuditEvent.type == "acknowledgement_withheld")))
+        assert len(withheld) == 2 and all("3 acknowledgements" in error for _, error in withheld)
+        assert audited == {instance_id for instance_id, _ in withheld}
+        assert len(set(references)) == 5  # every complaint was filed all the same
+
+        clock.shift(24 * 3600 + 60)  # a day later the address may be acknowledged again
+        client.post("/api/v1/complaints", json={**GOOD, "customer_email": "victim@example.org"})
+        assert notify_customers(db, key=SECRET) == 1

@@ -25,7 +25,7 @@ def test_defaults_are_the_documented_ones():
     assert (s.complaint_process, s.timezone, s.secure_cookies) == ("complaint_to_improvement", "UTC", False)
     assert s.base_url == "http://127.0.0.1:5000"
     assert s.scheduler_interval == 10
-    assert (s.timer_lease, s.timer_max_attempts, s.timer_backoff, s.timer_batch) == (300, 3, 30, 100)
+    assert (s.timer_lease, s.timer_max_attempts, s.timer_backoff, s.timer_batch) == (30, 3, 30, 100)
     assert s.escalation_enabled and (s.escalation_reminder, s.escalation_grace) == ("P1D", "P1D")
     assert s.escalation_to == ("quality_lead",) and s.escalation_levels == ()
     assert (s.smtp_host, s.smtp_port_or_default, s.smtp_from) == (None, 25, "pdcaflow@localhost")
@@ -101,7 +101,7 @@ def test_bad_values_fail_naming_the_variable_and_the_form(name, raw, message):
 
 
 @pytest.mark.parametrize("name, raw, field, default", [
-    ("PDCAFLOW_TIMER_LEASE", "5m", "timer_lease", 300),
+    ("PDCAFLOW_TIMER_LEASE", "5m", "timer_lease", 30),
     ("PDCAFLOW_TIMER_BACKOFF", "-3", "timer_backoff", 30),
     ("PDCAFLOW_TIMER_MAX_ATTEMPTS", "three", "timer_max_attempts", 3),
     ("PDCAFLOW_TIMER_BATCH", "2.5", "timer_batch", 100),
@@ -209,3 +209,18 @@ def test_connector_settings():
     assert (Settings().http_allow, Settings().connector_retries) == ((), 3)  # nothing is allowed by default
     with pytest.raises(SettingsError, match="PDCAFLOW_HTTP_HEADERS"):
         Settings.from_env({"PDCAFLOW_HTTP_HEADERS": '{"https://x/": "not an object"}'})
+
+
+def test_operations_settings():
+    s = Settings.from_env({})
+    assert (s.ack_limit, s.metrics_token, s.metrics_allow, s.metrics_dir) == (3, None, ("127.0.0.1/32", "::1/128"),
+                                                                                 None)
+    s = Settings.from_env({"PDCAFLOW_ACK_LIMIT": "0", "PDCAFLOW_METRICS_ALLOW": "10.1.2.3, 192.168.0.0/16",
+                           "PDCAFLOW_METRICS_TOKEN": "t", "PROMETHEUS_MULTIPROC_DIR": "/run/pdcaflow-metrics"})
+    assert s.ack_limit == 0 and s.metrics_allow == ("10.1.2.3/32", "192.168.0.0/16") and s.metrics_token == "t"
+    assert str(s.metrics_dir) == "/run/pdcaflow-metrics"
+    assert Settings.from_env({"PDCAFLOW_METRICS_ALLOW": "none"}).metrics_allow == ()
+    with pytest.raises(SettingsError, match="PDCAFLOW_METRICS_ALLOW must be addresses or networks"):
+        Settings.from_env({"PDCAFLOW_METRICS_ALLOW": "localhost"})
+    with pytest.raises(SettingsError, match="PDCAFLOW_ACK_LIMIT must be a whole number, 0 or more"):
+        Settings.from_env({"PDCAFLOW_ACK_LIMIT": "-1"})
