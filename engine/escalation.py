@@ -4,7 +4,7 @@ Levels, relative to the task's `due_at`:
 
 | level          | when                   | to                                            |
 |----------------|------------------------|-----------------------------------------------|
-| `reminder`     | due − reminder (P1D), never before half the task's time has passed | the assignee, or the candidate groups if unclaimed (skipped once due) |
+| `reminder`     | due − reminder (P1D)*  | the assignee, or the candidate groups if unclaimed (skipped once due) |
 | `overdue`      | due                    | the assignee and the candidate groups          |
 | `escalation`   | due + grace (P1D)      | `to` (default `quality_lead`: that group and users with that role) |
 | `escalation_N` | due + levelN           | levelN.to (default: as `escalation`)           |
@@ -16,7 +16,7 @@ single user task overrides them with `camunda:properties`: `escalation.reminder`
 `escalation.level2`, `escalation.level2.to`, …, `escalation.enabled=false`. Durations are ISO 8601;
 `0`, `off` or `none` switches a level off.
 
-A reminder is "due soon": it waits until `escalation.reminder.elapsed` (a fraction, default 0.5) of
+(*) A reminder is "due soon": it waits until `escalation.reminder.elapsed` (a fraction, default 0.5) of
 the task's time from creation to due has passed, so a one-day task with a one-day reminder is not
 reminded the moment it is created (`level_at`).
 
