@@ -97,6 +97,15 @@ class NotificationsResponse(Schema):
     unread = fields.Integer()
 
 
+class ComplaintStatusSchema(Schema):
+    """What a customer sees of their complaint (engine/complaint_status.py)."""
+    reference = fields.String()
+    status = fields.String(metadata={"enum": ["received", "in_progress", "closed"]})
+    stage = fields.String(metadata={"description": "where the case is, in words for the customer"})
+    received_at = fields.DateTime()
+    updated_at = fields.DateTime()
+
+
 class MarkReadRequest(Schema):
     ids = fields.List(fields.String(), load_default=None, validate=validate.Length(max=1000))
 
