@@ -19,10 +19,16 @@ bp = Blueprint("intake", __name__)
 CHANNEL_CHOICES = [(c, intake.CHANNELS[c]) for c in intake.STAFF_CHANNELS]
 
 
+def staff_fields(fields: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The start form as staff read it: a field's `staff_label` property (e.g. "Customer's name"
+    for the customer's "Your name") replaces its label; rules and ids stay the same."""
+    return [{**f, "label": (f.get("properties") or {}).get("staff_label") or f["label"]} for f in fields]
+
+
 def _page(fields: list[dict[str, Any]], values: dict[str, Any], errors: dict[str, str] | None = None,
           error: str | None = None, status: int = 200) -> Any:
-    return render_template("register_complaint.html", fields=fields, values=values, errors=errors or {},
-                           error=error, channels=CHANNEL_CHOICES), status
+    return render_template("register_complaint.html", fields=staff_fields(fields), values=values,
+                           errors=errors or {}, error=error, channels=CHANNEL_CHOICES), status
 
 
 @bp.route("/complaints/new", methods=["GET", "POST"])

@@ -88,6 +88,7 @@ class NotificationSchema(Schema):
     body = fields.String()
     task_id = fields.String(allow_none=True)
     instance_id = fields.String(allow_none=True)
+    case = fields.Nested("CaseSchema", allow_none=True)
     created_at = fields.DateTime()
     read = fields.Boolean()
 
