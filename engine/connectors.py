@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 from engine import clock, heartbeat
 from engine import external_tasks as xt
 from engine.backoff import Backoff
+from engine.placeholders import fill
 from engine.settings import Settings
 from engine.settings import current as current_settings
 from engine.views import Actor
@@ -44,7 +45,6 @@ MAIL, HTTP = "pdcaflow.mail", "pdcaflow.http"
 CONNECTORS = Actor.system("connectors")
 BATCH = 50
 ROUNDS = 10
-_PLACEHOLDER = re.compile(r"\$\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}")
 _ADDRESS = re.compile(r"^[^@\s,;<>]+@[^@\s,;<>]+\.[^@\s,;<>]+$")
 MAX_BODY = 1_000_000  # bytes of a response kept in a variable
 
@@ -62,19 +62,6 @@ class ConnectorPass:
     completed: int = 0
     failed: int = 0
     incidents: list[str] = field(default_factory=list)
-
-
-def fill(template: str | None, variables: dict[str, Any]) -> str:
-    """`${name}` replaced by the variable's text ('' when unset); nothing is evaluated."""
-    if not template:
-        return ""
-    return _PLACEHOLDER.sub(lambda m: _text(variables.get(m.group(1))), template)
-
-
-def _text(value: Any) -> str:
-    if value is None:
-        return ""
-    return json.dumps(value) if isinstance(value, (dict, list)) else str(value)
 
 
 def run_connectors(runtime: Runtime, worker: str, settings: Settings | None = None,

@@ -4,16 +4,21 @@ Levels, relative to the task's `due_at`:
 
 | level          | when                   | to                                            |
 |----------------|------------------------|-----------------------------------------------|
-| `reminder`     | due − reminder (P1D)   | the assignee, or the candidate groups if unclaimed (skipped once due) |
+| `reminder`     | due − reminder (P1D)*  | the assignee, or the candidate groups if unclaimed (skipped once due) |
 | `overdue`      | due                    | the assignee and the candidate groups          |
 | `escalation`   | due + grace (P1D)      | `to` (default `quality_lead`: that group and users with that role) |
 | `escalation_N` | due + levelN           | levelN.to (default: as `escalation`)           |
 
 Defaults come from the settings (engine/settings.py: `PDCAFLOW_ESCALATION_REMINDER`, `…_GRACE`, `…_TO`,
-`…_LEVEL2`/`…_LEVEL2_TO` … `…_LEVEL9`, `PDCAFLOW_ESCALATION=off`); a process or a single user task
-overrides them with `camunda:properties`: `escalation.reminder`, `escalation.grace`, `escalation.to`,
+`…_LEVEL2`/`…_LEVEL2_TO` … `…_LEVEL9`, `PDCAFLOW_ESCALATION=off`, `…_REMINDER_ELAPSED`); a process or a
+single user task overrides them with `camunda:properties`: `escalation.reminder`,
+`escalation.reminder.elapsed`, `escalation.grace`, `escalation.to`,
 `escalation.level2`, `escalation.level2.to`, …, `escalation.enabled=false`. Durations are ISO 8601;
 `0`, `off` or `none` switches a level off.
+
+(*) A reminder is "due soon": it waits until `escalation.reminder.elapsed` (a fraction, default 0.5) of
+the task's time from creation to due has passed, so a one-day task with a one-day reminder is not
+reminded the moment it is created (`level_at`).
 
 Every applied level is one `task_escalation` row, unique per (task, due date, level), written in the
 same transaction as its notifications, so a level is applied once however many schedulers run.
@@ -24,6 +29,7 @@ looked at); a reassignment by a quality lead after the cycle began stops the res
 from __future__ import annotations
 
 import logging
+import math
 import threading
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -73,6 +79,7 @@ def _env_properties(settings: Settings | None = None) -> dict[str, str]:
         "escalation.enabled": "on" if settings.escalation_enabled else "off",
         "escalation.reminder": settings.escalation_reminder or "off",
         "escalation.grace": settings.escalation_grace or "off",
+        "escalation.reminder.elapsed": str(settings.escalation_reminder_elapsed),
         "escalation.to": ",".join(settings.escalation_to),
     }
     for level in settings.escalation_levels:
@@ -95,6 +102,7 @@ class Level:
 class Policy:
     enabled: bool = True
     levels: list[Level] = field(default_factory=list)
+    reminder_elapsed: float = 0.5  # share of the task's time that passes before a reminder
 
     @property
     def lookahead(self) -> timedelta:
@@ -121,7 +129,27 @@ def policy_from(props: dict[str, str]) -> Policy:
         after = _duration(props.get(f"escalation.level{n}"))
         if after is not None:
             levels.append(Level(f"escalation_{n}", after, "to", _split(props.get(f"escalation.level{n}.to")) or to))
-    return Policy(True, sorted(levels, key=lambda lv: lv.offset))
+    return Policy(True, sorted(levels, key=lambda lv: lv.offset), _fraction(props.get("escalation.reminder.elapsed")))
+
+
+def _fraction(text: str | None, default: float = 0.5) -> float:
+    try:
+        value = float(str(text).strip()) if text not in (None, "") else default
+    except ValueError:
+        value = math.nan
+    if not 0 <= value <= 1:
+        log.warning("escalation.reminder.elapsed %r is not a fraction from 0 to 1; using %s", text, default)
+        return default
+    return value
+
+
+def level_at(level: Level, created_at: datetime, due_at: datetime, policy: Policy) -> datetime:
+    """When a level comes due. A reminder also waits until `policy.reminder_elapsed` of the task's
+    time (creation to due) has passed: a reminder lead time as long as the task never fires at creation."""
+    at = due_at + level.offset
+    if level.name == "reminder" and due_at > created_at:
+        at = max(at, created_at + (due_at - created_at) * policy.reminder_elapsed)
+    return at
 
 
 # ---------------------------------------------------------------------- camunda:properties from the XML
@@ -229,8 +257,8 @@ def escalate_overdue(db: Database, worker: str = "scheduler", *, batch: int = 20
         with db.read() as session:
             done = exists().where(TaskEscalation.task_id == HumanTask.id, TaskEscalation.due_at == HumanTask.due_at,
                                   TaskEscalation.level == COMPLETE)
-            stmt = (select(HumanTask.id, HumanTask.due_at, HumanTask.spec_id, HumanTask.instance_id,
-                           ProcessInstance.definition_id)
+            stmt = (select(HumanTask.id, HumanTask.due_at, HumanTask.created_at, HumanTask.spec_id,
+                           HumanTask.instance_id, ProcessInstance.definition_id)
                     .join(ProcessInstance, ProcessInstance.id == HumanTask.instance_id)
                     .where(HumanTask.state.in_(("open", "claimed")), HumanTask.due_at.is_not(None),
                            HumanTask.due_at <= now + max_lookahead, ~done)
@@ -270,7 +298,7 @@ def escalate_overdue(db: Database, worker: str = "scheduler", *, batch: int = 20
                 continue
             pending = [lv for lv in policy.levels if lv.name not in cycle and f"_{lv.name}_skipped" not in cycle]
             for level in pending:
-                if r.due_at + level.offset > now:
+                if level_at(level, r.created_at, r.due_at, policy) > now:
                     break
                 if level.name == "reminder" and now >= r.due_at:
                     result.skipped += 1  # came too late to remind; the overdue notice goes out instead

@@ -1,8 +1,10 @@
 """Intake of new cases through a process's start form.
 
 The start event's `camunda:formData` is the one rule set for what a new case needs: the public
-complaint page, `POST /api/v1/complaints` and staff starts (`Runtime.start`, which checks every
+complaint page, `POST /api/v1/complaints`, customer service registering a complaint that came by
+phone, e-mail or a visit (`register_complaint`) and staff starts (`Runtime.start`, which checks every
 start) all validate with it, so they accept and refuse the same data with the same field messages.
+Each complaint records how it arrived in the variable `channel` (CHANNELS).
 """
 
 from __future__ import annotations
@@ -14,11 +16,15 @@ from sqlalchemy import select
 from engine import directory
 from engine.errors import InvalidStateError, NotFoundError
 from engine.forms import invalid, validate_submission
+from engine.permissions import check_may_register_complaints
 from engine.runtime import Runtime
 from engine.views import Actor, InstanceView
 from storage.models import ProcessDefinition
 
 PUBLIC = Actor.system("public")
+# how a complaint arrived: the public form, the public API, or registered by customer service
+CHANNELS = {"web": "Web form", "api": "API", "phone": "Phone", "email": "E-mail", "visit": "Visit"}
+STAFF_CHANNELS = ("phone", "email", "visit")
 
 
 def start_form(runtime: Runtime, key: str, version: int | None = None) -> list[dict[str, Any]]:
@@ -52,7 +58,7 @@ def validate_intake(fields: list[dict[str, Any]], submitted: dict[str, Any]
 
 
 def file_complaint(runtime: Runtime, key: str, fields: list[dict[str, Any]], submitted: dict[str, Any],
-                   channel: str) -> tuple[str, InstanceView]:
+                   channel: str, actor: Actor = PUBLIC) -> tuple[str, InstanceView]:
     """Validate a complaint against `fields` (the process's `intake_form`), then start process KEY
     with a new reference such as C-2026-000123. FormValidationError before any reference is used."""
     values, errors = validate_intake(fields, submitted)
@@ -60,4 +66,18 @@ def file_complaint(runtime: Runtime, key: str, fields: list[dict[str, Any]], sub
         raise invalid(errors)
     reference = directory.new_complaint_reference(runtime.db)
     data = dict(values, reference=reference, channel=channel)
-    return reference, runtime.start(key, data, PUBLIC, business_key=reference)
+    return reference, runtime.start(key, data, actor, business_key=reference)
+
+
+def register_complaint(runtime: Runtime, key: str, fields: list[dict[str, Any]], submitted: dict[str, Any],
+                       channel: str, actor: Actor) -> tuple[str, InstanceView]:
+    """Customer service files a complaint that arrived by `channel` (phone, e-mail or visit) through
+    the same start form; the instance is started by `actor`. 403 for others, 422 naming the field
+    for a bad channel or bad form values."""
+    check_may_register_complaints(actor)
+    problems = [] if channel in STAFF_CHANNELS else [
+        {"field": "channel", "message": "must be one of " + ", ".join(STAFF_CHANNELS)}]
+    _, errors = validate_intake(fields, submitted)
+    if problems or errors:
+        raise invalid(problems + errors)
+    return file_complaint(runtime, key, fields, submitted, channel, actor)

@@ -22,9 +22,11 @@ from sqlalchemy.orm import Session
 import storage.scheduling  # noqa: F401  (registers the scheduler tables on Base.metadata)
 from engine import clock, heartbeat, mailer
 from engine.backoff import Backoff
+from engine.cases import case_of
 from engine.settings import current as current_settings
 from storage import outbox
 from storage.db import Database
+from storage.instances import case_rows
 from storage.models import AuditEvent, Group, HumanTask, User, UserGroup
 from storage.scheduling import InAppNotification, NotificationOutbox, SchedulerCursor
 
@@ -295,7 +297,8 @@ def deliver_outbox(db: Database, worker: str, config: mailer.SmtpConfig | None =
 # ---------------------------------------------------------------------- in-app reading
 def notifications_for(db: Database, username: str, *, unread_only: bool = False, limit: int = 50,
                       offset: int = 0) -> dict[str, Any]:
-    """`{"items": [{id, kind, subject, body, task_id, instance_id, created_at, read}], "unread": n}`."""
+    """`{"items": [{id, kind, subject, body, task_id, instance_id, case, created_at, read}], "unread": n}`;
+    `case` is the case the notification is about (engine/cases.py: reference, title, summary), or None."""
     with db.read() as session:
         stmt = select(InAppNotification).where(InAppNotification.username == username)
         if unread_only:
@@ -303,10 +306,19 @@ def notifications_for(db: Database, username: str, *, unread_only: bool = False,
         rows = session.scalars(stmt.order_by(InAppNotification.id.desc()).limit(limit).offset(offset)).all()
         unread = session.scalar(select(func.count()).select_from(InAppNotification).where(
             InAppNotification.username == username, InAppNotification.read_at.is_(None)))
+        cases = case_rows(session.connection(), (r.instance_id for r in rows if r.instance_id))
         items = [{"id": str(r.id), "kind": r.kind, "subject": r.subject, "body": r.body, "task_id": r.task_id,
-                  "instance_id": r.instance_id, "created_at": r.created_at.isoformat(), "read": r.read_at is not None}
+                  "instance_id": r.instance_id, "case": _case(cases.get(r.instance_id)),
+                  "created_at": r.created_at.isoformat(), "read": r.read_at is not None}
                  for r in rows]
     return {"items": items, "unread": int(unread or 0)}
+
+
+def _case(row: Any) -> dict[str, Any] | None:
+    if row is None:
+        return None
+    case = case_of(row.business_key, row.data)
+    return {k: case[k] for k in ("reference", "title", "summary")}
 
 
 def unread_count(db: Database, username: str) -> int:

@@ -13,7 +13,10 @@ are passed separately because rows keep them in their own table.
 - a task with no assignee and no candidates (the Unassigned queue) is seen only by quality leads
   and admins, who assign it;
 - see an instance (DESIGN §8): quality leads and admins; an employee only when they may see one of
-  its tasks (which includes having worked on one); else 404, for reading and acting alike.
+  its tasks (which includes having worked on one); else 404, for reading and acting alike;
+- register a complaint on a customer's behalf (phone, e-mail, visit): members of the group
+  `customer_service` (CUSTOMER_SERVICE_GROUP; the group the complaint process offers the customer
+  steps to), quality leads and admins; others get PermissionDeniedError (403).
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from engine.errors import NotFoundError, PermissionDeniedError
 from engine.views import Actor, InstanceView
 
 OPEN_STATES = ("open", "claimed")
+CUSTOMER_SERVICE_GROUP = "customer_service"
 
 
 def _in_groups(actor: Actor, groups: Iterable[str], task: Any = None) -> bool:
@@ -122,6 +126,17 @@ def check_may_start_and_correlate(actor: Actor, doing: str) -> None:
 def check_lead_or_worker(actor: Actor, doing: str) -> None:
     if not may_work_external_tasks(actor):
         raise PermissionDeniedError(f"only quality leads, admins and workers may {doing}")
+
+
+def may_register_complaints(actor: Actor) -> bool:
+    """Staff intake of complaints that arrived by phone, e-mail or a visit."""
+    return actor.is_lead or CUSTOMER_SERVICE_GROUP in actor.groups
+
+
+def check_may_register_complaints(actor: Actor) -> None:
+    if not may_register_complaints(actor):
+        raise PermissionDeniedError(f"only customer service (group '{CUSTOMER_SERVICE_GROUP}'), quality leads "
+                                    "and admins may register complaints")
 
 
 def may_use_web_inbox(actor: Actor) -> bool:

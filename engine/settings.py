@@ -73,6 +73,8 @@ class Settings:
     escalation_enabled: bool = True
     escalation_reminder: str | None = "P1D"  # ISO 8601 durations; None: that level is off
     escalation_grace: str | None = "P1D"
+    # a reminder never comes before this share of the task's time (creation to due) has passed
+    escalation_reminder_elapsed: float = 0.5
     escalation_to: tuple[str, ...] = ("quality_lead",)
     escalation_levels: tuple[EscalationLevel, ...] = ()
     smtp_host: str | None = None  # None: no e-mail, in-app notifications only
@@ -125,6 +127,8 @@ class Settings:
             escalation_enabled=env.escalation_switch("PDCAFLOW_ESCALATION", d.escalation_enabled),
             escalation_reminder=env.escalation_duration("PDCAFLOW_ESCALATION_REMINDER", d.escalation_reminder),
             escalation_grace=env.escalation_duration("PDCAFLOW_ESCALATION_GRACE", d.escalation_grace),
+            escalation_reminder_elapsed=env.get("PDCAFLOW_ESCALATION_REMINDER_ELAPSED", parse_fraction,
+                                                d.escalation_reminder_elapsed),
             escalation_to=env.get("PDCAFLOW_ESCALATION_TO", parse_list, d.escalation_to) or d.escalation_to,
             escalation_levels=env.escalation_levels(),
             smtp_host=env.get("SMTP_HOST", parse_text, d.smtp_host),
@@ -187,6 +191,16 @@ def parse_seconds(raw: str) -> float:
         value = math.nan
     if not math.isfinite(value) or value < 0:
         raise ValueError("a number of seconds")
+    return value
+
+
+def parse_fraction(raw: str) -> float:
+    try:
+        value = float(raw)
+    except ValueError:
+        value = math.nan
+    if not 0 <= value <= 1:  # NaN fails too
+        raise ValueError("a fraction from 0 to 1, e.g. 0.5")
     return value
 
 

@@ -123,6 +123,19 @@ def instance_row(conn: Connection, instance_id: str) -> Row | None:
     return conn.execute(select(_PI).where(_PI.c.id == instance_id)).first()
 
 
+def instances_by_business_key(conn: Connection, business_key: str, process_key: str) -> list[Row]:
+    """The (few) instances of one process with this business key, newest first, without their state."""
+    return list(conn.execute(
+        select(_PI.c.id, _PI.c.status, _PI.c.data, _PI.c.started_at, _PI.c.ended_at)
+        .where(_PI.c.business_key == business_key, _PI.c.process_key == process_key)
+        .order_by(_PI.c.started_at.desc()).limit(5)))
+
+
+def last_activity(conn: Connection, instance_id: str) -> datetime | None:
+    """When anything last happened to the instance (its newest audit event)."""
+    return conn.execute(select(func.max(_AE.c.at)).where(_AE.c.instance_id == instance_id)).scalar()
+
+
 # ---------------------------------------------------------------------- human tasks
 _TASK_WITH_GROUPS = (select(_HT, _HTG.c.group_name).outerjoin(_HTG, _HTG.c.task_id == _HT.c.id)
                      .where(_HT.c.id == bindparam("task_id")))

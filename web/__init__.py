@@ -65,6 +65,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         LOGIN_LIMIT=(10, 300.0),      # failed sign-ins per (IP, user) per window
         COMPLAINT_LIMIT=(5, 600.0),   # complaints per IP per window
         TOKEN_LIMIT=(10, 300.0),      # failed token requests per IP per window
+        STATUS_LIMIT=(30, 600.0),     # complaint status look-ups (page and API together) per IP per window
     )
     app.config.update(config)
     db = config.get("DATABASE") or Database(config.get("DATABASE_URL") or settings.database_url,
@@ -73,7 +74,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.extensions["pdcaflow.runtime"] = runtime
     app.extensions["pdcaflow.db"] = runtime.db
     app.extensions["pdcaflow.limits"] = {
-        name: RateLimiter(*app.config[f"{name.upper()}_LIMIT"]) for name in ("login", "complaint", "token")}
+        name: RateLimiter(*app.config[f"{name.upper()}_LIMIT"]) for name in ("login", "complaint", "token", "status")}
 
     app.session_interface = _Sessions()
     # imported here, not at the top: `pdcaflow serve` must choose prometheus-client's multiprocess
@@ -107,9 +108,26 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
             headers.setdefault("Cache-Control", "no-store")
         return response
 
-    from web import admin, api, auth, complaints, dashboard, engine_rest, inbox, instances, modeler, processes, reports, survey
+    from web import (
+        admin,
+        api,
+        auth,
+        complaints,
+        dashboard,
+        engine_rest,
+        inbox,
+        instances,
+        intake,
+        modeler,
+        notifications,
+        processes,
+        reports,
+        status,
+        survey,
+    )
 
-    for module in (auth, inbox, modeler, processes, instances, complaints, admin, dashboard, reports, survey):
+    for module in (auth, inbox, modeler, processes, instances, complaints, admin, dashboard, reports, survey,
+                   notifications, status, intake):
         app.register_blueprint(module.bp)
     app.register_blueprint(api.bp)
     csrf.exempt(api.bp)
@@ -166,7 +184,11 @@ def _templating(app: Flask) -> None:
         return {"tz_name": app.config["TIMEZONE"]}
 
     # Task buttons follow the engine's rules for the signed-in user (pages that show tasks need one).
+    from web.notifications import unread_for_header
+
     app.jinja_env.globals.update(
+        unread_notifications=unread_for_header,  # the bell on every signed-in page
+        may_register_complaints=lambda: permissions.may_register_complaints(actor()),
         may_claim=lambda t: permissions.may_claim(actor(), t, t.groups),
         may_unclaim=lambda t: permissions.may_unclaim(actor(), t, t.groups),
     )

@@ -25,6 +25,7 @@ from web.diagram import instance_diagram as diagram_data
 from web.errors import ApiError
 from web.openapi import document
 from web.processes import uploaded_files
+from web.status import lookup_status
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
@@ -226,6 +227,18 @@ def complaint() -> Any:
     except NotFoundError as exc:
         raise ApiError(503, "complaints cannot be received right now") from exc
     return jsonify(reference=reference, instance_id=inst.id), 201
+
+
+@bp.get("/complaints/<reference>")
+def complaint_status(reference: str) -> Any:
+    """Public: the status of a complaint, for its reference and the customer's e-mail address."""
+    email = (request.args.get("email") or "").strip()
+    if not email:
+        raise ApiError(422, "email is required", [{"field": "email", "message": "is required"}])
+    result = lookup_status(reference, email)
+    if result is None:  # unknown reference and wrong address answer alike
+        raise ApiError(404, "no complaint with this reference and e-mail address")
+    return jsonify(result)
 
 
 @bp.post("/messages")

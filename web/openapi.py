@@ -72,7 +72,7 @@ def build_document() -> dict[str, Any]:
     for schema in (s.ErrorSchema, s.TokenRequest, s.TokenResponse, s.ProcessSchema, s.DeployedSchema, s.StartRequest,
                    s.TaskSchema, s.TaskDetailSchema, s.InstanceSummary, s.InstanceSchema, s.CompleteRequest,
                    s.CompleteResponse, s.ComplaintResponse, s.MessageRequest, s.SignalRequest, s.MessageResponse,
-                   s.NotificationsResponse, s.MarkReadRequest,
+                   s.NotificationsResponse, s.MarkReadRequest, s.ComplaintStatusSchema,
                    s.DueDateRequest, s.AssignRequest, s.ScheduleSchema, s.DecisionEvaluateRequest,
                    s.DecisionEvaluateResponse):
         spec.components.schema(schema.__name__, schema=schema)
@@ -127,6 +127,11 @@ def build_document() -> dict[str, Any]:
         "File a complaint (public, rate-limited); the body is the complaint process's start form",
         (201, "Filed", "ComplaintResponse"), (400, 422, 429, 503),
         body={"$ref": "#/components/schemas/ComplaintRequest"}, public=True, tag="complaints")})
+    spec.path("/complaints/{reference}", operations={"get": _op(
+        "The status of a complaint (public, rate-limited per client address): the reference and the customer's "
+        "e-mail address must match; an unknown reference and a wrong address are the same 404",
+        (200, "Status", "ComplaintStatusSchema"), (404, 422, 429),
+        params=[_path("reference"), {**_query("email"), "required": True}], public=True, tag="complaints")})
     spec.path("/messages", operations={"post": _op(
         "Correlate a message", (200, "Instances that received it", "MessageResponse"), (400, 401, 403, 404, 422),
         body="MessageRequest", tag="messages")})

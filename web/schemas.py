@@ -88,6 +88,7 @@ class NotificationSchema(Schema):
     body = fields.String()
     task_id = fields.String(allow_none=True)
     instance_id = fields.String(allow_none=True)
+    case = fields.Nested("CaseSchema", allow_none=True)
     created_at = fields.DateTime()
     read = fields.Boolean()
 
@@ -95,6 +96,15 @@ class NotificationSchema(Schema):
 class NotificationsResponse(Schema):
     items = fields.List(fields.Nested(NotificationSchema))
     unread = fields.Integer()
+
+
+class ComplaintStatusSchema(Schema):
+    """What a customer sees of their complaint (engine/complaint_status.py)."""
+    reference = fields.String()
+    status = fields.String(metadata={"enum": ["received", "in_progress", "closed"]})
+    stage = fields.String(metadata={"description": "where the case is, in words for the customer"})
+    received_at = fields.DateTime()
+    updated_at = fields.DateTime()
 
 
 class MarkReadRequest(Schema):

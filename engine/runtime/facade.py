@@ -147,12 +147,23 @@ class Runtime:
         """The instance's diagram state: each element's state and the sequence flows taken
         (engine/runtime/diagram.py). A read: the workflow is restored, nothing is written."""
         with self.db.read() as session:
-            row = store.instance_row(session.connection(), instance_id)
-            if row is None:
-                raise NotFoundError(f"instance {instance_id} not found")
-            loaded = UnitOfWork(session, self.definitions, self.script_engine).restore(row._mapping)
+            row, loaded = self._restored(session, instance_id)
             xml = self.definitions.xml_of(session, row.definition_id)
         return diagram.instance_diagram(xml, loaded.workflow)
+
+    def _restored(self, session: Any, instance_id: str) -> tuple[Any, Any]:
+        """(the instance row, its restored workflow) for a read; NotFoundError when it does not exist."""
+        row = store.instance_row(session.connection(), instance_id)
+        if row is None:
+            raise NotFoundError(f"instance {instance_id} not found")
+        return row, UnitOfWork(session, self.definitions, self.script_engine).restore(row._mapping)
+
+    def active_properties(self, instance_id: str, name: str) -> list[str]:
+        """The camunda:property NAME of the elements the instance is at now (e.g. `customer.stage`,
+        what the public status page shows). A read: the workflow is restored, nothing is written."""
+        with self.db.read() as session:
+            _, loaded = self._restored(session, instance_id)
+        return spiff.active_element_properties(loaded.workflow, name)
 
     def element_counts(self, key: str, version: int | None = None, limit: int = 500) -> dict[str, Any]:
         """Per element of a process version, how many unfinished instances have a token there

@@ -18,6 +18,7 @@ from sqlalchemy import Connection
 
 from engine.assignment import AssignmentError, resolve, split_candidates
 from engine.forms import form_fields, generic_form, get_path
+from engine.placeholders import fill, has_placeholders
 from engine.runtime import incidents, spiff
 from engine.runtime.values import json_roundtrip, json_safe
 from engine.views import Actor, AuditView, IncidentView, InstanceView, TaskView
@@ -108,6 +109,8 @@ def _human_tasks(loaded: Loaded, snapshot: Snapshot, now: datetime, changes: Cha
             current = get_path(task.data, f["id"])
             if current is not None and not isinstance(current, (dict, list)):
                 f["default"] = current
+            elif has_placeholders(f.get("default")):  # a template, e.g. "Dear ${customer_name}," (Camunda: an expression)
+                f["default"] = fill(f["default"], task.data)
         name = spiff.element_name(task)
         values = dict(
             id=task_id, instance_id=row.id, process_key=row.process_key, spec_id=spiff.element_id(task),

@@ -896,6 +896,22 @@ def _element_state(task: Any) -> tuple[str, dict[str, Any]] | None:
     return "active", {}  # READY user tasks, running subprocesses and call activities, joins waiting for branches
 
 
+def active_element_properties(workflow: BpmnWorkflow, name: str) -> list[str]:
+    """The `camunda:property` NAME of each element of the instance's own diagram where a token is
+    (active, waiting or in an incident; a call activity while its called process runs), first come
+    first; each value once. The parser keeps an element's properties on its spec's `extensions`."""
+    states, _ = element_states(workflow)
+    by_id = {spec.bpmn_id: spec for spec in workflow.spec.task_specs.values() if getattr(spec, "bpmn_id", None)}
+    values: list[str] = []
+    for element_id, info in states.items():
+        if info["state"] == "completed" or element_id not in by_id:
+            continue
+        value = (getattr(by_id[element_id], "extensions", None) or {}).get(name)
+        if isinstance(value, str) and value.strip() and value.strip() not in values:
+            values.append(value.strip())
+    return values
+
+
 def element_states(workflow: BpmnWorkflow) -> tuple[dict[str, dict[str, Any]], set[tuple[str, str]]]:
     """What each BPMN element of the instance's diagram did: {element id: {state, count, task_ids, …}}
     and the (source, target) element pairs a token travelled along. Engine-internal task specs

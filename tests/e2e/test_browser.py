@@ -75,7 +75,7 @@ def test_complaint_to_completed_task(server):
         page.click("a.name")
         page.fill("#f_acknowledgement_message", "Thanks")
         page.click("form.taskform button[type=submit]")
-        assert "Message sent to the customer" in page.inner_text(".field-error")
+        assert "Message to the customer, exactly as they receive it" in page.inner_text(".field-error")
         page.screenshot(path=str(ARTIFACTS / "04-task-error.png"), full_page=True)
         page.fill("#f_acknowledgement_message", "Thank you, we are looking into it.")
         page.click("form.taskform button[type=submit]")

@@ -66,6 +66,9 @@ def test_customer_gets_acknowledgement_final_reply_and_answers_the_survey(runtim
         [(rcpts, ack_mail)] = collector.messages
         assert rcpts == ["maria@example.org"]
         assert "C-2026-00042" in ack_mail["Subject"] and "C-2026-00042" in _plain(ack_mail)
+        # the one automatic acknowledgement says what happens next and links the status page
+        assert "What happens next" in _plain(ack_mail)
+        assert "/status?reference=C-2026-00042" in _plain(ack_mail)
 
         d.complete("acknowledge", SERVICE, ack())
         d.complete("triage", LEAD, triage(True, False, False, "cosmetic", 1, "delivery", ""))
@@ -77,12 +80,18 @@ def test_customer_gets_acknowledgement_final_reply_and_answers_the_survey(runtim
         d.complete("rca_check", LEAD, check(recurred=False))
         d.complete("standardise", LEAD, standardise())
         d.complete("send_final_reply", SERVICE, final_reply())
-        assert notify_customers(db, key=SECRET) == 1
+        # the personal acknowledgement (sent by e-mail), the interim reply and the final reply, each once
+        assert notify_customers(db, key=SECRET) == 3
         _deliver(db, config)
-        reply_mail = collector.messages[-1][1]
-        assert collector.messages[-1][0] == ["maria@example.org"]
-        text = _plain(reply_mail)
-        assert final_reply()["final_reply"] in text
+        mails = {m["Subject"]: (rcpts, _plain(m)) for rcpts, m in collector.messages[1:]}
+        assert set(mails) == {"Your complaint C-2026-00042", "Your complaint C-2026-00042: our reply",
+                              "Your complaint C-2026-00042: our final reply"}
+        assert all(rcpts == ["maria@example.org"] for rcpts, _ in mails.values())
+        # exactly what the employee wrote: no second greeting or signature around it
+        assert mails["Your complaint C-2026-00042"][1].strip() == ack()["acknowledgement_message"]
+        assert mails["Your complaint C-2026-00042: our reply"][1].strip() == reply()["reply_message"]
+        text = mails["Your complaint C-2026-00042: our final reply"][1]
+        assert text.startswith(final_reply()["final_reply"])
         link = re.search(r"http://\S+/survey/(\w+)/(\w+)", text)
         assert link and link.group(1) == d.id
 

@@ -24,7 +24,7 @@ def test_start_form_of_a_process(rt):
     assert list(fields) == ["customer_name", "customer_email", "product", "order_ref", "description",
                             "desired_outcome"]
     assert fields["customer_email"]["required"] and fields["customer_email"]["validation"] == {"maxlength": "254"}
-    assert fields["customer_email"]["properties"] == {"format": "email"}
+    assert fields["customer_email"]["properties"] == {"format": "email", "staff_label": "Customer's e-mail address"}
     assert fields["description"]["validation"] == {"minlength": "10", "maxlength": "5000"}
     assert not fields["order_ref"]["required"]
     assert start_form(rt, "simple_review") == []  # no form on its start event
