@@ -127,3 +127,9 @@ def check_lead_or_worker(actor: Actor, doing: str) -> None:
 def may_use_web_inbox(actor: Actor) -> bool:
     """Technical accounts (role `worker`) have no inbox and no web pages."""
     return actor.role != "worker"
+
+
+def check_admin(actor: Actor, doing: str) -> None:
+    """Accounts (create, change, deactivate users; reset passwords; list and revoke API tokens) are for admins."""
+    if actor.role != "admin":
+        raise PermissionDeniedError(f"only admins can {doing}")

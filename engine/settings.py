@@ -96,6 +96,12 @@ class Settings:
     http_timeout: float = 10.0  # seconds
     connector_retries: int = 3  # attempts of a connector task before its incident
     connector_backoff: float = 30.0  # seconds before the first retry (doubles, engine/backoff.py)
+    # sign-in (engine/credentials.py): the client address is X-Forwarded-For's only when this many
+    # reverse proxies in front of PDCA Flow set it (werkzeug ProxyFix); 0: the socket's peer address
+    trusted_proxies: int = 0
+    signin_attempts: int = 10  # per (client address, user name) and window
+    signin_address_attempts: int = 100  # per client address over all user names and window
+    signin_window: float = 300.0  # seconds
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> Settings:
@@ -142,6 +148,11 @@ class Settings:
             http_timeout=env.get("PDCAFLOW_HTTP_TIMEOUT", parse_seconds, d.http_timeout),
             connector_retries=env.get("PDCAFLOW_CONNECTOR_RETRIES", parse_count, d.connector_retries),
             connector_backoff=env.get("PDCAFLOW_CONNECTOR_BACKOFF", parse_seconds, d.connector_backoff),
+            trusted_proxies=env.get("PDCAFLOW_TRUSTED_PROXIES", parse_proxy_hops, d.trusted_proxies),
+            signin_attempts=env.get("PDCAFLOW_SIGNIN_ATTEMPTS", parse_positive_count, d.signin_attempts),
+            signin_address_attempts=env.get("PDCAFLOW_SIGNIN_ADDRESS_ATTEMPTS", parse_positive_count,
+                                            d.signin_address_attempts),
+            signin_window=env.get("PDCAFLOW_SIGNIN_WINDOW", parse_positive_seconds, d.signin_window),
         )
 
     @property
@@ -200,6 +211,16 @@ def parse_positive_count(raw: str) -> int:
         value = 0
     if value <= 0:
         raise ValueError("a positive whole number")
+    return value
+
+
+def parse_proxy_hops(raw: str) -> int:
+    try:
+        value = int(raw)
+    except ValueError:
+        value = -1
+    if not 0 <= value <= 10:
+        raise ValueError("the number of trusted reverse proxies (0-10)")
     return value
 
 
