@@ -37,7 +37,8 @@ def problems(*, username: str | None = None, role: str | None = None, groups: li
     if email and (len(email) > 255 or not EMAIL.match(email)):
         found.append({"field": "email", "message": "not an e-mail address"})
     if password is not None and not MIN_PASSWORD <= len(password) <= MAX_PASSWORD:
-        found.append({"field": "password", "message": f"passwords need at least {MIN_PASSWORD} characters (at most {MAX_PASSWORD})"})
+        found.append({"field": "password",
+                      "message": f"passwords need at least {MIN_PASSWORD} characters (at most {MAX_PASSWORD})"})
     return found
 
 
