@@ -353,25 +353,6 @@ def build_engine_rest_document() -> dict[str, Any]:
     spec.path("/task/{id}/complete", operations={"post": _camunda_op(
         "Complete with typed variables (validated by the task's form)", none, (400, 401, 403, 404, 409),
         body=ref("CamundaTaskCompleteRequest"), params=[_path("id")], tag="tasks")})
-    spec.path("/users", operations={
-        "get": _op("Every account (admin)", (200, "Users", array("UserSchema")), (401, 403), tag="users"),
-        "post": _op("Create an account (admin); the role is also a group", (201, "Created", "UserSchema"),
-                    (400, 401, 403, 409, 422), body="UserCreateRequest", tag="users")})
-    spec.path("/users/{name}", operations={
-        "get": _op("One account (admin)", (200, "User", "UserSchema"), (401, 403, 404), params=[_path("name")],
-                   tag="users"),
-        "patch": _op("Change an account (admin): role, groups, e-mail, active, password. Deactivating or a new "
-                     "password ends the user's sessions and API tokens", (200, "User", "UserSchema"),
-                     (400, 401, 403, 404, 422), body="UserUpdateRequest", params=[_path("name")], tag="users")})
-    spec.path("/users/{name}/tokens", operations={
-        "get": _op("A user's API tokens, newest first (admin; never the token values)",
-                   (200, "Tokens", array("ApiTokenSchema")), (401, 403, 404), params=[_path("name")], tag="users"),
-        "delete": _op("Revoke every API token and end every session of a user (admin)",
-                      (200, "How many tokens were revoked", "RevokedResponse"), (401, 403, 404),
-                      params=[_path("name")], tag="users")})
-    spec.path("/tokens/{id}", operations={"delete": _op(
-        "Revoke one API token (admin); revoking it again is fine", (204, "Revoked", None), (401, 403, 404),
-        params=[_path("id")], tag="users")})
     spec.path("/openapi.json", operations={"get": {"summary": "This document", "security": [],
                                                    "responses": {"200": {"description": "OpenAPI 3 document"}}}})
     doc = spec.to_dict()
