@@ -142,3 +142,9 @@ def check_may_register_complaints(actor: Actor) -> None:
 def may_use_web_inbox(actor: Actor) -> bool:
     """Technical accounts (role `worker`) have no inbox and no web pages."""
     return actor.role != "worker"
+
+
+def check_admin(actor: Actor, doing: str) -> None:
+    """Accounts (create, change, deactivate users; reset passwords; list and revoke API tokens) are for admins."""
+    if actor.role != "admin":
+        raise PermissionDeniedError(f"only admins can {doing}")

@@ -104,6 +104,12 @@ class Settings:
     metrics_allow: tuple[str, ...] = ("127.0.0.1/32", "::1/128")  # who may read /metrics without it
     metrics_dir: Path | None = None  # PROMETHEUS_MULTIPROC_DIR: per-request metrics shared by workers
     ack_limit: int = 3  # customer acknowledgements per recipient address per 24 hours; 0: no limit
+    # sign-in (engine/credentials.py): the client address is X-Forwarded-For's only when this many
+    # reverse proxies in front of PDCA Flow set it (werkzeug ProxyFix); 0: the socket's peer address
+    trusted_proxies: int = 0
+    signin_attempts: int = 10  # per (client address, user name) and window
+    signin_address_attempts: int = 100  # per client address over all user names and window
+    signin_window: float = 300.0  # seconds
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> Settings:
@@ -157,6 +163,11 @@ class Settings:
             metrics_allow=env.get("PDCAFLOW_METRICS_ALLOW", parse_networks, d.metrics_allow),
             metrics_dir=env.get("PROMETHEUS_MULTIPROC_DIR", Path, d.metrics_dir),
             ack_limit=env.get("PDCAFLOW_ACK_LIMIT", parse_count_or_zero, d.ack_limit),
+            trusted_proxies=env.get("PDCAFLOW_TRUSTED_PROXIES", parse_proxy_hops, d.trusted_proxies),
+            signin_attempts=env.get("PDCAFLOW_SIGNIN_ATTEMPTS", parse_positive_count, d.signin_attempts),
+            signin_address_attempts=env.get("PDCAFLOW_SIGNIN_ADDRESS_ATTEMPTS", parse_positive_count,
+                                            d.signin_address_attempts),
+            signin_window=env.get("PDCAFLOW_SIGNIN_WINDOW", parse_positive_seconds, d.signin_window),
         )
 
     @property
@@ -235,6 +246,16 @@ def parse_count_or_zero(raw: str) -> int:
         value = -1
     if value < 0:
         raise ValueError("a whole number, 0 or more")
+    return value
+
+
+def parse_proxy_hops(raw: str) -> int:
+    try:
+        value = int(raw)
+    except ValueError:
+        value = -1
+    if not 0 <= value <= 10:
+        raise ValueError("the number of trusted reverse proxies (0-10)")
     return value
 
 

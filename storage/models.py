@@ -62,6 +62,11 @@ class User(Base):
     email: Mapped[str | None] = mapped_column(String(255))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime]
+    # Credential generations (engine/credentials.py): a session or token carries the value it was
+    # issued under and is refused once the user's value moved on. Logout bumps the session one;
+    # a password change, deactivation or revoke-tokens bumps both.
+    session_generation: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    token_generation: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     groups: Mapped[list[Group]] = relationship(secondary="user_group", back_populates="members")
 
 

@@ -9,7 +9,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, exists, func, select, union, union_all
+from sqlalchemy import and_, exists, func, select, union, union_all, update
 from sqlalchemy.orm import Session, selectinload
 
 from storage.api_tokens import ApiToken, ComplaintReference
@@ -28,26 +28,29 @@ def list_groups(session: Session) -> list[dict[str, Any]]:
 
 
 def add_token(session: Session, username: str, token_hash: str, created_at: datetime, expires_at: datetime,
-              label: str | None = None) -> bool:
+              label: str | None = None, generation: int = 0) -> bool:
+    """Store a token issued under the user's token `generation` (a token from a sign-in that raced a
+    password change is born revoked: its generation is already behind)."""
     user_id = session.scalar(select(User.id).where(User.username == username, User.active.is_(True)))
     if user_id is None:
         return False
     session.add(ApiToken(token_hash=token_hash, user_id=user_id, label=label, created_at=created_at,
-                         expires_at=expires_at))
+                         expires_at=expires_at, generation=generation))
     return True
 
 
-def token_owner(session: Session, token_hash: str, now: datetime) -> str | None:
-    """The user name of a valid (unexpired, unrevoked, active user) token, recording its use."""
-    row = session.execute(select(ApiToken, User.username).join(User, User.id == ApiToken.user_id).where(
-        ApiToken.token_hash == token_hash, ApiToken.revoked_at.is_(None), User.active.is_(True))).first()
-    if row is None:
-        return None
-    token, username = row
-    if token.expires_at <= now:
-        return None
-    token.last_used_at = now
-    return username
+def token_owner(session: Session, token_hash: str, now: datetime) -> tuple[str, int, datetime | None] | None:
+    """(user name, token id, last use) of a valid token: unexpired, unrevoked, of an active user and of
+    the user's current token generation. Reads only; the caller records the use (`touch_token`)."""
+    row = session.execute(
+        select(User.username, ApiToken.id, ApiToken.last_used_at).join(User, User.id == ApiToken.user_id).where(
+            ApiToken.token_hash == token_hash, ApiToken.revoked_at.is_(None), ApiToken.expires_at > now,
+            ApiToken.generation == User.token_generation, User.active.is_(True))).first()
+    return (row.username, row.id, row.last_used_at) if row else None
+
+
+def touch_token(session: Session, token_id: int, now: datetime) -> None:
+    session.execute(update(ApiToken).where(ApiToken.id == token_id).values(last_used_at=now))
 
 
 def revoke_token(session: Session, token_hash: str, now: datetime) -> bool:
@@ -56,6 +59,29 @@ def revoke_token(session: Session, token_hash: str, now: datetime) -> bool:
         return False
     token.revoked_at = now
     return True
+
+
+def user_tokens(session: Session, username: str) -> list[dict[str, Any]]:
+    """Every token of a user, newest first; `active` as `token_owner` would decide it (minus expiry)."""
+    rows = session.execute(
+        select(ApiToken, User.token_generation, User.active).join(User, User.id == ApiToken.user_id)
+        .where(User.username == username).order_by(ApiToken.created_at.desc(), ApiToken.id.desc())).all()
+    return [{"id": str(t.id), "label": t.label, "created_at": t.created_at, "expires_at": t.expires_at,
+             "last_used_at": t.last_used_at, "revoked_at": t.revoked_at,
+             "active": bool(active and t.revoked_at is None and t.generation == generation)}
+            for t, generation, active in rows]
+
+
+def revoke_token_by_id(session: Session, token_id: int, now: datetime) -> str | None:
+    """Revoke one token by id; returns its owner's name (None: no such token). Revoking twice is fine."""
+    row = session.execute(select(ApiToken, User.username).join(User, User.id == ApiToken.user_id)
+                          .where(ApiToken.id == token_id)).first()
+    if row is None:
+        return None
+    token, username = row
+    if token.revoked_at is None:
+        token.revoked_at = now
+    return username
 
 
 def new_reference(session: Session, year: int, now: datetime) -> str:

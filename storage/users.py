@@ -4,14 +4,19 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session, selectinload
 
+from storage.api_tokens import ApiToken
 from storage.models import Group, User
 
 
 def get_user(session: Session, username: str) -> User | None:
     return session.scalars(select(User).options(selectinload(User.groups)).where(User.username == username)).first()
+
+
+def all_users(session: Session) -> list[User]:
+    return list(session.scalars(select(User).options(selectinload(User.groups)).order_by(User.username)))
 
 
 def ensure_groups(session: Session, names: list[str]) -> list[Group]:
@@ -41,3 +46,26 @@ def upsert_user(session: Session, username: str, *, role: str, password_hash: st
         user.email = email
     user.groups = ensure_groups(session, sorted(set(groups)))
     return user, created
+
+
+def bump_generations(session: Session, username: str, *, tokens: bool, now: datetime) -> int:
+    """End the user's sessions (and with `tokens` every API token): bump the generations they carry and
+    mark the tokens revoked. Returns how many tokens were revoked; -1 when there is no such user."""
+    values = {"session_generation": User.session_generation + 1}
+    if tokens:
+        values["token_generation"] = User.token_generation + 1
+    user_id = session.scalar(update(User).where(User.username == username).values(**values).returning(User.id))
+    if user_id is None:
+        return -1
+    if not tokens:
+        return 0
+    result = session.execute(update(ApiToken).where(ApiToken.user_id == user_id, ApiToken.revoked_at.is_(None))
+                             .values(revoked_at=now))
+    return result.rowcount or 0
+
+
+def generations(session: Session, username: str) -> tuple[int, int] | None:
+    """(session generation, token generation) of an active user; None for an unknown or inactive one."""
+    row = session.execute(select(User.session_generation, User.token_generation)
+                          .where(User.username == username, User.active.is_(True))).first()
+    return (row[0], row[1]) if row else None

@@ -3,7 +3,7 @@ form, admin) and the REST API under /api/v1."""
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -12,10 +12,11 @@ from flask import Flask, Request, jsonify, redirect, url_for
 from flask.sessions import SecureCookieSessionInterface, SessionMixin
 from flask_login import LoginManager, current_user
 from flask_wtf.csrf import CSRFProtect
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 import storage.api_tokens  # noqa: F401  (registers the web tables on the shared metadata)
 from engine import clock, permissions
-from engine.accounts import actor_for
+from engine.credentials import SignInLimits, session_actor
 from engine.health import readiness
 from engine.runtime import Runtime
 from engine.settings import current as current_settings
@@ -62,10 +63,11 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         WTF_CSRF_TIME_LIMIT=None,
         COMPLAINT_PROCESS=settings.complaint_process,
         TIMEZONE=settings.timezone,
-        LOGIN_LIMIT=(10, 300.0),      # failed sign-ins per (IP, user) per window
         COMPLAINT_LIMIT=(5, 600.0),   # complaints per IP per window
-        TOKEN_LIMIT=(10, 300.0),      # failed token requests per IP per window
         STATUS_LIMIT=(30, 600.0),     # complaint status look-ups (page and API together) per IP per window
+        TRUSTED_PROXIES=settings.trusted_proxies,
+        SIGNIN_LIMITS=SignInLimits(settings.signin_attempts, settings.signin_address_attempts,
+                                   timedelta(seconds=settings.signin_window)),
     )
     app.config.update(config)
     db = config.get("DATABASE") or Database(config.get("DATABASE_URL") or settings.database_url,
@@ -74,7 +76,11 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.extensions["pdcaflow.runtime"] = runtime
     app.extensions["pdcaflow.db"] = runtime.db
     app.extensions["pdcaflow.limits"] = {
-        name: RateLimiter(*app.config[f"{name.upper()}_LIMIT"]) for name in ("login", "complaint", "token", "status")}
+        name: RateLimiter(*app.config[f"{name.upper()}_LIMIT"]) for name in ("complaint", "status")}
+    app.extensions["pdcaflow.signin_limits"] = app.config["SIGNIN_LIMITS"]  # shared by all processes: in the database
+    if app.config["TRUSTED_PROXIES"]:  # the client address (sign-in limits) from the proxies' X-Forwarded-* only then
+        hops = int(app.config["TRUSTED_PROXIES"])
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)  # type: ignore[method-assign]
 
     app.session_interface = _Sessions()
     # imported here, not at the top: `pdcaflow serve` must choose prometheus-client's multiprocess
@@ -89,9 +95,13 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     login.session_protection = "strong"
 
     @login.user_loader
-    def _load(username: str) -> WebUser | None:
-        a = actor_for(runtime.db, username)
-        return WebUser(a) if a else None
+    def _load(user_id: str) -> WebUser | None:
+        # "generation:username": a cookie from before a logout or password change is refused here
+        generation, _, username = user_id.partition(":")
+        if not generation.isdigit():
+            return None
+        a = session_actor(runtime.db, username, int(generation))
+        return WebUser(a, int(generation)) if a else None
 
     errors.register(app)
     _templating(app)

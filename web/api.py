@@ -9,18 +9,18 @@ from typing import Any
 
 from flask import Blueprint, current_app, g, jsonify, request
 
-from engine import directory
+from engine import accounts, directory
 from engine import schedules as timer_starts
-from engine.accounts import authenticate
 from engine.cases import TASK_SORTS
+from engine.credentials import revoke_all
 from engine.errors import NotFoundError
 from engine.forms import invalid
 from engine.intake import validate_intake
-from engine.permissions import check_may_see_instance
+from engine.permissions import check_admin, check_may_see_instance
 from engine.views import Actor
 from web import schemas as s
 from web.complaints import complaint_form, file_complaint
-from web.context import client_ip, database, runtime
+from web.context import client_ip, database, runtime, sign_in
 from web.diagram import instance_diagram as diagram_data
 from web.errors import ApiError
 from web.openapi import document
@@ -77,14 +77,10 @@ def _flag(name: str) -> bool:
 @bp.post("/auth/token")
 def token() -> Any:
     data = s.load(s.TokenRequest(), body())
-    limiter = current_app.extensions["pdcaflow.limits"]["token"]
-    if limiter.blocked(client_ip()):
-        raise ApiError(429, "too many failed attempts; try again later")
-    a = authenticate(database(), data["username"], data["password"])
-    if a is None:
-        limiter.hit(client_ip())
+    credential = sign_in(data["username"], data["password"])  # 429 (RateLimitedError) before any hashing
+    if credential is None:
         raise ApiError(401, "unknown user name or wrong password")
-    value, expires = directory.issue_token(database(), a)
+    value, expires = directory.issue_token(database(), credential)
     return jsonify(token=value, expires_at=expires.isoformat())
 
 
@@ -306,6 +302,61 @@ def kpis() -> Any:
 
     lead()
     return jsonify(compute(database(), build_query(request.args, current_app.config["TIMEZONE"])))
+
+
+# ---------------------------------------------------------------------- users and API tokens (admins)
+def _user_json(user: dict[str, Any]) -> dict[str, Any]:
+    return s.UserSchema().dump(user)
+
+
+@bp.get("/users")
+def users() -> Any:
+    check_admin(signed_in(), "list users")
+    return jsonify([_user_json(u) for u in accounts.list_users(database())])
+
+
+@bp.post("/users")
+def create_user() -> Any:
+    check_admin(signed_in(), "create users")
+    data = s.load(s.UserCreateRequest(), body())
+    user = accounts.create_user(database(), data["username"], data["role"], data["password"],
+                                email=data.get("email"), groups=data.get("groups"))
+    return jsonify(_user_json(user)), 201
+
+
+@bp.get("/users/<name>")
+def user(name: str) -> Any:
+    check_admin(signed_in(), "read accounts")
+    return jsonify(_user_json(accounts.user_info(database(), name)))
+
+
+@bp.patch("/users/<name>")
+def update_user(name: str) -> Any:
+    by = signed_in()
+    check_admin(by, "change users")
+    data = s.load(s.UserUpdateRequest(), body())
+    if "email" in data and data["email"] is None:
+        data["email"] = ""  # null clears the address
+    return jsonify(_user_json(accounts.update_user(database(), name, by, **data)))
+
+
+@bp.get("/users/<name>/tokens")
+def user_tokens(name: str) -> Any:
+    check_admin(signed_in(), "list API tokens")
+    return jsonify(s.ApiTokenSchema(many=True).dump(directory.user_tokens(database(), name)))
+
+
+@bp.delete("/users/<name>/tokens")
+def revoke_user_tokens(name: str) -> Any:
+    check_admin(signed_in(), "revoke API tokens")
+    return jsonify(revoked=revoke_all(database(), name))
+
+
+@bp.delete("/tokens/<token_id>")
+def revoke_token(token_id: str) -> Any:
+    check_admin(signed_in(), "revoke API tokens")
+    directory.revoke_token_id(database(), token_id)
+    return "", 204
 
 
 @bp.get("/openapi.json")

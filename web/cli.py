@@ -88,6 +88,19 @@ def create_user(name: str, role: str, groups: tuple[str, ...], email: str | None
     click.echo(f"{'created' if created else 'updated'} user {name} ({role})")
 
 
+@main.command("revoke-tokens")
+@click.argument("name")
+def revoke_tokens(name: str) -> None:
+    """End every API token and every signed-in session of a user (the account stays active)."""
+    from engine.credentials import revoke_all
+
+    try:
+        revoked = revoke_all(_db(), name)
+    except EngineError as exc:
+        raise click.ClickException(exc.message) from exc
+    click.echo(f"revoked {revoked} API token{'s' if revoked != 1 else ''} of {name}; their sessions are ended")
+
+
 @main.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
 def deploy(paths: tuple[Path, ...]) -> None:

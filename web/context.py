@@ -9,6 +9,8 @@ from typing import Any, TypeVar
 from flask import abort, current_app, g
 from flask_login import UserMixin, current_user
 
+from engine import credentials
+from engine.credentials import Credential
 from engine.database import Database
 from engine.runtime import Runtime
 from engine.views import Actor
@@ -17,13 +19,15 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 class WebUser(UserMixin):
-    """Flask-Login's view of an engine Actor."""
+    """Flask-Login's view of an engine Actor; its id carries the session generation it was signed in
+    under (engine/credentials.py), so ending sessions server-side needs no session table."""
 
-    def __init__(self, actor: Actor) -> None:
+    def __init__(self, actor: Actor, session_generation: int) -> None:
         self.actor = actor
+        self.session_generation = session_generation
 
     def get_id(self) -> str:
-        return self.actor.username
+        return f"{self.session_generation}:{self.actor.username}"
 
     @property
     def username(self) -> str:
@@ -73,6 +77,13 @@ def admin_required(view: F) -> F:
 
 
 def client_ip() -> str:
+    """The client's address: the socket peer, or what the trusted proxies said (ProxyFix, PDCAFLOW_TRUSTED_PROXIES)."""
     from flask import request
 
     return request.remote_addr or "unknown"
+
+
+def sign_in(username: str, password: str) -> Credential | None:
+    """Check a user name and password under the shared attempt limits (RateLimitedError: 429)."""
+    return credentials.sign_in(database(), client_ip(), username, password,
+                               current_app.extensions["pdcaflow.signin_limits"])

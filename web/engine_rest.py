@@ -21,7 +21,7 @@ from flask import Blueprint, Response, current_app, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from engine import external_tasks as xt
-from engine.accounts import authenticate
+from engine.credentials import Credential, RateLimitedError, token_generation_current
 from engine.errors import DecisionFailedError, EngineError, NotFoundError, PermissionDeniedError
 from engine.health import as_unavailable
 from engine.permissions import (
@@ -32,7 +32,7 @@ from engine.permissions import (
 )
 from engine.views import Actor, InstanceView, TaskView
 from web import engine_rest_schemas as s
-from web.context import client_ip, database, runtime
+from web.context import database, runtime, sign_in
 from web.errors import ApiError
 from web.openapi import build_engine_rest_document
 
@@ -46,28 +46,29 @@ CREDENTIALS_TTL = 60.0  # seconds a verified user/password pair is trusted witho
 class _CredentialCache:
     """Password hashing (scrypt) costs tens of milliseconds; a worker sends its password with every
     request. A verified pair is trusted for CREDENTIALS_TTL seconds (keyed by a keyed hash, never the
-    password itself), so a deactivated user or a changed password takes effect within that time."""
+    password itself); every request still checks the user's token generation (one indexed read), so a
+    deactivation, a password change or `pdcaflow revoke-tokens` takes effect at once."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._entries: dict[bytes, tuple[float, Actor]] = {}
+        self._entries: dict[bytes, tuple[float, Credential]] = {}
 
     def key(self, username: str, password: str) -> bytes:
         secret = str(current_app.config.get("SECRET_KEY") or "").encode()
         return hmac.new(secret, f"{username}\0{password}".encode(), hashlib.sha256).digest()
 
-    def get(self, key: bytes) -> Actor | None:
+    def get(self, key: bytes) -> Credential | None:
         with self._lock:
             entry = self._entries.get(key)
         if entry is None or entry[0] < time.monotonic():
             return None
         return entry[1]
 
-    def put(self, key: bytes, actor: Actor) -> None:
+    def put(self, key: bytes, credential: Credential) -> None:
         with self._lock:
             if len(self._entries) > 10_000:
                 self._entries.clear()
-            self._entries[key] = (time.monotonic() + CREDENTIALS_TTL, actor)
+            self._entries[key] = (time.monotonic() + CREDENTIALS_TTL, credential)
 
 
 def _credentials() -> _CredentialCache:
@@ -95,17 +96,18 @@ def _basic_auth() -> None:
         raise CamundaError(401, "AuthenticationException", "malformed Basic credentials") from exc
     cache = _credentials()
     key = cache.key(username, password)
-    actor = cache.get(key)
-    if actor is None:
-        limiter = current_app.extensions["pdcaflow.limits"]["token"]
-        if limiter.blocked(client_ip()):
-            raise CamundaError(429, "AuthenticationException", "too many failed attempts; try again later")
-        actor = authenticate(database(), username, password) if username and password else None
-        if actor is None:
-            limiter.hit(client_ip())
+    credential = cache.get(key)
+    if credential is not None and not token_generation_current(database(), username, credential.token_generation):
+        credential = None  # password changed, deactivated or revoked since it was verified: check again
+    if credential is None:
+        try:
+            credential = sign_in(username, password)
+        except RateLimitedError as exc:
+            raise CamundaError(429, "AuthenticationException", "too many failed attempts; try again later") from exc
+        if credential is None:
             raise CamundaError(401, "AuthenticationException", "unknown user name or wrong password")
-        cache.put(key, actor)
-    g.api_actor = actor
+        cache.put(key, credential)
+    g.api_actor = credential.actor
 
 
 def _actor() -> Actor:

@@ -19,7 +19,8 @@ ERRORS = {400: "Bad request", 401: "No or invalid bearer token", 403: "Not allow
 
 
 REQUEST_SCHEMAS = {"TokenRequest", "StartRequest", "CompleteRequest", "ComplaintRequest", "MessageRequest",
-                   "SignalRequest", "MarkReadRequest", "DecisionEvaluateRequest"}
+                   "SignalRequest", "MarkReadRequest", "DecisionEvaluateRequest", "UserCreateRequest",
+                   "UserUpdateRequest"}
 
 
 def _op(summary: str, ok: tuple[int, str, Any], errors: tuple[int, ...], *, body: Any = None, public: bool = False,
@@ -74,7 +75,8 @@ def build_document() -> dict[str, Any]:
                    s.CompleteResponse, s.ComplaintResponse, s.MessageRequest, s.SignalRequest, s.MessageResponse,
                    s.NotificationsResponse, s.MarkReadRequest, s.ComplaintStatusSchema,
                    s.DueDateRequest, s.AssignRequest, s.ScheduleSchema, s.DecisionEvaluateRequest,
-                   s.DecisionEvaluateResponse):
+                   s.DecisionEvaluateResponse, s.UserCreateRequest, s.UserUpdateRequest, s.UserSchema,
+                   s.ApiTokenSchema, s.RevokedResponse):
         spec.components.schema(schema.__name__, schema=schema)
     spec.components.schema("ComplaintRequest", {"type": "object"})  # `document` puts in the start form
     upload = {"multipart/form-data": {"schema": {"type": "object", "properties": {
@@ -162,6 +164,25 @@ def build_document() -> dict[str, Any]:
         params=[_query("from", "string"), _query("to", "string"), _query("process"), _query("product"),
                 _query("category"), _query("severity"), _query("customer"),
                 _query("granularity", enum=["week", "month"])], tag="kpis")})
+    spec.path("/users", operations={
+        "get": _op("Every account (admin)", (200, "Users", array("UserSchema")), (401, 403), tag="users"),
+        "post": _op("Create an account (admin); the role is also a group", (201, "Created", "UserSchema"),
+                    (400, 401, 403, 409, 422), body="UserCreateRequest", tag="users")})
+    spec.path("/users/{name}", operations={
+        "get": _op("One account (admin)", (200, "User", "UserSchema"), (401, 403, 404), params=[_path("name")],
+                   tag="users"),
+        "patch": _op("Change an account (admin): role, groups, e-mail, active, password. Deactivating or a new "
+                     "password ends the user's sessions and API tokens", (200, "User", "UserSchema"),
+                     (400, 401, 403, 404, 422), body="UserUpdateRequest", params=[_path("name")], tag="users")})
+    spec.path("/users/{name}/tokens", operations={
+        "get": _op("A user's API tokens, newest first (admin; never the token values)",
+                   (200, "Tokens", array("ApiTokenSchema")), (401, 403, 404), params=[_path("name")], tag="users"),
+        "delete": _op("Revoke every API token and end every session of a user (admin)",
+                      (200, "How many tokens were revoked", "RevokedResponse"), (401, 403, 404),
+                      params=[_path("name")], tag="users")})
+    spec.path("/tokens/{id}", operations={"delete": _op(
+        "Revoke one API token (admin); revoking it again is fine", (204, "Revoked", None), (401, 403, 404),
+        params=[_path("id")], tag="users")})
     spec.path("/openapi.json", operations={"get": {"summary": "This document", "security": [],
                                                    "responses": {"200": {"description": "OpenAPI 3 document"}}}})
     doc = spec.to_dict()

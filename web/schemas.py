@@ -6,6 +6,8 @@ from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, validate
 
+from engine.accounts import GROUP, MAX_PASSWORD, MIN_PASSWORD, USERNAME
+from engine.views import ROLES
 from web.errors import ApiError
 
 INT32_MAX = 2**31 - 1  # the largest integer column (version numbers) on SQLite and PostgreSQL alike
@@ -216,6 +218,54 @@ class ScheduleSchema(Schema):
     last_error = fields.String(allow_none=True)
     failed_at = fields.DateTime(allow_none=True)
     retry_at = fields.DateTime(allow_none=True)
+
+
+_USERNAME = validate.Regexp(USERNAME, error="2-80 letters, digits or . _ @ -")
+_GROUPS = fields.List(fields.String(validate=validate.Regexp(GROUP, error="letters, digits or . _ -")),
+                      validate=validate.Length(max=50))
+_PASSWORD = dict(validate=validate.Length(min=MIN_PASSWORD, max=MAX_PASSWORD), load_only=True)
+
+
+class UserCreateRequest(Schema):
+    username = fields.String(required=True, validate=_USERNAME)
+    role = fields.String(required=True, validate=validate.OneOf(ROLES))
+    password = fields.String(required=True, **_PASSWORD)
+    email = fields.Email(allow_none=True, validate=validate.Length(max=255))
+    groups = _GROUPS
+
+
+class UserUpdateRequest(Schema):
+    """Only the fields sent change. `active: false` deactivates (ends sessions and tokens); a new
+    `password` ends them too; `email: null` clears the address."""
+
+    role = fields.String(validate=validate.OneOf(ROLES))
+    password = fields.String(**_PASSWORD)
+    email = fields.Email(allow_none=True, validate=validate.Length(max=255))
+    groups = _GROUPS
+    active = fields.Boolean()
+
+
+class UserSchema(Schema):
+    username = fields.String(required=True)
+    role = fields.String(required=True)
+    email = fields.String(allow_none=True)
+    active = fields.Boolean(required=True)
+    groups = fields.List(fields.String(), required=True, metadata={"description": "groups besides the role's own"})
+    created_at = fields.DateTime()
+
+
+class ApiTokenSchema(Schema):
+    id = fields.String(required=True)
+    label = fields.String(allow_none=True)
+    created_at = fields.DateTime(required=True)
+    expires_at = fields.DateTime(required=True)
+    last_used_at = fields.DateTime(allow_none=True, metadata={"description": "recorded at most every 5 minutes"})
+    revoked_at = fields.DateTime(allow_none=True)
+    active = fields.Boolean(required=True, metadata={"description": "not revoked (expiry aside)"})
+
+
+class RevokedResponse(Schema):
+    revoked = fields.Integer(required=True)
 
 
 class ErrorDetail(Schema):

@@ -6,6 +6,7 @@ import io
 import re
 from pathlib import Path
 
+from engine.credentials import SignInLimits
 from tests.integration.conftest import PASSWORD, csrf, login, start_review, token
 
 
@@ -70,7 +71,7 @@ def test_templates_have_no_inline_scripts_or_styles():
 
 
 def test_login_rate_limit(client, app):
-    app.extensions["pdcaflow.limits"]["login"].limit = 3
+    app.extensions["pdcaflow.signin_limits"] = SignInLimits(per_user=3)
     for _ in range(3):
         response = client.post("/login", data={"username": "rita.reviewer", "password": "wrong-pass",
                                                "csrf_token": csrf(client)})
@@ -81,11 +82,12 @@ def test_login_rate_limit(client, app):
 
 
 def test_token_rate_limit(client, app):
-    app.extensions["pdcaflow.limits"]["token"].limit = 2
+    app.extensions["pdcaflow.signin_limits"] = SignInLimits(per_user=2)
     for _ in range(2):
-        assert client.post("/api/v1/auth/token", json={"username": "x1", "password": "bad"}).status_code == 401
+        assert client.post("/api/v1/auth/token", json={"username": "rita.reviewer", "password": "bad"}).status_code == 401
     response = client.post("/api/v1/auth/token", json={"username": "rita.reviewer", "password": PASSWORD})
     assert response.status_code == 429 and response.get_json()["error"]["code"] == "rate_limited"
+    assert response.headers["Retry-After"] == "300"
 
 
 def test_upload_size_limit_api_is_413(client, app):

@@ -1,0 +1,142 @@
+"""Credentials: signing in under attempt limits every process shares, and the per-user generations
+that end sessions and API tokens server-side.
+
+Sign-in (web form, `POST /api/v1/auth/token`, HTTP Basic on /engine-rest) reserves its attempt
+before any password is hashed: one slot per (client address, user name) and one under a generous
+per-address ceiling, both in the database (storage/rate_limits.py), so every worker and process
+counts together and parallel guesses cannot all be evaluated. A success gives its slots back.
+
+A session carries the user's session generation, a token the token generation it was issued under;
+logout bumps the first, a password change, deactivation or `pdcaflow revoke-tokens` both, so a
+replayed cookie or an old token is refused on its next request.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from werkzeug.security import check_password_hash
+
+from engine import clock
+from engine.errors import EngineError, NotFoundError
+from engine.views import Actor
+from storage import rate_limits
+from storage.db import Database
+from storage.errors import ConcurrentUpdateError
+from storage.users import bump_generations, generations, get_user
+
+
+class RateLimitedError(EngineError):
+    """Too many sign-in attempts from this address (for this user): refused without checking."""
+
+    http_status = 429
+    code = "rate_limited"
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+@dataclass(frozen=True)
+class SignInLimits:
+    """Attempts allowed per window; settings PDCAFLOW_SIGNIN_ATTEMPTS, …_ADDRESS_ATTEMPTS, …_WINDOW."""
+
+    per_user: int = 10  # per (address, user name): a guesser of one account
+    per_address: int = 100  # per address over all user names: a sprayer, loose enough for an office behind one NAT
+    window: timedelta = timedelta(minutes=5)
+
+
+@dataclass(frozen=True)
+class Credential:
+    """A verified sign-in: who, and the generations a new session or token is bound to."""
+
+    actor: Actor
+    session_generation: int
+    token_generation: int
+
+
+class _Refused(Exception):
+    pass
+
+
+def _keys(address: str, username: str) -> tuple[str, str]:
+    return f"user|{address[:64]}|{username.lower()[:100]}", f"addr|{address[:64]}"
+
+
+def sign_in(db: Database, address: str, username: str, password: str, limits: SignInLimits) -> Credential | None:
+    """The user's credential when the password is right and the account active; None otherwise.
+
+    Raises RateLimitedError, without hashing anything, when the attempt does not fit the limits."""
+    if not username or not password:
+        return None
+    user_key, address_key = _keys(address, username)
+    now = clock.now()
+    try:
+        with db.write() as session:  # both slots or neither (the failing one raises: rolled back)
+            for key, limit in ((user_key, limits.per_user), (address_key, limits.per_address)):
+                if not rate_limits.reserve(session, key, limit, limits.window, now):
+                    raise _Refused
+    except _Refused:
+        raise RateLimitedError("too many failed sign-in attempts; try again later",
+                               retry_after=int(limits.window.total_seconds())) from None
+    credential = _verify(db, username, password)
+    if credential is not None:
+        with db.write() as session:  # same key order as the reservation: no lock cycle
+            rate_limits.forget(session, user_key)
+            rate_limits.give_back(session, address_key)
+        _purge(db, now - limits.window)
+    return credential
+
+
+def _purge(db: Database, before: datetime) -> None:
+    try:
+        with db.write() as session:
+            rate_limits.purge(session, before)
+    except ConcurrentUpdateError:  # PostgreSQL broke a lock cycle with a reservation: the next success purges
+        pass
+
+
+def _verify(db: Database, username: str, password: str) -> Credential | None:
+    with db.read() as session:
+        user = get_user(session, username)
+        if user is None or not user.active:
+            return None
+        stored = user.password_hash
+        credential = Credential(Actor(user.username, frozenset(g.name for g in user.groups), user.role),
+                                user.session_generation, user.token_generation)
+    # hashed after the read session is closed: scrypt takes tens of milliseconds
+    return credential if check_password_hash(stored, password) else None
+
+
+def session_actor(db: Database, username: str, session_generation: int) -> Actor | None:
+    """The actor of a session cookie, or None when the session was ended (logout, password change,
+    deactivation, revocation) or the user is gone."""
+    with db.read() as session:
+        user = get_user(session, username)
+        if user is None or not user.active or user.session_generation != session_generation:
+            return None
+        return Actor(user.username, frozenset(g.name for g in user.groups), user.role)
+
+
+def token_generation_current(db: Database, username: str, token_generation: int) -> bool:
+    """Whether credentials verified under `token_generation` still hold (a cache of verified HTTP Basic
+    credentials asks this on every request)."""
+    with db.read() as session:
+        current = generations(session, username)
+    return current is not None and current[1] == token_generation
+
+
+def end_session(db: Database, username: str) -> None:
+    """Logout: every session cookie of the user is refused from now on (API tokens stay)."""
+    with db.write() as session:
+        bump_generations(session, username, tokens=False, now=clock.now())
+
+
+def revoke_all(db: Database, username: str) -> int:
+    """End every session and API token of the user; returns how many tokens were revoked."""
+    with db.write() as session:
+        revoked = bump_generations(session, username, tokens=True, now=clock.now())
+    if revoked < 0:
+        raise NotFoundError(f"no user {username}")
+    return revoked
