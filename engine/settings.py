@@ -96,6 +96,10 @@ class Settings:
     http_timeout: float = 10.0  # seconds
     connector_retries: int = 3  # attempts of a connector task before its incident
     connector_backoff: float = 30.0  # seconds before the first retry (doubles, engine/backoff.py)
+    # attachments on cases (engine/case_notes.py): size of one file, and the types allowed as sniffed
+    # from the content (not the name): families image, pdf, office, text, or exact MIME types
+    attachment_max_bytes: int = 10 * 1024 * 1024
+    attachment_types: tuple[str, ...] = ("image", "pdf", "office", "text")
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> Settings:
@@ -142,6 +146,10 @@ class Settings:
             http_timeout=env.get("PDCAFLOW_HTTP_TIMEOUT", parse_seconds, d.http_timeout),
             connector_retries=env.get("PDCAFLOW_CONNECTOR_RETRIES", parse_count, d.connector_retries),
             connector_backoff=env.get("PDCAFLOW_CONNECTOR_BACKOFF", parse_seconds, d.connector_backoff),
+            attachment_max_bytes=env.get("PDCAFLOW_ATTACHMENT_MAX_BYTES", parse_positive_count,
+                                         d.attachment_max_bytes),
+            attachment_types=env.get("PDCAFLOW_ATTACHMENT_TYPES", parse_list, d.attachment_types)
+            or d.attachment_types,
         )
 
     @property

@@ -284,3 +284,4 @@ import storage.kpi_facts  # noqa: E402,F401
 import storage.schedules  # noqa: E402,F401
 import storage.external_tasks  # noqa: E402,F401
 import storage.drafts  # noqa: E402,F401
+import storage.case_notes  # noqa: E402,F401

@@ -21,7 +21,7 @@ from engine.runtime import Runtime
 from engine.settings import current as current_settings
 from engine.signing import secret_key
 from storage.db import Database
-from web import errors
+from web import attachments, errors
 from web.context import WebUser, actor
 from web.json_body import LimitedRequest
 from web.ratelimit import RateLimiter
@@ -76,6 +76,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         name: RateLimiter(*app.config[f"{name.upper()}_LIMIT"]) for name in ("login", "complaint", "token")}
 
     app.session_interface = _Sessions()
+    attachments.install(app)  # before CSRF: its form parsing must see the upload views' body limit
     csrf.init_app(app)
     login = LoginManager(app)
     login.login_view = "auth.login"

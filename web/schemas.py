@@ -6,6 +6,7 @@ from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, validate
 
+from engine.case_notes import MAX_COMMENT_CHARS
 from web.errors import ApiError
 
 INT32_MAX = 2**31 - 1  # the largest integer column (version numbers) on SQLite and PostgreSQL alike
@@ -206,6 +207,27 @@ class ScheduleSchema(Schema):
     last_error = fields.String(allow_none=True)
     failed_at = fields.DateTime(allow_none=True)
     retry_at = fields.DateTime(allow_none=True)
+
+
+class CommentRequest(Schema):
+    body = fields.String(required=True, validate=validate.Length(min=1, max=MAX_COMMENT_CHARS))
+
+
+class CommentSchema(Schema):
+    id = fields.String(required=True)
+    author = fields.String(required=True)
+    body = fields.String(required=True)
+    created_at = fields.DateTime(required=True)
+
+
+class AttachmentSchema(Schema):
+    id = fields.String(required=True)
+    filename = fields.String(required=True)
+    content_type = fields.String(required=True, metadata={"description": "as sniffed from the content"})
+    size = fields.Integer(required=True)
+    sha256 = fields.String()
+    uploaded_by = fields.String(allow_none=True, metadata={"description": "null: the customer (public form)"})
+    uploaded_at = fields.DateTime(required=True)
 
 
 class ErrorDetail(Schema):

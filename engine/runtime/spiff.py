@@ -910,7 +910,8 @@ def element_states(workflow: BpmnWorkflow) -> tuple[dict[str, dict[str, Any]], s
         if found is None:
             continue
         state, details = found
-        entry = states.setdefault(bpmn_id, {"state": state, "count": 0, "task_ids": []})
+        entry = states.setdefault(bpmn_id, {"state": state, "count": 0, "task_ids": [],
+                                            "name": getattr(task.task_spec, "bpmn_name", None)})
         entry["count"] += 1
         entry["task_ids"].append(str(task.id))
         if ELEMENT_STATE_RANK[state] >= ELEMENT_STATE_RANK[entry["state"]]:
