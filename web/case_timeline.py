@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
-from web.case_values import HIDDEN, format_value, form_labels, short_label, words
+from web.case_values import HIDDEN, form_labels, format_value, short_label, words
 
 # what each audit type says; those not listed (engine bookkeeping) stay off the timeline
 _SAYS = {
