@@ -106,3 +106,18 @@ def earlier_answers(instance: Any, current_task_id: str | None = None) -> list[d
         if values:
             out.append({"task": t.name, "by": t.completed_by, "at": t.completed_at, "fields": values})
     return out
+
+
+def step_about(task: Any) -> list[dict[str, Any]]:
+    """What a step is about when its form edits a record (a corrective action's what, owner, due):
+    `[{title, fields}]`, the parts the form itself asks for left out."""
+    edited = {f["id"] for f in task.form or []}
+    out = []
+    for name, record in (task.context or {}).items():
+        if not isinstance(record, Mapping):
+            continue
+        shown = {k: v for k, v in record.items() if f"{name}.{k}" not in edited and k not in ("id", "round")}
+        fields = labelled(shown, {})
+        if fields:
+            out.append({"title": words(name), "fields": fields})
+    return out

@@ -1,4 +1,5 @@
-"""case notes: comments and attachments on a case (attachments stored in the database)
+"""case notes: comments and attachments on a case (attachments stored in the database); the record
+a task is about (human_task.context)
 
 Revision ID: 0014
 Revises: 0011
@@ -39,9 +40,11 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id"),
     )
     op.create_index("ix_case_attachment_instance", "case_attachment", ["instance_id", "uploaded_at"])
+    op.add_column("human_task", sa.Column("context", sa.JSON(), nullable=True))
 
 
 def downgrade() -> None:
+    op.drop_column("human_task", "context")
     op.drop_index("ix_case_attachment_instance", table_name="case_attachment")
     op.drop_table("case_attachment")
     op.drop_index("ix_case_comment_instance", table_name="case_comment")
