@@ -22,6 +22,9 @@ _SAYS = {
     "incident": "problem", "comment": "commented", "attach": "attached",
 }
 
+# technical actors as people read them (engine/intake.py files public complaints as "public")
+_WHO = {"public": "the customer"}
+
 
 def _stamp(value: Any) -> str | None:
     text = format_value(value)
@@ -52,8 +55,8 @@ def timeline(instance: Any, comments: Iterable[Mapping[str, Any]], show_logs: bo
         if e.type not in _SAYS and not (show_logs and e.type == "log"):
             continue
         task = tasks.get(e.task) if e.task else None
-        entry: dict[str, Any] = {"at": e.at, "who": e.actor, "what": _SAYS.get(e.type, "log"), "kind": e.type,
-                                 "task": p.get("task"), "detail": None, "fields": []}
+        entry: dict[str, Any] = {"at": e.at, "who": _WHO.get(e.actor or "", e.actor), "what": _SAYS.get(e.type, "log"),
+                                 "kind": e.type, "task": p.get("task"), "detail": None, "fields": []}
         if e.type == "complete":
             entry["fields"] = labelled(p.get("data") or {}, form_labels([task.form if task else []]))
         elif e.type == "assign":
@@ -67,7 +70,7 @@ def timeline(instance: Any, comments: Iterable[Mapping[str, Any]], show_logs: bo
             entry["detail"] = bodies.get(p.get("comment"), p.get("excerpt"))
         elif e.type == "attach":
             entry["detail"] = p.get("filename")
-            entry["who"] = e.actor or "the customer"
+            entry["who"] = entry["who"] or "the customer"
         elif e.type in ("cancel",):
             entry["detail"] = p.get("reason") or None
         elif e.type in ("incident", "log"):
