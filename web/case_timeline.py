@@ -122,5 +122,6 @@ def step_about(task: Any) -> list[dict[str, Any]]:
         shown = {k: v for k, v in record.items() if f"{name}.{k}" not in edited and k not in ("id", "round")}
         fields = labelled(shown, {})
         if fields:
-            out.append({"title": words(name), "fields": fields})
+            # as planned when the task was created: who holds it and when it is due now are the task's own
+            out.append({"title": f"{words(name)} (as planned)", "fields": fields})
     return out
