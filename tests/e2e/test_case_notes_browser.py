@@ -9,12 +9,12 @@ import pytest
 
 from engine.accounts import save_user
 from tests.conftest import PROCESSES, serving, skip_or_fail
-from tests.e2e.test_browser import ARGS, ARTIFACTS, CHROMIUM
+from tests.e2e.test_browser import ARGS, ARTIFACTS, CHROMIUM, LEAD_PASSWORD, _sign_in
 from tests.fixtures.sample_files import EXE, PDF, png
 from web import create_app
 
 pytestmark = pytest.mark.browser
-PASSWORD = "correct-horse-9"
+PASSWORD = LEAD_PASSWORD  # test_browser._sign_in signs in with it
 
 
 @pytest.fixture
@@ -25,14 +25,6 @@ def case_server(db, runtime, tmp_path):
     app = create_app({"RUNTIME": runtime, "DATABASE": db, "SECRET_KEY": "browser-test", "INSTANCE_DIR": str(tmp_path)})
     with serving(app) as base:
         yield base, runtime
-
-
-def _sign_in(page, base: str, username: str) -> None:
-    page.goto(f"{base}/login")
-    page.fill("#username", username)
-    page.fill("#password", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url(f"{base}/inbox*")
 
 
 def _shots(page, name: str, backend: str) -> None:

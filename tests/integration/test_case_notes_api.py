@@ -149,3 +149,10 @@ def test_acting_on_a_hidden_task_is_404_without_its_name(client, runtime):
         response = client.post(f"/api/v1/tasks/{task_id}/{verb}", headers=otto, json=payload)
         assert response.status_code == 404, (verb, response.get_json())
         assert instance.tasks[0].name not in response.get_json()["error"]["message"]
+    # once completed by someone else, still 404 for him (not a 409 naming the task and who did it)
+    rita = token(client, "rita.reviewer")
+    assert client.post(f"/api/v1/tasks/{task_id}/complete", headers=rita,
+                       json={"data": {"amount": 5}}).status_code == 200
+    for verb in ("claim", "unclaim", "complete"):
+        response = client.post(f"/api/v1/tasks/{task_id}/{verb}", headers=otto, json={"data": {}})
+        assert response.status_code == 404, (verb, response.get_json())
