@@ -47,6 +47,7 @@ FAMILIES: dict[str, dict[str, tuple[str, ...]]] = {
 }
 _TEXT_TYPES = FAMILIES["text"]
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_ATTACHMENT_ID = re.compile(r"[0-9a-f]{32}")
 
 
 @dataclass(frozen=True)
@@ -184,7 +185,9 @@ def attach(runtime: Any, actor: Actor | None, instance_id: str, uploads: list[Up
 
 def download(runtime: Any, actor: Actor, attachment_id: str) -> tuple[dict[str, Any], bytes]:
     """(metadata, content) of an attachment on a case the actor may see; else NotFoundError."""
-    missing = NotFoundError(f"attachment {attachment_id} not found")
+    missing = NotFoundError(f"attachment {attachment_id[:40]} not found")
+    if not _ATTACHMENT_ID.fullmatch(attachment_id or ""):  # ids are uuid4 hex: anything else is no attachment
+        raise missing
     with runtime.db.read() as session:
         meta = store.attachment_meta(session.connection(), attachment_id)
     if meta is None:

@@ -87,9 +87,7 @@ def ahead(instance: Any, visible: Iterable[Any], diagram: Mapping[str, Any] | No
         if t.state in ("open", "claimed"):
             rows.append({"name": t.name, "kind": "task", "task_id": t.id, "due": t.due_at,
                          "who": t.assignee or ", ".join(t.groups) or "the quality leads"})
-    for info in ((diagram or {}).get("elements") or {}).values():
-        if info.get("state") != "waiting":
-            continue
+    for info in (diagram or {}).get("waiting") or []:
         due = info.get("due")
         rows.append({"name": info.get("name") or "Waiting", "kind": info.get("waiting_for") or "event",
                      "task_id": None, "due": datetime.fromisoformat(due) if due else None,

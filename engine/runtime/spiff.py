@@ -896,6 +896,17 @@ def _element_state(task: Any) -> tuple[str, dict[str, Any]] | None:
     return "active", {}  # READY user tasks, running subprocesses and call activities, joins waiting for branches
 
 
+def events_ahead(workflow: BpmnWorkflow) -> list[dict[str, Any]]:
+    """Every event the instance waits for — also inside called processes, which the diagram leaves
+    out — as {name, waiting_for, due?, message?, topic?}: what a case page lists as still to come."""
+    out = []
+    for task in workflow.get_tasks():
+        found = _element_state(task) if task.task_spec.bpmn_id else None
+        if found is not None and found[0] == "waiting":
+            out.append({"name": getattr(task.task_spec, "bpmn_name", None) or task.task_spec.bpmn_id, **found[1]})
+    return out
+
+
 def element_states(workflow: BpmnWorkflow) -> tuple[dict[str, dict[str, Any]], set[tuple[str, str]]]:
     """What each BPMN element of the instance's diagram did: {element id: {state, count, task_ids, …}}
     and the (source, target) element pairs a token travelled along. Engine-internal task specs
@@ -910,8 +921,7 @@ def element_states(workflow: BpmnWorkflow) -> tuple[dict[str, dict[str, Any]], s
         if found is None:
             continue
         state, details = found
-        entry = states.setdefault(bpmn_id, {"state": state, "count": 0, "task_ids": [],
-                                            "name": getattr(task.task_spec, "bpmn_name", None)})
+        entry = states.setdefault(bpmn_id, {"state": state, "count": 0, "task_ids": []})
         entry["count"] += 1
         entry["task_ids"].append(str(task.id))
         if ELEMENT_STATE_RANK[state] >= ELEMENT_STATE_RANK[entry["state"]]:

@@ -66,6 +66,10 @@ def test_reassigned_action_reaches_the_task_page_and_the_iso_report(client, runt
     client.get("/logout")
     login(client, "lena.lead")
     report = client.get(f"/reports/iso9001?from={query.from_date}&to={query.to_date}").get_data(as_text=True)
+    # the case now waits for its effectiveness check: the case page says so, with the due time
+    ahead = client.get(f"/instances/{instance_id}").get_data(as_text=True).split('id="ahead"', 1)[1]
+    ahead = ahead.split('id="timeline"', 1)[0]
+    assert "waiting for timer" in ahead and " · due " in ahead
     row = next(r for r in report.split("<tr>") if "Replace the mould" in r)
     assert "rita.reviewer" in row and new_due.isoformat() in row and "rob.reviewer" not in row
     assert planned_due not in row

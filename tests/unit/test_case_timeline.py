@@ -38,9 +38,8 @@ def test_timeline_labels_values_and_names_new_assignee_and_date():
 
 def test_ahead_lists_open_tasks_and_waiting_timers_soonest_first():
     open_task = _task(id="t2", name="Act", state="claimed", assignee="rita", due_at=datetime(2026, 6, 9, tzinfo=UTC))
-    diagram = {"elements": {"wait": {"state": "waiting", "waiting_for": "timer", "name": "Wait before checking",
-                                     "due": "2026-06-02T00:00:00+00:00"},
-                            "done": {"state": "completed", "name": "Plan"}}}
+    diagram = {"waiting": [{"waiting_for": "timer", "name": "Wait before checking",
+                            "due": "2026-06-02T00:00:00+00:00"}]}
     rows = ahead(None, [open_task, _task()], diagram)
     assert [(r["name"], r["who"]) for r in rows] == [("Wait before checking", "the clock"), ("Act", "rita")]
     assert rows[0]["due"] == datetime(2026, 6, 2, tzinfo=UTC)
