@@ -127,6 +127,8 @@ class TaskSchema(Schema):
     form = fields.Nested(FormSchema)
     process_name = fields.String(allow_none=True)  # in task lists
     case = fields.Nested(CaseSchema, allow_none=True)  # in task lists
+    context = fields.Dict(metadata={"description": "the record(s) the step's form edits, e.g. "
+                                                   "{\"action\": {what, owner, due}} as planned"})
 
 
 class TaskDetailSchema(TaskSchema):
