@@ -80,12 +80,14 @@ def timeline(instance: Any, comments: Iterable[Mapping[str, Any]], show_logs: bo
 
 
 def ahead(instance: Any, visible: Iterable[Any], diagram: Mapping[str, Any] | None) -> list[dict[str, Any]]:
-    """Open steps (the visible tasks still to do, with who holds them) and waiting events (timers,
-    messages) with their due times, the soonest first."""
+    """Open steps (every task of the case still to do, with who holds it; linked when the reader may
+    open it) and waiting events (timers, messages) with their due times, the soonest first. Whoever
+    may see the case may know where it stands (its audit names every step anyway)."""
     rows: list[dict[str, Any]] = []
-    for t in visible:
+    linked = {t.id for t in visible}
+    for t in instance.tasks:
         if t.state in ("open", "claimed"):
-            rows.append({"name": t.name, "kind": "task", "task_id": t.id, "due": t.due_at,
+            rows.append({"name": t.name, "kind": "task", "task_id": t.id if t.id in linked else None, "due": t.due_at,
                          "who": t.assignee or ", ".join(t.groups) or "the quality leads"})
     for info in (diagram or {}).get("waiting") or []:
         due = info.get("due")

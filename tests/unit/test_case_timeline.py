@@ -40,8 +40,12 @@ def test_ahead_lists_open_tasks_and_waiting_timers_soonest_first():
     open_task = _task(id="t2", name="Act", state="claimed", assignee="rita", due_at=datetime(2026, 6, 9, tzinfo=UTC))
     diagram = {"waiting": [{"waiting_for": "timer", "name": "Wait before checking",
                             "due": "2026-06-02T00:00:00+00:00"}]}
-    rows = ahead(None, [open_task, _task()], diagram)
-    assert [(r["name"], r["who"]) for r in rows] == [("Wait before checking", "the clock"), ("Act", "rita")]
+    other = _task(id="t3", name="Buy parts", state="open", assignee=None, groups=["purchasing"], due_at=None)
+    instance = SimpleNamespace(tasks=[open_task, _task(), other])
+    rows = ahead(instance, [open_task, _task()], diagram)
+    assert [(r["name"], r["who"], r["task_id"]) for r in rows] == [
+        ("Wait before checking", "the clock", None), ("Act", "rita", "t2"),
+        ("Buy parts", "purchasing", None)]  # another group's step: listed, not linked
     assert rows[0]["due"] == datetime(2026, 6, 2, tzinfo=UTC)
 
 
