@@ -36,6 +36,13 @@ class PermissionDeniedError(EngineError):
     code = "forbidden"
 
 
+class TooLargeError(EngineError):
+    """An upload larger than the configured limit."""
+
+    http_status = 413
+    code = "too_large"
+
+
 class ConflictError(EngineError):
     """Someone else changed the same thing first (claimed, completed, or a concurrent write)."""
 

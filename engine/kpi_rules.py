@@ -149,6 +149,25 @@ def facts_from_instance(instance_id: str, process_key: str, instance_status: str
     return fact, list(actions.values())
 
 
+def with_actual_work(actions: list[dict[str, Any]], tasks: list[Any]) -> list[dict[str, Any]]:
+    """The action facts as the work was really done: an action's task (linked through the record its
+    form edits, `human_task.context`, by the action's id) gives the actual owner — whoever holds or
+    completed it after any reassignment, None while it waits in its groups —, the due date as it
+    stands after any change, and the completion date when none was entered."""
+    by_id = {a["action_id"]: a for a in actions}
+    for t in sorted(tasks, key=lambda t: t.created_at):  # a later task of the same action wins
+        for record in (getattr(t, "context", None) or {}).values():
+            fact = by_id.get(str(record.get("id"))[:40]) if isinstance(record, dict) and record.get("id") else None
+            if fact is None or t.state == "cancelled":
+                continue
+            fact["owner"] = _text(t.completed_by if t.state == "completed" else t.assignee, 80)
+            if t.due_at is not None:
+                fact["due_on"] = _date(t.due_at)
+            if fact["done_on"] is None and t.state == "completed" and t.completed_at is not None:
+                fact["done_on"] = _date(t.completed_at)
+    return actions
+
+
 def task_fact(task: Any) -> dict[str, Any]:
     """The task_fact row of a human task row: its time in the step once completed."""
     return {"task_id": task.id, "instance_id": task.instance_id, "process_key": task.process_key,

@@ -36,7 +36,7 @@ from sqlalchemy.orm import Session
 
 from engine import clock
 from engine.errors import EngineError
-from engine.kpi_rules import ACK_TARGET_S, RULES, facts_from_instance, task_fact
+from engine.kpi_rules import ACK_TARGET_S, RULES, facts_from_instance, task_fact, with_actual_work
 from storage import kpi_facts
 from storage import kpi_queries as kq
 from storage.db import Database
@@ -146,12 +146,16 @@ def refresh_facts(db: Database, *, full: bool = False, now: datetime | None = No
             count = 0
             for ids in kpi_facts.chunks(kpi_facts.changed_instances(session, state, full=full)):
                 facts, actions = [], []
+                task_rows = kpi_facts.task_rows(session, ids)
+                tasks_of: dict[str, list[Any]] = {}
+                for t in task_rows:
+                    tasks_of.setdefault(t.instance_id, []).append(t)
                 for r in kpi_facts.instance_rows(session, ids):
                     fact, acts = facts_from_instance(r.id, r.process_key, r.status, dict(r.data or {}), r.started_at)
                     if fact is not None:
                         facts.append(fact)
-                        actions.extend(acts)
-                tasks = [task_fact(t) for t in kpi_facts.task_rows(session, ids)]
+                        actions.extend(with_actual_work(acts, tasks_of.get(r.id, [])))
+                tasks = [task_fact(t) for t in task_rows]
                 kpi_facts.replace_facts(session, ids, facts, actions, tasks)
                 count += len(facts)
             kpi_facts.mark_refreshed(state, top, now)

@@ -9,7 +9,8 @@ are passed separately because rows keep them in their own table.
   its candidate groups, or one of its candidate users; anyone else is told it does not exist (404);
 - act on a task (claim, unclaim, complete): quality leads and admins, its assignee, a member of
   one of its groups, or one of its candidate users; anyone who may see it but not act gets
-  PermissionDeniedError (403);
+  PermissionDeniedError (403), anyone who may not even see it NotFoundError (404: acting on a hidden
+  task must not reveal its name or groups);
 - a task with no assignee and no candidates (the Unassigned queue) is seen only by quality leads
   and admins, who assign it;
 - see an instance (DESIGN §8): quality leads and admins; an employee only when they may see one of
@@ -52,6 +53,8 @@ def check_may_act(actor: Actor, task: Any, groups: Iterable[str]) -> None:
     """Claim, unclaim and complete need a lead, the assignee, or a member of the task's groups."""
     if may_act_on_task(actor, task, groups):
         return
+    if not may_see_task(actor, task, groups):
+        raise NotFoundError(f"task {getattr(task, 'id', '')} not found")
     real, users = split_candidates(list(groups))
     users += list(getattr(task, "candidate_users", None) or [])
     where = "".join(f" ({what}: {', '.join(names)})" for what, names in (("groups", real), ("candidate users", users))

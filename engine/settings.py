@@ -110,6 +110,10 @@ class Settings:
     signin_attempts: int = 10  # per (client address, user name) and window
     signin_address_attempts: int = 100  # per client address over all user names and window
     signin_window: float = 300.0  # seconds
+    # attachments on cases (engine/case_notes.py): size of one file, and the types allowed as sniffed
+    # from the content (not the name): families image, pdf, office, text, or exact MIME types
+    attachment_max_bytes: int = 10 * 1024 * 1024
+    attachment_types: tuple[str, ...] = ("image", "pdf", "office", "text")
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> Settings:
@@ -168,6 +172,10 @@ class Settings:
             signin_address_attempts=env.get("PDCAFLOW_SIGNIN_ADDRESS_ATTEMPTS", parse_positive_count,
                                             d.signin_address_attempts),
             signin_window=env.get("PDCAFLOW_SIGNIN_WINDOW", parse_positive_seconds, d.signin_window),
+            attachment_max_bytes=env.get("PDCAFLOW_ATTACHMENT_MAX_BYTES", parse_positive_count,
+                                         d.attachment_max_bytes),
+            attachment_types=env.get("PDCAFLOW_ATTACHMENT_TYPES", parse_list, d.attachment_types)
+            or d.attachment_types,
         )
 
     @property

@@ -49,6 +49,7 @@ class TaskView:
     documentation: str | None = None
     values: dict[str, Any] = field(default_factory=dict)
     candidate_users: list[str] = field(default_factory=list)
+    context: dict[str, Any] = field(default_factory=dict)  # the record(s) the step's form edits
     # filled by the task lists: the process's display name and the case (engine/cases.py)
     process_name: str | None = None
     case: dict[str, Any] | None = None

@@ -197,9 +197,11 @@ def instance_rows(session: Session, instance_ids: list[str]) -> Sequence[Row[Any
 
 
 def task_rows(session: Session, instance_ids: list[str]) -> Sequence[Row[Any]]:
-    """(id, instance_id, process_key, spec_id, name, state, created_at, completed_at) of their human tasks."""
+    """(id, instance_id, process_key, spec_id, name, state, created_at, completed_at, assignee, completed_by,
+    due_at, context) of their human tasks."""
     return session.execute(select(HumanTask.id, HumanTask.instance_id, HumanTask.process_key, HumanTask.spec_id,
-                                  HumanTask.name, HumanTask.state, HumanTask.created_at, HumanTask.completed_at)
+                                  HumanTask.name, HumanTask.state, HumanTask.created_at, HumanTask.completed_at,
+                                  HumanTask.assignee, HumanTask.completed_by, HumanTask.due_at, HumanTask.context)
                            .where(HumanTask.instance_id.in_(instance_ids))).all()
 
 

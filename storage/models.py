@@ -155,6 +155,9 @@ class HumanTask(Base):
     completed_at: Mapped[datetime | None]
     completed_by: Mapped[str | None] = mapped_column(String(80))
     submitted: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    # what the step is about when its form edits a record (e.g. a multi-instance `action`): that
+    # record as the task was created, {name: record} (0014); links an action to its task for the KPIs
+    context: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
 
 # leads' lists in inbox order without sorting every open task (0005)
@@ -290,3 +293,4 @@ import storage.schedules  # noqa: E402,F401
 import storage.external_tasks  # noqa: E402,F401
 import storage.drafts  # noqa: E402,F401
 import storage.metrics  # noqa: E402,F401
+import storage.case_notes  # noqa: E402,F401

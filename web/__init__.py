@@ -22,7 +22,7 @@ from engine.runtime import Runtime
 from engine.settings import current as current_settings
 from engine.signing import secret_key
 from storage.db import Database
-from web import errors
+from web import attachments, errors
 from web.context import WebUser, actor
 from web.json_body import LimitedRequest
 from web.ratelimit import RateLimiter
@@ -88,6 +88,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     from web import metrics, observability
 
     observability.init_app(app)  # first of the request hooks: every request is timed, also one CSRF refuses
+    attachments.install(app)  # before CSRF: its form parsing must see the upload views' body limit
     csrf.init_app(app)
     login = LoginManager(app)
     login.login_view = "auth.login"

@@ -9,7 +9,7 @@ from typing import Any
 
 from flask import Blueprint, current_app, g, jsonify, request
 
-from engine import accounts, directory
+from engine import accounts, case_notes, directory
 from engine import schedules as timer_starts
 from engine.cases import TASK_SORTS
 from engine.credentials import revoke_all
@@ -19,6 +19,7 @@ from engine.intake import validate_intake
 from engine.permissions import check_admin, check_may_see_instance
 from engine.views import Actor
 from web import schemas as s
+from web.attachments import send_attachment, uploaded_attachments
 from web.complaints import complaint_form, file_complaint
 from web.context import client_ip, database, runtime, sign_in
 from web.diagram import instance_diagram as diagram_data
@@ -125,6 +126,41 @@ def start(key: str) -> Any:
 def instance(instance_id: str) -> Any:
     a = signed_in()
     return jsonify(s.instance_json(check_may_see_instance(a, runtime().instance(instance_id))))
+
+
+@bp.get("/instances/<instance_id>/comments")
+def comments(instance_id: str) -> Any:
+    return jsonify(s.CommentSchema(many=True).dump(case_notes.comments(runtime(), signed_in(), instance_id)))
+
+
+@bp.post("/instances/<instance_id>/comments")
+def add_comment(instance_id: str) -> Any:
+    a = signed_in()
+    check_may_see_instance(a, runtime().instance(instance_id))  # 404 before any word on the body
+    data = s.load(s.CommentRequest(), body())
+    return jsonify(s.CommentSchema().dump(case_notes.add_comment(runtime(), a, instance_id, data["body"]))), 201
+
+
+@bp.post("/instances/<instance_id>/attachments")
+def add_attachments(instance_id: str) -> Any:
+    """Multipart field `file` (one or more files); each is checked (size, sniffed type) before any is stored."""
+    a = signed_in()
+    check_may_see_instance(a, runtime().instance(instance_id))
+    uploads = uploaded_attachments()
+    if not uploads:
+        raise ApiError(422, "send the file as multipart field 'file'", [{"field": "file", "message": "is required"}])
+    stored = case_notes.attach(runtime(), a, instance_id, uploads)
+    return jsonify(s.AttachmentSchema(many=True).dump(stored)), 201
+
+
+@bp.get("/instances/<instance_id>/attachments")
+def attachments(instance_id: str) -> Any:
+    return jsonify(s.AttachmentSchema(many=True).dump(case_notes.attachments(runtime(), signed_in(), instance_id)))
+
+
+@bp.get("/attachments/<attachment_id>")
+def attachment(attachment_id: str) -> Any:
+    return send_attachment(signed_in(), attachment_id)
 
 
 @bp.get("/instances/<instance_id>/diagram")

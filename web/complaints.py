@@ -11,12 +11,14 @@ from typing import Any
 
 from flask import Blueprint, current_app, redirect, render_template, request, session, url_for
 
-from engine import intake
-from engine.errors import FormValidationError, InvalidStateError, NotFoundError
+from engine import case_notes, intake, settings
+from engine.errors import FormValidationError, InvalidStateError, NotFoundError, TooLargeError
 from engine.views import InstanceView
+from web.attachments import MAX_FILES, uploaded_attachments
 from web.context import client_ip, runtime
 
 bp = Blueprint("complaints", __name__)
+ATTACHMENTS_FIELD = "attachments"  # the form's file input (photos, documents), beside the start form's fields
 UNAVAILABLE = "Complaints cannot be received right now. Please try again later."
 
 
@@ -41,7 +43,9 @@ def file_complaint(fields: list[dict[str, Any]], submitted: dict[str, Any], chan
 
 def _page(fields: list[dict[str, Any]], values: dict[str, Any], errors: dict[str, str] | None = None,
           error: str | None = None, status: int = 200) -> Any:
-    return render_template("complain.html", fields=fields, values=values, errors=errors or {}, error=error), status
+    return render_template("complain.html", fields=fields, values=values, errors=errors or {}, error=error,
+                           accept=case_notes.accept_hint(), max_files=MAX_FILES, field=ATTACHMENTS_FIELD,
+                           max_mb=max(1, settings.current().attachment_max_bytes // (1024 * 1024))), status
 
 
 @bp.route("/complain", methods=["GET", "POST"])
@@ -54,18 +58,25 @@ def complain() -> Any:
     # only the form's own inputs (the page also sends its CSRF token)
     submitted = {f["id"]: request.form[f["id"]] for f in fields if f["id"] in request.form}
     _, problems = intake.validate_intake(fields, submitted)
+    try:  # photos and documents: checked before anything is filed, so a bad file files nothing
+        uploads = uploaded_attachments(ATTACHMENTS_FIELD)
+    except (FormValidationError, TooLargeError) as exc:
+        uploads = []
+        problems = [*problems, {"field": ATTACHMENTS_FIELD, "message": exc.message}]
     if problems:
         return _page(fields, submitted, {d["field"] or "": d["message"] for d in problems}, status=422)
     if not current_app.extensions["pdcaflow.limits"]["complaint"].hit(client_ip()):
         return _page(fields, submitted, error="You have sent several complaints in a short time. "
                                               "Please try again later.", status=429)
     try:
-        reference, _ = file_complaint(fields, submitted, "web")
+        reference, instance = file_complaint(fields, submitted, "web")
     except FormValidationError as exc:  # the process changed between showing and filing the form
         return _page(fields, submitted, {d.get("field") or "": d.get("message", "") for d in exc.details},
                      status=422)
     except NotFoundError:
         return _page(fields, submitted, error=UNAVAILABLE, status=503)
+    if uploads:
+        case_notes.attach(runtime(), None, instance.id, uploads)
     # Post/Redirect/Get: the confirmation is a GET page, so reloading it files nothing again. The
     # reference travels in the signed session cookie, so only this browser sees it on that page.
     session["complaint_reference"] = reference

@@ -39,7 +39,7 @@ def instance_diagram(a: Actor, instance: InstanceView) -> dict[str, Any] | None:
         entry["tasks"] = [_task_json(tasks[i]) for i in info["task_ids"] if i in tasks]
         entry["incidents"] = [{"message": i.message} for tid in info["task_ids"] for i in incidents.get(tid, [])]
         elements[element_id] = entry
-    return {"xml": xml, "elements": elements, "flows": states["flows"],
+    return {"xml": xml, "elements": elements, "flows": states["flows"], "waiting": states.get("waiting", []),
             "retry_url": url_for("instances.show", instance_id=instance.id) + "#actions" if a.is_lead else None}
 
 

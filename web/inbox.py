@@ -15,6 +15,7 @@ from engine.forms import GENERIC_FORM_ID, is_generic, user_fields
 from engine.inbox import process_choices, tab_counts
 from engine.permissions import is_own_work, may_complete
 from engine.views import Actor, TaskView
+from web.case_timeline import earlier_answers, step_about, timeline
 from web.case_values import instance_case_values
 from web.context import actor, database, lead_required, runtime
 
@@ -98,6 +99,8 @@ def _render_task(task_id: str, values: dict[str, Any] | None = None, errors: dic
     people = active if user_fields(task.form) else []  # the user picker of fields naming a person
     return render_template("task.html", task=task, instance=instance, values=values, errors=errors or {},
                            case_rows=instance_case_values(runtime(), instance),
+                           about=step_about(task), earlier=earlier_answers(instance, task.id),
+                           history=timeline(instance, []),
                            process_name=dict(process_choices(database())).get(instance.key),
                            may_complete=may_complete(a, task, task.groups), users=users, people=people,
                            today=clock.now().date().isoformat(),

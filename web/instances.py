@@ -9,10 +9,13 @@ from typing import Any
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import login_required
 
-from engine import external_tasks
+from engine import case_notes, clock, external_tasks, settings
+from engine.errors import FormValidationError, TooLargeError
 from engine.inbox import process_choices
 from engine.permissions import check_may_see_instance, visible_tasks
 from engine.schedules import list_schedules
+from web.attachments import send_attachment, uploaded_attachments
+from web.case_timeline import ahead, timeline
 from web.case_values import instance_case_values
 from web.context import actor, database, lead_required, runtime
 from web.diagram import instance_diagram
@@ -41,13 +44,55 @@ def index() -> Any:
 def show(instance_id: str) -> Any:
     a = actor()
     instance = check_may_see_instance(a, runtime().instance(instance_id))
-    return render_template("instance.html", instance=instance, tasks=visible_tasks(a, instance),
-                           diagram=instance_diagram(a, instance),
+    tasks = visible_tasks(a, instance)
+    diagram = instance_diagram(a, instance)
+    comments = case_notes.comments(runtime(), a, instance_id)
+    return render_template("instance.html", instance=instance, tasks=tasks, diagram=diagram,
+                           timeline=timeline(instance, comments, show_logs=a.is_lead),
+                           ahead=ahead(instance, tasks, diagram), comments=comments,
+                           attachments=case_notes.attachments(runtime(), a, instance_id),
+                           accept=case_notes.accept_hint(), comment_max=case_notes.MAX_COMMENT_CHARS,
+                           max_mb=max(1, settings.current().attachment_max_bytes // (1024 * 1024)), now=clock.now(),
                            case_rows=instance_case_values(runtime(), instance),
                            process_name=dict(process_choices(database())).get(instance.key),
                            # the raw variables are a lead's diagnostic tool, not a case view
                            data_json=json.dumps(instance.data, indent=2, sort_keys=True, default=str) if a.is_lead
                            else None)
+
+
+@bp.post("/instances/<instance_id>/comments")
+@login_required
+def comment(instance_id: str) -> Any:
+    try:
+        case_notes.add_comment(runtime(), actor(), instance_id, request.form.get("body") or "")
+    except FormValidationError as exc:
+        flash(f"Comment {exc.details[0]['message']}." if exc.details else exc.message, "error")
+    else:
+        flash("Comment added.")
+    return redirect(url_for("instances.show", instance_id=instance_id) + "#comments")
+
+
+@bp.post("/instances/<instance_id>/attachments")
+@login_required
+def attach(instance_id: str) -> Any:
+    a = actor()
+    check_may_see_instance(a, runtime().instance(instance_id))
+    try:
+        uploads = uploaded_attachments()
+        if not uploads:
+            raise FormValidationError("choose a file", [{"field": "file", "message": "choose a file to attach"}])
+        stored = case_notes.attach(runtime(), a, instance_id, uploads)
+    except (FormValidationError, TooLargeError) as exc:
+        flash(f"Not attached: {exc.message}.", "error")
+    else:
+        flash("Attached " + ", ".join(f["filename"] for f in stored) + ".")
+    return redirect(url_for("instances.show", instance_id=instance_id) + "#attachments")
+
+
+@bp.get("/attachments/<attachment_id>")
+@login_required
+def download(attachment_id: str) -> Any:
+    return send_attachment(actor(), attachment_id)
 
 
 def _lead_on(instance_id: str) -> None:

@@ -76,7 +76,7 @@ def build_document() -> dict[str, Any]:
                    s.NotificationsResponse, s.MarkReadRequest, s.ComplaintStatusSchema,
                    s.DueDateRequest, s.AssignRequest, s.ScheduleSchema, s.DecisionEvaluateRequest,
                    s.DecisionEvaluateResponse, s.UserCreateRequest, s.UserUpdateRequest, s.UserSchema,
-                   s.ApiTokenSchema, s.RevokedResponse):
+                   s.ApiTokenSchema, s.RevokedResponse, s.CommentRequest, s.CommentSchema, s.AttachmentSchema):
         spec.components.schema(schema.__name__, schema=schema)
     spec.components.schema("ComplaintRequest", {"type": "object"})  # `document` puts in the start form
     upload = {"multipart/form-data": {"schema": {"type": "object", "properties": {
@@ -103,6 +103,22 @@ def build_document() -> dict[str, Any]:
             "xml": {"type": "string"}, "elements": {"type": "object"},
             "flows": {"type": "array", "items": {"type": "string"}}}}), (401, 404),
         params=[_path("id")], tag="instances")})
+    spec.path("/instances/{id}/comments", operations={
+        "get": _op("Comments on a case, oldest first", (200, "Comments", array("CommentSchema")), (401, 404),
+                   params=[_path("id")], tag="instances"),
+        "post": _op("Comment on a case (anyone who may see it)", (201, "The comment", "CommentSchema"),
+                    (400, 401, 404, 422), body="CommentRequest", params=[_path("id")], tag="instances")})
+    files = {"multipart/form-data": {"schema": {"type": "object", "properties": {
+        "file": {"type": "array", "items": {"type": "string", "format": "binary"}}}}}}
+    spec.path("/instances/{id}/attachments", operations={
+        "get": _op("Attachments of a case (without content)", (200, "Attachments", array("AttachmentSchema")),
+                   (401, 404), params=[_path("id")], tag="instances"),
+        "post": _op("Attach files to a case (multipart `file`; size limit and allowed types sniffed from the "
+                    "content: images, PDF, office documents, text)", (201, "Stored", array("AttachmentSchema")),
+                    (401, 404, 413, 422), body=files, params=[_path("id")], tag="instances")})
+    spec.path("/attachments/{id}", operations={"get": _op(
+        "Download an attachment (Content-Disposition: attachment; its sniffed Content-Type)",
+        (200, "The file", None), (401, 404), params=[_path("id")], tag="instances")})
     spec.path("/tasks", operations={"get": _op(
         "Tasks the caller may see", (200, "Tasks", array("TaskSchema")), (401, 422),
         params=[_query("state", enum=["open", "claimed", "completed", "cancelled"]), _query("mine", "integer"),

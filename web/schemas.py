@@ -7,6 +7,7 @@ from typing import Any
 from marshmallow import Schema, ValidationError, fields, validate
 
 from engine.accounts import GROUP, MAX_PASSWORD, MIN_PASSWORD, USERNAME
+from engine.case_notes import MAX_COMMENT_CHARS
 from engine.views import ROLES
 from web.errors import ApiError
 
@@ -138,6 +139,8 @@ class TaskSchema(Schema):
     form = fields.Nested(FormSchema)
     process_name = fields.String(allow_none=True)  # in task lists
     case = fields.Nested(CaseSchema, allow_none=True)  # in task lists
+    context = fields.Dict(metadata={"description": "the record(s) the step's form edits, e.g. "
+                                                   "{\"action\": {what, owner, due}} as planned"})
 
 
 class TaskDetailSchema(TaskSchema):
@@ -266,6 +269,27 @@ class ApiTokenSchema(Schema):
 
 class RevokedResponse(Schema):
     revoked = fields.Integer(required=True)
+
+
+class CommentRequest(Schema):
+    body = fields.String(required=True, validate=validate.Length(min=1, max=MAX_COMMENT_CHARS))
+
+
+class CommentSchema(Schema):
+    id = fields.String(required=True)
+    author = fields.String(required=True)
+    body = fields.String(required=True)
+    created_at = fields.DateTime(required=True)
+
+
+class AttachmentSchema(Schema):
+    id = fields.String(required=True)
+    filename = fields.String(required=True)
+    content_type = fields.String(required=True, metadata={"description": "as sniffed from the content"})
+    size = fields.Integer(required=True)
+    sha256 = fields.String()
+    uploaded_by = fields.String(allow_none=True, metadata={"description": "null: the customer (public form)"})
+    uploaded_at = fields.DateTime(required=True)
 
 
 class ErrorDetail(Schema):

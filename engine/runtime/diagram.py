@@ -26,11 +26,11 @@ def flows_by_ends(xml: str) -> dict[tuple[str, str], list[str]]:
 
 def instance_diagram(xml: str, workflow: Any) -> dict[str, Any]:
     """{"elements": {id: {state, count, task_ids, due?, waiting_for?, topic?, message?}},
-    "flows": [ids of the sequence flows taken]}."""
+    "flows": [ids of the sequence flows taken], "waiting": [events waited for, called processes included]}."""
     elements, moves = spiff.element_states(workflow)
     flows = flows_by_ends(xml)
     taken = sorted({flow_id for move in moves for flow_id in flows.get(move, [])})
-    return {"elements": elements, "flows": taken}
+    return {"elements": elements, "flows": taken, "waiting": spiff.events_ahead(workflow)}
 
 
 def add_counts(counts: dict[str, dict[str, int]], workflow: Any) -> None:

@@ -112,7 +112,7 @@ def _human_tasks(loaded: Loaded, snapshot: Snapshot, now: datetime, changes: Cha
             elif has_placeholders(f.get("default")):  # a template, e.g. "Dear ${customer_name}," (Camunda: an expression)
                 f["default"] = fill(f["default"], task.data)
         name = spiff.element_name(task)
-        values = dict(
+        values = dict(context=json_safe(_records_edited(fields, task.data)),
             id=task_id, instance_id=row.id, process_key=row.process_key, spec_id=spiff.element_id(task),
             name=name, state="claimed" if who.assignee else "open", assignee=who.assignee,
             candidate_groups=json_safe(who.groups), priority=who.priority, due_at=who.due_at,
@@ -184,6 +184,14 @@ def write(conn: Connection, all_changes: list[Changes]) -> None:
         store.release_timer_leases(conn, released)
 
 
+def _records_edited(fields: list[dict[str, Any]], data: dict[str, Any]) -> dict[str, Any] | None:
+    """{name: record} of the records the form's dotted fields edit (`action.done_at` edits `action`):
+    what the step is about, kept on the task so its page and the KPIs can name it."""
+    names = {f["id"].split(".", 1)[0] for f in fields if "." in f.get("id", "")}
+    records = {n: data[n] for n in sorted(names) if isinstance(data.get(n), dict)}
+    return records or None
+
+
 # ---------------------------------------------------------------------- views
 def task_view(row: Any, groups: list[str]) -> TaskView:
     """The view of a task row; `groups` are its stored candidate names (groups and `user:` keys)."""
@@ -194,6 +202,7 @@ def task_view(row: Any, groups: list[str]) -> TaskView:
         follow_up_at=row.follow_up_at, priority=row.priority, created_at=row.created_at,
         completed_at=row.completed_at, completed_by=row.completed_by, form=list(row.form or []),
         documentation=row.documentation, values=dict(row.submitted or {}),
+        context=dict(getattr(row, "context", None) or {}),
     )
 
 

@@ -912,6 +912,17 @@ def active_element_properties(workflow: BpmnWorkflow, name: str) -> list[str]:
     return values
 
 
+def events_ahead(workflow: BpmnWorkflow) -> list[dict[str, Any]]:
+    """Every event the instance waits for — also inside called processes, which the diagram leaves
+    out — as {name, waiting_for, due?, message?, topic?}: what a case page lists as still to come."""
+    out = []
+    for task in workflow.get_tasks():
+        found = _element_state(task) if task.task_spec.bpmn_id else None
+        if found is not None and found[0] == "waiting":
+            out.append({"name": getattr(task.task_spec, "bpmn_name", None) or task.task_spec.bpmn_id, **found[1]})
+    return out
+
+
 def element_states(workflow: BpmnWorkflow) -> tuple[dict[str, dict[str, Any]], set[tuple[str, str]]]:
     """What each BPMN element of the instance's diagram did: {element id: {state, count, task_ids, …}}
     and the (source, target) element pairs a token travelled along. Engine-internal task specs

@@ -63,9 +63,11 @@ def read_task(conn: Any, task_id: str, actor: Actor) -> TaskView:
     return projection.task_view(row, groups)
 
 
-def _task(uow: UnitOfWork, task_id: str) -> tuple[Any, list[str]]:
+def _task(uow: UnitOfWork, task_id: str, actor: Actor | None = None) -> tuple[Any, list[str]]:
+    """The task row and its groups; with `actor`, a task they may not see does not exist for them
+    (checked before its state, so not even a 409 names it)."""
     row, groups = store.task_with_groups(uow.conn, task_id)
-    if row is None:
+    if row is None or (actor is not None and not may_see_task(actor, row, groups)):
         raise NotFoundError(f"task {task_id} not found")
     return row, groups
 
@@ -88,7 +90,7 @@ def _taken(uow: UnitOfWork, task_id: str) -> ConflictError:
 
 
 def claim(uow: UnitOfWork, task_id: str, actor: Actor) -> TaskView:
-    row, groups = _task(uow, task_id)
+    row, groups = _task(uow, task_id, actor)
     _check_open(row)
     if row.state == "claimed" and row.assignee == actor.username:
         return projection.task_view(row, groups)
@@ -103,7 +105,7 @@ def claim(uow: UnitOfWork, task_id: str, actor: Actor) -> TaskView:
 
 
 def unclaim(uow: UnitOfWork, task_id: str, actor: Actor) -> TaskView:
-    row, groups = _task(uow, task_id)
+    row, groups = _task(uow, task_id, actor)
     _check_open(row)
     check_may_act(actor, row, groups)
     if row.state != "claimed":
@@ -158,7 +160,7 @@ def complete(uow: UnitOfWork, task_id: str, actor: Actor, data: dict[str, Any] |
     # The task, its groups and its instance in one statement that also locks the instance row: the
     # same lock order as UnitOfWork.load, instance first, then the task's conditional update.
     row, groups, instance = store.task_with_instance(uow.conn, task_id)
-    if row is None:
+    if row is None or not may_see_task(actor, row, groups):
         raise NotFoundError(f"task {task_id} not found")
     _check_open(row)
     check_may_act(actor, row, groups)

@@ -85,4 +85,4 @@ def test_assign_to_unknown_user_is_422_and_audit_names_new_assignee_and_date(cli
     assert "no active user named ghost.user" in page.get_data(as_text=True)
     assert client.get(f"/api/v1/tasks/{task_id}", headers=lead).get_json()["assignee"] == "rob.reviewer"
     history = client.get(f"/tasks/{task_id}").get_data(as_text=True)
-    assert "→ rob.reviewer" in history and "→ 2031-05-04" in history
+    assert "reassigned" in history and "to rob.reviewer" in history and "to 2031-05-04 12:00" in history

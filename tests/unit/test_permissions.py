@@ -38,8 +38,11 @@ def test_see_and_act_on_a_task():
     assert may_see_task(OTTO, done, []) and not may_see_task(RITA, done, [])
     check_may_act(RITA, t, t.groups)
     check_may_act(OTTO, task(assignee="otto", groups=()), [])
-    with pytest.raises(PermissionDeniedError, match=r"you may not work on task 'Assess' \(groups: reviewers\)"):
+    with pytest.raises(NotFoundError):  # a task he may not even see: its name and groups stay hidden
         check_may_act(OTTO, t, t.groups)
+    seen = task(assignee="rita", completed_by="otto")  # he worked on it once: he sees it, may not act
+    with pytest.raises(PermissionDeniedError, match=r"you may not work on task 'Assess' \(groups: reviewers\)"):
+        check_may_act(OTTO, seen, seen.groups)
 
 
 def test_buttons_follow_what_the_runtime_accepts():
