@@ -16,6 +16,7 @@ from engine.settings import SettingsError
 from engine.settings import current as current_settings
 from engine.views import ROLES, Actor
 from storage.db import Database
+from web.serving import DEFAULT_THREADS, DEFAULT_TIMEOUT, DEFAULT_WORKERS
 
 log = logging.getLogger("pdcaflow.cli")
 
@@ -148,12 +149,12 @@ def _parse_bind(bind: str) -> str:
 
 
 @main.command()
-@click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 64),
+@click.option("--workers", default=DEFAULT_WORKERS, show_default=True, type=click.IntRange(1, 64),
               help="gunicorn worker processes")
-@click.option("--threads", default=4, show_default=True, type=click.IntRange(1, 64),
+@click.option("--threads", default=DEFAULT_THREADS, show_default=True, type=click.IntRange(1, 64),
               help="request threads per worker")
 @click.option("--bind", default="127.0.0.1:8000", show_default=True, help="HOST:PORT to listen on")
-@click.option("--timeout", default=60, show_default=True, type=click.IntRange(5, 3600),
+@click.option("--timeout", default=DEFAULT_TIMEOUT, show_default=True, type=click.IntRange(5, 3600),
               help="seconds before a silent worker is restarted")
 def serve(workers: int, threads: int, bind: str, timeout: int) -> None:
     """Production web server (gunicorn); run the scheduler as `pdcaflow scheduler` processes."""
@@ -205,10 +206,13 @@ def demo() -> None:
 
 
 @main.command()
-@click.argument("name", type=click.Choice(["engine", "timers", "inbox", "kpis", "dmn-tck", "external-tasks", "corpus"]))
+@click.argument("name", type=click.Choice(["engine", "timers", "inbox", "kpis", "dmn-tck", "external-tasks", "corpus",
+                                           "http"]))
 @click.option("--n", "n", default=None, type=int,
               help="size (engine: 2000 instances, timers: 10000 timers, kpis: 100000 complaints, "
-                   "external-tasks: 2000 tasks)")
+                   "external-tasks: 2000 tasks, http: 2000 task completions)")
+@click.option("--clients", default=8, show_default=True, type=click.IntRange(1, 256),
+              help="http: concurrent HTTP client processes")
 @click.option("--workers", default=4, show_default=True, type=int, help="external-tasks: concurrent worker processes")
 @click.option("--servers", default=2, show_default=True, type=int, help="external-tasks: web server processes")
 @click.option("--tasks", "n_tasks", default=1_000_000, show_default=True, type=int,
@@ -220,8 +224,8 @@ def demo() -> None:
 @click.option("--path", "paths", multiple=True, type=click.Path(exists=True),
               help="dmn-tck: a DMN TCK test-case folder, e.g. TestCases/compliance-level-2; "
                    "corpus: a BPMN/DMN file or folder (repeatable)")
-def bench(name: str, n: int | None, workers: int, servers: int, n_tasks: int, reps: int, no_fill: bool,
-          as_json: bool, database_url: str | None, paths: tuple[str, ...]) -> None:
+def bench(name: str, n: int | None, clients: int, workers: int, servers: int, n_tasks: int, reps: int,
+          no_fill: bool, as_json: bool, database_url: str | None, paths: tuple[str, ...]) -> None:
     """Benchmarks (see README)."""
     if name == "corpus":
         _bench_corpus(paths, as_json)
@@ -249,6 +253,10 @@ def bench(name: str, n: int | None, workers: int, servers: int, n_tasks: int, re
         from benchmarks.external_tasks import run_external_task_bench
 
         result = run_external_task_bench(n or 2000, database_url, workers=workers, servers=servers)
+    elif name == "http":
+        from benchmarks.http_completion import run_http_bench
+
+        result = run_http_bench(n or 2000, database_url, clients=clients)
     elif name == "kpis":
         from benchmarks.kpis import run_kpi_bench
 

@@ -14,6 +14,8 @@ from typing import Any
 from flask import Flask
 
 RUN_THREADS = 8  # waitress request threads of `pdcaflow run` (Flask's server used one per request)
+# `pdcaflow serve` defaults (also what `pdcaflow bench http` measures)
+DEFAULT_WORKERS, DEFAULT_THREADS, DEFAULT_TIMEOUT = 2, 4, 60
 
 
 def serve_waitress(app: Flask, host: str, port: int) -> None:
