@@ -25,6 +25,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 
+from benchmarks.database import bench_database
 from engine import directory
 from engine.accounts import save_user
 from engine.runtime import Runtime
@@ -157,11 +158,8 @@ def run_http_bench(n: int, url: str | None = None, clients: int = 8) -> dict[str
 
     ctx = multiprocessing.get_context("spawn")
     with tempfile.TemporaryDirectory() as tmp:
-        db_url = url or f"sqlite:///{Path(tmp) / 'bench.sqlite3'}"
-        db = Database(db_url)
-        db.create_all()
-        if url:
-            db.truncate_all()
+        db = bench_database(url, tmp)
+        db_url = db.url
         task_ids, token = _seed(db, n)
         ports = {"pdcaflow": _free_port(), "bare": _free_port()}
         servers = [ctx.Process(target=_serve, args=(kind, db_url, tmp, f"127.0.0.1:{port}"))

@@ -188,10 +188,11 @@ def test_two_servers_two_schedulers_under_load(load_database, tmp_path):
         "completed_twice": len(twice) + answered_twice, "timers_due": len(due_timers),
         "timers_not_fired": len(not_fired), "timers_fired_not_once": len(fired_wrong),
         "escalations": len(escalations), "escalations_twice": sum(1 for row in escalations if row[3] > 1),
-        "per_request": load["per_request"],
+        "per_request": load["per_request"], "errors": load["errors"],
+        "logs": {name: log[-4000:] for name, log in logs.items() if log.strip()},
     }
     REPORT.write_text(json.dumps(figures, indent=1))
-    print("\nscale-out load:", json.dumps({k: v for k, v in figures.items() if k != "per_request"}))
+    print("\nscale-out load:", json.dumps({k: v for k, v in figures.items() if k not in ("per_request", "logs")}))
     tracebacks = {name: log[-3000:] for name, log in logs.items() if "Traceback" in log}
 
     assert load["status_5xx"] == 0 and load["connection_errors"] == 0, (load["errors"], tracebacks)
