@@ -117,6 +117,12 @@ def _wait_timers_drained(db: Database, seconds: float = 30) -> None:
         time.sleep(0.5)
 
 
+def _excerpt(log: str) -> str:
+    """From just before the first traceback in a process's stderr, or its end."""
+    at = log.find("Traceback")
+    return log[max(0, at - 300):at + 5000] if at >= 0 else log[-2000:]
+
+
 @pytest.mark.slow
 def test_two_servers_two_schedulers_under_load(load_database, tmp_path):
     env = dict(os.environ, PYTHONPATH=str(ROOT), DATABASE_URL=load_database,
@@ -189,11 +195,11 @@ def test_two_servers_two_schedulers_under_load(load_database, tmp_path):
         "timers_not_fired": len(not_fired), "timers_fired_not_once": len(fired_wrong),
         "escalations": len(escalations), "escalations_twice": sum(1 for row in escalations if row[3] > 1),
         "per_request": load["per_request"], "errors": load["errors"],
-        "logs": {name: log[-4000:] for name, log in logs.items() if log.strip()},
+        "logs": {name: _excerpt(log) for name, log in logs.items() if log.strip()},
     }
     REPORT.write_text(json.dumps(figures, indent=1))
     print("\nscale-out load:", json.dumps({k: v for k, v in figures.items() if k not in ("per_request", "logs")}))
-    tracebacks = {name: log[-3000:] for name, log in logs.items() if "Traceback" in log}
+    tracebacks = {name: _excerpt(log) for name, log in logs.items() if "Traceback" in log}
 
     assert load["status_5xx"] == 0 and load["connection_errors"] == 0, (load["errors"], tracebacks)
     assert not tracebacks, tracebacks
