@@ -16,7 +16,7 @@ from engine.settings import SettingsError
 from engine.settings import current as current_settings
 from engine.views import ROLES, Actor
 from storage.db import Database
-from web.serving import DEFAULT_THREADS, DEFAULT_TIMEOUT, DEFAULT_WORKERS
+from web.serving import DEFAULT_KEEPALIVE, DEFAULT_THREADS, DEFAULT_TIMEOUT, DEFAULT_WORKERS
 
 log = logging.getLogger("pdcaflow.cli")
 
@@ -156,7 +156,9 @@ def _parse_bind(bind: str) -> str:
 @click.option("--bind", default="127.0.0.1:8000", show_default=True, help="HOST:PORT to listen on")
 @click.option("--timeout", default=DEFAULT_TIMEOUT, show_default=True, type=click.IntRange(5, 3600),
               help="seconds before a silent worker is restarted")
-def serve(workers: int, threads: int, bind: str, timeout: int) -> None:
+@click.option("--keepalive", default=DEFAULT_KEEPALIVE, show_default=True, type=click.IntRange(1, 3600),
+              help="seconds an idle keep-alive connection stays open (above a proxy's upstream idle timeout)")
+def serve(workers: int, threads: int, bind: str, timeout: int, keepalive: int) -> None:
     """Production web server (gunicorn); run the scheduler as `pdcaflow scheduler` processes."""
     from web.serving import serve_gunicorn
 
@@ -170,7 +172,7 @@ def serve(workers: int, threads: int, bind: str, timeout: int) -> None:
 
     click.echo(f"PDCA Flow on http://{bind}/  (database {_redact(url)}; {workers} workers x {threads} threads; "
                "scheduler: run `pdcaflow scheduler`)")
-    serve_gunicorn(build, bind, workers, threads, timeout)
+    serve_gunicorn(build, bind, workers, threads, timeout, keepalive)
 
 
 @main.command()
