@@ -40,7 +40,7 @@ USERS = [  # name, role, groups (the employees and leads tests/load/locustfile.p
       for name in ("carl.service", "cora.service", "cleo.service", "chad.service")],
     *[(name, "quality_lead", ["quality_lead"]) for name in ("lena.lead", "luis.lead")],
 ]
-RUN_TIME = os.environ.get("PDCAFLOW_LOAD_TIME", "45s")  # a longer or heavier run by hand: env
+RUN_SECONDS = int(os.environ.get("PDCAFLOW_LOAD_SECONDS", "45"))  # a longer or heavier run by hand: env
 USERS_N = int(os.environ.get("PDCAFLOW_LOAD_USERS", "16"))
 
 
@@ -147,10 +147,10 @@ def test_two_servers_two_schedulers_under_load(load_database, tmp_path):
         out = tmp_path / "locust.json"
         locust = subprocess.run(
             [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless", "-u", str(USERS_N),
-             "-r", str(USERS_N), "-t", RUN_TIME, "--stop-timeout", "10", "--only-summary", "--host", hosts[0]],
+             "-r", str(USERS_N), "-t", f"{RUN_SECONDS}s", "--stop-timeout", "10", "--only-summary", "--host", hosts[0]],
             cwd=ROOT, env=dict(env, PDCAFLOW_LOAD_HOSTS=",".join(hosts), PDCAFLOW_LOAD_PASSWORD=PASSWORD,
                                PDCAFLOW_LOAD_OUT=str(out)),
-            capture_output=True, text=True, timeout=120)
+            capture_output=True, text=True, timeout=RUN_SECONDS + 90)
         assert out.exists(), locust.stderr[-3000:]
         load = json.loads(out.read_text())
         _wait_timers_drained(db)
