@@ -18,6 +18,7 @@ from SpiffWorkflow.bpmn import BpmnWorkflow
 from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import event
 
+from benchmarks.database import bench_database
 from engine.bpmn_parser import PdcaParser
 from engine.runtime import Runtime
 from engine.sandbox import SandboxScriptEngine
@@ -71,10 +72,7 @@ def run_engine_bench(n: int, url: str | None = None, progress: Callable[[int], N
                      rounds: int = 3) -> dict[str, Any]:
     """Median of `rounds` alternating rounds, so machine drift hits both sides alike."""
     with tempfile.TemporaryDirectory() as tmp:
-        db = Database(url or f"sqlite:///{Path(tmp) / 'bench.sqlite3'}")
-        db.create_all()
-        if url:
-            db.truncate_all()
+        db = bench_database(url, tmp)
         _raw(min(50, n))  # warm-up: imports, caches
         statements = [0]
 

@@ -21,6 +21,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 
+from benchmarks.database import bench_database
 from engine.accounts import save_user
 from engine.runtime import Runtime
 from engine.views import Actor
@@ -91,11 +92,8 @@ def _work(port: int, name: str, start: Any, results: Any) -> None:
 def run_external_task_bench(n: int, url: str | None = None, workers: int = 4, servers: int = 2) -> dict[str, Any]:
     ctx = multiprocessing.get_context("spawn")
     with tempfile.TemporaryDirectory() as tmp:
-        db_url = url or f"sqlite:///{Path(tmp) / 'bench.sqlite3'}"
-        db = Database(db_url)
-        db.create_all()
-        if url:
-            db.truncate_all()
+        db = bench_database(url, tmp)
+        db_url = db.url
         runtime = Runtime(db)
         runtime.deploy_paths([PROCESS])
         save_user(db, USER, "worker", password=PASSWORD)

@@ -22,6 +22,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 
+from benchmarks.database import bench_database
 from engine import clock
 from engine.runtime import Runtime
 from engine.runtime.timers import TimerPolicy, fire_due_timers
@@ -156,11 +157,7 @@ def _drain_two_processes(url: str, ahead: timedelta) -> tuple[list[int], float, 
 def run_timer_bench(n: int, url: str | None = None) -> dict[str, Any]:
     """Seed `n` waiting timers and time draining them (on PostgreSQL also with two processes)."""
     with tempfile.TemporaryDirectory() as tmp:
-        db_url = url or f"sqlite:///{Path(tmp) / 'bench.sqlite3'}"
-        db = Database(db_url)
-        db.create_all()
-        if url:
-            db.truncate_all()
+        db = bench_database(url, tmp)
         result: dict[str, Any] = {"bench": "timers", "n": n, "db": db.dialect}
         seed_timer_backlog(db, n)
         fired, elapsed, cpu = _drain_timed(db, "bench-1", _PAST_THE_TIMER)

@@ -28,7 +28,7 @@ from storage import outbox
 from storage.db import Database
 from storage.instances import case_rows
 from storage.models import AuditEvent, Group, HumanTask, User, UserGroup
-from storage.scheduling import InAppNotification, NotificationOutbox, SchedulerCursor
+from storage.scheduling import InAppNotification, NotificationOutbox, SchedulerCursor, lock_cursor
 
 log = logging.getLogger("pdcaflow.notifications")
 
@@ -157,23 +157,11 @@ LOOKBACK = 200  # ids below the cursor re-checked: PostgreSQL ids may commit out
 MAX_EVENT_AGE = timedelta(days=1)  # a fresh database does not mail about last year's tasks
 
 
-def _lock_cursor(session: Session, db: Database, name: str, now: datetime) -> SchedulerCursor:
-    stmt = select(SchedulerCursor).where(SchedulerCursor.name == name)
-    if db.dialect == "postgresql":
-        stmt = stmt.with_for_update()
-    cursor = session.scalars(stmt).first()
-    if cursor is None:
-        cursor = SchedulerCursor(name=name, value=0, updated_at=now)
-        session.add(cursor)
-        session.flush()
-    return cursor
-
-
 def audit_events_since(session: Session, db: Database, cursor_name: str, types: tuple[str, ...], now: datetime,
                        batch: int) -> tuple[SchedulerCursor, list[AuditEvent]]:
     """Lock the named cursor and read the audit events of `types` from LOOKBACK ids below it on,
     oldest first; the caller moves `cursor.value` past what it handled (re-reads are deduplicated)."""
-    cursor = _lock_cursor(session, db, cursor_name, now)
+    cursor = lock_cursor(session, cursor_name, now)
     events = session.scalars(select(AuditEvent).where(
         AuditEvent.id > cursor.value - LOOKBACK, AuditEvent.type.in_(types))
         .order_by(AuditEvent.id).limit(batch)).all()

@@ -9,8 +9,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Index, String, Text, UniqueConstraint, func
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy import Index, String, Text, UniqueConstraint, func, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from storage.models import Base
 
@@ -94,6 +95,22 @@ class SchedulerCursor(Base):
     name: Mapped[str] = mapped_column(String(80), primary_key=True)
     value: Mapped[int] = mapped_column(default=0)
     updated_at: Mapped[datetime | None]
+
+
+def lock_cursor(session: Session, name: str, now: datetime) -> SchedulerCursor:
+    """The named cursor, created at 0 if missing, locked until the transaction ends.
+
+    Schedulers meeting a missing cursor at once each insert it: ON CONFLICT DO NOTHING makes the
+    later insert wait for the first and then do nothing (a plain INSERT failed with a unique
+    violation), and FOR UPDATE then waits for the first transaction's row lock. On SQLite the write
+    transaction already excludes every other writer.
+    """
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    session.execute(insert(SchedulerCursor).values(name=name, value=0, updated_at=now)
+                    .on_conflict_do_nothing(index_elements=["name"]))
+    stmt = select(SchedulerCursor).where(SchedulerCursor.name == name)
+    return session.scalars(stmt.with_for_update() if dialect == "postgresql" else stmt).one()
 
 
 # acknowledgements already sent to one address today (engine/customer_mail.py, migration 0013)

@@ -16,6 +16,7 @@ from engine.settings import SettingsError
 from engine.settings import current as current_settings
 from engine.views import ROLES, Actor
 from storage.db import Database
+from web.serving import DEFAULT_KEEPALIVE, DEFAULT_THREADS, DEFAULT_TIMEOUT, DEFAULT_WORKERS
 
 log = logging.getLogger("pdcaflow.cli")
 
@@ -162,14 +163,16 @@ def _parse_bind(bind: str) -> str:
 
 
 @main.command()
-@click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 64),
+@click.option("--workers", default=DEFAULT_WORKERS, show_default=True, type=click.IntRange(1, 64),
               help="gunicorn worker processes")
-@click.option("--threads", default=4, show_default=True, type=click.IntRange(1, 64),
+@click.option("--threads", default=DEFAULT_THREADS, show_default=True, type=click.IntRange(1, 64),
               help="request threads per worker")
 @click.option("--bind", default="127.0.0.1:8000", show_default=True, help="HOST:PORT to listen on")
-@click.option("--timeout", default=60, show_default=True, type=click.IntRange(5, 3600),
+@click.option("--timeout", default=DEFAULT_TIMEOUT, show_default=True, type=click.IntRange(5, 3600),
               help="seconds before a silent worker is restarted")
-def serve(workers: int, threads: int, bind: str, timeout: int) -> None:
+@click.option("--keepalive", default=DEFAULT_KEEPALIVE, show_default=True, type=click.IntRange(1, 3600),
+              help="seconds an idle keep-alive connection stays open (above a proxy's upstream idle timeout)")
+def serve(workers: int, threads: int, bind: str, timeout: int, keepalive: int) -> None:
     """Production web server (gunicorn); run the scheduler as `pdcaflow scheduler` processes."""
     import dataclasses
 
@@ -189,7 +192,7 @@ def serve(workers: int, threads: int, bind: str, timeout: int) -> None:
     settings = current_settings()
     with shared_metrics_dir(settings.metrics_dir) as metrics_dir:
         configure(dataclasses.replace(settings, metrics_dir=metrics_dir))  # the workers inherit it
-        serve_gunicorn(build, bind, workers, threads, timeout)
+        serve_gunicorn(build, bind, workers, threads, timeout, keepalive)
 
 
 @main.command()
@@ -258,14 +261,17 @@ def demo() -> None:
 
 @main.command()
 @click.argument("name", type=click.Choice(["engine", "timers", "inbox", "kpis", "dmn-tck", "external-tasks", "corpus",
-                                               "timer-lateness", "scheduler-memory"]))
+                                               "timer-lateness", "scheduler-memory", "http"]))
 @click.option("--n", "n", default=None, type=int,
               help="size (engine: 2000 instances, timers and timer-lateness: 10000 timers, kpis: 100000 "
-                   "complaints, external-tasks: 2000 tasks, scheduler-memory: 100000 instances)")
+                   "complaints, external-tasks: 2000 tasks, scheduler-memory: 100000 instances, "
+                   "http: 2000 task completions)")
 @click.option("--window", default=600.0, show_default=True, type=float,
               help="timer-lateness: seconds over which the waiting timers come due")
 @click.option("--duration", default=60.0, show_default=True, type=float,
               help="timer-lateness: seconds the scheduler runs (from the first due time)")
+@click.option("--clients", default=8, show_default=True, type=click.IntRange(1, 256),
+              help="http: concurrent HTTP client processes")
 @click.option("--workers", default=4, show_default=True, type=int, help="external-tasks: concurrent worker processes")
 @click.option("--servers", default=2, show_default=True, type=int, help="external-tasks: web server processes")
 @click.option("--tasks", "n_tasks", default=1_000_000, show_default=True, type=int,
@@ -277,7 +283,8 @@ def demo() -> None:
 @click.option("--path", "paths", multiple=True, type=click.Path(exists=True),
               help="dmn-tck: a DMN TCK test-case folder, e.g. TestCases/compliance-level-2; "
                    "corpus: a BPMN/DMN file or folder (repeatable)")
-def bench(name: str, n: int | None, window: float, duration: float, workers: int, servers: int, n_tasks: int, reps: int,
+def bench(name: str, n: int | None, window: float, duration: float, clients: int, workers: int, servers: int,
+          n_tasks: int, reps: int,
           no_fill: bool, as_json: bool, database_url: str | None, paths: tuple[str, ...]) -> None:
     """Benchmarks (see README)."""
     if name == "corpus":
@@ -306,6 +313,10 @@ def bench(name: str, n: int | None, window: float, duration: float, workers: int
         from benchmarks.external_tasks import run_external_task_bench
 
         result = run_external_task_bench(n or 2000, database_url, workers=workers, servers=servers)
+    elif name == "http":
+        from benchmarks.http_completion import run_http_bench
+
+        result = run_http_bench(n or 2000, database_url, clients=clients)
     elif name == "kpis":
         from benchmarks.kpis import run_kpi_bench
 

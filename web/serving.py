@@ -21,6 +21,13 @@ from typing import Any
 from flask import Flask
 
 RUN_THREADS = 8  # waitress request threads of `pdcaflow run` (Flask's server used one per request)
+# `pdcaflow serve` defaults (also what `pdcaflow bench http` measures)
+DEFAULT_WORKERS, DEFAULT_THREADS, DEFAULT_TIMEOUT = 2, 4, 60
+# Seconds an idle keep-alive connection stays open. gunicorn's 2 s made the scale-out load test see
+# connection resets: a client reusing a connection just as the server closed it for being idle
+# (the request never reaches the app, and an HTTP client library does not resend it). Behind a
+# proxy that keeps upstream connections, set this above the proxy's idle timeout.
+DEFAULT_KEEPALIVE = 15
 
 
 def serve_waitress(app: Flask, host: str, port: int) -> None:
@@ -58,14 +65,14 @@ def shared_metrics_dir(configured: Path | None) -> Iterator[Path]:
 
 
 def serve_gunicorn(app_factory: Callable[[], Flask], bind: str, workers: int, threads: int,
-                   timeout: int) -> None:
+                   timeout: int, keepalive: int = DEFAULT_KEEPALIVE) -> None:
     """Run gunicorn in this process with `workers` forked workers of `threads` threads each."""
     from gunicorn.app.base import BaseApplication
 
     class _Gunicorn(BaseApplication):  # type: ignore[misc]  (gunicorn has no type hints)
         def load_config(self) -> None:
             options: dict[str, Any] = {
-                "bind": bind, "workers": workers, "threads": threads, "timeout": timeout,
+                "bind": bind, "workers": workers, "threads": threads, "timeout": timeout, "keepalive": keepalive,
                 # gthread: a worker serves `threads` requests at once (the API waits on the database)
                 "worker_class": "gthread" if threads > 1 else "sync",
                 "accesslog": None, "errorlog": "-", "loglevel": "warning",
