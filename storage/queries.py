@@ -27,6 +27,10 @@ def list_groups(session: Session) -> list[dict[str, Any]]:
     return [{"name": g.name, "members": sorted(m.username for m in g.members)} for g in rows]
 
 
+def group_names(session: Session) -> list[str]:
+    return list(session.scalars(select(Group.name).order_by(Group.name)))
+
+
 def add_token(session: Session, username: str, token_hash: str, created_at: datetime, expires_at: datetime,
               label: str | None = None) -> bool:
     user_id = session.scalar(select(User.id).where(User.username == username, User.active.is_(True)))
