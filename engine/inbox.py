@@ -29,9 +29,8 @@ def process_keys(db: Database) -> list[str]:
 def process_choices(db: Database) -> list[tuple[str, str]]:
     """(key, display name) of the deployed BPMN processes, by name (the inbox's process filter)."""
     with db.read() as session:
-        keys = queries.process_keys(session)
-        names = queries.process_names(session, keys)
-    return sorted(((k, names.get(k) or k) for k in keys), key=lambda kv: kv[1].lower())
+        choices = queries.process_choices(session)
+    return sorted(choices, key=lambda kv: kv[1].lower())
 
 
 def resolve_process(db: Database, value: str | None) -> str | None:

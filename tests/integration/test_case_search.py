@@ -140,3 +140,16 @@ def test_web_inbox_filter_bar(client, runtime, lead):
     both = client.get("/inbox?tab=groups&q=example&group=reviewers").get_data(as_text=True)
     assert "C-71" in both.split("<tbody>")[1] and "C-72" not in both.split("<tbody>")[1]
     assert client.get("/inbox?tab=groups&due=whenever&priority=x&group=purchasing").status_code == 200
+
+
+def test_shipped_complaint_process_declares_its_case(client, runtime, complaint_process):
+    response = client.post("/api/v1/complaints", json={"customer_name": "Greta Gruber", "customer_email": "g@example.com",
+                                                       "product": "Kettle K2", "description": "The lid cracked"})
+    assert response.status_code == 201, response.get_json()
+    reference = response.get_json()["reference"]
+    lead = token(client, "lena.lead")
+    (task, *_) = client.get("/api/v1/tasks?q=greta gruber", headers=lead).get_json()
+    assert task["case"]["reference"] == reference and task["case"]["title"] == "Greta Gruber"
+    assert "Product concerned: Kettle K2" in task["case"]["summary"]  # the start form's label
+    assert {t["case"]["reference"] for t in client.get(f"/api/v1/tasks?q={reference}", headers=lead).get_json()} \
+        == {reference}
