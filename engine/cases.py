@@ -25,7 +25,7 @@ from typing import Any
 
 from storage.instances import TASK_SORTS
 
-__all__ = ["TASK_SORTS", "CaseDeclaration", "case_columns", "case_of", "declared_case", "search_text"]
+__all__ = ["LISTED_VARIABLES", "TASK_SORTS", "CaseDeclaration", "case_columns", "case_of", "declared_case", "search_text"]
 
 TITLE_PROPERTY = "case.title"
 SUMMARY_PROPERTY = "case.summary"
@@ -33,6 +33,8 @@ SUMMARY_PROPERTY = "case.summary"
 # short facts listed in the summary
 FALLBACK_TITLE = ("customer_name", "supplier_name", "supplier", "reporter_name")
 FALLBACK_SUMMARY = (("product", "Product"), ("severity", "Severity"), ("category", "Category"))
+# what a task list reads of an instance's data (the rest of the case is in its case columns)
+LISTED_VARIABLES = ("reference", "complaint_reference", *FALLBACK_TITLE, *(name for name, _ in FALLBACK_SUMMARY))
 MAX_PART = 120  # characters of one value
 MAX_TITLE = 255  # process_instance.case_title
 MAX_SUMMARY = 500  # process_instance.case_summary

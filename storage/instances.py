@@ -418,15 +418,21 @@ def _contains(text: str) -> str:
     return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
 
 
-def case_rows(conn: Connection, instance_ids: Iterable[str]) -> dict[str, Row]:
-    """(id, business_key, data, definition_id, case_title, case_summary) of the instances, by id: what the
-    inbox's case columns are made of."""
+def case_rows(conn: Connection, instance_ids: Iterable[str], variables: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """What the inbox's case columns are made of, by instance id: business_key, case_title, case_summary,
+    `indexed` (a title or summary was written: not an instance waiting for its first save since
+    migration 0016) and `variables`: the named top-level variables as text, extracted in SQL (an
+    instance's whole data can be large; the list needs a few values of it)."""
     ids = list(set(instance_ids))
     if not ids:
         return {}
-    rows = conn.execute(select(_PI.c.id, _PI.c.business_key, _PI.c.data, _PI.c.definition_id, _PI.c.case_title,
-                               _PI.c.case_summary).where(_PI.c.id.in_(ids)))
-    return {r.id: r for r in rows}
+    extracted = [_PI.c.data[name].as_string().label(f"v{i}") for i, name in enumerate(variables)]
+    indexed = or_(_PI.c.case_title.is_not(None), _PI.c.case_summary.is_not(None)).label("indexed")
+    rows = conn.execute(select(_PI.c.id, _PI.c.business_key, _PI.c.case_title, _PI.c.case_summary, indexed,
+                               *extracted).where(_PI.c.id.in_(ids)))
+    return {r.id: {"business_key": r.business_key, "case_title": r.case_title, "case_summary": r.case_summary,
+                   "indexed": bool(r.indexed),
+                   "variables": {name: r._mapping[f"v{i}"] for i, name in enumerate(variables)}} for r in rows}
 
 
 def active_usernames(conn: Connection, names: Iterable[str]) -> set[str]:
