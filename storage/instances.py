@@ -8,6 +8,7 @@ The engine decides *what* to write (engine/runtime/unit_of_work.py); this module
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
@@ -426,13 +427,19 @@ def case_rows(conn: Connection, instance_ids: Iterable[str], variables: Sequence
     ids = list(set(instance_ids))
     if not ids:
         return {}
-    extracted = [_PI.c.data[name].as_string().label(f"v{i}") for i, name in enumerate(variables)]
-    indexed = or_(_PI.c.case_title.is_not(None), _PI.c.case_summary.is_not(None)).label("indexed")
-    rows = conn.execute(select(_PI.c.id, _PI.c.business_key, _PI.c.case_title, _PI.c.case_summary, indexed,
-                               *extracted).where(_PI.c.id.in_(ids)))
+    rows = conn.execute(_case_rows_statement(tuple(variables)), {"ids": ids})
     return {r.id: {"business_key": r.business_key, "case_title": r.case_title, "case_summary": r.case_summary,
                    "indexed": bool(r.indexed),
                    "variables": {name: r._mapping[f"v{i}"] for i, name in enumerate(variables)}} for r in rows}
+
+
+@functools.lru_cache(maxsize=8)
+def _case_rows_statement(variables: tuple[str, ...]) -> Any:
+    """Built once per variable list: a JSON extraction's cache key is dear to compute per call."""
+    extracted = [_PI.c.data[name].as_string().label(f"v{i}") for i, name in enumerate(variables)]
+    indexed = or_(_PI.c.case_title.is_not(None), _PI.c.case_summary.is_not(None)).label("indexed")
+    return select(_PI.c.id, _PI.c.business_key, _PI.c.case_title, _PI.c.case_summary, indexed,
+                  *extracted).where(_PI.c.id.in_(bindparam("ids", expanding=True)))
 
 
 def active_usernames(conn: Connection, names: Iterable[str]) -> set[str]:
