@@ -410,8 +410,17 @@ def search_condition(dialect: str, q: str) -> Any:
         else:
             match = _CASE_SEARCH.c.case_text.like("%" + text + "%")
         return select(_PI.c.id).where(_INSTANCE_ROWID.in_(select(_CASE_SEARCH.c.rowid).where(match)))
-    # PostgreSQL: the pg_trgm GIN index answers LIKE (backslash is its default escape)
-    return select(_PI.c.id).where(_PI.c.case_text.like(_contains(text)))
+    # PostgreSQL: the pg_trgm GIN index answers LIKE (backslash is its default escape). It reads the
+    # posting list of every trigram of the pattern, so a word found in most cases ("customer") makes
+    # it slow: the index looks for the most telling word only (one with digits — a reference, an order
+    # or customer number — else the longest), and the whole text is checked on those rows alone (an
+    # expression the index cannot take).
+    words = [w for w in text.split() if len(w) >= 3]
+    if len(words) < 2:
+        return select(_PI.c.id).where(_PI.c.case_text.like(_contains(text)))
+    telling = max(words, key=lambda w: (any(ch.isdigit() for ch in w), len(w)))
+    return select(_PI.c.id).where(_PI.c.case_text.like(_contains(telling)),
+                                  _PI.c.case_text.op("||")(literal("")).like(_contains(text)))
 
 
 def _contains(text: str) -> str:

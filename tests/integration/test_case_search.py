@@ -56,6 +56,10 @@ def test_declared_case_is_indexed_on_start_and_complete(client, runtime, tmp_pat
     assert _refs(client, rita, "q=toaster") == ["C-32"]        # a title word
     assert _refs(client, rita, "q=ord-77") == ["C-31"]         # a summary word
     assert _refs(client, rita, "q=nothing like this") == []
+    # several words: the text as typed, found anywhere (PostgreSQL's index looks for the word with digits)
+    assert _refs(client, rita, "q=Greta  Gruber") == ["C-31"]
+    assert _refs(client, rita, "q=number: ord-77") == ["C-31"]
+    assert _refs(client, rita, "q=gruber greta") == []
     # completing the first step writes variables: the summary (form labels) and the index follow
     runtime.complete(started.tasks[0].id, REVIEWER, {"amount": 500, "urgent": True, "note": "dented lid"})
     lead = token(client, "lena.lead")
