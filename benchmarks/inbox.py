@@ -1,6 +1,7 @@
 """`pdcaflow bench inbox`: the inbox query and the inbox page on a large task table.
 
-Fills the database directly (SQLAlchemy Core executemany, in chunks) with N human tasks — a tenth
+Fills the database directly (SQLAlchemy Core executemany, in chunks; the case search index is
+kept by its triggers / GIN index as for any write) with N human tasks — a tenth
 of them open or claimed, the rest completed — spread over 500 candidate groups and 5,000 users,
 on fake process instances with tiny state blobs. Then times `Runtime.tasks` for a typical employee
 in 2-3 groups (the "my groups" and "mine" tabs) and the whole inbox page (Flask test client, signed
@@ -22,6 +23,7 @@ from typing import Any
 from sqlalchemy import insert
 from werkzeug.security import generate_password_hash
 
+from engine.cases import case_columns
 from engine.runtime import Runtime
 from engine.views import Actor
 from storage.db import Database
@@ -108,11 +110,11 @@ def fill(db: Database, n_tasks: int, progress: Callable[[str], None]) -> None:
     started = now - timedelta(days=400)
 
     def instance_row(j: int) -> dict[str, Any]:
+        data = {"customer_name": f"Customer {j:07d}", "product": f"Product {j % 97}"}
         return {"id": f"{j:032x}", "definition_id": 1, "process_key": KEY, "process_version": 1,
-                "business_key": f"B-{j}", "status": "running", "state": b"{}",
-                "data": {"customer_name": f"Customer {j:07d}", "product": f"Product {j % 97}"},
+                "business_key": f"B-{j}", "status": "running", "state": b"{}", "data": data,
                 "started_at": started + timedelta(minutes=j % 500_000), "started_by": "bench", "ended_at": None,
-                "version": 1}
+                "version": 1, **case_columns(f"B-{j}", data)}  # as a save writes them (the search index)
 
     def task_row(i: int) -> dict[str, Any]:
         created = started + timedelta(minutes=i // 2)

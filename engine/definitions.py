@@ -29,10 +29,11 @@ from sqlalchemy.orm import Session
 from engine import clock
 from engine.bpmn_parser import CAMUNDA, PdcaParser
 from engine.camunda_compat import drop_data_stores, normalise_namespaces, parse_stored_model, resolve_links
+from engine.cases import FALLBACK, CaseDeclaration, declared_case
 from engine.definition_checks import BPMN_NS, check_bpmn, check_dmn, describe, local
 from engine.dmn.model import DMN_NAMESPACES as DMN_MODEL_NAMESPACES
 from engine.errors import DeploymentError, NotFoundError, Problem
-from engine.forms import form_data_fields
+from engine.forms import CAMUNDA_NS, form_data_fields
 from engine.runtime.spiff import dump_specs, load_specs
 from engine.xml_safety import DEFAULT_MAX_BYTES, parse_xml
 from storage.models import ProcessDefinition
@@ -234,6 +235,7 @@ class DefinitionStore:
     def __init__(self) -> None:
         self._cache: dict[int, tuple[BpmnProcessSpec, dict[str, BpmnProcessSpec]]] = {}
         self._start_forms: dict[int, list[dict[str, Any]]] = {}
+        self._cases: dict[int, CaseDeclaration] = {}
         self._lock = threading.Lock()
 
     # ---- reading
@@ -265,6 +267,18 @@ class DefinitionStore:
             with self._lock:
                 self._start_forms[definition_id] = cached
         return copy.deepcopy(cached)
+
+    def case_declaration(self, session: Session, definition_id: int) -> CaseDeclaration:
+        """What a deployed process version declares as its case title and summary (engine/cases.py),
+        read from its stored XML once per version."""
+        cached = self._cases.get(definition_id)
+        if cached is None:
+            row = session.execute(select(ProcessDefinition.key, ProcessDefinition.xml)
+                                  .where(ProcessDefinition.id == definition_id)).first()
+            cached = declared_case(parse_stored_model(row.xml), row.key, BPMN_NS, CAMUNDA_NS) if row else FALLBACK
+            with self._lock:
+                self._cases[definition_id] = cached
+        return cached
 
     @staticmethod
     def xml_of(session: Session, definition_id: int) -> str:

@@ -104,6 +104,12 @@ def groups(db: Database) -> list[dict[str, Any]]:
         return queries.list_groups(session)
 
 
+def group_names(db: Database) -> list[str]:
+    """Every group's name (without members: the inbox's group filter)."""
+    with db.read() as session:
+        return queries.group_names(session)
+
+
 def new_complaint_reference(db: Database) -> str:
     now = clock.now()
     with db.write() as session:

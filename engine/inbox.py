@@ -29,6 +29,17 @@ def process_keys(db: Database) -> list[str]:
 def process_choices(db: Database) -> list[tuple[str, str]]:
     """(key, display name) of the deployed BPMN processes, by name (the inbox's process filter)."""
     with db.read() as session:
-        keys = queries.process_keys(session)
-        names = queries.process_names(session, keys)
-    return sorted(((k, names.get(k) or k) for k in keys), key=lambda kv: kv[1].lower())
+        choices = queries.process_choices(session)
+    return sorted(choices, key=lambda kv: kv[1].lower())
+
+
+def resolve_process(db: Database, value: str | None) -> str | None:
+    """The process key a filter names: a key, or a process's display name (case-insensitive). A value
+    naming no process is kept as it is (it then matches no task)."""
+    if not value:
+        return None
+    choices = process_choices(db)
+    if any(key == value for key, _ in choices):
+        return value
+    wanted = value.strip().lower()
+    return next((key for key, name in choices if name.lower() == wanted), value)

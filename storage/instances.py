@@ -8,6 +8,7 @@ The engine decides *what* to write (engine/runtime/unit_of_work.py); this module
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
@@ -15,15 +16,17 @@ from typing import Any
 from sqlalchemy import (
     Connection,
     Row,
-    Text,
     bindparam,
     cast,
+    column,
     func,
     insert,
     literal,
+    literal_column,
     null,
     or_,
     select,
+    table,
     union_all,
     update,
 )
@@ -344,17 +347,33 @@ def mark_incident(conn: Connection, instance_id: str) -> None:
 def list_tasks(conn: Connection, *, username: str, groups: Iterable[str], lead: bool, states: tuple[str, ...],
                mine: bool, in_groups: bool, instance_id: str | None, process_key: str | None,
                due_before: datetime | None, limit: int, offset: int, unassigned: bool = False,
-               q: str | None = None, sort: str = "due") -> list[Row]:
+               q: str | None = None, sort: str = "due", group: str | None = None, assignee: str | None = None,
+               due_after: datetime | None = None, undated: bool = False,
+               min_priority: int | None = None) -> list[Row]:
     """The inbox: tasks in `states` the user may see, due first (undated last), then priority, then age.
 
     `unassigned`: only tasks with no assignee and no candidates (the leads' Unassigned queue);
-    `q`: only tasks matching the search (`search_condition`); `sort`: one of TASK_SORTS."""
+    `q`: only tasks whose case matches the search (`search_condition`); `sort`: one of TASK_SORTS;
+    `group`: only tasks offered to that candidate group; `assignee`: only tasks held by that user;
+    `due_before`/`due_after`: due in that range; `undated`: only tasks without a due date;
+    `min_priority`: only tasks of at least that priority."""
     stmt = queries.task_filters(select(_HT), states, instance_id, process_key)
     if q:
-        stmt = stmt.where(search_condition(q))
+        stmt = stmt.where(_HT.c.instance_id.in_(search_condition(conn.dialect.name, q)))
     if due_before is not None:
         # overdue tasks are the earliest-due ones, so the leads' ordered ranges below still cover them
         stmt = stmt.where(_HT.c.due_at < due_before)
+    if due_after is not None:
+        stmt = stmt.where(_HT.c.due_at >= due_after)
+    if undated:
+        stmt = stmt.where(_HT.c.due_at.is_(None))
+    if group:
+        stmt = stmt.where(_HT.c.id.in_(select(_HTG.c.task_id).where(_HTG.c.group_name == group)))
+    if assignee:
+        stmt = stmt.where(_HT.c.assignee == assignee)
+    if min_priority is not None:
+        stmt = stmt.where(_HT.c.priority >= min_priority)
+    narrowed = bool(q or group or assignee or due_after is not None or undated or min_priority is not None)
     if unassigned:
         # a short queue (each task in it waits for a lead), so a plain filter rather than ordered ranges
         stmt = stmt.where(queries.unassigned_condition(_HT.c.id, _HT.c.assignee))
@@ -365,7 +384,7 @@ def list_tasks(conn: Connection, *, username: str, groups: Iterable[str], lead: 
         stmt = stmt.where(_HT.c.id.in_(queries.visible_task_ids(
             username, groups, lead=lead, states=states, mine=mine, in_groups=in_groups,
             instance_id=instance_id, process_key=process_key)))
-    elif q or sort != "due":  # the ordered index ranges below follow the due order only
+    elif narrowed or sort != "due":  # the ordered index ranges below follow the due order of all tasks only
         pass
     else:  # leads see every task: take the first ones from ordered index ranges, not a sort of all
         stmt = stmt.where(_HT.c.id.in_(queries.first_task_ids(
@@ -390,22 +409,60 @@ def _task_order(sort: str) -> tuple[Any, ...]:
     return (*due, _HT.c.priority.desc(), _HT.c.created_at, _HT.c.id)
 
 
-def search_condition(q: str) -> Any:
-    """Tasks whose name, case reference or case variables (customer, product, ...) contain `q`,
-    case-insensitively. The variables are matched in their stored JSON text."""
-    like = "%" + q.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-    in_case = select(_PI.c.id).where(or_(func.lower(_PI.c.business_key).like(like, escape="\\"),
-                                         func.lower(cast(_PI.c.data, Text)).like(like, escape="\\")))
-    return or_(func.lower(_HT.c.name).like(like, escape="\\"), _HT.c.instance_id.in_(in_case))
+# The case search index (storage.models.CASE_SEARCH_DDL): SQLite's FTS5 table over case_text.
+_CASE_SEARCH = table("case_search", column("rowid"), column("case_text"))
+_INSTANCE_ROWID = literal_column("process_instance.rowid")
 
 
-def case_rows(conn: Connection, instance_ids: Iterable[str]) -> dict[str, Row]:
-    """(id, business_key, data) of the instances, by id: what the inbox's case columns are made of."""
+def search_condition(dialect: str, q: str) -> Any:
+    """A SELECT of the ids of the instances whose case text (reference, title, summary, customer;
+    engine/cases.py) contains `q`, case-insensitively, answered from the case search index."""
+    text = " ".join(q.lower().split())
+    if dialect == "sqlite":
+        if "%" in text or "_" in text:  # FTS5 takes LIKE without ESCAPE only: these few scan the index
+            match = _CASE_SEARCH.c.case_text.like(_contains(text), escape="\\")
+        else:
+            match = _CASE_SEARCH.c.case_text.like("%" + text + "%")
+        return select(_PI.c.id).where(_INSTANCE_ROWID.in_(select(_CASE_SEARCH.c.rowid).where(match)))
+    # PostgreSQL: the pg_trgm GIN index answers LIKE (backslash is its default escape). It reads the
+    # posting list of every trigram of the pattern, so a word found in most cases ("customer") makes
+    # it slow: the index looks for the most telling word only (one with digits — a reference, an order
+    # or customer number — else the longest), and the whole text is checked on those rows alone (an
+    # expression the index cannot take).
+    words = [w for w in text.split() if len(w) >= 3]
+    if len(words) < 2:
+        return select(_PI.c.id).where(_PI.c.case_text.like(_contains(text)))
+    telling = max(words, key=lambda w: (any(ch.isdigit() for ch in w), len(w)))
+    return select(_PI.c.id).where(_PI.c.case_text.like(_contains(telling)),
+                                  _PI.c.case_text.op("||")(literal("")).like(_contains(text)))
+
+
+def _contains(text: str) -> str:
+    """A LIKE pattern matching `text` anywhere, its wildcards escaped with a backslash."""
+    return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
+def case_rows(conn: Connection, instance_ids: Iterable[str], variables: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """What the inbox's case columns are made of, by instance id: business_key, case_title, case_summary,
+    `indexed` (a title or summary was written: not an instance waiting for its first save since
+    migration 0016) and `variables`: the named top-level variables as text, extracted in SQL (an
+    instance's whole data can be large; the list needs a few values of it)."""
     ids = list(set(instance_ids))
     if not ids:
         return {}
-    rows = conn.execute(select(_PI.c.id, _PI.c.business_key, _PI.c.data).where(_PI.c.id.in_(ids)))
-    return {r.id: r for r in rows}
+    rows = conn.execute(_case_rows_statement(tuple(variables)), {"ids": ids})
+    return {r.id: {"business_key": r.business_key, "case_title": r.case_title, "case_summary": r.case_summary,
+                   "indexed": bool(r.indexed),
+                   "variables": {name: r._mapping[f"v{i}"] for i, name in enumerate(variables)}} for r in rows}
+
+
+@functools.lru_cache(maxsize=8)
+def _case_rows_statement(variables: tuple[str, ...]) -> Any:
+    """Built once per variable list: a JSON extraction's cache key is dear to compute per call."""
+    extracted = [_PI.c.data[name].as_string().label(f"v{i}") for i, name in enumerate(variables)]
+    indexed = or_(_PI.c.case_title.is_not(None), _PI.c.case_summary.is_not(None)).label("indexed")
+    return select(_PI.c.id, _PI.c.business_key, _PI.c.case_title, _PI.c.case_summary, indexed,
+                  *extracted).where(_PI.c.id.in_(bindparam("ids", expanding=True)))
 
 
 def active_usernames(conn: Connection, names: Iterable[str]) -> set[str]:

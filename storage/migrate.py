@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
+
+from storage.models import CASE_SEARCH_TABLE
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
@@ -16,6 +19,24 @@ def alembic_config(url: str) -> Config:
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
     return config
+
+
+def is_model_object(name: str | None, kind: str, parent: object = None) -> bool:
+    """Alembic's include_name: what the models describe. SQLite's FTS5 tables of the case search
+    (storage.models.CASE_SEARCH_DDL) are the database's own, so autogenerate must neither drop them
+    nor report them as differences."""
+    return not (kind == "table" and (name or "").startswith(CASE_SEARCH_TABLE))
+
+
+def model_diff(connection: Connection) -> list[Any]:
+    """Differences between the database's schema and the models (empty when the migrations match them)."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from storage.models import Base
+
+    context = MigrationContext.configure(connection, opts={"include_name": is_model_object})
+    return list(compare_metadata(context, Base.metadata))
 
 
 def upgrade(url: str, revision: str = "head") -> None:

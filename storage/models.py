@@ -122,9 +122,71 @@ class ProcessInstance(Base):
     started_by: Mapped[str | None] = mapped_column(String(80))
     ended_at: Mapped[datetime | None]
     version: Mapped[int] = mapped_column(Integer, nullable=False)
+    # The case as the inbox shows and searches it (engine/cases.py), written with every save of the
+    # instance (migration 0016). `case_text` is the lower-cased search text (reference, title,
+    # summary, customer), indexed by CASE_SEARCH_DDL below.
+    case_title: Mapped[str | None] = mapped_column(String(255))
+    case_summary: Mapped[str | None] = mapped_column(String(500))
+    case_text: Mapped[str | None] = mapped_column(Text)
 
     # Optimistic locking: every UPDATE checks and bumps `version`.
     __mapper_args__ = {"version_id_col": version}
+
+
+# The case search index over process_instance.case_text (migration 0016; create_all through the DDL
+# events below). Substring ("contains") search on both backends, as the inbox's `q` promises:
+# - SQLite: an FTS5 table with the trigram tokenizer over the column (external content: the text
+#   is stored once, in process_instance), kept in step by triggers whatever code writes instances;
+#   `LIKE '%q%'` on it is answered from the index for 3 or more characters.
+# - PostgreSQL: a GIN pg_trgm index on the column, which answers `LIKE '%q%'`. Where the extension
+#   is not available or may not be created, no index is made and the search scans (same results).
+# (SQLite's FTS5 tables, the virtual one and its shadow tables, are named CASE_SEARCH_TABLE*: no model
+# describes them. A migration that rebuilds process_instance must run the FTS 'rebuild' command.)
+CASE_SEARCH_TABLE = "case_search"
+CASE_SEARCH_DDL: dict[str, list[str]] = {
+    "sqlite": [
+        """CREATE VIRTUAL TABLE IF NOT EXISTS case_search USING fts5(
+            case_text, content='process_instance', tokenize='trigram')""",
+        "INSERT INTO case_search(case_search) VALUES ('rebuild')",
+        """CREATE TRIGGER trg_case_search_insert AFTER INSERT ON process_instance
+        WHEN NEW.case_text IS NOT NULL
+        BEGIN
+            INSERT INTO case_search(rowid, case_text) VALUES (NEW.rowid, NEW.case_text);
+        END""",
+        """CREATE TRIGGER trg_case_search_delete AFTER DELETE ON process_instance
+        WHEN OLD.case_text IS NOT NULL
+        BEGIN
+            INSERT INTO case_search(case_search, rowid, case_text) VALUES ('delete', OLD.rowid, OLD.case_text);
+        END""",
+        """CREATE TRIGGER trg_case_search_update AFTER UPDATE OF case_text ON process_instance
+        WHEN OLD.case_text IS NOT NEW.case_text
+        BEGIN
+            INSERT INTO case_search(case_search, rowid, case_text)
+                SELECT 'delete', OLD.rowid, OLD.case_text WHERE OLD.case_text IS NOT NULL;
+            INSERT INTO case_search(rowid, case_text) SELECT NEW.rowid, NEW.case_text WHERE NEW.case_text IS NOT NULL;
+        END""",
+    ],
+    "postgresql": [
+        """DO $$
+        BEGIN
+            IF EXISTS (SELECT 1 FROM pg_available_extensions WHERE name = 'pg_trgm') THEN
+                CREATE EXTENSION IF NOT EXISTS pg_trgm;
+                CREATE INDEX IF NOT EXISTS ix_instance_case_text ON process_instance
+                    USING gin (case_text gin_trgm_ops);
+            END IF;
+        EXCEPTION WHEN insufficient_privilege THEN
+            RAISE NOTICE 'pg_trgm could not be created: the case search scans instead of using an index';
+        END $$""",
+    ],
+}
+DROP_CASE_SEARCH_DDL: dict[str, list[str]] = {
+    "sqlite": ["DROP TRIGGER IF EXISTS trg_case_search_update", "DROP TRIGGER IF EXISTS trg_case_search_delete",
+               "DROP TRIGGER IF EXISTS trg_case_search_insert", "DROP TABLE IF EXISTS case_search"],
+    "postgresql": ["DROP INDEX IF EXISTS ix_instance_case_text"],
+}
+for _dialect, _statements in CASE_SEARCH_DDL.items():
+    for _statement in _statements:
+        event.listen(ProcessInstance.__table__, "after_create", DDL(_statement).execute_if(dialect=_dialect))
 
 
 class HumanTask(Base):

@@ -27,6 +27,10 @@ def list_groups(session: Session) -> list[dict[str, Any]]:
     return [{"name": g.name, "members": sorted(m.username for m in g.members)} for g in rows]
 
 
+def group_names(session: Session) -> list[str]:
+    return list(session.scalars(select(Group.name).order_by(Group.name)))
+
+
 def add_token(session: Session, username: str, token_hash: str, created_at: datetime, expires_at: datetime,
               label: str | None = None, generation: int = 0) -> bool:
     """Store a token issued under the user's token `generation` (a token from a sign-in that raced a
@@ -160,58 +164,60 @@ def first_task_ids(states: tuple[str, ...], n: int, instance_id: str | None = No
     return union_all(*parts)
 
 
-def count_rows(session: Session, ids: Any) -> int:
-    return session.scalar(select(func.count()).select_from(ids.subquery())) or 0
+def _count_of(ids: Any) -> Any:
+    return select(func.count()).select_from(ids.subquery())
 
 
 def inbox_counts(session: Session, username: str, groups: Iterable[str], *, lead: bool, tabs: Iterable[str],
                  process_key: str | None = None, now: Any = None) -> dict[str, int]:
     """Exact task counts of the inbox tabs: mine (held by me), groups (open in my groups),
-    completed (completed by or assigned to me) and, for leads, all (every open or claimed task)."""
+    completed (completed by or assigned to me) and, for leads, all (every open or claimed task).
+
+    One statement of scalar subqueries (one indexed count each): a page's counts cost one round trip."""
     groups = sorted(groups)
     open_states = ("open", "claimed")
-    out: dict[str, int] = {}
+    counts: dict[str, Any] = {}
     for tab in tabs:
         if tab == "mine":
-            stmt = task_filters(select(func.count()).select_from(HumanTask).where(HumanTask.assignee == username),
-                                 open_states, None, process_key)
-            out[tab] = session.scalar(stmt) or 0
+            counts[tab] = task_filters(select(func.count()).select_from(HumanTask).where(
+                HumanTask.assignee == username), open_states, None, process_key)
         elif tab == "groups":
-            out[tab] = count_rows(session, visible_task_ids(username, groups, lead=lead, states=("open",),
-                                                            in_groups=True, process_key=process_key))
+            counts[tab] = _count_of(visible_task_ids(username, groups, lead=lead, states=("open",), in_groups=True,
+                                                     process_key=process_key))
         elif tab == "completed":
-            out[tab] = count_rows(session, visible_task_ids(username, groups, lead=lead, states=("completed",),
-                                                            mine=True, process_key=process_key))
+            counts[tab] = _count_of(visible_task_ids(username, groups, lead=lead, states=("completed",), mine=True,
+                                                     process_key=process_key))
         elif tab == "all":
-            out[tab] = count_rows(session, visible_task_ids(username, groups, lead=True, states=open_states,
-                                                            process_key=process_key))
-        elif tab == "unassigned":
-            stmt = task_filters(select(func.count()).select_from(HumanTask).where(
+            counts[tab] = _count_of(visible_task_ids(username, groups, lead=True, states=open_states,
+                                                     process_key=process_key))
+        elif tab == "unassigned" and lead:
+            counts[tab] = task_filters(select(func.count()).select_from(HumanTask).where(
                 unassigned_condition(HumanTask.id, HumanTask.assignee)), ("open",), None, process_key)
-            out[tab] = (session.scalar(stmt) or 0) if lead else 0
+        elif tab == "unassigned":
+            continue
         elif tab == "overdue":
             ids = visible_task_ids(username, groups, lead=lead, states=open_states, process_key=process_key)
-            stmt = select(func.count()).select_from(HumanTask).where(
+            counts[tab] = select(func.count()).select_from(HumanTask).where(
                 HumanTask.id.in_(ids), HumanTask.state.in_(open_states), HumanTask.due_at < now)
-            out[tab] = session.scalar(stmt) or 0
+    out = {tab: 0 for tab in tabs}
+    if counts:
+        row = session.execute(select(*(stmt.scalar_subquery().label(tab) for tab, stmt in counts.items()))).one()
+        out.update({tab: value or 0 for tab, value in row._mapping.items()})
     return out
+
+
+def process_choices(session: Session) -> list[tuple[str, str]]:
+    """(key, display name) of every deployed BPMN process, in one statement: the latest version's name, else the key."""
+    rows = session.execute(select(ProcessDefinition.key, ProcessDefinition.name)
+                           .where(ProcessDefinition.kind == "bpmn")
+                           .order_by(ProcessDefinition.key, ProcessDefinition.version))
+    names: dict[str, str] = {}
+    for key, name in rows:  # ordered by version: the latest name wins
+        names[key] = name or key
+    return list(names.items())
 
 
 def process_keys(session: Session) -> list[str]:
     """Keys of the deployed BPMN processes (for filters), without loading their XML or specs."""
     return list(session.scalars(select(ProcessDefinition.key).where(ProcessDefinition.kind == "bpmn")
                                 .distinct().order_by(ProcessDefinition.key)))
-
-
-def process_names(session: Session, keys: Iterable[str]) -> dict[str, str]:
-    """Display name of each BPMN process key: its latest version's name, else the key."""
-    keys = list(keys)
-    if not keys:
-        return {}
-    rows = session.execute(select(ProcessDefinition.key, ProcessDefinition.name)
-                           .where(ProcessDefinition.key.in_(keys), ProcessDefinition.kind == "bpmn")
-                           .order_by(ProcessDefinition.key, ProcessDefinition.version))
-    names = {k: k for k in keys}
-    for key, name in rows:  # ordered by version: the latest name wins
-        names[key] = name or key
-    return names

@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from flask import Blueprint, current_app, g, jsonify, request
+from flask import Blueprint, current_app, g, jsonify, request, url_for
 
 from engine import accounts, case_notes, directory
 from engine import schedules as timer_starts
@@ -15,8 +15,10 @@ from engine.cases import TASK_SORTS
 from engine.credentials import revoke_all
 from engine.errors import NotFoundError
 from engine.forms import invalid
+from engine.inbox import resolve_process
 from engine.intake import validate_intake
 from engine.permissions import check_admin, check_may_see_instance
+from engine.runtime.tasks import DUE_FILTERS
 from engine.views import Actor
 from web import schemas as s
 from web.attachments import send_attachment, uploaded_attachments
@@ -190,21 +192,34 @@ def _bounded_int(name: str, default: int, low: int, high: int) -> int:
 
 @bp.get("/tasks")
 def tasks() -> Any:
+    """Filters, sorts and pages of the task list; a `Link: <...>; rel="next"` header when there is more."""
     a = signed_in()
-    state = request.args.get("state") or None
-    if state not in (None, "open", "claimed", "completed", "cancelled"):
-        raise ApiError(422, "state must be open, claimed, completed or cancelled",
-                       [{"field": "state", "message": "must be open, claimed, completed or cancelled"}])
-    sort = request.args.get("sort") or "due"
-    if sort not in TASK_SORTS:
-        raise ApiError(422, "sort must be one of " + ", ".join(TASK_SORTS),
-                       [{"field": "sort", "message": "must be one of " + ", ".join(TASK_SORTS)}])
+    state = _choice("state", ("open", "claimed", "completed", "cancelled"))
+    sort = _choice("sort", TASK_SORTS) or "due"
+    due = _choice("due", DUE_FILTERS)
     limit = _bounded_int("limit", 200, 1, 500)
     offset = _bounded_int("offset", 0, 0, 1_000_000)
-    rows = runtime().tasks(a, state=state, mine=_flag("mine"), process_key=request.args.get("process") or None,
+    min_priority = _bounded_int("min_priority", -1, 0, 1_000_000) if request.args.get("min_priority") else None
+    process = request.args.get("process") or None
+    rows = runtime().tasks(a, state=state, mine=_flag("mine"), process_key=resolve_process(database(), process),
                            overdue=_flag("overdue"), unassigned=_flag("unassigned"),
-                           q=(request.args.get("q") or "").strip()[:200] or None, sort=sort, limit=limit, offset=offset)
-    return jsonify([s.task_json(t) for t in rows])
+                           q=(request.args.get("q") or "").strip()[:200] or None, sort=sort, limit=limit + 1,
+                           offset=offset, group=request.args.get("group") or None,
+                           assignee=request.args.get("assignee") or None, due=due, min_priority=min_priority)
+    response = jsonify([s.task_json(t) for t in rows[:limit]])
+    if len(rows) > limit:  # one more than asked for: there is a next page
+        args = {**request.args.to_dict(), "limit": str(limit), "offset": str(offset + limit)}
+        response.headers["Link"] = f'<{url_for("api.tasks", _external=True, **args)}>; rel="next"'
+    return response
+
+
+def _choice(name: str, allowed: tuple[str, ...]) -> str | None:
+    """The query parameter `name`, one of `allowed` (else 422 naming it), or None when absent."""
+    value = request.args.get(name) or None
+    if value is not None and value not in allowed:
+        message = "must be one of " + ", ".join(allowed)
+        raise ApiError(422, f"{name} {message}", [{"field": name, "message": message}])
+    return value
 
 
 @bp.get("/tasks/<task_id>")

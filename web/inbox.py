@@ -12,7 +12,7 @@ from engine import clock, directory
 from engine.errors import ConflictError, FormValidationError
 from engine.escalation import escalations_for
 from engine.forms import GENERIC_FORM_ID, is_generic, user_fields
-from engine.inbox import process_choices, tab_counts
+from engine.inbox import process_choices, resolve_process, tab_counts
 from engine.permissions import is_own_work, may_complete
 from engine.views import Actor, TaskView
 from web.case_timeline import earlier_answers, step_about, timeline
@@ -27,9 +27,10 @@ PAGE_SIZE = 50  # tasks listed per page of a tab
 
 
 def tab_tasks(a: Actor, tab: str, process: str | None, limit: int = PAGE_SIZE, offset: int = 0,
-              q: str | None = None, sort: str = "due") -> list[TaskView]:
+              q: str | None = None, sort: str = "due", **filters: Any) -> list[TaskView]:
+    """The tasks of an inbox tab; `filters`: group, assignee, due, min_priority (Runtime.tasks)."""
     rt = runtime()
-    kw: dict[str, Any] = {"process_key": process, "limit": limit, "offset": offset, "q": q, "sort": sort}
+    kw: dict[str, Any] = {"process_key": process, "limit": limit, "offset": offset, "q": q, "sort": sort, **filters}
     if tab == "mine":
         return [t for t in rt.tasks(a, mine=True, **kw) if t.assignee == a.username]
     if tab == "groups":
@@ -44,6 +45,19 @@ def tab_tasks(a: Actor, tab: str, process: str | None, limit: int = PAGE_SIZE, o
 
 
 SORTS = {"due": "Due date", "priority": "Priority", "created": "Newest", "reference": "Reference"}
+DUE_CHOICES = {"overdue": "Overdue", "today": "Due today", "week": "Due this week", "none": "No due date"}
+PRIORITY_CHOICES = {"51": "Above normal (51+)", "70": "High (70+)"}
+
+
+def _filters(a: Actor) -> dict[str, Any]:
+    """The filter bar's values from the query string; unknown choices are ignored, not an error page."""
+    args = request.args
+    group = args.get("group") or None
+    priority = args.get("priority") if args.get("priority") in PRIORITY_CHOICES else None
+    return {"group": group if group in a.groups or a.is_lead else None,
+            "assignee": (args.get("assignee") or "").strip()[:80] or None,
+            "due": args.get("due") if args.get("due") in DUE_CHOICES else None,
+            "min_priority": int(priority) if priority else None}
 
 
 @bp.get("/inbox")
@@ -52,14 +66,16 @@ def inbox() -> Any:
     a = actor()
     tabs = TABS + (LEAD_TABS if a.is_lead else ())
     tab = request.args.get("tab")
-    process = request.args.get("process") or None
+    process = resolve_process(database(), request.args.get("process") or None)
     q = (request.args.get("q") or "").strip()[:200] or None
     sort = request.args.get("sort") if request.args.get("sort") in SORTS else "due"
+    filters = _filters(a)
+    narrowed = bool(q or any(v is not None for v in filters.values()))
     if tab not in tabs:
         tab = "mine"
     page = min(max(request.args.get("page", 1, type=int) or 1, 1), 10_000)
-    tasks = tab_tasks(a, tab, process, PAGE_SIZE, (page - 1) * PAGE_SIZE, q, sort)
-    if not request.args.get("tab") and not tasks and not q:
+    tasks = tab_tasks(a, tab, process, PAGE_SIZE, (page - 1) * PAGE_SIZE, q, sort, **filters)
+    if not request.args.get("tab") and not tasks and not narrowed:
         # nothing of one's own yet: land on the group queue when it holds work
         group_tasks = tab_tasks(a, "groups", process, PAGE_SIZE, 0, None, sort)
         if group_tasks:
@@ -67,14 +83,19 @@ def inbox() -> Any:
     # the listed tab is counted only when it has more pages (a search counts only what it lists)
     counted = [t for t in tabs if t != tab or page > 1 or len(tasks) >= PAGE_SIZE]
     counts = tab_counts(database(), a, counted, process)
-    if q:
+    if narrowed:
         counts[tab] = (page - 1) * PAGE_SIZE + len(tasks) + (1 if len(tasks) >= PAGE_SIZE else 0)
     processes = process_choices(database())
     counts.setdefault(tab, len(tasks))
     pages = max(1, -(-counts[tab] // PAGE_SIZE))
+    groups = directory.group_names(database()) if a.is_lead else sorted(a.groups)
+    query = {"process": process, "q": q, "sort": sort, "group": filters["group"], "assignee": filters["assignee"],
+             "due": filters["due"], "priority": request.args.get("priority") if filters["min_priority"] else None}
     return render_template("inbox.html", tasks=tasks, tab=tab, tabs=tabs, counts=counts, process=process,
                            processes=processes, page=page, pages=pages, first=(page - 1) * PAGE_SIZE + 1,
-                           q=q, sort=sort, sorts=SORTS)
+                           q=q, sort=sort, sorts=SORTS, narrowed=narrowed, filters=filters, groups=groups,
+                           due_choices=DUE_CHOICES, priority_choices=PRIORITY_CHOICES,
+                           query={k: v for k, v in query.items() if v})
 
 
 def _back(task_id: str) -> Any:

@@ -119,12 +119,23 @@ def build_document() -> dict[str, Any]:
     spec.path("/attachments/{id}", operations={"get": _op(
         "Download an attachment (Content-Disposition: attachment; its sniffed Content-Type)",
         (200, "The file", None), (401, 404), params=[_path("id")], tag="instances")})
-    spec.path("/tasks", operations={"get": _op(
-        "Tasks the caller may see", (200, "Tasks", array("TaskSchema")), (401, 422),
+    tasks_op = _op(
+        "Tasks the caller may see. `q` searches the case (reference, title, summary, customer; substring, "
+        "case-insensitive, from the case search index); `process` is a process key or its name; `group` a "
+        "candidate group; `assignee` who holds the task; `due`: overdue, today (due by the end of today), week "
+        "(within 7 days) or none (no due date); `min_priority`; `sort`: due (default), priority, created "
+        "(newest first) or reference; `limit` (1-500, default 200) and `offset` page the list, and a "
+        "`Link: <...>; rel=\"next\"` header gives the next page when there is one.",
+        (200, "Tasks, each with its case {reference, title, summary}", array("TaskSchema")), (401, 422),
         params=[_query("state", enum=["open", "claimed", "completed", "cancelled"]), _query("mine", "integer"),
-                _query("process"), _query("overdue", "integer"), _query("unassigned", "integer"),
+                _query("process"), _query("group"), _query("assignee"),
+                _query("due", enum=["overdue", "today", "week", "none"]), _query("overdue", "integer"),
+                _query("min_priority", "integer"), _query("unassigned", "integer"),
                 _query("q"), _query("sort", enum=["due", "priority", "created", "reference"]),
-                _query("limit", "integer"), _query("offset", "integer")], tag="tasks")})
+                _query("limit", "integer"), _query("offset", "integer")], tag="tasks")
+    tasks_op["responses"]["200"]["headers"] = {"Link": {
+        "description": "`<URL of the next page>; rel=\"next\"` when more tasks match", "schema": {"type": "string"}}}
+    spec.path("/tasks", operations={"get": tasks_op})
     spec.path("/tasks/{id}", operations={"get": _op("A task, its form and escalations",
                                                     (200, "Task", "TaskDetailSchema"), (401, 404),
                                                     params=[_path("id")], tag="tasks")})

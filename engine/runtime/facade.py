@@ -230,7 +230,8 @@ class Runtime:
     def tasks(self, actor: Actor, *, state: str | None = None, mine: bool = False, instance_id: str | None = None,
               process_key: str | None = None, limit: int = 200, in_groups: bool = False,
               offset: int = 0, overdue: bool = False, unassigned: bool = False, q: str | None = None,
-              sort: str = "due") -> list[TaskView]:
+              sort: str = "due", group: str | None = None, assignee: str | None = None, due: str | None = None,
+              min_priority: int | None = None) -> list[TaskView]:
         """Tasks the actor may see: assigned to them, or in one of their groups (leads see all).
 
         `mine`: only tasks assigned to or completed by the actor; `in_groups`: only tasks of the
@@ -239,14 +240,16 @@ class Runtime:
         after skipping `offset`. `overdue`: only open/claimed tasks whose due date has passed (for a
         quality lead: every overdue task of every process). `unassigned`: only open tasks with no
         assignee and no candidates (the quality leads' Unassigned queue; empty for anyone else).
-        `q`: search in the task name and its case (reference, customer, product, ...); `sort`: due
-        (default), priority, created (newest first) or reference. Each task carries `case` and
-        `process_name`.
+        `q`: search in the task's case (reference, title, summary, customer; engine/cases.py), from the
+        case search index; `sort`: due (default), priority, created (newest first) or reference.
+        Filters: `group` (a candidate group), `assignee` (who holds it), `due` (overdue, today, week
+        or none: see tasks.DUE_FILTERS), `min_priority`. Each task carries `case` and `process_name`.
         """
         with self.db.read() as session:
             return tasks.list_tasks(session.connection(), actor, state=state, mine=mine, instance_id=instance_id,
                                     process_key=process_key, limit=limit, in_groups=in_groups, offset=offset,
-                                    overdue=overdue, unassigned=unassigned, q=q, sort=sort)
+                                    overdue=overdue, unassigned=unassigned, q=q, sort=sort, group=group,
+                                    assignee=assignee, due=due, min_priority=min_priority)
 
     def task(self, task_id: str, actor: Actor) -> TaskView:
         with self.db.read() as session:

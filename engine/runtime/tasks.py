@@ -7,12 +7,12 @@ and the other gets a ConflictError saying who did.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from engine import clock
 from engine.assignment import AssignmentError, candidate_names, parse_when
-from engine.cases import case_of
+from engine.cases import LISTED_VARIABLES, case_of
 from engine.errors import ConflictError, FormValidationError, InvalidStateError, NotFoundError
 from engine.forms import set_path, user_fields, validate_submission
 from engine.permissions import check_lead, check_may_act, may_see_task
@@ -30,28 +30,49 @@ def unknown_users(conn: Any, named: dict[str, Any]) -> list[dict[str, str]]:
     return [{"field": f, "message": f"names no active user ({v})"} for f, v in named.items() if str(v) not in known]
 
 
+DUE_FILTERS = ("overdue", "today", "week", "none")  # the inbox's and the API's `due` filter
+
+
+def _due_range(due: str | None, overdue: bool) -> tuple[Any, Any, bool]:
+    """(due before, due on or after, undated only) of the `due` filter; `overdue` is `due=overdue`."""
+    now = clock.now()
+    if overdue or due == "overdue":
+        return now, None, False
+    if due == "today":  # due by the end of today (UTC), overdue ones included
+        return now.replace(hour=0, minute=0, second=0, microsecond=0) + timedelta(days=1), None, False
+    if due == "week":  # due within the next seven days, overdue ones included
+        return now + timedelta(days=7), None, False
+    return None, None, due == "none"
+
+
 def list_tasks(conn: Any, actor: Actor, *, state: str | None, mine: bool, instance_id: str | None,
                process_key: str | None, limit: int, in_groups: bool, offset: int, overdue: bool,
-               unassigned: bool = False, q: str | None = None, sort: str = "due") -> list[TaskView]:
+               unassigned: bool = False, q: str | None = None, sort: str = "due", group: str | None = None,
+               assignee: str | None = None, due: str | None = None, min_priority: int | None = None) -> list[TaskView]:
     states = (state,) if state else OPEN_STATES
-    if overdue:
-        states = tuple(s for s in states if s in OPEN_STATES)
+    due_before, due_after, undated = _due_range(due, overdue)
+    if overdue or due in ("overdue", "today", "week"):
+        states = tuple(s for s in states if s in OPEN_STATES)  # a due date is a promise of open work
     if unassigned:  # the Unassigned queue holds open tasks only (assigning one claims it)
         states = tuple(s for s in states if s == "open")
-        if not states:
-            return []
+    if not states:
+        return []
     rows = store.list_tasks(conn, username=actor.username, groups=candidate_names(actor), lead=actor.is_lead,
                             states=states, mine=mine, in_groups=in_groups, instance_id=instance_id,
-                            process_key=process_key, due_before=clock.now() if overdue else None, limit=limit,
+                            process_key=process_key, due_before=due_before, limit=limit,
                             offset=offset, unassigned=unassigned, q=(q or "").strip()[:200] or None,
-                            sort=sort if sort in store.TASK_SORTS else "due")
+                            sort=sort if sort in store.TASK_SORTS else "due", group=group or None,
+                            assignee=assignee or None, due_after=due_after, undated=undated,
+                            min_priority=min_priority)
     groups = store.groups_of(conn, [r.id for r in rows])
     views = [projection.task_view(r, groups.get(r.id, [])) for r in rows]
-    cases = store.case_rows(conn, (v.instance_id for v in views))
+    cases = store.case_rows(conn, (v.instance_id for v in views), LISTED_VARIABLES)
     names = store.process_names(conn, (v.process_key for v in views))
     for v in views:
-        c = cases.get(v.instance_id)
-        v.case = case_of(c.business_key if c else None, c.data if c else None)
+        c = cases.get(v.instance_id) or {"business_key": None, "variables": {}, "indexed": False}
+        v.case = case_of(c["business_key"], c["variables"])
+        if c["indexed"]:  # as the process declares it, written with the instance's last save (engine/cases.py)
+            v.case.update(title=c["case_title"], summary=c["case_summary"])
         v.process_name = names.get(v.process_key, v.process_key)
     return views
 

@@ -25,7 +25,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from engine import clock, sandbox
+from engine import cases, clock, sandbox
 from engine.definitions import DefinitionStore
 from engine.errors import ConflictError, EngineError, NotFoundError
 from engine.runtime import camunda, external_projection, incidents, projection, scopes, spiff
@@ -235,6 +235,11 @@ class UnitOfWork:
                 row.status = "running"
         row.data = json_safe(spiff.instance_data(loaded.workflow))
         row.state = spiff.dump_state(loaded.workflow)
+        # the case columns the inbox lists and searches (engine/cases.py), current with every save
+        case = cases.case_columns(row.business_key, row.data,
+                                  self.definitions.case_declaration(self.session, row.definition_id))
+        for name, value in case.items():
+            setattr(row, name, value)
         queue = self._queue
         if loaded.new:
             row.version = 1
@@ -242,7 +247,7 @@ class UnitOfWork:
         else:
             queue.instance_updates.append({
                 "b_id": row.id, "b_version": row.version, "version": row.version + 1, "status": row.status,
-                "state": row.state, "data": row.data, "ended_at": row.ended_at})
+                "state": row.state, "data": row.data, "ended_at": row.ended_at, **case})
             row.version += 1
         queue.changes.append(changes)
         if external is not None:

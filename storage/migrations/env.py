@@ -3,6 +3,7 @@
 from alembic import context
 from sqlalchemy import create_engine, pool
 
+from storage.migrate import is_model_object
 from storage.models import Base
 
 config = context.config
@@ -16,6 +17,7 @@ def run_migrations_online() -> None:
             connection=connection,
             target_metadata=target_metadata,
             render_as_batch=connection.dialect.name == "sqlite",
+            include_name=is_model_object,
         )
         with context.begin_transaction():
             context.run_migrations()
