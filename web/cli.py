@@ -224,8 +224,8 @@ def demo() -> None:
 @click.option("--path", "paths", multiple=True, type=click.Path(exists=True),
               help="dmn-tck: a DMN TCK test-case folder, e.g. TestCases/compliance-level-2; "
                    "corpus: a BPMN/DMN file or folder (repeatable)")
-def bench(name: str, n: int | None, workers: int, servers: int, max_tasks: int, ceiling: bool, n_tasks: int, reps: int, no_fill: bool,
-          as_json: bool, database_url: str | None, paths: tuple[str, ...]) -> None:
+def bench(name: str, n: int | None, workers: int, servers: int, max_tasks: int, ceiling: bool, n_tasks: int,
+          reps: int, no_fill: bool, as_json: bool, database_url: str | None, paths: tuple[str, ...]) -> None:
     """Benchmarks (see README)."""
     if name == "corpus":
         _bench_corpus(paths, as_json)
