@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.exc import StaleDataError
@@ -147,6 +147,24 @@ class Database:
             raise
         finally:
             session.close()
+
+    @contextmanager
+    def write_connection(self) -> Iterator[Connection]:
+        """`write` for Core statements: the unit's connection."""
+        with self.write() as session:
+            yield session.connection()
+
+    @contextmanager
+    def single_statement(self) -> Iterator[Connection]:
+        """For one writing statement that is atomic by itself (no reads before it that it depends on):
+        on PostgreSQL it runs in autocommit mode, without the BEGIN and COMMIT round trips; on SQLite
+        as a write unit (its BEGIN IMMEDIATE is what orders writers there)."""
+        if self.dialect != "postgresql":
+            with self.write_connection() as conn:
+                yield conn
+            return
+        with self.write_engine.connect() as conn:
+            yield conn.execution_options(isolation_level="AUTOCOMMIT")
 
     def create_all(self) -> None:
         """Create the schema directly (tests); production uses Alembic via `init-db`."""

@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, Index, Row, String, Text, bindparam, exists, insert, or_, select, update
-from sqlalchemy.orm import Mapped, Session, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column
 
 from storage import leases
 from storage.models import Base, ProcessInstance
@@ -89,7 +89,7 @@ def _order(use_priority: bool) -> list[Any]:
     return ([_ET.c.priority.desc()] if use_priority else []) + [_ET.c.created_at, _ET.c.id]
 
 
-def claim(session: Session, worker: str, topic: str, *, now: datetime, until: datetime, limit: int,
+def claim(conn: Connection, worker: str, topic: str, *, now: datetime, until: datetime, limit: int,
           use_priority: bool, business_key: str | None = None, process_key: str | None = None,
           instance_id: str | None = None, among: Sequence[str] | None = None) -> list[Row]:
     """Lock up to `limit` fetchable tasks of `topic` (only `among` these ids, if given) to `worker`
@@ -97,7 +97,6 @@ def claim(session: Session, worker: str, topic: str, *, now: datetime, until: da
     by priority (with `use_priority`) and age. One statement (leases.py)."""
     if limit <= 0:
         return []
-    conn = session.connection()
     stmt = _claim_statement(conn.dialect.name, use_priority, business_key is not None, process_key is not None,
                             instance_id is not None, among is not None)
     params: dict[str, Any] = {"worker": worker, "now": now, "until": until, "limit": limit, "b_topic": topic}
