@@ -124,8 +124,11 @@ def _anything_fetchable(runtime: Runtime, topics: list[str]) -> bool:
 def _lock(runtime: Runtime, worker_id: str, topics: list[TopicRequest], max_tasks: int,
           use_priority: bool) -> list[ExternalTaskView]:
     now = clock.now()
-    held: list[tuple[str, TopicRequest]] = []
-    with runtime.db.write() as session:
+    held: list[tuple[Any, TopicRequest]] = []  # (claimed row, the topic that asked for it)
+    # the usual fetch (one topic, no variable filter) is one claim statement, atomic by itself: it
+    # needs no transaction around it (on PostgreSQL that saves the BEGIN and COMMIT round trips)
+    single = len(topics) == 1 and not topics[0].process_variables
+    with runtime.db.single_statement() if single else runtime.db.write_connection() as conn:
         for topic in topics:
             left = max_tasks - len(held)
             if left <= 0:
@@ -134,17 +137,15 @@ def _lock(runtime: Runtime, worker_id: str, topics: list[TopicRequest], max_task
             among = None
             if topic.process_variables:
                 wanted_values = topic.process_variables.items()
-                among = [r.id for r in store.candidates_with_data(session.connection(), topic.name, now, FILTER_SCAN)
+                among = [r.id for r in store.candidates_with_data(conn, topic.name, now, FILTER_SCAN)
                          if all((r.data or {}).get(k) == v for k, v in wanted_values)]
                 if not among:
                     continue
-            ids = store.claim(session, worker_id, topic.name, now=now, until=until, limit=left,
-                              use_priority=use_priority, business_key=topic.business_key,
-                              process_key=topic.process_key, instance_id=topic.instance_id, among=among)
-            held.extend((i, topic) for i in ids)
-        wanted = {i: t for i, t in held}
-        rows = store.with_instance_data(session.connection(), [i for i, _ in held])
-        return [_view(r, wanted[r.id].variables) for r in rows]
+            rows = store.claim(conn, worker_id, topic.name, now=now, until=until, limit=left,
+                               use_priority=use_priority, business_key=topic.business_key,
+                               process_key=topic.process_key, instance_id=topic.instance_id, among=among)
+            held.extend((r, topic) for r in rows)
+        return [_view(r, topic.variables) for r, topic in held]
 
 
 # ---------------------------------------------------------------------- reads
@@ -173,17 +174,25 @@ def list_tasks(runtime: Runtime, actor: Actor, **filters: Any) -> list[ExternalT
 # ---------------------------------------------------------------------- outcomes
 def _hold(uow: UnitOfWork, task_id: str, worker_id: str | None) -> tuple[Loaded, Any]:
     """The instance (locked first) and the task row (locked), checking the worker holds the lock."""
-    row = store.instance_of(uow.conn, task_id)
-    if row is None or row.state != "open":
-        raise NotFoundError(f"External task with id {task_id} does not exist")
-    loaded = uow.load(row.instance_id)
+    loaded = _load_instance_of(uow, task_id)
     row = store.lock_row(uow.conn, task_id)
+    _check_held(row, task_id, worker_id)
+    return loaded, row
+
+
+def _load_instance_of(uow: UnitOfWork, task_id: str) -> Loaded:
+    record = store.lock_instance_of(uow.conn, task_id)
+    if record is None:
+        raise NotFoundError(f"External task with id {task_id} does not exist")
+    return uow.restore(record._mapping)
+
+
+def _check_held(row: Any, task_id: str, worker_id: str | None) -> None:
     if row is None or row.state != "open":
         raise NotFoundError(f"External task with id {task_id} does not exist")
     if worker_id is not None and row.locked_by != worker_id:
         holder = f"It is locked by worker '{row.locked_by}'." if row.locked_by else "It is not locked."
         raise LockMismatchError(f"External Task {task_id} cannot be handled by worker '{worker_id}'. {holder}")
-    return loaded, row
 
 
 def _waiting_task(loaded: Loaded, task_id: str) -> Any:
@@ -199,9 +208,13 @@ def complete(runtime: Runtime, actor: Actor, task_id: str, worker_id: str, varia
     check_may_work_external_tasks(actor)
     data = {**(local_variables or {}), **(variables or {})}  # no local scope here: both become process data
     with runtime.unit_of_work() as uow:
-        loaded, row = _hold(uow, task_id, worker_id)
+        loaded = _load_instance_of(uow, task_id)
+        # the hot path: check the lock and close the row in one statement (any error below rolls it back)
+        row = store.finish_held(uow.conn, task_id, worker_id, "done", clock.now())
+        if row is None:
+            _check_held(store.lock_row(uow.conn, task_id), task_id, worker_id)
+            raise LockMismatchError(f"External Task {task_id} cannot be handled by worker '{worker_id}'.")
         task = _waiting_task(loaded, task_id)
-        store.finish(uow.conn, task_id, "done", clock.now())
         if row.retries == 0:  # completed after all: its incident is over
             _resolve_incidents(uow, loaded, task_id, actor)
         spiff.complete_external(task, data)

@@ -8,12 +8,13 @@ failing half-way with "database is locked"; on PostgreSQL the optimistic ``versi
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from sqlalchemy import Engine, create_engine, event, text
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy import Connection, Engine, create_engine, event, text
+from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -62,6 +63,31 @@ def _sqlite_engine(url: str, immediate: bool) -> Engine:
     return engine
 
 
+IDLE_PING_SECONDS = 5.0
+
+
+def _ping_when_idle(engine: Engine) -> None:
+    """Pessimistic disconnect handling without a round trip per transaction: a pooled connection that
+    sat idle longer than IDLE_PING_SECONDS is pinged at checkout and replaced if the server has gone
+    (what `pool_pre_ping` does on every checkout; a busy worker checks out several times per request).
+    A connection used moments ago is trusted; should the server have gone since, the statement fails
+    (a 503), SQLAlchemy invalidates the whole pool, and the next request connects afresh."""
+
+    @event.listens_for(engine, "checkin")
+    def _on_checkin(_dbapi_connection, record):  # type: ignore[no-untyped-def]
+        record.info["idle_since"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _on_checkout(dbapi_connection, record, _proxy):  # type: ignore[no-untyped-def]
+        since = record.info.get("idle_since")
+        if since is None or time.monotonic() - since <= IDLE_PING_SECONDS:
+            return
+        try:
+            engine.dialect.do_ping(dbapi_connection)
+        except Exception as exc:  # the pool discards this connection and checks out another one
+            raise DisconnectionError(str(exc)) from exc
+
+
 class Database:
     """Engines and session factories for one database URL (without one: SQLite in `instance_dir`)."""
 
@@ -72,7 +98,8 @@ class Database:
             self.engine = _sqlite_engine(self.url, immediate=False)
             self.write_engine = _sqlite_engine(self.url, immediate=True)
         else:
-            self.engine = create_engine(self.url, echo=echo, pool_pre_ping=True, pool_size=10, max_overflow=20)
+            self.engine = create_engine(self.url, echo=echo, pool_size=10, max_overflow=20)
+            _ping_when_idle(self.engine)
             self.write_engine = self.engine
         self._read = sessionmaker(self.engine, expire_on_commit=False)
         self._write = sessionmaker(self.write_engine, expire_on_commit=False)
@@ -120,6 +147,24 @@ class Database:
             raise
         finally:
             session.close()
+
+    @contextmanager
+    def write_connection(self) -> Iterator[Connection]:
+        """`write` for Core statements: the unit's connection."""
+        with self.write() as session:
+            yield session.connection()
+
+    @contextmanager
+    def single_statement(self) -> Iterator[Connection]:
+        """For one writing statement that is atomic by itself (no reads before it that it depends on):
+        on PostgreSQL it runs in autocommit mode, without the BEGIN and COMMIT round trips; on SQLite
+        as a write unit (its BEGIN IMMEDIATE is what orders writers there)."""
+        if self.dialect != "postgresql":
+            with self.write_connection() as conn:
+                yield conn
+            return
+        with self.write_engine.connect() as conn:
+            yield conn.execution_options(isolation_level="AUTOCOMMIT")
 
     def create_all(self) -> None:
         """Create the schema directly (tests); production uses Alembic via `init-db`."""

@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, Index, Row, String, Text, bindparam, exists, insert, or_, select, update
-from sqlalchemy.orm import Mapped, Session, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column
 
 from storage import leases
 from storage.models import Base, ProcessInstance
@@ -57,6 +57,11 @@ def any_fetchable(conn: Connection, topics: Sequence[str], now: datetime) -> boo
 
 
 _CLAIMS: dict[tuple[Any, ...], Any] = {}  # prebuilt claim statements by dialect and filter shape
+# a claimed row comes back whole, with what a fetch answers from its instance (so no second read)
+_CLAIM_RETURNING = [*_ET.c,
+                    select(_PI.c.data).where(_PI.c.id == _ET.c.instance_id).scalar_subquery().label("instance_data"),
+                    select(_PI.c.process_version).where(_PI.c.id == _ET.c.instance_id).scalar_subquery()
+                    .label("process_version")]
 
 
 def _claim_statement(dialect: str, use_priority: bool, business_key: bool, process_key: bool, instance_id: bool,
@@ -75,7 +80,7 @@ def _claim_statement(dialect: str, use_priority: bool, business_key: bool, proce
         if instance_id:
             where.append(_ET.c.instance_id == bindparam("b_instance_id"))
         stmt = leases.claim_statement(_ET, dialect=dialect, where=where, order_by=_order(use_priority),
-                                      returning=("id", "priority", "created_at"))
+                                      returning=_CLAIM_RETURNING)
         _CLAIMS[shape] = stmt
     return stmt
 
@@ -84,14 +89,14 @@ def _order(use_priority: bool) -> list[Any]:
     return ([_ET.c.priority.desc()] if use_priority else []) + [_ET.c.created_at, _ET.c.id]
 
 
-def claim(session: Session, worker: str, topic: str, *, now: datetime, until: datetime, limit: int,
+def claim(conn: Connection, worker: str, topic: str, *, now: datetime, until: datetime, limit: int,
           use_priority: bool, business_key: str | None = None, process_key: str | None = None,
-          instance_id: str | None = None, among: Sequence[str] | None = None) -> list[str]:
+          instance_id: str | None = None, among: Sequence[str] | None = None) -> list[Row]:
     """Lock up to `limit` fetchable tasks of `topic` (only `among` these ids, if given) to `worker`
-    until `until`; their ids, by priority (with `use_priority`) and age. One statement (leases.py)."""
+    until `until`; their rows (as `get` returns them: with `instance_data` and `process_version`),
+    by priority (with `use_priority`) and age. One statement (leases.py)."""
     if limit <= 0:
         return []
-    conn = session.connection()
     stmt = _claim_statement(conn.dialect.name, use_priority, business_key is not None, process_key is not None,
                             instance_id is not None, among is not None)
     params: dict[str, Any] = {"worker": worker, "now": now, "until": until, "limit": limit, "b_topic": topic}
@@ -107,7 +112,7 @@ def claim(session: Session, worker: str, topic: str, *, now: datetime, until: da
         rows.sort(key=lambda r: (-r.priority, r.created_at, r.id))
     else:
         rows.sort(key=lambda r: (r.created_at, r.id))
-    return [r.id for r in rows]
+    return rows
 
 
 def candidates_with_data(conn: Connection, topic: str, now: datetime, limit: int) -> list[Row]:
@@ -122,30 +127,23 @@ _WITH_INSTANCE = select(_ET, _PI.c.data.label("instance_data"), _PI.c.process_ve
 
 
 # prebuilt: the fetch/complete round trip is the hot path
-_SOME_WITH_INSTANCE = _WITH_INSTANCE.where(_ET.c.id.in_(bindparam("ids", expanding=True)))
 _ONE_WITH_INSTANCE = _WITH_INSTANCE.where(_ET.c.id == bindparam("task_id"))
 _LOCK_ROW = select(_ET).where(_ET.c.id == bindparam("task_id")).with_for_update()
-_FINISH = (update(_ET).where(_ET.c.id == bindparam("b_id"))
-           .values(state=bindparam("state"), ended_at=bindparam("ended_at"), locked_by=None, locked_until=None))
-
-
-def with_instance_data(conn: Connection, task_ids: Sequence[str]) -> list[Row]:
-    if not task_ids:
-        return []
-    rows = {r.id: r for r in conn.execute(_SOME_WITH_INSTANCE, {"ids": list(task_ids)})}
-    return [rows[i] for i in task_ids if i in rows]
 
 
 def get(conn: Connection, task_id: str) -> Row | None:
     return conn.execute(_ONE_WITH_INSTANCE, {"task_id": task_id}).first()
 
 
-_INSTANCE_OF = select(_ET.c.instance_id, _ET.c.state).where(_ET.c.id == bindparam("task_id"))
+# the instance row of a task, locked (FOR UPDATE applies to process_instance only, not the subquery)
+_LOCK_INSTANCE_OF = select(_PI).where(
+    _PI.c.id == select(_ET.c.instance_id).where(_ET.c.id == bindparam("task_id")).scalar_subquery()
+).with_for_update()
 
 
-def instance_of(conn: Connection, task_id: str) -> Row | None:
-    """(instance_id, state) of a task: what an outcome needs before it locks the instance row."""
-    return conn.execute(_INSTANCE_OF, {"task_id": task_id}).first()
+def lock_instance_of(conn: Connection, task_id: str) -> Row | None:
+    """The task's instance row, locked: an outcome locks it first (the one lock order), in one round trip."""
+    return conn.execute(_LOCK_INSTANCE_OF, {"task_id": task_id}).first()
 
 
 def lock_row(conn: Connection, task_id: str) -> Row | None:
@@ -153,9 +151,16 @@ def lock_row(conn: Connection, task_id: str) -> Row | None:
     return conn.execute(_LOCK_ROW, {"task_id": task_id}).first()
 
 
-def finish(conn: Connection, task_id: str, state: str, at: datetime) -> None:
-    """Completed (or ended by a BPMN error): no longer open, no lock."""
-    conn.execute(_FINISH, {"b_id": task_id, "state": state, "ended_at": at})
+_FINISH_HELD = (update(_ET).where(_ET.c.id == bindparam("b_id"), _ET.c.state == "open",
+                                  _ET.c.locked_by == bindparam("b_worker"))
+                .values(state=bindparam("state"), ended_at=bindparam("ended_at"), locked_by=None, locked_until=None)
+                .returning(_ET.c.retries, _ET.c.activity_id, _ET.c.activity_name, _ET.c.topic))
+
+
+def finish_held(conn: Connection, task_id: str, worker: str, state: str, at: datetime) -> Row | None:
+    """`finish` if the task is open and `worker` holds its lock (checked and written in one statement);
+    the row's retries, activity and topic, or None when it is not (nothing written)."""
+    return conn.execute(_FINISH_HELD, {"b_id": task_id, "b_worker": worker, "state": state, "ended_at": at}).first()
 
 
 def listing(conn: Connection, *, instance_id: str | None = None, topic: str | None = None,

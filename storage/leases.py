@@ -51,10 +51,11 @@ def claim(session: Session, table: Table, *, worker: str, now: datetime, until: 
 
 
 def claim_statement(table: Table, *, dialect: str, where: Sequence[ColumnElement[bool]], order_by: Sequence[Any],
-                    returning: Sequence[str], key: str = "id") -> Update:
+                    returning: Sequence[str | ColumnElement[Any]], key: str = "id") -> Update:
     """`claim` as one statement, to build once and run many times. Parameters: `worker`, `now`,
     `until`, `limit` (and whatever `where` binds; not named like a column of `table`). Returns the
-    held rows' `returning` columns (in no particular order: sort them). On PostgreSQL the candidates
+    held rows' `returning` columns (names of `table`'s columns, or expressions, e.g. a correlated
+    subquery reading a related row) in no particular order: sort them. On PostgreSQL the candidates
     are locked with SKIP LOCKED and re-checked against `where` once locked (READ COMMITTED), so a row
     another worker took in between is skipped, never taken twice; on SQLite the write unit holds the
     database lock."""
@@ -65,7 +66,7 @@ def claim_statement(table: Table, *, dialect: str, where: Sequence[ColumnElement
         candidates = candidates.with_for_update(skip_locked=True)
     return (update(table).where(pk.in_(candidates.scalar_subquery()))
             .values(locked_by=bindparam("worker"), locked_until=bindparam("until"))
-            .returning(*[table.c[c] for c in returning]))
+            .returning(*[table.c[c] if isinstance(c, str) else c for c in returning]))
 
 
 def renew(session: Session, table: Table, workers: Sequence[str], *, now: datetime, until: datetime) -> int:

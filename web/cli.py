@@ -274,6 +274,10 @@ def demo() -> None:
               help="http: concurrent HTTP client processes")
 @click.option("--workers", default=4, show_default=True, type=int, help="external-tasks: concurrent worker processes")
 @click.option("--servers", default=2, show_default=True, type=int, help="external-tasks: web server processes")
+@click.option("--max-tasks", default=1, show_default=True, type=int,
+              help="external-tasks: maxTasks per fetch (1: the Python client's default; Camunda's Java client: 10)")
+@click.option("--ceiling", is_flag=True,
+              help="external-tasks: then time bare round trips (two authenticated GETs) with the same workers")
 @click.option("--tasks", "n_tasks", default=1_000_000, show_default=True, type=int,
               help="inbox: human tasks to fill the database with (a tenth of them open)")
 @click.option("--reps", default=200, show_default=True, type=int, help="inbox: timed repetitions")
@@ -284,8 +288,8 @@ def demo() -> None:
               help="dmn-tck: a DMN TCK test-case folder, e.g. TestCases/compliance-level-2; "
                    "corpus: a BPMN/DMN file or folder (repeatable)")
 def bench(name: str, n: int | None, window: float, duration: float, clients: int, workers: int, servers: int,
-          n_tasks: int, reps: int,
-          no_fill: bool, as_json: bool, database_url: str | None, paths: tuple[str, ...]) -> None:
+          max_tasks: int, ceiling: bool, n_tasks: int, reps: int, no_fill: bool, as_json: bool,
+          database_url: str | None, paths: tuple[str, ...]) -> None:
     """Benchmarks (see README)."""
     if name == "corpus":
         _bench_corpus(paths, as_json)
@@ -312,7 +316,8 @@ def bench(name: str, n: int | None, window: float, duration: float, clients: int
     if name == "external-tasks":
         from benchmarks.external_tasks import run_external_task_bench
 
-        result = run_external_task_bench(n or 2000, database_url, workers=workers, servers=servers)
+        result = run_external_task_bench(n or 2000, database_url, workers=workers, servers=servers,
+                                         max_tasks=max_tasks, ceiling=ceiling)
     elif name == "http":
         from benchmarks.http_completion import run_http_bench
 

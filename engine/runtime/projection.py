@@ -40,10 +40,11 @@ class Snapshot:
     subscriptions: list[Any] = field(default_factory=list)
 
 
-def read_snapshot(conn: Connection, instance_id: str, *, new: bool, waits: bool) -> Snapshot:
+def read_snapshot(conn: Connection, instance_id: str, *, new: bool, waits: bool, human: bool = True) -> Snapshot:
+    """`human=False`: the process has no task a person completes, so it has no human-task rows to read."""
     if new:
         return Snapshot()
-    snapshot = Snapshot(tasks=store.tasks_of_instances(conn, [instance_id]).get(instance_id, {}))
+    snapshot = Snapshot(tasks=store.tasks_of_instances(conn, [instance_id]).get(instance_id, {}) if human else {})
     if waits:
         snapshot.timers = store.waiting_timers(conn, [instance_id]).get(instance_id, [])
         snapshot.subscriptions = store.subscriptions(conn, [instance_id]).get(instance_id, [])

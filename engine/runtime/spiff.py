@@ -806,20 +806,41 @@ class _SpiffDatetime(metaclass=_DelegateToDatetime):
 _spiff_timer.datetime = _SpiffDatetime  # type: ignore[misc]
 
 
-# ---------------------------------------------------------------------- external tasks
+# ---------------------------------------------------------------------- what a spec can ever do
+class SpecFacts(NamedTuple):
+    external_tasks: bool  # an external task somewhere (the external_task projection applies)
+    human_tasks: bool  # a task a person completes somewhere (the human_task projection applies)
+
+
 # weak keys: an id()-keyed cache once answered for a new spec that reused a freed spec's address
-_HAS_EXTERNAL: weakref.WeakKeyDictionary[Any, bool] = weakref.WeakKeyDictionary()
+_SPEC_FACTS: weakref.WeakKeyDictionary[Any, SpecFacts] = weakref.WeakKeyDictionary()
+
+
+def spec_facts(workflow: BpmnWorkflow) -> SpecFacts:
+    """What the workflow's spec and subprocess specs contain; cached per spec object, so a save can
+    skip reading projections that can never hold a row for the instance."""
+    key = workflow.spec
+    facts = _SPEC_FACTS.get(key)
+    if facts is None:
+        task_specs = [s for spec in [workflow.spec, *workflow.subprocess_specs.values()]
+                      for s in spec.task_specs.values()]
+        facts = SpecFacts(
+            external_tasks=any(isinstance(s, ExternalTask) for s in task_specs),
+            # as ready_user_tasks picks them: manual specs other than pass-through manual/undefined tasks
+            human_tasks=any(getattr(s, "manual", False) and not isinstance(s, (ManualTask, NoneTask))
+                            for s in task_specs))
+        _SPEC_FACTS[key] = facts
+    return facts
 
 
 def has_external_tasks(workflow: BpmnWorkflow) -> bool:
-    """Whether the workflow's spec (or a subprocess spec) has an external task; cached per spec object."""
-    key = workflow.spec
-    found = _HAS_EXTERNAL.get(key)
-    if found is None:
-        specs = [workflow.spec, *workflow.subprocess_specs.values()]
-        found = any(isinstance(s, ExternalTask) for spec in specs for s in spec.task_specs.values())
-        _HAS_EXTERNAL[key] = found
-    return found
+    """Whether the workflow's spec (or a subprocess spec) has an external task."""
+    return spec_facts(workflow).external_tasks
+
+
+def has_human_tasks(workflow: BpmnWorkflow) -> bool:
+    """Whether the workflow's spec (or a subprocess spec) has a task a person completes."""
+    return spec_facts(workflow).human_tasks
 
 
 def waiting_external_tasks(workflow: BpmnWorkflow) -> dict[str, Any]:

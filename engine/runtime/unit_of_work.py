@@ -222,7 +222,8 @@ class UnitOfWork:
         snapshot = loaded.snapshot
         if snapshot is None:
             snapshot = projection.read_snapshot(self.conn, loaded.row.id, new=loaded.new,
-                                                waits=loaded.had_waits or bool(waits))
+                                                waits=loaded.had_waits or bool(waits),
+                                                human=spiff.has_human_tasks(loaded.workflow))
         changes = projection.project(loaded, snapshot, now, waits)
         external = external_projection.project(self.conn, loaded, now)
         row = loaded.row

@@ -9,9 +9,12 @@ import socket
 import sqlite3
 
 import pytest
-from sqlalchemy import event
+from sqlalchemy import create_engine, event, text
+from sqlalchemy.exc import DBAPIError
 
+import storage.db
 from storage.db import Database
+from tests.conftest import skip_or_fail
 from tests.integration.conftest import PASSWORD, token
 from web import create_app
 
@@ -68,6 +71,41 @@ def test_unreachable_postgresql_is_a_503_with_retry_after(tmp_path):
     response = client.post("/engine-rest/external-task/fetchAndLock", json={"workerId": "w", "topics": []},
                            headers={"Authorization": "Basic dTpw"})
     assert response.status_code == 503 and response.headers["Retry-After"] == "5"
+
+
+def _backend_killed_between_two_reads(url: str) -> tuple[Database, object]:
+    """A pooled connection whose server process is terminated while it sits in the pool."""
+    db = Database(url)
+    with db.read() as session:
+        pid = session.scalar(text("SELECT pg_backend_pid()"))
+    admin = create_engine(url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        assert conn.scalar(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid}) is True
+    admin.dispose()
+    return db, pid
+
+
+def test_postgresql_connection_gone_while_idle_is_replaced_unnoticed(pg_database, monkeypatch):
+    if pg_database is None:
+        skip_or_fail("PostgreSQL is not available")
+    monkeypatch.setattr(storage.db, "IDLE_PING_SECONDS", 0.0)  # every checkout counts as idle: pinged
+    db, pid = _backend_killed_between_two_reads(pg_database)
+    with db.read() as session:
+        assert session.scalar(text("SELECT pg_backend_pid()")) != pid  # a new connection, no error
+    db.dispose()
+
+
+def test_postgresql_connection_gone_moments_after_use_fails_once_then_recovers(pg_database, monkeypatch):
+    if pg_database is None:
+        skip_or_fail("PostgreSQL is not available")
+    monkeypatch.setattr(storage.db, "IDLE_PING_SECONDS", 3600.0)  # recently used: trusted, not pinged
+    db, pid = _backend_killed_between_two_reads(pg_database)
+    with pytest.raises(DBAPIError) as caught, db.read() as session:
+        session.scalar(text("SELECT 1"))
+    assert caught.value.connection_invalidated  # the web layer answers 503 (as_unavailable)
+    with db.read() as session:
+        assert session.scalar(text("SELECT pg_backend_pid()")) != pid
+    db.dispose()
 
 
 @pytest.mark.parametrize("db", ["sqlite"], indirect=True)

@@ -13,6 +13,13 @@ def test_external_task_bench_sqlite():
     assert result["tasks_per_s"] > 0
 
 
+def test_external_task_bench_batched_fetches_and_the_bare_request_ceiling():
+    result = run_external_task_bench(24, workers=2, servers=1, max_tasks=10, ceiling=True)
+    assert result["max_tasks"] == 10 and result["completed"] == 24 and result["completed_once"] is True
+    assert result["errors"] == 0 and result["bare_errors"] == 0 and result["bare_round_trips_per_s"] > 0
+    assert result["server_cpu_ms_per_task"] > 0 and result["worker_cpu_ms_per_task"] > 0
+
+
 def test_external_task_bench_postgresql(pg_database):
     if pg_database is None:
         skip_or_fail("PostgreSQL is not available")

@@ -7,6 +7,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from sqlalchemy import event
 
 from engine import clock
 from engine import external_tasks as xt
@@ -51,6 +52,44 @@ def test_only_the_lock_holder_completes(lookup):
         xt.complete(lookup, WORKER, task.id, "w2", {})
     with pytest.raises(PermissionDeniedError):
         _fetch_as(lookup, EMPLOYEE)
+
+
+def test_completing_twice_or_an_unknown_task_is_not_found(lookup):
+    lookup.start("xt_order_lookup", {}, LEAD)
+    [task] = _fetch(lookup, "w1")
+    xt.complete(lookup, WORKER, task.id, "w1", {})
+    for task_id in (task.id, "00000000-0000-0000-0000-000000000000"):
+        with pytest.raises(NotFoundError):
+            xt.complete(lookup, WORKER, task_id, "w1", {})
+
+
+def test_a_round_trip_is_few_statements(lookup, db):
+    """The hot path's SQL: a fetch is one statement (the claim returns the rows with their instance's
+    variables); a complete five (lock the instance through the task, check the lock and close the task,
+    the instance's external-task rows, the instance update, the audit) — no human-task read for a
+    process without user tasks."""
+    lookup.start("xt_order_lookup", {}, LEAD)
+    statements: list[str] = []
+
+    def record(_conn, _cursor, statement, *_args):  # type: ignore[no-untyped-def]
+        statements.append(statement.split()[0])
+
+    engines = {db.engine, db.write_engine}
+    for engine in engines:
+        event.listen(engine, "before_cursor_execute", record)
+    try:
+        [task] = _fetch(lookup, "w1")
+        fetch, statements[:] = list(statements), []
+        xt.complete(lookup, WORKER, task.id, "w1", {"amount": 1})
+        complete = list(statements)
+    finally:
+        for engine in engines:
+            event.remove(engine, "before_cursor_execute", record)
+    fetch = [s for s in fetch if s.upper() not in ("BEGIN", "COMMIT")]  # SQLite's own BEGIN IMMEDIATE
+    complete = [s for s in complete if s.upper() not in ("BEGIN", "COMMIT")]
+    assert fetch == ["UPDATE"]
+    assert complete == ["SELECT", "UPDATE", "SELECT", "UPDATE", "INSERT"]
+    assert lookup.instance(task.instance_id).status == "completed"
 
 
 def _fetch_as(runtime, actor):
