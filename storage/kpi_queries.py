@@ -282,9 +282,10 @@ def percentiles(session: Session, fq: FactQuery, value: Literal["ack", "close"],
     return out
 
 
-def action_counts(session: Session, fq: FactQuery, today: date, real_today: date) -> list[int]:
+def action_counts(session: Session, fq: FactQuery, today: date, real_today: date, *,
+                  with_backlog: bool = True) -> list[int]:
     """[due in period, done, done on time, overdue on `today`, backlog open, backlog overdue on
-    `real_today`] of the cases' corrective actions."""
+    `real_today`] of the cases' corrective actions (the backlog 0, 0 and not read without `with_backlog`)."""
     A, F, r = ActionFact, ComplaintFact, fq.rules
     scope = _scope(session, fq)
     period = select(func.count(), func.sum(case((A.done_on.is_not(None), 1), else_=0)),
@@ -311,7 +312,7 @@ def action_counts(session: Session, fq: FactQuery, today: date, real_today: date
                      backlog.join(F, F.instance_id == A.instance_id).where(
                          *scope, *joined, F.instance_status.notin_(r.not_backlog))))
     for in_period, open_now in variants:
-        row = [*session.execute(in_period).one(), *session.execute(open_now).one()]
+        row = [*session.execute(in_period).one(), *(session.execute(open_now).one() if with_backlog else (0, 0))]
         totals = [t + int(v or 0) for t, v in zip(totals, row, strict=True)]
     return totals
 
@@ -325,6 +326,17 @@ def score_pairs(session: Session, fq: FactQuery) -> list[tuple[int | None, int |
         select(*keys, func.count()).where(*_filter_conditions(fq), closed_in,
                                           or_(F.csat.is_not(None), F.nps.is_not(None)))
         .group_by(*keys))]
+
+
+def nps_counts(session: Session, fq: FactQuery) -> tuple[int, int, int]:
+    """(NPS answers, promoters, detractors) of the instances closed in the period (any kind): the
+    dashboard tile's figure for the previous period, read along the closed_at range alone."""
+    F, r = ComplaintFact, fq.rules
+    row = session.execute(select(
+        func.count(F.nps), func.sum(case((F.nps >= r.promoter_min, 1), else_=0)),
+        func.sum(case((F.nps <= r.detractor_max, 1), else_=0)),
+    ).where(*_filter_conditions(fq), _in(F.closed_at, fq), F.nps.is_not(None))).one()
+    return int(row[0] or 0), int(row[1] or 0), int(row[2] or 0)
 
 
 def feedback_by_type(session: Session, fq: FactQuery) -> dict[str | None, int]:

@@ -13,6 +13,7 @@ from flask import Blueprint, Response, current_app, render_template, request
 from flask_login import login_required
 from markupsafe import Markup, escape
 
+from engine.kpi_labels import dashboard_labels
 from engine.kpi_rules import HEAT_MAP_PROCESS
 from engine.kpis import (
     ACTION_COLUMNS,
@@ -24,17 +25,18 @@ from engine.kpis import (
     complaint_rows,
     compute,
     filter_options,
+    glance,
     refreshed_at,
     survey_rows,
 )
-from web.context import database, lead_required
+from web.context import database, lead_required, runtime
 from web.diagram import definition_diagram
 
 bp = Blueprint("dashboard", __name__)
 
 EXPORTS = {"complaints": (COMPLAINT_COLUMNS, complaint_rows), "actions": (ACTION_COLUMNS, action_rows),
            "surveys": (SURVEY_COLUMNS, survey_rows)}
-BLUE, GREEN, RED, GREY = "#2f6db5", "#3d8b4f", "#c0392b", "#888888"
+BLUE, GREEN, RED, GREY, GREY_BLUE = "#2f6db5", "#3d8b4f", "#c0392b", "#888888", "#5b6f8a"
 
 
 def kpi_query() -> KpiQuery:
@@ -100,19 +102,28 @@ def heat_map(key: str, steps: list[dict[str, Any]]) -> dict[str, Any] | None:
     return definition_diagram(key, heat=hours)
 
 
-def charts(k: dict[str, Any]) -> dict[str, Markup]:
+def label(labels: dict[str, str], value: str | None) -> str:
+    """The name people read for a coded value (a category id, a process key); the value when none."""
+    return labels.get(value or "", value or "")
+
+
+def charts(k: dict[str, Any], labels: dict[str, dict[str, str]] | None = None) -> dict[str, Markup]:
+    categories = (labels or {}).get("category", {})
     trend = k["complaints"]["trend"]
-    labels = [b["start"][5:] if k["period"]["granularity"] == "week" else b["start"][:7] for b in trend]
+    names = [b["start"][5:] if k["period"]["granularity"] == "week" else b["start"][:7] for b in trend]
     sat = k["satisfaction"]
     return {
-        "trend": column_chart("Complaints received and closed per " + k["period"]["granularity"], labels,
+        "trend": column_chart("Complaints received and closed per " + k["period"]["granularity"], names,
                               [("received", BLUE, [b["received"] for b in trend]),
                                ("closed", GREEN, [b["closed"] for b in trend])]),
         "csat": bar_chart("CSAT distribution", [(f"{s} ★", n) for s, n in sat["csat"]["distribution"].items()]),
         "nps": bar_chart("NPS answers", [("promoters (9–10)", sat["nps"]["promoters"]),
                                          ("passives (7–8)", sat["nps"]["passives"]),
                                          ("detractors (0–6)", sat["nps"]["detractors"])], GREEN),
-        "pareto": bar_chart("Pareto of categories", [(p["category"], p["count"]) for p in k["pareto"]]),
+        "pareto": bar_chart("Complaints per category", [(label(categories, p["category"]), p["count"])
+                                                        for p in k["pareto"]]),
+        "root_causes": bar_chart("Most frequent root causes", [(r["root_cause"], r["count"])
+                                                               for r in k["root_causes"]], GREY_BLUE),
         "steps": bar_chart("Average time per step", [(s["name"], s["avg_hours"]) for s in k["bottlenecks"]
                                                      if s["avg_hours"] is not None][:15], RED, " h"),
     }
@@ -127,7 +138,9 @@ def index() -> Any:
     q = kpi_query()
     k = compute(database(), q)
     heat_key = q.process or HEAT_MAP_PROCESS
-    return render_template("dashboard.html", k=k, q=q, args=q.args(), charts=charts(k),
+    labels = dashboard_labels(runtime())
+    return render_template("dashboard.html", k=k, q=q, args=q.args(), charts=charts(k, labels),
+                           glance=glance(database(), q, k), labels=labels, label=label,
                            heat=heat_map(heat_key, k["bottlenecks"]), heat_key=heat_key,
                            options=filter_options(database()), refreshed_at=refreshed_at(database()))
 
