@@ -53,15 +53,16 @@ def _svg(width: int, height: int, label: str, body: list[str]) -> Markup:
 
 def column_chart(label: str, categories: list[str], series: list[tuple[str, str, list[float]]]) -> Markup:
     """Grouped vertical bars: series = [(name, colour, values per category)]."""
-    width, height, left, bottom, top = 640, 220, 36, 40, 12
+    # narrow drawings with large text: legible on a phone, two side by side on a laptop
+    width, height, left, bottom, top = 400, 220, 34, 42, 12
     peak = max([v for _, _, values in series for v in values] + [1])
     plot_w, plot_h = width - left - 8, height - bottom - top
     slot = plot_w / max(len(categories), 1)
     bar = max(slot * 0.8 / max(len(series), 1), 1)
     body = [f'<line x1="{left}" y1="{top + plot_h}" x2="{width - 8}" y2="{top + plot_h}" stroke="{GREY}"/>',
-            f'<text x="{left - 4}" y="{top + 8}" font-size="10" text-anchor="end">{peak:g}</text>',
-            f'<text x="{left - 4}" y="{top + plot_h}" font-size="10" text-anchor="end">0</text>']
-    step = max(1, len(categories) // 12)
+            f'<text x="{left - 4}" y="{top + 8}" font-size="12" text-anchor="end">{peak:g}</text>',
+            f'<text x="{left - 4}" y="{top + plot_h}" font-size="12" text-anchor="end">0</text>']
+    step = max(1, -(-len(categories) // 6))  # at most 6 axis labels
     for i, cat in enumerate(categories):
         x0 = left + i * slot + slot * 0.1
         for j, (name, colour, values) in enumerate(series):
@@ -70,28 +71,28 @@ def column_chart(label: str, categories: list[str], series: list[tuple[str, str,
             body.append(f'<rect x="{x0 + j * bar:.1f}" y="{top + plot_h - h:.1f}" width="{bar:.1f}" height="{h:.1f}" '
                         f'fill="{colour}"><title>{escape(cat)} {escape(name)}: {v:g}</title></rect>')
         if i % step == 0:
-            body.append(f'<text x="{left + i * slot + slot / 2:.1f}" y="{height - bottom + 14}" font-size="10" '
+            body.append(f'<text x="{left + i * slot + slot / 2:.1f}" y="{height - bottom + 15}" font-size="12" '
                         f'text-anchor="middle">{escape(cat)}</text>')
     for j, (name, colour, _) in enumerate(series):
-        body.append(f'<rect x="{left + j * 110}" y="{height - 14}" width="10" height="10" fill="{colour}"/>'
-                    f'<text x="{left + j * 110 + 14}" y="{height - 5}" font-size="11">{escape(name)}</text>')
+        body.append(f'<rect x="{left + j * 100}" y="{height - 14}" width="12" height="12" fill="{colour}"/>'
+                    f'<text x="{left + j * 100 + 16}" y="{height - 3}" font-size="13">{escape(name)}</text>')
     return _svg(width, height, label, body)
 
 
 def bar_chart(label: str, items: list[tuple[str, float]], colour: str = BLUE, unit: str = "") -> Markup:
     """Horizontal bars, one per item."""
-    width, row, left = 640, 22, 190
+    width, row, left = 400, 24, 178
     height = max(len(items), 1) * row + 8
     peak = max([v for _, v in items] + [1])
     body = []
     for i, (name, v) in enumerate(items):
         y = 4 + i * row
-        w = (width - left - 70) * (v or 0) / peak
-        text = name if len(name) <= 30 else name[:29] + "…"
-        body.append(f'<text x="{left - 6}" y="{y + 14}" font-size="11" text-anchor="end">{escape(text)}</text>'
+        w = (width - left - 72) * (v or 0) / peak
+        text = name if len(name) <= 21 else name[:20] + "…"
+        body.append(f'<text x="{left - 6}" y="{y + 16}" font-size="13" text-anchor="end">{escape(text)}</text>'
                     f'<rect x="{left}" y="{y + 3}" width="{w:.1f}" height="{row - 6}" fill="{colour}">'
                     f'<title>{escape(name)}: {v:g}{unit}</title></rect>'
-                    f'<text x="{left + w + 4:.1f}" y="{y + 14}" font-size="11">{v:g}{unit}</text>')
+                    f'<text x="{left + w + 4:.1f}" y="{y + 16}" font-size="13">{v:g}{unit}</text>')
     return _svg(width, height, label, body)
 
 
