@@ -20,6 +20,7 @@ from engine.kpis import (
     COMPLAINT_COLUMNS,
     SURVEY_COLUMNS,
     KpiQuery,
+    KpiQueryError,
     action_rows,
     build_query,
     complaint_rows,
@@ -37,6 +38,11 @@ bp = Blueprint("dashboard", __name__)
 EXPORTS = {"complaints": (COMPLAINT_COLUMNS, complaint_rows), "actions": (ACTION_COLUMNS, action_rows),
            "surveys": (SURVEY_COLUMNS, survey_rows)}
 BLUE, GREEN, RED, GREY, GREY_BLUE = "#2f6db5", "#3d8b4f", "#c0392b", "#888888", "#5b6f8a"
+
+
+# the period fields of the filter form, for its error summary
+FILTER_FIELDS = [{"id": "from", "label": "From", "type": "date"}, {"id": "to", "label": "To", "type": "date"},
+                 {"id": "granularity", "label": "Trend", "type": "enum"}]
 
 
 def kpi_query() -> KpiQuery:
@@ -136,14 +142,20 @@ def charts(k: dict[str, Any], labels: dict[str, dict[str, str]] | None = None) -
 @login_required
 @lead_required
 def index() -> Any:
-    q = kpi_query()
+    try:
+        q, errors = kpi_query(), {}
+    except KpiQueryError as exc:  # not a dead end: the form with what was sent, its errors, the default period
+        q, errors = build_query({}, current_app.config["TIMEZONE"]), {p["field"]: p["message"] for p in exc.details}
     k = compute(database(), q)
     heat_key = q.process or HEAT_MAP_PROCESS
     labels = dashboard_labels(runtime())
+    sent = {name: request.args.get(name, "") for name in ("from", "to")} if errors else {
+        "from": q.from_date.isoformat(), "to": q.to_date.isoformat()}
     return render_template("dashboard.html", k=k, q=q, args=q.args(), charts=charts(k, labels),
                            glance=glance(database(), q, k), labels=labels, label=label,
-                           heat=heat_map(heat_key, k["bottlenecks"]), heat_key=heat_key,
-                           options=filter_options(database()), refreshed_at=refreshed_at(database()))
+                           heat=heat_map(heat_key, k["bottlenecks"]), heat_key=heat_key, errors=errors, sent=sent,
+                           filter_fields=FILTER_FIELDS, options=filter_options(database()),
+                           refreshed_at=refreshed_at(database())), 422 if errors else 200
 
 
 def _cell(value: Any) -> Any:
