@@ -18,7 +18,7 @@ from engine.kpis import refresh_facts
 from engine.views import Actor
 from storage.kpi_facts import ActionFact, ComplaintFact, TaskFact
 from tests.conftest import skip_or_fail
-from tests.e2e.test_browser import ARGS, ARTIFACTS, CHROMIUM, LEAD_PASSWORD, library_server  # noqa: F401
+from tests.e2e.test_browser import ARGS, ARTIFACTS, CHROMIUM, _sign_in, library_server  # noqa: F401
 
 WIDTHS = (1366, 390)
 BLOCKING = ("serious", "critical")
@@ -90,14 +90,6 @@ def _serious(page) -> list[str]:
     violations = Axe().run(page).response["violations"]
     return [f"{v['impact']} {v['id']}: {v['help']} at {[n['target'] for n in v['nodes']][:5]}"
             for v in violations if v["impact"] in BLOCKING]
-
-
-def _sign_in(page, base: str, username: str) -> None:
-    page.goto(f"{base}/login")
-    page.fill("#username", username)
-    page.fill("#password", LEAD_PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url(f"{base}/inbox*")
 
 
 def _browser(p):
