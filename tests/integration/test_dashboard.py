@@ -78,7 +78,7 @@ def test_dashboard_shows_figures_charts_and_tables(client, facts, db):
     bad = client.get("/dashboard?from=2026-03-10&to=2026-03-01")
     html = bad.get_data(as_text=True)
     assert bad.status_code == 422 and 'id="error-summary"' in html
-    assert "<a href=\"#f_from\">From: must not be after &#39;to&#39;</a>" in html
+    assert "<a href=\"#f_from\">From must not be after &#39;to&#39;</a>" in html
     assert 'id="f_from" name="from" value="2026-03-10" aria-invalid="true" aria-describedby="f_from_err"' in html
     assert 'id="f_to" name="to" value="2026-03-01"' in html and 'class="tiles"' in html
     html = client.get(f"/dashboard?from={TODAY - timedelta(days=400)}&to={TODAY}&granularity=month").get_data(
