@@ -1,6 +1,8 @@
-"""KPI dashboard (quality leads, admins): figures for a period and filters, SVG charts drawn on the
-server (no JavaScript, no CDN) each with its numbers in a table, a heat map of step durations on
-the BPMN diagram (the bpmn-js viewer, the page's only script), and CSV/XLSX exports of complaints, actions and survey answers."""
+"""KPI dashboard (quality leads, admins): figures for a period and filters — six tiles at a glance with
+their change against the previous period (engine/kpis.py `glance`), then SVG charts drawn on the
+server (no JavaScript, no CDN) side by side, each with its numbers in a table, a heat map of step
+durations on the BPMN diagram (the bpmn-js viewer, the page's only script), and CSV/XLSX exports of
+complaints, actions and survey answers. The long form is the ISO 9001 report (web/reports.py)."""
 
 from __future__ import annotations
 

@@ -196,7 +196,7 @@ def test_dashboard_screenshots(case):
             assert len(lefts) == (2 if width == 1366 else 1), lefts
             assert "Product quality (defect, damage, wrong part)" in page.text_content("#h-pareto ~ details")
             height = page.evaluate("document.documentElement.scrollHeight")
-            assert height < (3000 if width == 1366 else 7000), height
+            assert height < (3600 if width == 1366 else 7000), height  # the one long column was ~5,200 px
             page.screenshot(path=str(ARTIFACTS / f"dashboard-{width}.png"), full_page=True)
             page.screenshot(path=str(ARTIFACTS / f"dashboard-{width}-top.png"))
             page.locator("#h-sat").scroll_into_view_if_needed()
