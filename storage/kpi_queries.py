@@ -256,9 +256,10 @@ def percentiles(session: Session, fq: FactQuery, value: Literal["ack", "close"],
     PostgreSQL percentile_cont).
 
     SQLite has no percentile aggregate: each percentile reads the two values around its rank with
-    ORDER BY ... LIMIT 2 OFFSET rank. For long periods the rows are walked in value order along the
-    index (kind, value, date) (migration 0006), so nothing is sorted; short periods sort their few
-    rows from the date index."""
+    ORDER BY ... LIMIT 2 OFFSET rank, from the nearer end (a p90 walks down from the largest value:
+    a tenth of the rows). For long periods the rows are walked in value order along the index
+    (kind, value, date) (migration 0006), so nothing is sorted; short periods sort their few rows
+    from the date index."""
     F = ComplaintFact
     column, date_column = (F.ack_seconds, F.received_at) if value == "ack" else (F.close_seconds, F.closed_at)
     scope = _scope(session, fq)
@@ -269,16 +270,21 @@ def percentiles(session: Session, fq: FactQuery, value: Literal["ack", "close"],
     if n == 0:
         return [None for _ in ps]
     if fq.long and not fq.process:  # a process spans several kinds: no single ordered index range
-        stmt = select(column).where(*scope, _in(_plain(session, date_column), fq), column.is_not(None)).order_by(column)
+        rows, order = select(column).where(*scope, _in(_plain(session, date_column), fq), column.is_not(None)), column
     else:
-        stmt = select(column).where(*scope, _in(date_column, fq), column.is_not(None)).order_by(_plain(session, column))
+        rows, order = select(column).where(*scope, _in(date_column, fq), column.is_not(None)), _plain(session, column)
     out: list[float | None] = []
     for p in ps:
         k = (n - 1) * p
         lo = math.floor(k)
         frac = k - lo
-        values = [float(v) for v in session.scalars(stmt.offset(lo).limit(2))]
-        out.append(values[0] + (values[1] - values[0]) * frac if len(values) > 1 and frac else values[0])
+        count = 2 if frac else 1  # the values at ranks lo (and lo + 1)
+        if lo + count > n - lo:  # in the upper half: walk down from the largest value (p90: a tenth of the rows)
+            values = [float(v) for v in session.scalars(rows.order_by(order.desc()).offset(n - lo - count)
+                                                        .limit(count))][::-1]
+        else:
+            values = [float(v) for v in session.scalars(rows.order_by(order).offset(lo).limit(count))]
+        out.append(values[0] + (values[1] - values[0]) * frac if len(values) > 1 else values[0])
     return out
 
 

@@ -344,3 +344,20 @@ def test_previous_period():
     before = kpis.previous_period(q)
     assert (before.from_date, before.to_date, before.category, before.tz_name) == (
         date(2026, 2, 28), date(2026, 2, 28), "delivery", "Europe/Berlin")
+
+
+def test_percentiles_of_a_long_period_from_either_end(db):
+    """A year (the ordered-index path on SQLite): the median walks up from the smallest value, the 90th
+    percentile down from the largest; both as PostgreSQL's percentile_cont gives them."""
+    base = datetime(2026, 3, 2, tzinfo=UTC)
+    with db.write() as s:
+        s.execute(insert(ComplaintFact), [_fact(i, base, base + timedelta(hours=h))
+                                          for i, h in enumerate([5, 1, 4, 2, 3])])
+    year = KpiQuery(date(2025, 4, 1), date(2026, 3, 31))
+    k = compute(db, year, now=datetime(2026, 4, 1, tzinfo=UTC))
+    assert k["close"]["median_hours"] == 3.0 and k["close"]["p90_hours"] == 4.6  # 4 + 0.6 × (5 − 4)
+    with db.write() as s:
+        s.execute(insert(ComplaintFact), [_fact(9, base, base + timedelta(hours=6))])
+    k = compute(db, year, now=datetime(2026, 4, 1, tzinfo=UTC))
+    assert k["close"]["median_hours"] == 3.5 and k["close"]["p90_hours"] == 5.5  # ranks 2.5 and 4.5 of 1..6
+    assert kpis.glance(db, year, k, now=datetime(2026, 4, 1, tzinfo=UTC))["tiles"][3]["value"] == round(3.5 / 24, 2)
