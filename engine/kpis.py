@@ -26,7 +26,7 @@ Conventions (documented in the README):
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import date, datetime, time, timedelta, timezone
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -230,6 +230,32 @@ def _share(part: int, whole: int) -> float | None:
     return round(part / whole, 4) if whole else None
 
 
+def _days(seconds: float | None) -> float | None:
+    return None if seconds is None else round(seconds / 86400, 2)
+
+
+def _score_counts(pairs: list[tuple[int | None, int | None, int]]) -> tuple[dict[int, int], dict[int, int]]:
+    """({CSAT score: answers}, {NPS answer: answers}) of `kq.score_pairs` rows."""
+    csat_rows: dict[int, int] = {}
+    nps_rows: dict[int, int] = {}
+    for csat, nps, n in pairs:
+        if csat is not None:
+            csat_rows[csat] = csat_rows.get(csat, 0) + n
+        if nps is not None:
+            nps_rows[nps] = nps_rows.get(nps, 0) + n
+    return csat_rows, nps_rows
+
+
+def _nps_counts(nps_rows: dict[int, int]) -> tuple[int, int, int]:
+    """(answers, promoters, detractors) of {NPS answer: answers}."""
+    return (sum(nps_rows.values()), sum(v for k, v in nps_rows.items() if k >= RULES.promoter_min),
+            sum(v for k, v in nps_rows.items() if k <= RULES.detractor_max))
+
+
+def _nps_score(n: int, promoters: int, detractors: int) -> float | None:
+    return round(100 * (promoters - detractors) / n, 1) if n else None
+
+
 def _nps_group(nps: int | None) -> str | None:
     if nps is None:
         return None
@@ -245,10 +271,15 @@ def compute(db: Database, q: KpiQuery, *, now: datetime | None = None) -> dict[s
         return _compute(session, q, now)
 
 
+def _period_today(q: KpiQuery, now: datetime) -> date:
+    """The local date actions count as overdue before: today, or the period's last day if it ended earlier."""
+    return min(now, q.end - timedelta(seconds=1)).astimezone(q.tz).date()
+
+
 def _compute(session: Session, q: KpiQuery, now: datetime) -> dict[str, Any]:
     """The figures in a few passes, each over one covering-index range (see storage/kpi_queries.py)."""
     fq = fact_query(q)
-    today = min(now, q.end - timedelta(seconds=1)).astimezone(q.tz).date()
+    today = _period_today(q, now)
     instants = _bucket_instants(q)
     trend = {b: {"start": b.isoformat(), "received": 0, "closed": 0} for b in _buckets(q)}
 
@@ -274,18 +305,10 @@ def _compute(session: Session, q: KpiQuery, now: datetime) -> dict[str, Any]:
         session, fq, today, real_today)
 
     # --- satisfaction: one pass over the (CSAT, NPS) pairs
-    csat_rows: dict[int, int] = {}
-    nps_rows: dict[int, int] = {}
-    for csat, nps, n in kq.score_pairs(session, fq):
-        if csat is not None:
-            csat_rows[csat] = csat_rows.get(csat, 0) + n
-        if nps is not None:
-            nps_rows[nps] = nps_rows.get(nps, 0) + n
+    csat_rows, nps_rows = _score_counts(kq.score_pairs(session, fq))
     csat_n = sum(csat_rows.values())
     csat_avg = round(sum(k * v for k, v in csat_rows.items()) / csat_n, 2) if csat_n else None
-    nps_n = sum(nps_rows.values())
-    promoters = sum(v for k, v in nps_rows.items() if k >= RULES.promoter_min)
-    detractors = sum(v for k, v in nps_rows.items() if k <= RULES.detractor_max)
+    nps_n, promoters, detractors = _nps_counts(nps_rows)
     feedback = {str(k or "unspecified"): v for k, v in kq.feedback_by_type(session, fq).items()}
 
     # --- Pareto (from pass 1; NULL sorts as the database would) and root causes
@@ -315,8 +338,7 @@ def _compute(session: Session, q: KpiQuery, now: datetime) -> dict[str, Any]:
                         "target_hours": ACK_TARGET_S // 3600, "eligible": ack_eligible_n, "within_target": ack_within,
                         "share_within_target": ack_within_rate},
         "close": {"count": closed, "median_hours": _hours(close_p[0]), "p90_hours": _hours(close_p[1]),
-                  "median_days": None if close_p[0] is None else round(close_p[0] / 86400, 2),
-                  "p90_days": None if close_p[1] is None else round(close_p[1] / 86400, 2)},
+                  "median_days": _days(close_p[0]), "p90_days": _days(close_p[1])},
         "actions": {"due_in_period": a_total, "done": a_done, "done_on_time": a_on_time, "open": a_total - a_done,
                     "overdue": a_overdue, "on_time_rate": _share(a_on_time, a_done),
                     "backlog_open": backlog_open, "backlog_overdue": backlog_overdue},
@@ -330,7 +352,7 @@ def _compute(session: Session, q: KpiQuery, now: datetime) -> dict[str, Any]:
                      "distribution": {str(k): int(csat_rows.get(k, 0)) for k in range(1, 6)}},
             "nps": {"count": nps_n, "promoters": promoters, "passives": nps_n - promoters - detractors,
                     "detractors": detractors,
-                    "score": round(100 * (promoters - detractors) / nps_n, 1) if nps_n else None,
+                    "score": _nps_score(nps_n, promoters, detractors),
                     "distribution": {str(k): int(nps_rows.get(k, 0)) for k in range(0, 11)}},
             "feedback": {"total": sum(feedback.values()), "by_type": feedback},
         },
@@ -338,6 +360,71 @@ def _compute(session: Session, q: KpiQuery, now: datetime) -> dict[str, Any]:
         "root_causes": root_causes,
         "bottlenecks": bottlenecks,
     }
+
+
+# ---------------------------------------------------------------------------------------- at a glance
+
+# the dashboard's tiles: (key, label, unit, the direction that is an improvement)
+TILES = (("received", "Complaints received", "", "down"),
+         ("open", "Open at the end of the period", "", "down"),
+         ("overdue_actions", "Overdue actions", "", "down"),
+         ("median_close_days", "Median time to close", " d", "down"),
+         ("effective_first_check", "Effective at the first check", " %", "up"),
+         ("nps", "NPS", "", "up"))
+
+
+def previous_period(q: KpiQuery) -> KpiQuery:
+    """The period of the same number of local days just before q's, with the same filters."""
+    days = (q.to_date - q.from_date).days + 1
+    return replace(q, from_date=q.from_date - timedelta(days=days), to_date=q.from_date - timedelta(days=1))
+
+
+def headline(k: dict[str, Any]) -> dict[str, float | None]:
+    """The tiles' figures of a `compute` result (effectiveness in per cent)."""
+    effective = k["effectiveness"]["share_effective_first_check"]
+    return {"received": k["complaints"]["received"], "open": k["complaints"]["open_at_end"],
+            "overdue_actions": k["actions"]["overdue"], "median_close_days": k["close"]["median_days"],
+            "effective_first_check": None if effective is None else round(100 * effective, 1),
+            "nps": k["satisfaction"]["nps"]["score"]}
+
+
+def _headline(session: Session, q: KpiQuery, now: datetime) -> dict[str, float | None]:
+    """`headline` of the query without the rest of `compute`: the few statements the tiles need."""
+    fq = fact_query(q)
+    received = kq.received_figures(session, fq, now)[0]
+    _closed, close_count, checked, effective_first, _loops, _reopened = kq.closed_figures(session, fq)
+    today = _period_today(q, now)
+    nps_n, promoters, detractors = kq.nps_counts(session, fq)
+    share = _share(effective_first, checked)
+    return {"received": received, "open": kq.open_at_end(session, fq),
+            "overdue_actions": kq.action_counts(session, fq, today, today, with_backlog=False)[3],
+            "median_close_days": _days(kq.percentiles(session, fq, "close", close_count, ps=(0.5,))[0]),
+            "effective_first_check": None if share is None else round(100 * share, 1),
+            "nps": _nps_score(nps_n, promoters, detractors)}
+
+
+def glance(db: Database, q: KpiQuery, k: dict[str, Any], *, now: datetime | None = None) -> dict[str, Any]:
+    """The dashboard's tiles: each headline figure of `k` (compute's result for q) beside the same figure
+    over the previous period of the same length, and the change (per-cent figures in points).
+    `trend` says whether the change is `better`, `worse` or the `same` (None: nothing to compare)."""
+    now = now or clock.now()
+    try:
+        before_q: KpiQuery | None = previous_period(q)
+        with db.read() as session:
+            before = _headline(session, before_q, now)  # type: ignore[arg-type]
+    except OverflowError:  # a period starting near year 1 has no previous period
+        before_q, before = None, {}
+    now_figures, tiles = headline(k), []
+    for key, label, unit, better in TILES:
+        value, previous = now_figures[key], before.get(key)
+        change = None if value is None or previous is None else round(value - previous, 2)
+        trend = None if change is None else "same" if change == 0 else (
+            "better" if (change > 0) == (better == "up") else "worse")
+        tiles.append({"key": key, "label": label, "unit": unit, "value": value, "previous": previous,
+                      "change": change, "trend": trend})
+    return {"previous": None if before_q is None else {"from": before_q.from_date.isoformat(),
+                                                       "to": before_q.to_date.isoformat()},
+            "tiles": tiles}
 
 
 def satisfaction_trend(db: Database, q: KpiQuery) -> list[dict[str, Any]]:

@@ -256,9 +256,10 @@ def percentiles(session: Session, fq: FactQuery, value: Literal["ack", "close"],
     PostgreSQL percentile_cont).
 
     SQLite has no percentile aggregate: each percentile reads the two values around its rank with
-    ORDER BY ... LIMIT 2 OFFSET rank. For long periods the rows are walked in value order along the
-    index (kind, value, date) (migration 0006), so nothing is sorted; short periods sort their few
-    rows from the date index."""
+    ORDER BY ... LIMIT 2 OFFSET rank, from the nearer end (a p90 walks down from the largest value:
+    a tenth of the rows). For long periods the rows are walked in value order along the index
+    (kind, value, date) (migration 0006), so nothing is sorted; short periods sort their few rows
+    from the date index."""
     F = ComplaintFact
     column, date_column = (F.ack_seconds, F.received_at) if value == "ack" else (F.close_seconds, F.closed_at)
     scope = _scope(session, fq)
@@ -269,22 +270,28 @@ def percentiles(session: Session, fq: FactQuery, value: Literal["ack", "close"],
     if n == 0:
         return [None for _ in ps]
     if fq.long and not fq.process:  # a process spans several kinds: no single ordered index range
-        stmt = select(column).where(*scope, _in(_plain(session, date_column), fq), column.is_not(None)).order_by(column)
+        rows, order = select(column).where(*scope, _in(_plain(session, date_column), fq), column.is_not(None)), column
     else:
-        stmt = select(column).where(*scope, _in(date_column, fq), column.is_not(None)).order_by(_plain(session, column))
+        rows, order = select(column).where(*scope, _in(date_column, fq), column.is_not(None)), _plain(session, column)
     out: list[float | None] = []
     for p in ps:
         k = (n - 1) * p
         lo = math.floor(k)
         frac = k - lo
-        values = [float(v) for v in session.scalars(stmt.offset(lo).limit(2))]
-        out.append(values[0] + (values[1] - values[0]) * frac if len(values) > 1 and frac else values[0])
+        count = 2 if frac else 1  # the values at ranks lo (and lo + 1)
+        if lo + count > n - lo:  # in the upper half: walk down from the largest value (p90: a tenth of the rows)
+            values = [float(v) for v in session.scalars(rows.order_by(order.desc()).offset(n - lo - count)
+                                                        .limit(count))][::-1]
+        else:
+            values = [float(v) for v in session.scalars(rows.order_by(order).offset(lo).limit(count))]
+        out.append(values[0] + (values[1] - values[0]) * frac if len(values) > 1 else values[0])
     return out
 
 
-def action_counts(session: Session, fq: FactQuery, today: date, real_today: date) -> list[int]:
+def action_counts(session: Session, fq: FactQuery, today: date, real_today: date, *,
+                  with_backlog: bool = True) -> list[int]:
     """[due in period, done, done on time, overdue on `today`, backlog open, backlog overdue on
-    `real_today`] of the cases' corrective actions."""
+    `real_today`] of the cases' corrective actions (the backlog 0, 0 and not read without `with_backlog`)."""
     A, F, r = ActionFact, ComplaintFact, fq.rules
     scope = _scope(session, fq)
     period = select(func.count(), func.sum(case((A.done_on.is_not(None), 1), else_=0)),
@@ -311,7 +318,7 @@ def action_counts(session: Session, fq: FactQuery, today: date, real_today: date
                      backlog.join(F, F.instance_id == A.instance_id).where(
                          *scope, *joined, F.instance_status.notin_(r.not_backlog))))
     for in_period, open_now in variants:
-        row = [*session.execute(in_period).one(), *session.execute(open_now).one()]
+        row = [*session.execute(in_period).one(), *(session.execute(open_now).one() if with_backlog else (0, 0))]
         totals = [t + int(v or 0) for t, v in zip(totals, row, strict=True)]
     return totals
 
@@ -325,6 +332,17 @@ def score_pairs(session: Session, fq: FactQuery) -> list[tuple[int | None, int |
         select(*keys, func.count()).where(*_filter_conditions(fq), closed_in,
                                           or_(F.csat.is_not(None), F.nps.is_not(None)))
         .group_by(*keys))]
+
+
+def nps_counts(session: Session, fq: FactQuery) -> tuple[int, int, int]:
+    """(NPS answers, promoters, detractors) of the instances closed in the period (any kind): the
+    dashboard tile's figure for the previous period, read along the closed_at range alone."""
+    F, r = ComplaintFact, fq.rules
+    row = session.execute(select(
+        func.count(F.nps), func.sum(case((F.nps >= r.promoter_min, 1), else_=0)),
+        func.sum(case((F.nps <= r.detractor_max, 1), else_=0)),
+    ).where(*_filter_conditions(fq), _in(F.closed_at, fq), F.nps.is_not(None))).one()
+    return int(row[0] or 0), int(row[1] or 0), int(row[2] or 0)
 
 
 def feedback_by_type(session: Session, fq: FactQuery) -> dict[str | None, int]:

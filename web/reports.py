@@ -10,9 +10,10 @@ from flask import Blueprint, render_template
 from flask_login import login_required
 
 from engine import clock
+from engine.kpi_labels import dashboard_labels
 from engine.kpis import compute, nonconformity_report, refreshed_at, satisfaction_trend
-from web.context import database, lead_required
-from web.dashboard import charts, kpi_query
+from web.context import database, lead_required, runtime
+from web.dashboard import charts, kpi_query, label
 
 bp = Blueprint("reports", __name__)
 
@@ -23,6 +24,8 @@ bp = Blueprint("reports", __name__)
 def iso9001() -> Any:
     q = kpi_query()
     k = compute(database(), q)
-    return render_template("dashboard_iso9001.html", k=k, q=q, args=q.args(), charts=charts(k),
+    labels = dashboard_labels(runtime())
+    return render_template("dashboard_iso9001.html", k=k, q=q, args=q.args(), charts=charts(k, labels),
+                           labels=labels, label=label,
                            trend=satisfaction_trend(database(), q), report=nonconformity_report(database(), q),
                            generated_at=clock.now(), refreshed_at=refreshed_at(database()))

@@ -63,13 +63,38 @@ def test_dashboard_shows_figures_charts_and_tables(client, facts, db):
     # charts are drawn on the server; the only scripts are the heat map's viewer files (no inline code)
     scripts = re.findall(r"<script[^>]*>", html)
     assert all('src="/static/' in tag or 'type="application/json"' in tag for tag in scripts), scripts
-    assert "Pareto of categories" in html and "delivery" in html and "Late carrier" in html
+    assert "Complaints per category" in html and "delivery" in html and "Late carrier" in html
     assert 'role="img"' in html and "<table" in html
+    # the tiles at the top, each with its change against the previous 90 days (nothing then)
+    assert html.index('class="tiles"') < html.index('class="charts"')
+    assert re.search(r'data-kpi="received">\s*<span class="tile-label">Complaints received</span>\s*'
+                     r'<strong class="tile-value">1</strong>', html)
+    assert "previous 90 days" in html
+    assert html.count("<figcaption>") == 0 and html.count("<caption>") == 0  # one heading per chart
     bad = client.get("/dashboard?from=nonsense")
     assert bad.status_code == 422
+    # an inverted period is no dead end: the form again with what was sent, an error summary linking to
+    # the field (which names its message), and the figures of the default period
+    bad = client.get("/dashboard?from=2026-03-10&to=2026-03-01")
+    html = bad.get_data(as_text=True)
+    assert bad.status_code == 422 and 'id="error-summary"' in html
+    assert "<a href=\"#f_from\">From must not be after &#39;to&#39;</a>" in html
+    assert 'id="f_from" name="from" value="2026-03-10" aria-invalid="true" aria-describedby="f_from_err"' in html
+    assert 'id="f_to" name="to" value="2026-03-01"' in html and 'class="tiles"' in html
     html = client.get(f"/dashboard?from={TODAY - timedelta(days=400)}&to={TODAY}&granularity=month").get_data(
         as_text=True)
-    assert "Trend per month" in html
+    assert "Received and closed per month" in html
+
+
+def test_dashboard_and_report_show_category_names(client, facts, db, complaint_process):
+    """Categories are stored as the triage form's option ids and shown by the option's name."""
+    refresh_facts(db)
+    login(client, "lena.lead")
+    html = client.get("/dashboard").get_data(as_text=True)
+    assert "<td>Delivery (late, incomplete, wrong address)</td>" in html
+    assert '<option value="delivery" >Delivery (late, incomplete, wrong address)</option>' in html
+    report = client.get("/reports/iso9001").get_data(as_text=True)
+    assert "Delivery (late, incomplete, wrong address) / —" in report
 
 
 def test_iso_report(client, facts):

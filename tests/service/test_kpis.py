@@ -22,7 +22,7 @@ from engine.kpis import (
     survey_rows,
 )
 from engine.scheduler import scheduler_pass
-from storage.kpi_facts import ActionRollup, ComplaintFact, rebuild_action_rollup
+from storage.kpi_facts import ActionFact, ActionRollup, ComplaintFact, rebuild_action_rollup
 from tests.service.helpers_process_library import (
     COMPLAINT,
     INTAKE,
@@ -278,3 +278,86 @@ def test_facts_from_data_collect_actions_of_every_round():
     assert fact["effective_first_check"] is False and fact["csat"] is None and fact["nps"] == 7
     assert [(a["action_id"], a["effective"]) for a in actions] == [("1-1", False), ("2-1", True)]
     assert facts_from_instance("i", "simple_review", "running", {"reference": "X"}, None) == (None, [])
+
+
+def _on(month, day, hour=12):
+    return datetime(2026, month, day, hour, tzinfo=UTC)
+
+
+def test_tiles_compare_with_the_previous_period_of_the_same_length(db):
+    """March 2026 (31 days) against 29 January - 28 February; every figure worked out by hand below."""
+    rows = [
+        # March: received 4; closed in March c1 (3 d), c2 (10 d), c4 (1 d) and p2 (6 d)
+        _fact("c1", _on(3, 2), _on(3, 5), effective_first_check=True, nps=10),
+        _fact("c2", _on(3, 10), _on(3, 20), effective_first_check=False, nps=3),
+        _fact("c3", _on(3, 15)),
+        _fact("c4", _on(3, 20), _on(3, 21), effective_first_check=True, nps=9),
+        # the previous period: received 3; closed in it only p1 (7 d)
+        _fact("p1", _on(2, 3), _on(2, 10), effective_first_check=True, nps=8),
+        _fact("p2", _on(2, 25), _on(3, 3)),
+        _fact("p3", _on(2, 27)),
+        _fact("old", _on(1, 10), _on(1, 20), effective_first_check=False, nps=0),  # before both periods
+    ]
+    actions = [  # overdue = due in the period before its last day (or today), not done
+        {"instance_id": "ic1", "action_id": "1-1", "round": 1, "due_on": date(2026, 3, 10), "done_on": None},
+        {"instance_id": "ic1", "action_id": "1-2", "round": 1, "due_on": date(2026, 3, 12),
+         "done_on": date(2026, 3, 11)},
+        {"instance_id": "ic2", "action_id": "1-1", "round": 1, "due_on": date(2026, 3, 31), "done_on": None},
+        {"instance_id": "ip1", "action_id": "1-1", "round": 1, "due_on": date(2026, 2, 5), "done_on": None},
+        {"instance_id": "ip1", "action_id": "1-2", "round": 1, "due_on": date(2026, 2, 20), "done_on": None},
+        {"instance_id": "ip1", "action_id": "1-3", "round": 1, "due_on": date(2026, 1, 28), "done_on": None},
+    ]
+    with db.write() as s:
+        s.execute(insert(ComplaintFact), rows)
+        s.execute(insert(ActionFact), actions)
+    now = datetime(2026, 4, 15, tzinfo=UTC)
+    k = compute(db, MARCH, now=now)
+    glance = kpis.glance(db, MARCH, k, now=now)
+    assert glance["previous"] == {"from": "2026-01-29", "to": "2026-02-28"}
+    tiles = {t["key"]: (t["value"], t["previous"], t["change"], t["trend"]) for t in glance["tiles"]}
+    assert tiles == {
+        "received": (4, 3, 1, "worse"),
+        "open": (2, 2, 0, "same"),  # end of March: c3, p3; end of February: p2 (closed 3 March), p3
+        "overdue_actions": (1, 2, -1, "better"),
+        "median_close_days": (4.5, 7.0, -2.5, "better"),  # median of 1, 3, 6, 10 days; 7 days
+        "effective_first_check": (66.7, 100.0, -33.3, "worse"),  # 2 of 3; 1 of 1
+        "nps": (33.3, 0.0, 33.3, "better"),  # 2 promoters, 1 detractor of 3; 1 passive
+    }
+    assert [t["key"] for t in glance["tiles"]] == [key for key, *_ in kpis.TILES]
+
+
+def test_tiles_without_a_previous_figure(db):
+    with db.write() as s:
+        s.execute(insert(ComplaintFact), [_fact("c1", _on(3, 2), _on(3, 5), nps=10)])
+    now = datetime(2026, 4, 15, tzinfo=UTC)
+    glance = kpis.glance(db, MARCH, compute(db, MARCH, now=now), now=now)
+    tiles = {t["key"]: t for t in glance["tiles"]}
+    assert tiles["median_close_days"]["previous"] is None and tiles["median_close_days"]["trend"] is None
+    assert tiles["received"]["change"] == 1 and tiles["nps"]["value"] == 100.0
+    assert tiles["effective_first_check"]["value"] is None
+    q = KpiQuery(date(1, 1, 2), date(1, 1, 5))
+    assert kpis.glance(db, q, compute(db, q, now=now), now=now)["previous"] is None  # no year 0
+
+
+def test_previous_period():
+    q = build_query({"from": "2026-03-01", "to": "2026-03-01", "category": "delivery"}, "Europe/Berlin")
+    before = kpis.previous_period(q)
+    assert (before.from_date, before.to_date, before.category, before.tz_name) == (
+        date(2026, 2, 28), date(2026, 2, 28), "delivery", "Europe/Berlin")
+
+
+def test_percentiles_of_a_long_period_from_either_end(db):
+    """A year (the ordered-index path on SQLite): the median walks up from the smallest value, the 90th
+    percentile down from the largest; both as PostgreSQL's percentile_cont gives them."""
+    base = datetime(2026, 3, 2, tzinfo=UTC)
+    with db.write() as s:
+        s.execute(insert(ComplaintFact), [_fact(i, base, base + timedelta(hours=h))
+                                          for i, h in enumerate([5, 1, 4, 2, 3])])
+    year = KpiQuery(date(2025, 4, 1), date(2026, 3, 31))
+    k = compute(db, year, now=datetime(2026, 4, 1, tzinfo=UTC))
+    assert k["close"]["median_hours"] == 3.0 and k["close"]["p90_hours"] == 4.6  # 4 + 0.6 × (5 − 4)
+    with db.write() as s:
+        s.execute(insert(ComplaintFact), [_fact(9, base, base + timedelta(hours=6))])
+    k = compute(db, year, now=datetime(2026, 4, 1, tzinfo=UTC))
+    assert k["close"]["median_hours"] == 3.5 and k["close"]["p90_hours"] == 5.5  # ranks 2.5 and 4.5 of 1..6
+    assert kpis.glance(db, year, k, now=datetime(2026, 4, 1, tzinfo=UTC))["tiles"][3]["value"] == round(3.5 / 24, 2)
