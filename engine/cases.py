@@ -20,12 +20,14 @@ case_title, case_summary and the search text case_text, indexed in storage: FTS5
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from storage.instances import TASK_SORTS
+from storage.instances import TASK_SORTS, case_rows
 
-__all__ = ["LISTED_VARIABLES", "TASK_SORTS", "CaseDeclaration", "case_columns", "case_of", "declared_case", "search_text"]
+__all__ = ["LISTED_VARIABLES", "TASK_SORTS", "CaseDeclaration", "case_columns", "case_of", "cases_of_instances",
+           "declared_case", "search_text"]
 
 TITLE_PROPERTY = "case.title"
 SUMMARY_PROPERTY = "case.summary"
@@ -117,6 +119,18 @@ def case_of(business_key: str | None, data: dict[str, Any] | None,
     summary = " · ".join(f"{label}: {value}" for label, value in facts if value)
     return {"reference": reference, "title": title[:MAX_TITLE] or None, "summary": summary[:MAX_SUMMARY] or None,
             "customer": customer, "product": _text(data.get("product")), "severity": _text(data.get("severity"))}
+
+
+def cases_of_instances(conn: Any, instance_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
+    """The case of each instance, by id, for lists (the inbox, notifications): the title and summary
+    as the process declares them (written with the instance's last save), else from a few variables."""
+    cases = {}
+    for instance_id, row in case_rows(conn, instance_ids, LISTED_VARIABLES).items():
+        case = case_of(row["business_key"], row["variables"])
+        if row["indexed"]:
+            case.update(title=row["case_title"], summary=row["case_summary"])
+        cases[instance_id] = case
+    return cases
 
 
 def search_text(case: dict[str, Any]) -> str | None:

@@ -22,11 +22,10 @@ from sqlalchemy.orm import Session
 import storage.scheduling  # noqa: F401  (registers the scheduler tables on Base.metadata)
 from engine import clock, heartbeat, mailer
 from engine.backoff import Backoff
-from engine.cases import case_of
+from engine.cases import cases_of_instances
 from engine.settings import current as current_settings
 from storage import outbox
 from storage.db import Database
-from storage.instances import case_rows
 from storage.models import AuditEvent, Group, HumanTask, User, UserGroup
 from storage.scheduling import InAppNotification, NotificationOutbox, SchedulerCursor, lock_cursor
 
@@ -294,7 +293,7 @@ def notifications_for(db: Database, username: str, *, unread_only: bool = False,
         rows = session.scalars(stmt.order_by(InAppNotification.id.desc()).limit(limit).offset(offset)).all()
         unread = session.scalar(select(func.count()).select_from(InAppNotification).where(
             InAppNotification.username == username, InAppNotification.read_at.is_(None)))
-        cases = case_rows(session.connection(), (r.instance_id for r in rows if r.instance_id))
+        cases = cases_of_instances(session.connection(), (r.instance_id for r in rows if r.instance_id))
         items = [{"id": str(r.id), "kind": r.kind, "subject": r.subject, "body": r.body, "task_id": r.task_id,
                   "instance_id": r.instance_id, "case": _case(cases.get(r.instance_id)),
                   "created_at": r.created_at.isoformat(), "read": r.read_at is not None}
@@ -302,11 +301,8 @@ def notifications_for(db: Database, username: str, *, unread_only: bool = False,
     return {"items": items, "unread": int(unread or 0)}
 
 
-def _case(row: Any) -> dict[str, Any] | None:
-    if row is None:
-        return None
-    case = case_of(row.business_key, row.data)
-    return {k: case[k] for k in ("reference", "title", "summary")}
+def _case(case: dict[str, Any] | None) -> dict[str, Any] | None:
+    return None if case is None else {k: case[k] for k in ("reference", "title", "summary")}
 
 
 def unread_count(db: Database, username: str) -> int:

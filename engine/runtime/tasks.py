@@ -12,7 +12,7 @@ from typing import Any
 
 from engine import clock
 from engine.assignment import AssignmentError, candidate_names, parse_when
-from engine.cases import LISTED_VARIABLES, case_of
+from engine.cases import case_of, cases_of_instances
 from engine.errors import ConflictError, FormValidationError, InvalidStateError, NotFoundError
 from engine.forms import set_path, user_fields, validate_submission
 from engine.permissions import check_lead, check_may_act, may_see_task
@@ -66,13 +66,10 @@ def list_tasks(conn: Any, actor: Actor, *, state: str | None, mine: bool, instan
                             min_priority=min_priority)
     groups = store.groups_of(conn, [r.id for r in rows])
     views = [projection.task_view(r, groups.get(r.id, [])) for r in rows]
-    cases = store.case_rows(conn, (v.instance_id for v in views), LISTED_VARIABLES)
+    cases = cases_of_instances(conn, (v.instance_id for v in views))
     names = store.process_names(conn, (v.process_key for v in views))
     for v in views:
-        c = cases.get(v.instance_id) or {"business_key": None, "variables": {}, "indexed": False}
-        v.case = case_of(c["business_key"], c["variables"])
-        if c["indexed"]:  # as the process declares it, written with the instance's last save (engine/cases.py)
-            v.case.update(title=c["case_title"], summary=c["case_summary"])
+        v.case = cases.get(v.instance_id) or case_of(None, None)
         v.process_name = names.get(v.process_key, v.process_key)
     return views
 
