@@ -28,6 +28,7 @@ from sqlalchemy import func, select
 from benchmarks.database import bench_database
 from engine import directory
 from engine.accounts import save_user
+from engine.credentials import SignInLimits, sign_in
 from engine.runtime import Runtime
 from engine.views import Actor
 from storage.db import Database
@@ -36,6 +37,7 @@ from storage.models import AuditEvent, HumanTask
 PROCESS = Path(__file__).parent / "resources" / "bench_review.bpmn"
 KEY, TASK = "bench_review", "Task_Assess"
 USER = "bench.reviewer"
+PASSWORD = "bench-reviewer-password"
 
 
 def _free_port() -> int:
@@ -143,13 +145,16 @@ def _seed(db: Database, n: int) -> tuple[list[str], str]:
     """N waiting bench_review tasks and a bearer token of a reviewer who may complete them."""
     runtime = Runtime(db)
     runtime.deploy_paths([PROCESS])
-    save_user(db, USER, "employee", password="bench-reviewer-password", groups=["reviewers"])
+    save_user(db, USER, "employee", password=PASSWORD, groups=["reviewers"])
     actor = Actor.system("bench")
     for i in range(n):
         runtime.start(KEY, {"i": i}, actor)
     with db.read() as s:
         task_ids = list(s.scalars(select(HumanTask.id).where(HumanTask.spec_id == TASK, HumanTask.state == "open")))
-    token, _ = directory.issue_token(db, Actor(USER, frozenset({"reviewers"}), "employee"))
+    credential = sign_in(db, "127.0.0.1", USER, PASSWORD, SignInLimits())
+    if credential is None:
+        raise RuntimeError(f"the bench user {USER} could not sign in")
+    token, _ = directory.issue_token(db, credential)
     return task_ids, token
 
 
