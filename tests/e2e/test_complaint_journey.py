@@ -208,6 +208,8 @@ def test_complaint_journey(journey):
         cells = actions.first.locator("td").all_inner_texts()
         assert cells[1:4] == ["Go back to the old seal material", "piet.prod", moved_due], cells
         assert re.fullmatch(r"\d{4}-\d{2}-\d{2}", cells[4]), cells  # done
+        trail = case.locator("ol.audit").inner_text()
+        assert "from ann.owner to piet.prod" in trail and f"→ {moved_due}" in trail, trail
         _shots(lead, "08-iso-report", dialect)
 
         # the case page's timeline tells who the action went to and when it is due now
