@@ -113,6 +113,22 @@ def short_label(label: str) -> str:
     return re.sub(r"\s*\([^()]*\)\s*$", "", label).strip() or label
 
 
+def actual_actions(actions: list[Any], tasks: Iterable[Any]) -> list[Any]:
+    """The action records with the owner and due date their tasks have now (after a lead reassigned
+    one or moved its due date), by the ISO report's rule (engine/kpi_rules.with_actual_work); the
+    records in the case data keep the plan."""
+    from engine.kpi_rules import with_actual_work
+
+    facts = [{"action_id": str(a["id"])[:40], "owner": a.get("owner"), "due_on": a.get("due"), "done_on": a.get("done_at")}
+             for a in actions if isinstance(a, Mapping) and a.get("id")]
+    actual = {f["action_id"]: f for f in with_actual_work(facts, list(tasks))}
+    out = []
+    for a in actions:
+        fact = actual.get(str(a.get("id"))[:40]) if isinstance(a, Mapping) and a.get("id") else None
+        out.append(a if fact is None else {**a, "owner": fact["owner"] or a.get("owner"), "due": fact["due_on"]})
+    return out
+
+
 def instance_case_values(runtime: Any, instance: Any) -> list[dict[str, Any]]:
     """The case panel of an instance: its variables labelled by its start form and task forms."""
     from engine.errors import NotFoundError
@@ -124,4 +140,7 @@ def instance_case_values(runtime: Any, instance: Any) -> list[dict[str, Any]]:
         start = []
     # staff read this panel: the tasks' labels first, then ours, then the (customer-worded) start form's
     labels = form_labels([start]) | KNOWN_LABELS | form_labels(t.form for t in instance.tasks)
-    return case_values(instance.data or {}, {k: short_label(v) for k, v in labels.items()})
+    data = dict(instance.data or {})
+    if isinstance(data.get("actions"), list):
+        data["actions"] = actual_actions(data["actions"], instance.tasks)
+    return case_values(data, {k: short_label(v) for k, v in labels.items()})

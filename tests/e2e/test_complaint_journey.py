@@ -185,6 +185,8 @@ def test_complaint_journey(journey):
         owner.goto(f"{base}/inbox?tab=mine")
         owner.click("a.name:has-text('Carry out the corrective action')")
         assert "Go back to the old seal material" in owner.inner_text("main")
+        actions_now = owner.inner_text("dl.case-values dd[data-var=actions]")  # the case panel: as it stands now
+        assert f"owner piet.prod · due {moved_due}" in actions_now, actions_now
         _shots(owner, "06-owner-action", dialect)
         owner.fill('[id="f_action.done_at"]', clock.now().date().isoformat())
         owner.fill('[id="f_action.result"]', "Seal material reverted, change note CN-31")
