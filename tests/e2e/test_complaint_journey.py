@@ -218,6 +218,8 @@ def test_complaint_journey(journey):
         lead.goto(base + case_path)
         timeline = lead.locator("ol.timeline").inner_text()
         assert "piet.prod" in timeline and moved_due in timeline, timeline
+        assert "Product quality (defect, damage, wrong part)" in timeline  # the choice's name, not its id
+        assert "product_quality" not in lead.inner_text("dl.case-values")
         _shots(lead, "09-case-lead", dialect)
         api.dispose()
         browser.close()
