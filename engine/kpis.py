@@ -502,8 +502,11 @@ def nonconformity_report(db: Database, q: KpiQuery, limit: int = 500) -> dict[st
                     {"action_id": a.action_id, "round": a.round, "what": a.what, "owner": a.owner, "due_on": a.due_on,
                      "done_on": a.done_on, "result": a.result, "effective": a.effective})
             for e in kq.audit_of(session, chunk):
-                audit.setdefault(e.instance_id or "", []).append(
-                    {"at": e.at, "actor": e.actor, "type": e.type, "task": (e.payload or {}).get("task")})
+                p = e.payload or {}
+                entry = {"at": e.at, "actor": e.actor, "type": e.type, "task": p.get("task")}
+                if e.type in ("assign", "due_changed"):  # the evidence of a reassignment: whom / when, before and after
+                    entry.update({"from": p.get("from"), "to": p.get("to")})
+                audit.setdefault(e.instance_id or "", []).append(entry)
         items = [{**{c: getattr(f, c) for c in COMPLAINT_COLUMNS}, "actions": actions.get(f.instance_id, []),
                   "audit": audit.get(f.instance_id, [])} for f in facts]
     return {"total": total, "shown": len(items), "items": items}

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
-from web.case_values import HIDDEN, form_labels, format_value, short_label, words
+from web.case_values import HIDDEN, form_labels, format_value, named, option_names, short_label, words
 
 # what each audit type says; those not listed (engine bookkeeping) stay off the timeline
 _SAYS = {
@@ -31,13 +31,16 @@ def _stamp(value: Any) -> str | None:
     return text if isinstance(text, str) else None
 
 
-def labelled(values: Mapping[str, Any], labels: Mapping[str, str]) -> list[dict[str, Any]]:
-    """`[{label, value}]` of submitted values worth showing, in the order they were entered."""
+def labelled(values: Mapping[str, Any], labels: Mapping[str, str], form: Iterable[Mapping[str, Any]] = ()
+             ) -> list[dict[str, Any]]:
+    """`[{label, value}]` of submitted values worth showing, in the order they were entered; a choice of
+    `form` shows its name."""
     out = []
+    options = option_names([form])
     for key, value in (values or {}).items():
         if key.startswith("_") or key in HIDDEN:
             continue
-        text = format_value(value)
+        text = format_value(named(key, value, options))
         if text is None:
             continue
         out.append({"id": key, "label": short_label(labels.get(key) or words(key.rsplit(".", 1)[-1])),
@@ -58,7 +61,8 @@ def timeline(instance: Any, comments: Iterable[Mapping[str, Any]], show_logs: bo
         entry: dict[str, Any] = {"at": e.at, "who": _WHO.get(e.actor or "", e.actor), "what": _SAYS.get(e.type, "log"),
                                  "kind": e.type, "task": p.get("task"), "detail": None, "fields": []}
         if e.type == "complete":
-            entry["fields"] = labelled(p.get("data") or {}, form_labels([task.form if task else []]))
+            form = task.form if task else []
+            entry["fields"] = labelled(p.get("data") or {}, form_labels([form]), form)
         elif e.type == "assign":
             entry["detail"] = f"to {p['to']}" if p.get("to") else "back to its groups"
         elif e.type == "due_changed":
@@ -105,7 +109,7 @@ def earlier_answers(instance: Any, current_task_id: str | None = None) -> list[d
     out = []
     done = [t for t in instance.tasks if t.state == "completed" and t.id != current_task_id and t.values]
     for t in sorted(done, key=lambda t: t.completed_at or t.created_at, reverse=True):
-        values = labelled(t.values, form_labels([t.form]))
+        values = labelled(t.values, form_labels([t.form]), t.form)
         if values:
             out.append({"task": t.name, "by": t.completed_by, "at": t.completed_at, "fields": values})
     return out

@@ -90,9 +90,27 @@ def form_labels(forms: Iterable[Iterable[Mapping[str, Any]]]) -> dict[str, str]:
     return labels
 
 
-def case_values(data: Mapping[str, Any], labels: Mapping[str, str]) -> list[dict[str, Any]]:
+def option_names(forms: Iterable[Iterable[Mapping[str, Any]]]) -> dict[str, dict[str, str]]:
+    """Choice field id → {value: the name its form shows} over the given forms (first form wins), so a
+    person reads "Product quality (defect, damage, wrong part)" where the data holds `product_quality`."""
+    names: dict[str, dict[str, str]] = {}
+    for form in forms:
+        for f in form or []:
+            if f.get("id") and f.get("options") and f["id"] not in names:
+                names[f["id"]] = {str(o.get("id")): str(o.get("name") or o.get("id")) for o in f["options"]}
+    return names
+
+
+def named(key: str, value: Any, options: Mapping[str, Mapping[str, str]] | None) -> Any:
+    """`value` as its form's choice names it (the value itself when it is no choice of that field)."""
+    return (options or {}).get(key, {}).get(value, value) if isinstance(value, str) else value
+
+
+def case_values(data: Mapping[str, Any], labels: Mapping[str, str],
+                options: Mapping[str, Mapping[str, str]] | None = None) -> list[dict[str, Any]]:
     """`[{id, label, value}]` of the variables worth showing, in label order; `value` is a str or a list
-    of str (records). Internal variables, nested objects and empty values are left out."""
+    of str (records); a choice shows its name (`options`, see option_names). Internal variables, nested
+    objects and empty values are left out."""
     rows = []
     has_actions = isinstance(data.get("actions"), list)
     for key, value in data.items():
@@ -100,7 +118,7 @@ def case_values(data: Mapping[str, Any], labels: Mapping[str, str]) -> list[dict
             continue
         if isinstance(value, Mapping):
             continue
-        text = format_value(value)
+        text = format_value(named(key, value, options))
         if text is None:
             continue
         rows.append({"id": key, "label": labels.get(key) or KNOWN_LABELS.get(key) or words(key), "value": text})
@@ -111,6 +129,22 @@ def case_values(data: Mapping[str, Any], labels: Mapping[str, str]) -> list[dict
 def short_label(label: str) -> str:
     """A form label without its trailing input hint: "Root cause (one or two sentences)" → "Root cause"."""
     return re.sub(r"\s*\([^()]*\)\s*$", "", label).strip() or label
+
+
+def actual_actions(actions: list[Any], tasks: Iterable[Any]) -> list[Any]:
+    """The action records with the owner and due date their tasks have now (after a lead reassigned
+    one or moved its due date), by the ISO report's rule (engine/kpi_rules.with_actual_work); the
+    records in the case data keep the plan."""
+    from engine.kpi_rules import with_actual_work
+
+    facts = [{"action_id": str(a["id"])[:40], "owner": a.get("owner"), "due_on": a.get("due"), "done_on": a.get("done_at")}
+             for a in actions if isinstance(a, Mapping) and a.get("id")]
+    actual = {f["action_id"]: f for f in with_actual_work(facts, list(tasks))}
+    out = []
+    for a in actions:
+        fact = actual.get(str(a.get("id"))[:40]) if isinstance(a, Mapping) and a.get("id") else None
+        out.append(a if fact is None else {**a, "owner": fact["owner"] or a.get("owner"), "due": fact["due_on"]})
+    return out
 
 
 def instance_case_values(runtime: Any, instance: Any) -> list[dict[str, Any]]:
@@ -124,4 +158,8 @@ def instance_case_values(runtime: Any, instance: Any) -> list[dict[str, Any]]:
         start = []
     # staff read this panel: the tasks' labels first, then ours, then the (customer-worded) start form's
     labels = form_labels([start]) | KNOWN_LABELS | form_labels(t.form for t in instance.tasks)
-    return case_values(instance.data or {}, {k: short_label(v) for k, v in labels.items()})
+    data = dict(instance.data or {})
+    if isinstance(data.get("actions"), list):
+        data["actions"] = actual_actions(data["actions"], instance.tasks)
+    options = option_names([start, *(t.form for t in instance.tasks)])
+    return case_values(data, {k: short_label(v) for k, v in labels.items()}, options)

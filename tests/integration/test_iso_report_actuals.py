@@ -60,6 +60,10 @@ def test_reassigned_action_reaches_the_task_page_and_the_iso_report(client, runt
                          "to": (now.date() + timedelta(days=1)).isoformat()})
     [item] = [i for i in nonconformity_report(db, query)["items"] if i["reference"] == "C-2026-000042"]
     [fact] = item["actions"]
+    [moved] = [e for e in item["audit"] if e["type"] == "assign"]
+    assert (moved["from"], moved["to"]) == ("rob.reviewer", "rita.reviewer")
+    [due_changed] = [e for e in item["audit"] if e["type"] == "due_changed"]
+    assert due_changed["to"].startswith(new_due.isoformat())
     assert (fact["what"], fact["owner"], fact["due_on"], fact["done_on"]) == (
         "Replace the mould", "rita.reviewer", new_due, now.date())
 
@@ -70,6 +74,9 @@ def test_reassigned_action_reaches_the_task_page_and_the_iso_report(client, runt
     ahead = client.get(f"/instances/{instance_id}").get_data(as_text=True).split('id="ahead"', 1)[1]
     ahead = ahead.split('id="timeline"', 1)[0]
     assert "waiting for timer" in ahead and " · due " in ahead
-    row = next(r for r in report.split("<tr>") if "Replace the mould" in r)
+    row = next(r for r in report.split("<tr>") if "Replace the mould" in r).split("</tr>", 1)[0]
     assert "rita.reviewer" in row and new_due.isoformat() in row and "rob.reviewer" not in row
     assert planned_due not in row
+    # the audit trail is evidence: it names the new owner and the new due date, not just "assign"
+    trail = report.split("Audit trail", 1)[1]
+    assert "from rob.reviewer to rita.reviewer" in trail and f"→ {new_due.isoformat()} " in trail

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from web.case_values import case_values, format_value, short_label
+from datetime import UTC, date, datetime
+from types import SimpleNamespace
+
+from web.case_values import actual_actions, case_values, format_value, option_names, short_label
 
 
 def test_values_are_formatted_for_people():
@@ -32,3 +35,23 @@ def test_case_values_label_and_hide_bookkeeping():
 def test_short_label_drops_the_input_hint():
     assert short_label("Root cause (one or two sentences)") == "Root cause"
     assert short_label("Amount") == "Amount"
+
+
+def test_actions_show_the_owner_and_due_date_of_their_task_after_a_reassignment():
+    planned = [{"id": "1-1", "what": "Fix", "owner": "ann", "due": "2026-12-17", "done_at": None},
+               {"id": "1-2", "what": "Train", "owner": "ann", "due": "2026-12-20", "done_at": None}]
+    moved = SimpleNamespace(context={"action": {"id": "1-1"}}, state="claimed", assignee="piet", completed_by=None,
+                            due_at=datetime(2026, 12, 28, 23, 59, tzinfo=UTC), completed_at=None,
+                            created_at=datetime(2026, 12, 7, tzinfo=UTC))
+    shown = actual_actions(planned, [moved])
+    assert (shown[0]["owner"], shown[0]["due"]) == ("piet", date(2026, 12, 28))
+    assert shown[1] == planned[1] and planned[0]["owner"] == "ann"  # no task yet: the plan; the data is untouched
+    assert format_value(shown)[0] == "Fix · owner piet · due 2026-12-28"
+
+
+def test_a_choice_shows_the_name_its_form_gives_it():
+    form = [{"id": "category", "label": "Category", "type": "enum",
+             "options": [{"id": "product_quality", "name": "Product quality (defect, damage, wrong part)"}]}]
+    rows = case_values({"category": "product_quality", "channel": "web"}, {}, option_names([form]))
+    shown = {r["id"]: r["value"] for r in rows}
+    assert shown == {"category": "Product quality (defect, damage, wrong part)", "channel": "web"}
