@@ -120,7 +120,7 @@ def notify_customers(db: Database, *, batch: int = 500, key: str | None = None) 
     limit = current_settings().ack_limit
     queued = 0
     with db.write() as session:
-        cursor, events = audit_events_since(session, db, CURSOR, ("start", "complete"), now, batch)
+        cursor, events = audit_events_since(session, CURSOR, ("start", "complete"), now, batch)
         for event in events:
             cursor.value = max(cursor.value, event.id)
             if event.at < now - MAX_EVENT_AGE or not event.instance_id:

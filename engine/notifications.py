@@ -156,7 +156,7 @@ LOOKBACK = 200  # ids below the cursor re-checked: PostgreSQL ids may commit out
 MAX_EVENT_AGE = timedelta(days=1)  # a fresh database does not mail about last year's tasks
 
 
-def audit_events_since(session: Session, db: Database, cursor_name: str, types: tuple[str, ...], now: datetime,
+def audit_events_since(session: Session, cursor_name: str, types: tuple[str, ...], now: datetime,
                        batch: int) -> tuple[SchedulerCursor, list[AuditEvent]]:
     """Lock the named cursor and read the audit events of `types` from LOOKBACK ids below it on,
     oldest first; the caller moves `cursor.value` past what it handled (re-reads are deduplicated)."""
@@ -172,7 +172,7 @@ def notify_task_events(db: Database, *, batch: int = 500) -> int:
     now = clock.now()
     handled = 0
     with db.write() as session:
-        cursor, events = audit_events_since(session, db, EVENTS_CURSOR, ("task_created", "assign"), now, batch)
+        cursor, events = audit_events_since(session, EVENTS_CURSOR, ("task_created", "assign"), now, batch)
         top = seen = cursor.value
         for event in events:
             top = max(top, event.id)

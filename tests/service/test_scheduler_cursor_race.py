@@ -33,7 +33,7 @@ def _race(db: Database) -> None:
             outcome.append(exc)
 
     with db.write() as session:  # the first scheduler: cursor created, not yet committed
-        notifications.audit_events_since(session, db, notifications.EVENTS_CURSOR, ("task_created",), clock.now(), 10)
+        notifications.audit_events_since(session, notifications.EVENTS_CURSOR, ("task_created",), clock.now(), 10)
         other = threading.Thread(target=second_scheduler)
         other.start()
         deadline = time.monotonic() + 30
