@@ -90,12 +90,25 @@ def test_complaint_to_completed_task(server):
 
 # ---------------------------------------------------------------------- the shipped process library
 LEAD_PASSWORD = "lead-password-9"
+GRETA = {"#c_customer_name": "Greta Gruber", "#c_customer_email": "greta@example.com",
+         "#c_product": "Espresso machine EM-5", "#c_description": "The steam wand leaks after a week."}
+
+
+def fill_complaint(page, base: str, description: str = GRETA["#c_description"]) -> None:
+    """Open /complain and fill in Greta Gruber's complaint (not submitted: callers add files first)."""
+    page.goto(f"{base}/complain")
+    for selector, value in {**GRETA, "#c_description": description}.items():
+        page.fill(selector, value)
 
 
 @pytest.fixture
 def library_server(tmp_path):
     """The real process library (processes/), a quality lead, customer service and an action owner."""
-    db = make_db("sqlite", tmp_path, None)
+    yield from serve_library(make_db("sqlite", tmp_path, None), tmp_path)
+
+
+def serve_library(db, tmp_path):
+    """Serve the shipped process library with its demo roles over real HTTP: yields (base URL, runtime)."""
     runtime = Runtime(db)
     runtime.deploy_paths([PROCESSES])
     save_user(db, "lena.lead", "quality_lead", password=LEAD_PASSWORD, groups=["quality_lead"])

@@ -9,7 +9,7 @@ import pytest
 
 from engine.accounts import save_user
 from tests.conftest import PROCESSES, serving, skip_or_fail
-from tests.e2e.test_browser import ARGS, ARTIFACTS, CHROMIUM, LEAD_PASSWORD, _sign_in
+from tests.e2e.test_browser import ARGS, ARTIFACTS, CHROMIUM, LEAD_PASSWORD, _sign_in, fill_complaint
 from tests.fixtures.sample_files import EXE, PDF, png
 from web import create_app
 
@@ -45,11 +45,7 @@ def test_file_with_photo_comment_attach_and_download(case_server, db):
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
         page = browser.new_page(viewport={"width": 1366, "height": 900}, accept_downloads=True)
-        page.goto(f"{base}/complain")
-        page.fill("#c_customer_name", "Greta Gruber")
-        page.fill("#c_customer_email", "greta@example.com")
-        page.fill("#c_product", "Espresso machine EM-5")
-        page.fill("#c_description", "The steam wand leaks after a week of normal use.")
+        fill_complaint(page, base, "The steam wand leaks after a week of normal use.")
         page.set_input_files("#c_attachments", files=[
             {"name": "leaking-wand.png", "mimeType": "image/png", "buffer": png(64, 48)}])
         _shots(page, "complain-form", backend)

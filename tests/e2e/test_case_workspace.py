@@ -9,7 +9,7 @@ import pytest
 
 from engine.accounts import save_user
 from tests.conftest import skip_or_fail
-from tests.e2e.test_browser import ARGS, ARTIFACTS, CHROMIUM, server  # noqa: F401  (fixture)
+from tests.e2e.test_browser import ARGS, ARTIFACTS, CHROMIUM, fill_complaint, server  # noqa: F401  (fixture)
 
 pytestmark = pytest.mark.browser
 
@@ -25,11 +25,7 @@ def test_file_reload_find_and_read_the_case(server):  # noqa: F811
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
         page = browser.new_page(viewport={"width": 1366, "height": 900})
-        page.goto(f"{base}/complain")
-        page.fill("#c_customer_name", "Greta Gruber")
-        page.fill("#c_customer_email", "greta@example.com")
-        page.fill("#c_product", "Espresso machine EM-5")
-        page.fill("#c_description", "The steam wand leaks after a week.")
+        fill_complaint(page, base)
         page.click("button[type=submit]")
         assert page.url.endswith("/complain/thanks")
         reference = page.inner_text("#reference")

@@ -21,14 +21,12 @@ from engine import clock
 from engine.accounts import save_user
 from engine.scheduler import scheduler_pass
 from tests.conftest import PROCESSES, serving, skip_or_fail
-from tests.e2e.test_browser import ARGS, ARTIFACTS, CHROMIUM, LEAD_PASSWORD, _sign_in
+from tests.e2e.test_browser import ARGS, ARTIFACTS, CHROMIUM, LEAD_PASSWORD, _sign_in, fill_complaint
 from tests.fixtures.sample_files import PDF, png
 from web import create_app
 
 pytestmark = pytest.mark.browser
 SHOTS = Path("/tmp/shots-journey")
-CUSTOMER = {"#c_customer_name": "Greta Gruber", "#c_customer_email": "greta@example.com",
-            "#c_product": "Espresso machine EM-5", "#c_description": "The steam wand leaks after a week of use."}
 
 
 @pytest.fixture
@@ -85,9 +83,7 @@ def test_complaint_journey(journey):
 
         # -- the customer files with a photo and reloads the thank-you page
         customer = browser.new_context(viewport={"width": 1366, "height": 900}).new_page()
-        customer.goto(f"{base}/complain")
-        for selector, value in CUSTOMER.items():
-            customer.fill(selector, value)
+        fill_complaint(customer, base, "The steam wand leaks after a week of use.")
         customer.set_input_files("#c_attachments", files=[
             {"name": "leaking-wand.png", "mimeType": "image/png", "buffer": png(64, 48)}])
         customer.click("button[type=submit]")

@@ -13,7 +13,7 @@ from engine.accounts import save_user
 from engine.notifications import notify_task_events
 from engine.runtime import Runtime
 from tests.conftest import PROCESSES, serving, skip_or_fail
-from tests.e2e.test_browser import ARGS, ARTIFACTS, CHROMIUM
+from tests.e2e.test_browser import ARGS, ARTIFACTS, CHROMIUM, fill_complaint
 from web import create_app
 
 pytestmark = pytest.mark.browser
@@ -49,11 +49,7 @@ def test_customer_status_staff_intake_and_notifications(site):
             context = browser.new_context(viewport={"width": width, "height": 900})
             page = context.new_page()
             # -- the customer files a complaint and checks its status
-            page.goto(f"{base}/complain")
-            page.fill("#c_customer_name", "Greta Gruber")
-            page.fill("#c_customer_email", "greta@example.com")
-            page.fill("#c_product", "Espresso machine EM-5")
-            page.fill("#c_description", "The steam wand leaks after a week.")
+            fill_complaint(page, base)
             page.click("button[type=submit]")
             reference = page.inner_text("#reference")
             assert "What happens next" in page.inner_text("main")

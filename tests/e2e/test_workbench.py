@@ -11,13 +11,10 @@ from pathlib import Path
 import pytest
 import time_machine
 
-from engine.accounts import save_user
 from engine.kpis import refresh_facts
-from engine.runtime import Runtime
 from engine.views import Actor
-from tests.conftest import PROCESSES, make_db, serving, skip_or_fail
-from tests.e2e.test_browser import ARGS, ARTIFACTS, CHROMIUM, LEAD_PASSWORD, _open_task, _sign_in
-from web import create_app
+from tests.conftest import make_db, skip_or_fail
+from tests.e2e.test_browser import ARGS, ARTIFACTS, CHROMIUM, _open_task, _sign_in, serve_library
 
 pytestmark = pytest.mark.browser
 SERVICE = Actor("carl.service", frozenset({"customer_service", "employee"}), "employee")
@@ -30,18 +27,7 @@ COMPLAINT = {"reference": "C-2026-000901", "customer_name": "Maria Kunde", "cust
 @pytest.fixture(params=["sqlite", "postgresql"])
 def library_server(request, tmp_path, pg_database):
     """The shipped process library (processes/), a quality lead and two employees, on each database."""
-    db = make_db(request.param, tmp_path, pg_database)
-    runtime = Runtime(db)
-    runtime.deploy_paths([PROCESSES])
-    save_user(db, "lena.lead", "quality_lead", password=LEAD_PASSWORD, groups=["quality_lead"])
-    save_user(db, "carl.service", "employee", password=LEAD_PASSWORD, groups=["customer_service"])
-    save_user(db, "ann.owner", "employee", password=LEAD_PASSWORD, groups=["production"])
-    app = create_app({"RUNTIME": runtime, "DATABASE": db, "SECRET_KEY": "browser-test", "INSTANCE_DIR": str(tmp_path)})
-    try:
-        with serving(app) as base:
-            yield base, runtime
-    finally:
-        db.dispose()
+    yield from serve_library(make_db(request.param, tmp_path, pg_database), tmp_path)
 
 
 @pytest.fixture
