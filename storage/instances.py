@@ -214,10 +214,6 @@ def take_task(conn: Connection, task_id: str, state: str, assignee: str | None, 
     return result.rowcount == 1
 
 
-def update_task(conn: Connection, task_id: str, values: dict[str, Any]) -> None:
-    conn.execute(_HT.update().where(_HT.c.id == task_id).values(**values))
-
-
 def cancel_tasks(conn: Connection, rows: list[dict[str, Any]]) -> None:
     """Open tasks whose workflow task is no longer ready (`b_id`, `completed_at`)."""
     conn.execute(_CANCEL_TASKS, rows)

@@ -149,8 +149,12 @@ def assign(uow: UnitOfWork, task_id: str, actor: Actor, assignee: str | None) ->
     problems = unknown_users(uow.conn, {"assignee": assignee} if assignee else {})
     if problems:
         raise FormValidationError(f"there is no active user named {assignee}", problems)
-    store.update_task(uow.conn, task_id, {"assignee": assignee or None, "state": "claimed" if assignee else "open",
-                                          "claimed_at": clock.now() if assignee else None})
+    # conditional on the state read above: a completion or claim committed in between wins (409), so
+    # a reassignment never reopens a task someone just completed
+    if not store.take_task(uow.conn, task_id, row.state, row.assignee,
+                           {"assignee": assignee or None, "state": "claimed" if assignee else "open",
+                            "claimed_at": clock.now() if assignee else None}):
+        raise _taken(uow, task_id)
     uow.audit("assign", actor, row.instance_id, row.id, {"task": row.name, "from": row.assignee, "to": assignee or None})
     return projection.task_view(_task(uow, task_id)[0], groups)
 
@@ -167,7 +171,8 @@ def set_due_date(uow: UnitOfWork, task_id: str, actor: Actor, due: datetime | st
         raise FormValidationError(exc.message, [{"field": "due_at", "message": exc.message}]) from exc
     row, groups = _task(uow, task_id)
     _check_open(row)
-    store.update_task(uow.conn, task_id, {"due_at": due_at})
+    if not store.take_task(uow.conn, task_id, row.state, row.assignee, {"due_at": due_at}):
+        raise _taken(uow, task_id)
     uow.audit("due_changed", actor, row.instance_id, row.id,
               {"task": row.name, "from": row.due_at.isoformat() if row.due_at else None,
                "to": due_at.isoformat() if due_at else None})

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 import urllib.error
@@ -132,14 +133,20 @@ def test_serve_workers_share_request_metrics_and_log_json_lines(tmp_path):
                             stderr=subprocess.PIPE, text=True)
     try:
         _wait_up(f"{base}/healthz", proc)
-        for _ in range(40):
-            assert _status(base, "/healthz") == 200
+        # Both workers must serve: a request held half-sent keeps one (sync) worker reading it, so
+        # the other answers the 40; finishing it then makes the first one count it.
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as held:
+            held.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+            for _ in range(40):
+                assert _status(base, "/healthz") == 200
+            held.sendall(b"Connection: close\r\n\r\n")
+            assert held.makefile("rb").readline().split()[1] == b"200"
         assert _status(base, "/api/v1/tasks", headers={"X-Request-ID": "probe-42"}) == 401
         scrapes = [_scrape(base) for _ in range(6)]
-        # both workers served (each keeps its own file), and every scrape, whichever worker
-        # answered it, counts all 40 requests plus the one _wait_up made
-        assert len({p.name.rsplit("_", 1)[-1] for p in metrics_dir.glob("histogram_*.db")}) >= 2
-        assert {_requests(s, "healthz") for s in scrapes} == {41}
+        # each worker keeps its own file, and every scrape, whichever worker answered it, counts all
+        # 41 requests plus the one _wait_up made
+        assert len({p.name.rsplit("_", 1)[-1] for p in metrics_dir.glob("histogram_*.db")}) == 2
+        assert {_requests(s, "healthz") for s in scrapes} == {42}
         assert scrapes[-1][("pdcaflow_tasks_created_total", ())] == 0
     finally:
         _, stderr = _stop(proc)
@@ -147,7 +154,7 @@ def test_serve_workers_share_request_metrics_and_log_json_lines(tmp_path):
     # one JSON object per line; each request's line names it, its status and how long it took
     lines = [json.loads(line) for line in stderr.splitlines() if line.startswith("{")]
     requests = [line for line in lines if line["logger"] == "pdcaflow.request"]
-    assert len(requests) >= 41 + 6 + 1
+    assert len(requests) >= 42 + 6 + 1
     [probe] = [line for line in requests if line["request_id"] == "probe-42"]
     assert probe["method"] == "GET" and probe["path"] == "/api/v1/tasks" and probe["status"] == 401
     assert probe["level"] == "info" and probe["message"] == "GET /api/v1/tasks 401"

@@ -4,13 +4,18 @@ clean ConflictError (never a crash, never two completions), on SQLite and on Pos
 from __future__ import annotations
 
 import threading
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 import time_machine
+from sqlalchemy import select, text, update
 
 from engine.errors import ConflictError
+from engine.runtime import Runtime
+from storage.models import HumanTask
+from tests.conftest import make_db
 from tests.fixtures.runtime.helpers import LEAD, REVIEWER, REVIEWER2, audit_rows, deploy, only_open
 
 ROUNDS = 20
@@ -133,3 +138,50 @@ def test_completion_racing_the_boundary_timer(runtime):
             assert results[1][1] == 1
             assert states == {"Answer": "cancelled", "Escalated": "open"}
             assert types.count("timer_fired") == 1 and "complete" not in types
+
+
+@pytest.mark.parametrize("lead_action", ["assign", "due"])
+def test_a_lead_racing_a_completion_never_reopens_the_task(lead_action, pg_database, tmp_path):
+    """Found by the scale-out load test: a lead's reassignment read the task open, a completion
+    committed, and the reassignment's update then set the completed task back to open/claimed.
+    The interleaving is forced: the completing transaction holds the task row while the lead's
+    update waits for it (PostgreSQL only: SQLite never runs two write transactions at once)."""
+    db = make_db("postgresql", tmp_path, pg_database)
+    try:
+        runtime = Runtime(db)
+        deploy(runtime, "assign")
+        task = only_open(runtime.start("rt_assign", {"owner": "olga.owner", "due": "2030-01-01"}, LEAD))
+        act = {"assign": lambda: runtime.assign(task.id, LEAD, None),
+               "due": lambda: runtime.set_due_date(task.id, LEAD, "2031-01-01")}[lead_action]
+        outcome: list[object] = []
+
+        def lead() -> None:
+            try:
+                outcome.append(act())
+            except Exception as exc:
+                outcome.append(exc)
+
+        with db.write() as session:  # the completion, between taking the task and its commit
+            session.execute(select(HumanTask).where(HumanTask.id == task.id).with_for_update())
+            session.execute(update(HumanTask).where(HumanTask.id == task.id)
+                            .values(state="completed", completed_by=REVIEWER.username))
+            other = threading.Thread(target=lead)
+            other.start()
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline:  # until the lead's update waits for this row
+                with db.engine.connect() as conn:
+                    if conn.scalar(text("SELECT count(*) FROM pg_stat_activity "
+                                        "WHERE wait_event_type = 'Lock' AND datname = current_database()")):
+                        break
+                time.sleep(0.02)
+            else:
+                pytest.fail("the lead's update never waited for the completing transaction")
+        other.join(30)
+        [result] = outcome
+        assert isinstance(result, ConflictError) and "was completed by rita.reviewer" in str(result), result
+        view = runtime.task(task.id, LEAD)
+        assert view.state == "completed" and view.completed_by == REVIEWER.username
+        assert view.due_at is None or view.due_at.year != 2031
+        assert not [a for a in audit_rows(runtime, task.instance_id) if a.type in ("assign", "due_changed")]
+    finally:
+        db.dispose()
