@@ -3,8 +3,8 @@ that end sessions and API tokens server-side.
 
 Sign-in (web form, `POST /api/v1/auth/token`, HTTP Basic on /engine-rest) reserves its attempt
 before any password is hashed: one slot per (client address, user name) and one under a generous
-per-address ceiling, both in the database (storage/rate_limits.py), so every worker and process
-counts together and parallel guesses cannot all be evaluated. A success gives its slots back.
+per-address ceiling, both by the shared database limiter (engine/rate_limits.py), so every worker
+and process counts together and parallel guesses cannot all be evaluated. A success gives its slots back.
 
 A session carries the user's session generation, a token the token generation it was issued under;
 logout bumps the first, a password change, deactivation or `pdcaflow revoke-tokens` both, so a
@@ -14,28 +14,17 @@ replayed cookie or an old token is refused on its next request.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from werkzeug.security import check_password_hash
 
 from engine import clock
-from engine.errors import EngineError, NotFoundError
+from engine.errors import NotFoundError
+from engine.rate_limits import Limit, forget, take_all
+from engine.rate_limits import RateLimitedError as RateLimitedError  # re-exported: web/auth.py, web/engine_rest.py
 from engine.views import Actor
-from storage import rate_limits
 from storage.db import Database
-from storage.errors import ConcurrentUpdateError
 from storage.users import bump_generations, generations, get_user
-
-
-class RateLimitedError(EngineError):
-    """Too many sign-in attempts from this address (for this user): refused without checking."""
-
-    http_status = 429
-    code = "rate_limited"
-
-    def __init__(self, message: str, retry_after: int) -> None:
-        super().__init__(message)
-        self.retry_after = retry_after
 
 
 @dataclass(frozen=True)
@@ -45,6 +34,11 @@ class SignInLimits:
     per_user: int = 10  # per (address, user name): a guesser of one account
     per_address: int = 100  # per address over all user names: a sprayer, loose enough for an office behind one NAT
     window: timedelta = timedelta(minutes=5)
+
+    def slots(self, address: str, username: str) -> tuple[tuple[Limit, str], tuple[Limit, str]]:
+        """(limit, subject) per (address, user name) and per address, in the order they are taken."""
+        return ((Limit("user", self.per_user, self.window), f"{address[:64]}|{username.lower()[:100]}"),
+                (Limit("addr", self.per_address, self.window), address[:64]))
 
 
 @dataclass(frozen=True)
@@ -56,45 +50,18 @@ class Credential:
     token_generation: int
 
 
-class _Refused(Exception):
-    pass
-
-
-def _keys(address: str, username: str) -> tuple[str, str]:
-    return f"user|{address[:64]}|{username.lower()[:100]}", f"addr|{address[:64]}"
-
-
 def sign_in(db: Database, address: str, username: str, password: str, limits: SignInLimits) -> Credential | None:
     """The user's credential when the password is right and the account active; None otherwise.
 
     Raises RateLimitedError, without hashing anything, when the attempt does not fit the limits."""
     if not username or not password:
         return None
-    user_key, address_key = _keys(address, username)
-    now = clock.now()
-    try:
-        with db.write() as session:  # both slots or neither (the failing one raises: rolled back)
-            for key, limit in ((user_key, limits.per_user), (address_key, limits.per_address)):
-                if not rate_limits.reserve(session, key, limit, limits.window, now):
-                    raise _Refused
-    except _Refused:
-        raise RateLimitedError("too many failed sign-in attempts; try again later",
-                               retry_after=int(limits.window.total_seconds())) from None
+    user_slot, address_slot = limits.slots(address, username)
+    take_all(db, (user_slot, address_slot), "too many failed sign-in attempts; try again later")
     credential = _verify(db, username, password)
-    if credential is not None:
-        with db.write() as session:  # same key order as the reservation: no lock cycle
-            rate_limits.forget(session, user_key)
-            rate_limits.give_back(session, address_key)
-        _purge(db, now - limits.window)
+    if credential is not None:  # same key order as the reservation: no lock cycle
+        forget(db, clear=[user_slot], give_back=[address_slot])
     return credential
-
-
-def _purge(db: Database, before: datetime) -> None:
-    try:
-        with db.write() as session:
-            rate_limits.purge(session, before)
-    except ConcurrentUpdateError:  # PostgreSQL broke a lock cycle with a reservation: the next success purges
-        pass
 
 
 def _verify(db: Database, username: str, password: str) -> Credential | None:

@@ -13,10 +13,12 @@ same outbox, once per instance and kind (`dedupe_key`), so delivery retries and 
 The survey link is signed with the installation's secret key, so only the customer who got the
 mail can answer.
 
-The public form lets anyone name any address, so one address gets at most PDCAFLOW_ACK_LIMIT
-acknowledgements (3 by default; 0: no limit) in 24 hours: beyond that the complaint is filed as
-always, but its acknowledgement is recorded as `withheld` in the outbox (never delivered) and in the
-case's audit trail, so staff can see why the customer got no mail. Messages staff write are not limited.
+The public form lets anyone name any address, so one recipient gets at most PDCAFLOW_ACK_LIMIT
+acknowledgements (3 by default; 0: no limit) in a 24-hour window (the shared limiter,
+engine/rate_limits.py, keyed on `recipient_key`: case and a `+tag` make no other recipient): beyond
+that the complaint is filed as always, but its acknowledgement is recorded as `withheld` in the outbox
+(never delivered) and in the case's audit trail, so staff can see why the customer got no mail.
+Messages staff write are not limited.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from sqlalchemy import select
 
 from engine import clock
 from engine.notifications import MAX_EVENT_AGE, audit_events_since, base_url
+from engine.rate_limits import Limit, reserve_in
 from engine.runtime.unit_of_work import audit_row
 from engine.settings import current as current_settings
 from engine.signing import secret_key, sign
@@ -114,10 +117,20 @@ def _mails(event_type: str, submitted: dict[str, Any], context: dict[str, Any], 
     return out
 
 
+def recipient_key(address: str) -> str:
+    """Who an address reaches, for counting only (mail still goes to the address as written): lower
+    case, without a `+tag` in the local part (`Anna+1@Example.com` -> `anna@example.com`)."""
+    local, at, domain = address.strip().lower().rpartition("@")
+    if not at:
+        return domain
+    return f"{local.split('+', 1)[0] or local}@{domain}"
+
+
 def notify_customers(db: Database, *, batch: int = 500, key: str | None = None) -> int:
     """Queue the customer e-mails for new `start`/`complete` events; returns how many were queued."""
     now = clock.now()
     limit = current_settings().ack_limit
+    per_recipient = Limit("ack", limit, ACK_WINDOW)
     queued = 0
     with db.write() as session:
         cursor, events = audit_events_since(session, CURSOR, ("start", "complete"), now, batch)
@@ -141,7 +154,7 @@ def notify_customers(db: Database, *, batch: int = 500, key: str | None = None) 
                 if session.scalar(select(NotificationOutbox.id).where(NotificationOutbox.dedupe_key == dedupe)):
                     continue
                 withheld = (kind == ACK and limit > 0
-                            and outbox.sent_to_recently(session, address, ACK, now - ACK_WINDOW) >= limit)
+                            and not reserve_in(session, per_recipient, recipient_key(address), now))
                 session.add(NotificationOutbox(
                     dedupe_key=dedupe, kind=kind, username=None, address=address, subject=subject[:255],
                     body_text=text, body_html=f"<html><body>{html}</body></html>", task_id=event.task_id,

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from storage import leases
@@ -41,11 +41,3 @@ def back_off(session: Session, outbox_id: int, worker: str, *, attempts: int, re
     """A failed delivery: pending again, not before `retry_at`."""
     return leases.release(session, _OB, [outbox_id], worker, attempts=attempts, next_attempt_at=retry_at,
                           last_error=error) == 1
-
-
-def sent_to_recently(session: Session, address: str, kind: str, since: datetime) -> int:
-    """How many mails of `kind` were queued for `address` (case ignored) since `since`, not counting
-    withheld ones (index ix_notification_outbox_recipient)."""
-    return session.scalar(select(func.count()).select_from(_OB).where(
-        func.lower(_OB.c.address) == address.lower(), _OB.c.kind == kind, _OB.c.created_at >= since,
-        _OB.c.state != WITHHELD)) or 0

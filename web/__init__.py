@@ -25,7 +25,7 @@ from storage.db import Database
 from web import attachments, errors
 from web.context import WebUser, actor
 from web.json_body import LimitedRequest
-from web.ratelimit import RateLimiter
+from web.ratelimit import public_limits
 
 csrf = CSRFProtect()
 
@@ -75,9 +75,9 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     runtime = config.get("RUNTIME") or Runtime(db)
     app.extensions["pdcaflow.runtime"] = runtime
     app.extensions["pdcaflow.db"] = runtime.db
-    app.extensions["pdcaflow.limits"] = {
-        name: RateLimiter(*app.config[f"{name.upper()}_LIMIT"]) for name in ("complaint", "status")}
-    app.extensions["pdcaflow.signin_limits"] = app.config["SIGNIN_LIMITS"]  # shared by all processes: in the database
+    # all shared by every process: counted in the database (engine/rate_limits.py)
+    app.extensions["pdcaflow.limits"] = public_limits(app.config)
+    app.extensions["pdcaflow.signin_limits"] = app.config["SIGNIN_LIMITS"]
     if app.config["TRUSTED_PROXIES"]:  # the client address (sign-in limits) from the proxies' X-Forwarded-* only then
         hops = int(app.config["TRUSTED_PROXIES"])
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)  # type: ignore[method-assign]

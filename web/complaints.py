@@ -1,4 +1,5 @@
-"""The public complaint form (no account): rate-limited per IP, starts the configured complaint
+"""The public complaint form (no account): rate-limited per client address (the app's "complaint"
+limit, web/ratelimit.py, shared with `POST /api/v1/complaints`), starts the configured complaint
 process with a unique reference such as C-2026-000123.
 
 The fields and their rules are the complaint process's start form (engine.intake), the same rules
@@ -13,9 +14,11 @@ from flask import Blueprint, current_app, redirect, render_template, request, se
 
 from engine import case_notes, intake, settings
 from engine.errors import FormValidationError, InvalidStateError, NotFoundError, TooLargeError
+from engine.rate_limits import RateLimitedError
 from engine.views import InstanceView
+from web import ratelimit
 from web.attachments import MAX_FILES, uploaded_attachments
-from web.context import client_ip, runtime
+from web.context import runtime
 
 bp = Blueprint("complaints", __name__)
 ATTACHMENTS_FIELD = "attachments"  # the form's file input (photos, documents), beside the start form's fields
@@ -34,7 +37,10 @@ def complaint_form(log: bool = True) -> list[dict[str, Any]] | None:
 
 
 def file_complaint(fields: list[dict[str, Any]], submitted: dict[str, Any], channel: str) -> tuple[str, InstanceView]:
-    """Validate and file a complaint; FormValidationError names the bad fields."""
+    """Validate and file a complaint (`submitted` already passed `intake.validate_intake`): one attempt
+    under the client address's complaint limit first (RateLimitedError: 429 with Retry-After, nothing
+    filed); FormValidationError names the bad fields."""
+    ratelimit.take("complaint", "too many complaints from this address; try again later")
     reference, instance = intake.file_complaint(runtime(), current_app.config["COMPLAINT_PROCESS"], fields,
                                                 submitted, channel)
     current_app.logger.info("complaint filed reference=%s instance=%s", reference, instance.id)
@@ -42,10 +48,10 @@ def file_complaint(fields: list[dict[str, Any]], submitted: dict[str, Any], chan
 
 
 def _page(fields: list[dict[str, Any]], values: dict[str, Any], errors: dict[str, str] | None = None,
-          error: str | None = None, status: int = 200) -> Any:
+          error: str | None = None, status: int = 200, headers: dict[str, str] | None = None) -> Any:
     return render_template("complain.html", fields=fields, values=values, errors=errors or {}, error=error,
                            accept=case_notes.accept_hint(), max_files=MAX_FILES, field=ATTACHMENTS_FIELD,
-                           max_mb=max(1, settings.current().attachment_max_bytes // (1024 * 1024))), status
+                           max_mb=max(1, settings.current().attachment_max_bytes // (1024 * 1024))), status, headers or {}
 
 
 @bp.route("/complain", methods=["GET", "POST"])
@@ -65,11 +71,12 @@ def complain() -> Any:
         problems = [*problems, {"field": ATTACHMENTS_FIELD, "message": exc.message}]
     if problems:
         return _page(fields, submitted, {d["field"] or "": d["message"] for d in problems}, status=422)
-    if not current_app.extensions["pdcaflow.limits"]["complaint"].hit(client_ip()):
-        return _page(fields, submitted, error="You have sent several complaints in a short time. "
-                                              "Please try again later.", status=429)
     try:
         reference, instance = file_complaint(fields, submitted, "web")
+    except RateLimitedError as exc:
+        return _page(fields, submitted, error="You have sent several complaints in a short time. "
+                                              "Please try again later.", status=429,
+                     headers={"Retry-After": str(exc.retry_after)})
     except FormValidationError as exc:  # the process changed between showing and filing the form
         return _page(fields, submitted, {d.get("field") or "": d.get("message", "") for d in exc.details},
                      status=422)

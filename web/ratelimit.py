@@ -1,43 +1,33 @@
-"""A small in-memory sliding-window rate limiter (per process; enough for one-machine use and as
-a first line in front of a reverse proxy's own limits)."""
+"""The public pages' attempt limits per client address: complaints (form and API together) and
+status look-ups (page and API together). Configured once in web/__init__.py (`COMPLAINT_LIMIT`,
+`STATUS_LIMIT`: attempts, seconds), counted by the one database limiter (engine/rate_limits.py), so
+every gunicorn worker and every `pdcaflow serve` on the database shares them."""
 
 from __future__ import annotations
 
-import threading
-import time
-from collections import defaultdict, deque
+from collections.abc import Mapping
+from datetime import timedelta
+from typing import Any
+
+from flask import current_app
+
+from engine import rate_limits
+from engine.rate_limits import Limit
+from web.context import client_ip, database
+
+PUBLIC = ("complaint", "status")
 
 
-class RateLimiter:
-    def __init__(self, limit: int, window_seconds: float) -> None:
-        self.limit = limit
-        self.window = window_seconds
-        self._hits: dict[str, deque[float]] = defaultdict(deque)
-        self._lock = threading.Lock()
+def public_limits(config: Mapping[str, Any]) -> dict[str, Limit]:
+    """The app's limits by name (`app.extensions["pdcaflow.limits"]`) from its `<NAME>_LIMIT` settings."""
+    limits = {}
+    for name in PUBLIC:
+        attempts, seconds = config[f"{name.upper()}_LIMIT"]
+        limits[name] = Limit(name, int(attempts), timedelta(seconds=seconds))
+    return limits
 
-    def _trim(self, key: str, now: float) -> deque[float]:
-        hits = self._hits[key]
-        while hits and hits[0] <= now - self.window:
-            hits.popleft()
-        return hits
 
-    def blocked(self, key: str) -> bool:
-        with self._lock:
-            return len(self._trim(key, time.monotonic())) >= self.limit
-
-    def hit(self, key: str) -> bool:
-        """Record one attempt; returns False when the limit was already reached (attempt refused)."""
-        with self._lock:
-            now = time.monotonic()
-            hits = self._trim(key, now)
-            if len(hits) >= self.limit:
-                return False
-            hits.append(now)
-            if len(self._hits) > 10000:  # forget idle keys so memory stays bounded
-                for k in [k for k, v in self._hits.items() if not v]:
-                    del self._hits[k]
-            return True
-
-    def reset(self, key: str) -> None:
-        with self._lock:
-            self._hits.pop(key, None)
+def take(name: str, message: str) -> None:
+    """Count one attempt of this client under the app's `name` limit; RateLimitedError (429 with
+    Retry-After, nothing counted) when its window is full."""
+    rate_limits.take(database(), current_app.extensions["pdcaflow.limits"][name], client_ip(), message)

@@ -1,6 +1,6 @@
 """The public complaint status page `/status` (reference + e-mail address, no account) and the
 look-up it shares with `GET /api/v1/complaints/{reference}?email=`: one rate limit per client
-address for both (the app's "status" limiter), the answer from engine/complaint_status.py."""
+address for both (the app's "status" limit, web/ratelimit.py), the answer from engine/complaint_status.py."""
 
 from __future__ import annotations
 
@@ -9,8 +9,9 @@ from typing import Any
 from flask import Blueprint, current_app, render_template, request
 
 from engine.complaint_status import complaint_status
-from web.context import client_ip, runtime
-from web.errors import ApiError
+from engine.rate_limits import RateLimitedError
+from web import ratelimit
+from web.context import runtime
 
 bp = Blueprint("status", __name__)
 STATUS_LABELS = {"received": "Received", "in_progress": "In progress", "closed": "Closed"}
@@ -19,10 +20,9 @@ NOT_FOUND = ("We found no complaint with this reference and e-mail address. Plea
 
 
 def lookup_status(reference: str, email: str) -> dict[str, Any] | None:
-    """The status, or None when reference and address do not match; ApiError 429 past the limit
-    (every look-up counts, found or not, so guessing references is slow)."""
-    if not current_app.extensions["pdcaflow.limits"]["status"].hit(client_ip()):
-        raise ApiError(429, "too many status look-ups from this address; try again later")
+    """The status, or None when reference and address do not match; RateLimitedError (429 with
+    Retry-After) past the limit (every look-up counts, found or not, so guessing references is slow)."""
+    ratelimit.take("status", "too many status look-ups from this address; try again later")
     return complaint_status(runtime(), current_app.config["COMPLAINT_PROCESS"], reference[:255], email[:254])
 
 
@@ -34,16 +34,18 @@ def status() -> Any:
     reference = (request.form.get("reference") or "").strip()[:255]
     email = (request.form.get("email") or "").strip()[:254]
     errors = {name: "is required" for name, value in (("reference", reference), ("email", email)) if not value}
-    result, error, code = None, None, 200
+    result, error, code, retry_after = None, None, 200, None
     if errors:
         code = 422
     else:
         try:
             result = lookup_status(reference, email)
-        except ApiError as exc:
-            error, code = "You have looked up several complaints in a short time. Please try again later.", exc.status
+        except RateLimitedError as exc:
+            error, code = "You have looked up several complaints in a short time. Please try again later.", 429
+            retry_after = exc.retry_after
         else:
             if result is None:
                 error, code = NOT_FOUND, 404
-    return render_template("status.html", reference=reference, email=email, result=result, error=error,
-                           errors=errors, labels=STATUS_LABELS), code
+    page = render_template("status.html", reference=reference, email=email, result=result, error=error,
+                           errors=errors, labels=STATUS_LABELS)
+    return page, code, ({"Retry-After": str(retry_after)} if retry_after else {})

@@ -5,9 +5,10 @@ client address shared by page and API (SQLite and PostgreSQL)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from tests.integration.conftest import csrf
 from tests.service.helpers_process_library import LEAD, SERVICE, Driver, ack, reply, triage
-from web.ratelimit import RateLimiter
 
 GOOD = {"customer_name": "Ann Example", "customer_email": "Ann@Example.com", "product": "Kettle K2",
         "description": "The lid does not close."}
@@ -72,7 +73,8 @@ def test_mismatch_and_unknown_reference_answer_the_same_404(client, complaint_pr
 
 def test_status_lookups_are_rate_limited_per_address(app, client, complaint_process):
     reference = _file(client)
-    app.extensions["pdcaflow.limits"]["status"] = RateLimiter(3, 600)
+    limits = app.extensions["pdcaflow.limits"]
+    limits["status"] = replace(limits["status"], attempts=3)
     assert _status(client, reference, GOOD["customer_email"]).status_code == 200
     assert _status(client, reference, "guess@example.com").status_code == 404
     # the page and the API share the limit
@@ -80,10 +82,12 @@ def test_status_lookups_are_rate_limited_per_address(app, client, complaint_proc
                                         "csrf_token": csrf(client, "/status")})
     assert page.status_code == 200
     limited = _status(client, reference, GOOD["customer_email"])
-    assert limited.status_code == 429 and limited.get_json()["error"]["code"]
+    assert limited.status_code == 429 and limited.get_json()["error"]["code"] == "rate_limited"
+    assert 590 <= int(limited.headers["Retry-After"]) <= 600  # the window opened by the first look-up
     page = client.post("/status", data={"reference": reference, "email": GOOD["customer_email"],
                                         "csrf_token": csrf(client, "/status")})
     assert page.status_code == 429 and "try again later" in page.get_data(as_text=True)
+    assert 590 <= int(page.headers["Retry-After"]) <= 600
     # another client address is not affected
     other = client.get(f"/api/v1/complaints/{reference}", query_string={"email": GOOD["customer_email"]},
                        environ_base={"REMOTE_ADDR": "10.0.0.9"})

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import re
+from dataclasses import replace
 
 from tests.conftest import FIXTURES
 from tests.integration.conftest import csrf, lead_actor, login, post, start_review
@@ -142,11 +143,14 @@ def test_public_complaint_form(client, runtime, complaint_process):
 
 
 def test_complaint_rate_limit(client, app, complaint_process):
-    app.extensions["pdcaflow.limits"]["complaint"].limit = 2
+    limits = app.extensions["pdcaflow.limits"]
+    limits["complaint"] = replace(limits["complaint"], attempts=2)
     form = {"customer_name": "A", "customer_email": "a@example.com", "product": "P", "description": "Does not work."}
-    statuses = [client.post("/complain", data=dict(form, csrf_token=csrf(client, "/complain"))).status_code
-                for _ in range(3)]
-    assert statuses == [303, 303, 429]
+    responses = [client.post("/complain", data=dict(form, csrf_token=csrf(client, "/complain"))) for _ in range(3)]
+    assert [r.status_code for r in responses] == [303, 303, 429]
+    assert "Retry-After" not in responses[0].headers
+    assert 590 <= int(responses[2].headers["Retry-After"]) <= 600
+    assert "several complaints in a short time" in responses[2].get_data(as_text=True)
 
 
 def test_admin_users_page(client):
