@@ -150,3 +150,30 @@ def test_one_address_gets_at_most_three_acknowledgements_a_day(runtime, db, smtp
         clock.shift(24 * 3600 + 60)  # a day later the address may be acknowledged again
         client.post("/api/v1/complaints", json={**GOOD, "customer_email": "victim@example.org"})
         assert notify_customers(db, key=SECRET) == 1
+
+
+def test_plus_addressing_and_case_make_no_other_recipient(runtime, db, smtp, tmp_path):  # noqa: F811
+    """`Anna+1@Example.com` reaches anna@example.com: it counts against her limit (mail still goes to
+    the address as written); another local part is another recipient."""
+    from sqlalchemy import select
+
+    from storage.scheduling import NotificationOutbox
+    from tests.integration.test_complaint_intake import GOOD
+
+    collector, _, config = smtp
+    runtime.deploy_paths([PROCESSES])
+    app = create_app({"RUNTIME": runtime, "DATABASE": db, "SECRET_KEY": SECRET, "TESTING": True,
+                      "INSTANCE_DIR": str(tmp_path), "COMPLAINT_LIMIT": (100, 600.0)})
+    client = app.test_client()
+    addresses = ["anna+1@example.com", "Anna+shop@Example.com", "ANNA@example.com", "anna+x+y@example.com",
+                 "anna.b@example.com"]
+    for to in addresses:
+        assert client.post("/api/v1/complaints", json={**GOOD, "customer_email": to}).status_code == 201
+    assert notify_customers(db, key=SECRET) == 4  # three for anna, one for anna.b
+    _deliver(db, config)
+    received = sorted(rcpt for rcpts, _ in collector.messages for rcpt in rcpts)
+    assert received == sorted(["anna+1@example.com", "Anna+shop@Example.com", "ANNA@example.com",
+                               "anna.b@example.com"])
+    with db.read() as s:
+        withheld = s.scalars(select(NotificationOutbox.address).where(NotificationOutbox.state == "withheld")).all()
+    assert withheld == ["anna+x+y@example.com"]
