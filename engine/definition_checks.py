@@ -22,7 +22,8 @@ from engine.errors import WARNING, Problem
 from engine.expressions import to_python
 from engine.external_task_model import deploy_problem as external_task_problem
 from engine.external_task_model import is_external
-from engine.sandbox import _FORBIDDEN_BUILTINS, SandboxError, compile_expression, compile_script
+from engine.sandbox import SandboxError, compile_expression, compile_script
+from engine.sandbox_compile import FORBIDDEN_BUILTINS
 from engine.sandbox_helpers import unknown_builtin_calls
 
 BPMN_NS = "http://www.omg.org/spec/BPMN/20100524/MODEL"
@@ -148,7 +149,7 @@ def _unavailable_calls(python_source: str, mode: str, task_available: bool = Fal
     assigned = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and not isinstance(n.ctx, ast.Load)}
     assigned |= {a.arg for n in ast.walk(tree) if isinstance(n, ast.Lambda) for a in n.args.args}
     called = {n.func.id for n in ast.walk(tree) if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)}
-    return sorted((called & _FORBIDDEN_BUILTINS) - assigned)
+    return sorted((called & FORBIDDEN_BUILTINS) - assigned)
 
 
 def _processes(root: etree._Element) -> Iterator[etree._Element]:

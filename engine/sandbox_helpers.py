@@ -138,7 +138,7 @@ HELPERS: dict[str, Any] = {
     "sorted": sorted, "reversed": reversed, "any": any, "all": all, "map": map, "filter": filter,
     "int": int, "float": float, "str": str, "bool": bool, "list": list, "dict": dict,
     "set": set, "tuple": tuple, "enumerate": enumerate, "zip": zip,
-    # "range" is added by engine/sandbox.py with its size guard
+    # "range" is added by engine/sandbox_guards.py with its size guard
     # exceptions scripts may raise or catch
     "Exception": Exception, "ValueError": ValueError, "TypeError": TypeError,
     "KeyError": KeyError, "IndexError": IndexError, "ZeroDivisionError": ZeroDivisionError,

@@ -1,6 +1,6 @@
 """The processes sandboxed code runs in, so a hard limit can stop it.
 
-The step budget in engine/sandbox.py stops Python-level loops, but one C call (`str()` of a huge
+The step budget in engine/sandbox_run.py stops Python-level loops, but one C call (`str()` of a huge
 nested list, `sum()` over it) runs to its end however long it takes, and memory it allocates is the
 server's. So code runs in a worker process: a pre-started `python -m engine.sandbox_worker` that
 serves requests over a socket, one at a time. The parent waits for the reply at most the time
@@ -12,7 +12,7 @@ stops the worker should the parent die mid-run).
 Workers are pooled (one per concurrent caller; a web server's threads each get their own) and a
 spare is always warming up, so a killed worker's replacement costs the next caller nothing.
 Requests and replies are pickles of plain values; the worker only ever unpickles what its parent
-sent, and the parent only what a worker sent after measuring it (engine/sandbox.py).
+sent, and the parent only what a worker sent after measuring it (engine/sandbox_run.py).
 """
 
 from __future__ import annotations
@@ -191,7 +191,7 @@ def serve(fd: int) -> None:
     """The worker's loop: one request in, one reply out, until the parent goes away."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-    from engine import sandbox  # imported before saying ready, so no request pays for it
+    from engine import sandbox_run  # imported before saying ready, so no request pays for it
 
     conn = Connection(fd)
     conn.send_bytes(b"ready")
@@ -204,17 +204,17 @@ def serve(fd: int) -> None:
         limits = request.limits
         try:
             _limit(limits.memory_mb * 1024 * 1024, limits.time)
-            reply = sandbox.handle(request)
+            reply = sandbox_run.handle(request)
         except MemoryError:
-            reply = sandbox.memory_exceeded(limits)
+            reply = sandbox_run.memory_exceeded(limits)
         except Exception as exc:  # noqa: BLE001 - a bug of ours: reported as the run's failure, worker replaced
-            reply = sandbox.internal_error(exc)
+            reply = sandbox_run.internal_error(exc)
         finally:
             _limit(None, None)
         try:
             data = pickle.dumps(reply, protocol=pickle.HIGHEST_PROTOCOL)
         except Exception as exc:  # noqa: BLE001 - an unpicklable result is the code's problem, reported
-            data = pickle.dumps(sandbox.unpicklable(exc))
+            data = pickle.dumps(sandbox_run.unpicklable(exc))
         conn.send_bytes(data)
         if reply.retire:
             return

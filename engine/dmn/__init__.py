@@ -4,7 +4,10 @@
 |---|---|
 | `feel_parser.py` | the FEEL grammar (lark); text → tree |
 | `feel.py` | the FEEL interpreter: expressions and unary tests |
-| `feel_ops.py`, `feel_values.py`, `feel_builtins.py` | operators, value types, built-in functions |
+| `feel_ops.py`, `feel_values.py` | operators, value types |
+| `feel_registry.py` | the built-in function table, calling a built-in |
+| `feel_builtins.py` | built-ins: conversion, string, number, boolean, context, date |
+| `feel_list_builtins.py`, `feel_range_builtins.py` | built-ins: lists; ranges and interval relations |
 | `model.py` | DMN XML (1.1–1.5) → dataclasses |
 | `tables.py` | decision tables and hit policies |
 | `graph.py` | decision requirement graphs, business knowledge models, boxed expressions |

@@ -5,7 +5,8 @@ Public entry points:
 - `unary_test(text, value, variables)`: does an input entry (`[1..5]`, `"a","b"`, `not(>3)`, `-`) match?
 - `check_expression(text)` / `check_unary_tests(text)`: syntax only, for deploy-time checks.
 
-Names resolve in the scope first, then among the built-ins (engine/dmn/feel_builtins.py). An unknown
+Names resolve in the scope first, then among the built-ins (`BUILTINS`, engine/dmn/feel_registry.py,
+filled by engine/dmn/feel_builtins.py and the modules it imports). An unknown
 name raises FeelError (an incident naming it, rather than a silent null); every other failure inside
 an operation is FEEL's null.
 """
@@ -21,9 +22,10 @@ from typing import Any
 
 from lark import Token, Tree
 
+from engine.dmn import feel_builtins  # noqa: F401  (registers the built-ins)
 from engine.dmn import feel_ops as ops
-from engine.dmn.feel_builtins import BUILTINS, call_function
 from engine.dmn.feel_parser import FeelSyntaxError, parse_expression, parse_unary_tests
+from engine.dmn.feel_registry import BUILTINS, call_function
 from engine.dmn.feel_values import (
     FeelError,
     FeelFunction,

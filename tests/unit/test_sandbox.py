@@ -626,7 +626,8 @@ def test_engine_context_entries_travel_and_come_back() -> None:
 
 
 def test_only_what_the_code_needs_is_sent() -> None:
-    from engine.sandbox import _expression, _inputs
+    from engine.sandbox import _inputs
+    from engine.sandbox_compile import compiled_expression as _expression
 
     data = {"a": 1, "b": 2}
     assert _inputs(_expression("a + 1"), data, {}) == ({"a": 1}, {}, False)
