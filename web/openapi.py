@@ -14,7 +14,7 @@ from web import schemas as s
 
 ERRORS = {400: "Bad request", 401: "No or invalid bearer token", 403: "Not allowed", 404: "Not found",
           409: "Conflict (claimed or completed by someone else)", 413: "Upload too large",
-          422: "Validation failed; details name the fields", 429: "Rate limited",
+          422: "Validation failed; details name the fields", 429: "Rate limited (Retry-After: seconds until the window ends)",
           503: "Not available right now (e.g. the complaint process is not deployed)"}
 
 

@@ -92,3 +92,32 @@ def test_windows_that_are_over_are_purged_within_their_scope_only(db):
     clock.advance(timedelta(minutes=5))
     take(db, complaints, "10.0.0.3", "no")
     assert _keys(db) == {"complaint|10.0.0.3", "user|10.0.0.2|rob"}
+
+
+def test_a_check_is_one_statement(db):
+    """The cost a limited request pays: one upsert (plus BEGIN/COMMIT on SQLite); the purge runs only
+    when a key starts a new window."""
+    from sqlalchemy import event
+
+    limit = Limit("status", 5, TEN_MINUTES)
+    take(db, limit, "10.0.0.1", "no")  # opens the window (and purges the scope)
+    statements: list[str] = []
+
+    def record(conn, cursor, statement, *args):
+        statements.append(statement.split()[0].upper())
+
+    event.listen(db.write_engine, "before_cursor_execute", record)
+    try:
+        take(db, limit, "10.0.0.1", "no")
+        allowed = list(statements)
+        statements.clear()
+        for _ in range(3):
+            take(db, limit, "10.0.0.1", "no")
+        statements.clear()
+        with pytest.raises(RateLimitedError):
+            take(db, limit, "10.0.0.1", "no")
+        refused = list(statements)
+    finally:
+        event.remove(db.write_engine, "before_cursor_execute", record)
+    assert [s for s in allowed if s not in ("BEGIN", "COMMIT", "ROLLBACK")] == ["INSERT"]
+    assert [s for s in refused if s not in ("BEGIN", "COMMIT", "ROLLBACK")] == ["INSERT", "SELECT"]  # + Retry-After
