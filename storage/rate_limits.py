@@ -9,8 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import Connection, Integer, String, and_, case, delete, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Connection, Integer, String, and_, bindparam, delete, select, text, update
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from storage.models import Base
@@ -31,19 +30,24 @@ def _dialect(executor: Session | Connection) -> str:
     return executor.dialect.name if isinstance(executor, Connection) else executor.get_bind().dialect.name
 
 
+# The reservation upsert, written once for both dialects (SQLite and PostgreSQL spell ON CONFLICT …
+# RETURNING alike) as text: SQLAlchemy compiles a dialect insert() anew on every execution, which cost
+# more than running it; a text statement is compiled once. Every SET expression reads the old row.
+_RESERVE = text(
+    'INSERT INTO rate_limit ("key", window_start, hits) VALUES (:key, :now, 1) '
+    'ON CONFLICT ("key") DO UPDATE SET '
+    "window_start = CASE WHEN rate_limit.window_start <= :expired_before THEN :now ELSE rate_limit.window_start END, "
+    "hits = CASE WHEN rate_limit.window_start <= :expired_before THEN 1 ELSE rate_limit.hits + 1 END "
+    "WHERE rate_limit.window_start <= :expired_before OR rate_limit.hits < :limit "
+    "RETURNING rate_limit.hits"
+).bindparams(bindparam("now", type_=_RL.c.window_start.type), bindparam("expired_before", type_=_RL.c.window_start.type),
+             bindparam("key", type_=String()), bindparam("limit", type_=Integer()))
+
+
 def reserve(executor: Session | Connection, key: str, limit: int, window: timedelta, now: datetime) -> int | None:
     """Count one attempt under `key`: the attempts now in its window (1: a new window began), or None
     (nothing counted) when the window is already full. One statement."""
-    insert = postgresql.insert if _dialect(executor) == "postgresql" else sqlite.insert
-    expired = _RL.c.window_start <= now - window
-    stmt = insert(_RL).values(key=key, window_start=now, hits=1)
-    stmt = stmt.on_conflict_do_update(
-        index_elements=[_RL.c.key],
-        set_={"hits": case((expired, 1), else_=_RL.c.hits + 1),
-              "window_start": case((expired, now), else_=_RL.c.window_start)},
-        where=or_(expired, _RL.c.hits < limit),
-    ).returning(_RL.c.hits)
-    row = executor.execute(stmt).first()
+    row = executor.execute(_RESERVE, {"key": key, "now": now, "expired_before": now - window, "limit": limit}).first()
     return None if row is None else int(row[0])
 
 
