@@ -84,3 +84,44 @@ def test_parallel_status_lookups_over_http_are_bounded(app, complaint_process):
     assert sorted(status for status, _ in answers) == [200] * 5 + [429] * 25
     assert all(note.startswith("rate_limited ") and int(note.split()[1]) > 590
                for status, note in answers if status == 429)
+
+
+def test_serve_workers_share_the_status_limit(tmp_path):
+    """`pdcaflow serve` with two gunicorn workers: the 30 look-ups one worker answers count for the
+    other too. A request held half-sent keeps one (sync) worker reading it while the other answers
+    the 30; finished, it is the 31st and refused (a per-process limit would let it through)."""
+    import socket
+    import subprocess
+    import sys
+
+    from tests.integration.test_serving import ROOT, _env, _free_port, _stop, _wait_up
+
+    env = _env(tmp_path, None)
+    subprocess.run([sys.executable, "-m", "web.cli", "init-db"], cwd=ROOT, env=env, check=True, capture_output=True)
+    port = _free_port()
+    base = f"http://127.0.0.1:{port}"
+    lookup = "/api/v1/complaints/C-2099-000001?email=ann@example.com"
+    proc = subprocess.Popen([sys.executable, "-m", "web.cli", "serve", "--workers", "2", "--threads", "1",
+                             "--bind", f"127.0.0.1:{port}"], cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+
+    def status() -> tuple[int, str | None]:
+        try:
+            with urllib.request.urlopen(base + lookup, timeout=30) as response:
+                return response.status, None
+        except urllib.error.HTTPError as exc:
+            return exc.code, exc.headers.get("Retry-After")
+
+    try:
+        _wait_up(f"{base}/healthz", proc)
+        with socket.create_connection(("127.0.0.1", port), timeout=30) as held:
+            held.sendall(f"GET {lookup} HTTP/1.1\r\nHost: 127.0.0.1\r\n".encode())
+            answers = [status() for _ in range(30)]
+            held.sendall(b"Connection: close\r\n\r\n")
+            held_status = int(held.makefile("rb").readline().split()[1])
+        assert {code for code, _ in answers} == {404}  # an unknown reference: looked up, not limited
+        assert held_status == 429
+        code, retry_after = status()
+        assert code == 429 and 590 <= int(retry_after) <= 600
+    finally:
+        _stop(proc)
