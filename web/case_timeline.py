@@ -20,6 +20,7 @@ _SAYS = {
     "assign": "reassigned", "due_changed": "changed the due date of", "task_created": "opened",
     "timer_fired": "time is up", "cancel": "cancelled the case", "retry": "retried the case", "end": "case ended",
     "incident": "problem", "comment": "commented", "attach": "attached",
+    "assignee_unavailable": "could not assign",
 }
 
 # technical actors as people read them (engine/intake.py files public complaints as "public")
@@ -70,6 +71,10 @@ def timeline(instance: Any, comments: Iterable[Mapping[str, Any]], show_logs: bo
         elif e.type == "task_created":
             whom = p.get("assignee") or ", ".join((p.get("groups") or []) + (p.get("candidate_users") or []))
             entry["detail"] = f"for {whom}" if whom else "for the quality leads (unassigned)"
+        elif e.type == "assignee_unavailable":
+            whom = ", ".join((p.get("groups") or []) + (p.get("candidate_users") or []))
+            entry["detail"] = (f"to {p.get('assignee')}, who {'is deactivated' if p.get('reason') == 'deactivated' else 'has no account'}"
+                               f" — {'offered to ' + whom if whom else 'left for the quality leads to assign'}")
         elif e.type == "comment":
             entry["detail"] = bodies.get(p.get("comment"), p.get("excerpt"))
         elif e.type == "attach":
