@@ -73,8 +73,9 @@ def timeline(instance: Any, comments: Iterable[Mapping[str, Any]], show_logs: bo
             entry["detail"] = f"for {whom}" if whom else "for the quality leads (unassigned)"
         elif e.type == "assignee_unavailable":
             whom = ", ".join((p.get("groups") or []) + (p.get("candidate_users") or []))
-            entry["detail"] = (f"to {p.get('assignee')}, who {'is deactivated' if p.get('reason') == 'deactivated' else 'has no account'}"
-                               f" — {'offered to ' + whom if whom else 'left for the quality leads to assign'}")
+            state = "is deactivated" if p.get("reason") == "deactivated" else "has no account"
+            went = f"offered to {whom}" if whom else "left for the quality leads to assign"
+            entry["detail"] = f"to {p.get('assignee')}, who {state} — {went}"
         elif e.type == "comment":
             entry["detail"] = bodies.get(p.get("comment"), p.get("excerpt"))
         elif e.type == "attach":
