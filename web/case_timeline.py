@@ -12,7 +12,16 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
-from web.case_values import HIDDEN, form_labels, format_value, named, option_names, short_label, words
+from web.case_values import (
+    HIDDEN,
+    actor_name,
+    form_labels,
+    format_value,
+    named,
+    option_names,
+    short_label,
+    words,
+)
 
 # what each audit type says; those not listed (engine bookkeeping) stay off the timeline
 _SAYS = {
@@ -22,10 +31,6 @@ _SAYS = {
     "incident": "problem", "comment": "commented", "attach": "attached",
     "assignee_unavailable": "could not assign",
 }
-
-# technical actors as people read them (engine/intake.py files public complaints as "public")
-_WHO = {"public": "the customer"}
-
 
 def _stamp(value: Any) -> str | None:
     text = format_value(value)
@@ -59,7 +64,7 @@ def timeline(instance: Any, comments: Iterable[Mapping[str, Any]], show_logs: bo
         if e.type not in _SAYS and not (show_logs and e.type == "log"):
             continue
         task = tasks.get(e.task) if e.task else None
-        entry: dict[str, Any] = {"at": e.at, "who": _WHO.get(e.actor or "", e.actor), "what": _SAYS.get(e.type, "log"),
+        entry: dict[str, Any] = {"at": e.at, "who": actor_name(e.actor), "what": _SAYS.get(e.type, "log"),
                                  "kind": e.type, "task": p.get("task"), "detail": None, "fields": []}
         if e.type == "complete":
             form = task.form if task else []

@@ -28,6 +28,17 @@ KNOWN_LABELS = {
     "supplier_notified_at": "Supplier notified", "rca_started_at": "Root cause analysis started",
     "rca_reopened_at": "Analysis reopened",
 }
+# technical actors as people read them (engine/intake.py files public complaints as "public"; the
+# scheduler and the engine act as "system")
+ACTOR_NAMES = {"public": "the customer", "system": "the system"}
+
+
+def actor_name(username: str | None) -> str | None:
+    """Who did something, as the case timeline, the audit lists and the ISO report name them; None
+    when nobody is recorded (the engine itself)."""
+    return ACTOR_NAMES.get(username, username) if username else None
+
+
 # the order of an action's parts when a list of actions is shown
 _ACTION_PARTS = (("what", None), ("owner", "owner"), ("due", "due"), ("done_at", "done"), ("result", "result"))
 
