@@ -42,6 +42,19 @@ def _status(instance_status: str, data: dict[str, Any]) -> str:
     return "received" if data.get("status") in (None, "", "received") else "in_progress"
 
 
+def progress(runtime: Runtime, instance_id: str, instance_status: str, data: dict[str, Any]) -> dict[str, Any]:
+    """Where a case stands as its customer is told: `{status, stage, declared}`; `declared` is False
+    when no element the case is at says `customer.stage` (the stage is then the plain fallback). The
+    public status answer and the case panel staff read (web/case_values.py) both come from here."""
+    status = _status(instance_status, data)
+    if status == "closed":
+        stages = [_REJECTED_STAGE] if data.get("status") == "rejected" else []
+    else:
+        stages = runtime.active_properties(instance_id, STAGE_PROPERTY)
+    return {"status": status, "stage": " ".join(stages) or _FALLBACK_STAGE[status],
+            "declared": bool(stages)}
+
+
 def complaint_status(runtime: Runtime, process_key: str, reference: str, email: str) -> dict[str, Any] | None:
     """`{reference, status, stage, received_at, updated_at}` of the complaint with this reference
     whose customer e-mail is `email`, or None (no such complaint, or the address does not match)."""
@@ -55,12 +68,6 @@ def complaint_status(runtime: Runtime, process_key: str, reference: str, email: 
         if row is None:
             return None
         updated_at = store.last_activity(conn, row.id) or row.ended_at or row.started_at
-    data = dict(row.data or {})
-    status = _status(row.status, data)
-    if status == "closed":
-        stages = [_REJECTED_STAGE] if data.get("status") == "rejected" else []
-    else:
-        stages = runtime.active_properties(row.id, STAGE_PROPERTY)
-    return {"reference": reference, "status": status,
-            "stage": " ".join(stages) or _FALLBACK_STAGE[status],
+    now = progress(runtime, row.id, row.status, dict(row.data or {}))
+    return {"reference": reference, "status": now["status"], "stage": now["stage"],
             "received_at": row.started_at.isoformat(), "updated_at": updated_at.isoformat()}

@@ -26,7 +26,7 @@ KNOWN_LABELS = {
     "replied_at": "Replied", "responded_at": "Responded", "severity": "Severity", "status": "Status",
     "effective": "Fix effective", "containment_done_at": "Containment done",
     "supplier_notified_at": "Supplier notified", "rca_started_at": "Root cause analysis started",
-    "rca_reopened_at": "Analysis reopened",
+    "rca_reopened_at": "Analysis reopened", "stage": "Stage, as told to the customer",
 }
 # technical actors as people read them (engine/intake.py files public complaints as "public"; the
 # scheduler and the engine act as "system")
@@ -133,7 +133,7 @@ def case_values(data: Mapping[str, Any], labels: Mapping[str, str],
         if text is None:
             continue
         rows.append({"id": key, "label": labels.get(key) or KNOWN_LABELS.get(key) or words(key), "value": text})
-    first = {"reference": 0, "customer_name": 1, "product": 2, "severity": 3}
+    first = {"reference": 0, "status": 1, "stage": 2, "customer_name": 3, "product": 4, "severity": 5}
     return sorted(rows, key=lambda r: (first.get(r["id"], 9), r["label"].lower()))
 
 
@@ -173,4 +173,27 @@ def instance_case_values(runtime: Any, instance: Any) -> list[dict[str, Any]]:
     if isinstance(data.get("actions"), list):
         data["actions"] = actual_actions(data["actions"], instance.tasks)
     options = option_names([start, *(t.form for t in instance.tasks)])
+    if "status" in data:  # the process's own word stays at the step that set it ("acknowledged")
+        data.update(case_progress(runtime, instance, data))
     return case_values(data, {k: short_label(v) for k, v in labels.items()}, options)
+
+
+STATUS_NAMES = {"received": "Received", "in_progress": "In progress", "closed": "Closed"}
+
+
+def case_progress(runtime: Any, instance: Any, data: Mapping[str, Any]) -> dict[str, str]:
+    """The case panel's status and stage: the status as the customer's status page gives it (rejected
+    and cancelled cases said so), and the stage the model words for the customer at the element(s)
+    the case is at now (`customer.stage`, engine/complaint_status.py) when it words one."""
+    from engine.complaint_status import progress
+
+    now = progress(runtime, instance.id, instance.status, dict(data))
+    status = STATUS_NAMES[now["status"]]
+    if instance.status == "cancelled":
+        status = "Cancelled"
+    elif data.get("status") == "rejected":
+        status = "Closed: not valid"
+    shown = {"status": status}
+    if now["declared"] or (now["status"] == "closed" and instance.status != "cancelled"):
+        shown["stage"] = now["stage"]
+    return shown
