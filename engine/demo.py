@@ -17,6 +17,7 @@ from the real allocator. Seeding happens once, and only into a database without 
 from __future__ import annotations
 
 import logging
+import random
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -362,6 +363,16 @@ def _plan(rnd: Round) -> dict[str, Any]:
 
 def steps(case: Case) -> list[Step]:
     """What people did on the case, in order, up to the step it is left at."""
+    out = _all_steps(case)
+    rng = random.Random(case.customer)  # people take more or less time, the same on every run
+    for step in out:
+        if step.task != "timer":
+            step.hours = round(step.hours * rng.uniform(0.6, 1.3), 1)
+    return _until(out, case.stop)
+
+
+def _all_steps(case: Case) -> list[Step]:
+    """Every step the case's data answers, in order."""
     out = [Step("acknowledge", 3, CARL, {"acknowledgement_channel": "phone" if case.channel == "phone" else "email",
                                          "acknowledgement_message": _letter(case.customer, (
                                              "thank you for telling us about the problem with your "
@@ -378,7 +389,7 @@ def steps(case: Case) -> list[Step]:
                 f"thank you for your message about your {case.product}. We have looked at it carefully: "
                 f"{case.invalid_reason[:1].lower() + case.invalid_reason[1:]}. This is not covered by the "
                 "warranty, but our service team can offer a repair at a fixed price."))}))
-        return _until(out, case.stop)
+        return out
     if case.containment:
         out.append(Step("containment", 5, EMIL, {"containment_action": case.containment[0],
                                                   "containment_quantity": case.containment[1],
@@ -400,7 +411,7 @@ def steps(case: Case) -> list[Step]:
         if csat is not None:
             answers |= {"csat": csat, "nps": nps}
         out.append(Step("survey", 24 * 8, CARL, answers))
-    return _until(out, case.stop)
+    return out
 
 
 def _until(out: list[Step], stop: str) -> list[Step]:
