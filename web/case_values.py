@@ -181,6 +181,20 @@ def instance_case_values(runtime: Any, instance: Any) -> list[dict[str, Any]]:
 STATUS_NAMES = {"received": "Received", "in_progress": "In progress", "closed": "Closed"}
 
 
+def status_name(instance_status: str, data_status: Any) -> str:
+    """A case's status in words, as its customer's status page gives it (the case panel, the ISO
+    report): Received, In progress, Closed; rejected and cancelled cases say so."""
+    from engine.complaint_status import status_of
+
+    if instance_status == "cancelled":
+        return "Cancelled"
+    if data_status == "rejected":
+        return "Closed: not valid"
+    if data_status in (None, "") and instance_status != "completed":  # a process that keeps no status
+        return STATUS_NAMES["in_progress"]
+    return STATUS_NAMES[status_of(instance_status, data_status)]
+
+
 def case_progress(runtime: Any, instance: Any, data: Mapping[str, Any]) -> dict[str, str]:
     """The case panel's status and stage: the status as the customer's status page gives it (rejected
     and cancelled cases said so), and the stage the model words for the customer at the element(s)
@@ -188,12 +202,7 @@ def case_progress(runtime: Any, instance: Any, data: Mapping[str, Any]) -> dict[
     from engine.complaint_status import progress
 
     now = progress(runtime, instance.id, instance.status, dict(data))
-    status = STATUS_NAMES[now["status"]]
-    if instance.status == "cancelled":
-        status = "Cancelled"
-    elif data.get("status") == "rejected":
-        status = "Closed: not valid"
-    shown = {"status": status}
+    shown = {"status": status_name(instance.status, data.get("status"))}
     if now["declared"] or (now["status"] == "closed" and instance.status != "cancelled"):
         shown["stage"] = now["stage"]
     return shown

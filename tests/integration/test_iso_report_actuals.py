@@ -74,6 +74,8 @@ def test_reassigned_action_reaches_the_task_page_and_the_iso_report(client, runt
     ahead = client.get(f"/instances/{instance_id}").get_data(as_text=True).split('id="ahead"', 1)[1]
     ahead = ahead.split('id="timeline"', 1)[0]
     assert "waiting for timer" in ahead and " · due " in ahead
+    heading = report.split("<h3>C-2026-000042", 1)[1].split("</h3>", 1)[0]
+    assert heading == " · complaint · In progress", heading  # not the process variable's word
     row = next(r for r in report.split("<tr>") if "Replace the mould" in r).split("</tr>", 1)[0]
     assert "rita.reviewer" in row and new_due.isoformat() in row and "rob.reviewer" not in row
     assert planned_due not in row
