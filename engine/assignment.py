@@ -5,6 +5,14 @@ Precedence: assignee > candidateUsers / candidateGroups > lane name. Values are 
 ISO 8601 date-time, or an ISO 8601 duration counted from the task's creation. A task with none of
 them has no assignee and no candidates: it waits in the quality leads' Unassigned queue.
 
+An assignee — written in the model or computed (`${owner}`) — must be an active user: when the
+task is created, `hold_unavailable_assignees` looks the named people up (one query for a save's new
+tasks, none when no task names one) and a task whose assignee has no account or a deactivated one
+is created without an assignee, for its candidate groups/users, else its lane, else the quality
+leads' Unassigned queue (the leads assign it: it is theirs to decide who can do it). The
+projection audits it (`assignee_unavailable`) and the notifier tells the quality leads
+(engine/notifications.py).
+
 Candidate users are stored beside the candidate groups (one `human_task_group` row each, named
 `candidate_key(user)`, i.e. `user:NAME`), so "offered to me" stays one indexed look-up: an actor's
 candidate names are their groups plus their own `user:` key (`candidate_names`).
@@ -21,6 +29,7 @@ from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinitio
 from engine.errors import EngineError
 from engine.sandbox import evaluate
 from engine.views import Actor
+from storage import instances as store
 
 CANDIDATE_USER = "user:"
 
@@ -54,6 +63,9 @@ class Assignment:
     follow_up_at: datetime | None
     priority: int
     users: list[str] = field(default_factory=list)  # candidate users
+    lane: str | None = None  # the task's lane: who gets it when it names no candidates
+    # {"assignee", "reason": "unknown" | "deactivated"} when the assignee named is no active user
+    unavailable: dict[str, str] | None = None
 
     @property
     def candidates(self) -> list[str]:
@@ -113,8 +125,25 @@ def resolve(attrs: dict[str, Any], data: dict[str, Any], created_at: datetime,
         priority = int(priority_raw) if priority_raw not in (None, "") else 50
     except (TypeError, ValueError) as exc:
         raise AssignmentError(f"camunda:priority '{priority_raw}' is not a whole number") from exc
-    return Assignment(str(assignee).strip() if assignee else None, groups, due, follow, priority, users)
+    return Assignment(str(assignee).strip() if assignee else None, groups, due, follow, priority, users,
+                      lane=attrs.get("lane") or None)
 
 
-__all__ = ["Assignment", "AssignmentError", "candidate_key", "candidate_names", "parse_when", "resolve",
-           "split_candidates", "timedelta"]
+def hold_unavailable_assignees(conn: Any, assignments: list[Assignment]) -> None:
+    """Take the assignee off each assignment naming no active user (recorded in `unavailable`), so the
+    task goes to its candidates, else its lane, else the Unassigned queue. One query for all of them,
+    none when no assignment names an assignee."""
+    named = {a.assignee for a in assignments if a.assignee}
+    if not named:
+        return
+    states = store.account_states(conn, named)
+    for a in assignments:
+        if a.assignee and not states.get(a.assignee):
+            a.unavailable = {"assignee": a.assignee, "reason": "deactivated" if a.assignee in states else "unknown"}
+            a.assignee = None
+            if not a.groups and not a.users and a.lane:
+                a.groups = [a.lane]
+
+
+__all__ = ["Assignment", "AssignmentError", "candidate_key", "candidate_names", "hold_unavailable_assignees",
+           "parse_when", "resolve", "split_candidates", "timedelta"]

@@ -36,10 +36,25 @@ def _same_address(stored: Any, given: str) -> bool:
     return bool(a) and hmac.compare_digest(a, b)
 
 
-def _status(instance_status: str, data: dict[str, Any]) -> str:
+def status_of(instance_status: str, data_status: Any) -> str:
+    """One of STATUSES, from the instance's status and the process's own `status` variable (which
+    stays at the word the step that set it wrote, e.g. "acknowledged", while the case moves on)."""
     if instance_status in ("completed", "cancelled"):
         return "closed"
-    return "received" if data.get("status") in (None, "", "received") else "in_progress"
+    return "received" if data_status in (None, "", "received") else "in_progress"
+
+
+def progress(runtime: Runtime, instance_id: str, instance_status: str, data: dict[str, Any]) -> dict[str, Any]:
+    """Where a case stands as its customer is told: `{status, stage, declared}`; `declared` is False
+    when no element the case is at says `customer.stage` (the stage is then the plain fallback). The
+    public status answer and the case panel staff read (web/case_values.py) both come from here."""
+    status = status_of(instance_status, data.get("status"))
+    if status == "closed":
+        stages = [_REJECTED_STAGE] if data.get("status") == "rejected" else []
+    else:
+        stages = runtime.active_properties(instance_id, STAGE_PROPERTY)
+    return {"status": status, "stage": " ".join(stages) or _FALLBACK_STAGE[status],
+            "declared": bool(stages)}
 
 
 def complaint_status(runtime: Runtime, process_key: str, reference: str, email: str) -> dict[str, Any] | None:
@@ -55,12 +70,6 @@ def complaint_status(runtime: Runtime, process_key: str, reference: str, email: 
         if row is None:
             return None
         updated_at = store.last_activity(conn, row.id) or row.ended_at or row.started_at
-    data = dict(row.data or {})
-    status = _status(row.status, data)
-    if status == "closed":
-        stages = [_REJECTED_STAGE] if data.get("status") == "rejected" else []
-    else:
-        stages = runtime.active_properties(row.id, STAGE_PROPERTY)
-    return {"reference": reference, "status": status,
-            "stage": " ".join(stages) or _FALLBACK_STAGE[status],
+    now = progress(runtime, row.id, row.status, dict(row.data or {}))
+    return {"reference": reference, "status": now["status"], "stage": now["stage"],
             "received_at": row.started_at.isoformat(), "updated_at": updated_at.isoformat()}

@@ -32,6 +32,7 @@ from storage.scheduling import InAppNotification, NotificationOutbox, SchedulerC
 log = logging.getLogger("pdcaflow.notifications")
 
 KINDS = ("new_task", "task_assigned", "reminder", "overdue", "escalation")
+LEAD_ROLES = ("quality_lead", "admin")  # who is told about tasks nobody (valid) was given
 
 _text_env = Environment(autoescape=False, undefined=StrictUndefined, keep_trailing_newline=True)
 _html_env = Environment(autoescape=True, undefined=StrictUndefined)
@@ -53,6 +54,10 @@ TEMPLATES: dict[str, tuple[str, str]] = {
     "unassigned_task": ("Unassigned task: {{ task }}",
                         "Nobody is offered this task (no assignee, candidate group or user): "
                         "it waits in the Unassigned queue until a quality lead assigns it."),
+    "assignee_unavailable": ("Assignee not available: {{ task }}",
+                             "This task was to go to {{ unavailable }}, who {{ why }}. "
+                             "{% if groups %}It is offered to {{ groups }} instead{% else %}It waits in the "
+                             "Unassigned queue{% endif %}: assign it to whoever should do it."),
     "task_assigned": ("Task assigned to you: {{ task }}",
                       "{{ by or 'Someone' }} assigned this task to you."),
     "reminder": ("Reminder: {{ task }} is due {{ due }}",
@@ -85,7 +90,7 @@ def base_url() -> str:
 def render(kind: str, context: dict[str, Any]) -> Rendered:
     subject_t, lead_t = TEMPLATES[kind]
     ctx = {"task": "", "process": "", "reference": None, "due": None, "assignee": None, "groups": "",
-           "by": None, "level": kind, "link": base_url(), **context}
+           "by": None, "level": kind, "link": base_url(), "unavailable": None, "why": None, **context}
     subject = _text_env.from_string(subject_t).render(ctx).strip()
     text = _text_env.from_string(lead_t + "\n\n" + _DETAILS_TEXT + _FOOTER_TEXT).render(ctx)
     html = _html_env.from_string("<p>" + lead_t + "</p>" + _DETAILS_HTML + _FOOTER_HTML).render(ctx)
@@ -192,14 +197,20 @@ def notify_task_events(db: Database, *, batch: int = 500) -> int:
                         sends.append(("new_task", recipients(session, groups=groups)))
                     if users:  # a user also in a group is told once (the dedupe key is per event and user)
                         sends.append(("task_offered", recipients(session, users=users)))
-                else:  # the Unassigned queue: the leads must assign it, nobody else will see it
-                    sends.append(("unassigned_task", recipients(session, roles=["quality_lead", "admin"])))
+                if payload.get("assignee_unavailable"):  # the model named someone who cannot have it
+                    sends.append(("assignee_unavailable", recipients(session, roles=LEAD_ROLES)))
+                elif not (payload.get("assignee") or groups or users):
+                    # the Unassigned queue: the leads must assign it, nobody else will see it
+                    sends.append(("unassigned_task", recipients(session, roles=LEAD_ROLES)))
             else:
                 if not payload.get("to") or payload.get("to") == event.actor:
                     continue
                 sends.append(("task_assigned", recipients(session, users=[payload["to"]])))
+            held = payload.get("assignee_unavailable") or {}  # engine/assignment.py: {assignee, reason}
+            extra = {"unavailable": held.get("assignee"),
+                     "why": "is deactivated" if held.get("reason") == "deactivated" else "has no account"}
             for kind, to in sends:
-                enqueue(session, kind, to, task_context(session, task, by=event.actor), f"ev{event.id}",
+                enqueue(session, kind, to, task_context(session, task, by=event.actor, **extra), f"ev{event.id}",
                         task_id=task.id, instance_id=task.instance_id, now=now)
             # look-back events were handled before (enqueue is idempotent); count only new ones
             handled += event.id > seen

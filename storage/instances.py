@@ -469,6 +469,15 @@ def active_usernames(conn: Connection, names: Iterable[str]) -> set[str]:
     return set(conn.scalars(select(_US.c.username).where(_US.c.username.in_(names), _US.c.active.is_(True))))
 
 
+def account_states(conn: Connection, names: Iterable[str]) -> dict[str, bool]:
+    """{username: active} of those of `names` that have an account (unknown names are left out)."""
+    names = [n for n in set(names) if n]
+    if not names:
+        return {}
+    return {r.username: bool(r.active) for r in conn.execute(
+        select(_US.c.username, _US.c.active).where(_US.c.username.in_(names)))}
+
+
 def process_names(conn: Connection, keys: Iterable[str]) -> dict[str, str]:
     """The display name of each process key (its latest version's name; the key when it has none)."""
     keys = list(set(keys))

@@ -12,7 +12,16 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
-from web.case_values import HIDDEN, form_labels, format_value, named, option_names, short_label, words
+from web.case_values import (
+    HIDDEN,
+    actor_name,
+    form_labels,
+    format_value,
+    named,
+    option_names,
+    short_label,
+    words,
+)
 
 # what each audit type says; those not listed (engine bookkeeping) stay off the timeline
 _SAYS = {
@@ -20,11 +29,8 @@ _SAYS = {
     "assign": "reassigned", "due_changed": "changed the due date of", "task_created": "opened",
     "timer_fired": "time is up", "cancel": "cancelled the case", "retry": "retried the case", "end": "case ended",
     "incident": "problem", "comment": "commented", "attach": "attached",
+    "assignee_unavailable": "could not assign",
 }
-
-# technical actors as people read them (engine/intake.py files public complaints as "public")
-_WHO = {"public": "the customer"}
-
 
 def _stamp(value: Any) -> str | None:
     text = format_value(value)
@@ -58,7 +64,7 @@ def timeline(instance: Any, comments: Iterable[Mapping[str, Any]], show_logs: bo
         if e.type not in _SAYS and not (show_logs and e.type == "log"):
             continue
         task = tasks.get(e.task) if e.task else None
-        entry: dict[str, Any] = {"at": e.at, "who": _WHO.get(e.actor or "", e.actor), "what": _SAYS.get(e.type, "log"),
+        entry: dict[str, Any] = {"at": e.at, "who": actor_name(e.actor), "what": _SAYS.get(e.type, "log"),
                                  "kind": e.type, "task": p.get("task"), "detail": None, "fields": []}
         if e.type == "complete":
             form = task.form if task else []
@@ -70,6 +76,11 @@ def timeline(instance: Any, comments: Iterable[Mapping[str, Any]], show_logs: bo
         elif e.type == "task_created":
             whom = p.get("assignee") or ", ".join((p.get("groups") or []) + (p.get("candidate_users") or []))
             entry["detail"] = f"for {whom}" if whom else "for the quality leads (unassigned)"
+        elif e.type == "assignee_unavailable":
+            whom = ", ".join((p.get("groups") or []) + (p.get("candidate_users") or []))
+            state = "is deactivated" if p.get("reason") == "deactivated" else "has no account"
+            went = f"offered to {whom}" if whom else "left for the quality leads to assign"
+            entry["detail"] = f"to {p.get('assignee')}, who {state} — {went}"
         elif e.type == "comment":
             entry["detail"] = bodies.get(p.get("comment"), p.get("excerpt"))
         elif e.type == "attach":

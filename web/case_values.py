@@ -26,8 +26,19 @@ KNOWN_LABELS = {
     "replied_at": "Replied", "responded_at": "Responded", "severity": "Severity", "status": "Status",
     "effective": "Fix effective", "containment_done_at": "Containment done",
     "supplier_notified_at": "Supplier notified", "rca_started_at": "Root cause analysis started",
-    "rca_reopened_at": "Analysis reopened",
+    "rca_reopened_at": "Analysis reopened", "stage": "Stage, as told to the customer",
 }
+# technical actors as people read them (engine/intake.py files public complaints as "public"; the
+# scheduler and the engine act as "system")
+ACTOR_NAMES = {"public": "the customer", "system": "the system"}
+
+
+def actor_name(username: str | None) -> str | None:
+    """Who did something, as the case timeline, the audit lists and the ISO report name them; None
+    when nobody is recorded (the engine itself)."""
+    return ACTOR_NAMES.get(username, username) if username else None
+
+
 # the order of an action's parts when a list of actions is shown
 _ACTION_PARTS = (("what", None), ("owner", "owner"), ("due", "due"), ("done_at", "done"), ("result", "result"))
 
@@ -122,7 +133,7 @@ def case_values(data: Mapping[str, Any], labels: Mapping[str, str],
         if text is None:
             continue
         rows.append({"id": key, "label": labels.get(key) or KNOWN_LABELS.get(key) or words(key), "value": text})
-    first = {"reference": 0, "customer_name": 1, "product": 2, "severity": 3}
+    first = {"reference": 0, "status": 1, "stage": 2, "customer_name": 3, "product": 4, "severity": 5}
     return sorted(rows, key=lambda r: (first.get(r["id"], 9), r["label"].lower()))
 
 
@@ -162,4 +173,36 @@ def instance_case_values(runtime: Any, instance: Any) -> list[dict[str, Any]]:
     if isinstance(data.get("actions"), list):
         data["actions"] = actual_actions(data["actions"], instance.tasks)
     options = option_names([start, *(t.form for t in instance.tasks)])
+    if "status" in data:  # the process's own word stays at the step that set it ("acknowledged")
+        data.update(case_progress(runtime, instance, data))
     return case_values(data, {k: short_label(v) for k, v in labels.items()}, options)
+
+
+STATUS_NAMES = {"received": "Received", "in_progress": "In progress", "closed": "Closed"}
+
+
+def status_name(instance_status: str, data_status: Any) -> str:
+    """A case's status in words, as its customer's status page gives it (the case panel, the ISO
+    report): Received, In progress, Closed; rejected and cancelled cases say so."""
+    from engine.complaint_status import status_of
+
+    if instance_status == "cancelled":
+        return "Cancelled"
+    if data_status == "rejected":
+        return "Closed: not valid"
+    if data_status in (None, "") and instance_status != "completed":  # a process that keeps no status
+        return STATUS_NAMES["in_progress"]
+    return STATUS_NAMES[status_of(instance_status, data_status)]
+
+
+def case_progress(runtime: Any, instance: Any, data: Mapping[str, Any]) -> dict[str, str]:
+    """The case panel's status and stage: the status as the customer's status page gives it (rejected
+    and cancelled cases said so), and the stage the model words for the customer at the element(s)
+    the case is at now (`customer.stage`, engine/complaint_status.py) when it words one."""
+    from engine.complaint_status import progress
+
+    now = progress(runtime, instance.id, instance.status, dict(data))
+    shown = {"status": status_name(instance.status, data.get("status"))}
+    if now["declared"] or (now["status"] == "closed" and instance.status != "cancelled"):
+        shown["stage"] = now["stage"]
+    return shown

@@ -16,7 +16,7 @@ from engine.permissions import check_may_see_instance, visible_tasks
 from engine.schedules import list_schedules
 from web.attachments import send_attachment, uploaded_attachments
 from web.case_timeline import ahead, timeline
-from web.case_values import instance_case_values
+from web.case_values import actor_name, instance_case_values
 from web.context import actor, database, lead_required, runtime
 from web.diagram import instance_diagram
 
@@ -53,7 +53,7 @@ def show(instance_id: str) -> Any:
                            attachments=case_notes.attachments(runtime(), a, instance_id),
                            accept=case_notes.accept_hint(), comment_max=case_notes.MAX_COMMENT_CHARS,
                            max_mb=max(1, settings.current().attachment_max_bytes // (1024 * 1024)), now=clock.now(),
-                           case_rows=instance_case_values(runtime(), instance),
+                           case_rows=instance_case_values(runtime(), instance), person=actor_name,
                            process_name=dict(process_choices(database())).get(instance.key),
                            # the raw variables are a lead's diagnostic tool, not a case view
                            data_json=json.dumps(instance.data, indent=2, sort_keys=True, default=str) if a.is_lead

@@ -12,6 +12,7 @@ from flask_login import login_required
 from engine import clock
 from engine.kpi_labels import dashboard_labels
 from engine.kpis import compute, nonconformity_report, refreshed_at, satisfaction_trend
+from web.case_values import actor_name, status_name
 from web.context import database, lead_required, runtime
 from web.dashboard import charts, kpi_query, label
 
@@ -28,4 +29,5 @@ def iso9001() -> Any:
     return render_template("dashboard_iso9001.html", k=k, q=q, args=q.args(), charts=charts(k, labels),
                            labels=labels, label=label,
                            trend=satisfaction_trend(database(), q), report=nonconformity_report(database(), q),
-                           generated_at=clock.now(), refreshed_at=refreshed_at(database()))
+                           generated_at=clock.now(), refreshed_at=refreshed_at(database()), person=actor_name,
+                           status_name=status_name)

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection
 
-from engine.assignment import AssignmentError, resolve, split_candidates
+from engine.assignment import AssignmentError, hold_unavailable_assignees, resolve, split_candidates
 from engine.forms import form_fields, generic_form, get_path
 from engine.placeholders import fill, has_placeholders
 from engine.runtime import incidents, spiff
@@ -72,15 +72,16 @@ class Changes:
     leases_released: list[int] = field(default_factory=list)
 
 
-def project(loaded: Loaded, snapshot: Snapshot, now: datetime, waits: spiff.Waits) -> Changes:
-    """`waits`: the workflow's waiting timers, messages and signals (spiff.waiting_events), worked out once per save."""
+def project(conn: Connection, loaded: Loaded, snapshot: Snapshot, now: datetime, waits: spiff.Waits) -> Changes:
+    """`waits`: the workflow's waiting timers, messages and signals (spiff.waiting_events), worked out once per save.
+    `conn` reads only the accounts of the assignees new tasks name (engine/assignment.py)."""
     changes = Changes()
-    _human_tasks(loaded, snapshot, now, changes)
+    _human_tasks(conn, loaded, snapshot, now, changes)
     _waits(loaded, snapshot, waits, changes)
     return changes
 
 
-def _human_tasks(loaded: Loaded, snapshot: Snapshot, now: datetime, changes: Changes) -> None:
+def _human_tasks(conn: Connection, loaded: Loaded, snapshot: Snapshot, now: datetime, changes: Changes) -> None:
     """Ready user tasks get a row; open rows whose task is no longer ready are cancelled.
 
     Every row of the instance is compared, not only open ones, so a READY task that was projected
@@ -94,15 +95,17 @@ def _human_tasks(loaded: Loaded, snapshot: Snapshot, now: datetime, changes: Cha
             changes.cancelled_tasks.append({"b_id": task_id, "completed_at": now})
             rows[task_id] = (SimpleNamespace(**{**ht._mapping, "state": "cancelled", "completed_at": now}), groups)
             loaded.audit("task_cancelled", None, task_id, {"task": ht.name})
+    created = []
     for task_id, task in ready.items():
         if task_id in rows:
             continue
         attrs = spiff.pdca_attributes(task)
         try:
-            who = resolve(attrs, task.data, now, spiff.expression_context(task))
+            created.append((task_id, task, attrs, resolve(attrs, task.data, now, spiff.expression_context(task))))
         except AssignmentError as exc:
             incidents.on_loaded(loaded, task, exc, Actor.system())
-            continue
+    hold_unavailable_assignees(conn, [who for *_, who in created])  # an assignee must be an active user
+    for task_id, task, attrs, who in created:
         fields = form_fields(spiff.task_form(task))
         if not fields and (attrs.get("formKey") or attrs.get("formRef")):
             fields = generic_form()  # an app's or Camunda Forms' form: the client submits any variables
@@ -127,7 +130,12 @@ def _human_tasks(loaded: Loaded, snapshot: Snapshot, now: datetime, changes: Cha
         audit = {"task": name, "assignee": who.assignee, "groups": who.groups}
         if who.users:
             audit["candidate_users"] = who.users
+        if who.unavailable:
+            audit["assignee_unavailable"] = who.unavailable  # the notifier tells the quality leads
         loaded.audit("task_created", None, task_id, audit)
+        if who.unavailable:
+            loaded.audit("assignee_unavailable", None, task_id,
+                         {"task": name, **who.unavailable, "groups": who.groups, "candidate_users": who.users})
     loaded.tasks = rows
 
 

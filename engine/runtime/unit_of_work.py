@@ -224,7 +224,7 @@ class UnitOfWork:
             snapshot = projection.read_snapshot(self.conn, loaded.row.id, new=loaded.new,
                                                 waits=loaded.had_waits or bool(waits),
                                                 human=spiff.has_human_tasks(loaded.workflow))
-        changes = projection.project(loaded, snapshot, now, waits)
+        changes = projection.project(self.conn, loaded, snapshot, now, waits)
         external = external_projection.project(self.conn, loaded, now)
         row = loaded.row
         if row.status not in ("cancelled", "incident"):

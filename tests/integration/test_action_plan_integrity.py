@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from engine import clock
-from tests.integration.conftest import login, post, token
+from tests.integration.conftest import lead_actor, login, post, token
 
 ANALYSIS = {"problem_statement": "Lids crack on line 2", "why_1": "Mould worn", "root_cause": "Worn mould"}
 
@@ -86,3 +86,28 @@ def test_assign_to_unknown_user_is_422_and_audit_names_new_assignee_and_date(cli
     assert client.get(f"/api/v1/tasks/{task_id}", headers=lead).get_json()["assignee"] == "rob.reviewer"
     history = client.get(f"/tasks/{task_id}").get_data(as_text=True)
     assert "reassigned" in history and "to rob.reviewer" in history and "to 2031-05-04 12:00" in history
+
+
+def test_a_computed_assignee_who_is_no_user_leaves_the_task_to_the_leads_who_are_told(client, runtime, db):
+    """`camunda:assignee="${owner}"` naming nobody: the task waits in the Unassigned queue, the case's
+    timeline says why, and the lead finds an "Assignee not available" notice on the notifications page."""
+    from engine.notifications import notify_task_events
+    from tests.conftest import FIXTURES
+
+    runtime.deploy_paths([FIXTURES / "runtime" / "bad_assignee.bpmn"])
+    instance = runtime.start("rt_bad_assignee", {"owner": "ghost.user"}, lead_actor())
+    [task] = instance.tasks
+    assert (task.assignee, task.state, task.groups) == (None, "open", [])
+    notify_task_events(db)
+    login(client, "lena.lead")
+    unassigned = client.get("/inbox?tab=unassigned").get_data(as_text=True)
+    assert f"/tasks/{task.id}" in unassigned
+    page = client.get("/notifications").get_data(as_text=True)
+    assert "Assignee not available" in page and "Assignee not available: Owner acts" in page
+    timeline = client.get(f"/instances/{instance.id}").get_data(as_text=True).split('id="timeline"', 1)[1]
+    assert "could not assign" in timeline and "to ghost.user, who has no account" in timeline
+    assert "left for the quality leads to assign" in timeline
+    # the API shows the same task as unassigned, and a lead gives it to a real person
+    lead = token(client, "lena.lead")
+    assert client.post(f"/api/v1/tasks/{task.id}/assign", headers=lead,
+                       json={"assignee": "rob.reviewer"}).get_json()["assignee"] == "rob.reviewer"

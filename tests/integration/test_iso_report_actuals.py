@@ -74,9 +74,31 @@ def test_reassigned_action_reaches_the_task_page_and_the_iso_report(client, runt
     ahead = client.get(f"/instances/{instance_id}").get_data(as_text=True).split('id="ahead"', 1)[1]
     ahead = ahead.split('id="timeline"', 1)[0]
     assert "waiting for timer" in ahead and " · due " in ahead
+    heading = report.split("<h3>C-2026-000042", 1)[1].split("</h3>", 1)[0]
+    assert heading == " · complaint · In progress", heading  # not the process variable's word
     row = next(r for r in report.split("<tr>") if "Replace the mould" in r).split("</tr>", 1)[0]
     assert "rita.reviewer" in row and new_due.isoformat() in row and "rob.reviewer" not in row
     assert planned_due not in row
+    # dates stay whole in their narrow columns ("2026-12-" / "28" was one date on two lines)
+    assert f'<td class="date">{new_due.isoformat()}</td>' in row and f'<td class="date">{now.date().isoformat()}</td>' in row
     # the audit trail is evidence: it names the new owner and the new due date, not just "assign"
     trail = report.split("Audit trail", 1)[1]
     assert "from rob.reviewer to rita.reviewer" in trail and f"→ {new_due.isoformat()} " in trail
+
+
+def test_the_report_names_people_as_the_case_timeline_does(client, runtime, db, complaint_process):
+    """An instance the public intake started reads "by the customer" in the report's audit trail, as on
+    the case page, never by the technical account name."""
+    from engine.intake import PUBLIC
+
+    now = clock.now()
+    instance = runtime.start("rca_and_corrective_action", {"reference": "C-2026-000043", "received_at": now.isoformat(),
+                                                           "customer_name": "Ann Example"}, PUBLIC)
+    refresh_facts(db, full=True)
+    login(client, "lena.lead")
+    day = now.date()
+    report = client.get(f"/reports/iso9001?from={day - timedelta(days=1)}&to={day + timedelta(days=1)}")
+    article = report.get_data(as_text=True).split("C-2026-000043", 1)[1].split("</article>", 1)[0]
+    assert "<strong>start</strong> by the customer" in article and "by public" not in article
+    page = client.get(f"/instances/{instance.id}").get_data(as_text=True)
+    assert "<strong>the customer</strong> started the case" in page and "by the customer" in page

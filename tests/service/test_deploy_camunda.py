@@ -12,6 +12,7 @@ from lxml import etree
 
 from engine.views import Actor
 from tests.conftest import FIXTURES
+from tests.fixtures.runtime.helpers import add_users
 
 FILE = FIXTURES / "camunda_modeler_complaint.bpmn"
 KEY = "camunda_complaint"
@@ -47,6 +48,7 @@ def test_deploys_unchanged(runtime):
 
 
 def _start(runtime, lead, severity, amount):
+    add_users(runtime, "lena.lead")  # the escalation task's assignee
     runtime.deploy_paths([FILE])
     instance = runtime.start(KEY, {"reference": "C-7"}, lead)
     register = open_tasks(runtime, instance.id, SUPPORT)["Task_Register"]

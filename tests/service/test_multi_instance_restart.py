@@ -3,10 +3,11 @@ spec cache): the connection between an instance's end and its body lives in memo
 
 from engine.runtime import Runtime
 from engine.views import Actor
-from tests.fixtures.runtime.helpers import LEAD, deploy, only_open
+from tests.fixtures.runtime.helpers import LEAD, add_users, deploy, only_open
 
 
 def test_instances_completed_after_a_restart_finish_the_body(runtime, db):
+    add_users(runtime, "anna", "bert")
     deploy(runtime, "multi")
     actions = [{"owner": "anna", "what": "a"}, {"owner": "bert", "what": "b"}]
     instance = runtime.start("rt_multi", {"actions": actions}, LEAD)

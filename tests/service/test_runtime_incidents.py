@@ -6,7 +6,7 @@ import pytest
 
 from engine.errors import InvalidStateError, PermissionDeniedError
 from tests.fixtures.runtime.helpers import HERE as FIXTURES_RUNTIME
-from tests.fixtures.runtime.helpers import LEAD, REVIEWER, audit_rows, deploy, only_open
+from tests.fixtures.runtime.helpers import LEAD, REVIEWER, add_users, audit_rows, deploy, only_open
 
 
 def test_script_error_on_start_is_an_incident_not_an_exception(runtime):
@@ -73,6 +73,7 @@ def test_retry_without_open_incident_is_invalid(runtime):
 
 
 def test_failing_assignee_expression_is_an_incident(runtime):
+    add_users(runtime, "olga.owner")
     deploy(runtime, "bad_assignee")
     instance = runtime.start("rt_bad_assignee", {}, LEAD)
     assert instance.status == "incident"

@@ -13,7 +13,7 @@ from engine.errors import NotFoundError
 from engine.runtime import Runtime
 from engine.views import Actor
 from storage.models import ProcessDefinition, ProcessInstance
-from tests.fixtures.runtime.helpers import LEAD, REVIEWER, audit_rows, deploy, only_open
+from tests.fixtures.runtime.helpers import LEAD, REVIEWER, add_users, audit_rows, deploy, only_open
 
 T0 = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
 
@@ -84,6 +84,7 @@ def test_audit_sequence_with_timer_and_cancel(runtime):
 
 
 def test_state_is_stored_without_the_spec_and_restores_in_a_new_runtime(runtime, db):
+    add_users(runtime, "olga.owner")
     deploy(runtime, "assign")
     instance = runtime.start("rt_assign", {"owner": "olga.owner", "due": "2026-04-01"}, LEAD)
     with db.read() as session:
@@ -108,6 +109,7 @@ def test_state_is_stored_without_the_spec_and_restores_in_a_new_runtime(runtime,
 
 
 def test_multi_instance_user_task_per_action(runtime):
+    add_users(runtime, "anna", "bert")
     deploy(runtime, "multi")
     actions = [{"owner": "anna", "what": "fix the seal"}, {"owner": "bert", "what": "train staff"},
                {"owner": "anna", "what": "update the manual"}]

@@ -14,6 +14,7 @@ from tests.fixtures.runtime.helpers import (
     OUTSIDER,
     REVIEWER,
     REVIEWER2,
+    add_users,
     deploy,
     only_open,
 )
@@ -26,6 +27,7 @@ def started(runtime, db):
     from engine.accounts import save_user
 
     save_user(db, "rita.reviewer", "employee", password="correct-horse-9", groups=["reviewers"])  # reassigned to
+    save_user(db, "olga.owner", "employee", password="correct-horse-9")  # the computed assignee
     deploy(runtime, "assign")
     with time_machine.travel(T0, tick=False):
         instance = runtime.start("rt_assign", {"owner": "olga.owner", "due": "2026-04-01T12:00:00Z"}, LEAD)
@@ -164,6 +166,7 @@ def test_due_follow_up_priority(runtime, started):
 
 
 def test_due_relative_to_creation_not_to_start(runtime):
+    add_users(runtime, "olga.owner")
     deploy(runtime, "assign")
     with time_machine.travel(T0, tick=False):
         instance = runtime.start("rt_assign", {"owner": "olga.owner", "due": "2026-04-01"}, LEAD)
