@@ -1,11 +1,11 @@
 """`pdcaflow bench inbox`: the inbox query and the inbox page on a large task table.
 
 Fills the database directly (SQLAlchemy Core executemany, in chunks; the case search index is
-kept by its triggers / GIN index as for any write) with N human tasks — a tenth
-of them open or claimed, the rest completed — spread over 500 candidate groups and 5,000 users,
-on fake process instances with tiny state blobs. Then times `Runtime.tasks` for a typical employee
-in 2-3 groups (the "my groups" and "mine" tabs) and the whole inbox page (Flask test client, signed
-in), many repetitions each. Progress goes to stderr.
+kept by its triggers / GIN index as for any write) with N human tasks — a tenth of them open or
+claimed (a fifth of those undated, about a quarter overdue), the rest completed — spread over 500
+candidate groups and 5,000 users, on fake process instances with tiny state blobs. Then times
+`Runtime.tasks` for a typical employee in 2-3 groups (the "my groups" and "mine" tabs) and the whole
+inbox page (Flask test client, signed in), many repetitions each. Progress goes to stderr.
 """
 
 from __future__ import annotations
@@ -71,6 +71,14 @@ def task_groups(i: int) -> list[str]:
     return sorted(names)
 
 
+def open_task_due(i: int, now: datetime) -> datetime | None:
+    """The due date of open task i: one in five undated, the others due from ten days ago to thirty
+    days ahead (about a quarter overdue), as in a working inbox."""
+    if (i // 10) % 5 == 4:
+        return None
+    return now + timedelta(days=(i // 10) % 40 - 10, minutes=i % 1440)
+
+
 def _percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     index = min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))
@@ -129,7 +137,8 @@ def fill(db: Database, n_tasks: int, progress: Callable[[str], None]) -> None:
             "id": str(uuid.UUID(int=i + 1)), "instance_id": f"{i // TASKS_PER_INSTANCE:032x}", "process_key": KEY,
             "spec_id": f"task_{i % 7}", "name": f"Task {i % 7}", "state": state, "assignee": assignee,
             "candidate_groups": task_groups(i), "priority": 70 if i % 11 == 0 else 50,
-            "due_at": None if i % 5 == 0 else created + timedelta(days=i % 30), "follow_up_at": None,
+            "due_at": open_task_due(i, now) if is_open else None if i % 5 == 0 else created + timedelta(days=i % 30),
+            "follow_up_at": None,
             "form": [], "documentation": None, "created_at": created,
             "claimed_at": created if assignee else None,
             "completed_at": None if is_open else created + timedelta(days=1),
