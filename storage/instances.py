@@ -375,6 +375,9 @@ def list_tasks(conn: Connection, *, username: str, groups: Iterable[str], lead: 
         stmt = stmt.where(queries.unassigned_condition(_HT.c.id, _HT.c.assignee))
         if not lead:  # nobody but leads and admins sees these tasks
             return []
+    elif in_groups and sort == "due" and not (narrowed or instance_id or process_key or due_before is not None):
+        # the plain "my groups" tab: its first tasks in inbox order from the group rows alone
+        stmt = stmt.where(_HT.c.id.in_(queries.first_group_task_ids(groups, states, limit + max(0, offset))))
     elif mine or in_groups or not lead:
         # a UNION of indexed branches (assigned / completed by / open in my groups)
         stmt = stmt.where(_HT.c.id.in_(queries.visible_task_ids(

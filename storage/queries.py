@@ -9,7 +9,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, exists, func, select, union, union_all, update
+from sqlalchemy import and_, exists, func, or_, select, union, union_all, update
 from sqlalchemy.orm import Session, selectinload
 
 from storage.api_tokens import ApiToken, ComplaintReference
@@ -122,12 +122,10 @@ def visible_task_ids(username: str, groups: Iterable[str], *, lead: bool, states
         return task_filters(stmt, states, instance_id, process_key)
 
     names = sorted(groups)
-    # task_state is kept equal to human_task.state by triggers (storage.models.TASK_STATE_TRIGGERS),
-    # so this branch is one range of ix_human_task_group_state with no look-up of the tasks; it joins
+    # task_state is kept equal to human_task.state by triggers (storage.models.TASK_GROUP_TRIGGERS),
+    # so this branch is one range of ix_human_task_group_inbox with no look-up of the tasks; it joins
     # the tasks only to filter by instance or process. Runtime.tasks checks the loaded rows again.
-    group_state = (HumanTaskGroup.task_state == states[0] if len(states) == 1
-                   else HumanTaskGroup.task_state.in_(states))
-    group_branch = select(HumanTaskGroup.task_id).where(HumanTaskGroup.group_name.in_(names), group_state)
+    group_branch = select(HumanTaskGroup.task_id).where(HumanTaskGroup.group_name.in_(names), _group_state(states))
     if instance_id or process_key:
         group_branch = branch(group_branch.join(HumanTask, HumanTask.id == HumanTaskGroup.task_id))
     if in_groups:
@@ -139,6 +137,24 @@ def visible_task_ids(username: str, groups: Iterable[str], *, lead: bool, states
     if not mine and names:
         branches.append(group_branch)
     return union(*branches)
+
+
+def _group_state(states: tuple[str, ...]) -> Any:
+    return HumanTaskGroup.task_state == states[0] if len(states) == 1 else HumanTaskGroup.task_state.in_(states)
+
+
+def first_group_task_ids(groups: Iterable[str], states: tuple[str, ...], n: int) -> Any:
+    """The ids of the first `n` tasks in `states` of the groups in inbox order (due first, undated
+    last, then priority, then age; Runtime.tasks' "due" sort), for the plain "my groups" tab: the
+    group rows carry copies of those sort keys (TASK_GROUP_TRIGGERS), so this is one index-only range
+    of ix_human_task_group_inbox and only the `n` tasks listed are read, instead of every open task of
+    the groups. A task in two of the groups is one group (GROUP BY: its copies agree)."""
+    g = HumanTaskGroup
+    firsts = (select(g.task_id).where(g.group_name.in_(sorted(groups)), _group_state(states))
+              .group_by(g.task_id, g.task_due_at, g.task_priority, g.task_created_at)
+              .order_by(g.task_due_at.is_(None), g.task_due_at, g.task_priority.desc(), g.task_created_at, g.task_id)
+              .limit(n))
+    return select(firsts.subquery().c.task_id)
 
 
 def unassigned_condition(task_id: Any, assignee: Any) -> Any:
@@ -184,9 +200,14 @@ def inbox_counts(session: Session, username: str, groups: Iterable[str], *, lead
         elif tab == "groups":
             counts[tab] = _count_of(visible_task_ids(username, groups, lead=lead, states=("open",), in_groups=True,
                                                      process_key=process_key))
-        elif tab == "completed":
-            counts[tab] = _count_of(visible_task_ids(username, groups, lead=lead, states=("completed",), mine=True,
-                                                     process_key=process_key))
+        elif tab == "completed":  # assigned to me, plus completed by me while someone else held it: disjoint
+            done = select(func.count()).select_from(HumanTask)
+            counts[tab] = select(
+                task_filters(done.where(HumanTask.assignee == username), ("completed",), None,
+                             process_key).scalar_subquery()
+                + task_filters(done.where(HumanTask.completed_by == username, or_(
+                    HumanTask.assignee.is_(None), HumanTask.assignee != username)), ("completed",), None,
+                               process_key).scalar_subquery())
         elif tab == "all":
             counts[tab] = _count_of(visible_task_ids(username, groups, lead=True, states=open_states,
                                                      process_key=process_key))
@@ -195,15 +216,36 @@ def inbox_counts(session: Session, username: str, groups: Iterable[str], *, lead
                 unassigned_condition(HumanTask.id, HumanTask.assignee)), ("open",), None, process_key)
         elif tab == "unassigned":
             continue
-        elif tab == "overdue":
+        elif tab == "overdue" and lead:
             ids = visible_task_ids(username, groups, lead=lead, states=open_states, process_key=process_key)
             counts[tab] = select(func.count()).select_from(HumanTask).where(
                 HumanTask.id.in_(ids), HumanTask.state.in_(open_states), HumanTask.due_at < now)
+        elif tab == "overdue":  # the visibility branches, each with the due date in its own index range
+            counts[tab] = _count_of(_overdue_ids(username, groups, open_states, process_key, now))
     out = {tab: 0 for tab in tabs}
     if counts:
         row = session.execute(select(*(stmt.scalar_subquery().label(tab) for tab, stmt in counts.items()))).one()
         out.update({tab: value or 0 for tab, value in row._mapping.items()})
     return out
+
+
+def _overdue_ids(username: str, groups: list[str], states: tuple[str, ...], process_key: str | None,
+                 now: Any) -> Any:
+    """The ids of the overdue tasks a non-lead sees (visible_task_ids' branches, due before `now`): the
+    groups' branch reads the due date the group rows carry, an index-only range instead of a look-up
+    of every open task of the groups."""
+    def due(stmt: Any) -> Any:
+        return task_filters(stmt, states, None, process_key).where(HumanTask.due_at < now)
+
+    branches = [due(select(HumanTask.id).where(HumanTask.assignee == username)),
+                due(select(HumanTask.id).where(HumanTask.completed_by == username))]
+    if groups:
+        g = HumanTaskGroup
+        mine = select(g.task_id).where(g.group_name.in_(groups), _group_state(states), g.task_due_at < now)
+        if process_key:
+            mine = mine.join(HumanTask, HumanTask.id == g.task_id).where(HumanTask.process_key == process_key)
+        branches.append(mine)
+    return union(*branches)
 
 
 def process_choices(session: Session) -> list[tuple[str, str]]:
