@@ -1,6 +1,6 @@
-"""Read services of the task inbox: tab counts and the process filter, and `InboxRead`, which reads
-what one inbox page shows — its task list (as `Runtime.tasks`), tab counts and process choices — in
-one read transaction. Web handlers call these instead of opening sessions."""
+"""Read services of the task inbox: `InboxRead`, which reads what one inbox page shows — its task
+list (as `Runtime.tasks`), tab counts and process choices — in one read transaction, and the
+process filter for other pages and the API. Web handlers call these instead of opening sessions."""
 
 from __future__ import annotations
 
@@ -33,7 +33,8 @@ class InboxRead:
                                      overdue=overdue, unassigned=unassigned, **filters)
 
     def counts(self, tabs: Iterable[str], process_key: str | None = None) -> dict[str, int]:
-        """As `tab_counts`."""
+        """Exact task counts of the inbox tabs (mine, groups, completed, overdue; all and unassigned for
+        leads): one statement of indexed counts (queries.inbox_counts)."""
         return queries.inbox_counts(self._session, self.actor.username, candidate_names(self.actor),
                                     lead=self.actor.is_lead, tabs=list(tabs), process_key=process_key, now=clock.now())
 
@@ -52,14 +53,6 @@ class InboxRead:
 def inbox_read(db: Database, actor: Actor) -> Iterator[InboxRead]:
     with db.read() as session:
         yield InboxRead(session, actor)
-
-
-def tab_counts(db: Database, actor: Actor, tabs: Iterable[str], process_key: str | None = None) -> dict[str, int]:
-    """Exact task counts of the inbox tabs (mine, groups, completed, overdue; all and unassigned for leads), by
-    indexed COUNT queries in one read transaction."""
-    with db.read() as session:
-        return queries.inbox_counts(session, actor.username, candidate_names(actor), lead=actor.is_lead, tabs=list(tabs),
-                                    process_key=process_key, now=clock.now())
 
 
 def process_keys(db: Database) -> list[str]:
