@@ -375,6 +375,9 @@ def list_tasks(conn: Connection, *, username: str, groups: Iterable[str], lead: 
         stmt = stmt.where(queries.unassigned_condition(_HT.c.id, _HT.c.assignee))
         if not lead:  # nobody but leads and admins sees these tasks
             return []
+    elif in_groups and sort == "due" and not (narrowed or instance_id or process_key or due_before is not None):
+        # the plain "my groups" tab: its first tasks in inbox order from the group rows alone
+        stmt = stmt.where(_HT.c.id.in_(queries.first_group_task_ids(groups, states, limit + max(0, offset))))
     elif mine or in_groups or not lead:
         # a UNION of indexed branches (assigned / completed by / open in my groups)
         stmt = stmt.where(_HT.c.id.in_(queries.visible_task_ids(
@@ -447,9 +450,8 @@ def case_rows(conn: Connection, instance_ids: Iterable[str], variables: Sequence
     if not ids:
         return {}
     rows = conn.execute(_case_rows_statement(tuple(variables)), {"ids": ids})
-    return {r.id: {"business_key": r.business_key, "case_title": r.case_title, "case_summary": r.case_summary,
-                   "indexed": bool(r.indexed),
-                   "variables": {name: r._mapping[f"v{i}"] for i, name in enumerate(variables)}} for r in rows}
+    return {r[0]: {"business_key": r[1], "case_title": r[2], "case_summary": r[3], "indexed": bool(r[4]),
+                   "variables": dict(zip(variables, r[5:], strict=True))} for r in rows}  # by position: a page lists 50
 
 
 @functools.lru_cache(maxsize=8)

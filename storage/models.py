@@ -230,21 +230,27 @@ Index("ix_human_task_state_order", HumanTask.state, HumanTask.due_at, HumanTask.
 class HumanTaskGroup(Base):
     """One row per candidate group of a task, so 'open in my groups' is an indexed join.
 
-    `task_state` copies human_task.state, kept in step by database triggers (TASK_STATE_TRIGGERS,
-    migration 0005) whatever code writes the task, so "open tasks of my groups" is one index range
-    instead of a look-up of every task the groups ever had. Readers still check human_task.state.
+    `task_state`, `task_due_at`, `task_priority` and `task_created_at` copy the task's state and sort
+    keys, kept in step by database triggers (TASK_GROUP_TRIGGERS: migrations 0005 and 0018) whatever
+    code writes the task, so "open tasks of my groups" — in inbox order, or the overdue ones — is one
+    range of `ix_human_task_group_inbox` instead of a look-up of every task the groups ever had.
+    Readers still check the task row itself.
     """
 
     __tablename__ = "human_task_group"
-    __table_args__ = (Index("ix_human_task_group_state", "group_name", "task_state", "task_id"),)
+    __table_args__ = (Index("ix_human_task_group_inbox", "group_name", "task_state", "task_id", "task_due_at",
+                            "task_priority", "task_created_at"),)
 
     task_id: Mapped[str] = mapped_column(ForeignKey("human_task.id", ondelete="CASCADE"), primary_key=True)
     group_name: Mapped[str] = mapped_column(String(80), primary_key=True)
     task_state: Mapped[str | None] = mapped_column(String(12))
+    task_due_at: Mapped[datetime | None]
+    task_priority: Mapped[int | None]
+    task_created_at: Mapped[datetime | None]
 
 
-# Triggers that keep human_task_group.task_state equal to human_task.state (created by
-# migration 0005, and by create_all through the DDL events below).
+# Triggers that kept human_task_group.task_state equal to human_task.state (migration 0005; 0018
+# replaces them with TASK_GROUP_TRIGGERS).
 TASK_STATE_TRIGGERS: dict[str, list[str]] = {
     "sqlite": [
         """CREATE TRIGGER trg_human_task_group_state AFTER INSERT ON human_task_group
@@ -280,7 +286,46 @@ DROP_TASK_STATE_TRIGGERS: dict[str, list[str]] = {
                    "DROP TRIGGER IF EXISTS trg_human_task_group_state ON human_task_group",
                    "DROP FUNCTION IF EXISTS pdcaflow_group_task_state()"],
 }
-for _dialect, _statements in TASK_STATE_TRIGGERS.items():
+
+# Triggers that keep human_task_group's copies of the task's state, due date, priority and creation
+# time equal to human_task's (migration 0018, and create_all through the DDL events below).
+TASK_GROUP_TRIGGERS: dict[str, list[str]] = {
+    "sqlite": [
+        """CREATE TRIGGER trg_human_task_group_state AFTER INSERT ON human_task_group
+        BEGIN
+            UPDATE human_task_group SET (task_state, task_due_at, task_priority, task_created_at) =
+                (SELECT state, due_at, priority, created_at FROM human_task WHERE id = NEW.task_id)
+            WHERE task_id = NEW.task_id AND group_name = NEW.group_name;
+        END""",
+        """CREATE TRIGGER trg_human_task_state AFTER UPDATE OF state, due_at, priority, created_at ON human_task
+        WHEN OLD.state IS NOT NEW.state OR OLD.due_at IS NOT NEW.due_at OR OLD.priority IS NOT NEW.priority
+            OR OLD.created_at IS NOT NEW.created_at
+        BEGIN
+            UPDATE human_task_group SET task_state = NEW.state, task_due_at = NEW.due_at,
+                task_priority = NEW.priority, task_created_at = NEW.created_at WHERE task_id = NEW.id;
+        END""",
+    ],
+    "postgresql": [
+        """CREATE OR REPLACE FUNCTION pdcaflow_group_task_state() RETURNS trigger AS $$
+        BEGIN
+            IF TG_TABLE_NAME = 'human_task' THEN
+                UPDATE human_task_group SET task_state = NEW.state, task_due_at = NEW.due_at,
+                    task_priority = NEW.priority, task_created_at = NEW.created_at WHERE task_id = NEW.id;
+                RETURN NULL;
+            END IF;
+            SELECT state, due_at, priority, created_at INTO NEW.task_state, NEW.task_due_at, NEW.task_priority,
+                NEW.task_created_at FROM human_task WHERE id = NEW.task_id;
+            RETURN NEW;
+        END $$ LANGUAGE plpgsql""",
+        """CREATE TRIGGER trg_human_task_group_state BEFORE INSERT ON human_task_group
+        FOR EACH ROW EXECUTE FUNCTION pdcaflow_group_task_state()""",
+        """CREATE TRIGGER trg_human_task_state AFTER UPDATE OF state, due_at, priority, created_at ON human_task
+        FOR EACH ROW WHEN (OLD.state IS DISTINCT FROM NEW.state OR OLD.due_at IS DISTINCT FROM NEW.due_at
+            OR OLD.priority IS DISTINCT FROM NEW.priority OR OLD.created_at IS DISTINCT FROM NEW.created_at)
+        EXECUTE FUNCTION pdcaflow_group_task_state()""",
+    ],
+}
+for _dialect, _statements in TASK_GROUP_TRIGGERS.items():
     for _statement in _statements:
         event.listen(HumanTaskGroup.__table__, "after_create", DDL(_statement).execute_if(dialect=_dialect))
 

@@ -5,12 +5,14 @@ All statements are built with SQLAlchemy expressions; nothing here formats SQL f
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, exists, func, select, union, union_all, update
+from sqlalchemy import and_, bindparam, exists, func, or_, select, union, union_all, update
 from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.sql.elements import BindParameter
 
 from storage.api_tokens import ApiToken, ComplaintReference
 from storage.models import Group, HumanTask, HumanTaskGroup, ProcessDefinition, User
@@ -101,34 +103,38 @@ def new_reference(session: Session, year: int, now: datetime) -> str:
 # to members of its candidate groups; quality leads and admins see every task. Each rule is its own
 # indexed SELECT and the inbox takes their UNION, instead of one OR over an IN-subquery that the
 # planners answer with a scan of the whole task table.
-def task_filters(stmt: Any, states: tuple[str, ...], instance_id: str | None, process_key: str | None) -> Any:
+def _given(value: Any) -> bool:
+    """A filter value is given: a non-empty value, or the bind parameter a cached statement fills in."""
+    return isinstance(value, BindParameter) or bool(value)
+
+
+def task_filters(stmt: Any, states: tuple[str, ...], instance_id: str | None, process_key: Any) -> Any:
     stmt = stmt.where(HumanTask.state == states[0] if len(states) == 1 else HumanTask.state.in_(states))
     if instance_id:
         stmt = stmt.where(HumanTask.instance_id == instance_id)
-    if process_key:
+    if _given(process_key):
         stmt = stmt.where(HumanTask.process_key == process_key)
     return stmt
 
 
-def visible_task_ids(username: str, groups: Iterable[str], *, lead: bool, states: tuple[str, ...],
-                     mine: bool = False, in_groups: bool = False, instance_id: str | None = None,
-                     process_key: str | None = None) -> Any:
+def visible_task_ids(username: Any, groups: Iterable[str] | BindParameter[Any], *, lead: bool,
+                     states: tuple[str, ...], mine: bool = False, in_groups: bool = False,
+                     instance_id: str | None = None, process_key: Any = None) -> Any:
     """A SELECT of the ids of the tasks in `states` the user may see.
 
     `mine`: only tasks assigned to or completed by the user; `in_groups`: only tasks of the user's
-    candidate groups (also for leads); otherwise everything the user may see.
+    candidate groups (also for leads); otherwise everything the user may see. The user, groups and
+    process may be bind parameters (a cached statement, `inbox_counts`).
     """
     def branch(stmt: Any) -> Any:
         return task_filters(stmt, states, instance_id, process_key)
 
-    names = sorted(groups)
-    # task_state is kept equal to human_task.state by triggers (storage.models.TASK_STATE_TRIGGERS),
-    # so this branch is one range of ix_human_task_group_state with no look-up of the tasks; it joins
+    names = groups if isinstance(groups, BindParameter) else sorted(groups)
+    # task_state is kept equal to human_task.state by triggers (storage.models.TASK_GROUP_TRIGGERS),
+    # so this branch is one range of ix_human_task_group_inbox with no look-up of the tasks; it joins
     # the tasks only to filter by instance or process. Runtime.tasks checks the loaded rows again.
-    group_state = (HumanTaskGroup.task_state == states[0] if len(states) == 1
-                   else HumanTaskGroup.task_state.in_(states))
-    group_branch = select(HumanTaskGroup.task_id).where(HumanTaskGroup.group_name.in_(names), group_state)
-    if instance_id or process_key:
+    group_branch = select(HumanTaskGroup.task_id).where(HumanTaskGroup.group_name.in_(names), _group_state(states))
+    if instance_id or _given(process_key):
         group_branch = branch(group_branch.join(HumanTask, HumanTask.id == HumanTaskGroup.task_id))
     if in_groups:
         return group_branch.distinct()
@@ -136,9 +142,27 @@ def visible_task_ids(username: str, groups: Iterable[str], *, lead: bool, states
         return branch(select(HumanTask.id))
     branches = [branch(select(HumanTask.id).where(HumanTask.assignee == username)),
                 branch(select(HumanTask.id).where(HumanTask.completed_by == username))]
-    if not mine and names:
+    if not mine and _given(names):
         branches.append(group_branch)
     return union(*branches)
+
+
+def _group_state(states: tuple[str, ...]) -> Any:
+    return HumanTaskGroup.task_state == states[0] if len(states) == 1 else HumanTaskGroup.task_state.in_(states)
+
+
+def first_group_task_ids(groups: Iterable[str], states: tuple[str, ...], n: int) -> Any:
+    """The ids of the first `n` tasks in `states` of the groups in inbox order (due first, undated
+    last, then priority, then age; Runtime.tasks' "due" sort), for the plain "my groups" tab: the
+    group rows carry copies of those sort keys (TASK_GROUP_TRIGGERS), so this is one index-only range
+    of ix_human_task_group_inbox and only the `n` tasks listed are read, instead of every open task of
+    the groups. A task in two of the groups is one group (GROUP BY: its copies agree)."""
+    g = HumanTaskGroup
+    firsts = (select(g.task_id).where(g.group_name.in_(sorted(groups)), _group_state(states))
+              .group_by(g.task_id, g.task_due_at, g.task_priority, g.task_created_at)
+              .order_by(g.task_due_at.is_(None), g.task_due_at, g.task_priority.desc(), g.task_created_at, g.task_id)
+              .limit(n))
+    return select(firsts.subquery().c.task_id)
 
 
 def unassigned_condition(task_id: Any, assignee: Any) -> Any:
@@ -168,13 +192,36 @@ def _count_of(ids: Any) -> Any:
     return select(func.count()).select_from(ids.subquery())
 
 
+_USER = bindparam("c_user")
+_GROUPS = bindparam("c_groups", expanding=True)
+_PROCESS = bindparam("c_process")
+_NOW = bindparam("c_now")
+
+
 def inbox_counts(session: Session, username: str, groups: Iterable[str], *, lead: bool, tabs: Iterable[str],
                  process_key: str | None = None, now: Any = None) -> dict[str, int]:
     """Exact task counts of the inbox tabs: mine (held by me), groups (open in my groups),
-    completed (completed by or assigned to me) and, for leads, all (every open or claimed task).
+    completed (completed by or assigned to me), overdue and, for leads, all (every open or claimed
+    task) and unassigned.
 
-    One statement of scalar subqueries (one indexed count each): a page's counts cost one round trip."""
+    One statement of scalar subqueries (one indexed count each): a page's counts cost one round trip.
+    The statement is built once per shape (tabs, lead, process filter, groups) with bind parameters:
+    building it costs more than running it."""
     groups = sorted(groups)
+    tabs = list(tabs)
+    out = {tab: 0 for tab in tabs}
+    stmt = _counts_statement(tuple(tabs), lead, bool(process_key), bool(groups))
+    if stmt is not None:
+        row = session.execute(stmt, {"c_user": username, "c_groups": groups, "c_process": process_key,
+                                     "c_now": now}).one()
+        out.update({tab: value or 0 for tab, value in row._mapping.items()})
+    return out
+
+
+@functools.lru_cache(maxsize=64)
+def _counts_statement(tabs: tuple[str, ...], lead: bool, by_process: bool, has_groups: bool) -> Any:
+    username, process_key, now = _USER, _PROCESS if by_process else None, _NOW
+    groups: Any = _GROUPS if has_groups else []
     open_states = ("open", "claimed")
     counts: dict[str, Any] = {}
     for tab in tabs:
@@ -184,26 +231,47 @@ def inbox_counts(session: Session, username: str, groups: Iterable[str], *, lead
         elif tab == "groups":
             counts[tab] = _count_of(visible_task_ids(username, groups, lead=lead, states=("open",), in_groups=True,
                                                      process_key=process_key))
-        elif tab == "completed":
-            counts[tab] = _count_of(visible_task_ids(username, groups, lead=lead, states=("completed",), mine=True,
-                                                     process_key=process_key))
+        elif tab == "completed":  # assigned to me, plus completed by me while someone else held it: disjoint
+            done = select(func.count()).select_from(HumanTask)
+            counts[tab] = select(
+                task_filters(done.where(HumanTask.assignee == username), ("completed",), None,
+                             process_key).scalar_subquery()
+                + task_filters(done.where(HumanTask.completed_by == username, or_(
+                    HumanTask.assignee.is_(None), HumanTask.assignee != username)), ("completed",), None,
+                               process_key).scalar_subquery())
         elif tab == "all":
             counts[tab] = _count_of(visible_task_ids(username, groups, lead=True, states=open_states,
                                                      process_key=process_key))
         elif tab == "unassigned" and lead:
             counts[tab] = task_filters(select(func.count()).select_from(HumanTask).where(
                 unassigned_condition(HumanTask.id, HumanTask.assignee)), ("open",), None, process_key)
-        elif tab == "unassigned":
-            continue
-        elif tab == "overdue":
+        elif tab == "overdue" and lead:
             ids = visible_task_ids(username, groups, lead=lead, states=open_states, process_key=process_key)
             counts[tab] = select(func.count()).select_from(HumanTask).where(
                 HumanTask.id.in_(ids), HumanTask.state.in_(open_states), HumanTask.due_at < now)
-    out = {tab: 0 for tab in tabs}
-    if counts:
-        row = session.execute(select(*(stmt.scalar_subquery().label(tab) for tab, stmt in counts.items()))).one()
-        out.update({tab: value or 0 for tab, value in row._mapping.items()})
-    return out
+        elif tab == "overdue":  # the visibility branches, each with the due date in its own index range
+            counts[tab] = _count_of(_overdue_ids(username, groups, open_states, process_key, now))
+    if not counts:
+        return None
+    return select(*(stmt.scalar_subquery().label(tab) for tab, stmt in counts.items()))
+
+
+def _overdue_ids(username: Any, groups: Any, states: tuple[str, ...], process_key: Any, now: Any) -> Any:
+    """The ids of the overdue tasks a non-lead sees (visible_task_ids' branches, due before `now`): the
+    groups' branch reads the due date the group rows carry, an index-only range instead of a look-up
+    of every open task of the groups."""
+    def due(stmt: Any) -> Any:
+        return task_filters(stmt, states, None, process_key).where(HumanTask.due_at < now)
+
+    branches = [due(select(HumanTask.id).where(HumanTask.assignee == username)),
+                due(select(HumanTask.id).where(HumanTask.completed_by == username))]
+    if _given(groups):
+        g = HumanTaskGroup
+        mine = select(g.task_id).where(g.group_name.in_(groups), _group_state(states), g.task_due_at < now)
+        if _given(process_key):
+            mine = mine.join(HumanTask, HumanTask.id == g.task_id).where(HumanTask.process_key == process_key)
+        branches.append(mine)
+    return union(*branches)
 
 
 def process_choices(session: Session) -> list[tuple[str, str]]:

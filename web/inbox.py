@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import json
 from typing import Any
+from urllib.parse import quote
 
-from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from flask_login import login_required
 
 from engine import clock, directory
 from engine.errors import ConflictError, FormValidationError
 from engine.escalation import escalations_for
 from engine.forms import GENERIC_FORM_ID, is_generic, user_fields
-from engine.inbox import process_choices, resolve_process, tab_counts
-from engine.permissions import is_own_work, may_complete
+from engine.inbox import InboxRead, inbox_read, process_choices
+from engine.permissions import is_own_work, may_claim, may_complete, may_unclaim
 from engine.views import Actor, TaskView
 from web.case_timeline import earlier_answers, step_about, timeline
 from web.case_values import instance_case_values
@@ -26,22 +27,22 @@ LEAD_TABS = ("all", "unassigned")  # quality leads and admins only
 PAGE_SIZE = 50  # tasks listed per page of a tab
 
 
-def tab_tasks(a: Actor, tab: str, process: str | None, limit: int = PAGE_SIZE, offset: int = 0,
+def tab_tasks(read: InboxRead, tab: str, process: str | None, limit: int = PAGE_SIZE, offset: int = 0,
               q: str | None = None, sort: str = "due", **filters: Any) -> list[TaskView]:
     """The tasks of an inbox tab; `filters`: group, assignee, due, min_priority (Runtime.tasks)."""
-    rt = runtime()
+    a = read.actor
     kw: dict[str, Any] = {"process_key": process, "limit": limit, "offset": offset, "q": q, "sort": sort, **filters}
     if tab == "mine":
-        return [t for t in rt.tasks(a, mine=True, **kw) if t.assignee == a.username]
+        return [t for t in read.tasks(mine=True, **kw) if t.assignee == a.username]
     if tab == "groups":
-        return rt.tasks(a, state="open", in_groups=True, **kw)
+        return read.tasks(state="open", in_groups=True, **kw)
     if tab == "all" and a.is_lead:
-        return rt.tasks(a, **kw)
+        return read.tasks(**kw)
     if tab == "unassigned" and a.is_lead:  # tasks nobody is offered until a lead assigns them
-        return rt.tasks(a, unassigned=True, **kw)
+        return read.tasks(unassigned=True, **kw)
     if tab == "overdue":  # a lead sees every overdue task of every process
-        return rt.tasks(a, overdue=True, **kw)
-    return rt.tasks(a, state="completed", mine=True, **kw)
+        return read.tasks(overdue=True, **kw)
+    return read.tasks(state="completed", mine=True, **kw)
 
 
 SORTS = {"due": "Due date", "priority": "Priority", "created": "Newest", "reference": "Reference"}
@@ -66,7 +67,6 @@ def inbox() -> Any:
     a = actor()
     tabs = TABS + (LEAD_TABS if a.is_lead else ())
     tab = request.args.get("tab")
-    process = resolve_process(database(), request.args.get("process") or None)
     q = (request.args.get("q") or "").strip()[:200] or None
     sort = request.args.get("sort") if request.args.get("sort") in SORTS else "due"
     filters = _filters(a)
@@ -74,28 +74,43 @@ def inbox() -> Any:
     if tab not in tabs:
         tab = "mine"
     page = min(max(request.args.get("page", 1, type=int) or 1, 1), 10_000)
-    tasks = tab_tasks(a, tab, process, PAGE_SIZE, (page - 1) * PAGE_SIZE, q, sort, **filters)
-    if not request.args.get("tab") and not tasks and not narrowed:
-        # nothing of one's own yet: land on the group queue when it holds work
-        group_tasks = tab_tasks(a, "groups", process, PAGE_SIZE, 0, None, sort)
-        if group_tasks:
-            tab, tasks = "groups", group_tasks
-    # the listed tab is counted only when it has more pages (a search counts only what it lists)
-    counted = [t for t in tabs if t != tab or page > 1 or len(tasks) >= PAGE_SIZE]
-    counts = tab_counts(database(), a, counted, process)
+    with inbox_read(database(), a) as read:  # the list, the counts and the process filter: one transaction
+        process = read.resolve_process(request.args.get("process") or None)
+        tasks = tab_tasks(read, tab, process, PAGE_SIZE, (page - 1) * PAGE_SIZE, q, sort, **filters)
+        if not request.args.get("tab") and not tasks and not narrowed:
+            # nothing of one's own yet: land on the group queue when it holds work
+            group_tasks = tab_tasks(read, "groups", process, PAGE_SIZE, 0, None, sort)
+            if group_tasks:
+                tab, tasks = "groups", group_tasks
+        # the listed tab is counted only when it has more pages (a search counts only what it lists)
+        counted = [t for t in tabs if t != tab or page > 1 or len(tasks) >= PAGE_SIZE]
+        counts = read.counts(counted, process)
+        processes = read.process_choices()
     if narrowed:
         counts[tab] = (page - 1) * PAGE_SIZE + len(tasks) + (1 if len(tasks) >= PAGE_SIZE else 0)
-    processes = process_choices(database())
     counts.setdefault(tab, len(tasks))
     pages = max(1, -(-counts[tab] // PAGE_SIZE))
     groups = directory.group_names(database()) if a.is_lead else sorted(a.groups)
     query = {"process": process, "q": q, "sort": sort, "group": filters["group"], "assignee": filters["assignee"],
              "due": filters["due"], "priority": request.args.get("priority") if filters["min_priority"] else None}
-    return render_template("inbox.html", tasks=tasks, tab=tab, tabs=tabs, counts=counts, process=process,
-                           processes=processes, page=page, pages=pages, first=(page - 1) * PAGE_SIZE + 1,
-                           q=q, sort=sort, sorts=SORTS, narrowed=narrowed, filters=filters, groups=groups,
-                           due_choices=DUE_CHOICES, priority_choices=PRIORITY_CHOICES,
+    return render_template("inbox.html", tasks=tasks, rows=_rows(a, tasks), tab=tab, tabs=tabs, counts=counts,
+                           process=process, processes=processes, page=page, pages=pages,
+                           first=(page - 1) * PAGE_SIZE + 1, q=q, sort=sort, sorts=SORTS, narrowed=narrowed,
+                           filters=filters, groups=groups, due_choices=DUE_CHOICES, priority_choices=PRIORITY_CHOICES,
                            query={k: v for k, v in query.items() if v})
+
+
+def _rows(a: Actor, tasks: list[TaskView]) -> list[tuple[TaskView, str, bool, str | None]]:
+    """(task, its page's address, overdue, "claim"/"unclaim"/None) per listed task, decided here once
+    per row: the request-bound template globals (the signed-in user behind a proxy, a URL build per
+    link) cost more than the rest of the row when a page lists fifty tasks."""
+    base = url_for("inbox.task", task_id="-")[:-1]  # "/tasks/" (behind any script root)
+    overdue = current_app.jinja_env.filters["overdue"]  # the one rule the task pages' badge follows too
+    out = []
+    for t in tasks:
+        action = "claim" if may_claim(a, t, t.groups) else "unclaim" if may_unclaim(a, t, t.groups) else None
+        out.append((t, base + quote(t.id, safe=""), overdue(t), action))
+    return out
 
 
 def _back(task_id: str) -> Any:

@@ -91,3 +91,68 @@ def test_lead_list_is_in_inbox_order_across_states_and_pages(runtime, db):
     assert [t.id for t in runtime.tasks(LEAD)] == expected
     assert [t.id for t in runtime.tasks(LEAD, limit=5, offset=5)] == expected[5:10]
     assert [t.id for t in runtime.tasks(REVIEWER)] == expected  # the UNION path agrees
+
+
+def _group_copies(db) -> dict[str, tuple]:
+    with db.read() as session:
+        return {r.task_id: (r.task_state, r.task_due_at, r.task_priority, r.task_created_at) for r in session.execute(
+            select(HumanTaskGroup.task_id, HumanTaskGroup.task_state, HumanTaskGroup.task_due_at,
+                   HumanTaskGroup.task_priority, HumanTaskGroup.task_created_at))}
+
+
+def _task_keys(db) -> dict[str, tuple]:
+    with db.read() as session:
+        return {r.id: (r.state, r.due_at, r.priority, r.created_at) for r in session.execute(
+            select(HumanTask.id, HumanTask.state, HumanTask.due_at, HumanTask.priority, HumanTask.created_at))}
+
+
+def test_group_rows_copy_the_sort_keys_whatever_writes_the_task(runtime, db):
+    """Migration 0018: due date, priority and creation time ride along on the group rows."""
+    from datetime import UTC, datetime
+
+    runtime.deploy_paths([FIXTURES / "simple_review.bpmn"])
+    task = runtime.start("simple_review", {"reference": "C-1"}, Actor.system("test")).tasks[0]
+    assert _group_copies(db)[task.id] == _task_keys(db)[task.id]
+    runtime.set_due_date(task.id, LEAD, "2031-02-03")
+    assert _group_copies(db)[task.id] == _task_keys(db)[task.id] and _task_keys(db)[task.id][1] is not None
+    with db.write() as session:  # a bulk Core update (no ORM) is followed too
+        session.execute(update(HumanTask).where(HumanTask.id == task.id).values(
+            priority=90, due_at=datetime(2030, 1, 1, tzinfo=UTC)))
+    assert _group_copies(db)[task.id][1:3] == (datetime(2030, 1, 1, tzinfo=UTC), 90)
+    with db.write() as session:
+        session.execute(update(HumanTask).where(HumanTask.id == task.id).values(due_at=None))
+    assert _group_copies(db)[task.id] == _task_keys(db)[task.id]
+
+
+def test_groups_tab_order_pages_and_overdue_count_from_the_group_rows(runtime, db):
+    from datetime import UTC, datetime, timedelta
+
+    from engine import clock
+
+    runtime.deploy_paths([FIXTURES / "simple_review.bpmn"])
+    ids = [runtime.start("simple_review", {"reference": f"C-{i}"}, Actor.system("test")).tasks[0].id
+           for i in range(12)]
+    now = clock.now()
+    with db.write() as session:
+        for i, task_id in enumerate(ids):
+            session.execute(update(HumanTask).where(HumanTask.id == task_id).values(
+                due_at=None if i % 3 == 0 else now + timedelta(days=(i % 4) - 2), priority=50 + (i % 2) * 20,
+                state="claimed" if i % 4 == 0 else "open", assignee=OTHER.username if i % 4 == 0 else None))
+    rows = _task_keys(db)
+    far = datetime(9999, 1, 1, tzinfo=UTC)
+    expected = sorted((t for t in ids if rows[t][0] == "open"),
+                      key=lambda t: (rows[t][1] is None, rows[t][1] or far, -rows[t][2], rows[t][3], t))
+    listed = [t.id for t in runtime.tasks(REVIEWER, state="open", in_groups=True)]
+    assert listed == expected  # the first tasks of the group rows, in the order of the task rows
+    assert [t.id for t in runtime.tasks(REVIEWER, state="open", in_groups=True, limit=3, offset=3)] == expected[3:6]
+    assert [t.id for t in runtime.tasks(REVIEWER, state="open", in_groups=True, sort="priority")][:1] == \
+        [min(expected, key=lambda t: (-rows[t][2], rows[t][1] is None, rows[t][1] or far, rows[t][3], t))]
+    overdue = {t for t in ids if rows[t][0] in ("open", "claimed") and rows[t][1] and rows[t][1] < now}
+    runtime.complete(ids[1], OTHER, {"amount": 5})  # completed by OTHER while nobody held it
+    with db.read() as session:
+        for who in (REVIEWER, OTHER):
+            counts = queries.inbox_counts(session, who.username, who.groups, lead=False,
+                                          tabs=["overdue", "completed"], now=now)
+            assert counts == {"overdue": len(overdue - {ids[1]}), "completed": int(who is OTHER)}
+        assert queries.inbox_counts(session, OUTSIDER.username, OUTSIDER.groups, lead=False, tabs=["overdue"],
+                                    now=now) == {"overdue": 0}
