@@ -11,6 +11,7 @@ the state) is serialized once per definition version and restored once per proce
 
 from __future__ import annotations
 
+import functools
 import json
 import weakref
 from datetime import datetime, timedelta, tzinfo
@@ -25,7 +26,7 @@ from SpiffWorkflow.bpmn.serializer.default.task_spec import (
     MultiInstanceTaskConverter,
     SubWorkflowConverter,
 )
-from SpiffWorkflow.bpmn.serializer.default.workflow import BpmnWorkflowConverter
+from SpiffWorkflow.bpmn.serializer.default.workflow import BpmnWorkflowConverter, TaskConverter
 from SpiffWorkflow.bpmn.serializer.helpers.spec import TaskSpecConverter
 from SpiffWorkflow.bpmn.specs.bpmn_process_spec import BpmnProcessSpec
 from SpiffWorkflow.bpmn.specs.control import BoundaryEventJoin, BoundaryEventSplit, _EndJoin
@@ -37,12 +38,15 @@ from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefin
 from SpiffWorkflow.bpmn.specs.event_definitions.multiple import MultipleEventDefinition
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import CycleTimerEventDefinition, TimerEventDefinition
 from SpiffWorkflow.bpmn.specs.mixins import BpmnSpecMixin
+from SpiffWorkflow.bpmn.specs.mixins.events.event_types import CatchingEvent
 from SpiffWorkflow.bpmn.specs.mixins.events.intermediate_event import BoundaryEvent, IntermediateCatchEvent
 from SpiffWorkflow.bpmn.specs.mixins.events.start_event import StartEvent as BpmnStartEvent
 from SpiffWorkflow.bpmn.specs.mixins.subworkflow_task import CallActivity as _CallActivitySpec
 from SpiffWorkflow.camunda.serializer.config import CAMUNDA_CONFIG
 from SpiffWorkflow.camunda.serializer.event_definition import MessageEventDefinitionConverter
 from SpiffWorkflow.exceptions import SpiffWorkflowException, WorkflowException
+from SpiffWorkflow.task import Task
+from SpiffWorkflow.util.deep_merge import DeepMerge
 from SpiffWorkflow.util.task import TaskState
 
 from engine import clock, cron, decisions
@@ -54,6 +58,48 @@ from engine.sandbox_helpers import CONTEXT_KEY
 from engine.thrown_events import ThrownMessageEventDefinition, ThrownSignalEventDefinition
 
 STATE_FORMAT = 1
+
+
+# Task ids are parsed from text several times per restore (id, parent, children) and again at every
+# restore of the same instance; UUIDs are immutable, so equal texts may share one object.
+_uuid = functools.lru_cache(maxsize=16384)(UUID)
+_PRIMITIVES = frozenset({str, int, float, bool, type(None)})
+
+
+def _restored(registry: Any, value: Any) -> Any:
+    """registry.restore(value) without its walk for the usual case, a flat dict of plain values fresh
+    from json.loads (nothing else refers to it, so it need not be copied)."""
+    if type(value) is dict and "typename" not in value and all(type(v) in _PRIMITIVES for v in value.values()):
+        return value
+    return registry.restore(value)
+
+
+class _TaskConverter(TaskConverter):
+    """SpiffWorkflow's task converter (same dictionary, same restored task), with cheaper id parsing
+    and data restoring: a restore is a large share of every unit of work."""
+
+    def from_dict(self, dct: dict[str, Any], workflow: Any) -> Any:
+        task_spec = workflow.spec.task_specs.get(dct["task_spec"])
+        task = self.target_class(workflow, task_spec, state=dct["state"], id=_uuid(dct["id"]))
+        task._parent = _uuid(dct["parent"]) if dct["parent"] is not None else None
+        task._children = [_uuid(child) for child in dct["children"]]
+        task.last_state_change = dct["last_state_change"]
+        task.triggered = dct["triggered"]
+        task.internal_data = _restored(self.registry, dct["internal_data"])
+        if isinstance(task_spec, CatchingEvent) and task.has_state(TaskState.WAITING):
+            task.workflow.top_workflow.event_manager.add_task(task)
+        delta = dct.get("delta")
+        parent = task.parent if delta else None
+        if parent is not None:  # the data is the parent's with the task's own changes (as TaskConverter)
+            data = DeepMerge.merge({}, parent.data)
+            data.update(_restored(self.registry, delta.get("updates", {})))
+            for key in delta.get("deletions", {}):
+                if key in data:
+                    del data[key]
+        else:
+            data = _restored(self.registry, dct["data"])
+        task.data = data
+        return task
 
 
 class _SpeclessWorkflowConverter(BpmnWorkflowConverter):
@@ -68,8 +114,8 @@ class _SpeclessWorkflowConverter(BpmnWorkflowConverter):
     def from_dict(self, dct: dict[str, Any], spec: BpmnProcessSpec | None = None,
                   subprocess_specs: dict[str, BpmnProcessSpec] | None = None) -> BpmnWorkflow:
         workflow = self.target_class(spec, subprocess_specs or {}, deserializing=True)
-        workflow.tasks = self.mapping_from_dict(dct["tasks"], UUID, workflow=workflow)
-        workflow.task_tree = workflow.tasks.get(UUID(dct["root"]))
+        workflow.tasks = {_uuid(k): self.registry.restore(v, workflow=workflow) for k, v in dct["tasks"].items()}
+        workflow.task_tree = workflow.tasks.get(_uuid(dct["root"]))
         self.set_default_attributes(workflow, dct)
         self.subprocesses_from_dict(dct["subprocesses"], workflow)
         workflow.bpmn_events = self.registry.restore(dct.pop("bpmn_events", []))
@@ -115,6 +161,7 @@ class _DecisionTaskConverter(TaskSpecConverter):
 def _registry() -> Any:
     config = dict(CAMUNDA_CONFIG)
     config[BpmnWorkflow] = _SpeclessWorkflowConverter
+    config[Task] = _TaskConverter
     config[DecisionTask] = _DecisionTaskConverter
     # Camunda extensions' task specs (engine/runtime/camunda.py) serialize like the ones they extend.
     config[camunda.PdcaSequentialMultiInstance] = MultiInstanceTaskConverter
@@ -210,14 +257,17 @@ def advance(workflow: BpmnWorkflow, *, refresh_timers: bool = False) -> None:
     tracker = scopes.Tracker()
     if refresh_timers:
         workflow.refresh_timers()
+    facts = spec_facts(workflow)
     for _ in range(1000):  # bounded: a model looping through pass-through tasks cannot hang a worker
         workflow.do_engine_steps(**tracker.callbacks(also_before=_interrupt_scope))
         passing = [t for t in workflow.get_tasks(state=TaskState.READY, manual=True)
-                   if isinstance(t.task_spec, (ManualTask, NoneTask))]
+                   if isinstance(t.task_spec, (ManualTask, NoneTask))] if facts.pass_through else []
         for task in passing:
             tracker.run(task)
-        if not passing and not _refresh_conditions(workflow) and not _end_beside_idle_event_subprocesses(workflow):
-            _rearm_boundary_events(workflow)
+        if (not passing and not (facts.conditions and _refresh_conditions(workflow))
+                and not _end_beside_idle_event_subprocesses(workflow)):
+            if facts.rearmed_boundaries:
+                _rearm_boundary_events(workflow)
             return
 
 
@@ -524,7 +574,7 @@ def waiting_events(workflow: BpmnWorkflow) -> Waits:
     timers: dict[str, tuple[str, datetime]] = {}
     messages: set[str] = set()
     signals: set[str] = set()
-    if workflow.is_completed():
+    if not spec_facts(workflow).waits or workflow.is_completed():
         return Waits(timers, messages, signals)
     catches = [(t.task_spec, t) for t in _waiting_catches(workflow)]
     catches += [(spec, None) for spec in _event_subprocess_starts(workflow)]
@@ -651,6 +701,8 @@ def fire_start_timers(workflow: BpmnWorkflow, now: datetime) -> None:
     "this timer fired", so its internal event data is set and (for a cycle, which SpiffWorkflow grows
     one repetition at a time) exactly one repetition's path is added.
     """
+    if not spec_facts(workflow).timer_starts:
+        return
     for task in workflow.get_tasks(state=TaskState.ANY_MASK):
         spec = task.task_spec
         definition = getattr(spec, "event_definition", None)
@@ -808,8 +860,16 @@ _spiff_timer.datetime = _SpiffDatetime  # type: ignore[misc]
 
 # ---------------------------------------------------------------------- what a spec can ever do
 class SpecFacts(NamedTuple):
+    """What a process (with its subprocess specs) can ever do: a save or an advance skips the walks of
+    the task tree that can find nothing in it (each is a full walk of every task of the instance)."""
+
     external_tasks: bool  # an external task somewhere (the external_task projection applies)
     human_tasks: bool  # a task a person completes somewhere (the human_task projection applies)
+    waits: bool  # a catch of a timer, message or signal somewhere (waiting_events can find one)
+    pass_through: bool  # a manual or undefined task (advance runs them)
+    conditions: bool  # a conditional event (advance evaluates them again after each step)
+    rearmed_boundaries: bool  # a non-interrupting message/signal boundary event (advance re-arms it)
+    timer_starts: bool  # a timer start event (fire_start_timers marks it fired)
 
 
 # weak keys: an id()-keyed cache once answered for a new spec that reused a freed spec's address
@@ -817,18 +877,28 @@ _SPEC_FACTS: weakref.WeakKeyDictionary[Any, SpecFacts] = weakref.WeakKeyDictiona
 
 
 def spec_facts(workflow: BpmnWorkflow) -> SpecFacts:
-    """What the workflow's spec and subprocess specs contain; cached per spec object, so a save can
-    skip reading projections that can never hold a row for the instance."""
+    """What the workflow's spec and subprocess specs contain; cached per spec object (a definition
+    version's specs are restored once, engine/definitions.py)."""
     key = workflow.spec
     facts = _SPEC_FACTS.get(key)
     if facts is None:
         task_specs = [s for spec in [workflow.spec, *workflow.subprocess_specs.values()]
                       for s in spec.task_specs.values()]
+        definitions = [(s, d) for s in task_specs for d in _definitions(s)]
         facts = SpecFacts(
             external_tasks=any(isinstance(s, ExternalTask) for s in task_specs),
             # as ready_user_tasks picks them: manual specs other than pass-through manual/undefined tasks
             human_tasks=any(getattr(s, "manual", False) and not isinstance(s, (ManualTask, NoneTask))
-                            for s in task_specs))
+                            for s in task_specs),
+            waits=any(isinstance(d, (TimerEventDefinition, MessageEventDefinition, SignalEventDefinition))
+                      for _, d in definitions),
+            pass_through=any(isinstance(s, (ManualTask, NoneTask)) for s in task_specs),
+            conditions=any(isinstance(d, ConditionalEventDefinition) for _, d in definitions),
+            rearmed_boundaries=any(isinstance(s, BoundaryEvent) and not s.cancel_activity
+                                   and isinstance(d, (MessageEventDefinition, SignalEventDefinition))
+                                   for s, d in definitions),
+            timer_starts=any(isinstance(s, BpmnStartEvent) and isinstance(d, TimerEventDefinition)
+                             for s, d in definitions))
         _SPEC_FACTS[key] = facts
     return facts
 
