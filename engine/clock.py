@@ -4,9 +4,9 @@
 benchmarks and demos use them to bring timers due without waiting. Tests may instead move the
 system time (e.g. time-machine); `now()` follows that too.
 
-SpiffWorkflow's timer events read the time themselves; engine/runtime/spiff.py (the adapter) points
-them at this clock, so a timer is due by the same clock that the `timer` table, leases and
-escalations are judged by.
+SpiffWorkflow's timer events read the time themselves; engine/runtime/spiff_patches.py (loaded by
+the adapter, spiff.py) points them at this clock, so a timer is due by the same clock that the
+`timer` table, leases and escalations are judged by.
 """
 
 from __future__ import annotations
