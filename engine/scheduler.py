@@ -13,8 +13,6 @@ from __future__ import annotations
 import logging
 import os
 import socket
-import threading
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -89,50 +87,9 @@ def _fire_timers(runtime: Runtime, worker: str) -> int:
         return 0
 
 
-class OneAtATime:
-    """Runs a function in one thread at a time. A call while it runs returns 0 at once and makes the
-    running call run it once more when it is done, so the request is never lost."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._running = False
-        self._again = False
-
-    def run(self, fn: Callable[[], int]) -> int:
-        with self._lock:
-            if self._running:
-                self._again = True
-                return 0
-            self._running = True
-        total = 0
-        try:
-            while True:
-                total += fn()
-                with self._lock:  # checked and cleared together: a request in between is not missed
-                    if not self._again:
-                        self._running = False
-                        return total
-                    self._again = False
-        except BaseException:
-            with self._lock:
-                self._running = self._again = False
-            raise
-
-
-_TIMER_PASSES = OneAtATime()
-
-
 def timer_pass(runtime: Runtime, scheduler: Any, interval: float) -> int:
     """Fire due timers, then, when the next timer comes due before the next tick, add a one-off job
-    at its due time: a timer is then late by the firing's own time, not by up to a whole interval.
-
-    The interval job and the wake-up job are two APScheduler jobs, so one can come due while the other
-    runs: one pass at a time per process, and a pass asked for meanwhile runs right after (two passes
-    at once only competed for the interpreter and, on SQLite, the write lock)."""
-    return _TIMER_PASSES.run(lambda: _timer_pass(runtime, scheduler, interval))
-
-
-def _timer_pass(runtime: Runtime, scheduler: Any, interval: float) -> int:
+    at its due time: a timer is then late by the firing's own time, not by up to a whole interval."""
     fired = _fire_timers(runtime, worker_name())
     try:
         due = timers.next_due_timer(runtime.db)

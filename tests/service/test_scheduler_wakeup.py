@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import threading
 import time
 from datetime import timedelta
 
@@ -11,7 +10,7 @@ import pytest
 
 from engine import clock
 from engine.runtime import Runtime
-from engine.scheduler import OneAtATime, build_scheduler, scheduler_pass, timer_pass
+from engine.scheduler import build_scheduler, scheduler_pass, timer_pass
 from tests.conftest import FIXTURES
 
 WAIT = FIXTURES / "scheduler" / "timer_wait.bpmn"  # waits PT1H
@@ -65,39 +64,3 @@ def test_housekeeping_pass_leaves_timers_to_the_timer_job(waiting):
     assert runtime.instance(instance_id).status == "running"
     assert scheduler_pass(runtime, "w1")["timers"] == 1
     assert runtime.instance(instance_id).status == "completed"
-
-
-def test_one_timer_pass_at_a_time_and_a_pass_asked_for_meanwhile_runs_after():
-    passes = OneAtATime()
-    started, release = threading.Event(), threading.Event()
-    running, overlapped, calls = [0], [False], []
-
-    def one_pass() -> int:
-        running[0] += 1
-        overlapped[0] = overlapped[0] or running[0] > 1
-        calls.append(threading.current_thread().name)
-        if len(calls) == 1:
-            started.set()
-            release.wait(10)
-        running[0] -= 1
-        return 1
-
-    first = threading.Thread(target=lambda: calls.append(("total", passes.run(one_pass))), name="interval")
-    first.start()
-    assert started.wait(10)
-    assert passes.run(one_pass) == 0  # the wake-up job while the interval job's pass runs: returns at once
-    release.set()
-    first.join(10)
-    assert calls == ["interval", "interval", ("total", 2)]  # the asked-for pass ran right after, in turn
-    assert not overlapped[0]
-
-
-def test_a_failed_timer_pass_does_not_block_the_next():
-    passes = OneAtATime()
-
-    def failing() -> int:
-        raise RuntimeError("boom")
-
-    with pytest.raises(RuntimeError):
-        passes.run(failing)
-    assert passes.run(lambda: 3) == 3
