@@ -173,6 +173,25 @@ def _load() -> float:
     return round(os.getloadavg()[0], 2)
 
 
+def _cpu_ticks() -> tuple[int, int]:
+    """(idle, total) jiffies of the whole machine so far (Linux /proc/stat; zeros elsewhere)."""
+    try:
+        with open("/proc/stat") as stat:
+            fields = [int(v) for v in stat.readline().split()[1:]]
+    except OSError:
+        return 0, 0
+    return fields[3] + fields[4], sum(fields)  # idle + iowait
+
+
+def _idle_cpus(before: tuple[int, int]) -> float | None:
+    """How many CPUs stood idle on average since `before`: with 2 workers on a machine with no idle
+    CPU left, two cannot go faster than one however well they share the work."""
+    idle, total = _cpu_ticks()
+    if total <= before[1]:
+        return None
+    return round((idle - before[0]) / (total - before[1]) * (os.cpu_count() or 1), 2)
+
+
 def run_timer_bench(n: int, url: str | None = None) -> dict[str, Any]:
     """Seed `n` waiting timers and time one worker process draining them; on PostgreSQL seed them
     again and time two. `load_*` is the one-minute load average before each drain: on a shared
@@ -181,8 +200,9 @@ def run_timer_bench(n: int, url: str | None = None) -> dict[str, Any]:
         db = bench_database(url, tmp)
         result: dict[str, Any] = {"bench": "timers", "n": n, "db": db.dialect, "cpus": os.cpu_count()}
         seed_timer_backlog(db, n)
-        result["load_1proc"] = _load()
+        result["load_1proc"], ticks = _load(), _cpu_ticks()
         counts, elapsed, cpus = _drain(db.url, 1, _PAST_THE_TIMER, tmp)
+        result["idle_cpus_1proc"] = _idle_cpus(ticks)
         result["fired"] = counts[0]
         result["elapsed_s"], result["worker_cpu_s"] = round(elapsed, 2), cpus[0]
         result["timers_per_s"] = round(counts[0] / elapsed, 1) if elapsed else None
@@ -190,8 +210,9 @@ def run_timer_bench(n: int, url: str | None = None) -> dict[str, Any]:
         if db.dialect == "postgresql":
             db.truncate_all()
             seed_timer_backlog(db, n)
-            result["load_2proc"] = _load()
+            result["load_2proc"], ticks = _load(), _cpu_ticks()
             counts, elapsed, cpus = _drain(db.url, 2, _PAST_THE_TIMER, tmp)
+            result["idle_cpus_2proc"] = _idle_cpus(ticks)
             result["elapsed_s_2proc"], result["worker_cpu_s_2proc"] = round(elapsed, 2), cpus
             with db.read() as s:
                 audited = s.scalar(select(func.count()).select_from(AuditEvent).where(
