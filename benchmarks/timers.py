@@ -2,16 +2,22 @@
 
 Starts one instance waiting on a one-hour timer through the runtime, copies it to N instances
 (fresh instance and task ids, its own business key; see `seed_timer_backlog`), moves the engine
-clock past the timer (`engine.clock.shifted`) and measures one worker draining them; on PostgreSQL
-also two worker processes sharing the work. Only the draining is timed: seeding, process start-up,
-imports and the first connection happen before the stopwatch starts.
+clock past the timer (`engine.clock.shifted`) and measures one worker process draining them; on
+PostgreSQL also two worker processes sharing the work. One and two workers run the same way (spawned,
+each in its own session like a separately started `pdcaflow scheduler`, logging to a file), so the
+ratio compares like with like. Only the draining is timed: seeding, process start-up, imports and
+the first connection happen before the stopwatch starts. The figures come with the load average and
+the workers' CPU time per timer: on a shared machine a low ratio with equal CPU per timer means the
+workers were short of CPU, not contending with each other.
 """
 
 from __future__ import annotations
 
 import json
 import multiprocessing
+import os
 import re
+import sys
 import tempfile
 import time
 import uuid
@@ -23,7 +29,7 @@ from typing import Any
 from sqlalchemy import func, select
 
 from benchmarks.database import bench_database
-from engine import clock
+from engine import clock, logs
 from engine.runtime import Runtime
 from engine.runtime.timers import TimerPolicy, fire_due_timers
 from engine.views import Actor
@@ -104,18 +110,14 @@ def _warm(runtime: Runtime) -> None:
             runtime.definitions.specs(s, definition_id)
 
 
-def _drain_timed(db: Database, worker: str, ahead: timedelta) -> tuple[int, float, float]:
-    runtime = Runtime(db)
-    _warm(runtime)
-    with clock.shifted(ahead):
-        started, cpu = time.perf_counter(), time.process_time()
-        fired = fire_due_timers(runtime, worker, _policy()).fired
-        elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
-    return fired, elapsed, cpu
-
-
-def _worker(url: str, worker: str, ahead: timedelta, ready: Any, go: Any, results: Any) -> None:
-    """A separate process: set up, say ready, wait for the common start, drain, report."""
+def _worker(url: str, worker: str, ahead: timedelta, log_path: str, ready: Any, go: Any, results: Any) -> None:
+    """One worker process, started like a `pdcaflow scheduler` of its own: its own session (so the
+    kernel schedules it as its own task group, as it does two separately started schedulers; spawned
+    workers would otherwise share the bench's group and its one CPU share on a busy machine), the
+    scheduler's logging (to a file). Set up, say ready, wait for the common start, drain, report."""
+    os.setsid()
+    sys.stderr = open(log_path, "a")  # noqa: SIM115 - the process's log until it exits
+    logs.configure()
     db = Database(url)
     try:
         runtime = Runtime(db)
@@ -133,10 +135,16 @@ def _worker(url: str, worker: str, ahead: timedelta, ready: Any, go: Any, result
         db.dispose()
 
 
-def _drain_two_processes(url: str, ahead: timedelta) -> tuple[list[int], float, list[float]]:
+def _drain(url: str, workers: int, ahead: timedelta, tmp: str) -> tuple[list[int], float, list[float]]:
+    """`workers` processes drain the due timers together, from a common start: (fired per worker,
+    seconds until the last one finished, CPU seconds per worker). One worker is measured the same way
+    as two, so the ratio compares like with like."""
     ctx = multiprocessing.get_context("spawn")
     ready, results, go = ctx.Queue(), ctx.Queue(), ctx.Event()
-    procs = [ctx.Process(target=_worker, args=(url, name, ahead, ready, go, results)) for name in ("bench-a", "bench-b")]
+    names = [f"bench-{i + 1}" for i in range(workers)]
+    procs = [ctx.Process(target=_worker, args=(url, name, ahead, str(Path(tmp) / f"{name}.log"), ready, go, results),
+                         daemon=True)
+             for name in names]
     for p in procs:
         p.start()
     try:
@@ -151,23 +159,60 @@ def _drain_two_processes(url: str, ahead: timedelta) -> tuple[list[int], float, 
     bad = [o for o in out if o[1] < 0]
     if bad:
         raise RuntimeError(f"bench worker failed: {bad}")
+    out.sort()
     return [o[1] for o in out], max(o[2] for o in out) - started, [round(o[3], 2) for o in out]
 
 
+def _per_timer(cpus: list[float], counts: list[int]) -> float | None:
+    """Worker CPU milliseconds per fired timer: equal with one and two workers when sharing the work
+    costs nothing (no lock waits, no retries), whatever CPU share the machine gave them."""
+    return round(1000 * sum(cpus) / sum(counts), 3) if sum(counts) else None
+
+
+def _load() -> float:
+    return round(os.getloadavg()[0], 2)
+
+
+def _cpu_ticks() -> tuple[int, int]:
+    """(idle, total) jiffies of the whole machine so far (Linux /proc/stat; zeros elsewhere)."""
+    try:
+        with open("/proc/stat") as stat:
+            fields = [int(v) for v in stat.readline().split()[1:]]
+    except OSError:
+        return 0, 0
+    return fields[3] + fields[4], sum(fields)  # idle + iowait
+
+
+def _idle_cpus(before: tuple[int, int]) -> float | None:
+    """How many CPUs stood idle on average since `before`: with 2 workers on a machine with no idle
+    CPU left, two cannot go faster than one however well they share the work."""
+    idle, total = _cpu_ticks()
+    if total <= before[1]:
+        return None
+    return round((idle - before[0]) / (total - before[1]) * (os.cpu_count() or 1), 2)
+
+
 def run_timer_bench(n: int, url: str | None = None) -> dict[str, Any]:
-    """Seed `n` waiting timers and time draining them (on PostgreSQL also with two processes)."""
+    """Seed `n` waiting timers and time one worker process draining them; on PostgreSQL seed them
+    again and time two. `load_*` is the one-minute load average before each drain: on a shared
+    machine the ratio only means something when the load is low."""
     with tempfile.TemporaryDirectory() as tmp:
         db = bench_database(url, tmp)
-        result: dict[str, Any] = {"bench": "timers", "n": n, "db": db.dialect}
+        result: dict[str, Any] = {"bench": "timers", "n": n, "db": db.dialect, "cpus": os.cpu_count()}
         seed_timer_backlog(db, n)
-        fired, elapsed, cpu = _drain_timed(db, "bench-1", _PAST_THE_TIMER)
-        result["fired"] = fired
-        result["elapsed_s"], result["worker_cpu_s"] = round(elapsed, 2), round(cpu, 2)
-        result["timers_per_s"] = round(fired / elapsed, 1) if elapsed else None
+        result["load_1proc"], ticks = _load(), _cpu_ticks()
+        counts, elapsed, cpus = _drain(db.url, 1, _PAST_THE_TIMER, tmp)
+        result["idle_cpus_1proc"] = _idle_cpus(ticks)
+        result["fired"] = counts[0]
+        result["elapsed_s"], result["worker_cpu_s"] = round(elapsed, 2), cpus[0]
+        result["timers_per_s"] = round(counts[0] / elapsed, 1) if elapsed else None
+        result["worker_cpu_ms_per_timer"] = _per_timer(cpus, counts)
         if db.dialect == "postgresql":
             db.truncate_all()
             seed_timer_backlog(db, n)
-            counts, elapsed, cpus = _drain_two_processes(db.url, _PAST_THE_TIMER)
+            result["load_2proc"], ticks = _load(), _cpu_ticks()
+            counts, elapsed, cpus = _drain(db.url, 2, _PAST_THE_TIMER, tmp)
+            result["idle_cpus_2proc"] = _idle_cpus(ticks)
             result["elapsed_s_2proc"], result["worker_cpu_s_2proc"] = round(elapsed, 2), cpus
             with db.read() as s:
                 audited = s.scalar(select(func.count()).select_from(AuditEvent).where(
@@ -178,6 +223,7 @@ def run_timer_bench(n: int, url: str | None = None) -> dict[str, Any]:
             result["fired_per_proc"] = counts
             result["fired_once_2proc"] = audited == per_task == n == sum(counts)
             result["timers_per_s_2proc"] = round(sum(counts) / elapsed, 1) if elapsed else None
+            result["worker_cpu_ms_per_timer_2proc"] = _per_timer(cpus, counts)
             if result["timers_per_s"]:
                 result["speedup_2proc"] = round(result["timers_per_s_2proc"] / result["timers_per_s"], 2)
         db.dispose()
