@@ -18,8 +18,15 @@ from typing import Any
 from sqlalchemy import insert, text
 
 from engine.accounts import save_user
+from engine.kpi_rules import RULES
 from storage.db import Database
-from storage.kpi_facts import ActionFact, ComplaintFact, TaskFact, rebuild_action_rollup
+from storage.kpi_facts import (
+    ActionFact,
+    ComplaintFact,
+    TaskFact,
+    rebuild_action_rollup,
+    rebuild_complaint_rollup,
+)
 from storage.migrate import upgrade
 
 CATEGORIES = ["product_quality", "delivery", "service", "billing", "documentation", "safety", "other"]
@@ -75,11 +82,13 @@ def _seed(db: Database, n: int, end: datetime, rng: random.Random) -> None:
     flush()
     with db.write() as s:  # what the refresh keeps up to date row by row
         rebuild_action_rollup(s)
+        rebuild_complaint_rollup(s, RULES)
     if db.dialect == "postgresql":  # what autovacuum does shortly after a bulk load: statistics, visibility map
         with db.engine.connect() as conn:
             conn = conn.execution_options(isolation_level="AUTOCOMMIT")
             for statement in ("VACUUM ANALYZE complaint_fact", "VACUUM ANALYZE action_fact",
-                              "VACUUM ANALYZE task_fact", "VACUUM ANALYZE action_rollup"):
+                              "VACUUM ANALYZE task_fact", "VACUUM ANALYZE action_rollup",
+                              "VACUUM ANALYZE complaint_rollup"):
                 conn.execute(text(statement))
 
 

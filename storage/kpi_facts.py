@@ -7,6 +7,7 @@ The dashboard never loads workflow state: it aggregates these narrow, indexed ta
 * ``action_fact``: one row per corrective action of every RCA round.
 * ``task_fact``: one row per human task (created → completed), for the bottleneck view.
 * ``action_rollup``: actions per (kind, process, instance status, due date).
+* ``complaint_rollup``: complaint figures per UTC day of receipt / closure (the dashboard's year).
 * ``kpi_refresh_state``: the audit-event cursor of the incremental refresh.
 
 The refresh (``engine.kpis.refresh_facts``) re-reads the instances that have audit events since the
@@ -17,8 +18,8 @@ transaction), so no hook in the runtime is needed; the scheduler pass runs it, r
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from datetime import date, datetime, timedelta
-from typing import Any
+from datetime import date, datetime, timedelta, timezone
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import (
     Boolean,
@@ -30,6 +31,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    and_,
     bindparam,
     case,
     delete,
@@ -42,6 +44,9 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from storage.models import AuditEvent, Base, HumanTask, ProcessInstance
+
+if TYPE_CHECKING:
+    from storage.kpi_queries import KpiRules
 
 CHUNK = 400  # instance ids per IN list
 # PostgreSQL sequences may hand out ids to transactions that commit later than a higher id;
@@ -147,6 +152,30 @@ class ActionRollup(Base):
     on_time: Mapped[int] = mapped_column(Integer)
 
 
+class ComplaintRollup(Base):
+    """Complaint figures per UTC day, kept by the refresh (migration 0017): the dashboard sums these
+    rows for the whole days of a period and reads only its partial first and last days from
+    complaint_fact (storage/kpi_queries.py). One row per (basis, kind, process, instance status, day,
+    measure, value): ``basis`` says which date the day is (``received`` or ``closed``), ``measure`` which
+    count ``n`` is (see ``_contributions``), ``value`` the group of counts by value (category, root cause,
+    "csat:nps"). The row with basis ``meta`` names the rules the counts were made with; without it
+    (never built, other rules) the figures are read from complaint_fact alone."""
+    __tablename__ = "complaint_rollup"
+    __table_args__ = (Index("ix_complaint_rollup_kind", "basis", "kind", "day", "instance_status", "measure"),
+                      Index("ix_complaint_rollup_process", "basis", "process_key", "day", "instance_status",
+                            "measure"))
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    basis: Mapped[str] = mapped_column(String(8))
+    kind: Mapped[str] = mapped_column(String(16))
+    process_key: Mapped[str] = mapped_column(String(255))
+    instance_status: Mapped[str] = mapped_column(String(16))
+    day: Mapped[date] = mapped_column(Date)
+    measure: Mapped[str] = mapped_column(String(16))
+    value: Mapped[str | None] = mapped_column(Text)
+    n: Mapped[int] = mapped_column(Integer)
+
+
 class TaskFact(Base):
     __tablename__ = "task_fact"
     __table_args__ = (Index("ix_task_fact_completed", "completed_at", "spec_id"),
@@ -206,9 +235,10 @@ def task_rows(session: Session, instance_ids: list[str]) -> Sequence[Row[Any]]:
 
 
 def replace_facts(session: Session, instance_ids: list[str], facts: list[dict[str, Any]],
-                  actions: list[dict[str, Any]], tasks: list[dict[str, Any]]) -> None:
+                  actions: list[dict[str, Any]], tasks: list[dict[str, Any]], rules: KpiRules | None = None) -> None:
     """Replace the fact rows of the instances by the given ones, keeping the scope copies on action and
-    task rows (kind, process_key, instance_status of their complaint_fact row) and action_rollup."""
+    task rows (kind, process_key, instance_status of their complaint_fact row), action_rollup and, with
+    `rules` (the rollup is current), complaint_rollup's rows of the days the old and new facts count in."""
     by_instance = {f["instance_id"]: f for f in facts}
     for a in actions:
         fact = by_instance[a["instance_id"]]
@@ -216,6 +246,7 @@ def replace_facts(session: Session, instance_ids: list[str], facts: list[dict[st
     for t in tasks:
         t["kind"] = by_instance[t["instance_id"]]["kind"] if t["instance_id"] in by_instance else None
     _roll_actions(session, instance_ids, actions)
+    days = rollup_days(session, instance_ids) | fact_days(facts) if rules is not None else set()
     for table in (ComplaintFact, ActionFact, TaskFact):
         session.execute(delete(table).where(table.instance_id.in_(instance_ids)))
     if facts:
@@ -224,6 +255,8 @@ def replace_facts(session: Session, instance_ids: list[str], facts: list[dict[st
         session.execute(insert(ActionFact), actions)
     if tasks:
         session.execute(insert(TaskFact), tasks)
+    if rules is not None:
+        recount_rollup_days(session, days, rules)
 
 
 def _rollup_rows(session: Session, where: list[Any]) -> Any:
@@ -324,9 +357,9 @@ def mark_refreshed(state: KpiRefreshState, top_audit_id: int, now: datetime) -> 
     state.refreshed_at = now
 
 
-def needs_refresh(session: Session) -> bool:
+def needs_refresh(session: Session, rules: KpiRules) -> bool:
     state = session.get(KpiRefreshState, "facts")
-    if state is None:
+    if state is None or not rollup_current(session, rules):
         return True
     if _dialect(session) != "sqlite":
         return True  # the look-back window (see PG_LOOKBACK) must be re-read
@@ -337,3 +370,141 @@ def refreshed_at(session: Session) -> datetime | None:
     """When the facts were last refreshed (None: never)."""
     state = session.get(KpiRefreshState, "facts")
     return state.refreshed_at if state is not None else None
+
+
+# ---------------------------------------------------------------------------------------- complaint_rollup
+
+ROLLUP_VERSION = 1  # raise when _contributions changes: the next refresh rebuilds the rollup
+_ROLLUP_COLUMNS = (ComplaintFact.kind, ComplaintFact.process_key, ComplaintFact.instance_status,
+                   ComplaintFact.received_at, ComplaintFact.closed_at, ComplaintFact.ack_seconds,
+                   ComplaintFact.close_seconds, ComplaintFact.valid, ComplaintFact.status, ComplaintFact.category,
+                   ComplaintFact.product, ComplaintFact.root_cause, ComplaintFact.effective_first_check,
+                   ComplaintFact.rca_loops, ComplaintFact.csat, ComplaintFact.nps)
+RollupKey = tuple[str, str, str, str, date, str, "str | None"]  # basis, kind, process, status, day, measure, value
+
+
+def rollup_stamp(rules: KpiRules) -> str:
+    """What the rollup's counts depend on besides the facts: its version and the rules it applies."""
+    return f"v{ROLLUP_VERSION}|{rules.rejected_status}|{rules.ack_target_s}"
+
+
+def utc_day(t: datetime) -> date:
+    return t.astimezone(timezone.utc).date()
+
+
+def _contributions(f: Any, rules: KpiRules) -> Iterator[tuple[str, date, str, str | None, int]]:
+    """(basis, UTC day, measure, value, n) that one fact adds to complaint_rollup: the counts behind
+    storage/kpi_queries.py's figures (``received_figures``, ``closed_figures``, ``open_at_end``, trends,
+    Pareto, root causes, satisfaction), under the same names."""
+    day = utc_day(f.received_at)
+    yield "received", day, "n", None, 1
+    if f.ack_seconds is not None:
+        yield "received", day, "acked", None, 1
+        if f.ack_seconds <= rules.ack_target_s:
+            yield "received", day, "ack_within", None, 1
+    if f.valid is False or f.status == rules.rejected_status:
+        yield "received", day, "rejected", None, 1
+    if f.category is not None and f.product is not None and f.valid is not False:
+        yield "received", day, "rec_base", None, 1
+    yield "received", day, "category", f.category, 1
+    if f.root_cause is not None:
+        yield "received", day, "root_cause", f.root_cause, 1
+    if f.closed_at is None:
+        return
+    day = utc_day(f.closed_at)
+    yield "closed", day, "n", None, 1
+    if f.close_seconds is not None:
+        yield "closed", day, "timed", None, 1
+    if f.effective_first_check is not None:
+        yield "closed", day, "checked", None, 1
+        yield "closed", day, "loops", None, f.rca_loops or 0
+        if f.effective_first_check:
+            yield "closed", day, "effective_first", None, 1
+        if (f.rca_loops or 0) > 0:
+            yield "closed", day, "reopened", None, 1
+    if f.closed_at < f.received_at:  # bad data: open_at_end cannot be read from the rollup then
+        yield "closed", day, "before_received", None, 1
+    if f.csat is not None or f.nps is not None:
+        yield "closed", day, "score", f"{'' if f.csat is None else f.csat}:{'' if f.nps is None else f.nps}", 1
+
+
+def _add(counts: dict[RollupKey, int], rows: Any, rules: KpiRules, keep: set[tuple[str, date]] | None) -> None:
+    for f in rows:
+        for basis, day, measure, value, n in _contributions(f, rules):
+            if keep is None or (basis, day) in keep:
+                key = (basis, f.kind, f.process_key, f.instance_status, day, measure, value)
+                counts[key] = counts.get(key, 0) + n
+
+
+def _insert_rollup(session: Session, counts: dict[RollupKey, int]) -> None:
+    rows = [{"basis": b, "kind": k, "process_key": p, "instance_status": st, "day": d, "measure": m, "value": v,
+             "n": n} for (b, k, p, st, d, m, v), n in counts.items() if n]
+    for i in range(0, len(rows), 5000):
+        session.execute(insert(ComplaintRollup), rows[i:i + 5000])
+
+
+def rollup_days(session: Session, instance_ids: list[str]) -> set[tuple[str, date]]:
+    """The (basis, day) rollup rows the instances' current complaint_fact rows count in."""
+    F = ComplaintFact
+    rows = session.execute(select(F.received_at, F.closed_at).where(F.instance_id.in_(instance_ids))).all()
+    return fact_days(rows)
+
+
+def fact_days(facts: Any) -> set[tuple[str, date]]:
+    out = set()
+    for f in facts:
+        received, closed = (f["received_at"], f["closed_at"]) if isinstance(f, dict) else (f[0], f[1])
+        out.add(("received", utc_day(received)))
+        if closed is not None:
+            out.add(("closed", utc_day(closed)))
+    return out
+
+
+def _day_runs(days: list[date]) -> list[tuple[date, date]]:
+    """Sorted days as [first, last + 1) runs of consecutive days."""
+    runs: list[tuple[date, date]] = []
+    for d in days:
+        if runs and runs[-1][1] == d:
+            runs[-1] = (runs[-1][0], d + timedelta(days=1))
+        else:
+            runs.append((d, d + timedelta(days=1)))
+    return runs
+
+
+def utc_midnight(d: date) -> datetime:
+    return datetime(d.year, d.month, d.day, tzinfo=timezone.utc)
+
+
+def recount_rollup_days(session: Session, days: set[tuple[str, date]], rules: KpiRules) -> None:
+    """Recount the rollup rows of these (basis, UTC day)s from complaint_fact: the refresh calls it with the
+    days of the replaced facts, before and after (a day holds a few hundred facts at most)."""
+    R, F = ComplaintRollup, ComplaintFact
+    for basis, column in (("received", F.received_at), ("closed", F.closed_at)):
+        wanted = sorted(d for b, d in days if b == basis)
+        for i in range(0, len(wanted), CHUNK):
+            part = wanted[i:i + CHUNK]
+            session.execute(delete(R).where(R.basis == basis, R.day.in_(part)))
+            counts: dict[RollupKey, int] = {}
+            ranges = [and_(column >= utc_midnight(lo), column < utc_midnight(hi)) for lo, hi in _day_runs(part)]
+            _add(counts, session.execute(select(*_ROLLUP_COLUMNS).where(or_(*ranges))), rules,
+                 {(basis, d) for d in part})
+            _insert_rollup(session, counts)
+
+
+def rebuild_complaint_rollup(session: Session, rules: KpiRules) -> None:
+    """Recount complaint_rollup from all of complaint_fact (first refresh after migration 0017, a full
+    refresh, other rules, bulk loads) and stamp it with the rules."""
+    session.execute(delete(ComplaintRollup))
+    counts: dict[RollupKey, int] = {}
+    _add(counts, session.execute(select(*_ROLLUP_COLUMNS).execution_options(yield_per=5000)), rules, None)
+    _insert_rollup(session, counts)
+    session.execute(insert(ComplaintRollup), [{"basis": "meta", "kind": "", "process_key": "", "instance_status": "",
+                                               "day": date(1970, 1, 1), "measure": "stamp",
+                                               "value": rollup_stamp(rules), "n": 0}])
+
+
+def rollup_current(session: Session, rules: KpiRules) -> bool:
+    """Whether complaint_rollup was built with these rules (and is therefore kept by the refresh)."""
+    R = ComplaintRollup
+    stamp = session.scalar(select(R.value).where(R.basis == "meta", R.measure == "stamp").limit(1))
+    return stamp == rollup_stamp(rules)

@@ -32,10 +32,21 @@ from sqlalchemy import (
     literal_column,
     or_,
     select,
+    union_all,
 )
 from sqlalchemy.orm import Session, aliased
 
-from storage.kpi_facts import ActionFact, ActionRollup, ComplaintFact, TaskFact
+from storage.kpi_facts import (
+    ActionFact,
+    ActionRollup,
+    ComplaintFact,
+    ComplaintRollup,
+    TaskFact,
+    rollup_current,
+    rollup_stamp,
+    utc_day,
+    utc_midnight,
+)
 from storage.models import AuditEvent
 
 LONG_PERIOD_DAYS = 180
@@ -160,7 +171,7 @@ def _scope_copies(fq: FactQuery, fact: Any) -> list[Any] | None:
 
 # ---------------------------------------------------------------------------------------- figures
 
-def received_figures(session: Session, fq: FactQuery, now: datetime) -> list[int]:
+def _received_figures_raw(session: Session, fq: FactQuery, now: datetime) -> list[int]:
     """Cases received in the period: [received, acknowledged, rejected, cancelled, whose acknowledgement
     outcome is known (acknowledged, or received more than the target ago), acknowledged within target,
     recurrence base (valid with category and product)]."""
@@ -179,7 +190,7 @@ def received_figures(session: Session, fq: FactQuery, now: datetime) -> list[int
     return [int(v or 0) for v in row]
 
 
-def received_by_category(session: Session, fq: FactQuery) -> dict[str | None, int]:
+def _received_by_category_raw(session: Session, fq: FactQuery) -> dict[str | None, int]:
     """Cases received in the period per category; long periods walk the index (kind, category,
     received_at) in category order."""
     F = ComplaintFact
@@ -187,17 +198,6 @@ def received_by_category(session: Session, fq: FactQuery) -> dict[str | None, in
     received_in = _in(_plain(session, F.received_at), fq) if fq.long else _in(F.received_at, fq)
     return {c: int(n) for c, n in session.execute(
         select(category, func.count()).where(*_scope(session, fq), received_in).group_by(category))}
-
-
-def trend_counts(session: Session, fq: FactQuery, column: Literal["received_at", "closed_at"],
-                 instants: list[datetime]) -> list[int]:
-    """Cases with `column` in each [instants[i], instants[i + 1]): one statement of range counts over the
-    covering index instead of grouping every row by its local day."""
-    col = getattr(ComplaintFact, column)
-    scope = _scope(session, fq)
-    counts = [select(func.count()).where(*scope, col >= lo, col < hi).scalar_subquery()
-              for lo, hi in zip(instants, instants[1:], strict=False)]
-    return [int(v or 0) for v in session.execute(select(*counts)).one()]
 
 
 def recurrences(session: Session, fq: FactQuery) -> int:
@@ -227,7 +227,7 @@ def recurrences(session: Session, fq: FactQuery) -> int:
                    other_earlier))) or 0
 
 
-def open_at_end(session: Session, fq: FactQuery) -> int:
+def _open_at_end_raw(session: Session, fq: FactQuery) -> int:
     """Cases received before the end of the period and not closed by then (cancelled ones left out)."""
     F = ComplaintFact
     return session.scalar(select(func.count()).select_from(F).where(
@@ -235,7 +235,7 @@ def open_at_end(session: Session, fq: FactQuery) -> int:
         F.instance_status != fq.rules.cancelled)) or 0
 
 
-def closed_figures(session: Session, fq: FactQuery) -> list[int]:
+def _closed_figures_raw(session: Session, fq: FactQuery) -> list[int]:
     """Cases closed in the period: [closed, with a close time, effectiveness checked, effective at the
     first check, RCA loops of the checked ones, checked ones that looped]."""
     F = ComplaintFact
@@ -323,7 +323,7 @@ def action_counts(session: Session, fq: FactQuery, today: date, real_today: date
     return totals
 
 
-def score_pairs(session: Session, fq: FactQuery) -> list[tuple[int | None, int | None, int]]:
+def _score_pairs_raw(session: Session, fq: FactQuery) -> list[tuple[int | None, int | None, int]]:
     """(CSAT, NPS, count) of every instance with a score closed in the period (any kind)."""
     F = ComplaintFact
     keys = (F.csat, F.nps) if fq.long else (_plain(session, F.csat), _plain(session, F.nps))
@@ -334,7 +334,7 @@ def score_pairs(session: Session, fq: FactQuery) -> list[tuple[int | None, int |
         .group_by(*keys))]
 
 
-def nps_counts(session: Session, fq: FactQuery) -> tuple[int, int, int]:
+def _nps_counts_raw(session: Session, fq: FactQuery) -> tuple[int, int, int]:
     """(NPS answers, promoters, detractors) of the instances closed in the period (any kind): the
     dashboard tile's figure for the previous period, read along the closed_at range alone."""
     F, r = ComplaintFact, fq.rules
@@ -353,7 +353,7 @@ def feedback_by_type(session: Session, fq: FactQuery) -> dict[str | None, int]:
         select(F.feedback_type, func.count()).where(*scope, _in(F.received_at, fq)).group_by(F.feedback_type))}
 
 
-def root_causes(session: Session, fq: FactQuery, limit: int = 10) -> list[tuple[str, int]]:
+def _root_causes_raw(session: Session, fq: FactQuery, limit: int = 10) -> list[tuple[str, int]]:
     """The most frequent root causes of the cases received in the period."""
     F = ComplaintFact
     root = F.root_cause if fq.long else _plain(session, F.root_cause)
@@ -423,6 +423,223 @@ def distinct_values(session: Session, column: str) -> list[str]:
     step = select(select(func.min(later.c[column])).where(later.c[column] > seed.c.v).scalar_subquery())
     distinct = seed.union_all(step.where(seed.c.v.is_not(None)))
     return list(session.scalars(select(distinct.c.v).where(distinct.c.v.is_not(None))))
+
+
+# ---------------------------------------------------------------------------------------- rollup reads
+# The figures of a period without filters other than the process: the whole UTC days of the period
+# summed from complaint_rollup (storage/kpi_facts.py, kept by the refresh), its partial first and last
+# days read from complaint_fact by the `_..._raw` functions above. Any other query, or a rollup not
+# (yet) built with these rules, reads complaint_fact alone: the same figures, slower.
+
+def _rolled(session: Session, fq: FactQuery) -> bool:
+    if any(getattr(fq, name) for name in FILTER_COLUMNS):
+        return False
+    cache = session.info.setdefault("complaint_rollup", {})
+    stamp = rollup_stamp(fq.rules)
+    if stamp not in cache:
+        cache[stamp] = rollup_current(session, fq.rules)
+    return bool(cache[stamp])
+
+
+def _day_after_or_at(t: datetime) -> date:
+    """The first UTC day starting at or after t."""
+    d = utc_day(t)
+    return d if utc_midnight(d) == t else d + timedelta(days=1)
+
+
+def _whole_days(start: datetime, end: datetime) -> tuple[date, date] | None:
+    """[first, last) UTC days lying wholly in [start, end), None when there is none."""
+    first, last = _day_after_or_at(start), utc_day(end)
+    return (first, last) if first < last else None
+
+
+def _part(fq: FactQuery, start: datetime, end: datetime) -> FactQuery:
+    """fq over [start, end) (less than a day: read as a short period)."""
+    return replace(fq, start=start, end=end, from_date=start.date(), to_date=start.date())
+
+
+def _edges(fq: FactQuery, first: date, last: date) -> list[FactQuery]:
+    """fq over the parts of its period before day `first` and from day `last` on."""
+    out = []
+    if fq.start < utc_midnight(first):
+        out.append(_part(fq, fq.start, utc_midnight(first)))
+    if utc_midnight(last) < fq.end:
+        out.append(_part(fq, utc_midnight(last), fq.end))
+    return out
+
+
+def _rollup_scope(fq: FactQuery, case: bool = True) -> list[Any]:
+    """Rollup rows of the cases the case KPIs count (`case`), or of every kind (satisfaction)."""
+    R = ComplaintRollup
+    if fq.process:
+        return [R.process_key == fq.process, R.kind.in_(fq.rules.kinds)]
+    return [R.kind == fq.rules.case_kind] if case else []
+
+
+def _sums(session: Session, fq: FactQuery, basis: str, first: date | None, last: date, measures: Sequence[str],
+          case: bool = True) -> dict[tuple[bool, str, str | None], int]:
+    """{(cancelled, measure, value): n} summed over the rollup days [first, last) (first None: from the start)."""
+    R = ComplaintRollup
+    cancelled = R.instance_status == fq.rules.cancelled
+    where = [R.basis == basis, *_rollup_scope(fq, case), R.day < last, R.measure.in_(measures)]
+    if first is not None:
+        where.append(R.day >= first)
+    rows = session.execute(select(cancelled, R.measure, R.value, func.sum(R.n)).where(*where)
+                           .group_by(cancelled, R.measure, R.value))
+    return {(bool(c), m, v): int(n or 0) for c, m, v, n in rows}
+
+
+def _total(sums: dict[tuple[bool, str, str | None], int], measure: str, cancelled: bool | None = None) -> int:
+    return sum(n for (c, m, _v), n in sums.items() if m == measure and (cancelled is None or c == cancelled))
+
+
+def received_figures(session: Session, fq: FactQuery, now: datetime) -> list[int]:
+    """Cases received in the period: [received, acknowledged, rejected, cancelled, whose acknowledgement
+    outcome is known (acknowledged, or received more than the target ago), acknowledged within target,
+    recurrence base (valid with category and product)]. Rolled days end before `now` minus the target
+    (whose unacknowledged cases are all known to have missed it)."""
+    days = _whole_days(fq.start, min(fq.end, now - timedelta(seconds=fq.rules.ack_target_s))) \
+        if _rolled(session, fq) else None
+    if days is None:
+        return _received_figures_raw(session, fq, now)
+    s = _sums(session, fq, "received", *days, ("n", "acked", "rejected", "ack_within", "rec_base"))
+    out = [_total(s, "n"), _total(s, "acked"), _total(s, "rejected"), _total(s, "n", True),
+           _total(s, "n", False), _total(s, "ack_within", False), _total(s, "rec_base")]
+    for part in _edges(fq, *days):
+        out = [a + b for a, b in zip(out, _received_figures_raw(session, part, now), strict=True)]
+    return out
+
+
+def received_by_category(session: Session, fq: FactQuery) -> dict[str | None, int]:
+    """Cases received in the period per category."""
+    days = _whole_days(fq.start, fq.end) if _rolled(session, fq) else None
+    if days is None:
+        return _received_by_category_raw(session, fq)
+    out: dict[str | None, int] = {}
+    for (_c, _m, category), n in _sums(session, fq, "received", *days, ("category",)).items():
+        out[category] = out.get(category, 0) + n
+    for part in _edges(fq, *days):
+        for category, n in _received_by_category_raw(session, part).items():
+            out[category] = out.get(category, 0) + n
+    return {c: n for c, n in out.items() if n}
+
+
+def _range_counts(session: Session, fq: FactQuery, column: Literal["received_at", "closed_at"],
+                  ranges: list[tuple[datetime, datetime]]) -> list[int]:
+    """Cases with `column` in each [lo, hi) of `ranges`: one statement of range counts over the covering index."""
+    if not ranges:
+        return []
+    col = getattr(ComplaintFact, column)
+    scope = _scope(session, fq)
+    counts = [select(func.count()).where(*scope, col >= lo, col < hi).scalar_subquery() for lo, hi in ranges]
+    return [int(v or 0) for v in session.execute(select(*counts)).one()]
+
+
+def trend_counts(session: Session, fq: FactQuery, column: Literal["received_at", "closed_at"],
+                 instants: list[datetime]) -> list[int]:
+    """Cases with `column` in each [instants[i], instants[i + 1]): the whole UTC days of each bucket from
+    the rollup (one statement per day), the rest as range counts over the covering index."""
+    buckets = list(zip(instants, instants[1:], strict=False))
+    span = _whole_days(instants[0], instants[-1]) if _rolled(session, fq) and buckets else None
+    if span is None:
+        return _range_counts(session, fq, column, buckets)
+    R = ComplaintRollup
+    per_day = dict(session.execute(
+        select(R.day, func.sum(R.n)).where(R.basis == column.removesuffix("_at"), *_rollup_scope(fq), R.day >= span[0],
+                                           R.day < span[1], R.measure == "n").group_by(R.day)).all())
+    out, raw = [], []
+    for lo, hi in buckets:
+        days = _whole_days(lo, hi)
+        if days is None:
+            out.append(0)
+            raw.append((len(out) - 1, lo, hi))
+            continue
+        first, last = days
+        out.append(sum(int(n or 0) for d, n in per_day.items() if first <= d < last))
+        for part in _edges(replace(fq, start=lo, end=hi), first, last):
+            raw.append((len(out) - 1, part.start, part.end))
+    for (i, _lo, _hi), n in zip(raw, _range_counts(session, fq, column, [(lo, hi) for _i, lo, hi in raw]),
+                                strict=True):
+        out[i] += n
+    return out
+
+
+def open_at_end(session: Session, fq: FactQuery) -> int:
+    """Cases received before the end of the period and not closed by then (cancelled ones left out):
+    those received before it less those closed before it, unless a case was closed before it was received."""
+    last = utc_day(fq.end) if _rolled(session, fq) else None
+    if last is None:
+        return _open_at_end_raw(session, fq)
+    received = _sums(session, fq, "received", None, last, ("n",))
+    closed = _sums(session, fq, "closed", None, last, ("n", "before_received"))
+    if _total(closed, "before_received"):
+        return _open_at_end_raw(session, fq)
+    F = ComplaintFact
+    scope = [*_scope(session, fq), F.instance_status != fq.rules.cancelled]
+    since = utc_midnight(last)
+    late_received, late_closed = session.execute(select(
+        select(func.count()).where(*scope, F.received_at >= since, F.received_at < fq.end).scalar_subquery(),
+        select(func.count()).where(*scope, F.closed_at >= since, F.closed_at < fq.end,
+                                   F.received_at < fq.end).scalar_subquery())).one()
+    return _total(received, "n", False) + int(late_received or 0) - _total(closed, "n", False) - int(late_closed or 0)
+
+
+def closed_figures(session: Session, fq: FactQuery) -> list[int]:
+    """Cases closed in the period: [closed, with a close time, effectiveness checked, effective at the
+    first check, RCA loops of the checked ones, checked ones that looped]."""
+    days = _whole_days(fq.start, fq.end) if _rolled(session, fq) else None
+    if days is None:
+        return _closed_figures_raw(session, fq)
+    names = ("n", "timed", "checked", "effective_first", "loops", "reopened")
+    s = _sums(session, fq, "closed", *days, names)
+    out = [_total(s, name) for name in names]
+    for part in _edges(fq, *days):
+        out = [a + b for a, b in zip(out, _closed_figures_raw(session, part), strict=True)]
+    return out
+
+
+def score_pairs(session: Session, fq: FactQuery) -> list[tuple[int | None, int | None, int]]:
+    """(CSAT, NPS, count) of every instance with a score closed in the period (any kind)."""
+    days = _whole_days(fq.start, fq.end) if _rolled(session, fq) else None
+    if days is None:
+        return _score_pairs_raw(session, fq)
+    out = []
+    for (_c, _m, pair), n in _sums(session, fq, "closed", *days, ("score",), case=False).items():
+        csat, nps = (pair or ":").split(":")
+        out.append((int(csat) if csat else None, int(nps) if nps else None, n))
+    for part in _edges(fq, *days):
+        out.extend(_score_pairs_raw(session, part))
+    return out
+
+
+def nps_counts(session: Session, fq: FactQuery) -> tuple[int, int, int]:
+    """(NPS answers, promoters, detractors) of the instances closed in the period (any kind)."""
+    if not _rolled(session, fq):
+        return _nps_counts_raw(session, fq)
+    r, answers, promoters, detractors = fq.rules, 0, 0, 0
+    for _csat, nps, n in score_pairs(session, fq):
+        if nps is not None:
+            answers += n
+            promoters += n if nps >= r.promoter_min else 0
+            detractors += n if nps <= r.detractor_max else 0
+    return answers, promoters, detractors
+
+
+def root_causes(session: Session, fq: FactQuery, limit: int = 10) -> list[tuple[str, int]]:
+    """The most frequent root causes of the cases received in the period (ties in the database's order)."""
+    days = _whole_days(fq.start, fq.end) if _rolled(session, fq) else None
+    if days is None:
+        return _root_causes_raw(session, fq, limit)
+    R, F = ComplaintRollup, ComplaintFact
+    parts = [select(R.value.label("root"), R.n.label("n")).where(
+        R.basis == "received", *_rollup_scope(fq), R.day >= days[0], R.day < days[1], R.measure == "root_cause")]
+    for part in _edges(fq, *days):
+        parts.append(select(F.root_cause.label("root"), literal(1).label("n")).where(
+            *_scope(session, part), _in(F.received_at, part), F.root_cause.is_not(None)))
+    u = union_all(*parts).subquery("u") if len(parts) > 1 else parts[0].subquery("u")
+    total = func.sum(u.c.n)
+    stmt = select(u.c.root, total).group_by(u.c.root).order_by(total.desc(), u.c.root).limit(limit)
+    return [(rc, int(n)) for rc, n in session.execute(stmt).all()]
 
 
 # ---------------------------------------------------------------------------------------- listings
