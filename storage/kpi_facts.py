@@ -35,13 +35,15 @@ from sqlalchemy import (
     bindparam,
     case,
     delete,
+    exists,
     func,
     insert,
     or_,
     select,
+    tuple_,
     update,
 )
-from sqlalchemy.orm import Mapped, Session, mapped_column
+from sqlalchemy.orm import Mapped, Session, aliased, mapped_column
 
 from storage.models import AuditEvent, Base, HumanTask, ProcessInstance
 
@@ -156,17 +158,18 @@ class ComplaintRollup(Base):
     """Complaint figures per UTC day, kept by the refresh (migration 0017): the dashboard sums these
     rows for the whole days of a period and reads only its partial first and last days from
     complaint_fact (storage/kpi_queries.py). One row per (basis, kind, process, instance status, day,
-    measure, value): ``basis`` says which date the day is (``received`` or ``closed``), ``measure`` which
+    measure, value): ``basis`` says which date the day is (``received`` or ``closed``; ``received/month``
+    and ``closed/month`` sum a month's days, ``day`` its first), ``measure`` which
     count ``n`` is (see ``_contributions``), ``value`` the group of counts by value (category, root cause,
     "csat:nps"). The row with basis ``meta`` names the rules the counts were made with; without it
     (never built, other rules) the figures are read from complaint_fact alone."""
     __tablename__ = "complaint_rollup"
-    __table_args__ = (Index("ix_complaint_rollup_kind", "basis", "kind", "day", "instance_status", "measure"),
-                      Index("ix_complaint_rollup_process", "basis", "process_key", "day", "instance_status",
-                            "measure"))
+    __table_args__ = (Index("ix_complaint_rollup_kind", "basis", "kind", "measure", "day", "instance_status"),
+                      Index("ix_complaint_rollup_process", "basis", "process_key", "measure", "day", "instance_status"),
+                      Index("ix_complaint_rollup_measure", "basis", "measure", "day"))
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    basis: Mapped[str] = mapped_column(String(8))
+    basis: Mapped[str] = mapped_column(String(16))
     kind: Mapped[str] = mapped_column(String(16))
     process_key: Mapped[str] = mapped_column(String(255))
     instance_status: Mapped[str] = mapped_column(String(16))
@@ -246,7 +249,12 @@ def replace_facts(session: Session, instance_ids: list[str], facts: list[dict[st
     for t in tasks:
         t["kind"] = by_instance[t["instance_id"]]["kind"] if t["instance_id"] in by_instance else None
     _roll_actions(session, instance_ids, actions)
-    days = rollup_days(session, instance_ids) | fact_days(facts) if rules is not None else set()
+    days, groups, before = set(), set(), {}
+    if rules is not None:
+        days = rollup_days(session, instance_ids) | fact_days(facts)
+        groups = _groups(session, instance_ids) | {(f["kind"], f["category"], f["product"]) for f in facts
+                                                   if f["category"] is not None and f["product"] is not None}
+        before = _first_closures(session, groups)
     for table in (ComplaintFact, ActionFact, TaskFact):
         session.execute(delete(table).where(table.instance_id.in_(instance_ids)))
     if facts:
@@ -256,7 +264,8 @@ def replace_facts(session: Session, instance_ids: list[str], facts: list[dict[st
     if tasks:
         session.execute(insert(TaskFact), tasks)
     if rules is not None:
-        recount_rollup_days(session, days, rules)
+        recount_rollup_days(session, days | _recurrence_days(session, before, _first_closures(session, groups)),
+                            rules)
 
 
 def _rollup_rows(session: Session, where: list[Any]) -> Any:
@@ -380,6 +389,19 @@ _ROLLUP_COLUMNS = (ComplaintFact.kind, ComplaintFact.process_key, ComplaintFact.
                    ComplaintFact.close_seconds, ComplaintFact.valid, ComplaintFact.status, ComplaintFact.category,
                    ComplaintFact.product, ComplaintFact.root_cause, ComplaintFact.effective_first_check,
                    ComplaintFact.rca_loops, ComplaintFact.csat, ComplaintFact.nps)
+
+
+def closed_earlier(fact: Any = ComplaintFact) -> Any:
+    """SQL: another case of the same kind, category and product was closed before `fact` was received
+    (what makes a valid case a recurrence); one index seek per case (ix_complaint_fact_first_closed)."""
+    earlier = aliased(ComplaintFact)
+    return exists().where(earlier.kind == fact.kind, earlier.category == fact.category,
+                          earlier.product == fact.product, earlier.instance_id != fact.instance_id,
+                          earlier.closed_at < fact.received_at)
+
+
+def _rollup_rows(*where: Any) -> Any:
+    return select(*_ROLLUP_COLUMNS, closed_earlier().label("recurs")).where(*where)
 RollupKey = tuple[str, str, str, str, date, str, "str | None"]  # basis, kind, process, status, day, measure, value
 
 
@@ -406,6 +428,8 @@ def _contributions(f: Any, rules: KpiRules) -> Iterator[tuple[str, date, str, st
         yield "received", day, "rejected", None, 1
     if f.category is not None and f.product is not None and f.valid is not False:
         yield "received", day, "rec_base", None, 1
+        if f.recurs:
+            yield "received", day, "recurrence", None, 1
     yield "received", day, "category", f.category, 1
     if f.root_cause is not None:
         yield "received", day, "root_cause", f.root_cause, 1
@@ -476,8 +500,9 @@ def utc_midnight(d: date) -> datetime:
 
 
 def recount_rollup_days(session: Session, days: set[tuple[str, date]], rules: KpiRules) -> None:
-    """Recount the rollup rows of these (basis, UTC day)s from complaint_fact: the refresh calls it with the
-    days of the replaced facts, before and after (a day holds a few hundred facts at most)."""
+    """Recount the rollup rows of these (basis, UTC day)s from complaint_fact, then their months from the
+    days: the refresh calls it with the days of the replaced facts, before and after (a day holds a few
+    hundred facts at most)."""
     R, F = ComplaintRollup, ComplaintFact
     for basis, column in (("received", F.received_at), ("closed", F.closed_at)):
         wanted = sorted(d for b, d in days if b == basis)
@@ -486,9 +511,27 @@ def recount_rollup_days(session: Session, days: set[tuple[str, date]], rules: Kp
             session.execute(delete(R).where(R.basis == basis, R.day.in_(part)))
             counts: dict[RollupKey, int] = {}
             ranges = [and_(column >= utc_midnight(lo), column < utc_midnight(hi)) for lo, hi in _day_runs(part)]
-            _add(counts, session.execute(select(*_ROLLUP_COLUMNS).where(or_(*ranges))), rules,
+            _add(counts, session.execute(_rollup_rows(or_(*ranges))), rules,
                  {(basis, d) for d in part})
             _insert_rollup(session, counts)
+    months = {(basis, d.replace(day=1)) for basis, d in days}
+    for basis, month in sorted(months):
+        session.execute(delete(R).where(R.basis == f"{basis}/month", R.day == month))
+        following = (month + timedelta(days=31)).replace(day=1)
+        counts = {}
+        for row in session.execute(select(R.kind, R.process_key, R.instance_status, R.measure, R.value, R.n).where(
+                R.basis == basis, R.day >= month, R.day < following)):
+            key = (f"{basis}/month", row.kind, row.process_key, row.instance_status, month, row.measure, row.value)
+            counts[key] = counts.get(key, 0) + row.n
+        _insert_rollup(session, counts)
+
+
+def _by_month(counts: dict[RollupKey, int]) -> dict[RollupKey, int]:
+    out: dict[RollupKey, int] = {}
+    for (basis, kind, process_key, status, day, measure, value), n in counts.items():
+        key = (f"{basis}/month", kind, process_key, status, day.replace(day=1), measure, value)
+        out[key] = out.get(key, 0) + n
+    return out
 
 
 def rebuild_complaint_rollup(session: Session, rules: KpiRules) -> None:
@@ -496,8 +539,9 @@ def rebuild_complaint_rollup(session: Session, rules: KpiRules) -> None:
     refresh, other rules, bulk loads) and stamp it with the rules."""
     session.execute(delete(ComplaintRollup))
     counts: dict[RollupKey, int] = {}
-    _add(counts, session.execute(select(*_ROLLUP_COLUMNS).execution_options(yield_per=5000)), rules, None)
+    _add(counts, session.execute(_rollup_rows().execution_options(yield_per=5000)), rules, None)
     _insert_rollup(session, counts)
+    _insert_rollup(session, _by_month(counts))
     session.execute(insert(ComplaintRollup), [{"basis": "meta", "kind": "", "process_key": "", "instance_status": "",
                                                "day": date(1970, 1, 1), "measure": "stamp",
                                                "value": rollup_stamp(rules), "n": 0}])
@@ -508,3 +552,48 @@ def rollup_current(session: Session, rules: KpiRules) -> bool:
     R = ComplaintRollup
     stamp = session.scalar(select(R.value).where(R.basis == "meta", R.measure == "stamp").limit(1))
     return stamp == rollup_stamp(rules)
+
+
+def _groups(session: Session, instance_ids: list[str]) -> set[tuple[str, str, str]]:
+    """(kind, category, product) of the instances' current facts with both."""
+    F = ComplaintFact
+    return {tuple(r) for r in session.execute(select(F.kind, F.category, F.product).where(
+        F.instance_id.in_(instance_ids), F.category.is_not(None), F.product.is_not(None)))}  # type: ignore[misc]
+
+
+def _first_closures(session: Session, groups: set[tuple[str, str, str]]) -> dict[tuple[str, str, str], list[Any]]:
+    """The two earliest closures of each (kind, category, product) group (fewer when fewer are closed)."""
+    F = ComplaintFact
+    out: dict[tuple[str, str, str], list[Any]] = {g: [] for g in groups}
+    ordered = sorted(groups)
+    for i in range(0, len(ordered), CHUNK):
+        rows = session.execute(select(F.kind, F.category, F.product, F.closed_at).where(
+            tuple_(F.kind, F.category, F.product).in_(ordered[i:i + CHUNK]), F.closed_at.is_not(None))
+            .order_by(F.kind, F.category, F.product, F.closed_at))
+        for kind, category, product, closed in rows:
+            firsts = out[(kind, category, product)]
+            if len(firsts) < 2:
+                firsts.append(closed)
+    return out
+
+
+def _recurrence_days(session: Session, before: dict[tuple[str, str, str], list[Any]],
+                     after: dict[tuple[str, str, str], list[Any]]) -> set[tuple[str, date]]:
+    """Received days of other cases whose recurrence the replaced facts may have changed: a case is one
+    when a closure of another case of its group precedes its receipt, so only cases received between a
+    group's old and new earliest (or second earliest, for the case that is the earliest) closure can change."""
+    F = ComplaintFact
+    days: set[tuple[str, date]] = set()
+    for group, old in before.items():
+        new = after.get(group, [])
+        for i in range(2):
+            a, b = (old[i] if i < len(old) else None), (new[i] if i < len(new) else None)
+            if a == b:
+                continue
+            lo = min(t for t in (a, b) if t is not None)
+            hi = None if a is None or b is None else max(a, b)
+            where = [F.kind == group[0], F.category == group[1], F.product == group[2], F.received_at >= lo]
+            if hi is not None:
+                where.append(F.received_at <= hi)
+            days |= {("received", utc_day(t)) for t in session.scalars(select(F.received_at).where(*where))}
+    return days

@@ -26,7 +26,6 @@ from sqlalchemy import (
     and_,
     case,
     cast,
-    exists,
     func,
     literal,
     literal_column,
@@ -34,7 +33,7 @@ from sqlalchemy import (
     select,
     union_all,
 )
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy.orm import Session
 
 from storage.kpi_facts import (
     ActionFact,
@@ -42,6 +41,7 @@ from storage.kpi_facts import (
     ComplaintFact,
     ComplaintRollup,
     TaskFact,
+    closed_earlier,
     rollup_current,
     rollup_stamp,
     utc_day,
@@ -202,6 +202,21 @@ def _received_by_category_raw(session: Session, fq: FactQuery) -> dict[str | Non
 
 def recurrences(session: Session, fq: FactQuery) -> int:
     """Valid cases received in the period whose (kind, category, product) equals that of an earlier case
+    that was already closed when they arrived: the rollup's whole days, the partial ones case by case."""
+    days = _whole_days(fq.start, fq.end) if _rolled(session, fq) else None
+    if days is None:
+        return _recurrences_raw(session, fq)
+    F = ComplaintFact
+    out = _total(_sums(session, fq, "received", *days, ("recurrence",)), "recurrence")
+    for part in _edges(fq, *days):
+        out += session.scalar(select(func.count()).select_from(F).where(
+            *_scope(session, part), _in(F.received_at, part), F.category.is_not(None), F.product.is_not(None),
+            or_(F.valid.is_(None), F.valid.is_(True)), closed_earlier())) or 0
+    return out
+
+
+def _recurrences_raw(session: Session, fq: FactQuery) -> int:
+    """Valid cases received in the period whose (kind, category, product) equals that of an earlier case
     that was already closed when they arrived.
 
     The earliest closure per (kind, category, product) is computed once (an index scan); then per group
@@ -214,10 +229,7 @@ def recurrences(session: Session, fq: FactQuery) -> int:
         firsts_where.append(F.kind == fq.rules.case_kind)
     firsts = (select(F.kind, F.category, F.product, func.min(F.closed_at).label("first_closed"))
               .where(*firsts_where).group_by(F.kind, F.category, F.product).subquery("firsts"))
-    earlier = aliased(ComplaintFact)
-    other_earlier = exists().where(earlier.category == F.category, earlier.product == F.product,
-                                   earlier.kind == F.kind, earlier.instance_id != F.instance_id,
-                                   earlier.closed_at < F.received_at)
+    other_earlier = closed_earlier()
     return session.scalar(
         select(func.count()).select_from(firsts).join(F, and_(
             F.kind == firsts.c.kind, F.category == firsts.c.category, F.product == firsts.c.product,
@@ -476,17 +488,34 @@ def _rollup_scope(fq: FactQuery, case: bool = True) -> list[Any]:
     return [R.kind == fq.rules.case_kind] if case else []
 
 
+def _pieces(basis: str, first: date | None, last: date) -> list[tuple[str, date | None, date]]:
+    """The rollup rows covering the days [first, last) (first None: from the start): (basis, from, to) with
+    the whole months from the month rows and the days around them from the day rows."""
+    after = last.replace(day=1)
+    if first is None:
+        return [(f"{basis}/month", None, after), (basis, after, last)]
+    before = first if first.day == 1 else (first.replace(day=28) + timedelta(days=4)).replace(day=1)
+    if before >= after:
+        return [(basis, first, last)]
+    return [(basis, first, before), (f"{basis}/month", before, after), (basis, after, last)]
+
+
 def _sums(session: Session, fq: FactQuery, basis: str, first: date | None, last: date, measures: Sequence[str],
           case: bool = True) -> dict[tuple[bool, str, str | None], int]:
     """{(cancelled, measure, value): n} summed over the rollup days [first, last) (first None: from the start)."""
     R = ComplaintRollup
     cancelled = R.instance_status == fq.rules.cancelled
-    where = [R.basis == basis, *_rollup_scope(fq, case), R.day < last, R.measure.in_(measures)]
-    if first is not None:
-        where.append(R.day >= first)
-    rows = session.execute(select(cancelled, R.measure, R.value, func.sum(R.n)).where(*where)
-                           .group_by(cancelled, R.measure, R.value))
-    return {(bool(c), m, v): int(n or 0) for c, m, v, n in rows}
+    out: dict[tuple[bool, str, str | None], int] = {}
+    for piece, lo, hi in _pieces(basis, first, last):
+        if lo is not None and lo >= hi:
+            continue
+        where = [R.basis == piece, *_rollup_scope(fq, case), R.measure.in_(measures), R.day < hi]
+        if lo is not None:
+            where.append(R.day >= lo)
+        for c, m, v, n in session.execute(select(cancelled, R.measure, R.value, func.sum(R.n)).where(*where)
+                                          .group_by(cancelled, R.measure, R.value)):
+            out[(bool(c), m, v)] = out.get((bool(c), m, v), 0) + int(n or 0)
+    return out
 
 
 def _total(sums: dict[tuple[bool, str, str | None], int], measure: str, cancelled: bool | None = None) -> int:
@@ -580,7 +609,7 @@ def open_at_end(session: Session, fq: FactQuery) -> int:
     late_received, late_closed = session.execute(select(
         select(func.count()).where(*scope, F.received_at >= since, F.received_at < fq.end).scalar_subquery(),
         select(func.count()).where(*scope, F.closed_at >= since, F.closed_at < fq.end,
-                                   F.received_at < fq.end).scalar_subquery())).one()
+                                   _plain(session, F.received_at) < fq.end).scalar_subquery())).one()
     return _total(received, "n", False) + int(late_received or 0) - _total(closed, "n", False) - int(late_closed or 0)
 
 
@@ -632,7 +661,8 @@ def root_causes(session: Session, fq: FactQuery, limit: int = 10) -> list[tuple[
         return _root_causes_raw(session, fq, limit)
     R, F = ComplaintRollup, ComplaintFact
     parts = [select(R.value.label("root"), R.n.label("n")).where(
-        R.basis == "received", *_rollup_scope(fq), R.day >= days[0], R.day < days[1], R.measure == "root_cause")]
+        R.basis == piece, *_rollup_scope(fq), R.measure == "root_cause", R.day >= lo, R.day < hi)
+        for piece, lo, hi in _pieces("received", *days) if lo is not None and lo < hi]
     for part in _edges(fq, *days):
         parts.append(select(F.root_cause.label("root"), literal(1).label("n")).where(
             *_scope(session, part), _in(F.received_at, part), F.root_cause.is_not(None)))
