@@ -400,7 +400,7 @@ def closed_earlier(fact: Any = ComplaintFact) -> Any:
                           earlier.closed_at < fact.received_at)
 
 
-def _rollup_rows(*where: Any) -> Any:
+def _complaint_rows(*where: Any) -> Any:
     return select(*_ROLLUP_COLUMNS, closed_earlier().label("recurs")).where(*where)
 RollupKey = tuple[str, str, str, str, date, str, "str | None"]  # basis, kind, process, status, day, measure, value
 
@@ -511,7 +511,7 @@ def recount_rollup_days(session: Session, days: set[tuple[str, date]], rules: Kp
             session.execute(delete(R).where(R.basis == basis, R.day.in_(part)))
             counts: dict[RollupKey, int] = {}
             ranges = [and_(column >= utc_midnight(lo), column < utc_midnight(hi)) for lo, hi in _day_runs(part)]
-            _add(counts, session.execute(_rollup_rows(or_(*ranges))), rules,
+            _add(counts, session.execute(_complaint_rows(or_(*ranges))), rules,
                  {(basis, d) for d in part})
             _insert_rollup(session, counts)
     months = {(basis, d.replace(day=1)) for basis, d in days}
@@ -539,7 +539,7 @@ def rebuild_complaint_rollup(session: Session, rules: KpiRules) -> None:
     refresh, other rules, bulk loads) and stamp it with the rules."""
     session.execute(delete(ComplaintRollup))
     counts: dict[RollupKey, int] = {}
-    _add(counts, session.execute(_rollup_rows().execution_options(yield_per=5000)), rules, None)
+    _add(counts, session.execute(_complaint_rows().execution_options(yield_per=5000)), rules, None)
     _insert_rollup(session, counts)
     _insert_rollup(session, _by_month(counts))
     session.execute(insert(ComplaintRollup), [{"basis": "meta", "kind": "", "process_key": "", "instance_status": "",
