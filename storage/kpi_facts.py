@@ -17,6 +17,7 @@ transaction), so no hook in the runtime is needed; the scheduler pass runs it, r
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections.abc import Iterator, Sequence
 from datetime import date, datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
@@ -405,6 +406,16 @@ def _complaint_rows(*where: Any) -> Any:
 RollupKey = tuple[str, str, str, str, date, str, "str | None"]  # basis, kind, process, status, day, measure, value
 
 
+# value buckets of the acknowledgement / close times (seconds) counted per day, so a percentile's rank is
+# found in the counts and only its bucket's values are read: below 0, [0, 1), then four per doubling
+SECOND_EDGES = (0.0, *(2 ** (i / 4) for i in range(4 * 40)))
+
+
+def seconds_bucket(seconds: float) -> int:
+    """The bucket of a time: values in [SECOND_EDGES[b - 1], SECOND_EDGES[b]) are in bucket b."""
+    return bisect_right(SECOND_EDGES, seconds)
+
+
 def rollup_stamp(rules: KpiRules) -> str:
     """What the rollup's counts depend on besides the facts: its version and the rules it applies."""
     return f"v{ROLLUP_VERSION}|{rules.rejected_status}|{rules.ack_target_s}"
@@ -422,6 +433,7 @@ def _contributions(f: Any, rules: KpiRules) -> Iterator[tuple[str, date, str, st
     yield "received", day, "n", None, 1
     if f.ack_seconds is not None:
         yield "received", day, "acked", None, 1
+        yield "received", day, "ack_bucket", str(seconds_bucket(f.ack_seconds)), 1
         if f.ack_seconds <= rules.ack_target_s:
             yield "received", day, "ack_within", None, 1
     if f.valid is False or f.status == rules.rejected_status:
@@ -439,6 +451,7 @@ def _contributions(f: Any, rules: KpiRules) -> Iterator[tuple[str, date, str, st
     yield "closed", day, "n", None, 1
     if f.close_seconds is not None:
         yield "closed", day, "timed", None, 1
+        yield "closed", day, "close_bucket", str(seconds_bucket(f.close_seconds)), 1
     if f.effective_first_check is not None:
         yield "closed", day, "checked", None, 1
         yield "closed", day, "loops", None, f.rca_loops or 0

@@ -36,6 +36,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 
 from storage.kpi_facts import (
+    SECOND_EDGES,
     ActionFact,
     ActionRollup,
     ComplaintFact,
@@ -44,6 +45,7 @@ from storage.kpi_facts import (
     closed_earlier,
     rollup_current,
     rollup_stamp,
+    seconds_bucket,
     utc_day,
     utc_midnight,
 )
@@ -263,6 +265,53 @@ def _closed_figures_raw(session: Session, fq: FactQuery) -> list[int]:
 
 def percentiles(session: Session, fq: FactQuery, value: Literal["ack", "close"], n: int,
                 ps: Sequence[float] = (0.5, 0.9)) -> list[float | None]:
+    """Percentiles `ps` of the acknowledgement or close times (seconds) of the cases received resp. closed
+    in the period, `n` of them with a value; exact (linear interpolation between the closest ranks, as
+    PostgreSQL's percentile_cont). The rollup's value buckets of the whole days and the partial days' values
+    say in which bucket each rank lies; only the period's values in that bucket are read."""
+    days = _whole_days(fq.start, fq.end) if n and _rolled(session, fq) else None
+    if days is None:
+        return _percentiles_raw(session, fq, value, n, ps)
+    F = ComplaintFact
+    column, date_column = (F.ack_seconds, F.received_at) if value == "ack" else (F.close_seconds, F.closed_at)
+    counts: dict[int, int] = {}
+    for (_c, _m, bucket), count in _sums(session, fq, date_column.key.removesuffix("_at"), *days,
+                                         (f"{value}_bucket",)).items():
+        counts[int(bucket or 0)] = counts.get(int(bucket or 0), 0) + count
+    for part in _edges(fq, *days):
+        for v in session.scalars(select(column).where(*_scope(session, part), _in(date_column, part),
+                                                      column.is_not(None))):
+            counts[seconds_bucket(v)] = counts.get(seconds_bucket(v), 0) + 1
+    if sum(counts.values()) != n:
+        return _percentiles_raw(session, fq, value, n, ps)
+    read: dict[int, list[float]] = {}
+
+    def at(rank: int) -> float:
+        below = 0
+        for bucket in sorted(counts):
+            if rank < below + counts[bucket]:
+                if bucket not in read:  # along the index (kind, value, date): the bucket's range only
+                    where = [*_scope(session, fq), _in(_plain(session, date_column), fq), column.is_not(None)]
+                    if bucket > 0:
+                        where.append(column >= SECOND_EDGES[bucket - 1])
+                    if bucket < len(SECOND_EDGES):
+                        where.append(column < SECOND_EDGES[bucket])
+                    read[bucket] = [float(v) for v in session.scalars(select(column).where(*where).order_by(column))]
+                return read[bucket][rank - below]
+            below += counts[bucket]
+        raise IndexError(rank)
+
+    out: list[float | None] = []
+    for p in ps:
+        k = (n - 1) * p
+        lo = math.floor(k)
+        frac = k - lo
+        out.append(at(lo) + (at(lo + 1) - at(lo)) * frac if frac else at(lo))
+    return out
+
+
+def _percentiles_raw(session: Session, fq: FactQuery, value: Literal["ack", "close"], n: int,
+                     ps: Sequence[float] = (0.5, 0.9)) -> list[float | None]:
     """Percentiles `ps` of the acknowledgement or close times (seconds) of the cases received resp. closed
     in the period, `n` of them with a value; exact (linear interpolation between the closest ranks,
     PostgreSQL percentile_cont).

@@ -12,7 +12,8 @@ import pytest
 from sqlalchemy import delete, select
 
 from engine.kpi_rules import RULES
-from engine.kpis import KpiQuery, compute, glance
+from engine.kpis import KpiQuery, compute, fact_query, glance
+from storage import kpi_queries as kq
 from storage.kpi_facts import ComplaintRollup, rebuild_complaint_rollup, replace_facts, rollup_current
 
 NOW = datetime(2026, 6, 15, 9, 30, tzinfo=UTC)
@@ -63,7 +64,12 @@ def _figures(db) -> list[dict]:
     out = []
     for q in _queries():
         k = compute(db, q, now=NOW)
-        out.append({"k": k, "glance": glance(db, q, k, now=NOW)})
+        with db.read() as s:  # unrounded, as the queries give them
+            fq = fact_query(q)
+            n_ack, n_close = kq.received_figures(s, fq, NOW)[1], kq.closed_figures(s, fq)[1]
+            exact = [kq.percentiles(s, fq, "ack", n_ack, (0, 0.1, 0.5, 0.9, 0.95, 1)),
+                     kq.percentiles(s, fq, "close", n_close, (0, 0.1, 0.5, 0.9, 0.95, 1))]
+        out.append({"k": k, "glance": glance(db, q, k, now=NOW), "percentiles": exact})
     return out
 
 
