@@ -268,7 +268,7 @@ def percentiles(session: Session, fq: FactQuery, value: Literal["ack", "close"],
     """Percentiles `ps` of the acknowledgement or close times (seconds) of the cases received resp. closed
     in the period, `n` of them with a value; exact (linear interpolation between the closest ranks, as
     PostgreSQL's percentile_cont). The rollup's value buckets of the whole days and the partial days' values
-    say in which bucket each rank lies; only the period's values in that bucket are read."""
+    say in which bucket each rank lies; the index is walked from that bucket's lower edge only."""
     days = _whole_days(fq.start, fq.end) if n and _rolled(session, fq) else None
     if days is None:
         return _percentiles_raw(session, fq, value, n, ps)
@@ -284,29 +284,22 @@ def percentiles(session: Session, fq: FactQuery, value: Literal["ack", "close"],
             counts[seconds_bucket(v)] = counts.get(seconds_bucket(v), 0) + 1
     if sum(counts.values()) != n:
         return _percentiles_raw(session, fq, value, n, ps)
-    read: dict[int, list[float]] = {}
-
-    def at(rank: int) -> float:
-        below = 0
-        for bucket in sorted(counts):
-            if rank < below + counts[bucket]:
-                if bucket not in read:  # along the index (kind, value, date): the bucket's range only
-                    where = [*_scope(session, fq), _in(_plain(session, date_column), fq), column.is_not(None)]
-                    if bucket > 0:
-                        where.append(column >= SECOND_EDGES[bucket - 1])
-                    if bucket < len(SECOND_EDGES):
-                        where.append(column < SECOND_EDGES[bucket])
-                    read[bucket] = [float(v) for v in session.scalars(select(column).where(*where).order_by(column))]
-                return read[bucket][rank - below]
-            below += counts[bucket]
-        raise IndexError(rank)
-
     out: list[float | None] = []
     for p in ps:
         k = (n - 1) * p
         lo = math.floor(k)
         frac = k - lo
-        out.append(at(lo) + (at(lo + 1) - at(lo)) * frac if frac else at(lo))
+        below = 0
+        for bucket in sorted(counts):  # the bucket of rank lo; walk the index from its lower edge
+            if lo < below + counts[bucket]:
+                break
+            below += counts[bucket]
+        where = [*_scope(session, fq), _in(_plain(session, date_column), fq), column.is_not(None)]
+        if bucket > 0:
+            where.append(column >= SECOND_EDGES[bucket - 1])
+        values = [float(v) for v in session.scalars(select(column).where(*where).order_by(column)
+                                                    .offset(lo - below).limit(2 if frac else 1))]
+        out.append(values[0] + (values[1] - values[0]) * frac if frac else values[0])
     return out
 
 
