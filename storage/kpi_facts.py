@@ -8,6 +8,7 @@ The dashboard never loads workflow state: it aggregates these narrow, indexed ta
 * ``task_fact``: one row per human task (created → completed), for the bottleneck view.
 * ``action_rollup``: actions per (kind, process, instance status, due date).
 * ``complaint_rollup``: complaint figures per UTC day of receipt / closure (the dashboard's year).
+* ``step_rollup``: completed human tasks per step and UTC day of completion.
 * ``kpi_refresh_state``: the audit-event cursor of the incremental refresh.
 
 The refresh (``engine.kpis.refresh_facts``) re-reads the instances that have audit events since the
@@ -180,6 +181,24 @@ class ComplaintRollup(Base):
     n: Mapped[int] = mapped_column(Integer)
 
 
+class StepRollup(Base):
+    """Completed human tasks per (kind, process, step, name, UTC day of completion), kept by the refresh
+    with complaint_rollup (migration 0017): the dashboard's step times for the whole days of a period."""
+    __tablename__ = "step_rollup"
+    __table_args__ = (Index("ix_step_rollup_kind", "kind", "day"), Index("ix_step_rollup_process", "process_key", "day"))
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    process_key: Mapped[str] = mapped_column(String(255))
+    spec_id: Mapped[str] = mapped_column(String(255))
+    name: Mapped[str] = mapped_column(String(255))
+    day: Mapped[date] = mapped_column(Date)
+    completed: Mapped[int] = mapped_column(Integer)
+    seconds_sum: Mapped[float] = mapped_column(Float)
+    seconds_n: Mapped[int] = mapped_column(Integer)
+    seconds_max: Mapped[float | None] = mapped_column(Float)
+
+
 class TaskFact(Base):
     __tablename__ = "task_fact"
     __table_args__ = (Index("ix_task_fact_completed", "completed_at", "spec_id"),
@@ -250,9 +269,11 @@ def replace_facts(session: Session, instance_ids: list[str], facts: list[dict[st
     for t in tasks:
         t["kind"] = by_instance[t["instance_id"]]["kind"] if t["instance_id"] in by_instance else None
     _roll_actions(session, instance_ids, actions)
-    days, groups, before = set(), set(), {}
+    days, groups, before, steps = set(), set(), {}, set()
     if rules is not None:
         days = rollup_days(session, instance_ids) | fact_days(facts)
+        steps = _step_days(session, instance_ids) | {utc_day(t["completed_at"]) for t in tasks
+                                                     if t["state"] == "completed" and t["completed_at"] is not None}
         groups = _groups(session, instance_ids) | {(f["kind"], f["category"], f["product"]) for f in facts
                                                    if f["category"] is not None and f["product"] is not None}
         before = _first_closures(session, groups)
@@ -267,6 +288,7 @@ def replace_facts(session: Session, instance_ids: list[str], facts: list[dict[st
     if rules is not None:
         recount_rollup_days(session, days | _recurrence_days(session, before, _first_closures(session, groups)),
                             rules)
+        recount_step_days(session, steps)
 
 
 def _rollup_rows(session: Session, where: list[Any]) -> Any:
@@ -548,16 +570,56 @@ def _by_month(counts: dict[RollupKey, int]) -> dict[RollupKey, int]:
 
 
 def rebuild_complaint_rollup(session: Session, rules: KpiRules) -> None:
-    """Recount complaint_rollup from all of complaint_fact (first refresh after migration 0017, a full
-    refresh, other rules, bulk loads) and stamp it with the rules."""
+    """Recount complaint_rollup from all of complaint_fact and step_rollup from task_fact (first refresh
+    after migration 0017, a full refresh, other rules, bulk loads) and stamp them with the rules."""
     session.execute(delete(ComplaintRollup))
     counts: dict[RollupKey, int] = {}
     _add(counts, session.execute(_complaint_rows().execution_options(yield_per=5000)), rules, None)
     _insert_rollup(session, counts)
     _insert_rollup(session, _by_month(counts))
+    recount_step_days(session, None)
     session.execute(insert(ComplaintRollup), [{"basis": "meta", "kind": "", "process_key": "", "instance_status": "",
                                                "day": date(1970, 1, 1), "measure": "stamp",
                                                "value": rollup_stamp(rules), "n": 0}])
+
+
+def _step_days(session: Session, instance_ids: list[str]) -> set[date]:
+    T = TaskFact
+    return {utc_day(t) for t in session.scalars(select(T.completed_at).where(
+        T.instance_id.in_(instance_ids), T.state == "completed", T.completed_at.is_not(None)))}
+
+
+def _step_rows(session: Session, where: list[Any]) -> list[dict[str, Any]]:
+    """step_rollup rows counted from the completed task_fact rows with a kind copy matching `where`."""
+    T = TaskFact
+    counts: dict[tuple[Any, ...], list[Any]] = {}
+    for t in session.execute(select(T.kind, T.process_key, T.spec_id, T.name, T.completed_at, T.seconds).where(
+            *where, T.state == "completed", T.kind.is_not(None), T.completed_at.is_not(None))):
+        c = counts.setdefault((t.kind, t.process_key, t.spec_id, t.name, utc_day(t.completed_at)), [0, 0.0, 0, None])
+        c[0] += 1
+        if t.seconds is not None:
+            c[1] += t.seconds
+            c[2] += 1
+            c[3] = t.seconds if c[3] is None else max(c[3], t.seconds)
+    return [{"kind": k, "process_key": p, "spec_id": sp, "name": nm, "day": d, "completed": c[0], "seconds_sum": c[1],
+             "seconds_n": c[2], "seconds_max": c[3]} for (k, p, sp, nm, d), c in counts.items()]
+
+
+def recount_step_days(session: Session, days: set[date] | None) -> None:
+    """Recount step_rollup for these UTC days of completion (None: all of it) from task_fact."""
+    T, S = TaskFact, StepRollup
+    if days is None:
+        session.execute(delete(S))
+        rows = _step_rows(session, [])
+    else:
+        if not days:
+            return
+        wanted = sorted(days)
+        session.execute(delete(S).where(S.day.in_(wanted)))
+        rows = _step_rows(session, [or_(*[and_(T.completed_at >= utc_midnight(lo), T.completed_at < utc_midnight(hi))
+                                          for lo, hi in _day_runs(wanted)])])
+    for i in range(0, len(rows), 5000):
+        session.execute(insert(S), rows[i:i + 5000])
 
 
 def rollup_current(session: Session, rules: KpiRules) -> bool:

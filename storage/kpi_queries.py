@@ -41,6 +41,7 @@ from storage.kpi_facts import (
     ActionRollup,
     ComplaintFact,
     ComplaintRollup,
+    StepRollup,
     TaskFact,
     closed_earlier,
     rollup_current,
@@ -429,8 +430,22 @@ def step_times(session: Session, fq: FactQuery) -> dict[tuple[str, str], dict[st
     waiting = select(T.process_key, T.spec_id, func.max(T.name), func.count()).where(T.state.in_(("open", "claimed")))
     copies = _scope_copies(fq, T)
     variants = []
-    if copies is not None:
-        variants.append((done.where(*copies), waiting.where(*copies)))
+    if copies is not None:  # the rows with the kind copy: whole days from step_rollup, the rest from task_fact
+        days = _whole_days(fq.start, fq.end) if _rolled(session, fq) else None
+        if days is None:
+            variants.append((done.where(*copies), waiting.where(*copies)))
+        else:
+            S = StepRollup
+            scope_s = [S.process_key == fq.process] if fq.process else [S.kind == fq.rules.case_kind]
+            variants.append((select(S.process_key, S.spec_id, func.max(S.name), func.sum(S.completed),
+                                    func.sum(S.seconds_sum), func.sum(S.seconds_n), func.max(S.seconds_max))
+                             .where(*scope_s, S.day >= days[0], S.day < days[1]).group_by(S.process_key, S.spec_id),
+                             waiting.where(*copies)))
+            for part in _edges(fq, *days):
+                edge = select(T.process_key, T.spec_id, func.max(T.name), func.count(), func.sum(T.seconds),
+                              func.count(T.seconds), func.max(T.seconds)).where(
+                    T.state == "completed", _in(T.completed_at, part), *copies).group_by(T.process_key, T.spec_id)
+                variants.append((edge, None))
         joined = [T.kind.is_(None)]
     else:
         joined = []
@@ -447,6 +462,8 @@ def step_times(session: Session, fq: FactQuery) -> dict[tuple[str, str], dict[st
             s["counted"] += int(counted or 0)
             if longest is not None:
                 s["max"] = longest if s["max"] is None else max(s["max"], longest)
+        if waiting_q is None:
+            continue
         for key, spec, name, n in session.execute(waiting_q.group_by(T.process_key, T.spec_id)):
             s = steps.setdefault((key, spec), {"name": name, "completed": 0, "sum": 0.0, "counted": 0, "max": None,
                                                "open": 0})

@@ -1,7 +1,9 @@
 """complaint_rollup (storage/kpi_facts.py): the figures read through it equal those read from the facts
 alone, for periods with partial first and last days in several time zones, week and month trends, a
 process or a category chosen; and the rollup kept by the refresh (fact rows replaced in rounds, closures
-moved so that other cases become or stop being recurrences) equals one counted from scratch."""
+moved so that other cases become or stop being recurrences, tasks completed) equals one counted from
+scratch. Step times are compared as the dashboard shows them (hours, rounded): sums of seconds added in
+another order may differ in their last bits."""
 
 from __future__ import annotations
 
@@ -14,7 +16,13 @@ from sqlalchemy import delete, select
 from engine.kpi_rules import RULES
 from engine.kpis import KpiQuery, compute, fact_query, glance
 from storage import kpi_queries as kq
-from storage.kpi_facts import ComplaintRollup, rebuild_complaint_rollup, replace_facts, rollup_current
+from storage.kpi_facts import (
+    ComplaintRollup,
+    StepRollup,
+    rebuild_complaint_rollup,
+    replace_facts,
+    rollup_current,
+)
 
 NOW = datetime(2026, 6, 15, 9, 30, tzinfo=UTC)
 PROCESSES = (("complaint_to_improvement", "complaint"), ("customer_feedback", "feedback"),
@@ -43,6 +51,22 @@ def _fact(rng: random.Random, i: int, bad_data: bool) -> dict:
             "root_cause": rng.choice(["Late carrier", "late carrier", "Wrong label", "Ä umlaut", None]),
             "csat": rng.choice([None, 1, 3, 5]), "nps": rng.choice([None, 0, 6, 7, 9, 10]),
             "survey_status": None, "feedback_type": rng.choice(["praise", None])}
+
+
+def _tasks(rng: random.Random, fact: dict) -> list[dict]:
+    out = []
+    for j, (spec, name) in enumerate(rng.sample([("acknowledge", "Acknowledge"), ("triage", "Triage"),
+                                                 ("rca_analyse", "Find the root cause")], 2)):
+        created = fact["received_at"] + timedelta(hours=rng.uniform(0, 30))
+        state = rng.choice(["completed", "completed", "open", "claimed", "cancelled"])
+        completed = created + timedelta(seconds=rng.uniform(60, 9 * 86400)) if state != "open" else None
+        if completed is not None and completed > NOW:
+            completed, state = None, "open"
+        out.append({"task_id": f"{fact['instance_id']}-{j}", "instance_id": fact["instance_id"],
+                    "process_key": fact["process_key"], "spec_id": spec, "name": name, "state": state,
+                    "created_at": created, "completed_at": completed,
+                    "seconds": (completed - created).total_seconds() if state == "completed" else None})
+    return out
 
 
 def _queries() -> list[KpiQuery]:
@@ -74,10 +98,14 @@ def _figures(db) -> list[dict]:
 
 
 def _rollup_rows(db) -> list[tuple]:
-    R = ComplaintRollup
+    R, S = ComplaintRollup, StepRollup
     with db.read() as s:
-        return sorted(s.execute(select(R.basis, R.kind, R.process_key, R.instance_status, R.day, R.measure,
-                                       R.value, R.n)).all(), key=repr)
+        complaints = s.execute(select(R.basis, R.kind, R.process_key, R.instance_status, R.day, R.measure, R.value,
+                                      R.n)).all()
+        steps = [(*r[:-3], round(r[-3], 3), *r[-2:]) for r in s.execute(  # a sum of seconds: up to its rounding
+            select(S.kind, S.process_key, S.spec_id, S.name, S.day, S.completed, S.seconds_sum, S.seconds_n,
+                   S.seconds_max))]
+    return sorted(complaints, key=repr) + sorted(steps, key=repr)
 
 
 @pytest.mark.parametrize("bad_data", [False, True])
@@ -85,7 +113,7 @@ def test_rollup_figures_equal_the_facts(db, bad_data):
     rng = random.Random(15 + bad_data)
     facts = [_fact(rng, i, bad_data) for i in range(400)]
     with db.write() as s:
-        replace_facts(s, [f["instance_id"] for f in facts], facts, [], [])
+        replace_facts(s, [f["instance_id"] for f in facts], facts, [], [t for f in facts for t in _tasks(rng, f)])
         rebuild_complaint_rollup(s, RULES)
     # the refresh's rounds: cases closed, reopened, re-received, dropped; some become the first closure
     # of their group, which changes whether later cases of the group are recurrences
@@ -99,7 +127,8 @@ def test_rollup_figures_equal_the_facts(db, bad_data):
             if rng.random() > 0.1:  # else no longer tracked
                 replaced.append(g)
         with db.write() as s:
-            replace_facts(s, [f["instance_id"] for f in changed], replaced, [], [], RULES)
+            replace_facts(s, [f["instance_id"] for f in changed], replaced, [],
+                          [t for f in replaced for t in _tasks(rng, f)], RULES)
         facts = [f for f in facts if f["instance_id"] not in {c["instance_id"] for c in changed}] + replaced
     kept_by_refresh = _rollup_rows(db)
     with db.read() as s:
@@ -111,4 +140,6 @@ def test_rollup_figures_equal_the_facts(db, bad_data):
     with db.write() as s:  # without the stamp the figures are read from complaint_fact alone
         s.execute(delete(ComplaintRollup).where(ComplaintRollup.basis == "meta"))
     assert _figures(db) == rolled
-    assert rolled[0]["k"]["complaints"]["received"] > 100 and rolled[0]["k"]["effectiveness"]["recurrences"] > 0
+    year = rolled[0]["k"]
+    assert year["complaints"]["received"] > 100 and year["effectiveness"]["recurrences"] > 0
+    assert {s["spec_id"] for s in year["bottlenecks"] if s["completed"]} == {"acknowledge", "triage", "rca_analyse"}
