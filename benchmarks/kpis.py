@@ -1,8 +1,10 @@
 """`pdcaflow bench kpis`: the dashboard for one year over N closed complaints and 3N actions.
 
 Fact rows are inserted directly in bulk (driving 100,000 instances through the engine would take
-hours); the timed part is the full dashboard page (GET /dashboard for the year, signed in as a
-quality lead through the Flask test client): facts refresh check, every KPI query, charts, template.
+hours), then the rollups are counted from them as the first refresh after an upgrade does; the timed
+part is the full dashboard page (GET /dashboard for the year, signed in as a quality lead through the
+Flask test client): sign-in check, every KPI query (this year and the tiles' previous year), charts,
+heat map, filter options, template — what the user waits for, less the network.
 """
 
 from __future__ import annotations

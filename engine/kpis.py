@@ -6,8 +6,8 @@ pair), the two rows around each percentile, and the listings of exports and the 
 Python. The process-specific rules (which process is which kind of case, what counts as acknowledged,
 closed, rejected) are in engine/kpi_rules.py and are passed to the queries.
 
-Reading never writes: the facts are brought up to date by ``refresh_facts``, which the scheduler pass
-runs (engine/scheduler.py); tests and ``pdcaflow demo`` call it before reading figures.
+Reading never writes: the facts and their rollups are brought up to date by ``refresh_facts``, which
+the scheduler pass runs (engine/scheduler.py); tests and ``pdcaflow demo`` call it before reading figures.
 
 Conventions (documented in the README):
 * A period is a range of local dates in the configured time zone (``PDCAFLOW_TIMEZONE``), ``to``

@@ -9,6 +9,12 @@ uses the first closure per category and product); trend buckets are range counts
 the period come from ``action_rollup`` and steps/actions are scoped by columns copied onto their facts
 (rows without the copies are joined). On SQLite, long periods read GROUP BYs and percentiles from
 indexes in key/value order (no sort), short ones from the date indexes (see ``FactQuery.long``/``_plain``).
+
+Issue 15 (the same year in ≤ 300 ms): without filters other than the process, the figures sum the
+rollups kept by the refresh (``complaint_rollup``, ``step_rollup`` in storage/kpi_facts.py) for the
+period's whole UTC days (whole months from month rows) and read only the partial first and last days
+from the facts (see "rollup reads"); percentiles find their rank's value bucket in the rollup and walk
+the index from there. The ``_..._raw`` functions are the figures from the facts alone.
 """
 
 from __future__ import annotations
