@@ -270,12 +270,13 @@ def replace_facts(session: Session, instance_ids: list[str], facts: list[dict[st
         t["kind"] = by_instance[t["instance_id"]]["kind"] if t["instance_id"] in by_instance else None
     _roll_actions(session, instance_ids, actions)
     days, groups, before, steps = set(), set(), {}, set()
-    if rules is not None:
-        days = rollup_days(session, instance_ids) | fact_days(facts)
-        steps = _step_days(session, instance_ids) | {utc_day(t["completed_at"]) for t in tasks
-                                                     if t["state"] == "completed" and t["completed_at"] is not None}
-        groups = _groups(session, instance_ids) | {(f["kind"], f["category"], f["product"]) for f in facts
-                                                   if f["category"] is not None and f["product"] is not None}
+    if rules is not None:  # only what changes for the rollups is recounted (a refresh mostly rewrites equal rows)
+        changed, changed_tasks = _changes(session, instance_ids, facts, tasks)
+        days = fact_days(changed)
+        groups = {(f["kind"], f["category"], f["product"]) for f in changed
+                  if f["category"] is not None and f["product"] is not None}
+        steps = {utc_day(t["completed_at"]) for t in changed_tasks
+                 if t["state"] == "completed" and t["completed_at"] is not None}
         before = _first_closures(session, groups)
     for table in (ComplaintFact, ActionFact, TaskFact):
         session.execute(delete(table).where(table.instance_id.in_(instance_ids)))
@@ -502,20 +503,13 @@ def _insert_rollup(session: Session, counts: dict[RollupKey, int]) -> None:
         session.execute(insert(ComplaintRollup), rows[i:i + 5000])
 
 
-def rollup_days(session: Session, instance_ids: list[str]) -> set[tuple[str, date]]:
-    """The (basis, day) rollup rows the instances' current complaint_fact rows count in."""
-    F = ComplaintFact
-    rows = session.execute(select(F.received_at, F.closed_at).where(F.instance_id.in_(instance_ids))).all()
-    return fact_days(rows)
-
-
-def fact_days(facts: Any) -> set[tuple[str, date]]:
+def fact_days(facts: list[dict[str, Any]]) -> set[tuple[str, date]]:
+    """The (basis, day) rollup rows the facts count in."""
     out = set()
     for f in facts:
-        received, closed = (f["received_at"], f["closed_at"]) if isinstance(f, dict) else (f[0], f[1])
-        out.add(("received", utc_day(received)))
-        if closed is not None:
-            out.add(("closed", utc_day(closed)))
+        out.add(("received", utc_day(f["received_at"])))
+        if f["closed_at"] is not None:
+            out.add(("closed", utc_day(f["closed_at"])))
     return out
 
 
@@ -583,12 +577,6 @@ def rebuild_complaint_rollup(session: Session, rules: KpiRules) -> None:
                                                "value": rollup_stamp(rules), "n": 0}])
 
 
-def _step_days(session: Session, instance_ids: list[str]) -> set[date]:
-    T = TaskFact
-    return {utc_day(t) for t in session.scalars(select(T.completed_at).where(
-        T.instance_id.in_(instance_ids), T.state == "completed", T.completed_at.is_not(None)))}
-
-
 def _step_rows(session: Session, where: list[Any]) -> list[dict[str, Any]]:
     """step_rollup rows counted from the completed task_fact rows with a kind copy matching `where`."""
     T = TaskFact
@@ -629,11 +617,22 @@ def rollup_current(session: Session, rules: KpiRules) -> bool:
     return stamp == rollup_stamp(rules)
 
 
-def _groups(session: Session, instance_ids: list[str]) -> set[tuple[str, str, str]]:
-    """(kind, category, product) of the instances' current facts with both."""
-    F = ComplaintFact
-    return {tuple(r) for r in session.execute(select(F.kind, F.category, F.product).where(
-        F.instance_id.in_(instance_ids), F.category.is_not(None), F.product.is_not(None)))}  # type: ignore[misc]
+_FACT_KEYS = ("instance_id", *(c.key for c in _ROLLUP_COLUMNS))
+_TASK_KEYS = ("task_id", "kind", "process_key", "spec_id", "name", "state", "completed_at", "seconds")
+
+
+def _changes(session: Session, instance_ids: list[str], facts: list[dict[str, Any]],
+             tasks: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The instances' complaint_fact and task_fact rows, old and new, that differ in a column the rollups
+    count (as dicts of those columns): only their days and groups need recounting."""
+    F, T = ComplaintFact, TaskFact
+    out = []
+    for keys, table, rows in ((_FACT_KEYS, F, facts), (_TASK_KEYS, T, tasks)):
+        old = {tuple(r) for r in session.execute(select(*(getattr(table, k) for k in keys))
+                                                 .where(table.instance_id.in_(instance_ids)))}
+        new = {tuple(row.get(k) for k in keys) for row in rows}
+        out.append([dict(zip(keys, r, strict=True)) for r in old ^ new])
+    return out[0], out[1]
 
 
 def _first_closures(session: Session, groups: set[tuple[str, str, str]]) -> dict[tuple[str, str, str], list[Any]]:
