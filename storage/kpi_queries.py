@@ -548,8 +548,8 @@ def _edges(fq: FactQuery, first: date, last: date) -> list[FactQuery]:
 def _rollup_scope(fq: FactQuery, case: bool = True) -> list[Any]:
     """Rollup rows of the cases the case KPIs count (`case`), or of every kind (satisfaction)."""
     R = ComplaintRollup
-    if fq.process:
-        return [R.process_key == fq.process, R.kind.in_(fq.rules.kinds)]
+    if fq.process:  # as _scope and _filter_conditions
+        return [R.process_key == fq.process, *([R.kind.in_(fq.rules.kinds)] if case else [])]
     return [R.kind == fq.rules.case_kind] if case else []
 
 
