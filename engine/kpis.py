@@ -6,8 +6,8 @@ pair), the two rows around each percentile, and the listings of exports and the 
 Python. The process-specific rules (which process is which kind of case, what counts as acknowledged,
 closed, rejected) are in engine/kpi_rules.py and are passed to the queries.
 
-Reading never writes: the facts are brought up to date by ``refresh_facts``, which the scheduler pass
-runs (engine/scheduler.py); tests and ``pdcaflow demo`` call it before reading figures.
+Reading never writes: the facts and their rollups are brought up to date by ``refresh_facts``, which
+the scheduler pass runs (engine/scheduler.py); tests and ``pdcaflow demo`` call it before reading figures.
 
 Conventions (documented in the README):
 * A period is a range of local dates in the configured time zone (``PDCAFLOW_TIMEZONE``), ``to``
@@ -137,13 +137,14 @@ def refresh_facts(db: Database, *, full: bool = False, now: datetime | None = No
     now = now or clock.now()
     if not full:
         with db.read() as session:
-            if not kpi_facts.needs_refresh(session):
+            if not kpi_facts.needs_refresh(session, RULES):
                 return 0
     try:
         with db.write() as session:
             state = kpi_facts.lock_refresh_state(session)
             top = kpi_facts.last_audit_id(session)
             count = 0
+            rolled = not full and kpi_facts.rollup_current(session, RULES)  # else rebuilt once at the end
             for ids in kpi_facts.chunks(kpi_facts.changed_instances(session, state, full=full)):
                 facts, actions = [], []
                 task_rows = kpi_facts.task_rows(session, ids)
@@ -156,8 +157,10 @@ def refresh_facts(db: Database, *, full: bool = False, now: datetime | None = No
                         facts.append(fact)
                         actions.extend(with_actual_work(acts, tasks_of.get(r.id, [])))
                 tasks = [task_fact(t) for t in task_rows]
-                kpi_facts.replace_facts(session, ids, facts, actions, tasks)
+                kpi_facts.replace_facts(session, ids, facts, actions, tasks, RULES if rolled else None)
                 count += len(facts)
+            if not rolled:
+                kpi_facts.rebuild_complaint_rollup(session, RULES)
             kpi_facts.mark_refreshed(state, top, now)
             return count
     except IntegrityError:

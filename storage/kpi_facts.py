@@ -7,6 +7,8 @@ The dashboard never loads workflow state: it aggregates these narrow, indexed ta
 * ``action_fact``: one row per corrective action of every RCA round.
 * ``task_fact``: one row per human task (created → completed), for the bottleneck view.
 * ``action_rollup``: actions per (kind, process, instance status, due date).
+* ``complaint_rollup``: complaint figures per UTC day of receipt / closure (the dashboard's year).
+* ``step_rollup``: completed human tasks per step and UTC day of completion.
 * ``kpi_refresh_state``: the audit-event cursor of the incremental refresh.
 
 The refresh (``engine.kpis.refresh_facts``) re-reads the instances that have audit events since the
@@ -16,9 +18,10 @@ transaction), so no hook in the runtime is needed; the scheduler pass runs it, r
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections.abc import Iterator, Sequence
-from datetime import date, datetime, timedelta
-from typing import Any
+from datetime import date, datetime, timedelta, timezone
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import (
     Boolean,
@@ -30,18 +33,24 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    and_,
     bindparam,
     case,
     delete,
+    exists,
     func,
     insert,
     or_,
     select,
+    tuple_,
     update,
 )
-from sqlalchemy.orm import Mapped, Session, mapped_column
+from sqlalchemy.orm import Mapped, Session, aliased, mapped_column
 
 from storage.models import AuditEvent, Base, HumanTask, ProcessInstance
+
+if TYPE_CHECKING:
+    from storage.kpi_queries import KpiRules
 
 CHUNK = 400  # instance ids per IN list
 # PostgreSQL sequences may hand out ids to transactions that commit later than a higher id;
@@ -147,6 +156,49 @@ class ActionRollup(Base):
     on_time: Mapped[int] = mapped_column(Integer)
 
 
+class ComplaintRollup(Base):
+    """Complaint figures per UTC day, kept by the refresh (migration 0017): the dashboard sums these
+    rows for the whole days of a period and reads only its partial first and last days from
+    complaint_fact (storage/kpi_queries.py). One row per (basis, kind, process, instance status, day,
+    measure, value): ``basis`` says which date the day is (``received`` or ``closed``; ``received/month``
+    and ``closed/month`` sum a month's days, ``day`` its first), ``measure`` which
+    count ``n`` is (see ``_contributions``), ``value`` the group of counts by value (category, root cause,
+    "csat:nps"). The row with basis ``meta`` names the rules the counts were made with; without it
+    (never built, other rules) the figures are read from complaint_fact alone."""
+    __tablename__ = "complaint_rollup"
+    __table_args__ = (Index("ix_complaint_rollup_kind", "basis", "kind", "measure", "day", "instance_status"),
+                      Index("ix_complaint_rollup_process", "basis", "process_key", "measure", "day", "instance_status"),
+                      Index("ix_complaint_rollup_measure", "basis", "measure", "day"))
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    basis: Mapped[str] = mapped_column(String(16))
+    kind: Mapped[str] = mapped_column(String(16))
+    process_key: Mapped[str] = mapped_column(String(255))
+    instance_status: Mapped[str] = mapped_column(String(16))
+    day: Mapped[date] = mapped_column(Date)
+    measure: Mapped[str] = mapped_column(String(16))
+    value: Mapped[str | None] = mapped_column(Text)
+    n: Mapped[int] = mapped_column(Integer)
+
+
+class StepRollup(Base):
+    """Completed human tasks per (kind, process, step, name, UTC day of completion), kept by the refresh
+    with complaint_rollup (migration 0017): the dashboard's step times for the whole days of a period."""
+    __tablename__ = "step_rollup"
+    __table_args__ = (Index("ix_step_rollup_kind", "kind", "day"), Index("ix_step_rollup_process", "process_key", "day"))
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    process_key: Mapped[str] = mapped_column(String(255))
+    spec_id: Mapped[str] = mapped_column(String(255))
+    name: Mapped[str] = mapped_column(String(255))
+    day: Mapped[date] = mapped_column(Date)
+    completed: Mapped[int] = mapped_column(Integer)
+    seconds_sum: Mapped[float] = mapped_column(Float)
+    seconds_n: Mapped[int] = mapped_column(Integer)
+    seconds_max: Mapped[float | None] = mapped_column(Float)
+
+
 class TaskFact(Base):
     __tablename__ = "task_fact"
     __table_args__ = (Index("ix_task_fact_completed", "completed_at", "spec_id"),
@@ -206,9 +258,10 @@ def task_rows(session: Session, instance_ids: list[str]) -> Sequence[Row[Any]]:
 
 
 def replace_facts(session: Session, instance_ids: list[str], facts: list[dict[str, Any]],
-                  actions: list[dict[str, Any]], tasks: list[dict[str, Any]]) -> None:
+                  actions: list[dict[str, Any]], tasks: list[dict[str, Any]], rules: KpiRules | None = None) -> None:
     """Replace the fact rows of the instances by the given ones, keeping the scope copies on action and
-    task rows (kind, process_key, instance_status of their complaint_fact row) and action_rollup."""
+    task rows (kind, process_key, instance_status of their complaint_fact row), action_rollup and, with
+    `rules` (the rollup is current), complaint_rollup's rows of the days the old and new facts count in."""
     by_instance = {f["instance_id"]: f for f in facts}
     for a in actions:
         fact = by_instance[a["instance_id"]]
@@ -216,6 +269,15 @@ def replace_facts(session: Session, instance_ids: list[str], facts: list[dict[st
     for t in tasks:
         t["kind"] = by_instance[t["instance_id"]]["kind"] if t["instance_id"] in by_instance else None
     _roll_actions(session, instance_ids, actions)
+    days, groups, before, steps = set(), set(), {}, set()
+    if rules is not None:  # only what changes for the rollups is recounted (a refresh mostly rewrites equal rows)
+        changed, changed_tasks = _changes(session, instance_ids, facts, tasks)
+        days = fact_days(changed)
+        groups = {(f["kind"], f["category"], f["product"]) for f in changed
+                  if f["category"] is not None and f["product"] is not None}
+        steps = {utc_day(t["completed_at"]) for t in changed_tasks
+                 if t["state"] == "completed" and t["completed_at"] is not None}
+        before = _first_closures(session, groups)
     for table in (ComplaintFact, ActionFact, TaskFact):
         session.execute(delete(table).where(table.instance_id.in_(instance_ids)))
     if facts:
@@ -224,6 +286,10 @@ def replace_facts(session: Session, instance_ids: list[str], facts: list[dict[st
         session.execute(insert(ActionFact), actions)
     if tasks:
         session.execute(insert(TaskFact), tasks)
+    if rules is not None:
+        recount_rollup_days(session, days | _recurrence_days(session, before, _first_closures(session, groups)),
+                            rules)
+        recount_step_days(session, steps)
 
 
 def _rollup_rows(session: Session, where: list[Any]) -> Any:
@@ -324,9 +390,9 @@ def mark_refreshed(state: KpiRefreshState, top_audit_id: int, now: datetime) -> 
     state.refreshed_at = now
 
 
-def needs_refresh(session: Session) -> bool:
+def needs_refresh(session: Session, rules: KpiRules) -> bool:
     state = session.get(KpiRefreshState, "facts")
-    if state is None:
+    if state is None or not rollup_current(session, rules):
         return True
     if _dialect(session) != "sqlite":
         return True  # the look-back window (see PG_LOOKBACK) must be re-read
@@ -337,3 +403,271 @@ def refreshed_at(session: Session) -> datetime | None:
     """When the facts were last refreshed (None: never)."""
     state = session.get(KpiRefreshState, "facts")
     return state.refreshed_at if state is not None else None
+
+
+# ---------------------------------------------------------------------------------------- complaint_rollup
+
+ROLLUP_VERSION = 1  # raise when _contributions changes: the next refresh rebuilds the rollup
+_ROLLUP_COLUMNS = (ComplaintFact.kind, ComplaintFact.process_key, ComplaintFact.instance_status,
+                   ComplaintFact.received_at, ComplaintFact.closed_at, ComplaintFact.ack_seconds,
+                   ComplaintFact.close_seconds, ComplaintFact.valid, ComplaintFact.status, ComplaintFact.category,
+                   ComplaintFact.product, ComplaintFact.root_cause, ComplaintFact.effective_first_check,
+                   ComplaintFact.rca_loops, ComplaintFact.csat, ComplaintFact.nps)
+
+
+def closed_earlier(fact: Any = ComplaintFact) -> Any:
+    """SQL: another case of the same kind, category and product was closed before `fact` was received
+    (what makes a valid case a recurrence); one index seek per case (ix_complaint_fact_first_closed)."""
+    earlier = aliased(ComplaintFact)
+    return exists().where(earlier.kind == fact.kind, earlier.category == fact.category,
+                          earlier.product == fact.product, earlier.instance_id != fact.instance_id,
+                          earlier.closed_at < fact.received_at)
+
+
+def _complaint_rows(*where: Any) -> Any:
+    return select(*_ROLLUP_COLUMNS, closed_earlier().label("recurs")).where(*where)
+RollupKey = tuple[str, str, str, str, date, str, "str | None"]  # basis, kind, process, status, day, measure, value
+
+
+# value buckets of the acknowledgement / close times (seconds) counted per day, so a percentile's rank is
+# found in the counts and only its bucket's values are read: below 0, [0, 1), then four per doubling
+SECOND_EDGES = (0.0, *(2 ** (i / 4) for i in range(4 * 40)))
+
+
+def seconds_bucket(seconds: float) -> int:
+    """The bucket of a time: values in [SECOND_EDGES[b - 1], SECOND_EDGES[b]) are in bucket b."""
+    return bisect_right(SECOND_EDGES, seconds)
+
+
+def rollup_stamp(rules: KpiRules) -> str:
+    """What the rollup's counts depend on besides the facts: its version and the rules it applies."""
+    return f"v{ROLLUP_VERSION}|{rules.rejected_status}|{rules.ack_target_s}"
+
+
+def utc_day(t: datetime) -> date:
+    return t.astimezone(timezone.utc).date()
+
+
+def _contributions(f: Any, rules: KpiRules) -> Iterator[tuple[str, date, str, str | None, int]]:
+    """(basis, UTC day, measure, value, n) that one fact adds to complaint_rollup: the counts behind
+    storage/kpi_queries.py's figures (``received_figures``, ``closed_figures``, ``open_at_end``, trends,
+    Pareto, root causes, satisfaction), under the same names."""
+    day = utc_day(f.received_at)
+    yield "received", day, "n", None, 1
+    if f.ack_seconds is not None:
+        yield "received", day, "acked", None, 1
+        yield "received", day, "ack_bucket", str(seconds_bucket(f.ack_seconds)), 1
+        if f.ack_seconds <= rules.ack_target_s:
+            yield "received", day, "ack_within", None, 1
+    if f.valid is False or f.status == rules.rejected_status:
+        yield "received", day, "rejected", None, 1
+    if f.category is not None and f.product is not None and f.valid is not False:
+        yield "received", day, "rec_base", None, 1
+        if f.recurs:
+            yield "received", day, "recurrence", None, 1
+    yield "received", day, "category", f.category, 1
+    if f.root_cause is not None:
+        yield "received", day, "root_cause", f.root_cause, 1
+    if f.closed_at is None:
+        return
+    day = utc_day(f.closed_at)
+    yield "closed", day, "n", None, 1
+    if f.close_seconds is not None:
+        yield "closed", day, "timed", None, 1
+        yield "closed", day, "close_bucket", str(seconds_bucket(f.close_seconds)), 1
+    if f.effective_first_check is not None:
+        yield "closed", day, "checked", None, 1
+        yield "closed", day, "loops", None, f.rca_loops or 0
+        if f.effective_first_check:
+            yield "closed", day, "effective_first", None, 1
+        if (f.rca_loops or 0) > 0:
+            yield "closed", day, "reopened", None, 1
+    if f.closed_at < f.received_at:  # bad data: open_at_end cannot be read from the rollup then
+        yield "closed", day, "before_received", None, 1
+    if f.csat is not None or f.nps is not None:
+        yield "closed", day, "score", f"{'' if f.csat is None else f.csat}:{'' if f.nps is None else f.nps}", 1
+
+
+def _add(counts: dict[RollupKey, int], rows: Any, rules: KpiRules, keep: set[tuple[str, date]] | None) -> None:
+    for f in rows:
+        for basis, day, measure, value, n in _contributions(f, rules):
+            if keep is None or (basis, day) in keep:
+                key = (basis, f.kind, f.process_key, f.instance_status, day, measure, value)
+                counts[key] = counts.get(key, 0) + n
+
+
+def _insert_rollup(session: Session, counts: dict[RollupKey, int]) -> None:
+    rows = [{"basis": b, "kind": k, "process_key": p, "instance_status": st, "day": d, "measure": m, "value": v,
+             "n": n} for (b, k, p, st, d, m, v), n in counts.items() if n]
+    for i in range(0, len(rows), 5000):
+        session.execute(insert(ComplaintRollup), rows[i:i + 5000])
+
+
+def fact_days(facts: list[dict[str, Any]]) -> set[tuple[str, date]]:
+    """The (basis, day) rollup rows the facts count in."""
+    out = set()
+    for f in facts:
+        out.add(("received", utc_day(f["received_at"])))
+        if f["closed_at"] is not None:
+            out.add(("closed", utc_day(f["closed_at"])))
+    return out
+
+
+def _day_runs(days: list[date]) -> list[tuple[date, date]]:
+    """Sorted days as [first, last + 1) runs of consecutive days."""
+    runs: list[tuple[date, date]] = []
+    for d in days:
+        if runs and runs[-1][1] == d:
+            runs[-1] = (runs[-1][0], d + timedelta(days=1))
+        else:
+            runs.append((d, d + timedelta(days=1)))
+    return runs
+
+
+def utc_midnight(d: date) -> datetime:
+    return datetime(d.year, d.month, d.day, tzinfo=timezone.utc)
+
+
+def recount_rollup_days(session: Session, days: set[tuple[str, date]], rules: KpiRules) -> None:
+    """Recount the rollup rows of these (basis, UTC day)s from complaint_fact, then their months from the
+    days: the refresh calls it with the days of the replaced facts, before and after (a day holds a few
+    hundred facts at most)."""
+    R, F = ComplaintRollup, ComplaintFact
+    for basis, column in (("received", F.received_at), ("closed", F.closed_at)):
+        wanted = sorted(d for b, d in days if b == basis)
+        for i in range(0, len(wanted), CHUNK):
+            part = wanted[i:i + CHUNK]
+            session.execute(delete(R).where(R.basis == basis, R.day.in_(part)))
+            counts: dict[RollupKey, int] = {}
+            ranges = [and_(column >= utc_midnight(lo), column < utc_midnight(hi)) for lo, hi in _day_runs(part)]
+            _add(counts, session.execute(_complaint_rows(or_(*ranges))), rules,
+                 {(basis, d) for d in part})
+            _insert_rollup(session, counts)
+    months = {(basis, d.replace(day=1)) for basis, d in days}
+    for basis, month in sorted(months):
+        session.execute(delete(R).where(R.basis == f"{basis}/month", R.day == month))
+        following = (month + timedelta(days=31)).replace(day=1)
+        counts = {}
+        for row in session.execute(select(R.kind, R.process_key, R.instance_status, R.measure, R.value, R.n).where(
+                R.basis == basis, R.day >= month, R.day < following)):
+            key = (f"{basis}/month", row.kind, row.process_key, row.instance_status, month, row.measure, row.value)
+            counts[key] = counts.get(key, 0) + row.n
+        _insert_rollup(session, counts)
+
+
+def _by_month(counts: dict[RollupKey, int]) -> dict[RollupKey, int]:
+    out: dict[RollupKey, int] = {}
+    for (basis, kind, process_key, status, day, measure, value), n in counts.items():
+        key = (f"{basis}/month", kind, process_key, status, day.replace(day=1), measure, value)
+        out[key] = out.get(key, 0) + n
+    return out
+
+
+def rebuild_complaint_rollup(session: Session, rules: KpiRules) -> None:
+    """Recount complaint_rollup from all of complaint_fact and step_rollup from task_fact (first refresh
+    after migration 0017, a full refresh, other rules, bulk loads) and stamp them with the rules."""
+    session.execute(delete(ComplaintRollup))
+    counts: dict[RollupKey, int] = {}
+    _add(counts, session.execute(_complaint_rows().execution_options(yield_per=5000)), rules, None)
+    _insert_rollup(session, counts)
+    _insert_rollup(session, _by_month(counts))
+    recount_step_days(session, None)
+    session.execute(insert(ComplaintRollup), [{"basis": "meta", "kind": "", "process_key": "", "instance_status": "",
+                                               "day": date(1970, 1, 1), "measure": "stamp",
+                                               "value": rollup_stamp(rules), "n": 0}])
+
+
+def _step_rows(session: Session, where: list[Any]) -> list[dict[str, Any]]:
+    """step_rollup rows counted from the completed task_fact rows with a kind copy matching `where`."""
+    T = TaskFact
+    counts: dict[tuple[Any, ...], list[Any]] = {}
+    for t in session.execute(select(T.kind, T.process_key, T.spec_id, T.name, T.completed_at, T.seconds).where(
+            *where, T.state == "completed", T.kind.is_not(None), T.completed_at.is_not(None))):
+        c = counts.setdefault((t.kind, t.process_key, t.spec_id, t.name, utc_day(t.completed_at)), [0, 0.0, 0, None])
+        c[0] += 1
+        if t.seconds is not None:
+            c[1] += t.seconds
+            c[2] += 1
+            c[3] = t.seconds if c[3] is None else max(c[3], t.seconds)
+    return [{"kind": k, "process_key": p, "spec_id": sp, "name": nm, "day": d, "completed": c[0], "seconds_sum": c[1],
+             "seconds_n": c[2], "seconds_max": c[3]} for (k, p, sp, nm, d), c in counts.items()]
+
+
+def recount_step_days(session: Session, days: set[date] | None) -> None:
+    """Recount step_rollup for these UTC days of completion (None: all of it) from task_fact."""
+    T, S = TaskFact, StepRollup
+    if days is None:
+        session.execute(delete(S))
+        rows = _step_rows(session, [])
+    else:
+        if not days:
+            return
+        wanted = sorted(days)
+        session.execute(delete(S).where(S.day.in_(wanted)))
+        rows = _step_rows(session, [or_(*[and_(T.completed_at >= utc_midnight(lo), T.completed_at < utc_midnight(hi))
+                                          for lo, hi in _day_runs(wanted)])])
+    for i in range(0, len(rows), 5000):
+        session.execute(insert(S), rows[i:i + 5000])
+
+
+def rollup_current(session: Session, rules: KpiRules) -> bool:
+    """Whether complaint_rollup was built with these rules (and is therefore kept by the refresh)."""
+    R = ComplaintRollup
+    stamp = session.scalar(select(R.value).where(R.basis == "meta", R.measure == "stamp").limit(1))
+    return stamp == rollup_stamp(rules)
+
+
+_FACT_KEYS = ("instance_id", *(c.key for c in _ROLLUP_COLUMNS))
+_TASK_KEYS = ("task_id", "kind", "process_key", "spec_id", "name", "state", "completed_at", "seconds")
+
+
+def _changes(session: Session, instance_ids: list[str], facts: list[dict[str, Any]],
+             tasks: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The instances' complaint_fact and task_fact rows, old and new, that differ in a column the rollups
+    count (as dicts of those columns): only their days and groups need recounting."""
+    F, T = ComplaintFact, TaskFact
+    out = []
+    for keys, table, rows in ((_FACT_KEYS, F, facts), (_TASK_KEYS, T, tasks)):
+        old = {tuple(r) for r in session.execute(select(*(getattr(table, k) for k in keys))
+                                                 .where(table.instance_id.in_(instance_ids)))}
+        new = {tuple(row.get(k) for k in keys) for row in rows}
+        out.append([dict(zip(keys, r, strict=True)) for r in old ^ new])
+    return out[0], out[1]
+
+
+def _first_closures(session: Session, groups: set[tuple[str, str, str]]) -> dict[tuple[str, str, str], list[Any]]:
+    """The two earliest closures of each (kind, category, product) group (fewer when fewer are closed)."""
+    F = ComplaintFact
+    out: dict[tuple[str, str, str], list[Any]] = {g: [] for g in groups}
+    ordered = sorted(groups)
+    for i in range(0, len(ordered), CHUNK):
+        rows = session.execute(select(F.kind, F.category, F.product, F.closed_at).where(
+            tuple_(F.kind, F.category, F.product).in_(ordered[i:i + CHUNK]), F.closed_at.is_not(None))
+            .order_by(F.kind, F.category, F.product, F.closed_at))
+        for kind, category, product, closed in rows:
+            firsts = out[(kind, category, product)]
+            if len(firsts) < 2:
+                firsts.append(closed)
+    return out
+
+
+def _recurrence_days(session: Session, before: dict[tuple[str, str, str], list[Any]],
+                     after: dict[tuple[str, str, str], list[Any]]) -> set[tuple[str, date]]:
+    """Received days of other cases whose recurrence the replaced facts may have changed: a case is one
+    when a closure of another case of its group precedes its receipt, so only cases received between a
+    group's old and new earliest (or second earliest, for the case that is the earliest) closure can change."""
+    F = ComplaintFact
+    days: set[tuple[str, date]] = set()
+    for group, old in before.items():
+        new = after.get(group, [])
+        for i in range(2):
+            a, b = (old[i] if i < len(old) else None), (new[i] if i < len(new) else None)
+            if a == b:
+                continue
+            lo = min(t for t in (a, b) if t is not None)
+            hi = None if a is None or b is None else max(a, b)
+            where = [F.kind == group[0], F.category == group[1], F.product == group[2], F.received_at >= lo]
+            if hi is not None:
+                where.append(F.received_at <= hi)
+            days |= {("received", utc_day(t)) for t in session.scalars(select(F.received_at).where(*where))}
+    return days
