@@ -4,7 +4,7 @@ overdue count of one's groups are index-only ranges of ix_human_task_group_inbox
 ix_human_task_group_state)
 
 Revision ID: 0018
-Revises: 0016
+Revises: 0017
 """
 import sqlalchemy as sa
 from alembic import op
@@ -13,7 +13,7 @@ import storage.models
 from storage.models import DROP_TASK_STATE_TRIGGERS, TASK_GROUP_TRIGGERS, TASK_STATE_TRIGGERS
 
 revision = "0018"
-down_revision = "0016"
+down_revision = "0017"
 branch_labels = None
 depends_on = None
 
