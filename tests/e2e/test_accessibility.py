@@ -78,8 +78,8 @@ def case(library_server):  # noqa: F811
     ack = next(t for t in instance.tasks if t.spec_id == "acknowledge")
     runtime.complete(ack.id, service, {"acknowledgement_message": "Thank you, we are on it.",
                                        "acknowledgement_channel": "email"})
+    _history(runtime.db, datetime.now(UTC))  # before the first refresh, which builds the KPI rollups from all facts
     refresh_facts(runtime.db)
-    _history(runtime.db, datetime.now(UTC))
     triage = next(t for t in runtime.instance(instance.id).tasks if t.spec_id == "triage")
     return base, runtime, instance.id, triage.id
 
