@@ -15,16 +15,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from werkzeug.security import check_password_hash
 
 from engine import clock
 from engine.errors import EngineError, NotFoundError
 from engine.views import Actor
-from storage import rate_limits
+from storage import queries, rate_limits
 from storage.db import Database
 from storage.errors import ConcurrentUpdateError
-from storage.users import bump_generations, generations, get_user
+from storage.users import bump_generations, get_user
 
 
 class RateLimitedError(EngineError):
@@ -109,22 +110,32 @@ def _verify(db: Database, username: str, password: str) -> Credential | None:
     return credential if check_password_hash(stored, password) else None
 
 
+def identity_actor(rows: list[Any]) -> Actor:
+    """The Actor of a user's identity rows (storage/queries.py: one row per group)."""
+    first = rows[0]
+    return Actor(first.username, frozenset(r.group_name for r in rows if r.group_name is not None), first.role)
+
+
 def session_actor(db: Database, username: str, session_generation: int) -> Actor | None:
     """The actor of a session cookie, or None when the session was ended (logout, password change,
-    deactivation, revocation) or the user is gone."""
+    deactivation, revocation) or the user is gone. One statement: it runs on every page request."""
     with db.read() as session:
-        user = get_user(session, username)
-        if user is None or not user.active or user.session_generation != session_generation:
-            return None
-        return Actor(user.username, frozenset(g.name for g in user.groups), user.role)
+        rows = queries.user_identity(session, username)
+    if not rows or rows[0].session_generation != session_generation:
+        return None
+    return identity_actor(rows)
 
 
-def token_generation_current(db: Database, username: str, token_generation: int) -> bool:
-    """Whether credentials verified under `token_generation` still hold (a cache of verified HTTP Basic
-    credentials asks this on every request)."""
+def verified_actor(db: Database, username: str, token_generation: int) -> Actor | None:
+    """The actor (role and groups as they are now) of credentials verified under `token_generation`,
+    or None when they no longer hold: the password changed, the user was deactivated or
+    `pdcaflow revoke-tokens` ran since. A cache of verified HTTP Basic credentials asks this on every
+    request (one statement), so what an admin changes takes effect at once."""
     with db.read() as session:
-        current = generations(session, username)
-    return current is not None and current[1] == token_generation
+        rows = queries.user_identity(session, username)
+    if not rows or rows[0].token_generation != token_generation:
+        return None
+    return identity_actor(rows)
 
 
 def end_session(db: Database, username: str) -> None:
