@@ -119,8 +119,8 @@ def identity_actor(rows: list[Any]) -> Actor:
 def session_actor(db: Database, username: str, session_generation: int) -> Actor | None:
     """The actor of a session cookie, or None when the session was ended (logout, password change,
     deactivation, revocation) or the user is gone. One statement: it runs on every page request."""
-    with db.read() as session:
-        rows = queries.user_identity(session, username)
+    with db.single_read() as conn:
+        rows = queries.user_identity(conn, username)
     if not rows or rows[0].session_generation != session_generation:
         return None
     return identity_actor(rows)
@@ -131,8 +131,8 @@ def verified_actor(db: Database, username: str, token_generation: int) -> Actor 
     or None when they no longer hold: the password changed, the user was deactivated or
     `pdcaflow revoke-tokens` ran since. A cache of verified HTTP Basic credentials asks this on every
     request (one statement), so what an admin changes takes effect at once."""
-    with db.read() as session:
-        rows = queries.user_identity(session, username)
+    with db.single_read() as conn:
+        rows = queries.user_identity(conn, username)
     if not rows or rows[0].token_generation != token_generation:
         return None
     return identity_actor(rows)

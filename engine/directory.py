@@ -51,8 +51,8 @@ def actor_for_token(db: Database, token: str) -> Actor | None:
     if not token or len(token) > 200:
         return None
     now = clock.now()
-    with db.read() as session:
-        rows = queries.token_identity(session, _hash(token), now)
+    with db.single_read() as conn:
+        rows = queries.token_identity(conn, _hash(token), now)
     if not rows:
         return None
     last_used = rows[0].last_used_at

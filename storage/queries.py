@@ -9,7 +9,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, bindparam, exists, func, select, union, union_all, update
+from sqlalchemy import Connection, and_, bindparam, exists, func, select, union, union_all, update
 from sqlalchemy.orm import Session, selectinload
 
 from storage.api_tokens import ApiToken, ComplaintReference
@@ -44,9 +44,10 @@ def add_token(session: Session, username: str, token_hash: str, created_at: date
 
 
 # ---------------------------------------------------------------------- who is calling
-# Every authenticated request runs one of these (prebuilt: building and caching a statement costs more
-# than SQLite takes to answer it). Each returns the user's row once per group (none: one row with a
-# NULL group), so the caller gets who it is, its role and its groups in one round trip.
+# Every authenticated request runs one of these (through `Database.single_read`; prebuilt: building
+# and caching a statement costs more than SQLite takes to answer it). Each returns the user's row
+# once per group (none: one row with a NULL group), so the caller gets who it is, its role and its
+# groups in one round trip.
 def _with_groups(stmt: Any) -> Any:
     return (stmt.outerjoin(UserGroup, UserGroup.user_id == User.id)
             .outerjoin(Group, Group.id == UserGroup.group_id).add_columns(Group.name.label("group_name")))
@@ -64,17 +65,17 @@ _USER_IDENTITY = _with_groups(
     .select_from(User).where(User.username == bindparam("username"), User.active.is_(True)))
 
 
-def token_identity(session: Session, token_hash: str, now: datetime) -> list[Any]:
+def token_identity(conn: Connection, token_hash: str, now: datetime) -> list[Any]:
     """The rows (username, role, token_id, last_used_at, group_name) of a valid token: unexpired,
     unrevoked, of an active user and of the user's current token generation; [] otherwise. Reads
     only; the caller records the use (`touch_token`)."""
-    return list(session.connection().execute(_TOKEN_IDENTITY, {"token_hash": token_hash, "now": now}))
+    return list(conn.execute(_TOKEN_IDENTITY, {"token_hash": token_hash, "now": now}))
 
 
-def user_identity(session: Session, username: str) -> list[Any]:
+def user_identity(conn: Connection, username: str) -> list[Any]:
     """The rows (username, role, session_generation, token_generation, group_name) of an active
     user; [] for an unknown or inactive one."""
-    return list(session.connection().execute(_USER_IDENTITY, {"username": username}))
+    return list(conn.execute(_USER_IDENTITY, {"username": username}))
 
 
 def touch_token(session: Session, token_id: int, now: datetime) -> None:
