@@ -142,11 +142,3 @@ def authenticate(db: Database, username: str, password: str) -> Actor | None:
         if user is None or not user.active or not check_password_hash(user.password_hash, password):
             return None
         return Actor(user.username, frozenset(g.name for g in user.groups), user.role)
-
-
-def actor_for(db: Database, username: str) -> Actor | None:
-    with db.read() as session:
-        user = get_user(session, username)
-        if user is None or not user.active:
-            return None
-        return Actor(user.username, frozenset(g.name for g in user.groups), user.role)

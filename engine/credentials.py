@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 from werkzeug.security import check_password_hash
 
@@ -23,8 +24,9 @@ from engine.errors import NotFoundError
 from engine.rate_limits import Limit, forget, take_all
 from engine.rate_limits import RateLimitedError as RateLimitedError  # re-exported: web/auth.py, web/engine_rest.py
 from engine.views import Actor
+from storage import queries
 from storage.db import Database
-from storage.users import bump_generations, generations, get_user
+from storage.users import bump_generations, get_user
 
 
 @dataclass(frozen=True)
@@ -76,22 +78,32 @@ def _verify(db: Database, username: str, password: str) -> Credential | None:
     return credential if check_password_hash(stored, password) else None
 
 
+def identity_actor(rows: list[Any]) -> Actor:
+    """The Actor of a user's identity rows (storage/queries.py: one row per group)."""
+    first = rows[0]
+    return Actor(first.username, frozenset(r.group_name for r in rows if r.group_name is not None), first.role)
+
+
 def session_actor(db: Database, username: str, session_generation: int) -> Actor | None:
     """The actor of a session cookie, or None when the session was ended (logout, password change,
-    deactivation, revocation) or the user is gone."""
-    with db.read() as session:
-        user = get_user(session, username)
-        if user is None or not user.active or user.session_generation != session_generation:
-            return None
-        return Actor(user.username, frozenset(g.name for g in user.groups), user.role)
+    deactivation, revocation) or the user is gone. One statement: it runs on every page request."""
+    with db.single_read() as conn:
+        rows = queries.user_identity(conn, username)
+    if not rows or rows[0].session_generation != session_generation:
+        return None
+    return identity_actor(rows)
 
 
-def token_generation_current(db: Database, username: str, token_generation: int) -> bool:
-    """Whether credentials verified under `token_generation` still hold (a cache of verified HTTP Basic
-    credentials asks this on every request)."""
-    with db.read() as session:
-        current = generations(session, username)
-    return current is not None and current[1] == token_generation
+def verified_actor(db: Database, username: str, token_generation: int) -> Actor | None:
+    """The actor (role and groups as they are now) of credentials verified under `token_generation`,
+    or None when they no longer hold: the password changed, the user was deactivated or
+    `pdcaflow revoke-tokens` ran since. A cache of verified HTTP Basic credentials asks this on every
+    request (one statement), so what an admin changes takes effect at once."""
+    with db.single_read() as conn:
+        rows = queries.user_identity(conn, username)
+    if not rows or rows[0].token_generation != token_generation:
+        return None
+    return identity_actor(rows)
 
 
 def end_session(db: Database, username: str) -> None:

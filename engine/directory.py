@@ -10,8 +10,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from engine import clock
-from engine.accounts import actor_for, user_info
-from engine.credentials import Credential
+from engine.accounts import user_info
+from engine.credentials import Credential, identity_actor
 from engine.errors import NotFoundError
 from engine.health import as_unavailable
 from engine.views import Actor
@@ -45,20 +45,20 @@ def issue_token(db: Database, credential: Credential, ttl: timedelta = TOKEN_TTL
 
 
 def actor_for_token(db: Database, token: str) -> Actor | None:
-    """The actor of a valid bearer token. Reads only, except that the token's last use is written when
-    the stored one is older than LAST_USE_EVERY, and that write may fail (a full disk) without
-    refusing the request."""
+    """The actor of a valid bearer token, its role and groups as they are now: one statement per
+    request. Reads only, except that the token's last use is written when the stored one is older
+    than LAST_USE_EVERY, and that write may fail (a full disk) without refusing the request."""
     if not token or len(token) > 200:
         return None
     now = clock.now()
-    with db.read() as session:
-        found = queries.token_owner(session, _hash(token), now)
-    if found is None:
+    with db.single_read() as conn:
+        rows = queries.token_identity(conn, _hash(token), now)
+    if not rows:
         return None
-    username, token_id, last_used = found
+    last_used = rows[0].last_used_at
     if last_used is None or now - last_used >= LAST_USE_EVERY:
-        _record_use(db, token_id, now)
-    return actor_for(db, username)
+        _record_use(db, rows[0].token_id, now)
+    return identity_actor(rows)
 
 
 def _record_use(db: Database, token_id: int, now: datetime) -> None:

@@ -5,7 +5,7 @@ Callers never see SpiffWorkflow objects or ORM rows, so sessions can close right
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import Any
 
@@ -60,7 +60,7 @@ class TaskView:
         return self.state == "open" and not self.assignee and not self.groups and not self.candidate_users
 
     def as_dict(self) -> dict[str, Any]:
-        return _jsonable(asdict(self))
+        return _plain(self)
 
 
 @dataclass
@@ -74,7 +74,7 @@ class IncidentView:
     resolved_at: datetime | None
 
     def as_dict(self) -> dict[str, Any]:
-        return _jsonable(asdict(self))
+        return _plain(self)
 
 
 @dataclass
@@ -86,7 +86,7 @@ class AuditView:
     payload: dict[str, Any]
 
     def as_dict(self) -> dict[str, Any]:
-        return _jsonable(asdict(self))
+        return _plain(self)
 
 
 @dataclass
@@ -104,7 +104,7 @@ class InstanceView:
     audit: list[AuditView] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
-        return _jsonable(asdict(self))
+        return _plain(self)
 
 
 @dataclass
@@ -125,14 +125,34 @@ class ScheduleView:
     retry_at: datetime | None
 
     def as_dict(self) -> dict[str, Any]:
-        return _jsonable(asdict(self))
+        return _plain(self)
+
+
+_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
+
+
+def _plain(view: Any) -> dict[str, Any]:
+    """A view as JSON-ready data: datetimes as ISO text, nested views as dicts, every dict and list a
+    new one (the caller may change it). Not dataclasses.asdict: it deep-copies every value first,
+    and the API answers a task completion with the whole instance."""
+    names = _FIELD_NAMES.get(type(view))
+    if names is None:
+        names = _FIELD_NAMES.setdefault(type(view), tuple(f.name for f in fields(view)))
+    return {name: _jsonable(getattr(view, name)) for name in names}
+
+
+_SCALARS = (str, int, float, bool, type(None))
 
 
 def _jsonable(value: Any) -> Any:
+    if type(value) in _SCALARS:  # most values: no further checks
+        return value
     if isinstance(value, datetime):
         return value.isoformat()
     if isinstance(value, dict):
         return {k: _jsonable(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [_jsonable(v) for v in value]
+    if type(value) in _FIELD_NAMES or hasattr(value, "__dataclass_fields__"):
+        return _plain(value)
     return value

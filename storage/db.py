@@ -166,6 +166,17 @@ class Database:
         with self.write_engine.connect() as conn:
             yield conn.execution_options(isolation_level="AUTOCOMMIT")
 
+    @contextmanager
+    def single_read(self) -> Iterator[Connection]:
+        """For one reading statement (e.g. who is calling, on every request): on PostgreSQL in
+        autocommit mode, without the BEGIN and ROLLBACK round trips; on SQLite a read transaction."""
+        if self.dialect != "postgresql":
+            with self.read() as session:
+                yield session.connection()
+            return
+        with self.engine.connect() as conn:
+            yield conn.execution_options(isolation_level="AUTOCOMMIT")
+
     def create_all(self) -> None:
         """Create the schema directly (tests); production uses Alembic via `init-db`."""
         from storage.models import Base

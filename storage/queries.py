@@ -10,12 +10,12 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, bindparam, exists, func, or_, select, union, union_all, update
+from sqlalchemy import Connection, and_, bindparam, exists, func, or_, select, union, union_all, update
 from sqlalchemy.orm import Session, selectinload
 from sqlalchemy.sql.elements import BindParameter
 
 from storage.api_tokens import ApiToken, ComplaintReference
-from storage.models import Group, HumanTask, HumanTaskGroup, ProcessDefinition, User
+from storage.models import Group, HumanTask, HumanTaskGroup, ProcessDefinition, User, UserGroup
 
 
 def list_users(session: Session) -> list[dict[str, Any]]:
@@ -45,14 +45,39 @@ def add_token(session: Session, username: str, token_hash: str, created_at: date
     return True
 
 
-def token_owner(session: Session, token_hash: str, now: datetime) -> tuple[str, int, datetime | None] | None:
-    """(user name, token id, last use) of a valid token: unexpired, unrevoked, of an active user and of
-    the user's current token generation. Reads only; the caller records the use (`touch_token`)."""
-    row = session.execute(
-        select(User.username, ApiToken.id, ApiToken.last_used_at).join(User, User.id == ApiToken.user_id).where(
-            ApiToken.token_hash == token_hash, ApiToken.revoked_at.is_(None), ApiToken.expires_at > now,
-            ApiToken.generation == User.token_generation, User.active.is_(True))).first()
-    return (row.username, row.id, row.last_used_at) if row else None
+# ---------------------------------------------------------------------- who is calling
+# Every authenticated request runs one of these (through `Database.single_read`; prebuilt: building
+# and caching a statement costs more than SQLite takes to answer it). Each returns the user's row
+# once per group (none: one row with a NULL group), so the caller gets who it is, its role and its
+# groups in one round trip.
+def _with_groups(stmt: Any) -> Any:
+    return (stmt.outerjoin(UserGroup, UserGroup.user_id == User.id)
+            .outerjoin(Group, Group.id == UserGroup.group_id).add_columns(Group.name.label("group_name")))
+
+
+_TOKEN_IDENTITY = _with_groups(
+    select(User.username, User.role, ApiToken.id.label("token_id"), ApiToken.last_used_at)
+    .select_from(ApiToken).join(User, User.id == ApiToken.user_id)
+    .where(ApiToken.token_hash == bindparam("token_hash"), ApiToken.revoked_at.is_(None),
+           ApiToken.expires_at > bindparam("now"), ApiToken.generation == User.token_generation,
+           User.active.is_(True)))
+
+_USER_IDENTITY = _with_groups(
+    select(User.username, User.role, User.session_generation, User.token_generation)
+    .select_from(User).where(User.username == bindparam("username"), User.active.is_(True)))
+
+
+def token_identity(conn: Connection, token_hash: str, now: datetime) -> list[Any]:
+    """The rows (username, role, token_id, last_used_at, group_name) of a valid token: unexpired,
+    unrevoked, of an active user and of the user's current token generation; [] otherwise. Reads
+    only; the caller records the use (`touch_token`)."""
+    return list(conn.execute(_TOKEN_IDENTITY, {"token_hash": token_hash, "now": now}))
+
+
+def user_identity(conn: Connection, username: str) -> list[Any]:
+    """The rows (username, role, session_generation, token_generation, group_name) of an active
+    user; [] for an unknown or inactive one."""
+    return list(conn.execute(_USER_IDENTITY, {"username": username}))
 
 
 def touch_token(session: Session, token_id: int, now: datetime) -> None:
@@ -68,7 +93,7 @@ def revoke_token(session: Session, token_hash: str, now: datetime) -> bool:
 
 
 def user_tokens(session: Session, username: str) -> list[dict[str, Any]]:
-    """Every token of a user, newest first; `active` as `token_owner` would decide it (minus expiry)."""
+    """Every token of a user, newest first; `active` as `token_identity` would decide it (minus expiry)."""
     rows = session.execute(
         select(ApiToken, User.token_generation, User.active).join(User, User.id == ApiToken.user_id)
         .where(User.username == username).order_by(ApiToken.created_at.desc(), ApiToken.id.desc())).all()

@@ -62,10 +62,3 @@ def bump_generations(session: Session, username: str, *, tokens: bool, now: date
     result = session.execute(update(ApiToken).where(ApiToken.user_id == user_id, ApiToken.revoked_at.is_(None))
                              .values(revoked_at=now))
     return result.rowcount or 0
-
-
-def generations(session: Session, username: str) -> tuple[int, int] | None:
-    """(session generation, token generation) of an active user; None for an unknown or inactive one."""
-    row = session.execute(select(User.session_generation, User.token_generation)
-                          .where(User.username == username, User.active.is_(True))).first()
-    return (row[0], row[1]) if row else None

@@ -31,14 +31,16 @@ csrf = CSRFProtect()
 
 
 class _Sessions(SecureCookieSessionInterface):
-    """No cookie session for /engine-rest: it authenticates every request with HTTP Basic and never
-    uses one, and workers call it hundreds of times a second (opening a signed cookie session costs
-    more than the rest of the request's framing)."""
+    """No cookie session for /engine-rest (HTTP Basic on every request) and /api/v1 (bearer tokens):
+    neither uses one, and clients call them hundreds of times a second (opening a signed cookie
+    session costs more than the rest of the request's framing). It also keeps a browser's cookie
+    from ever authenticating an API call, which is why the API needs no CSRF token."""
 
     def open_session(self, app: Flask, request: Request) -> SessionMixin | None:
-        if request.path.startswith("/engine-rest/"):
+        if request.path.startswith(("/engine-rest/", "/api/v1/")):
             return self.make_null_session(app)
         return super().open_session(app, request)
+
 
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; object-src 'none'; "
        "base-uri 'self'; form-action 'self'; frame-ancestors 'none'")

@@ -79,7 +79,7 @@ def _flag(name: str) -> bool:
 
 @bp.post("/auth/token")
 def token() -> Any:
-    data = s.load(s.TokenRequest(), body())
+    data = s.load(s.TokenRequest, body())
     credential = sign_in(data["username"], data["password"])  # 429 (RateLimitedError) before any hashing
     if credential is None:
         raise ApiError(401, "unknown user name or wrong password")
@@ -117,7 +117,7 @@ def deploy() -> Any:
 @bp.post("/processes/<key>/instances")
 def start(key: str) -> Any:
     a = lead()
-    data = s.load(s.StartRequest(), body())
+    data = s.load(s.StartRequest, body())
     instance = runtime().start(key, data["data"], a, version=data.get("version"),
                                business_key=data.get("business_key"))
     return jsonify(id=instance.id, key=instance.key, version=instance.version, status=instance.status,
@@ -139,7 +139,7 @@ def comments(instance_id: str) -> Any:
 def add_comment(instance_id: str) -> Any:
     a = signed_in()
     check_may_see_instance(a, runtime().instance(instance_id))  # 404 before any word on the body
-    data = s.load(s.CommentRequest(), body())
+    data = s.load(s.CommentRequest, body())
     return jsonify(s.CommentSchema().dump(case_notes.add_comment(runtime(), a, instance_id, data["body"]))), 201
 
 
@@ -234,13 +234,13 @@ def claim(task_id: str) -> Any:
 
 @bp.post("/tasks/<task_id>/due")
 def due(task_id: str) -> Any:
-    data = s.load(s.DueDateRequest(), body())
+    data = s.load(s.DueDateRequest, body())
     return jsonify(s.task_json(runtime().set_due_date(task_id, lead(), data["due_at"])))
 
 
 @bp.post("/tasks/<task_id>/assign")
 def assign(task_id: str) -> Any:
-    data = s.load(s.AssignRequest(), body())
+    data = s.load(s.AssignRequest, body())
     return jsonify(s.task_json(runtime().assign(task_id, lead(), data["assignee"] or None)))
 
 
@@ -252,7 +252,7 @@ def unclaim(task_id: str) -> Any:
 @bp.post("/tasks/<task_id>/complete")
 def complete(task_id: str) -> Any:
     a = signed_in()
-    data = s.load(s.CompleteRequest(), body())
+    data = s.load(s.CompleteRequest, body())
     return jsonify(instance=s.instance_json(runtime().complete(task_id, a, data["data"])))
 
 
@@ -289,7 +289,7 @@ def complaint_status(reference: str) -> Any:
 @bp.post("/messages")
 def message() -> Any:
     a = lead()
-    data = s.load(s.MessageRequest(), body())
+    data = s.load(s.MessageRequest, body())
     ids = runtime().correlate_message(data["name"], data.get("correlation"), data["data"], a)
     return jsonify(instance_ids=ids)
 
@@ -297,7 +297,7 @@ def message() -> Any:
 @bp.post("/decisions/<key>/evaluate")
 def evaluate_decision(key: str) -> Any:
     a = signed_in()
-    data = s.load(s.DecisionEvaluateRequest(), body())
+    data = s.load(s.DecisionEvaluateRequest, body())
     return jsonify(result=runtime().evaluate_decision(key, data["variables"], a, version=data.get("version")))
 
 
@@ -306,7 +306,7 @@ def signal() -> Any:
     a = signed_in()
     if not (a.is_lead or a.role == "worker"):
         raise ApiError(403, "only quality leads, admins and workers may send signals")
-    data = s.load(s.SignalRequest(), body())
+    data = s.load(s.SignalRequest, body())
     return jsonify(instance_ids=runtime().signal(data["name"], data["data"], a))
 
 
@@ -336,7 +336,7 @@ def notifications() -> Any:
 def notifications_read() -> Any:
     from engine.notifications import mark_read
 
-    data = s.load(s.MarkReadRequest(), body())
+    data = s.load(s.MarkReadRequest, body())
     ids = data.get("ids")
     if ids is not None:
         # ids are opaque strings to clients; one that is not a stored (integer) id matches nothing
@@ -367,7 +367,7 @@ def users() -> Any:
 @bp.post("/users")
 def create_user() -> Any:
     check_admin(signed_in(), "create users")
-    data = s.load(s.UserCreateRequest(), body())
+    data = s.load(s.UserCreateRequest, body())
     user = accounts.create_user(database(), data["username"], data["role"], data["password"],
                                 email=data.get("email"), groups=data.get("groups"))
     return jsonify(_user_json(user)), 201
@@ -383,7 +383,7 @@ def user(name: str) -> Any:
 def update_user(name: str) -> Any:
     by = signed_in()
     check_admin(by, "change users")
-    data = s.load(s.UserUpdateRequest(), body())
+    data = s.load(s.UserUpdateRequest, body())
     if "email" in data and data["email"] is None:
         data["email"] = ""  # null clears the address
     return jsonify(_user_json(accounts.update_user(database(), name, by, **data)))

@@ -21,7 +21,7 @@ from flask import Blueprint, Response, current_app, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from engine import external_tasks as xt
-from engine.credentials import Credential, RateLimitedError, token_generation_current
+from engine.credentials import Credential, RateLimitedError, verified_actor
 from engine.errors import DecisionFailedError, EngineError, NotFoundError, PermissionDeniedError
 from engine.health import as_unavailable
 from engine.permissions import (
@@ -46,8 +46,9 @@ CREDENTIALS_TTL = 60.0  # seconds a verified user/password pair is trusted witho
 class _CredentialCache:
     """Password hashing (scrypt) costs tens of milliseconds; a worker sends its password with every
     request. A verified pair is trusted for CREDENTIALS_TTL seconds (keyed by a keyed hash, never the
-    password itself); every request still checks the user's token generation (one indexed read), so a
-    deactivation, a password change or `pdcaflow revoke-tokens` takes effect at once."""
+    password itself); every request still reads the user's token generation, role and groups (one
+    statement, `verified_actor`), so a deactivation, a password change, `pdcaflow revoke-tokens` or a
+    new role takes effect at once."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -97,9 +98,10 @@ def _basic_auth() -> None:
     cache = _credentials()
     key = cache.key(username, password)
     credential = cache.get(key)
-    if credential is not None and not token_generation_current(database(), username, credential.token_generation):
-        credential = None  # password changed, deactivated or revoked since it was verified: check again
-    if credential is None:
+    # a cached pair: one statement says whether it still holds (else: password changed, deactivated
+    # or revoked since it was verified, so check it again) and who the user is now (role, groups)
+    actor = verified_actor(database(), username, credential.token_generation) if credential is not None else None
+    if actor is None:
         try:
             credential = sign_in(username, password)
         except RateLimitedError as exc:
@@ -107,7 +109,8 @@ def _basic_auth() -> None:
         if credential is None:
             raise CamundaError(401, "AuthenticationException", "unknown user name or wrong password")
         cache.put(key, credential)
-    g.api_actor = credential.actor
+        actor = credential.actor
+    g.api_actor = actor
 
 
 def _actor() -> Actor:

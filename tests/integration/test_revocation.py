@@ -138,3 +138,75 @@ def _last_used(client, username: str):
     rows = client.get(f"/api/v1/users/{username}/tokens", headers=admin).get_json()
     value = [r for r in rows if r["active"]][0]["last_used_at"]
     return datetime.fromisoformat(value) if value else None
+
+
+# ---------------------------------------------------------------------- who is calling, as it is now
+# Each authenticated request reads who its caller is in one statement (a bearer token's validity with
+# the user's role and groups; a cached HTTP Basic pair's generation with the same): nothing about the
+# user outlives a change, even where the verified password is cached.
+def _basic(username: str, password: str = PASSWORD) -> dict[str, str]:
+    return {"Authorization": "Basic " + base64.b64encode(f"{username}:{password}".encode()).decode()}
+
+
+def test_cached_basic_password_is_refused_at_once_after_a_password_change(app, client, db):
+    old = _basic("rita.reviewer")
+    assert client.get("/engine-rest/engine", headers=old).status_code == 200  # verified: now cached
+    assert client.get("/engine-rest/engine", headers=old).status_code == 200  # served from the cache
+    update_user(db, "rita.reviewer", ADMIN, password="a-brand-new-secret")
+    assert client.get("/engine-rest/engine", headers=old).status_code == 401
+    assert client.get("/engine-rest/engine", headers=_basic("rita.reviewer", "a-brand-new-secret")).status_code == 200
+    assert client.get("/engine-rest/engine", headers=old).status_code == 401  # the new pair did not revive it
+
+
+def test_cached_basic_credentials_take_a_new_role_at_once(app, client, db):
+    from engine.accounts import save_user
+
+    save_user(db, "erp.worker", "worker", password=PASSWORD)
+    worker = _basic("erp.worker")
+    fetch = {"workerId": "w1", "maxTasks": 1, "topics": [{"topicName": "none-here", "lockDuration": 1000}]}
+    assert client.post("/engine-rest/external-task/fetchAndLock", json=fetch, headers=worker).status_code == 200
+    update_user(db, "erp.worker", ADMIN, role="employee")  # no new password: the cached pair stays verified
+    refused = client.post("/engine-rest/external-task/fetchAndLock", json=fetch, headers=worker)
+    assert refused.status_code == 403 and refused.get_json()["type"] == "AuthorizationException"
+
+
+def test_bearer_token_takes_new_groups_and_role_at_once(app, client, db, runtime):
+    from tests.integration.conftest import start_review
+
+    start_review(runtime, "C-7")
+    otto = token(client, "otto.outsider")  # purchasing: not a reviewer
+    assert client.get("/api/v1/tasks", headers=otto).get_json() == []
+    update_user(db, "otto.outsider", ADMIN, groups=["purchasing", "reviewers"])
+    assert [t["name"] for t in client.get("/api/v1/tasks", headers=otto).get_json()] == ["Assess request"]
+    start = {"data": {"reference": "C-8"}}
+    assert client.post("/api/v1/processes/simple_review/instances", json=start, headers=otto).status_code == 403
+    update_user(db, "otto.outsider", ADMIN, role="quality_lead")
+    assert client.post("/api/v1/processes/simple_review/instances", json=start, headers=otto).status_code == 201
+
+
+def test_one_revoked_token_is_refused_at_once_the_others_stay(app, client, db):
+    first, second = token(client, "rita.reviewer"), token(client, "rita.reviewer")
+    assert client.get("/api/v1/tasks", headers=first).status_code == 200
+    admin = token(client, "ada.admin")
+    rows = client.get("/api/v1/users/rita.reviewer/tokens", headers=admin).get_json()
+    newest = rows[0]["id"]  # newest first: the second token
+    assert client.delete(f"/api/v1/tokens/{newest}", headers=admin).status_code == 204
+    assert client.get("/api/v1/tasks", headers=second).status_code == 401
+    assert client.get("/api/v1/tasks", headers=first).status_code == 200
+
+
+def test_a_caller_is_identified_in_one_statement(app, client, db):
+    from tests.integration.test_dashboard import statements
+
+    basic = _basic("rita.reviewer")
+    assert client.get("/engine-rest/version", headers=basic).status_code == 200  # verified and cached
+    headers = token(client, "rita.reviewer")
+    assert client.get("/api/v1/notifications", headers=headers).status_code == 200  # first use recorded
+    with statements(db) as seen:
+        assert client.get("/engine-rest/version", headers=basic).status_code == 200
+    assert [s.split(" ", 1)[0].upper() for s in seen if not s.upper().startswith(("BEGIN", "ROLLBACK"))] == ["SELECT"]
+    with statements(db) as seen:
+        assert client.get("/api/v1/processes", headers=headers).status_code == 200
+    queries = [s for s in seen if not s.upper().startswith(("BEGIN", "ROLLBACK"))]
+    assert len([s for s in queries if "api_token" in s]) == 1 and not writes(seen)
+    assert not [s for s in queries if "app_user" in s and "api_token" not in s]  # no second look-up of the user
