@@ -195,6 +195,8 @@ def test_dashboard_screenshots(case):
             lefts = {round(cards.nth(i).bounding_box()["x"]) for i in range(cards.count())}
             assert len(lefts) == (2 if width == 1366 else 1), lefts
             assert "Product quality (defect, damage, wrong part)" in page.text_content("#h-pareto ~ details")
+            # nothing wider than the screen (the filter form's second column once ran off a phone's edge)
+            assert page.evaluate("document.documentElement.scrollWidth") <= width
             height = page.evaluate("document.documentElement.scrollHeight")
             assert height < (3600 if width == 1366 else 7000), height  # the one long column was ~5,200 px
             page.screenshot(path=str(ARTIFACTS / f"dashboard-{width}.png"), full_page=True)
