@@ -142,3 +142,18 @@ def serving(app: object) -> Iterator[str]:
         yield f"http://127.0.0.1:{http.server_port}"
     finally:
         http.shutdown()
+
+
+def wait_for_a_lock_wait(db: Database, what: str, seconds: float = 30) -> None:
+    """Block until some session of `db`'s PostgreSQL database waits for a lock (a test forcing an
+    interleaving: the other thread has reached the statement that must wait); fail naming `what`."""
+    import time
+
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        with db.engine.connect() as conn:
+            if conn.scalar(text("SELECT count(*) FROM pg_stat_activity "
+                                "WHERE wait_event_type = 'Lock' AND datname = current_database()")):
+                return
+        time.sleep(0.02)
+    pytest.fail(f"{what} never waited for the lock")

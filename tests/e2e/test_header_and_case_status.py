@@ -14,7 +14,7 @@ import time_machine
 from engine import clock
 from engine.accounts import save_user
 from tests.conftest import PROCESSES, serving, skip_or_fail
-from tests.e2e.test_browser import ARGS, ARTIFACTS, CHROMIUM, LEAD_PASSWORD
+from tests.e2e.test_browser import ARGS, ARTIFACTS, CHROMIUM, LEAD_PASSWORD, _sign_in
 from tests.service import helpers_process_library as lib
 from web import create_app
 
@@ -29,14 +29,6 @@ def site(db, runtime, tmp_path):
     app = create_app({"RUNTIME": runtime, "DATABASE": db, "SECRET_KEY": "browser-test", "INSTANCE_DIR": str(tmp_path)})
     with serving(app) as base:
         yield base, runtime
-
-
-def _sign_in(page, base: str) -> None:
-    page.goto(f"{base}/login")
-    page.fill("#username", "lena.lead")
-    page.fill("#password", LEAD_PASSWORD)
-    page.click("form button[type=submit]")
-    page.wait_for_url(f"{base}/inbox*")
 
 
 def _complaint_in_rca(runtime) -> str:
@@ -70,7 +62,7 @@ def test_header_is_one_row_on_a_phone_and_the_panel_follows_the_case(site, db):
         phone.screenshot(path=str(ARTIFACTS / f"header-public-390-{db.dialect}.png"))
 
         # -- the lead's header on a phone
-        _sign_in(phone, base)
+        _sign_in(phone, base, "lena.lead")
         header = phone.locator("header.top")
         assert header.bounding_box()["height"] < 64  # one row (it wrapped to about four)
         assert not phone.is_visible("#main-nav") and phone.get_attribute("#menu-toggle", "aria-expanded") == "false"
@@ -102,7 +94,7 @@ def test_header_is_one_row_on_a_phone_and_the_panel_follows_the_case(site, db):
 
         # -- on a laptop the links are in the header and there is no menu button
         laptop = browser.new_context(viewport={"width": 1366, "height": 900}).new_page()
-        _sign_in(laptop, base)
+        _sign_in(laptop, base, "lena.lead")
         assert not laptop.is_visible("#menu-toggle") and laptop.is_visible("#main-nav >> text=KPIs")
         assert laptop.locator("header.top").bounding_box()["height"] < 64
         laptop.goto(f"{base}/instances/{instance_id}")

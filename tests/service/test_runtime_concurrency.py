@@ -4,18 +4,17 @@ clean ConflictError (never a crash, never two completions), on SQLite and on Pos
 from __future__ import annotations
 
 import threading
-import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 import time_machine
-from sqlalchemy import select, text, update
+from sqlalchemy import select, update
 
 from engine.errors import ConflictError
 from engine.runtime import Runtime
 from storage.models import HumanTask
-from tests.conftest import make_db
+from tests.conftest import make_db, wait_for_a_lock_wait
 from tests.fixtures.runtime.helpers import LEAD, REVIEWER, REVIEWER2, audit_rows, deploy, only_open
 
 ROUNDS = 20
@@ -167,15 +166,7 @@ def test_a_lead_racing_a_completion_never_reopens_the_task(lead_action, pg_datab
                             .values(state="completed", completed_by=REVIEWER.username))
             other = threading.Thread(target=lead)
             other.start()
-            deadline = time.monotonic() + 30
-            while time.monotonic() < deadline:  # until the lead's update waits for this row
-                with db.engine.connect() as conn:
-                    if conn.scalar(text("SELECT count(*) FROM pg_stat_activity "
-                                        "WHERE wait_event_type = 'Lock' AND datname = current_database()")):
-                        break
-                time.sleep(0.02)
-            else:
-                pytest.fail("the lead's update never waited for the completing transaction")
+            wait_for_a_lock_wait(db, "the lead's update")  # until it waits for this transaction's task row
         other.join(30)
         [result] = outcome
         assert isinstance(result, ConflictError) and "was completed by rita.reviewer" in str(result), result

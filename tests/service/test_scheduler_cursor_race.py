@@ -5,14 +5,10 @@ a unique violation, so that scheduler's notification pass logged a traceback and
 from __future__ import annotations
 
 import threading
-import time
-
-import pytest
-from sqlalchemy import text
 
 from engine import clock, notifications
 from storage.db import Database
-from tests.conftest import make_db
+from tests.conftest import make_db, wait_for_a_lock_wait
 
 
 def test_a_cursor_created_by_two_schedulers_at_once_is_no_error(pg_database, tmp_path):
@@ -36,14 +32,6 @@ def _race(db: Database) -> None:
         notifications.audit_events_since(session, notifications.EVENTS_CURSOR, ("task_created",), clock.now(), 10)
         other = threading.Thread(target=second_scheduler)
         other.start()
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:  # until the second one waits for this transaction's row
-            with db.engine.connect() as conn:
-                if conn.scalar(text("SELECT count(*) FROM pg_stat_activity "
-                                    "WHERE wait_event_type = 'Lock' AND datname = current_database()")):
-                    break
-            time.sleep(0.02)
-        else:
-            pytest.fail("the second scheduler never waited for the first one's cursor row")
+        wait_for_a_lock_wait(db, "the second scheduler")  # until it waits for this transaction's cursor row
     other.join(30)
     assert outcome == [0]
