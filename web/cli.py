@@ -135,9 +135,11 @@ def deploy(paths: tuple[Path, ...]) -> None:
 @click.option("--no-scheduler", is_flag=True, help="do not run the embedded scheduler")
 def run(host: str, port: int, no_scheduler: bool) -> None:
     """One-machine server: web app plus the embedded scheduler."""
+    from engine.process_memory import limit_malloc_arenas
     from engine.scheduler import build_scheduler
     from web import create_app
 
+    limit_malloc_arenas()  # the embedded scheduler's and waitress's threads (engine/process_memory.py)
     runtime = _runtime()
     app = create_app({"RUNTIME": runtime, "DATABASE": runtime.db})
     scheduler = None
@@ -198,8 +200,10 @@ def serve(workers: int, threads: int, bind: str, timeout: int, keepalive: int) -
 @main.command()
 def scheduler() -> None:
     """Run the scheduler as its own process (production)."""
+    from engine.process_memory import limit_malloc_arenas
     from engine.scheduler import build_scheduler, interval_seconds
 
+    limit_malloc_arenas()  # before the scheduler's threads start (engine/process_memory.py)
     runtime = _runtime()
     click.echo(f"scheduler running every {interval_seconds():g}s against {_redact(runtime.db.url)}")
     build_scheduler(runtime, blocking=True).start()
