@@ -465,10 +465,7 @@ def _case_rows_statement(variables: tuple[str, ...]) -> Any:
 
 def active_usernames(conn: Connection, names: Iterable[str]) -> set[str]:
     """Which of `names` are active user accounts."""
-    names = [n for n in set(names) if n]
-    if not names:
-        return set()
-    return set(conn.scalars(select(_US.c.username).where(_US.c.username.in_(names), _US.c.active.is_(True))))
+    return {name for name, active in account_states(conn, names).items() if active}
 
 
 def account_states(conn: Connection, names: Iterable[str]) -> dict[str, bool]:
