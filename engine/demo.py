@@ -472,4 +472,4 @@ def _run(runtime: Runtime, form: list[dict[str, Any]], case: Case, todo: list[St
                     data[key] = (at + timedelta(days=value)).date().isoformat()
             if step.task == "rca_do_action":
                 data["action.done_at"] = at.date().isoformat()
-            instance = runtime.complete(task.id, step.actor, data)
+            instance = runtime.complete(task.id, step.actor, data, history=False)

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from storage import leases
 from storage.models import Base, ProcessInstance
+from storage.rows import execute_rows
 
 
 class ExternalTaskRow(Base):
@@ -220,7 +221,7 @@ def of_instances(conn: Connection, instance_ids: Sequence[str], task_ids: Sequen
 
 def insert_rows(conn: Connection, rows: list[dict[str, Any]]) -> None:
     if rows:
-        conn.execute(insert(_ET), rows)
+        execute_rows(conn, insert(_ET).inline(), rows)
 
 
 def close_rows(conn: Connection, task_ids: list[str], state: str, at: datetime) -> None:

@@ -43,6 +43,7 @@ from storage.models import (
     Timer,
     User,
 )
+from storage.rows import execute_rows
 
 OPEN_STATES = ("open", "claimed")
 
@@ -77,7 +78,8 @@ def definition_ref(conn: Connection, key: str, version: int | None) -> Row | Non
 _LOCK_INSTANCE = select(_PI).where(_PI.c.id == bindparam("instance_id")).with_for_update()
 _LOCK_INSTANCE_UNLESS_LOCKED = select(_PI).where(_PI.c.id == bindparam("instance_id")).with_for_update(skip_locked=True)
 _UPDATE_INSTANCE = _PI.update().where(_PI.c.id == bindparam("b_id"), _PI.c.version == bindparam("b_version"))
-_INSERT_INSTANCE = insert(_PI)
+# .inline(): the writes never read generated keys back, so PostgreSQL need not RETURN them
+_INSERT_INSTANCE = insert(_PI).inline()
 
 
 def lock_instance(conn: Connection, instance_id: str, *, skip_locked: bool = False) -> Row | None:
@@ -97,12 +99,12 @@ def lock_instances(conn: Connection, instance_ids: Iterable[str], *, skip_locked
 
 
 def insert_instances(conn: Connection, rows: list[dict[str, Any]]) -> None:
-    conn.execute(_INSERT_INSTANCE, rows)
+    execute_rows(conn, _INSERT_INSTANCE, rows)
 
 
 def update_instances(conn: Connection, rows: list[dict[str, Any]]) -> int:
     """Versioned updates (`b_id`, `b_version` + new values); returns how many rows matched."""
-    return conn.execute(_UPDATE_INSTANCE, rows).rowcount
+    return execute_rows(conn, _UPDATE_INSTANCE, rows).rowcount
 
 
 def list_instances(conn: Connection, *, key: str | None, status: str | None, limit: int, offset: int) -> list[Row]:
@@ -156,8 +158,10 @@ _TAKE_TASK_ASSIGNED = _HT.update().where(_HT.c.id == bindparam("b_id"), _HT.c.st
                                          _HT.c.assignee == bindparam("b_assignee"))
 _CANCEL_TASKS = (_HT.update().where(_HT.c.id == bindparam("b_id"))
                  .values(state="cancelled", completed_at=bindparam("completed_at", type_=_HT.c.completed_at.type)))
-_INSERT_TASK = insert(_HT)
-_INSERT_TASK_GROUP = insert(_HTG)
+_INSERT_TASK = insert(_HT).inline()
+_INSERT_TASK_GROUP = insert(_HTG).inline()
+_INSERT_TIMER = insert(_TM).inline()
+_INSERT_SUBSCRIPTION = insert(_MS).inline()
 
 
 def task_with_groups(conn: Connection, task_id: str) -> tuple[Row | None, list[str]]:
@@ -216,14 +220,14 @@ def take_task(conn: Connection, task_id: str, state: str, assignee: str | None, 
 
 def cancel_tasks(conn: Connection, rows: list[dict[str, Any]]) -> None:
     """Open tasks whose workflow task is no longer ready (`b_id`, `completed_at`)."""
-    conn.execute(_CANCEL_TASKS, rows)
+    execute_rows(conn, _CANCEL_TASKS, rows)
 
 
 def insert_tasks(conn: Connection, rows: list[dict[str, Any]], groups: list[dict[str, str]]) -> None:
     if rows:
-        conn.execute(_INSERT_TASK, rows)
+        execute_rows(conn, _INSERT_TASK, rows)
     if groups:
-        conn.execute(_INSERT_TASK_GROUP, groups)
+        execute_rows(conn, _INSERT_TASK_GROUP, groups)
 
 
 # ---------------------------------------------------------------------- waits (timers, messages, signals)
@@ -272,12 +276,12 @@ def replace_event_starts(conn: Connection, key: str, starts: Sequence[tuple[str,
 
 
 def insert_timers(conn: Connection, rows: list[dict[str, Any]]) -> None:
-    conn.execute(insert(_TM), rows)
+    execute_rows(conn, _INSERT_TIMER, rows)
 
 
 def move_timers(conn: Connection, rows: list[dict[str, Any]]) -> None:
     """New due times (`b_id`, `due_at`)."""
-    conn.execute(_TM.update().where(_TM.c.id == bindparam("b_id")), rows)
+    execute_rows(conn, _TM.update().where(_TM.c.id == bindparam("b_id")), rows)
 
 
 def finish_timers(conn: Connection, timer_ids: list[int]) -> None:
@@ -291,7 +295,7 @@ def finish_timers_of_tasks(conn: Connection, instance_id: str, task_ids: list[st
 
 
 def insert_subscriptions(conn: Connection, rows: list[dict[str, Any]]) -> None:
-    conn.execute(insert(_MS), rows)
+    execute_rows(conn, _INSERT_SUBSCRIPTION, rows)
 
 
 def delete_subscriptions(conn: Connection, ids: list[int]) -> None:
@@ -299,7 +303,7 @@ def delete_subscriptions(conn: Connection, ids: list[int]) -> None:
 
 
 # ---------------------------------------------------------------------- incidents and audit
-_INSERT_AUDIT = insert(_AE)
+_INSERT_AUDIT = insert(_AE).inline()
 _INSTANCE_AUDIT_AND_INCIDENTS = union_all(
     select(literal(0).label("kind"), _AE.c.id, _AE.c.at, _AE.c.actor, _AE.c.type, _AE.c.task_id, _AE.c.payload,
            cast(null(), _INC.c.task_name.type).label("task_name"), cast(null(), _INC.c.message.type).label("message"),
@@ -312,7 +316,7 @@ _INSTANCE_AUDIT_AND_INCIDENTS = union_all(
 
 
 def insert_audit(conn: Connection, rows: list[dict[str, Any]]) -> None:
-    conn.execute(_INSERT_AUDIT, rows)
+    execute_rows(conn, _INSERT_AUDIT, rows)
 
 
 def insert_incident(conn: Connection, values: dict[str, Any]) -> int:

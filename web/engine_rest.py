@@ -528,7 +528,7 @@ def unclaim(task_id: str) -> Any:
 @bp.post("/task/<task_id>/complete")
 def complete_task(task_id: str) -> Any:
     data = _body(s.TaskCompleteRequest)
-    instance = runtime().complete(task_id, _actor(), s.from_typed(data.get("variables")))
+    instance = runtime().complete(task_id, _actor(), s.from_typed(data.get("variables")), history=False)
     if data.get("withVariablesInReturn"):
         return jsonify(s.typed(instance.data))
     return _no_content()

@@ -213,7 +213,7 @@ def complete(task_id: str) -> Any:
         if problem:
             return _render_task(task_id, values=values, errors={GENERIC_FORM_ID: problem}, status=422)
     try:
-        instance = runtime().complete(task_id, a, submitted)
+        instance = runtime().complete(task_id, a, submitted, history=False)
     except FormValidationError as exc:
         errors = {d.get("field") or "": d.get("message", "") for d in exc.details}
         if is_generic(task_view.form):  # name the variables in the one field they were typed into

@@ -271,9 +271,12 @@ class Runtime:
         with self.unit_of_work() as uow:
             return tasks.set_due_date(uow, task_id, actor, due)
 
-    def complete(self, task_id: str, actor: Actor, data: dict[str, Any] | None = None) -> InstanceView:
+    def complete(self, task_id: str, actor: Actor, data: dict[str, Any] | None = None, *,
+                 history: bool = True) -> InstanceView:
+        """Complete a task; the instance's view afterwards. `history=False`: a caller that uses only the
+        tasks and data (what comes next) skips reading the instance's audit and incidents back."""
         with self.unit_of_work() as uow:
-            return tasks.complete(uow, task_id, actor, data)
+            return tasks.complete(uow, task_id, actor, data, history=history)
 
     # ------------------------------------------------------------------ events
     def correlate_message(self, name: str, correlation: str | None, data: dict[str, Any] | None,

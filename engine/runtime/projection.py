@@ -215,18 +215,20 @@ def task_view(row: Any, groups: list[str]) -> TaskView:
     )
 
 
-def instance_view(uow: UnitOfWork, loaded: Loaded) -> InstanceView:
+def instance_view(uow: UnitOfWork, loaded: Loaded, *, history: bool = True) -> InstanceView:
     """The view at the end of a unit of work that saved `loaded` (flushes it first).
 
     The tasks come from the save; a new instance has no incidents or audit rows but this unit's, which
-    were just written; otherwise audit rows and incidents are read in one statement.
+    were just written; otherwise audit rows and incidents are read in one statement. Without `history`
+    (a caller that shows only what comes next, e.g. the inbox after a completion) the view carries
+    only this unit's audit rows and incidents, and nothing is read.
     """
     uow.flush()
     row = loaded.row
     if loaded.tasks is None:  # nothing was saved: read everything back
         return read_instance_view(uow.conn, row.id)
     tasks = sorted(loaded.tasks.values(), key=lambda tg: (tg[0].created_at, tg[0].id))
-    if loaded.inserted:
+    if loaded.inserted or not history:
         incident_rows = [SimpleNamespace(**i) for i in loaded.incidents]
         audit = [AuditView(a["at"], a["actor"], a["type"], a["task_id"], a["payload"])
                  for a in uow.written_audit if a["instance_id"] == row.id]

@@ -179,7 +179,8 @@ def set_due_date(uow: UnitOfWork, task_id: str, actor: Actor, due: datetime | st
     return projection.task_view(_task(uow, task_id)[0], groups)
 
 
-def complete(uow: UnitOfWork, task_id: str, actor: Actor, data: dict[str, Any] | None) -> InstanceView:
+def complete(uow: UnitOfWork, task_id: str, actor: Actor, data: dict[str, Any] | None, *,
+             history: bool = True) -> InstanceView:
     # The task, its groups and its instance in one statement that also locks the instance row: the
     # same lock order as UnitOfWork.load, instance first, then the task's conditional update.
     row, groups, instance = store.task_with_instance(uow.conn, task_id)
@@ -215,4 +216,4 @@ def complete(uow: UnitOfWork, task_id: str, actor: Actor, data: dict[str, Any] |
     uow.run_task(loaded, task, actor, before)
     uow.advance(loaded, actor)
     uow.save(loaded)
-    return projection.instance_view(uow, loaded)
+    return projection.instance_view(uow, loaded, history=history)

@@ -371,8 +371,11 @@ SNC = {"supplier_name": "Motors Ltd", "product": "Motor M-7", "lot_number": "L-2
 
 def test_supplier_nonconformity_reuses_the_shared_improvement_loop(rt, clock):
     d = Driver(rt, rt.start("supplier_nonconformity", SNC, PURCHASING))
+    assert d.refresh().data["status"] == "received"
     d.complete("snc_assess", LEAD, {"category": "material", "valid": True, "invalid_reason": "",
                                     "severity": "major"})
+    # the assessment moves the case on: its panel says "In progress" from here (engine/complaint_status.py)
+    assert d.refresh().data["status"] == "assessed"
     assert d.open_ids() == ["snc_contain", "snc_request_8d"]
     assert d.open_tasks("snc_request_8d")[0].groups == ["purchasing"]
     d.complete("snc_request_8d", PURCHASING, {"scar_number": "SCAR-9", "supplier_response_due": "2026-03-20"})
