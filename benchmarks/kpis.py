@@ -22,13 +22,8 @@ from sqlalchemy import insert, text
 from engine.accounts import save_user
 from engine.kpi_rules import RULES
 from storage.db import Database
-from storage.kpi_facts import (
-    ActionFact,
-    ComplaintFact,
-    TaskFact,
-    rebuild_action_rollup,
-    rebuild_complaint_rollup,
-)
+from storage.kpi_facts import ActionFact, ComplaintFact, TaskFact
+from storage.kpi_rollups import rebuild_action_rollup, rebuild_complaint_rollup
 from storage.migrate import upgrade
 
 CATEGORIES = ["product_quality", "delivery", "service", "billing", "documentation", "safety", "other"]

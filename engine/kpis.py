@@ -1,10 +1,11 @@
 """KPI service (no Flask, no SQL): figures for the dashboard, the API, exports and the ISO 9001 report.
 
-The figures are SQL aggregates over the fact tables (storage/kpi_facts.py) read by the query functions
-of storage/kpi_queries.py; only aggregate rows (per category, per step, per trend bucket, per CSAT/NPS
-pair), the two rows around each percentile, and the listings of exports and the evidence report reach
-Python. The process-specific rules (which process is which kind of case, what counts as acknowledged,
-closed, rejected) are in engine/kpi_rules.py and are passed to the queries.
+The figures are SQL aggregates over the fact tables (storage/kpi_facts.py, kept by
+storage/kpi_upkeep.py) read by the query functions of storage/kpi_queries.py; only aggregate rows (per
+category, per step, per trend bucket, per CSAT/NPS pair), the two rows around each percentile, and the
+listings of exports and the evidence report reach Python. The process-specific rules (which process is
+which kind of case, what counts as acknowledged, closed, rejected) are in engine/kpi_rules.py and are
+passed to the queries.
 
 Reading never writes: the facts and their rollups are brought up to date by ``refresh_facts``, which
 the scheduler pass runs (engine/scheduler.py); tests and ``pdcaflow demo`` call it before reading figures.
@@ -37,8 +38,8 @@ from sqlalchemy.orm import Session
 from engine import clock
 from engine.errors import EngineError
 from engine.kpi_rules import ACK_TARGET_S, RULES, facts_from_instance, task_fact, with_actual_work
-from storage import kpi_facts
 from storage import kpi_queries as kq
+from storage import kpi_rollups, kpi_upkeep
 from storage.db import Database
 
 DEFAULT_DAYS = 90
@@ -137,31 +138,31 @@ def refresh_facts(db: Database, *, full: bool = False, now: datetime | None = No
     now = now or clock.now()
     if not full:
         with db.read() as session:
-            if not kpi_facts.needs_refresh(session, RULES):
+            if not kpi_upkeep.needs_refresh(session, RULES):
                 return 0
     try:
         with db.write() as session:
-            state = kpi_facts.lock_refresh_state(session)
-            top = kpi_facts.last_audit_id(session)
+            state = kpi_upkeep.lock_refresh_state(session)
+            top = kpi_upkeep.last_audit_id(session)
             count = 0
-            rolled = not full and kpi_facts.rollup_current(session, RULES)  # else rebuilt once at the end
-            for ids in kpi_facts.chunks(kpi_facts.changed_instances(session, state, full=full)):
+            rolled = not full and kpi_rollups.rollup_current(session, RULES)  # else rebuilt once at the end
+            for ids in kpi_upkeep.chunks(kpi_upkeep.changed_instances(session, state, full=full)):
                 facts, actions = [], []
-                task_rows = kpi_facts.task_rows(session, ids)
+                task_rows = kpi_upkeep.task_rows(session, ids)
                 tasks_of: dict[str, list[Any]] = {}
                 for t in task_rows:
                     tasks_of.setdefault(t.instance_id, []).append(t)
-                for r in kpi_facts.instance_rows(session, ids):
+                for r in kpi_upkeep.instance_rows(session, ids):
                     fact, acts = facts_from_instance(r.id, r.process_key, r.status, dict(r.data or {}), r.started_at)
                     if fact is not None:
                         facts.append(fact)
                         actions.extend(with_actual_work(acts, tasks_of.get(r.id, [])))
                 tasks = [task_fact(t) for t in task_rows]
-                kpi_facts.replace_facts(session, ids, facts, actions, tasks, RULES if rolled else None)
+                kpi_upkeep.replace_facts(session, ids, facts, actions, tasks, RULES if rolled else None)
                 count += len(facts)
             if not rolled:
-                kpi_facts.rebuild_complaint_rollup(session, RULES)
-            kpi_facts.mark_refreshed(state, top, now)
+                kpi_rollups.rebuild_complaint_rollup(session, RULES)
+            kpi_upkeep.mark_refreshed(state, top, now)
             return count
     except IntegrityError:
         return 0  # another process created the cursor row at the same moment; it refreshed for us
@@ -170,7 +171,7 @@ def refresh_facts(db: Database, *, full: bool = False, now: datetime | None = No
 def refreshed_at(db: Database) -> datetime | None:
     """When the facts were last refreshed (None: never), so readers can tell how fresh the figures are."""
     with db.read() as session:
-        return kpi_facts.refreshed_at(session)
+        return kpi_upkeep.refreshed_at(session)
 
 
 # ---------------------------------------------------------------------------------------- helpers
@@ -499,7 +500,7 @@ def nonconformity_report(db: Database, q: KpiQuery, limit: int = 500) -> dict[st
         total, facts = kq.report_facts(session, fact_query(q), limit)
         actions: dict[str, list[dict[str, Any]]] = {}
         audit: dict[str, list[dict[str, Any]]] = {}
-        for chunk in kpi_facts.chunks([f.instance_id for f in facts]):
+        for chunk in kpi_upkeep.chunks([f.instance_id for f in facts]):
             for a in kq.actions_of(session, chunk):
                 actions.setdefault(a.instance_id, []).append(
                     {"action_id": a.action_id, "round": a.round, "what": a.what, "owner": a.owner, "due_on": a.due_on,

@@ -27,12 +27,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
-from storage.kpi_facts import (
-    ActionFact,
-    ActionRollup,
-    ComplaintFact,
-    closed_earlier,
-)
+from storage.kpi_facts import ActionFact, ActionRollup, ComplaintFact
+from storage.kpi_rollups import closed_earlier
 from storage.models import AuditEvent
 
 LONG_PERIOD_DAYS = 180

@@ -11,7 +11,7 @@ the period come from ``action_rollup`` and steps/actions are scoped by columns c
 indexes in key/value order (no sort), short ones from the date indexes (see ``FactQuery.long``/``_plain``).
 
 Issue 15 (the same year in ≤ 300 ms): without filters other than the process, the figures sum the
-rollups kept by the refresh (``complaint_rollup``, ``step_rollup`` in storage/kpi_facts.py) for the
+rollups kept by the refresh (``complaint_rollup``, ``step_rollup``: storage/kpi_rollups.py) for the
 period's whole UTC days (whole months from month rows) and read only the partial first and last days
 from the facts (see "rollup reads"); percentiles find their rank's value bucket in the rollup and walk
 the index from there. The ``_..._raw`` functions (storage/kpi_fact_reads.py) are the figures from the facts alone.
@@ -65,12 +65,9 @@ from storage.kpi_fact_reads import (
     scored_facts,
     scores_by_local_day,
 )
-from storage.kpi_facts import (
+from storage.kpi_facts import ComplaintFact, ComplaintRollup, StepRollup, TaskFact
+from storage.kpi_rollups import (
     SECOND_EDGES,
-    ComplaintFact,
-    ComplaintRollup,
-    StepRollup,
-    TaskFact,
     closed_earlier,
     rollup_current,
     rollup_stamp,
@@ -190,7 +187,7 @@ def step_times(session: Session, fq: FactQuery) -> dict[tuple[str, str], dict[st
 
 # ---------------------------------------------------------------------------------------- rollup reads
 # The figures of a period without filters other than the process: the whole UTC days of the period
-# summed from complaint_rollup (storage/kpi_facts.py, kept by the refresh), its partial first and last
+# summed from complaint_rollup (storage/kpi_rollups.py, kept by the refresh), its partial first and last
 # days read from complaint_fact by the `_..._raw` functions of storage/kpi_fact_reads.py. Any other
 # query, or a rollup not (yet) built with these rules, reads complaint_fact alone: the same figures, slower.
 def _rolled(session: Session, fq: FactQuery) -> bool:

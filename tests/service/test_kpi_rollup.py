@@ -1,4 +1,4 @@
-"""complaint_rollup (storage/kpi_facts.py): the figures read through it equal those read from the facts
+"""complaint_rollup (storage/kpi_rollups.py): the figures read through it equal those read from the facts
 alone, for periods with partial first and last days in several time zones, week and month trends, a
 process or a category chosen; and the rollup kept by the refresh (fact rows replaced in rounds, closures
 moved so that other cases become or stop being recurrences, tasks completed) equals one counted from
@@ -16,13 +16,9 @@ from sqlalchemy import delete, select
 from engine.kpi_rules import RULES
 from engine.kpis import KpiQuery, compute, fact_query, glance
 from storage import kpi_queries as kq
-from storage.kpi_facts import (
-    ComplaintRollup,
-    StepRollup,
-    rebuild_complaint_rollup,
-    replace_facts,
-    rollup_current,
-)
+from storage.kpi_facts import ComplaintRollup, StepRollup
+from storage.kpi_rollups import rebuild_complaint_rollup, rollup_current
+from storage.kpi_upkeep import replace_facts
 
 NOW = datetime(2026, 6, 15, 9, 30, tzinfo=UTC)
 PROCESSES = (("complaint_to_improvement", "complaint"), ("customer_feedback", "feedback"),

@@ -22,7 +22,8 @@ from engine.kpis import (
     survey_rows,
 )
 from engine.scheduler import scheduler_pass
-from storage.kpi_facts import ActionFact, ActionRollup, ComplaintFact, rebuild_action_rollup
+from storage.kpi_facts import ActionFact, ActionRollup, ComplaintFact
+from storage.kpi_rollups import rebuild_action_rollup
 from tests.service.helpers_process_library import (
     COMPLAINT,
     INTAKE,
@@ -166,7 +167,7 @@ def test_refresh_is_incremental_and_follows_later_changes(rt):
     with time_machine.travel(START, tick=False) as clock:
         d = _complaint(rt, clock, "K-9", None)
         assert refresh_facts(rt.db) == 1
-        # nothing changed (PostgreSQL re-reads the last minutes on purpose, see storage.kpi_facts.PG_LOOKBACK)
+        # nothing changed (PostgreSQL re-reads the last minutes on purpose, see storage.kpi_upkeep.PG_LOOKBACK)
         assert refresh_facts(rt.db) == (0 if rt.db.dialect == "sqlite" else 1)
         clock.shift(timedelta(hours=5))
         d.complete("acknowledge", SERVICE, ack())
