@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Index, String, Text, UniqueConstraint, func, select
+from sqlalchemy import Index, String, Text, UniqueConstraint, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
@@ -112,7 +112,3 @@ def lock_cursor(session: Session, name: str, now: datetime) -> SchedulerCursor:
     stmt = select(SchedulerCursor).where(SchedulerCursor.name == name)
     return session.scalars(stmt.with_for_update() if dialect == "postgresql" else stmt).one()
 
-
-# acknowledgements already sent to one address today (engine/customer_mail.py, migration 0013)
-Index("ix_notification_outbox_recipient", func.lower(NotificationOutbox.address), NotificationOutbox.kind,
-      NotificationOutbox.created_at)
