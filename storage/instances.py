@@ -17,6 +17,7 @@ from sqlalchemy import (
     Connection,
     Row,
     bindparam,
+    case,
     cast,
     column,
     func,
@@ -147,10 +148,17 @@ _TASK_WITH_GROUPS = (select(_HT, _HTG.c.group_name).outerjoin(_HTG, _HTG.c.task_
 _TASKS_OF_INSTANCES = (select(_HT, _HTG.c.group_name).outerjoin(_HTG, _HTG.c.task_id == _HT.c.id)
                        .where(_HT.c.instance_id.in_(bindparam("instance_ids", expanding=True)))
                        .order_by(_HT.c.created_at, _HT.c.id))
-_TASK_WITH_INSTANCE = (select(_HT, _HTG.c.group_name, *[c.label(f"pi_{c.name}") for c in _PI.c])
+_ASKED = _HT.alias("asked")
+# Every task of the asked task's instance (with groups), and the instance row on each; its state and data
+# (the big columns) only on the asked task's rows. Locks the instance row.
+_TASK_WITH_INSTANCE = (select(_HT, _HTG.c.group_name,
+                              *[(case((_HT.c.id == bindparam("task_id"), c), else_=null()).label(f"pi_{c.name}")
+                                 if c.name in ("state", "data") else c.label(f"pi_{c.name}")) for c in _PI.c])
                        .select_from(_HT.join(_PI, _PI.c.id == _HT.c.instance_id)
                                     .outerjoin(_HTG, _HTG.c.task_id == _HT.c.id))
-                       .where(_HT.c.id == bindparam("task_id"))
+                       .where(_HT.c.instance_id == select(_ASKED.c.instance_id)
+                              .where(_ASKED.c.id == bindparam("task_id")).scalar_subquery())
+                       .order_by(_HT.c.created_at, _HT.c.id)
                        .with_for_update(of=_PI))
 _TAKE_TASK_UNASSIGNED = _HT.update().where(_HT.c.id == bindparam("b_id"), _HT.c.state == bindparam("b_state"),
                                            _HT.c.assignee.is_(None))
@@ -174,17 +182,24 @@ def task_with_groups(conn: Connection, task_id: str) -> tuple[Row | None, list[s
     return row, sorted(found)
 
 
-def task_with_instance(conn: Connection, task_id: str) -> tuple[Row | None, list[str], dict[str, Any] | None]:
-    """A task row, its sorted groups and its instance row (locked: FOR UPDATE OF process_instance)."""
-    row, found = None, []
+def task_with_instance(conn: Connection, task_id: str
+                       ) -> tuple[Row | None, list[str], dict[str, Any] | None, dict[str, tuple[Row, list[str]]]]:
+    """A task row, its sorted groups, its instance row (locked: FOR UPDATE OF process_instance) and every
+    task of that instance with its sorted groups ({task_id: (row, groups)}, as `tasks_of_instances`), in
+    one statement: a completion needs them all (the projection diffs the instance's task rows)."""
+    tasks: dict[str, tuple[Row, list[str]]] = {}
     for record in conn.execute(_TASK_WITH_INSTANCE, {"task_id": task_id}):
-        row = record
+        if record.id not in tasks:
+            tasks[record.id] = (record, [])
         if record.group_name is not None:
-            found.append(record.group_name)
-    if row is None:
-        return None, [], None
+            tasks[record.id][1].append(record.group_name)
+    if task_id not in tasks:
+        return None, [], None, {}
+    for _row, groups in tasks.values():
+        groups.sort()
+    row, groups = tasks[task_id]
     mapping = row._mapping
-    return row, sorted(found), {name: mapping[f"pi_{name}"] for name in INSTANCE_COLUMNS}
+    return row, groups, {name: mapping[f"pi_{name}"] for name in INSTANCE_COLUMNS}, tasks
 
 
 def tasks_of_instances(conn: Connection, instance_ids: Sequence[str]) -> dict[str, dict[str, tuple[Row, list[str]]]]:

@@ -38,6 +38,9 @@ class Snapshot:
     tasks: TaskRows = field(default_factory=dict)
     timers: list[Any] = field(default_factory=list)  # waiting timer rows
     subscriptions: list[Any] = field(default_factory=list)
+    # False: only the task rows were read (with the instance's lock, by a completion); the save reads
+    # the timers and subscriptions when the workflow may have some (`read_waits`)
+    waits_read: bool = True
 
 
 def read_snapshot(conn: Connection, instance_id: str, *, new: bool, waits: bool, human: bool = True) -> Snapshot:
@@ -46,9 +49,14 @@ def read_snapshot(conn: Connection, instance_id: str, *, new: bool, waits: bool,
         return Snapshot()
     snapshot = Snapshot(tasks=store.tasks_of_instances(conn, [instance_id]).get(instance_id, {}) if human else {})
     if waits:
-        snapshot.timers = store.waiting_timers(conn, [instance_id]).get(instance_id, [])
-        snapshot.subscriptions = store.subscriptions(conn, [instance_id]).get(instance_id, [])
+        read_waits(conn, instance_id, snapshot)
     return snapshot
+
+
+def read_waits(conn: Connection, instance_id: str, snapshot: Snapshot) -> None:
+    snapshot.timers = store.waiting_timers(conn, [instance_id]).get(instance_id, [])
+    snapshot.subscriptions = store.subscriptions(conn, [instance_id]).get(instance_id, [])
+    snapshot.waits_read = True
 
 
 def read_snapshots(conn: Connection, instance_ids: list[str]) -> dict[str, Snapshot]:

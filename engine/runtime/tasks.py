@@ -8,6 +8,7 @@ and the other gets a ConflictError saying who did.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from types import SimpleNamespace
 from typing import Any
 
 from engine import clock
@@ -183,7 +184,7 @@ def complete(uow: UnitOfWork, task_id: str, actor: Actor, data: dict[str, Any] |
              history: bool = True) -> InstanceView:
     # The task, its groups and its instance in one statement that also locks the instance row: the
     # same lock order as UnitOfWork.load, instance first, then the task's conditional update.
-    row, groups, instance = store.task_with_instance(uow.conn, task_id)
+    row, groups, instance, instance_tasks = store.task_with_instance(uow.conn, task_id)
     if row is None or not may_see_task(actor, row, groups):
         raise NotFoundError(f"task {task_id} not found")
     _check_open(row)
@@ -197,13 +198,15 @@ def complete(uow: UnitOfWork, task_id: str, actor: Actor, data: dict[str, Any] |
     errors += unknown_users(uow.conn, {f: v for f, v in named.items() if v})
     if errors:
         raise FormValidationError(f"please correct: {', '.join(e['field'] or 'form' for e in errors)}", errors)
-    loaded = uow.restore(instance)
     # Take the task with a conditional update: of two concurrent completions (or a completion racing a
     # claim) exactly one matches; the other stops here with a conflict.
     done = {"state": "completed", "completed_at": clock.now(), "completed_by": actor.username, "submitted": values,
             "assignee": row.assignee or actor.username}
     if not store.take_task(uow.conn, task_id, row.state, row.assignee, done):
         raise _taken(uow, task_id)
+    # the save diffs against the task rows read above (this one as just written), not a second read
+    instance_tasks[task_id] = (SimpleNamespace(**{**row._mapping, **done}), groups)
+    loaded = uow.restore(instance, projection.Snapshot(tasks=instance_tasks, waits_read=False))
     if loaded.row.status in ("cancelled", "completed"):
         raise ConflictError(f"instance {loaded.row.id} is {loaded.row.status}")
     task = spiff.task_by_id(loaded.workflow, task_id)

@@ -224,6 +224,8 @@ class UnitOfWork:
             snapshot = projection.read_snapshot(self.conn, loaded.row.id, new=loaded.new,
                                                 waits=loaded.had_waits or bool(waits),
                                                 human=spiff.has_human_tasks(loaded.workflow))
+        elif not snapshot.waits_read and (loaded.had_waits or waits):
+            projection.read_waits(self.conn, loaded.row.id, snapshot)
         changes = projection.project(self.conn, loaded, snapshot, now, waits)
         external = external_projection.project(self.conn, loaded, now)
         row = loaded.row
