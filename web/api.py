@@ -64,8 +64,14 @@ def lead() -> Actor:
     return a
 
 
+# Bodies werkzeug parses as a form; `body()` reads them as no JSON at all ({}), as `request.data` did.
+_FORM_BODIES = frozenset({"application/x-www-form-urlencoded", "multipart/form-data"})
+
+
 def body() -> Any:
-    if not request.data:
+    """The request's JSON ({} without a body). `get_data`, not `request.data`: that one runs the form
+    parser first, a third of the cost of reading a JSON body on every API write."""
+    if request.mimetype in _FORM_BODIES or not request.get_data(cache=True):
         return {}
     payload = request.get_json(silent=True)
     if payload is None:
