@@ -2,12 +2,14 @@
 
 SQLite is the default (a file under ``instance/``, WAL, foreign keys on). Write units of work on
 SQLite start with ``BEGIN IMMEDIATE`` so concurrent writers queue on the database lock instead of
-failing half-way with "database is locked"; on PostgreSQL the optimistic ``version`` column of
+failing half-way with "database is locked" (and the writers of one process queue on a lock before
+that, see ``Database._writers``); on PostgreSQL the optimistic ``version`` column of
 ``process_instance`` decides which of two concurrent writers wins.
 """
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -39,8 +41,11 @@ def normalise_url(url: str) -> str:
     return url
 
 
+BUSY_TIMEOUT_S = 30  # how long a SQLite writer waits for the write lock before "database is locked" (a 503)
+
+
 def _sqlite_engine(url: str, immediate: bool) -> Engine:
-    engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+    engine = create_engine(url, connect_args={"timeout": BUSY_TIMEOUT_S, "check_same_thread": False})
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection, _record):  # type: ignore[no-untyped-def]
@@ -50,7 +55,7 @@ def _sqlite_engine(url: str, immediate: bool) -> Engine:
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_S * 1000}")
         # 32 MiB page cache per connection instead of SQLite's 2 MB: the inbox reads scattered task
         # rows, and pooled connections keep their cache between requests (bench inbox: query 3x faster)
         cursor.execute("PRAGMA cache_size=-32768")
@@ -103,6 +108,11 @@ class Database:
             self.write_engine = self.engine
         self._read = sessionmaker(self.engine, expire_on_commit=False)
         self._write = sessionmaker(self.write_engine, expire_on_commit=False)
+        # SQLite lets one writer in at a time. The writers of this process (request threads, an in-process
+        # scheduler) queue on this lock instead of on SQLite's busy handler, which polls with sleeps of up
+        # to 100 ms (a lock freed just after a sleep began waits out the whole sleep). Writers of other
+        # processes still meet at SQLite's own lock. Re-entrant: a nested write unit meets SQLite as before.
+        self._writers = threading.RLock() if self.url.startswith("sqlite") else None
 
     @property
     def dialect(self) -> str:
@@ -123,6 +133,23 @@ class Database:
 
         A lost optimistic-locking race surfaces as ConcurrentUpdateError.
         """
+        with self._queued_writer():
+            with self._write_session() as session:
+                yield session
+
+    @contextmanager
+    def _queued_writer(self) -> Iterator[None]:
+        """On SQLite, this process's turn to write (see `_writers`); after BUSY_TIMEOUT_S without it, the
+        unit goes on to SQLite's lock, whose busy timeout then decides, as without the queue."""
+        queued = self._writers is not None and self._writers.acquire(timeout=BUSY_TIMEOUT_S)
+        try:
+            yield
+        finally:
+            if queued:
+                self._writers.release()
+
+    @contextmanager
+    def _write_session(self) -> Iterator[Session]:
         session = self._write()
         try:
             yield session
@@ -169,10 +196,11 @@ class Database:
     @contextmanager
     def single_read(self) -> Iterator[Connection]:
         """For one reading statement (e.g. who is calling, on every request): on PostgreSQL in
-        autocommit mode, without the BEGIN and ROLLBACK round trips; on SQLite a read transaction."""
+        autocommit mode, without the BEGIN and ROLLBACK round trips; on SQLite a read transaction on a
+        plain connection (no ORM session around it)."""
         if self.dialect != "postgresql":
-            with self.read() as session:
-                yield session.connection()
+            with self.engine.connect() as conn:
+                yield conn
             return
         with self.engine.connect() as conn:
             yield conn.execution_options(isolation_level="AUTOCOMMIT")
