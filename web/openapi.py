@@ -14,6 +14,7 @@ from web import schemas as s
 
 ERRORS = {400: "Bad request", 401: "No or invalid bearer token", 403: "Not allowed", 404: "Not found",
           409: "Conflict (claimed or completed by someone else)", 413: "Upload too large",
+          415: "The body was not sent as JSON (Content-Type: application/json)",
           422: "Validation failed; details name the fields", 429: "Rate limited (Retry-After: seconds until the window ends)",
           503: "Not available right now (e.g. the complaint process is not deployed)"}
 
@@ -33,8 +34,10 @@ def _op(summary: str, ok: tuple[int, str, Any], errors: tuple[int, ...], *, body
                                 "content": {"application/json": {"schema": "ErrorSchema"}}}
     op: dict[str, Any] = {"summary": summary, "responses": responses, "tags": [tag] if tag else []}
     if body is not None:
-        op["requestBody"] = {"required": True, "content": body if isinstance(body, dict) and "multipart/form-data" in body
-                             else {"application/json": {"schema": body}}}
+        json_body = not (isinstance(body, dict) and "multipart/form-data" in body)
+        op["requestBody"] = {"required": True, "content": {"application/json": {"schema": body}} if json_body else body}
+        if json_body and "415" not in responses:
+            responses["415"] = {"description": ERRORS[415], "content": {"application/json": {"schema": "ErrorSchema"}}}
     if public:
         op["security"] = []
     if params:
