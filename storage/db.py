@@ -55,7 +55,7 @@ def _sqlite_engine(url: str, immediate: bool) -> Engine:
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_S * 1000}")
+        cursor.execute("PRAGMA busy_timeout=30000")  # BUSY_TIMEOUT_S in ms (a literal: no SQL from strings)
         # 32 MiB page cache per connection instead of SQLite's 2 MB: the inbox reads scattered task
         # rows, and pooled connections keep their cache between requests (bench inbox: query 3x faster)
         cursor.execute("PRAGMA cache_size=-32768")
