@@ -54,6 +54,17 @@ class TopicRequest:
     process_key: str | None = None
     instance_id: str | None = None
     process_variables: dict[str, Any] | None = None  # only tasks whose instance has these values
+    process_keys: list[str] | None = None  # only tasks of these processes
+    definitions: list[tuple[str, int]] | None = None  # only tasks of these (key, version) definitions
+    tenant_ids: list[str] | None = None  # PDCA Flow has no tenants: a non-empty list matches no task
+    version_tag: str | None = None  # nor version tags: any tag matches no task
+    extension_properties: bool = True  # answer the task's camunda:properties (Camunda: only when asked)
+
+    def matches_nothing(self) -> bool:
+        """A filter no task here can meet (Camunda answers no task for it, as it would on an engine
+        without tenants or version tags)."""
+        return bool(self.tenant_ids) or self.version_tag is not None or self.definitions == [] \
+            or self.process_keys == []
 
 
 @dataclass
@@ -64,6 +75,7 @@ class ExternalTaskView:
     lock_expires_at: datetime | None
     retries: int | None
     error_message: str | None
+    error_details: str | None
     activity_id: str
     activity_name: str | None
     instance_id: str
@@ -83,20 +95,24 @@ def _view(row: Any, variables: list[str] | None = None) -> ExternalTaskView:
         data = {k: data[k] for k in variables if k in data}
     return ExternalTaskView(
         id=row.id, topic=row.topic, worker_id=row.locked_by, lock_expires_at=row.locked_until, retries=row.retries,
-        error_message=row.error_message, activity_id=row.activity_id, activity_name=row.activity_name,
-        instance_id=row.instance_id, process_key=row.process_key, process_version=row.process_version,
+        error_message=row.error_message, error_details=row.error_details, activity_id=row.activity_id,
+        activity_name=row.activity_name, instance_id=row.instance_id, process_key=row.process_key,
+        process_version=row.process_version,
         definition_id=row.definition_id, business_key=row.business_key, priority=row.priority,
         created_at=row.created_at, variables=data, properties=dict(row.properties or {}))
 
 
 # ---------------------------------------------------------------------- fetch and lock
 def fetch_and_lock(runtime: Runtime, actor: Actor, worker_id: str, topics: list[TopicRequest], *,
-                   max_tasks: int = 1, use_priority: bool = False, wait_ms: int = 0) -> list[ExternalTaskView]:
-    """Lock up to `max_tasks` tasks of the topics to `worker_id`; with `wait_ms`, wait (long poll) until
-    at least one is available or the time is up, answering as soon as one appears."""
+                   max_tasks: int = 1, use_priority: bool = False, wait_ms: int = 0,
+                   newest_first: bool = False) -> list[ExternalTaskView]:
+    """Lock up to `max_tasks` tasks of the topics to `worker_id` (by priority with `use_priority`, then
+    by age: oldest first unless `newest_first`); with `wait_ms`, wait (long poll) until at least one
+    is available or the time is up, answering as soon as one appears."""
     check_may_work_external_tasks(actor)
     if not worker_id:
         raise EngineError("workerId is required")
+    topics = [t for t in topics if not t.matches_nothing()]
     if not topics:
         return []
     max_tasks = max(0, min(int(max_tasks), MAX_TASKS))
@@ -107,7 +123,7 @@ def fetch_and_lock(runtime: Runtime, actor: Actor, worker_id: str, topics: list[
         # the first attempt locks straight away; later polls first check with a cheap read, so an
         # idle long poll takes no write lock (SQLite has one for the whole database)
         if max_tasks and (first or _anything_fetchable(runtime, names)):
-            locked = _lock(runtime, worker_id, topics, max_tasks, use_priority)
+            locked = _lock(runtime, worker_id, topics, max_tasks, use_priority, newest_first)
             if locked:
                 return locked
         first = False
@@ -122,12 +138,12 @@ def _anything_fetchable(runtime: Runtime, topics: list[str]) -> bool:
 
 
 def _lock(runtime: Runtime, worker_id: str, topics: list[TopicRequest], max_tasks: int,
-          use_priority: bool) -> list[ExternalTaskView]:
+          use_priority: bool, newest_first: bool) -> list[ExternalTaskView]:
     now = clock.now()
     held: list[tuple[Any, TopicRequest]] = []  # (claimed row, the topic that asked for it)
     # the usual fetch (one topic, no variable filter) is one claim statement, atomic by itself: it
     # needs no transaction around it (on PostgreSQL that saves the BEGIN and COMMIT round trips)
-    single = len(topics) == 1 and not topics[0].process_variables
+    single = len(topics) == 1 and not topics[0].process_variables and not topics[0].definitions
     with runtime.db.single_statement() if single else runtime.db.write_connection() as conn:
         for topic in topics:
             left = max_tasks - len(held)
@@ -135,6 +151,11 @@ def _lock(runtime: Runtime, worker_id: str, topics: list[TopicRequest], max_task
                 break
             until = now + timedelta(milliseconds=max(0, int(topic.lock_duration_ms)))
             among = None
+            definition_ids = None
+            if topic.definitions:
+                definition_ids = store.definition_ids(conn, topic.definitions)
+                if not definition_ids:
+                    continue
             if topic.process_variables:
                 wanted_values = topic.process_variables.items()
                 among = [r.id for r in store.candidates_with_data(conn, topic.name, now, FILTER_SCAN)
@@ -143,9 +164,18 @@ def _lock(runtime: Runtime, worker_id: str, topics: list[TopicRequest], max_task
                     continue
             rows = store.claim(conn, worker_id, topic.name, now=now, until=until, limit=left,
                                use_priority=use_priority, business_key=topic.business_key,
-                               process_key=topic.process_key, instance_id=topic.instance_id, among=among)
+                               process_key=topic.process_key, instance_id=topic.instance_id, among=among,
+                               process_keys=topic.process_keys, definition_ids=definition_ids,
+                               newest_first=newest_first)
             held.extend((r, topic) for r in rows)
-        return [_view(r, topic.variables) for r, topic in held]
+        return [_locked_view(r, topic) for r, topic in held]
+
+
+def _locked_view(row: Any, topic: TopicRequest) -> ExternalTaskView:
+    view = _view(row, topic.variables)
+    if not topic.extension_properties:
+        view.properties = {}
+    return view
 
 
 # ---------------------------------------------------------------------- reads

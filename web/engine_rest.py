@@ -138,8 +138,8 @@ def _bad_request(exc: s.BadRequest) -> Response:
 
 @bp.errorhandler(EngineError)
 def _engine_error(exc: EngineError) -> Response:
-    if isinstance(exc, xt.LockMismatchError):
-        return _error(400, "BadUserRequestException", exc.message)
+    if isinstance(exc, xt.LockMismatchError):  # Camunda wraps it in a RestException with status 400
+        return _error(400, "RestException", exc.message)
     if isinstance(exc, PermissionDeniedError):
         return _error(403, "AuthorizationException", exc.message)
     if isinstance(exc, NotFoundError):
@@ -213,6 +213,12 @@ def _definition_id(key: str, version: int) -> str:
     return f"{key}:{version}"  # opaque to clients (Camunda's is key:version:uuid)
 
 
+def _definition_of(definition_id: str) -> tuple[str, int] | None:
+    """(key, version) of a `_definition_id`; None for an id this server never gave out."""
+    key, _, version = definition_id.rpartition(":")
+    return (key, int(version)) if key and version.isdigit() else None
+
+
 def _external_task_json(task: xt.ExternalTaskView, with_variables: bool = False) -> dict[str, Any]:
     out = {
         "id": task.id, "topicName": task.topic, "workerId": task.worker_id,
@@ -224,22 +230,38 @@ def _external_task_json(task: xt.ExternalTaskView, with_variables: bool = False)
         "businessKey": task.business_key, "priority": task.priority, "suspended": False, "tenantId": None,
         "createTime": s.timestamp(task.created_at), "extensionProperties": task.properties,
     }
-    if with_variables:
+    if with_variables:  # a locked task (LockedExternalTaskDto) also carries the last failure's details
+        out["errorDetails"] = task.error_details
         out["variables"] = s.typed(task.variables)
     return out
+
+
+def _topic(t: dict[str, Any]) -> xt.TopicRequest:
+    definitions: set[tuple[str, int]] | None = None  # processDefinitionId and processDefinitionIdIn both hold
+    one = t.get("processDefinitionId")
+    for given in ([one] if one is not None else None, t.get("processDefinitionIdIn")):
+        if given is not None:
+            wanted = {d for d in map(_definition_of, given) if d is not None}
+            definitions = wanted if definitions is None else definitions & wanted
+    return xt.TopicRequest(t["topicName"], t["lockDuration"], t.get("variables"), t.get("businessKey"),
+                           t.get("processDefinitionKey"), t.get("processInstanceId"),
+                           _filter_values(t.get("processVariables")),
+                           process_keys=t.get("processDefinitionKeyIn"),
+                           definitions=None if definitions is None else sorted(definitions),
+                           tenant_ids=t.get("tenantIdIn"), version_tag=t.get("processDefinitionVersionTag"),
+                           extension_properties=bool(t.get("includeExtensionProperties")))
 
 
 @bp.post("/external-task/fetchAndLock")
 def fetch_and_lock() -> Any:
     data = _body(s.FetchAndLockRequest)
-    topics = [xt.TopicRequest(t["topicName"], t["lockDuration"], t.get("variables"), t.get("businessKey"),
-                              t.get("processDefinitionKey"), t.get("processInstanceId"),
-                              _filter_values(t.get("processVariables")))
-              for t in data.get("topics") or []]
+    topics = [_topic(t) for t in data.get("topics") or []]
     max_tasks = data["maxTasks"] if data.get("maxTasks") is not None else 1
+    # sorting: createTime is the one field Camunda sorts fetches by; the last entry wins
+    newest_first = any(o.get("sortOrder") == "desc" for o in (data.get("sorting") or [])[-1:])
     locked = xt.fetch_and_lock(runtime(), _actor(), data["workerId"], topics, max_tasks=max_tasks,
                                use_priority=bool(data.get("usePriority")),
-                               wait_ms=data.get("asyncResponseTimeout") or 0)
+                               wait_ms=data.get("asyncResponseTimeout") or 0, newest_first=newest_first)
     return jsonify([_external_task_json(t, with_variables=True) for t in locked])
 
 
@@ -357,7 +379,10 @@ def start(key: str) -> Any:
     check_may_start_and_correlate(actor, "start instances")
     data = _body(s.StartRequest)
     instance = runtime().start(key, s.from_typed(data.get("variables")), actor, business_key=data.get("businessKey"))
-    return jsonify(_instance_json(instance))
+    out = _instance_json(instance)
+    if data.get("withVariablesInReturn"):  # ProcessInstanceWithVariablesDto
+        out["variables"] = s.typed(instance.data)
+    return jsonify(out)
 
 
 def _visible_instance(instance_id: str) -> InstanceView:
@@ -370,18 +395,30 @@ def _visible_instance(instance_id: str) -> InstanceView:
 
 @bp.get("/process-instance")
 def instances() -> Any:
+    """Running instances (Camunda lists runtime instances only) the caller may see, filtered by
+    processDefinitionKey, businessKey and `variables` (name_operator_value,...), then paged."""
     actor = _actor()
-    rows = runtime().instances(key=request.args.get("processDefinitionKey"), limit=min(_int_arg("maxResults", 100), 500),
-                               offset=_int_arg("firstResult", 0))
-    out = []
-    for row in rows:
-        if row["status"] in ("completed", "cancelled"):
-            continue  # Camunda lists running instances only
-        instance = runtime().instance(row["id"])
-        if (request.args.get("businessKey") not in (None, instance.business_key)
-                or not (may_work_external_tasks(actor) or may_see_instance(actor, instance))):
-            continue
-        out.append(_instance_json(instance))
+    conditions = s.variable_conditions(request.args.get("variables"))
+    business_key = request.args.get("businessKey")
+    skip, most = _int_arg("firstResult", 0), min(_int_arg("maxResults", 100), 500)
+    out: list[dict[str, Any]] = []
+    scanned = 0
+    while len(out) < most:
+        rows = runtime().instances(key=request.args.get("processDefinitionKey"), limit=500, offset=scanned)
+        scanned += len(rows)
+        for row in rows:
+            if row["status"] in ("completed", "cancelled") or business_key not in (None, row["business_key"]):
+                continue
+            instance = runtime().instance(row["id"])
+            if not (may_work_external_tasks(actor) or may_see_instance(actor, instance)) \
+                    or not s.meets(instance.data, conditions):
+                continue
+            if skip:
+                skip -= 1
+            elif len(out) < most:
+                out.append(_instance_json(instance))
+        if len(rows) < 500:
+            break
     return jsonify(out)
 
 

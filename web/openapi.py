@@ -234,8 +234,8 @@ def build_document() -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------------- /engine-rest (Camunda 7 subset)
-ENGINE_REST_ERRORS = {400: "InvalidRequestException (bad input), BadUserRequestException (another worker holds the "
-                           "lock), or RestException (a message nothing waits for)",
+ENGINE_REST_ERRORS = {400: "InvalidRequestException (bad input), or RestException (the worker does not hold the "
+                           "lock; a message nothing waits for)",
                       401: "No or wrong HTTP Basic credentials", 403: "AuthorizationException: role not allowed",
                       404: "No such resource (e.g. an external task already completed or cancelled)",
                       409: "Someone else holds or completed the task"}

@@ -234,3 +234,21 @@ def test_topic_filtered_by_process_variables(engine):
     [task] = client.fetch_and_lock("erp-lookup", process_variables={"region": "south"})
     assert task["processInstanceId"] == south["id"]
     assert client.fetch_and_lock("erp-lookup", process_variables={"region": "west"}) == []
+
+
+def test_engine_client_lists_instances_by_variable(engine):
+    """EngineClient.get_process_instance sends `variables=name_operator_value,...` (Camunda's
+    VariableListConverter: exactly three parts split on `_`, several joined by `,`): only instances
+    whose variables match are listed; a malformed expression is refused (400)."""
+    url, runtime = engine
+    engine_client = _engine(url)
+    north = engine_client.start_process("xt_order_lookup", {"region": "north", "lines": 4})
+    engine_client.start_process("xt_order_lookup", {"region": "south", "lines": 9})
+    listed = engine_client.get_process_instance("xt_order_lookup", variables=["region_eq_north"])
+    assert [i["id"] for i in listed] == [north["id"]]
+    assert [i["id"] for i in engine_client.get_process_instance(
+        "xt_order_lookup", variables=["region_neq_south", "lines_lteq_5"])] == [north["id"]]
+    assert engine_client.get_process_instance("xt_order_lookup", variables=["region_like_%th"]) != []
+    assert engine_client.get_process_instance("xt_order_lookup", variables=["region_eq_west"]) == []
+    with pytest.raises(Exception, match="400.*KEY_OPERATOR_VALUE"):
+        engine_client.get_process_instance("xt_order_lookup", variables=["order_no_eq_1"])

@@ -1,0 +1,127 @@
+"""/engine-rest against what Camunda 7 documents and does (its OpenAPI templates and REST resources,
+camunda-bpm-platform engine-rest), on SQLite and PostgreSQL through the Flask app: the topic filters
+of fetch-and-lock narrow what a worker locks, the fields a locked task carries, sorting, the error a
+worker gets when it does not hold the lock, and the start answer with its variables."""
+
+from __future__ import annotations
+
+import base64
+from pathlib import Path
+
+import pytest
+
+from engine.accounts import save_user
+from tests.integration.conftest import PASSWORD, lead_actor
+
+MODELS = Path(__file__).parents[1] / "constructs" / "models"
+FETCH = "/engine-rest/external-task/fetchAndLock"
+
+
+def basic(username: str = "erp.worker") -> dict[str, str]:
+    return {"Authorization": "Basic " + base64.b64encode(f"{username}:{PASSWORD}".encode()).decode()}
+
+
+@pytest.fixture
+def rest(app, client, db, runtime):
+    save_user(db, "erp.worker", "worker", password=PASSWORD)
+    runtime.deploy_paths([MODELS / "xt_order_lookup.bpmn", MODELS / "xt_credit_note.bpmn"])
+    return client
+
+
+def _fetch(rest, topic: dict, worker: str = "w1", **body) -> list[dict]:
+    response = rest.post(FETCH, headers=basic(), json={
+        "workerId": worker, "maxTasks": 10, "topics": [{"lockDuration": 60000, **topic}], **body})
+    assert response.status_code == 200, response.get_json()
+    return response.get_json()
+
+
+def test_topic_filters_narrow_what_a_worker_locks(rest, runtime):
+    """FetchExternalTaskTopicDto: processDefinitionKeyIn, processDefinitionId(In), tenantIdIn and
+    processDefinitionVersionTag restrict the tasks; a worker that names another process (or a tenant,
+    or a version tag no definition here has) must not lock this one."""
+    instance = runtime.start("xt_order_lookup", {"order": "A-1"}, lead_actor())
+    topic = {"topicName": "erp-lookup"}
+    assert _fetch(rest, {**topic, "processDefinitionKeyIn": ["xt_credit_note"]}) == []
+    assert _fetch(rest, {**topic, "processDefinitionKey": "xt_order_lookup",
+                         "processDefinitionKeyIn": ["xt_credit_note"]}) == []
+    assert _fetch(rest, {**topic, "processDefinitionId": "xt_credit_note:1"}) == []
+    assert _fetch(rest, {**topic, "processDefinitionIdIn": ["xt_order_lookup:2", "nonsense"]}) == []
+    assert _fetch(rest, {**topic, "tenantIdIn": ["tenant-one"]}) == []
+    assert _fetch(rest, {**topic, "processDefinitionVersionTag": "1.0"}) == []
+    [task] = _fetch(rest, {**topic, "processDefinitionKeyIn": ["xt_credit_note", "xt_order_lookup"],
+                           "processDefinitionIdIn": ["xt_order_lookup:1"], "withoutTenantId": True,
+                           "tenantIdIn": None})
+    assert task["processInstanceId"] == instance.id and task["processDefinitionId"] == "xt_order_lookup:1"
+
+
+def test_a_locked_task_carries_its_error_details_and_asked_for_extension_properties(rest, runtime):
+    """LockedExternalTaskDto has errorDetails (a worker reads back what it stored with its last
+    failure); extensionProperties are filled only for a topic with includeExtensionProperties."""
+    runtime.deploy_paths([MODELS / "xt_connectors.bpmn"])
+    runtime.start("xt_order_lookup", {"order": "A-2"}, lead_actor())
+    [task] = _fetch(rest, {"topicName": "erp-lookup"})
+    assert task["errorDetails"] is None and task["extensionProperties"] == {}
+    failed = rest.post(f"/engine-rest/external-task/{task['id']}/failure", headers=basic(), json={
+        "workerId": "w1", "errorMessage": "ERP down", "errorDetails": "page 3 of 7 done", "retries": 2,
+        "retryTimeout": 0})
+    assert failed.status_code == 204
+    [again] = _fetch(rest, {"topicName": "erp-lookup"})
+    assert (again["errorMessage"], again["errorDetails"], again["retries"]) == ("ERP down", "page 3 of 7 done", 2)
+
+    runtime.start("xt_connectors", {"order": "A-3", "customer_email": "c@example.com", "erp_url": "http://erp"},
+                  lead_actor())
+    [plain] = _fetch(rest, {"topicName": "pdcaflow.http", "lockDuration": 1})
+    assert plain["extensionProperties"] == {}
+    rest.post(f"/engine-rest/external-task/{plain['id']}/unlock", headers=basic())
+    [asked] = _fetch(rest, {"topicName": "pdcaflow.http", "includeExtensionProperties": True})
+    assert asked["extensionProperties"]["method"] == "POST"
+
+
+def test_sorting_by_create_time(rest, runtime):
+    """FetchExternalTasksDto.sorting: [{sortBy: createTime, sortOrder: asc|desc}]; any other sortBy is
+    refused (400), as the document lists createTime only."""
+    older = runtime.start("xt_order_lookup", {"order": "old"}, lead_actor())
+    newer = runtime.start("xt_order_lookup", {"order": "new"}, lead_actor())
+    topic = {"topicName": "erp-lookup", "lockDuration": 1}
+    bad = rest.post(FETCH, headers=basic(), json={"workerId": "w", "maxTasks": 1, "topics": [topic],
+                                                  "sorting": [{"sortBy": "priority", "sortOrder": "desc"}]})
+    assert bad.status_code == 400 and bad.get_json()["type"] == "InvalidRequestException"
+    [first] = _fetch(rest, topic, maxTasks=1, sorting=[{"sortBy": "createTime", "sortOrder": "desc"}])
+    assert first["processInstanceId"] == newer.id
+    rest.post(f"/engine-rest/external-task/{first['id']}/unlock", headers=basic())
+    [first] = _fetch(rest, topic, maxTasks=1, sorting=[{"sortBy": "createTime", "sortOrder": "asc"}])
+    assert first["processInstanceId"] == older.id
+    rest.post(f"/engine-rest/external-task/{first['id']}/unlock", headers=basic())
+    [first] = _fetch(rest, topic, maxTasks=1, sorting=None)
+    assert first["processInstanceId"] == older.id
+
+
+def test_a_worker_without_the_lock_gets_camundas_400_rest_exception(rest, runtime):
+    """ExternalTaskResourceImpl wraps the engine's BadUserRequestException in a RestException with
+    status 400: the body's type is "RestException" for complete, failure, bpmnError and extendLock."""
+    runtime.start("xt_order_lookup", {"order": "A-4"}, lead_actor())
+    [task] = _fetch(rest, {"topicName": "erp-lookup"})
+    base = f"/engine-rest/external-task/{task['id']}"
+    for verb, body in (("complete", {}), ("failure", {"retries": 1}), ("bpmnError", {"errorCode": "X"}),
+                       ("extendLock", {"newDuration": 1000})):
+        answer = rest.post(f"{base}/{verb}", headers=basic(), json={"workerId": "intruder", **body})
+        assert answer.status_code == 400, verb
+        assert answer.get_json()["type"] == "RestException", verb
+        assert "intruder" in answer.get_json()["message"], verb
+    gone = rest.post("/engine-rest/external-task/nope/complete", headers=basic(), json={"workerId": "w1"})
+    assert gone.status_code == 404 and gone.get_json() == {
+        "type": "RestException", "message": "External task with id nope does not exist"}
+
+
+def test_start_returns_the_variables_when_asked(rest, runtime):
+    """StartProcessInstanceDto.withVariablesInReturn: the answer (ProcessInstanceWithVariablesDto)
+    carries the instance's variables, typed, as they are after the start."""
+    url = "/engine-rest/process-definition/key/xt_order_lookup/start"
+    answer = rest.post(url, headers=basic(), json={"variables": {"order": {"value": "A-5", "type": "String"},
+                                                                 "lines": {"value": 3, "type": "Integer"}},
+                                                   "withVariablesInReturn": True})
+    assert answer.status_code == 200
+    assert answer.get_json()["variables"] == {"order": {"type": "String", "value": "A-5", "valueInfo": {}},
+                                              "lines": {"type": "Integer", "value": 3, "valueInfo": {}}}
+    plain = rest.post(url, headers=basic(), json={})
+    assert plain.status_code == 200 and "variables" not in plain.get_json()
