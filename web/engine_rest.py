@@ -21,7 +21,9 @@ from flask import Blueprint, Response, current_app, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from engine import external_tasks as xt
+from engine.accounts import user_info
 from engine.credentials import Credential, RateLimitedError, verified_actor
+from engine.definitions import DefinitionStore
 from engine.errors import DecisionFailedError, EngineError, NotFoundError, PermissionDeniedError
 from engine.health import as_unavailable
 from engine.permissions import (
@@ -378,19 +380,33 @@ def start(key: str) -> Any:
     actor = _actor()
     check_may_start_and_correlate(actor, "start instances")
     data = _body(s.StartRequest)
-    instance = runtime().start(key, s.from_typed(data.get("variables")), actor, business_key=data.get("businessKey"))
+    try:
+        instance = runtime().start(key, s.from_typed(data.get("variables")), actor,
+                                   business_key=data.get("businessKey"))
+    except NotFoundError as exc:
+        with runtime().db.read() as session:
+            if DefinitionStore.latest(session, key) is not None:
+                raise  # something else is missing
+        raise CamundaError(404, "RestException",
+                           f"No matching process definition with key: {key} and no tenant-id") from exc
     out = _instance_json(instance)
     if data.get("withVariablesInReturn"):  # ProcessInstanceWithVariablesDto
         out["variables"] = s.typed(instance.data)
     return jsonify(out)
 
 
-def _visible_instance(instance_id: str) -> InstanceView:
+def _visible_instance(instance_id: str, running: bool = False) -> InstanceView:
+    """The instance if the caller may see it (and, with `running`, it has not ended: Camunda's runtime
+    service knows running instances only); else 404 in Camunda's words."""
     actor = _actor()
-    instance = runtime().instance(instance_id)
-    if may_work_external_tasks(actor):
-        return instance
-    return check_may_see_instance(actor, instance)
+    try:
+        instance = runtime().instance(instance_id)
+        if not (running and instance.status in ("completed", "cancelled")) and (
+                may_work_external_tasks(actor) or check_may_see_instance(actor, instance)):
+            return instance
+    except NotFoundError:
+        pass
+    raise CamundaError(404, "InvalidRequestException", f"Process instance with id {instance_id} does not exist")
 
 
 @bp.get("/process-instance")
@@ -424,7 +440,7 @@ def instances() -> Any:
 
 @bp.get("/process-instance/<instance_id>")
 def instance(instance_id: str) -> Any:
-    return jsonify(_instance_json(_visible_instance(instance_id)))
+    return jsonify(_instance_json(_visible_instance(instance_id, running=True)))
 
 
 @bp.get("/process-instance/<instance_id>/variables")
@@ -432,12 +448,24 @@ def instance_variables(instance_id: str) -> Any:
     return jsonify(s.typed(_visible_instance(instance_id).data))
 
 
-@bp.get("/process-instance/<instance_id>/variables/<name>")
-def instance_variable(instance_id: str, name: str) -> Any:
+def _variable(instance_id: str, name: str) -> Any:
     data = _visible_instance(instance_id).data
     if name not in data:
-        raise NotFoundError(f"process instance variable with name {name} does not exist")
-    return jsonify(s.typed_value(data[name]))
+        raise CamundaError(404, "InvalidRequestException", f"process instance variable with name {name} does not exist")
+    return data[name]
+
+
+@bp.get("/process-instance/<instance_id>/variables/<name>")
+def instance_variable(instance_id: str, name: str) -> Any:
+    return jsonify(s.typed_value(_variable(instance_id, name)))
+
+
+@bp.get("/process-instance/<instance_id>/variables/<name>/data")
+def instance_variable_data(instance_id: str, name: str) -> Any:
+    """Camunda serves Bytes and File variables here; PDCA Flow has neither, so every variable is
+    refused as Camunda refuses a variable of any other type."""
+    _variable(instance_id, name)
+    raise CamundaError(400, "InvalidRequestException", f"Value of variable with id {instance_id} is not a binary value.")
 
 
 # ---------------------------------------------------------------------- messages and signals
@@ -526,18 +554,63 @@ def _task_json(task: TaskView) -> dict[str, Any]:
             "caseDefinitionId": None, "suspended": False, "formKey": None, "tenantId": None}
 
 
+def _task_filters() -> list[Any]:
+    """TaskQueryDto's everyday filters as predicates on a task (candidate queries leave out assigned
+    tasks unless includeAssignedTasks, as Camunda's TaskQueryImpl does)."""
+    args = request.args
+    if (args.get("sortBy") is None) != (args.get("sortOrder") is None):
+        raise s.BadRequest("Only a single sorting parameter specified. sortBy and sortOrder required")
+    listed = lambda name: [v for v in args.get(name, "").split(",") if v]  # noqa: E731
+    checks: list[Any] = []
+    for name, check in (
+            ("taskId", lambda t, v: t.id == v), ("name", lambda t, v: t.name == v),
+            ("nameLike", lambda t, v: s.meets({"n": t.name}, [("n", "like", v)])),
+            ("assignee", lambda t, v: t.assignee == v), ("taskDefinitionKey", lambda t, v: t.spec_id == v),
+            ("processInstanceBusinessKey", lambda t, v: _business_key(t.instance_id) == v)):
+        if args.get(name) is not None:
+            checks.append(lambda t, check=check, v=args[name]: check(t, v))
+    for name, attribute in (("assigneeIn", "assignee"), ("taskDefinitionKeyIn", "spec_id")):
+        if args.get(name) is not None:
+            checks.append(lambda t, a=attribute, wanted=set(listed(name)): getattr(t, a) in wanted)
+    if _flag("assigned"):
+        checks.append(lambda t: t.assignee is not None)
+    if _flag("unassigned"):
+        checks.append(lambda t: t.assignee is None)
+    groups = set(listed("candidateGroups")) | ({args["candidateGroup"]} if args.get("candidateGroup") else set())
+    user = args.get("candidateUser")
+    if groups or user:
+        if user:
+            user_groups = _groups_of(user)
+            checks.append(lambda t: user in t.candidate_users or bool(user_groups & set(t.groups)))
+        if groups:
+            checks.append(lambda t: bool(groups & set(t.groups)))
+        if not _flag("includeAssignedTasks"):
+            checks.append(lambda t: t.assignee is None)
+    return checks
+
+
+def _business_key(instance_id: str) -> str | None:
+    return runtime().instance(instance_id).business_key
+
+
+def _groups_of(username: str) -> set[str]:
+    try:
+        info = user_info(database(), username)
+    except NotFoundError:
+        return set()
+    return {*info["groups"], info["role"]}
+
+
 @bp.get("/task")
 def tasks() -> Any:
+    """User tasks the caller may see, filtered, then paged (`firstResult`, `maxResults`)."""
     actor = _actor()
+    checks = _task_filters()
     found = runtime().tasks(actor, instance_id=request.args.get("processInstanceId"),
-                            process_key=request.args.get("processDefinitionKey"),
-                            limit=min(_int_arg("maxResults", 200), 1000), offset=_int_arg("firstResult", 0))
-    assignee = request.args.get("assignee")
-    group = request.args.get("candidateGroup")
-    element = request.args.get("taskDefinitionKey")
-    found = [t for t in found if (assignee is None or t.assignee == assignee)
-             and (group is None or group in t.groups) and (element is None or t.spec_id == element)]
-    return jsonify([_task_json(t) for t in found])
+                            process_key=request.args.get("processDefinitionKey"), limit=1000)
+    found = [t for t in found if all(check(t) for check in checks)]
+    skip = _int_arg("firstResult", 0)
+    return jsonify([_task_json(t) for t in found[skip:skip + min(_int_arg("maxResults", 200), 1000)]])
 
 
 @bp.get("/task/<task_id>")

@@ -282,9 +282,10 @@ def build_engine_rest_document() -> dict[str, Any]:
         name: {"type": "string", "nullable": True} for name in (
             "id", "topicName", "workerId", "lockExpirationTime", "errorMessage", "activityId", "activityInstanceId",
             "executionId", "processInstanceId", "processDefinitionId", "processDefinitionKey", "businessKey",
-            "createTime")} | {"retries": {"type": "integer", "nullable": True}, "priority": {"type": "integer"},
-                              "suspended": {"type": "boolean"},
-                              "variables": {"$ref": "#/components/schemas/Variables"}}})
+            "createTime", "errorDetails")} | {"retries": {"type": "integer", "nullable": True},
+                                              "priority": {"type": "integer"}, "suspended": {"type": "boolean"},
+                                              "extensionProperties": {"type": "object"},
+                                              "variables": {"$ref": "#/components/schemas/Variables"}}})
     spec.components.schema("ProcessInstance", {"type": "object", "properties": {
         "id": {"type": "string"}, "definitionId": {"type": "string"}, "businessKey": {"type": "string", "nullable": True},
         "ended": {"type": "boolean"}, "suspended": {"type": "boolean"}, "links": {"type": "array", "items": {}}}})
@@ -310,7 +311,10 @@ def build_engine_rest_document() -> dict[str, Any]:
     spec.path("/version", operations={"get": _camunda_op("REST API version", (200, "Version", {"type": "object"}),
                                                          (401,))})
     spec.path("/external-task/fetchAndLock", operations={"post": _camunda_op(
-        "Fetch and lock external tasks by topic; asyncResponseTimeout (ms) long-polls until one appears",
+        "Fetch and lock external tasks by topic; asyncResponseTimeout (ms) long-polls until one appears. Topic "
+        "filters: businessKey, processDefinitionKey(In), processDefinitionId(In), processVariables; tenantIdIn and "
+        "processDefinitionVersionTag match no task (no tenants or version tags here); extensionProperties only "
+        "with includeExtensionProperties; sorting by createTime asc/desc",
         (200, "Locked tasks with their variables", array("ExternalTask")), (400, 401, 403),
         body=ref("CamundaFetchAndLockRequest"), tag=xt)})
     filters = [_query(n) for n in ("processInstanceId", "topicName", "workerId", "activityId", "processDefinitionKey")]
@@ -340,21 +344,26 @@ def build_engine_rest_document() -> dict[str, Any]:
         "Set the retries (above 0 resolves the task's incident)", none, (400, 401, 403, 404),
         body=ref("CamundaRetriesRequest"), params=[_path("id")], tag=xt)})
     spec.path("/process-definition/key/{key}/start", operations={"post": _camunda_op(
-        "Start an instance of the latest version", (200, "The instance", ref("ProcessInstance")),
+        "Start an instance of the latest version (with its variables when withVariablesInReturn)",
+        (200, "The instance", ref("ProcessInstance")),
         (400, 401, 403, 404), body=ref("CamundaStartRequest"), params=[_path("key")], tag="process instances")})
     spec.path("/process-instance", operations={"get": _camunda_op(
-        "Running instances", (200, "Instances", array("ProcessInstance")), (401,),
-        params=[_query("processDefinitionKey"), _query("businessKey"), _query("firstResult", "integer"),
-                _query("maxResults", "integer")], tag="process instances")})
+        "Running instances; `variables` filters by name_operator_value (eq, neq, gt, gteq, lt, lteq, like), "
+        "several comma-separated", (200, "Instances", array("ProcessInstance")), (400, 401),
+        params=[_query("processDefinitionKey"), _query("businessKey"), _query("variables"),
+                _query("firstResult", "integer"), _query("maxResults", "integer")], tag="process instances")})
     spec.path("/process-instance/{id}", operations={"get": _camunda_op(
-        "An instance", (200, "Instance", ref("ProcessInstance")), (401, 404), params=[_path("id")],
-        tag="process instances")})
+        "A running instance (an ended one is 404, as Camunda's runtime service answers)",
+        (200, "Instance", ref("ProcessInstance")), (401, 404), params=[_path("id")], tag="process instances")})
     spec.path("/process-instance/{id}/variables", operations={"get": _camunda_op(
         "Its variables, typed", (200, "Variables", ref("Variables")), (401, 404), params=[_path("id")],
         tag="process instances")})
     spec.path("/process-instance/{id}/variables/{name}", operations={"get": _camunda_op(
         "One variable, typed", (200, "Variable", ref("TypedValue")), (401, 404), params=[_path("id"), _path("name")],
         tag="process instances")})
+    spec.path("/process-instance/{id}/variables/{name}/data", operations={"get": _camunda_op(
+        "A binary variable's content: PDCA Flow has no Bytes or File variables, so 400 for every variable",
+        (200, "Never", None), (400, 401, 404), params=[_path("id"), _path("name")], tag="process instances")})
     spec.path("/message", operations={"post": _camunda_op(
         "Correlate a message (businessKey, processInstanceId, correlationKeys; all) to the waiting executions; "
         "when none matches and no processInstanceId is given, start each process with a message start event of "
@@ -371,10 +380,14 @@ def build_engine_rest_document() -> dict[str, Any]:
         (200, "Results", {"type": "array", "items": ref("Variables")}), (400, 401, 404),
         body=ref("CamundaEvaluateRequest"), params=[_path("key")], tag="decisions")})
     spec.path("/task", operations={"get": _camunda_op(
-        "User tasks the caller may see", (200, "Tasks", array("Task")), (400, 401),
-        params=[_query(n) for n in ("processInstanceId", "processDefinitionKey", "assignee", "candidateGroup",
-                                    "taskDefinitionKey")] + [_query("firstResult", "integer"),
-                                                             _query("maxResults", "integer")], tag="tasks")})
+        "User tasks the caller may see, filtered, then paged; candidate filters leave out assigned tasks unless "
+        "includeAssignedTasks; lists are comma-separated", (200, "Tasks", array("Task")), (400, 401),
+        params=[_query(n) for n in ("processInstanceId", "processDefinitionKey", "processInstanceBusinessKey",
+                                    "taskId", "name", "nameLike", "assignee", "assigneeIn", "candidateUser",
+                                    "candidateGroup", "candidateGroups", "taskDefinitionKey", "taskDefinitionKeyIn",
+                                    "sortBy", "sortOrder")]
+        + [_query(n, "boolean") for n in ("assigned", "unassigned", "includeAssignedTasks")]
+        + [_query("firstResult", "integer"), _query("maxResults", "integer")], tag="tasks")})
     spec.path("/task/{id}", operations={"get": _camunda_op(
         "A user task", (200, "Task", ref("Task")), (401, 404), params=[_path("id")], tag="tasks")})
     spec.path("/task/{id}/claim", operations={"post": _camunda_op(

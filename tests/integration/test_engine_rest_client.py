@@ -252,3 +252,6 @@ def test_engine_client_lists_instances_by_variable(engine):
     assert engine_client.get_process_instance("xt_order_lookup", variables=["region_eq_west"]) == []
     with pytest.raises(Exception, match="400.*KEY_OPERATOR_VALUE"):
         engine_client.get_process_instance("xt_order_lookup", variables=["order_no_eq_1"])
+    # get_process_instance_variable always reads `/data` too: Camunda refuses it for a non-binary variable
+    with pytest.raises(Exception, match="400 : InvalidRequestException : .*not a binary value"):
+        engine_client.get_process_instance_variable(north["id"], "region")

@@ -125,3 +125,66 @@ def test_start_returns_the_variables_when_asked(rest, runtime):
                                               "lines": {"type": "Integer", "value": 3, "valueInfo": {}}}
     plain = rest.post(url, headers=basic(), json={})
     assert plain.status_code == 200 and "variables" not in plain.get_json()
+
+
+def test_instance_reads_answer_as_camundas_runtime_service(rest, runtime):
+    """ProcessInstanceResourceImpl queries running instances only: an ended or unknown instance is
+    404 InvalidRequestException "Process instance with id X does not exist" (a client polls for that
+    404 to know the instance ended); a missing variable is 404 InvalidRequestException; `/data` of a
+    variable that is not Bytes or File is 400 (VariableResponseProvider); an unknown key to start is
+    404 "No matching process definition with key: K and no tenant-id"."""
+    instance = runtime.start("xt_order_lookup", {"order": "A-6"}, lead_actor())
+    base = f"/engine-rest/process-instance/{instance.id}"
+    assert rest.get(base, headers=basic()).get_json()["ended"] is False
+    missing = rest.get(f"{base}/variables/nope", headers=basic())
+    assert missing.status_code == 404 and missing.get_json() == {
+        "type": "InvalidRequestException", "message": "process instance variable with name nope does not exist"}
+    data = rest.get(f"{base}/variables/order/data", headers=basic())
+    assert data.status_code == 400 and data.get_json() == {
+        "type": "InvalidRequestException", "message": f"Value of variable with id {instance.id} is not a binary value."}
+    assert rest.get(f"{base}/variables/nope/data", headers=basic()).status_code == 404
+    [task] = _fetch(rest, {"topicName": "erp-lookup"})
+    assert rest.post(f"/engine-rest/external-task/{task['id']}/complete", headers=basic(),
+                     json={"workerId": "w1"}).status_code == 204
+    assert runtime.instance(instance.id).status == "completed"
+    for url in (base, "/engine-rest/process-instance/no-such-instance"):
+        ended = rest.get(url, headers=basic())
+        assert ended.status_code == 404 and ended.get_json() == {
+            "type": "InvalidRequestException",
+            "message": f"Process instance with id {url.rsplit('/', 1)[1]} does not exist"}
+    unknown = rest.post("/engine-rest/process-definition/key/nope/start", headers=basic(), json={})
+    assert unknown.status_code == 404 and unknown.get_json() == {
+        "type": "RestException", "message": "No matching process definition with key: nope and no tenant-id"}
+
+
+def test_task_query_filters(rest, runtime):
+    """TaskQueryDto's everyday filters narrow the list before it is paged: taskId, name, nameLike,
+    assigned/unassigned, candidateUser, candidateGroups, assigneeIn, taskDefinitionKeyIn,
+    processInstanceBusinessKey; sortBy without sortOrder is 400, as Camunda answers."""
+    first = runtime.start("simple_review", {}, lead_actor(), business_key="C-10")
+    second = runtime.start("simple_review", {}, lead_actor(), business_key="C-11")
+    url, auth = "/engine-rest/task", basic("lena.lead")
+
+    def ids(**query) -> list[str]:
+        answer = rest.get(url, headers=auth, query_string=query)
+        assert answer.status_code == 200, answer.get_json()
+        return sorted(t["processInstanceId"] for t in answer.get_json())
+
+    [task] = rest.get(url, headers=auth, query_string={"processInstanceId": first.id}).get_json()
+    assert rest.post(f"/engine-rest/task/{task['id']}/claim", json={"userId": "rita.reviewer"},
+                     headers=basic("rita.reviewer")).status_code == 204
+    assert ids(taskId=task["id"]) == [first.id]
+    assert ids(unassigned="true") == [second.id] and ids(assigned="true") == [first.id]
+    assert ids(assigneeIn="rita.reviewer,rob.reviewer") == [first.id]
+    assert ids(processInstanceBusinessKey="C-11") == [second.id]
+    # candidate queries leave out assigned tasks unless includeAssignedTasks (TaskQueryImpl)
+    assert ids(candidateUser="rob.reviewer") == [second.id]
+    assert ids(candidateUser="rob.reviewer", includeAssignedTasks="true") == sorted([first.id, second.id])
+    assert ids(candidateUser="nobody") == []
+    assert ids(candidateGroups="purchasing,reviewers") == [second.id]
+    assert ids(candidateGroup="reviewers", includeAssignedTasks="true") == sorted([first.id, second.id])
+    assert ids(name="Assess request", taskDefinitionKeyIn="Task_Assess,Task_Other") == sorted([first.id, second.id])
+    assert len(ids(nameLike="%ssess%")) == 2 and len(ids(nameLike="%ssess%", maxResults="1", firstResult="1")) == 1
+    assert ids(name="Other") == [] and ids(nameLike="Other%") == []
+    lonely = rest.get(url, headers=auth, query_string={"sortBy": "created"})
+    assert lonely.status_code == 400 and lonely.get_json()["type"] == "InvalidRequestException"
