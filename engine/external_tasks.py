@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from engine.runtime.facade import Runtime
     from engine.runtime.unit_of_work import Loaded, UnitOfWork
 
+SORT_FIELDS = store.SORT_FIELDS  # what a listing can be ordered by
 MAX_WAIT = timedelta(minutes=5)  # the longest long poll we hold a request for
 POLL_SECONDS = 0.05
 MAX_TASKS = 1000

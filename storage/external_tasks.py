@@ -11,7 +11,21 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Index, Row, String, Text, and_, bindparam, exists, insert, or_, select, update
+from sqlalchemy import (
+    Connection,
+    Index,
+    Row,
+    String,
+    Text,
+    and_,
+    bindparam,
+    exists,
+    false,
+    insert,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from storage import leases
@@ -191,21 +205,36 @@ def finish_held(conn: Connection, task_id: str, worker: str, state: str, at: dat
     return conn.execute(_FINISH_HELD, {"b_id": task_id, "b_worker": worker, "state": state, "ended_at": at}).first()
 
 
+_SORTS = {"id": [_ET.c.id], "lockExpirationTime": [_ET.c.locked_until], "processInstanceId": [_ET.c.instance_id],
+          "processDefinitionId": [_ET.c.process_key, _PI.c.process_version], "processDefinitionKey": [_ET.c.process_key],
+          "taskPriority": [_ET.c.priority], "createTime": [_ET.c.created_at], "tenantId": []}
+SORT_FIELDS = tuple(_SORTS)  # what `listing` can order by (Camunda's sortBy names)
+
+
 def listing(conn: Connection, *, instance_id: str | None = None, topic: str | None = None,
             worker: str | None = None, locked: bool | None = None, activity_id: str | None = None,
             with_retries_left: bool | None = None, process_key: str | None = None, now: datetime,
-            limit: int = 1000, offset: int = 0) -> list[Row]:
+            task_ids: Sequence[str] | None = None, instance_ids: Sequence[str] | None = None,
+            activity_ids: Sequence[str] | None = None, definitions: Sequence[tuple[str, int]] | None = None,
+            min_priority: int | None = None, max_priority: int | None = None,
+            sort: tuple[str, bool] | None = None, limit: int = 1000, offset: int = 0) -> list[Row]:
+    """Open tasks with their instance's data and version, filtered; oldest first unless `sort` is
+    (a SORT_FIELDS name, descending)."""
     stmt = _WITH_INSTANCE.where(_ET.c.state == "open")
-    if instance_id:
-        stmt = stmt.where(_ET.c.instance_id == instance_id)
-    if topic:
-        stmt = stmt.where(_ET.c.topic == topic)
-    if worker:
-        stmt = stmt.where(_ET.c.locked_by == worker)
-    if activity_id:
-        stmt = stmt.where(_ET.c.activity_id == activity_id)
-    if process_key:
-        stmt = stmt.where(_ET.c.process_key == process_key)
+    for column, value in ((_ET.c.instance_id, instance_id), (_ET.c.topic, topic), (_ET.c.locked_by, worker),
+                          (_ET.c.activity_id, activity_id), (_ET.c.process_key, process_key)):
+        if value:
+            stmt = stmt.where(column == value)
+    for column, values in ((_ET.c.id, task_ids), (_ET.c.instance_id, instance_ids), (_ET.c.activity_id, activity_ids)):
+        if values is not None:
+            stmt = stmt.where(column.in_(list(values)))
+    if definitions is not None:
+        stmt = stmt.where(or_(false(), *(and_(_ET.c.process_key == key, _PI.c.process_version == version)
+                                         for key, version in definitions)))
+    if min_priority is not None:
+        stmt = stmt.where(_ET.c.priority >= min_priority)
+    if max_priority is not None:
+        stmt = stmt.where(_ET.c.priority <= max_priority)
     if locked is True:
         stmt = stmt.where(_ET.c.locked_by.is_not(None), _ET.c.locked_until > now)
     elif locked is False:
@@ -214,7 +243,11 @@ def listing(conn: Connection, *, instance_id: str | None = None, topic: str | No
         stmt = stmt.where(or_(_ET.c.retries.is_(None), _ET.c.retries > 0))
     elif with_retries_left is False:
         stmt = stmt.where(_ET.c.retries <= 0)
-    return list(conn.execute(stmt.order_by(_ET.c.created_at, _ET.c.id).limit(limit).offset(offset)))
+    order = [_ET.c.created_at, _ET.c.id]
+    if sort is not None:
+        columns, descending = _SORTS[sort[0]], sort[1]
+        order = [c.desc() if descending else c for c in columns] + order
+    return list(conn.execute(stmt.order_by(*order).limit(limit).offset(offset)))
 
 
 def set_values(conn: Connection, task_id: str, **values: Any) -> None:

@@ -290,25 +290,73 @@ def _int_arg(name: str, default: int) -> int:
         raise s.BadRequest(f"{name}: '{value}' is not a whole number") from exc
 
 
-def _external_task_filters() -> dict[str, Any]:
+def _listed(name: str) -> list[str] | None:
+    """A comma-separated list parameter (None when absent)."""
+    value = request.args.get(name)
+    return None if value is None else [v for v in value.split(",") if v]
+
+
+def _sorting(fields: tuple[str, ...]) -> tuple[str, bool] | None:
+    """(sortBy, descending) of a GET query: both parameters or neither, as Camunda requires."""
+    sort_by, sort_order = request.args.get("sortBy"), request.args.get("sortOrder")
+    if (sort_by is None) != (sort_order is None):
+        raise s.BadRequest("Only a single sorting parameter specified. sortBy and sortOrder required")
+    if sort_by is None:
+        return None
+    if sort_by not in fields:
+        raise s.BadRequest(f"Cannot set query parameter 'sortBy' to value '{sort_by}'")
+    if sort_order not in ("asc", "desc"):
+        raise s.BadRequest(f"Cannot set query parameter 'sortOrder' to value '{sort_order}'")
+    return sort_by, sort_order == "desc"
+
+
+def _external_task_filters() -> dict[str, Any] | None:
+    """ExternalTaskQueryDto's filters as `xt.list_tasks` arguments; None when they match no task
+    (a tenant: PDCA Flow has none)."""
+    if _listed("tenantIdIn"):
+        return None
     locked = True if _flag("locked") else (False if _flag("notLocked") else None)
     retries = True if _flag("withRetriesLeft") else (False if _flag("noRetriesLeft") else None)
+    task_ids = _listed("externalTaskIdIn")
+    for one in (request.args.get("externalTaskId"), request.args.get("executionId")):  # executionId is the task id
+        if one is not None:
+            task_ids = [i for i in (task_ids if task_ids is not None else [one]) if i == one]
+    definition = request.args.get("processDefinitionId")
     return {"instance_id": request.args.get("processInstanceId"), "topic": request.args.get("topicName"),
             "worker": request.args.get("workerId"), "activity_id": request.args.get("activityId"),
             "process_key": request.args.get("processDefinitionKey"), "locked": locked,
-            "with_retries_left": retries, "offset": _int_arg("firstResult", 0),
+            "with_retries_left": retries, "task_ids": task_ids, "instance_ids": _listed("processInstanceIdIn"),
+            "activity_ids": _listed("activityIdIn"),
+            "definitions": None if definition is None else [d for d in [_definition_of(definition)] if d],
+            "min_priority": _opt_int_arg("priorityHigherThanOrEquals"),
+            "max_priority": _opt_int_arg("priorityLowerThanOrEquals"),
+            "sort": _sorting(xt.SORT_FIELDS), "offset": _int_arg("firstResult", 0),
             "limit": min(_int_arg("maxResults", 1000), 1000)}
+
+
+def _opt_int_arg(name: str) -> int | None:
+    value = request.args.get(name)
+    if value in (None, ""):
+        return None
+    try:
+        return int(value)
+    except ValueError as exc:
+        raise s.BadRequest(f"{name}: '{value}' is not a whole number") from exc
 
 
 @bp.get("/external-task")
 def external_tasks() -> Any:
-    return jsonify([_external_task_json(t) for t in xt.list_tasks(runtime(), _actor(), **_external_task_filters())])
+    filters = _external_task_filters()
+    found = [] if filters is None else xt.list_tasks(runtime(), _actor(), **filters)
+    return jsonify([_external_task_json(t) for t in found])
 
 
 @bp.get("/external-task/count")
 def external_task_count() -> Any:
-    filters = {**_external_task_filters(), "offset": 0, "limit": 100_000}
-    return jsonify(count=len(xt.list_tasks(runtime(), _actor(), **filters)))
+    filters = _external_task_filters()
+    if filters is None:
+        return jsonify(count=0)
+    return jsonify(count=len(xt.list_tasks(runtime(), _actor(), **{**filters, "offset": 0, "limit": 100_000})))
 
 
 @bp.get("/external-task/<task_id>")
@@ -558,9 +606,9 @@ def _task_filters() -> list[Any]:
     """TaskQueryDto's everyday filters as predicates on a task (candidate queries leave out assigned
     tasks unless includeAssignedTasks, as Camunda's TaskQueryImpl does)."""
     args = request.args
-    if (args.get("sortBy") is None) != (args.get("sortOrder") is None):
+    if (args.get("sortBy") is None) != (args.get("sortOrder") is None):  # sorting itself: the list's own order
         raise s.BadRequest("Only a single sorting parameter specified. sortBy and sortOrder required")
-    listed = lambda name: [v for v in args.get(name, "").split(",") if v]  # noqa: E731
+    listed = lambda name: _listed(name) or []  # noqa: E731
     checks: list[Any] = []
     for name, check in (
             ("taskId", lambda t, v: t.id == v), ("name", lambda t, v: t.name == v),

@@ -97,7 +97,7 @@ class BpmnErrorRequest(_Lenient):
 
 class ExtendLockRequest(_Lenient):
     workerId = fields.String(required=True)
-    newDuration = fields.Integer(required=True, validate=validate.Range(min=0, max=INT32 * 1000))
+    newDuration = fields.Integer(required=True, validate=validate.Range(min=1, max=INT32 * 1000))  # Camunda: > 0
 
 
 class RetriesRequest(_Lenient):

@@ -317,11 +317,18 @@ def build_engine_rest_document() -> dict[str, Any]:
         "with includeExtensionProperties; sorting by createTime asc/desc",
         (200, "Locked tasks with their variables", array("ExternalTask")), (400, 401, 403),
         body=ref("CamundaFetchAndLockRequest"), tag=xt)})
-    filters = [_query(n) for n in ("processInstanceId", "topicName", "workerId", "activityId", "processDefinitionKey")]
+    filters = [_query(n) for n in ("externalTaskId", "externalTaskIdIn", "executionId", "processInstanceId",
+                                   "processInstanceIdIn", "topicName", "workerId", "activityId", "activityIdIn",
+                                   "processDefinitionKey", "processDefinitionId", "tenantIdIn", "sortBy",
+                                   "sortOrder")]
     filters += [_query(n, "boolean") for n in ("locked", "notLocked", "withRetriesLeft", "noRetriesLeft")]
-    filters += [_query("firstResult", "integer"), _query("maxResults", "integer")]
+    filters += [_query(n, "integer") for n in ("priorityHigherThanOrEquals", "priorityLowerThanOrEquals",
+                                               "firstResult", "maxResults")]
     spec.path("/external-task", operations={"get": _camunda_op(
-        "External tasks waiting for a worker", (200, "Tasks", array("ExternalTask")), (400, 401), params=filters,
+        "External tasks waiting for a worker (lists comma-separated; tenantIdIn matches none: no tenants here; "
+        "sortBy id, lockExpirationTime, processInstanceId, processDefinitionId, processDefinitionKey, taskPriority, "
+        "createTime or tenantId, with sortOrder asc or desc)", (200, "Tasks", array("ExternalTask")), (400, 401),
+        params=filters,
         tag=xt)})
     spec.path("/external-task/count", operations={"get": _camunda_op(
         "How many external tasks match", (200, "Count", {"type": "object"}), (400, 401), params=filters, tag=xt)})

@@ -188,3 +188,50 @@ def test_task_query_filters(rest, runtime):
     assert ids(name="Other") == [] and ids(nameLike="Other%") == []
     lonely = rest.get(url, headers=auth, query_string={"sortBy": "created"})
     assert lonely.status_code == 400 and lonely.get_json()["type"] == "InvalidRequestException"
+
+
+def test_external_task_query_filters_and_sorting(rest, runtime):
+    """GET /external-task (ExternalTaskQueryDto): externalTaskId(In), processInstanceIdIn, activityIdIn,
+    executionId, processDefinitionId, priority bounds and tenantIdIn narrow the list; sortBy needs
+    sortOrder (400 otherwise) and orders by taskPriority, createTime and the other documented fields."""
+    a = runtime.start("xt_order_lookup", {}, lead_actor())
+    b = runtime.start("xt_order_lookup", {}, lead_actor())
+    c = runtime.start("xt_credit_note", {}, lead_actor())
+    url = "/engine-rest/external-task"
+
+    def instances(**query) -> list[str]:
+        answer = rest.get(url, headers=basic(), query_string=query)
+        assert answer.status_code == 200, answer.get_json()
+        return [t["processInstanceId"] for t in answer.get_json()]
+
+    everything = rest.get(url, headers=basic()).get_json()
+    by_instance = {t["processInstanceId"]: t for t in everything}
+    assert sorted(by_instance) == sorted([a.id, b.id, c.id])
+    assert instances(externalTaskId=by_instance[a.id]["id"]) == [a.id]
+    assert instances(executionId=by_instance[b.id]["executionId"]) == [b.id]
+    assert sorted(instances(externalTaskIdIn=f"{by_instance[a.id]['id']},{by_instance[c.id]['id']}")) == \
+        sorted([a.id, c.id])
+    assert sorted(instances(processInstanceIdIn=f"{a.id},{b.id}")) == sorted([a.id, b.id])
+    assert instances(activityIdIn="raise,other") == [c.id]
+    assert sorted(instances(processDefinitionId="xt_order_lookup:1")) == sorted([a.id, b.id])
+    assert instances(processDefinitionId="xt_order_lookup:7") == []
+    assert sorted(instances(priorityHigherThanOrEquals="5")) == sorted([a.id, b.id])  # erp-lookup has priority 5
+    assert instances(priorityLowerThanOrEquals="4") == [c.id]
+    assert instances(tenantIdIn="tenant-one") == []
+    assert instances(sortBy="taskPriority", sortOrder="asc")[0] == c.id
+    assert instances(sortBy="taskPriority", sortOrder="desc")[-1] == c.id
+    assert instances(sortBy="createTime", sortOrder="desc") == [c.id, b.id, a.id]
+    assert rest.get(url, headers=basic(), query_string={"sortBy": "createTime"}).status_code == 400
+    bad = rest.get(url, headers=basic(), query_string={"sortBy": "color", "sortOrder": "asc"})
+    assert bad.status_code == 400 and bad.get_json()["type"] == "InvalidRequestException"
+    assert rest.get(f"{url}/count", headers=basic(), query_string={"processInstanceIdIn": a.id}).get_json() == {
+        "count": 1}
+
+
+def test_extend_lock_needs_a_positive_duration(rest, runtime):
+    """ExtendLockOnExternalTaskCmd: ensurePositive(lockTime) -> BadUserRequestException (400)."""
+    runtime.start("xt_order_lookup", {}, lead_actor())
+    [task] = _fetch(rest, {"topicName": "erp-lookup"})
+    zero = rest.post(f"/engine-rest/external-task/{task['id']}/extendLock", headers=basic(),
+                     json={"workerId": "w1", "newDuration": 0})
+    assert zero.status_code == 400
