@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from engine import clock
 from engine.errors import EngineError, NotFoundError
 from engine.permissions import check_lead_or_worker, check_may_work_external_tasks
-from engine.runtime import incidents, spiff
+from engine.runtime import incidents, scopes, spiff
 from engine.runtime.values import json_safe
 from engine.views import Actor
 from storage import external_tasks as store
@@ -256,14 +256,18 @@ def complete(runtime: Runtime, actor: Actor, task_id: str, worker_id: str, varia
 
 
 def handle_failure(runtime: Runtime, actor: Actor, task_id: str, worker_id: str, message: str | None,
-                   details: str | None, retries: int, retry_timeout_ms: int) -> None:
-    """The worker could not do it: `retries` left (0 raises an incident), offered again after the timeout."""
+                   details: str | None, retries: int, retry_timeout_ms: int,
+                   variables: dict[str, Any] | None = None) -> None:
+    """The worker could not do it: `retries` left (0 raises an incident), offered again after the timeout.
+    The `variables` it reports are set all the same (the task waits on; no local scope here)."""
     check_may_work_external_tasks(actor)
     retries = max(0, int(retries))
     now = clock.now()
     with runtime.unit_of_work() as uow:
         loaded, row = _hold(uow, task_id, worker_id)
-        _waiting_task(loaded, task_id)
+        task = _waiting_task(loaded, task_id)
+        if variables:
+            scopes.receive(task, variables)
         store.set_values(uow.conn, task_id, retries=retries, error_message=message, error_details=details,
                          locked_until=now + timedelta(milliseconds=max(0, int(retry_timeout_ms))))
         loaded.audit("external_task_failed", actor, task_id, {"task": row.activity_name, "worker": worker_id,

@@ -381,8 +381,10 @@ def complete_external_task(task_id: str) -> Any:
 def external_task_failure(task_id: str) -> Any:
     data = _body(s.FailureRequest)
     retries = data.get("retries")
+    variables = {**s.from_typed(data.get("localVariables"), "localVariables"), **s.from_typed(data.get("variables"))}
     xt.handle_failure(runtime(), _actor(), task_id, data["workerId"], data.get("errorMessage"),
-                      data.get("errorDetails"), 0 if retries is None else retries, data.get("retryTimeout") or 0)
+                      data.get("errorDetails"), 0 if retries is None else retries, data.get("retryTimeout") or 0,
+                      variables)
     return _no_content()
 
 

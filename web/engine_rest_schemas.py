@@ -86,6 +86,8 @@ class FailureRequest(_Lenient):
     errorDetails = _opt_str()
     retries = _opt_int(validate=validate.Range(min=0, max=INT32))
     retryTimeout = _opt_int(validate=validate.Range(min=0, max=INT32 * 1000))
+    variables = _variables()
+    localVariables = _variables()
 
 
 class BpmnErrorRequest(_Lenient):

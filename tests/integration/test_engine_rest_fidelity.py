@@ -235,3 +235,22 @@ def test_extend_lock_needs_a_positive_duration(rest, runtime):
     zero = rest.post(f"/engine-rest/external-task/{task['id']}/extendLock", headers=basic(),
                      json={"workerId": "w1", "newDuration": 0})
     assert zero.status_code == 400
+
+
+def test_a_failure_keeps_the_variables_it_reports(rest, runtime):
+    """ExternalTaskFailureDto carries variables and localVariables (Camunda's Java client sends them
+    with handleFailure): they are set although the task stays, and survive the retry."""
+    instance = runtime.start("xt_order_lookup", {"order": "A-7"}, lead_actor())
+    [task] = _fetch(rest, {"topicName": "erp-lookup"})
+    failed = rest.post(f"/engine-rest/external-task/{task['id']}/failure", headers=basic(), json={
+        "workerId": "w1", "errorMessage": "ERP down", "retries": 1, "retryTimeout": 0,
+        "variables": {"attempts": {"value": 1, "type": "Integer"}},
+        "localVariables": {"last_error": {"value": "timeout", "type": "String"}}})
+    assert failed.status_code == 204
+    data = runtime.instance(instance.id).data
+    assert (data["attempts"], data["last_error"]) == (1, "timeout")
+    [again] = _fetch(rest, {"topicName": "erp-lookup"})
+    assert again["variables"]["attempts"] == {"type": "Integer", "value": 1, "valueInfo": {}}
+    bad = rest.post(f"/engine-rest/external-task/{task['id']}/failure", headers=basic(), json={
+        "workerId": "w1", "retries": 1, "variables": {"n": {"value": "x", "type": "Integer"}}})
+    assert bad.status_code == 400 and "variables.n" in bad.get_json()["message"]
