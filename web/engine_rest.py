@@ -425,24 +425,104 @@ def _instance_json(instance: InstanceView) -> dict[str, Any]:
                                                 f"{instance.id}", "rel": "self"}]}
 
 
-@bp.post("/process-definition/key/<key>/start")
-def start(key: str) -> Any:
+def _start(key: str, version: int | None, definition_id: str | None = None) -> Any:
     actor = _actor()
     check_may_start_and_correlate(actor, "start instances")
     data = _body(s.StartRequest)
     try:
-        instance = runtime().start(key, s.from_typed(data.get("variables")), actor,
+        instance = runtime().start(key, s.from_typed(data.get("variables")), actor, version=version,
                                    business_key=data.get("businessKey"))
     except NotFoundError as exc:
-        with runtime().db.read() as session:
-            if DefinitionStore.latest(session, key) is not None:
-                raise  # something else is missing
-        raise CamundaError(404, "RestException",
-                           f"No matching process definition with key: {key} and no tenant-id") from exc
+        if _definition(key, version) is not None:
+            raise  # something else is missing
+        raise _no_definition(key, definition_id) from exc
     out = _instance_json(instance)
     if data.get("withVariablesInReturn"):  # ProcessInstanceWithVariablesDto
         out["variables"] = s.typed(instance.data)
     return jsonify(out)
+
+
+def _definition(key: str, version: int | None) -> dict[str, Any] | None:
+    """The deployed process (its latest version, or the given one) as Camunda's ProcessDefinitionDto."""
+    with runtime().db.read() as session:
+        found = DefinitionStore.latest(session, key) if version is None else DefinitionStore.version(session, key,
+                                                                                                     version)
+        return None if found is None else _definition_json({"key": found.key, "version": found.version,
+                                                             "name": found.name, "source_name": found.source_name})
+
+
+def _definition_json(d: dict[str, Any]) -> dict[str, Any]:
+    return {"id": _definition_id(d["key"], d["version"]), "key": d["key"], "category": None, "description": None,
+            "name": d["name"], "version": d["version"], "resource": d["source_name"], "deploymentId": None,
+            "diagram": None, "suspended": False, "tenantId": None, "versionTag": None, "historyTimeToLive": None,
+            "startableInTasklist": True}
+
+
+def _no_definition(key: str, definition_id: str | None) -> CamundaError:
+    if definition_id is not None:
+        return CamundaError(404, "RestException", f"No matching definition with id {definition_id}")
+    return CamundaError(404, "RestException", f"No matching process definition with key: {key} and no tenant-id")
+
+
+@bp.post("/process-definition/key/<key>/start")
+def start(key: str) -> Any:
+    return _start(key, None)
+
+
+@bp.post("/process-definition/<definition_id>/start")
+def start_definition(definition_id: str) -> Any:
+    """Start a given version (the id a definition listing answers)."""
+    definition = _definition_of(definition_id)
+    if definition is None:
+        raise _no_definition("", definition_id)
+    return _start(definition[0], definition[1], definition_id)
+
+
+@bp.get("/process-definition/key/<key>")
+def definition_by_key(key: str) -> Any:
+    found = _definition(key, None)
+    if found is None:
+        raise _no_definition(key, None)
+    return jsonify(found)
+
+
+_DEFINITION_SORTS = ("category", "key", "id", "name", "version", "deploymentId", "deployTime", "tenantId",
+                     "versionTag")
+
+
+@bp.get("/process-definition")
+def definitions() -> Any:
+    """Deployed processes (ProcessDefinitionQueryDto's everyday filters), sorted, then paged. None has
+    a version tag or a tenant, so asking for one finds none."""
+    args = request.args
+    sort = _sorting(_DEFINITION_SORTS)
+    if args.get("versionTag") is not None or args.get("versionTagLike") is not None or _listed("tenantIdIn"):
+        return jsonify([])
+    rows = [d for d in runtime().definitions_list(all_versions=True) if d["kind"] == "bpmn"]
+    if _flag("latestVersion"):
+        newest: dict[str, int] = {}
+        for d in rows:
+            newest[d["key"]] = max(newest.get(d["key"], 0), d["version"])
+        rows = [d for d in rows if d["version"] == newest[d["key"]]]
+    ids = _listed("processDefinitionIdIn")
+    keys = _listed("keysIn") or _listed("keyIn")
+    for wanted, check in (
+            (args.get("key"), lambda d, v: d["key"] == v), (args.get("name"), lambda d, v: d["name"] == v),
+            (args.get("keyLike"), lambda d, v: s.meets({"k": d["key"]}, [("k", "like", v)])),
+            (args.get("nameLike"), lambda d, v: s.meets({"n": d["name"] or ""}, [("n", "like", v)])),
+            (args.get("version"), lambda d, v: str(d["version"]) == v),
+            (args.get("processDefinitionId"), lambda d, v: _definition_id(d["key"], d["version"]) == v),
+            (ids, lambda d, v: _definition_id(d["key"], d["version"]) in v), (keys, lambda d, v: d["key"] in v)):
+        if wanted is not None:
+            rows = [d for d in rows if check(d, wanted)]
+    rows.sort(key=lambda d: (d["key"], d["version"]))
+    if sort is not None:
+        field = {"id": lambda d: (d["key"], d["version"]), "key": lambda d: d["key"], "version": lambda d: d["version"],
+                 "name": lambda d: d["name"] or "", "deployTime": lambda d: d["deployed_at"]}.get(sort[0])
+        if field is not None:
+            rows.sort(key=field, reverse=sort[1])
+    skip = _int_arg("firstResult", 0)
+    return jsonify([_definition_json(d) for d in rows[skip:skip + _int_arg("maxResults", 1000)]])
 
 
 def _visible_instance(instance_id: str, running: bool = False) -> InstanceView:

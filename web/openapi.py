@@ -289,6 +289,10 @@ def build_engine_rest_document() -> dict[str, Any]:
     spec.components.schema("ProcessInstance", {"type": "object", "properties": {
         "id": {"type": "string"}, "definitionId": {"type": "string"}, "businessKey": {"type": "string", "nullable": True},
         "ended": {"type": "boolean"}, "suspended": {"type": "boolean"}, "links": {"type": "array", "items": {}}}})
+    spec.components.schema("ProcessDefinition", {"type": "object", "properties": {
+        "id": {"type": "string"}, "key": {"type": "string"}, "name": {"type": "string", "nullable": True},
+        "version": {"type": "integer"}, "resource": {"type": "string"}, "suspended": {"type": "boolean"},
+        "versionTag": {"type": "string", "nullable": True}, "tenantId": {"type": "string", "nullable": True}}})
     spec.components.schema("MessageCorrelationResult", {"type": "object", "properties": {
         "resultType": {"type": "string", "enum": ["Execution", "ProcessDefinition"]},
         "execution": {"type": "object", "nullable": True},
@@ -354,6 +358,21 @@ def build_engine_rest_document() -> dict[str, Any]:
         "Start an instance of the latest version (with its variables when withVariablesInReturn)",
         (200, "The instance", ref("ProcessInstance")),
         (400, 401, 403, 404), body=ref("CamundaStartRequest"), params=[_path("key")], tag="process instances")})
+    spec.path("/process-definition/{id}/start", operations={"post": _camunda_op(
+        "Start an instance of the given version (the id a listing answers, key:version)",
+        (200, "The instance", ref("ProcessInstance")), (400, 401, 403, 404), body=ref("CamundaStartRequest"),
+        params=[_path("id")], tag="process instances")})
+    spec.path("/process-definition", operations={"get": _camunda_op(
+        "Deployed processes, filtered, sorted (sortBy with sortOrder), then paged; versionTag(Like) and tenantIdIn "
+        "match none (no version tags or tenants here)", (200, "Definitions", array("ProcessDefinition")), (400, 401),
+        params=[_query(n) for n in ("key", "keyLike", "keysIn", "name", "nameLike", "version", "processDefinitionId",
+                                    "processDefinitionIdIn", "versionTag", "versionTagLike", "tenantIdIn", "sortBy",
+                                    "sortOrder")]
+        + [_query("latestVersion", "boolean"), _query("firstResult", "integer"), _query("maxResults", "integer")],
+        tag="process instances")})
+    spec.path("/process-definition/key/{key}", operations={"get": _camunda_op(
+        "The latest version of a process", (200, "Definition", ref("ProcessDefinition")), (401, 404),
+        params=[_path("key")], tag="process instances")})
     spec.path("/process-instance", operations={"get": _camunda_op(
         "Running instances; `variables` filters by name_operator_value (eq, neq, gt, gteq, lt, lteq, like), "
         "several comma-separated", (200, "Instances", array("ProcessInstance")), (400, 401),

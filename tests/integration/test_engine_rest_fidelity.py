@@ -254,3 +254,34 @@ def test_a_failure_keeps_the_variables_it_reports(rest, runtime):
     bad = rest.post(f"/engine-rest/external-task/{task['id']}/failure", headers=basic(), json={
         "workerId": "w1", "retries": 1, "variables": {"n": {"value": "x", "type": "Integer"}}})
     assert bad.status_code == 400 and "variables.n" in bad.get_json()["message"]
+
+
+def test_process_definitions_listed_and_started_by_id(rest, runtime):
+    """GET /process-definition (ProcessDefinitionQueryDto: key, keyLike, name, latestVersion,
+    versionTag, tenantIdIn, sortBy/sortOrder, paging), GET /process-definition/key/{key} and
+    POST /process-definition/{id}/start."""
+    url = "/engine-rest/process-definition"
+
+    def keys(**query) -> list[str]:
+        answer = rest.get(url, headers=basic(), query_string=query)
+        assert answer.status_code == 200, answer.get_json()
+        return [d["id"] for d in answer.get_json()]
+
+    assert keys(sortBy="key", sortOrder="asc") == ["simple_review:1", "xt_credit_note:1", "xt_order_lookup:1"]
+    assert keys(keyLike="xt%", sortBy="key", sortOrder="desc", firstResult="1") == ["xt_credit_note:1"]
+    assert keys(key="xt_order_lookup", latestVersion="true") == ["xt_order_lookup:1"]
+    assert keys(keyLike="xt_credit%") == ["xt_credit_note:1"]
+    assert keys(versionTag="1.0") == [] and keys(tenantIdIn="t1") == []
+    assert rest.get(url, headers=basic(), query_string={"sortBy": "version"}).status_code == 400
+    latest = rest.get(f"{url}/key/xt_order_lookup", headers=basic()).get_json()
+    assert (latest["id"], latest["version"], latest["suspended"], latest["versionTag"]) == (
+        "xt_order_lookup:1", 1, False, None)
+    assert rest.get(f"{url}/key/nope", headers=basic()).status_code == 404
+    started = rest.post(f"{url}/xt_order_lookup:1/start", headers=basic(), json={
+        "variables": {"order": {"value": "A-9", "type": "String"}}, "businessKey": "C-9"})
+    assert started.status_code == 200 and started.get_json()["definitionId"] == "xt_order_lookup:1"
+    assert runtime.instance(started.get_json()["id"]).business_key == "C-9"
+    for unknown in ("xt_order_lookup:9", "nonsense"):
+        missing = rest.post(f"{url}/{unknown}/start", headers=basic(), json={})
+        assert missing.status_code == 404 and missing.get_json()["type"] == "RestException"
+    assert rest.post(f"{url}/xt_order_lookup:1/start", headers=basic("rita.reviewer"), json={}).status_code == 403
