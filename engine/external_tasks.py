@@ -313,6 +313,21 @@ def extend_lock(runtime: Runtime, actor: Actor, task_id: str, worker_id: str, ne
                                     f"'{worker_id}': it is not locked by that worker (or the lock has expired).")
 
 
+def lock(runtime: Runtime, actor: Actor, task_id: str, worker_id: str, duration_ms: int) -> None:
+    """Lock one task by id to `worker_id` (Camunda's lock): refused while another worker holds an
+    unexpired lock (after a failure that includes the retry timeout)."""
+    check_may_work_external_tasks(actor)
+    now = clock.now()
+    with runtime.db.write() as session:
+        conn = session.connection()
+        row = store.get(conn, task_id)
+        if row is None or row.state != "open":
+            raise NotFoundError(f"External task with id {task_id} does not exist")
+        if not store.lock_one(conn, task_id, worker_id, now + timedelta(milliseconds=max(1, int(duration_ms))), now):
+            raise LockMismatchError(f"External Task {task_id} cannot be locked by worker '{worker_id}'. "
+                                    f"It is locked by worker '{row.locked_by}'.")
+
+
 def unlock(runtime: Runtime, actor: Actor, task_id: str) -> None:
     check_may_work_external_tasks(actor)
     with runtime.db.write() as session:

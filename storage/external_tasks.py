@@ -261,6 +261,15 @@ def extend_lock(conn: Connection, task_id: str, worker: str, until: datetime, no
     return result.rowcount or 0
 
 
+def lock_one(conn: Connection, task_id: str, worker: str, until: datetime, now: datetime) -> int:
+    """Lock an open task to `worker` unless another worker holds an unexpired lock."""
+    result = conn.execute(update(_ET).where(_ET.c.id == task_id, _ET.c.state == "open",
+                                            or_(_ET.c.locked_by.is_(None), _ET.c.locked_by == worker,
+                                                leases.free(_ET, now)))
+                          .values(locked_by=worker, locked_until=until))
+    return result.rowcount or 0
+
+
 # ---------------------------------------------------------------------- projection
 _OPEN_OF_INSTANCES = select(_ET.c.id, _ET.c.state, _ET.c.instance_id).where(
     _ET.c.instance_id.in_(bindparam("b_instances", expanding=True)), _ET.c.state == "open")

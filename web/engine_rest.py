@@ -403,6 +403,13 @@ def external_task_extend_lock(task_id: str) -> Any:
     return _no_content()
 
 
+@bp.post("/external-task/<task_id>/lock")
+def external_task_lock(task_id: str) -> Any:
+    data = _body(s.LockRequest)
+    xt.lock(runtime(), _actor(), task_id, data["workerId"], data["lockDuration"])
+    return _no_content()
+
+
 @bp.post("/external-task/<task_id>/unlock")
 def external_task_unlock(task_id: str) -> Any:
     xt.unlock(runtime(), _actor(), task_id)
@@ -613,6 +620,11 @@ def message() -> Any:
     check_may_start_and_correlate(actor, "correlate messages")
     data = _body(s.MessageRequest)
     name = data["messageName"]
+    if data.get("localCorrelationKeys"):
+        raise s.BadRequest("localCorrelationKeys: correlating by an execution's local variables is not supported; "
+                           "use correlationKeys (process variables)")
+    if data.get("tenantId") is not None:  # no process or execution here belongs to a tenant
+        raise _no_match(name)
     keys = s.from_typed(data.get("correlationKeys"), "correlationKeys")
     candidates = [(i, d) for i, d in runtime().message_candidates(name, data.get("businessKey"))
                   if data.get("processInstanceId") in (None, i) and all(d.get(k) == v for k, v in keys.items())]
@@ -654,7 +666,9 @@ def signal() -> Any:
     if data.get("executionId"):
         raise CamundaError(400, "InvalidRequestException", "executionId: delivering a signal to one execution is "
                                                            "not supported; send it without executionId (broadcast)")
-    runtime().signal(data["name"], s.from_typed(data.get("variables")), actor)
+    variables = s.from_typed(data.get("variables"))
+    if data.get("tenantId") is None:  # a tenant's signal reaches nobody here: no tenants
+        runtime().signal(data["name"], variables, actor)
     return _no_content()
 
 

@@ -102,6 +102,11 @@ class ExtendLockRequest(_Lenient):
     newDuration = fields.Integer(required=True, validate=validate.Range(min=1, max=INT32 * 1000))  # Camunda: > 0
 
 
+class LockRequest(_Lenient):
+    workerId = fields.String(required=True, validate=validate.Length(min=1, max=255))
+    lockDuration = fields.Integer(required=True, validate=validate.Range(min=1, max=INT32 * 1000))  # Camunda: > 0
+
+
 class RetriesRequest(_Lenient):
     retries = fields.Integer(required=True, validate=validate.Range(min=0, max=INT32))
 
@@ -119,6 +124,8 @@ class MessageRequest(_Lenient):
     correlationKeys = _variables()
     processVariables = _variables()
     processVariablesLocal = _variables()
+    localCorrelationKeys = _variables()  # refused when given: this subset cannot see execution-local variables
+    tenantId = _opt_str()  # no tenants here: a message for one matches nothing
     all = fields.Boolean(load_default=False, allow_none=True)
     resultEnabled = fields.Boolean(load_default=False, allow_none=True)
     variablesInResultEnabled = fields.Boolean(load_default=False, allow_none=True)
@@ -128,6 +135,7 @@ class SignalRequest(_Lenient):
     name = fields.String(required=True, validate=validate.Length(min=1, max=255))
     variables = _variables()
     executionId = _opt_str()  # delivering to one execution only is not supported: refused when given
+    tenantId = _opt_str()  # no tenants here: a signal for one reaches nobody
 
 
 class EvaluateRequest(_Lenient):

@@ -303,7 +303,7 @@ def build_engine_rest_document() -> dict[str, Any]:
             "id", "name", "assignee", "created", "due", "followUp", "processInstanceId", "taskDefinitionKey",
             "description")} | {"priority": {"type": "integer"}}})
     for schema in (c.FetchAndLockRequest, c.CompleteRequest, c.FailureRequest, c.BpmnErrorRequest, c.ExtendLockRequest,
-                   c.RetriesRequest, c.StartRequest, c.MessageRequest, c.SignalRequest, c.EvaluateRequest,
+                   c.LockRequest, c.RetriesRequest, c.StartRequest, c.MessageRequest, c.SignalRequest, c.EvaluateRequest,
                    c.ClaimRequest, c.TaskCompleteRequest):
         spec.components.schema("Camunda" + schema.__name__, schema=schema)
     ref = lambda name: {"$ref": f"#/components/schemas/{name}"}  # noqa: E731
@@ -348,6 +348,8 @@ def build_engine_rest_document() -> dict[str, Any]:
             ("bpmnError", "Throw a BPMN error: the matching error boundary event takes over",
              "CamundaBpmnErrorRequest"),
             ("extendLock", "Extend the lock the worker holds", "CamundaExtendLockRequest"),
+            ("lock", "Lock this task to the worker (400 while another worker holds an unexpired lock)",
+             "CamundaLockRequest"),
             ("unlock", "Release the lock", None)):
         spec.path(f"/external-task/{{id}}/{verb}", operations={"post": _camunda_op(
             summary, none, (400, 401, 403, 404), body=ref(body) if body else None, params=[_path("id")], tag=xt)})

@@ -6,6 +6,7 @@ worker gets when it does not hold the lock, and the start answer with its variab
 from __future__ import annotations
 
 import base64
+import time
 from pathlib import Path
 
 import pytest
@@ -285,3 +286,61 @@ def test_process_definitions_listed_and_started_by_id(rest, runtime):
         missing = rest.post(f"{url}/{unknown}/start", headers=basic(), json={})
         assert missing.status_code == 404 and missing.get_json()["type"] == "RestException"
     assert rest.post(f"{url}/xt_order_lookup:1/start", headers=basic("rita.reviewer"), json={}).status_code == 403
+
+
+def test_lock_one_task_by_id(rest, runtime):
+    """POST /external-task/{id}/lock (LockExternalTaskCmd; Camunda's Java client calls it from
+    ExternalTaskService.lock): the worker gets the lock unless another worker holds an unexpired one
+    (400); lockDuration must be positive; an unknown task is 404."""
+    runtime.start("xt_order_lookup", {}, lead_actor())
+    [task] = rest.get("/engine-rest/external-task", headers=basic()).get_json()
+    base = f"/engine-rest/external-task/{task['id']}/lock"
+    assert rest.post(base, headers=basic(), json={"workerId": "w1", "lockDuration": 60000}).status_code == 204
+    held = rest.get(f"/engine-rest/external-task/{task['id']}", headers=basic()).get_json()
+    assert held["workerId"] == "w1" and held["lockExpirationTime"] is not None
+    assert _fetch(rest, {"topicName": "erp-lookup"}, worker="w2") == []
+    other = rest.post(base, headers=basic(), json={"workerId": "w2", "lockDuration": 1000})
+    assert other.status_code == 400 and other.get_json()["type"] == "RestException"
+    assert rest.post(base, headers=basic(), json={"workerId": "w1", "lockDuration": 1}).status_code == 204
+    time.sleep(0.05)
+    assert rest.post(base, headers=basic(), json={"workerId": "w2", "lockDuration": 60000}).status_code == 204
+    assert rest.post(f"/engine-rest/external-task/{task['id']}/complete", headers=basic(),
+                     json={"workerId": "w2"}).status_code == 204
+    assert rest.post(base, headers=basic(), json={"workerId": "w1", "lockDuration": 0}).status_code == 400
+    assert rest.post("/engine-rest/external-task/nope/lock", headers=basic(),
+                     json={"workerId": "w1", "lockDuration": 10}).status_code == 404
+    assert rest.post(base, headers=basic("rita.reviewer"), json={"workerId": "w1", "lockDuration": 10}).status_code \
+        == 403
+
+
+def test_tenants_and_local_correlation_keys_are_not_ignored(rest, runtime):
+    """No tenant exists here: a message for a tenant matches nothing (400, as Camunda answers when
+    nothing matches), a signal for a tenant reaches nobody (204). localCorrelationKeys would narrow
+    to the waiting execution's local variables, which this subset cannot see: refused (400) rather
+    than correlated more widely than asked."""
+    runtime.deploy_paths([MODELS / "evt_signal_catch.bpmn"])
+    waiting = _waiting_for_approval(rest, runtime, "C-5")
+    url = "/engine-rest/message"
+    tenant = rest.post(url, headers=basic(), json={"messageName": "CreditNoteApproved", "businessKey": "C-5",
+                                                   "tenantId": "tenant-one"})
+    assert tenant.status_code == 400 and tenant.get_json()["type"] == "RestException"
+    local = rest.post(url, headers=basic(), json={"messageName": "CreditNoteApproved", "businessKey": "C-5",
+                                                  "localCorrelationKeys": {"x": {"value": 1}}})
+    assert local.status_code == 400 and "localCorrelationKeys" in local.get_json()["message"]
+    assert rest.post(url, headers=basic(), json={"messageName": "CreditNoteApproved", "businessKey": "C-5",
+                                                 "withoutTenantId": True, "localCorrelationKeys": {}}).status_code == 204
+    assert runtime.instance(waiting).status != "incident"
+    signalled = runtime.start("evt_signal_catch", {"path": []}, lead_actor())
+    assert rest.post("/engine-rest/signal", headers=basic(), json={"name": "alarm", "tenantId": "t"}).status_code == 204
+    assert runtime.instance(signalled.id).status == "running"
+    assert rest.post("/engine-rest/signal", headers=basic(), json={"name": "alarm", "withoutTenantId": True}
+                     ).status_code == 204
+    assert runtime.instance(signalled.id).status == "completed"
+
+
+def _waiting_for_approval(rest, runtime, business_key: str) -> str:
+    instance = runtime.start("xt_credit_note", {}, lead_actor(), business_key=business_key)
+    for task in _fetch(rest, {"topicName": "erp-credit-note", "processInstanceId": instance.id}):
+        assert rest.post(f"/engine-rest/external-task/{task['id']}/complete", headers=basic(),
+                         json={"workerId": "w1"}).status_code == 204
+    return instance.id
