@@ -759,7 +759,14 @@ def tasks() -> Any:
 
 @bp.get("/task/<task_id>")
 def task(task_id: str) -> Any:
-    return jsonify(_task_json(runtime().task(task_id, _actor())))
+    """A task still to be done (Camunda's runtime query: a completed one is not found either)."""
+    try:
+        found = runtime().task(task_id, _actor())
+    except NotFoundError:
+        found = None
+    if found is None or found.state not in ("open", "claimed"):
+        raise CamundaError(404, "InvalidRequestException", f"No matching task with id {task_id}")
+    return jsonify(_task_json(found))
 
 
 @bp.post("/task/<task_id>/claim")

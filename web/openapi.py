@@ -417,7 +417,8 @@ def build_engine_rest_document() -> dict[str, Any]:
         + [_query(n, "boolean") for n in ("assigned", "unassigned", "includeAssignedTasks")]
         + [_query("firstResult", "integer"), _query("maxResults", "integer")], tag="tasks")})
     spec.path("/task/{id}", operations={"get": _camunda_op(
-        "A user task", (200, "Task", ref("Task")), (401, 404), params=[_path("id")], tag="tasks")})
+        "A user task still to be done (a completed one is 404, as Camunda answers)", (200, "Task", ref("Task")),
+        (401, 404), params=[_path("id")], tag="tasks")})
     spec.path("/task/{id}/claim", operations={"post": _camunda_op(
         "Claim (for someone else: a lead's assignment)", none, (400, 401, 403, 404, 409),
         body=ref("CamundaClaimRequest"), params=[_path("id")], tag="tasks")})

@@ -344,3 +344,18 @@ def _waiting_for_approval(rest, runtime, business_key: str) -> str:
         assert rest.post(f"/engine-rest/external-task/{task['id']}/complete", headers=basic(),
                          json={"workerId": "w1"}).status_code == 204
     return instance.id
+
+
+def test_a_completed_or_unknown_task_is_not_found(rest, runtime):
+    """TaskResourceImpl reads runtime tasks only: a completed task, like an unknown id, is 404
+    InvalidRequestException "No matching task with id X"."""
+    instance = runtime.start("simple_review", {}, lead_actor())
+    auth = basic("rita.reviewer")
+    [task] = rest.get("/engine-rest/task", headers=auth, query_string={"processInstanceId": instance.id}).get_json()
+    assert rest.get(f"/engine-rest/task/{task['id']}", headers=auth).status_code == 200
+    assert rest.post(f"/engine-rest/task/{task['id']}/complete", headers=auth,
+                     json={"variables": {"amount": {"value": 5, "type": "Integer"}}}).status_code == 204
+    for task_id in (task["id"], "no-such-task"):
+        gone = rest.get(f"/engine-rest/task/{task_id}", headers=auth)
+        assert gone.status_code == 404 and gone.get_json() == {
+            "type": "InvalidRequestException", "message": f"No matching task with id {task_id}"}
