@@ -631,7 +631,9 @@ def message() -> Any:
     if len(candidates) > 1 and not data.get("all"):
         raise CamundaError(400, "RestException", f"Cannot correlate a message with name '{name}' to a single "
                                                  f"execution. {len(candidates)} executions match the correlation keys")
-    variables = {**s.from_typed(data.get("processVariablesLocal"), "processVariablesLocal"),
+    # no local or triggered scope here: every kind joins the process data, process-wide values last
+    variables = {**s.from_typed(data.get("processVariablesToTriggeredScope"), "processVariablesToTriggeredScope"),
+                 **s.from_typed(data.get("processVariablesLocal"), "processVariablesLocal"),
                  **s.from_typed(data.get("processVariables"), "processVariables")}
     results: list[dict[str, Any]] = []
     if candidates:

@@ -124,6 +124,7 @@ class MessageRequest(_Lenient):
     correlationKeys = _variables()
     processVariables = _variables()
     processVariablesLocal = _variables()
+    processVariablesToTriggeredScope = _variables()
     localCorrelationKeys = _variables()  # refused when given: this subset cannot see execution-local variables
     tenantId = _opt_str()  # no tenants here: a message for one matches nothing
     all = fields.Boolean(load_default=False, allow_none=True)

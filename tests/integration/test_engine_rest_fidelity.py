@@ -359,3 +359,15 @@ def test_a_completed_or_unknown_task_is_not_found(rest, runtime):
         gone = rest.get(f"/engine-rest/task/{task_id}", headers=auth)
         assert gone.status_code == 404 and gone.get_json() == {
             "type": "InvalidRequestException", "message": f"No matching task with id {task_id}"}
+
+
+def test_message_variables_for_the_triggered_scope_are_kept(rest, runtime):
+    """CorrelationMessageDto.processVariablesToTriggeredScope (Camunda 7.15+) sets variables in the
+    scope the message triggers; with no local scope here they join the process data, like
+    processVariablesLocal, instead of being dropped."""
+    waiting = _waiting_for_approval(rest, runtime, "C-6")
+    answer = rest.post("/engine-rest/message", headers=basic(), json={
+        "messageName": "CreditNoteApproved", "businessKey": "C-6",
+        "processVariablesToTriggeredScope": {"approval_note": {"value": "ok by finance", "type": "String"}}})
+    assert answer.status_code == 204
+    assert runtime.instance(waiting).data["approval_note"] == "ok by finance"
