@@ -189,9 +189,10 @@ def get(runtime: Runtime, actor: Actor, task_id: str) -> ExternalTaskView:
 
 
 def error_details(runtime: Runtime, actor: Actor, task_id: str) -> str | None:
+    """The last failure's details of a task still waiting (a finished task is gone, as in Camunda)."""
     with runtime.db.read() as session:
         row = store.get(session.connection(), task_id)
-    if row is None:
+    if row is None or row.state != "open":
         raise NotFoundError(f"External task with id {task_id} does not exist")
     return row.error_details
 

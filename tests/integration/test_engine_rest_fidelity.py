@@ -306,6 +306,8 @@ def test_lock_one_task_by_id(rest, runtime):
     assert rest.post(base, headers=basic(), json={"workerId": "w2", "lockDuration": 60000}).status_code == 204
     assert rest.post(f"/engine-rest/external-task/{task['id']}/complete", headers=basic(),
                      json={"workerId": "w2"}).status_code == 204
+    # a completed task is gone, its error details too (Camunda deletes it)
+    assert rest.get(f"/engine-rest/external-task/{task['id']}/errorDetails", headers=basic()).status_code == 404
     assert rest.post(base, headers=basic(), json={"workerId": "w1", "lockDuration": 0}).status_code == 400
     assert rest.post("/engine-rest/external-task/nope/lock", headers=basic(),
                      json={"workerId": "w1", "lockDuration": 10}).status_code == 404
