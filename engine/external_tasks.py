@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from engine import clock
 from engine.errors import EngineError, NotFoundError
 from engine.permissions import check_lead_or_worker, check_may_work_external_tasks
-from engine.runtime import incidents, spiff
+from engine.runtime import incidents, scopes, spiff
 from engine.runtime.values import json_safe
 from engine.views import Actor
 from storage import external_tasks as store
@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from engine.runtime.facade import Runtime
     from engine.runtime.unit_of_work import Loaded, UnitOfWork
 
+SORT_FIELDS = store.SORT_FIELDS  # what a listing can be ordered by
 MAX_WAIT = timedelta(minutes=5)  # the longest long poll we hold a request for
 POLL_SECONDS = 0.05
 MAX_TASKS = 1000
@@ -54,6 +55,17 @@ class TopicRequest:
     process_key: str | None = None
     instance_id: str | None = None
     process_variables: dict[str, Any] | None = None  # only tasks whose instance has these values
+    process_keys: list[str] | None = None  # only tasks of these processes
+    definitions: list[tuple[str, int]] | None = None  # only tasks of these (key, version) definitions
+    tenant_ids: list[str] | None = None  # PDCA Flow has no tenants: a non-empty list matches no task
+    version_tag: str | None = None  # nor version tags: any tag matches no task
+    extension_properties: bool = True  # answer the task's camunda:properties (Camunda: only when asked)
+
+    def matches_nothing(self) -> bool:
+        """A filter no task here can meet (Camunda answers no task for it, as it would on an engine
+        without tenants or version tags)."""
+        return bool(self.tenant_ids) or self.version_tag is not None or self.definitions == [] \
+            or self.process_keys == []
 
 
 @dataclass
@@ -64,6 +76,7 @@ class ExternalTaskView:
     lock_expires_at: datetime | None
     retries: int | None
     error_message: str | None
+    error_details: str | None
     activity_id: str
     activity_name: str | None
     instance_id: str
@@ -83,20 +96,24 @@ def _view(row: Any, variables: list[str] | None = None) -> ExternalTaskView:
         data = {k: data[k] for k in variables if k in data}
     return ExternalTaskView(
         id=row.id, topic=row.topic, worker_id=row.locked_by, lock_expires_at=row.locked_until, retries=row.retries,
-        error_message=row.error_message, activity_id=row.activity_id, activity_name=row.activity_name,
-        instance_id=row.instance_id, process_key=row.process_key, process_version=row.process_version,
+        error_message=row.error_message, error_details=row.error_details, activity_id=row.activity_id,
+        activity_name=row.activity_name, instance_id=row.instance_id, process_key=row.process_key,
+        process_version=row.process_version,
         definition_id=row.definition_id, business_key=row.business_key, priority=row.priority,
         created_at=row.created_at, variables=data, properties=dict(row.properties or {}))
 
 
 # ---------------------------------------------------------------------- fetch and lock
 def fetch_and_lock(runtime: Runtime, actor: Actor, worker_id: str, topics: list[TopicRequest], *,
-                   max_tasks: int = 1, use_priority: bool = False, wait_ms: int = 0) -> list[ExternalTaskView]:
-    """Lock up to `max_tasks` tasks of the topics to `worker_id`; with `wait_ms`, wait (long poll) until
-    at least one is available or the time is up, answering as soon as one appears."""
+                   max_tasks: int = 1, use_priority: bool = False, wait_ms: int = 0,
+                   newest_first: bool = False) -> list[ExternalTaskView]:
+    """Lock up to `max_tasks` tasks of the topics to `worker_id` (by priority with `use_priority`, then
+    by age: oldest first unless `newest_first`); with `wait_ms`, wait (long poll) until at least one
+    is available or the time is up, answering as soon as one appears."""
     check_may_work_external_tasks(actor)
     if not worker_id:
         raise EngineError("workerId is required")
+    topics = [t for t in topics if not t.matches_nothing()]
     if not topics:
         return []
     max_tasks = max(0, min(int(max_tasks), MAX_TASKS))
@@ -107,7 +124,7 @@ def fetch_and_lock(runtime: Runtime, actor: Actor, worker_id: str, topics: list[
         # the first attempt locks straight away; later polls first check with a cheap read, so an
         # idle long poll takes no write lock (SQLite has one for the whole database)
         if max_tasks and (first or _anything_fetchable(runtime, names)):
-            locked = _lock(runtime, worker_id, topics, max_tasks, use_priority)
+            locked = _lock(runtime, worker_id, topics, max_tasks, use_priority, newest_first)
             if locked:
                 return locked
         first = False
@@ -122,12 +139,12 @@ def _anything_fetchable(runtime: Runtime, topics: list[str]) -> bool:
 
 
 def _lock(runtime: Runtime, worker_id: str, topics: list[TopicRequest], max_tasks: int,
-          use_priority: bool) -> list[ExternalTaskView]:
+          use_priority: bool, newest_first: bool) -> list[ExternalTaskView]:
     now = clock.now()
     held: list[tuple[Any, TopicRequest]] = []  # (claimed row, the topic that asked for it)
     # the usual fetch (one topic, no variable filter) is one claim statement, atomic by itself: it
     # needs no transaction around it (on PostgreSQL that saves the BEGIN and COMMIT round trips)
-    single = len(topics) == 1 and not topics[0].process_variables
+    single = len(topics) == 1 and not topics[0].process_variables and not topics[0].definitions
     with runtime.db.single_statement() if single else runtime.db.write_connection() as conn:
         for topic in topics:
             left = max_tasks - len(held)
@@ -135,6 +152,11 @@ def _lock(runtime: Runtime, worker_id: str, topics: list[TopicRequest], max_task
                 break
             until = now + timedelta(milliseconds=max(0, int(topic.lock_duration_ms)))
             among = None
+            definition_ids = None
+            if topic.definitions:
+                definition_ids = store.definition_ids(conn, topic.definitions)
+                if not definition_ids:
+                    continue
             if topic.process_variables:
                 wanted_values = topic.process_variables.items()
                 among = [r.id for r in store.candidates_with_data(conn, topic.name, now, FILTER_SCAN)
@@ -143,9 +165,18 @@ def _lock(runtime: Runtime, worker_id: str, topics: list[TopicRequest], max_task
                     continue
             rows = store.claim(conn, worker_id, topic.name, now=now, until=until, limit=left,
                                use_priority=use_priority, business_key=topic.business_key,
-                               process_key=topic.process_key, instance_id=topic.instance_id, among=among)
+                               process_key=topic.process_key, instance_id=topic.instance_id, among=among,
+                               process_keys=topic.process_keys, definition_ids=definition_ids,
+                               newest_first=newest_first)
             held.extend((r, topic) for r in rows)
-        return [_view(r, topic.variables) for r, topic in held]
+        return [_locked_view(r, topic) for r, topic in held]
+
+
+def _locked_view(row: Any, topic: TopicRequest) -> ExternalTaskView:
+    view = _view(row, topic.variables)
+    if not topic.extension_properties:
+        view.properties = {}
+    return view
 
 
 # ---------------------------------------------------------------------- reads
@@ -158,9 +189,10 @@ def get(runtime: Runtime, actor: Actor, task_id: str) -> ExternalTaskView:
 
 
 def error_details(runtime: Runtime, actor: Actor, task_id: str) -> str | None:
+    """The last failure's details of a task still waiting (a finished task is gone, as in Camunda)."""
     with runtime.db.read() as session:
         row = store.get(session.connection(), task_id)
-    if row is None:
+    if row is None or row.state != "open":
         raise NotFoundError(f"External task with id {task_id} does not exist")
     return row.error_details
 
@@ -225,14 +257,18 @@ def complete(runtime: Runtime, actor: Actor, task_id: str, worker_id: str, varia
 
 
 def handle_failure(runtime: Runtime, actor: Actor, task_id: str, worker_id: str, message: str | None,
-                   details: str | None, retries: int, retry_timeout_ms: int) -> None:
-    """The worker could not do it: `retries` left (0 raises an incident), offered again after the timeout."""
+                   details: str | None, retries: int, retry_timeout_ms: int,
+                   variables: dict[str, Any] | None = None) -> None:
+    """The worker could not do it: `retries` left (0 raises an incident), offered again after the timeout.
+    The `variables` it reports are set all the same (the task waits on; no local scope here)."""
     check_may_work_external_tasks(actor)
     retries = max(0, int(retries))
     now = clock.now()
     with runtime.unit_of_work() as uow:
         loaded, row = _hold(uow, task_id, worker_id)
-        _waiting_task(loaded, task_id)
+        task = _waiting_task(loaded, task_id)
+        if variables:
+            scopes.receive(task, variables)
         store.set_values(uow.conn, task_id, retries=retries, error_message=message, error_details=details,
                          locked_until=now + timedelta(milliseconds=max(0, int(retry_timeout_ms))))
         loaded.audit("external_task_failed", actor, task_id, {"task": row.activity_name, "worker": worker_id,
@@ -276,6 +312,21 @@ def extend_lock(runtime: Runtime, actor: Actor, task_id: str, worker_id: str, ne
                                  now):
             raise LockMismatchError(f"The lock of the External Task {task_id} cannot be extended by worker "
                                     f"'{worker_id}': it is not locked by that worker (or the lock has expired).")
+
+
+def lock(runtime: Runtime, actor: Actor, task_id: str, worker_id: str, duration_ms: int) -> None:
+    """Lock one task by id to `worker_id` (Camunda's lock): refused while another worker holds an
+    unexpired lock (after a failure that includes the retry timeout)."""
+    check_may_work_external_tasks(actor)
+    now = clock.now()
+    with runtime.db.write() as session:
+        conn = session.connection()
+        row = store.get(conn, task_id)
+        if row is None or row.state != "open":
+            raise NotFoundError(f"External task with id {task_id} does not exist")
+        if not store.lock_one(conn, task_id, worker_id, now + timedelta(milliseconds=max(1, int(duration_ms))), now):
+            raise LockMismatchError(f"External Task {task_id} cannot be locked by worker '{worker_id}'. "
+                                    f"It is locked by worker '{row.locked_by}'.")
 
 
 def unlock(runtime: Runtime, actor: Actor, task_id: str) -> None:

@@ -11,11 +11,25 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Index, Row, String, Text, bindparam, exists, insert, or_, select, update
+from sqlalchemy import (
+    Connection,
+    Index,
+    Row,
+    String,
+    Text,
+    and_,
+    bindparam,
+    exists,
+    false,
+    insert,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from storage import leases
-from storage.models import Base, ProcessInstance
+from storage.models import Base, ProcessDefinition, ProcessInstance
 from storage.rows import execute_rows
 
 
@@ -45,6 +59,7 @@ class ExternalTaskRow(Base):
 
 _ET = ExternalTaskRow.__table__
 _PI = ProcessInstance.__table__
+_PD = ProcessDefinition.__table__
 
 
 def fetchable(now: datetime, topics: Sequence[str]) -> list[Any]:
@@ -66,8 +81,10 @@ _CLAIM_RETURNING = [*_ET.c,
 
 
 def _claim_statement(dialect: str, use_priority: bool, business_key: bool, process_key: bool, instance_id: bool,
-                     among: bool) -> Any:
-    shape = (dialect, use_priority, business_key, process_key, instance_id, among)
+                     among: bool, process_keys: bool = False, definition_ids: bool = False,
+                     newest_first: bool = False) -> Any:
+    shape = (dialect, use_priority, business_key, process_key, instance_id, among, process_keys, definition_ids,
+             newest_first)
     stmt = _CLAIMS.get(shape)
     if stmt is None:
         where = [_ET.c.state == "open", _ET.c.topic == bindparam("b_topic"),
@@ -80,40 +97,64 @@ def _claim_statement(dialect: str, use_priority: bool, business_key: bool, proce
             where.append(_ET.c.process_key == bindparam("b_process_key"))
         if instance_id:
             where.append(_ET.c.instance_id == bindparam("b_instance_id"))
-        stmt = leases.claim_statement(_ET, dialect=dialect, where=where, order_by=_order(use_priority),
+        if process_keys:
+            where.append(_ET.c.process_key.in_(bindparam("b_process_keys", expanding=True)))
+        if definition_ids:
+            where.append(_ET.c.definition_id.in_(bindparam("b_definition_ids", expanding=True)))
+        stmt = leases.claim_statement(_ET, dialect=dialect, where=where, order_by=_order(use_priority, newest_first),
                                       returning=_CLAIM_RETURNING)
         _CLAIMS[shape] = stmt
     return stmt
 
 
-def _order(use_priority: bool) -> list[Any]:
-    return ([_ET.c.priority.desc()] if use_priority else []) + [_ET.c.created_at, _ET.c.id]
+def _order(use_priority: bool, newest_first: bool = False) -> list[Any]:
+    by_age = [_ET.c.created_at.desc(), _ET.c.id.desc()] if newest_first else [_ET.c.created_at, _ET.c.id]
+    return ([_ET.c.priority.desc()] if use_priority else []) + by_age
+
+
+def _in_order(rows: list[Row], use_priority: bool, newest_first: bool) -> list[Row]:
+    """Claimed rows in the order of `_order` (RETURNING gives them in no particular order)."""
+    rows.sort(key=lambda r: (r.created_at, r.id), reverse=newest_first)
+    if use_priority:
+        rows.sort(key=lambda r: -r.priority)  # a stable sort: the age order holds within a priority
+    return rows
+
+
+def definition_ids(conn: Connection, definitions: Sequence[tuple[str, int]]) -> list[int]:
+    """The row ids of the (key, version) process definitions that exist."""
+    if not definitions:
+        return []
+    stmt = select(_PD.c.id).where(or_(*(and_(_PD.c.key == key, _PD.c.version == version)
+                                        for key, version in definitions)))
+    return list(conn.scalars(stmt))
 
 
 def claim(conn: Connection, worker: str, topic: str, *, now: datetime, until: datetime, limit: int,
           use_priority: bool, business_key: str | None = None, process_key: str | None = None,
-          instance_id: str | None = None, among: Sequence[str] | None = None) -> list[Row]:
-    """Lock up to `limit` fetchable tasks of `topic` (only `among` these ids, if given) to `worker`
-    until `until`; their rows (as `get` returns them: with `instance_data` and `process_version`),
-    by priority (with `use_priority`) and age. One statement (leases.py)."""
+          instance_id: str | None = None, among: Sequence[str] | None = None,
+          process_keys: Sequence[str] | None = None, definition_ids: Sequence[int] | None = None,
+          newest_first: bool = False) -> list[Row]:
+    """Lock up to `limit` fetchable tasks of `topic` (only `among` these ids, of these processes or
+    definition rows, if given) to `worker` until `until`; their rows (as `get` returns them: with
+    `instance_data` and `process_version`), by priority (with `use_priority`) and age (oldest first
+    unless `newest_first`). One statement (leases.py)."""
     if limit <= 0:
         return []
+    if (process_keys is not None and not process_keys) or (definition_ids is not None and not definition_ids):
+        return []
     stmt = _claim_statement(conn.dialect.name, use_priority, business_key is not None, process_key is not None,
-                            instance_id is not None, among is not None)
+                            instance_id is not None, among is not None, process_keys is not None,
+                            definition_ids is not None, newest_first)
     params: dict[str, Any] = {"worker": worker, "now": now, "until": until, "limit": limit, "b_topic": topic}
     if among is not None:
         if not among:
             return []
         params["b_among"] = list(among)
-    for name, value in (("business_key", business_key), ("process_key", process_key), ("instance_id", instance_id)):
+    for name, value in (("business_key", business_key), ("process_key", process_key), ("instance_id", instance_id),
+                        ("process_keys", process_keys), ("definition_ids", definition_ids)):
         if value is not None:
-            params["b_" + name] = value
-    rows = list(conn.execute(stmt, params))
-    if use_priority:
-        rows.sort(key=lambda r: (-r.priority, r.created_at, r.id))
-    else:
-        rows.sort(key=lambda r: (r.created_at, r.id))
-    return rows
+            params["b_" + name] = list(value) if isinstance(value, (list, tuple)) else value
+    return _in_order(list(conn.execute(stmt, params)), use_priority, newest_first)
 
 
 def candidates_with_data(conn: Connection, topic: str, now: datetime, limit: int) -> list[Row]:
@@ -164,21 +205,36 @@ def finish_held(conn: Connection, task_id: str, worker: str, state: str, at: dat
     return conn.execute(_FINISH_HELD, {"b_id": task_id, "b_worker": worker, "state": state, "ended_at": at}).first()
 
 
+_SORTS = {"id": [_ET.c.id], "lockExpirationTime": [_ET.c.locked_until], "processInstanceId": [_ET.c.instance_id],
+          "processDefinitionId": [_ET.c.process_key, _PI.c.process_version], "processDefinitionKey": [_ET.c.process_key],
+          "taskPriority": [_ET.c.priority], "createTime": [_ET.c.created_at], "tenantId": []}
+SORT_FIELDS = tuple(_SORTS)  # what `listing` can order by (Camunda's sortBy names)
+
+
 def listing(conn: Connection, *, instance_id: str | None = None, topic: str | None = None,
             worker: str | None = None, locked: bool | None = None, activity_id: str | None = None,
             with_retries_left: bool | None = None, process_key: str | None = None, now: datetime,
-            limit: int = 1000, offset: int = 0) -> list[Row]:
+            task_ids: Sequence[str] | None = None, instance_ids: Sequence[str] | None = None,
+            activity_ids: Sequence[str] | None = None, definitions: Sequence[tuple[str, int]] | None = None,
+            min_priority: int | None = None, max_priority: int | None = None,
+            sort: tuple[str, bool] | None = None, limit: int = 1000, offset: int = 0) -> list[Row]:
+    """Open tasks with their instance's data and version, filtered; oldest first unless `sort` is
+    (a SORT_FIELDS name, descending)."""
     stmt = _WITH_INSTANCE.where(_ET.c.state == "open")
-    if instance_id:
-        stmt = stmt.where(_ET.c.instance_id == instance_id)
-    if topic:
-        stmt = stmt.where(_ET.c.topic == topic)
-    if worker:
-        stmt = stmt.where(_ET.c.locked_by == worker)
-    if activity_id:
-        stmt = stmt.where(_ET.c.activity_id == activity_id)
-    if process_key:
-        stmt = stmt.where(_ET.c.process_key == process_key)
+    for column, value in ((_ET.c.instance_id, instance_id), (_ET.c.topic, topic), (_ET.c.locked_by, worker),
+                          (_ET.c.activity_id, activity_id), (_ET.c.process_key, process_key)):
+        if value:
+            stmt = stmt.where(column == value)
+    for column, values in ((_ET.c.id, task_ids), (_ET.c.instance_id, instance_ids), (_ET.c.activity_id, activity_ids)):
+        if values is not None:
+            stmt = stmt.where(column.in_(list(values)))
+    if definitions is not None:
+        stmt = stmt.where(or_(false(), *(and_(_ET.c.process_key == key, _PI.c.process_version == version)
+                                         for key, version in definitions)))
+    if min_priority is not None:
+        stmt = stmt.where(_ET.c.priority >= min_priority)
+    if max_priority is not None:
+        stmt = stmt.where(_ET.c.priority <= max_priority)
     if locked is True:
         stmt = stmt.where(_ET.c.locked_by.is_not(None), _ET.c.locked_until > now)
     elif locked is False:
@@ -187,7 +243,11 @@ def listing(conn: Connection, *, instance_id: str | None = None, topic: str | No
         stmt = stmt.where(or_(_ET.c.retries.is_(None), _ET.c.retries > 0))
     elif with_retries_left is False:
         stmt = stmt.where(_ET.c.retries <= 0)
-    return list(conn.execute(stmt.order_by(_ET.c.created_at, _ET.c.id).limit(limit).offset(offset)))
+    order = [_ET.c.created_at, _ET.c.id]
+    if sort is not None:
+        columns, descending = _SORTS[sort[0]], sort[1]
+        order = [c.desc() if descending else c for c in columns] + order
+    return list(conn.execute(stmt.order_by(*order).limit(limit).offset(offset)))
 
 
 def set_values(conn: Connection, task_id: str, **values: Any) -> None:
@@ -198,6 +258,15 @@ def extend_lock(conn: Connection, task_id: str, worker: str, until: datetime, no
     """A new expiry for a lock `worker` still holds."""
     result = conn.execute(update(_ET).where(_ET.c.id == task_id, _ET.c.state == "open", _ET.c.locked_by == worker,
                                             _ET.c.locked_until > now).values(locked_until=until))
+    return result.rowcount or 0
+
+
+def lock_one(conn: Connection, task_id: str, worker: str, until: datetime, now: datetime) -> int:
+    """Lock an open task to `worker` unless another worker holds an unexpired lock."""
+    result = conn.execute(update(_ET).where(_ET.c.id == task_id, _ET.c.state == "open",
+                                            or_(_ET.c.locked_by.is_(None), _ET.c.locked_by == worker,
+                                                leases.free(_ET, now)))
+                          .values(locked_by=worker, locked_until=until))
     return result.rowcount or 0
 
 

@@ -21,7 +21,9 @@ from flask import Blueprint, Response, current_app, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from engine import external_tasks as xt
+from engine.accounts import user_info
 from engine.credentials import Credential, RateLimitedError, verified_actor
+from engine.definitions import DefinitionStore
 from engine.errors import DecisionFailedError, EngineError, NotFoundError, PermissionDeniedError
 from engine.health import as_unavailable
 from engine.permissions import (
@@ -138,8 +140,8 @@ def _bad_request(exc: s.BadRequest) -> Response:
 
 @bp.errorhandler(EngineError)
 def _engine_error(exc: EngineError) -> Response:
-    if isinstance(exc, xt.LockMismatchError):
-        return _error(400, "BadUserRequestException", exc.message)
+    if isinstance(exc, xt.LockMismatchError):  # Camunda wraps it in a RestException with status 400
+        return _error(400, "RestException", exc.message)
     if isinstance(exc, PermissionDeniedError):
         return _error(403, "AuthorizationException", exc.message)
     if isinstance(exc, NotFoundError):
@@ -213,6 +215,12 @@ def _definition_id(key: str, version: int) -> str:
     return f"{key}:{version}"  # opaque to clients (Camunda's is key:version:uuid)
 
 
+def _definition_of(definition_id: str) -> tuple[str, int] | None:
+    """(key, version) of a `_definition_id`; None for an id this server never gave out."""
+    key, _, version = definition_id.rpartition(":")
+    return (key, int(version)) if key and version.isdigit() else None
+
+
 def _external_task_json(task: xt.ExternalTaskView, with_variables: bool = False) -> dict[str, Any]:
     out = {
         "id": task.id, "topicName": task.topic, "workerId": task.worker_id,
@@ -224,22 +232,38 @@ def _external_task_json(task: xt.ExternalTaskView, with_variables: bool = False)
         "businessKey": task.business_key, "priority": task.priority, "suspended": False, "tenantId": None,
         "createTime": s.timestamp(task.created_at), "extensionProperties": task.properties,
     }
-    if with_variables:
+    if with_variables:  # a locked task (LockedExternalTaskDto) also carries the last failure's details
+        out["errorDetails"] = task.error_details
         out["variables"] = s.typed(task.variables)
     return out
+
+
+def _topic(t: dict[str, Any]) -> xt.TopicRequest:
+    definitions: set[tuple[str, int]] | None = None  # processDefinitionId and processDefinitionIdIn both hold
+    one = t.get("processDefinitionId")
+    for given in ([one] if one is not None else None, t.get("processDefinitionIdIn")):
+        if given is not None:
+            wanted = {d for d in map(_definition_of, given) if d is not None}
+            definitions = wanted if definitions is None else definitions & wanted
+    return xt.TopicRequest(t["topicName"], t["lockDuration"], t.get("variables"), t.get("businessKey"),
+                           t.get("processDefinitionKey"), t.get("processInstanceId"),
+                           _filter_values(t.get("processVariables")),
+                           process_keys=t.get("processDefinitionKeyIn"),
+                           definitions=None if definitions is None else sorted(definitions),
+                           tenant_ids=t.get("tenantIdIn"), version_tag=t.get("processDefinitionVersionTag"),
+                           extension_properties=bool(t.get("includeExtensionProperties")))
 
 
 @bp.post("/external-task/fetchAndLock")
 def fetch_and_lock() -> Any:
     data = _body(s.FetchAndLockRequest)
-    topics = [xt.TopicRequest(t["topicName"], t["lockDuration"], t.get("variables"), t.get("businessKey"),
-                              t.get("processDefinitionKey"), t.get("processInstanceId"),
-                              _filter_values(t.get("processVariables")))
-              for t in data.get("topics") or []]
+    topics = [_topic(t) for t in data.get("topics") or []]
     max_tasks = data["maxTasks"] if data.get("maxTasks") is not None else 1
+    # sorting: createTime is the one field Camunda sorts fetches by; the last entry wins
+    newest_first = any(o.get("sortOrder") == "desc" for o in (data.get("sorting") or [])[-1:])
     locked = xt.fetch_and_lock(runtime(), _actor(), data["workerId"], topics, max_tasks=max_tasks,
                                use_priority=bool(data.get("usePriority")),
-                               wait_ms=data.get("asyncResponseTimeout") or 0)
+                               wait_ms=data.get("asyncResponseTimeout") or 0, newest_first=newest_first)
     return jsonify([_external_task_json(t, with_variables=True) for t in locked])
 
 
@@ -266,25 +290,73 @@ def _int_arg(name: str, default: int) -> int:
         raise s.BadRequest(f"{name}: '{value}' is not a whole number") from exc
 
 
-def _external_task_filters() -> dict[str, Any]:
+def _listed(name: str) -> list[str] | None:
+    """A comma-separated list parameter (None when absent)."""
+    value = request.args.get(name)
+    return None if value is None else [v for v in value.split(",") if v]
+
+
+def _sorting(fields: tuple[str, ...]) -> tuple[str, bool] | None:
+    """(sortBy, descending) of a GET query: both parameters or neither, as Camunda requires."""
+    sort_by, sort_order = request.args.get("sortBy"), request.args.get("sortOrder")
+    if (sort_by is None) != (sort_order is None):
+        raise s.BadRequest("Only a single sorting parameter specified. sortBy and sortOrder required")
+    if sort_by is None:
+        return None
+    if sort_by not in fields:
+        raise s.BadRequest(f"Cannot set query parameter 'sortBy' to value '{sort_by}'")
+    if sort_order not in ("asc", "desc"):
+        raise s.BadRequest(f"Cannot set query parameter 'sortOrder' to value '{sort_order}'")
+    return sort_by, sort_order == "desc"
+
+
+def _external_task_filters() -> dict[str, Any] | None:
+    """ExternalTaskQueryDto's filters as `xt.list_tasks` arguments; None when they match no task
+    (a tenant: PDCA Flow has none)."""
+    if _listed("tenantIdIn"):
+        return None
     locked = True if _flag("locked") else (False if _flag("notLocked") else None)
     retries = True if _flag("withRetriesLeft") else (False if _flag("noRetriesLeft") else None)
+    task_ids = _listed("externalTaskIdIn")
+    for one in (request.args.get("externalTaskId"), request.args.get("executionId")):  # executionId is the task id
+        if one is not None:
+            task_ids = [i for i in (task_ids if task_ids is not None else [one]) if i == one]
+    definition = request.args.get("processDefinitionId")
     return {"instance_id": request.args.get("processInstanceId"), "topic": request.args.get("topicName"),
             "worker": request.args.get("workerId"), "activity_id": request.args.get("activityId"),
             "process_key": request.args.get("processDefinitionKey"), "locked": locked,
-            "with_retries_left": retries, "offset": _int_arg("firstResult", 0),
+            "with_retries_left": retries, "task_ids": task_ids, "instance_ids": _listed("processInstanceIdIn"),
+            "activity_ids": _listed("activityIdIn"),
+            "definitions": None if definition is None else [d for d in [_definition_of(definition)] if d],
+            "min_priority": _opt_int_arg("priorityHigherThanOrEquals"),
+            "max_priority": _opt_int_arg("priorityLowerThanOrEquals"),
+            "sort": _sorting(xt.SORT_FIELDS), "offset": _int_arg("firstResult", 0),
             "limit": min(_int_arg("maxResults", 1000), 1000)}
+
+
+def _opt_int_arg(name: str) -> int | None:
+    value = request.args.get(name)
+    if value in (None, ""):
+        return None
+    try:
+        return int(value)
+    except ValueError as exc:
+        raise s.BadRequest(f"{name}: '{value}' is not a whole number") from exc
 
 
 @bp.get("/external-task")
 def external_tasks() -> Any:
-    return jsonify([_external_task_json(t) for t in xt.list_tasks(runtime(), _actor(), **_external_task_filters())])
+    filters = _external_task_filters()
+    found = [] if filters is None else xt.list_tasks(runtime(), _actor(), **filters)
+    return jsonify([_external_task_json(t) for t in found])
 
 
 @bp.get("/external-task/count")
 def external_task_count() -> Any:
-    filters = {**_external_task_filters(), "offset": 0, "limit": 100_000}
-    return jsonify(count=len(xt.list_tasks(runtime(), _actor(), **filters)))
+    filters = _external_task_filters()
+    if filters is None:
+        return jsonify(count=0)
+    return jsonify(count=len(xt.list_tasks(runtime(), _actor(), **{**filters, "offset": 0, "limit": 100_000})))
 
 
 @bp.get("/external-task/<task_id>")
@@ -309,8 +381,10 @@ def complete_external_task(task_id: str) -> Any:
 def external_task_failure(task_id: str) -> Any:
     data = _body(s.FailureRequest)
     retries = data.get("retries")
+    variables = {**s.from_typed(data.get("localVariables"), "localVariables"), **s.from_typed(data.get("variables"))}
     xt.handle_failure(runtime(), _actor(), task_id, data["workerId"], data.get("errorMessage"),
-                      data.get("errorDetails"), 0 if retries is None else retries, data.get("retryTimeout") or 0)
+                      data.get("errorDetails"), 0 if retries is None else retries, data.get("retryTimeout") or 0,
+                      variables)
     return _no_content()
 
 
@@ -326,6 +400,13 @@ def external_task_bpmn_error(task_id: str) -> Any:
 def external_task_extend_lock(task_id: str) -> Any:
     data = _body(s.ExtendLockRequest)
     xt.extend_lock(runtime(), _actor(), task_id, data["workerId"], data["newDuration"])
+    return _no_content()
+
+
+@bp.post("/external-task/<task_id>/lock")
+def external_task_lock(task_id: str) -> Any:
+    data = _body(s.LockRequest)
+    xt.lock(runtime(), _actor(), task_id, data["workerId"], data["lockDuration"])
     return _no_content()
 
 
@@ -351,43 +432,152 @@ def _instance_json(instance: InstanceView) -> dict[str, Any]:
                                                 f"{instance.id}", "rel": "self"}]}
 
 
-@bp.post("/process-definition/key/<key>/start")
-def start(key: str) -> Any:
+def _start(key: str, version: int | None, definition_id: str | None = None) -> Any:
     actor = _actor()
     check_may_start_and_correlate(actor, "start instances")
     data = _body(s.StartRequest)
-    instance = runtime().start(key, s.from_typed(data.get("variables")), actor, business_key=data.get("businessKey"))
-    return jsonify(_instance_json(instance))
+    try:
+        instance = runtime().start(key, s.from_typed(data.get("variables")), actor, version=version,
+                                   business_key=data.get("businessKey"))
+    except NotFoundError as exc:
+        if _definition(key, version) is not None:
+            raise  # something else is missing
+        raise _no_definition(key, definition_id) from exc
+    out = _instance_json(instance)
+    if data.get("withVariablesInReturn"):  # ProcessInstanceWithVariablesDto
+        out["variables"] = s.typed(instance.data)
+    return jsonify(out)
 
 
-def _visible_instance(instance_id: str) -> InstanceView:
+def _definition(key: str, version: int | None) -> dict[str, Any] | None:
+    """The deployed process (its latest version, or the given one) as Camunda's ProcessDefinitionDto."""
+    with runtime().db.read() as session:
+        found = DefinitionStore.latest(session, key) if version is None else DefinitionStore.version(session, key,
+                                                                                                     version)
+        return None if found is None else _definition_json({"key": found.key, "version": found.version,
+                                                             "name": found.name, "source_name": found.source_name})
+
+
+def _definition_json(d: dict[str, Any]) -> dict[str, Any]:
+    return {"id": _definition_id(d["key"], d["version"]), "key": d["key"], "category": None, "description": None,
+            "name": d["name"], "version": d["version"], "resource": d["source_name"], "deploymentId": None,
+            "diagram": None, "suspended": False, "tenantId": None, "versionTag": None, "historyTimeToLive": None,
+            "startableInTasklist": True}
+
+
+def _no_definition(key: str, definition_id: str | None) -> CamundaError:
+    if definition_id is not None:
+        return CamundaError(404, "RestException", f"No matching definition with id {definition_id}")
+    return CamundaError(404, "RestException", f"No matching process definition with key: {key} and no tenant-id")
+
+
+@bp.post("/process-definition/key/<key>/start")
+def start(key: str) -> Any:
+    return _start(key, None)
+
+
+@bp.post("/process-definition/<definition_id>/start")
+def start_definition(definition_id: str) -> Any:
+    """Start a given version (the id a definition listing answers)."""
+    definition = _definition_of(definition_id)
+    if definition is None:
+        raise _no_definition("", definition_id)
+    return _start(definition[0], definition[1], definition_id)
+
+
+@bp.get("/process-definition/key/<key>")
+def definition_by_key(key: str) -> Any:
+    found = _definition(key, None)
+    if found is None:
+        raise _no_definition(key, None)
+    return jsonify(found)
+
+
+_DEFINITION_SORTS = ("category", "key", "id", "name", "version", "deploymentId", "deployTime", "tenantId",
+                     "versionTag")
+
+
+@bp.get("/process-definition")
+def definitions() -> Any:
+    """Deployed processes (ProcessDefinitionQueryDto's everyday filters), sorted, then paged. None has
+    a version tag or a tenant, so asking for one finds none."""
+    args = request.args
+    sort = _sorting(_DEFINITION_SORTS)
+    if args.get("versionTag") is not None or args.get("versionTagLike") is not None or _listed("tenantIdIn"):
+        return jsonify([])
+    rows = [d for d in runtime().definitions_list(all_versions=True) if d["kind"] == "bpmn"]
+    if _flag("latestVersion"):
+        newest: dict[str, int] = {}
+        for d in rows:
+            newest[d["key"]] = max(newest.get(d["key"], 0), d["version"])
+        rows = [d for d in rows if d["version"] == newest[d["key"]]]
+    ids = _listed("processDefinitionIdIn")
+    keys = _listed("keysIn") or _listed("keyIn")
+    for wanted, check in (
+            (args.get("key"), lambda d, v: d["key"] == v), (args.get("name"), lambda d, v: d["name"] == v),
+            (args.get("keyLike"), lambda d, v: s.meets({"k": d["key"]}, [("k", "like", v)])),
+            (args.get("nameLike"), lambda d, v: s.meets({"n": d["name"] or ""}, [("n", "like", v)])),
+            (args.get("version"), lambda d, v: str(d["version"]) == v),
+            (args.get("processDefinitionId"), lambda d, v: _definition_id(d["key"], d["version"]) == v),
+            (ids, lambda d, v: _definition_id(d["key"], d["version"]) in v), (keys, lambda d, v: d["key"] in v)):
+        if wanted is not None:
+            rows = [d for d in rows if check(d, wanted)]
+    rows.sort(key=lambda d: (d["key"], d["version"]))
+    if sort is not None:
+        field = {"id": lambda d: (d["key"], d["version"]), "key": lambda d: d["key"], "version": lambda d: d["version"],
+                 "name": lambda d: d["name"] or "", "deployTime": lambda d: d["deployed_at"]}.get(sort[0])
+        if field is not None:
+            rows.sort(key=field, reverse=sort[1])
+    skip = _int_arg("firstResult", 0)
+    return jsonify([_definition_json(d) for d in rows[skip:skip + _int_arg("maxResults", 1000)]])
+
+
+def _visible_instance(instance_id: str, running: bool = False) -> InstanceView:
+    """The instance if the caller may see it (and, with `running`, it has not ended: Camunda's runtime
+    service knows running instances only); else 404 in Camunda's words."""
     actor = _actor()
-    instance = runtime().instance(instance_id)
-    if may_work_external_tasks(actor):
-        return instance
-    return check_may_see_instance(actor, instance)
+    try:
+        instance = runtime().instance(instance_id)
+        if not (running and instance.status in ("completed", "cancelled")) and (
+                may_work_external_tasks(actor) or check_may_see_instance(actor, instance)):
+            return instance
+    except NotFoundError:
+        pass
+    raise CamundaError(404, "InvalidRequestException", f"Process instance with id {instance_id} does not exist")
 
 
 @bp.get("/process-instance")
 def instances() -> Any:
+    """Running instances (Camunda lists runtime instances only) the caller may see, filtered by
+    processDefinitionKey, businessKey and `variables` (name_operator_value,...), then paged."""
     actor = _actor()
-    rows = runtime().instances(key=request.args.get("processDefinitionKey"), limit=min(_int_arg("maxResults", 100), 500),
-                               offset=_int_arg("firstResult", 0))
-    out = []
-    for row in rows:
-        if row["status"] in ("completed", "cancelled"):
-            continue  # Camunda lists running instances only
-        instance = runtime().instance(row["id"])
-        if (request.args.get("businessKey") not in (None, instance.business_key)
-                or not (may_work_external_tasks(actor) or may_see_instance(actor, instance))):
-            continue
-        out.append(_instance_json(instance))
+    conditions = s.variable_conditions(request.args.get("variables"))
+    business_key = request.args.get("businessKey")
+    skip, most = _int_arg("firstResult", 0), min(_int_arg("maxResults", 100), 500)
+    out: list[dict[str, Any]] = []
+    scanned = 0
+    while len(out) < most:
+        rows = runtime().instances(key=request.args.get("processDefinitionKey"), limit=500, offset=scanned)
+        scanned += len(rows)
+        for row in rows:
+            if row["status"] in ("completed", "cancelled") or business_key not in (None, row["business_key"]):
+                continue
+            instance = runtime().instance(row["id"])
+            if not (may_work_external_tasks(actor) or may_see_instance(actor, instance)) \
+                    or not s.meets(instance.data, conditions):
+                continue
+            if skip:
+                skip -= 1
+            elif len(out) < most:
+                out.append(_instance_json(instance))
+        if len(rows) < 500:
+            break
     return jsonify(out)
 
 
 @bp.get("/process-instance/<instance_id>")
 def instance(instance_id: str) -> Any:
-    return jsonify(_instance_json(_visible_instance(instance_id)))
+    return jsonify(_instance_json(_visible_instance(instance_id, running=True)))
 
 
 @bp.get("/process-instance/<instance_id>/variables")
@@ -395,12 +585,24 @@ def instance_variables(instance_id: str) -> Any:
     return jsonify(s.typed(_visible_instance(instance_id).data))
 
 
-@bp.get("/process-instance/<instance_id>/variables/<name>")
-def instance_variable(instance_id: str, name: str) -> Any:
+def _variable(instance_id: str, name: str) -> Any:
     data = _visible_instance(instance_id).data
     if name not in data:
-        raise NotFoundError(f"process instance variable with name {name} does not exist")
-    return jsonify(s.typed_value(data[name]))
+        raise CamundaError(404, "InvalidRequestException", f"process instance variable with name {name} does not exist")
+    return data[name]
+
+
+@bp.get("/process-instance/<instance_id>/variables/<name>")
+def instance_variable(instance_id: str, name: str) -> Any:
+    return jsonify(s.typed_value(_variable(instance_id, name)))
+
+
+@bp.get("/process-instance/<instance_id>/variables/<name>/data")
+def instance_variable_data(instance_id: str, name: str) -> Any:
+    """Camunda serves Bytes and File variables here; PDCA Flow has neither, so every variable is
+    refused as Camunda refuses a variable of any other type."""
+    _variable(instance_id, name)
+    raise CamundaError(400, "InvalidRequestException", f"Value of variable with id {instance_id} is not a binary value.")
 
 
 # ---------------------------------------------------------------------- messages and signals
@@ -418,13 +620,20 @@ def message() -> Any:
     check_may_start_and_correlate(actor, "correlate messages")
     data = _body(s.MessageRequest)
     name = data["messageName"]
+    if data.get("localCorrelationKeys"):
+        raise s.BadRequest("localCorrelationKeys: correlating by an execution's local variables is not supported; "
+                           "use correlationKeys (process variables)")
+    if data.get("tenantId") is not None:  # no process or execution here belongs to a tenant
+        raise _no_match(name)
     keys = s.from_typed(data.get("correlationKeys"), "correlationKeys")
     candidates = [(i, d) for i, d in runtime().message_candidates(name, data.get("businessKey"))
                   if data.get("processInstanceId") in (None, i) and all(d.get(k) == v for k, v in keys.items())]
     if len(candidates) > 1 and not data.get("all"):
         raise CamundaError(400, "RestException", f"Cannot correlate a message with name '{name}' to a single "
                                                  f"execution. {len(candidates)} executions match the correlation keys")
-    variables = {**s.from_typed(data.get("processVariablesLocal"), "processVariablesLocal"),
+    # no local or triggered scope here: every kind joins the process data, process-wide values last
+    variables = {**s.from_typed(data.get("processVariablesToTriggeredScope"), "processVariablesToTriggeredScope"),
+                 **s.from_typed(data.get("processVariablesLocal"), "processVariablesLocal"),
                  **s.from_typed(data.get("processVariables"), "processVariables")}
     results: list[dict[str, Any]] = []
     if candidates:
@@ -459,7 +668,9 @@ def signal() -> Any:
     if data.get("executionId"):
         raise CamundaError(400, "InvalidRequestException", "executionId: delivering a signal to one execution is "
                                                            "not supported; send it without executionId (broadcast)")
-    runtime().signal(data["name"], s.from_typed(data.get("variables")), actor)
+    variables = s.from_typed(data.get("variables"))
+    if data.get("tenantId") is None:  # a tenant's signal reaches nobody here: no tenants
+        runtime().signal(data["name"], variables, actor)
     return _no_content()
 
 
@@ -489,23 +700,75 @@ def _task_json(task: TaskView) -> dict[str, Any]:
             "caseDefinitionId": None, "suspended": False, "formKey": None, "tenantId": None}
 
 
+def _task_filters() -> list[Any]:
+    """TaskQueryDto's everyday filters as predicates on a task (candidate queries leave out assigned
+    tasks unless includeAssignedTasks, as Camunda's TaskQueryImpl does)."""
+    args = request.args
+    if (args.get("sortBy") is None) != (args.get("sortOrder") is None):  # sorting itself: the list's own order
+        raise s.BadRequest("Only a single sorting parameter specified. sortBy and sortOrder required")
+    listed = lambda name: _listed(name) or []  # noqa: E731
+    checks: list[Any] = []
+    for name, check in (
+            ("taskId", lambda t, v: t.id == v), ("name", lambda t, v: t.name == v),
+            ("nameLike", lambda t, v: s.meets({"n": t.name}, [("n", "like", v)])),
+            ("assignee", lambda t, v: t.assignee == v), ("taskDefinitionKey", lambda t, v: t.spec_id == v),
+            ("processInstanceBusinessKey", lambda t, v: _business_key(t.instance_id) == v)):
+        if args.get(name) is not None:
+            checks.append(lambda t, check=check, v=args[name]: check(t, v))
+    for name, attribute in (("assigneeIn", "assignee"), ("taskDefinitionKeyIn", "spec_id")):
+        if args.get(name) is not None:
+            checks.append(lambda t, a=attribute, wanted=set(listed(name)): getattr(t, a) in wanted)
+    if _flag("assigned"):
+        checks.append(lambda t: t.assignee is not None)
+    if _flag("unassigned"):
+        checks.append(lambda t: t.assignee is None)
+    groups = set(listed("candidateGroups")) | ({args["candidateGroup"]} if args.get("candidateGroup") else set())
+    user = args.get("candidateUser")
+    if groups or user:
+        if user:
+            user_groups = _groups_of(user)
+            checks.append(lambda t: user in t.candidate_users or bool(user_groups & set(t.groups)))
+        if groups:
+            checks.append(lambda t: bool(groups & set(t.groups)))
+        if not _flag("includeAssignedTasks"):
+            checks.append(lambda t: t.assignee is None)
+    return checks
+
+
+def _business_key(instance_id: str) -> str | None:
+    return runtime().instance(instance_id).business_key
+
+
+def _groups_of(username: str) -> set[str]:
+    try:
+        info = user_info(database(), username)
+    except NotFoundError:
+        return set()
+    return {*info["groups"], info["role"]}
+
+
 @bp.get("/task")
 def tasks() -> Any:
+    """User tasks the caller may see, filtered, then paged (`firstResult`, `maxResults`)."""
     actor = _actor()
+    checks = _task_filters()
     found = runtime().tasks(actor, instance_id=request.args.get("processInstanceId"),
-                            process_key=request.args.get("processDefinitionKey"),
-                            limit=min(_int_arg("maxResults", 200), 1000), offset=_int_arg("firstResult", 0))
-    assignee = request.args.get("assignee")
-    group = request.args.get("candidateGroup")
-    element = request.args.get("taskDefinitionKey")
-    found = [t for t in found if (assignee is None or t.assignee == assignee)
-             and (group is None or group in t.groups) and (element is None or t.spec_id == element)]
-    return jsonify([_task_json(t) for t in found])
+                            process_key=request.args.get("processDefinitionKey"), limit=1000)
+    found = [t for t in found if all(check(t) for check in checks)]
+    skip = _int_arg("firstResult", 0)
+    return jsonify([_task_json(t) for t in found[skip:skip + min(_int_arg("maxResults", 200), 1000)]])
 
 
 @bp.get("/task/<task_id>")
 def task(task_id: str) -> Any:
-    return jsonify(_task_json(runtime().task(task_id, _actor())))
+    """A task still to be done (Camunda's runtime query: a completed one is not found either)."""
+    try:
+        found = runtime().task(task_id, _actor())
+    except NotFoundError:
+        found = None
+    if found is None or found.state not in ("open", "claimed"):
+        raise CamundaError(404, "InvalidRequestException", f"No matching task with id {task_id}")
+    return jsonify(_task_json(found))
 
 
 @bp.post("/task/<task_id>/claim")

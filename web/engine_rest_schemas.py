@@ -7,6 +7,8 @@ accepts and ignores unknown fields, and nulls where Camunda allows them.
 from __future__ import annotations
 
 import json
+import operator
+import re
 from datetime import UTC, datetime
 from typing import Any
 
@@ -32,14 +34,35 @@ def _variables() -> fields.Dict:
     return fields.Dict(keys=fields.String(), load_default=None, allow_none=True)
 
 
+def _opt_strings() -> fields.List:
+    return fields.List(fields.String(), load_default=None, allow_none=True)
+
+
+def _opt_flag() -> fields.Boolean:
+    return fields.Boolean(load_default=False, allow_none=True)
+
+
 class TopicRequest(_Lenient):
     topicName = fields.String(required=True, validate=validate.Length(min=1, max=255))
     lockDuration = fields.Integer(required=True, validate=validate.Range(min=0, max=INT32 * 1000))
-    variables = fields.List(fields.String(), load_default=None, allow_none=True)
+    variables = _opt_strings()
     businessKey = _opt_str()
+    # Camunda's narrowing filters (FetchExternalTaskTopicDto); each one given must hold
     processDefinitionKey = _opt_str()
-    processInstanceId = _opt_str()
+    processDefinitionKeyIn = _opt_strings()
+    processDefinitionId = _opt_str()
+    processDefinitionIdIn = _opt_strings()
+    processDefinitionVersionTag = _opt_str()  # no definition here has a version tag: matches none
+    tenantIdIn = _opt_strings()  # no task here has a tenant: a non-empty list matches none
+    withoutTenantId = _opt_flag()  # every task here is without a tenant
+    processInstanceId = _opt_str()  # PDCA Flow's own (Camunda's topics have no such filter)
     processVariables = _variables()  # untyped {name: value} filter, as Camunda's clients send it
+    includeExtensionProperties = _opt_flag()
+
+
+class SortingRequest(_Lenient):
+    sortBy = fields.String(required=True, validate=validate.OneOf(["createTime"]))
+    sortOrder = fields.String(load_default=None, allow_none=True, validate=validate.OneOf(["asc", "desc"]))
 
 
 class FetchAndLockRequest(_Lenient):
@@ -48,6 +71,7 @@ class FetchAndLockRequest(_Lenient):
     usePriority = fields.Boolean(load_default=False, allow_none=True)
     asyncResponseTimeout = _opt_int(validate=validate.Range(min=0, max=1_800_000))
     topics = fields.List(fields.Nested(TopicRequest), load_default=None, allow_none=True)
+    sorting = fields.List(fields.Nested(SortingRequest), load_default=None, allow_none=True)
 
 
 class CompleteRequest(_Lenient):
@@ -62,6 +86,8 @@ class FailureRequest(_Lenient):
     errorDetails = _opt_str()
     retries = _opt_int(validate=validate.Range(min=0, max=INT32))
     retryTimeout = _opt_int(validate=validate.Range(min=0, max=INT32 * 1000))
+    variables = _variables()
+    localVariables = _variables()
 
 
 class BpmnErrorRequest(_Lenient):
@@ -73,7 +99,12 @@ class BpmnErrorRequest(_Lenient):
 
 class ExtendLockRequest(_Lenient):
     workerId = fields.String(required=True)
-    newDuration = fields.Integer(required=True, validate=validate.Range(min=0, max=INT32 * 1000))
+    newDuration = fields.Integer(required=True, validate=validate.Range(min=1, max=INT32 * 1000))  # Camunda: > 0
+
+
+class LockRequest(_Lenient):
+    workerId = fields.String(required=True, validate=validate.Length(min=1, max=255))
+    lockDuration = fields.Integer(required=True, validate=validate.Range(min=1, max=INT32 * 1000))  # Camunda: > 0
 
 
 class RetriesRequest(_Lenient):
@@ -83,6 +114,7 @@ class RetriesRequest(_Lenient):
 class StartRequest(_Lenient):
     variables = _variables()
     businessKey = _opt_str()
+    withVariablesInReturn = _opt_flag()
 
 
 class MessageRequest(_Lenient):
@@ -92,6 +124,9 @@ class MessageRequest(_Lenient):
     correlationKeys = _variables()
     processVariables = _variables()
     processVariablesLocal = _variables()
+    processVariablesToTriggeredScope = _variables()
+    localCorrelationKeys = _variables()  # refused when given: this subset cannot see execution-local variables
+    tenantId = _opt_str()  # no tenants here: a message for one matches nothing
     all = fields.Boolean(load_default=False, allow_none=True)
     resultEnabled = fields.Boolean(load_default=False, allow_none=True)
     variablesInResultEnabled = fields.Boolean(load_default=False, allow_none=True)
@@ -101,6 +136,7 @@ class SignalRequest(_Lenient):
     name = fields.String(required=True, validate=validate.Length(min=1, max=255))
     variables = _variables()
     executionId = _opt_str()  # delivering to one execution only is not supported: refused when given
+    tenantId = _opt_str()  # no tenants here: a signal for one reaches nobody
 
 
 class EvaluateRequest(_Lenient):
@@ -217,3 +253,53 @@ def parse_timestamp(text: str) -> datetime:
     if len(cleaned) > 5 and cleaned[-5] in "+-" and cleaned[-4:].isdigit():
         cleaned = cleaned[:-2] + ":" + cleaned[-2:]
     return datetime.fromisoformat(cleaned.replace("Z", "+00:00"))
+
+
+# ---------------------------------------------------------------------- variable conditions of a GET query
+_COMPARISONS = {"eq": operator.eq, "neq": operator.ne, "gt": operator.gt, "gteq": operator.ge, "lt": operator.lt,
+                "lteq": operator.le}
+_OPERATORS = (*_COMPARISONS, "like")
+
+
+def variable_conditions(text: str | None) -> list[tuple[str, str, str]]:
+    """`variables=name_operator_value,...` of a GET query (Camunda's format: each expression exactly
+    three parts split on `_`, so a name or value with `_` cannot be expressed, as in Camunda)."""
+    conditions = []
+    for expression in (text or "").split(","):
+        if not expression:
+            continue
+        parts = expression.split("_")
+        if len(parts) != 3:
+            raise BadRequest("variable query parameter has to have format KEY_OPERATOR_VALUE.")
+        name, comparator, value = parts
+        if comparator not in _OPERATORS:
+            raise BadRequest(f"Invalid variable comparator specified: {comparator}")
+        conditions.append((name, comparator, value))
+    return conditions
+
+
+def meets(data: dict[str, Any], conditions: list[tuple[str, str, str]]) -> bool:
+    """Whether process data meets every condition. The query's value is text: it is compared with a
+    number as a number (when it reads as one), with anything else as text."""
+    return all(name in data and _compare(data[name], comparator, value) for name, comparator, value in conditions)
+
+
+def _compare(actual: Any, comparator: str, text: str) -> bool:
+    expected: Any = text
+    if isinstance(actual, bool):
+        actual, expected = str(actual).lower(), text.lower()
+    elif isinstance(actual, (int, float)):
+        try:
+            expected = float(text)
+        except ValueError:
+            actual = str(actual)
+    elif not isinstance(actual, str):
+        return False  # null and Json values meet no condition
+    if comparator == "like":
+        return isinstance(actual, str) and _like(text).fullmatch(actual) is not None
+    return _COMPARISONS[comparator](actual, expected)
+
+
+def _like(pattern: str) -> re.Pattern[str]:
+    """SQL LIKE's `%`: any run of characters (its `_` cannot occur in a GET value)."""
+    return re.compile(".*".join(re.escape(part) for part in pattern.split("%")), re.DOTALL)

@@ -237,8 +237,8 @@ def build_document() -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------------- /engine-rest (Camunda 7 subset)
-ENGINE_REST_ERRORS = {400: "InvalidRequestException (bad input), BadUserRequestException (another worker holds the "
-                           "lock), or RestException (a message nothing waits for)",
+ENGINE_REST_ERRORS = {400: "InvalidRequestException (bad input), or RestException (the worker does not hold the "
+                           "lock; a message nothing waits for)",
                       401: "No or wrong HTTP Basic credentials", 403: "AuthorizationException: role not allowed",
                       404: "No such resource (e.g. an external task already completed or cancelled)",
                       409: "Someone else holds or completed the task"}
@@ -285,12 +285,17 @@ def build_engine_rest_document() -> dict[str, Any]:
         name: {"type": "string", "nullable": True} for name in (
             "id", "topicName", "workerId", "lockExpirationTime", "errorMessage", "activityId", "activityInstanceId",
             "executionId", "processInstanceId", "processDefinitionId", "processDefinitionKey", "businessKey",
-            "createTime")} | {"retries": {"type": "integer", "nullable": True}, "priority": {"type": "integer"},
-                              "suspended": {"type": "boolean"},
-                              "variables": {"$ref": "#/components/schemas/Variables"}}})
+            "createTime", "errorDetails")} | {"retries": {"type": "integer", "nullable": True},
+                                              "priority": {"type": "integer"}, "suspended": {"type": "boolean"},
+                                              "extensionProperties": {"type": "object"},
+                                              "variables": {"$ref": "#/components/schemas/Variables"}}})
     spec.components.schema("ProcessInstance", {"type": "object", "properties": {
         "id": {"type": "string"}, "definitionId": {"type": "string"}, "businessKey": {"type": "string", "nullable": True},
         "ended": {"type": "boolean"}, "suspended": {"type": "boolean"}, "links": {"type": "array", "items": {}}}})
+    spec.components.schema("ProcessDefinition", {"type": "object", "properties": {
+        "id": {"type": "string"}, "key": {"type": "string"}, "name": {"type": "string", "nullable": True},
+        "version": {"type": "integer"}, "resource": {"type": "string"}, "suspended": {"type": "boolean"},
+        "versionTag": {"type": "string", "nullable": True}, "tenantId": {"type": "string", "nullable": True}}})
     spec.components.schema("MessageCorrelationResult", {"type": "object", "properties": {
         "resultType": {"type": "string", "enum": ["Execution", "ProcessDefinition"]},
         "execution": {"type": "object", "nullable": True},
@@ -301,7 +306,7 @@ def build_engine_rest_document() -> dict[str, Any]:
             "id", "name", "assignee", "created", "due", "followUp", "processInstanceId", "taskDefinitionKey",
             "description")} | {"priority": {"type": "integer"}}})
     for schema in (c.FetchAndLockRequest, c.CompleteRequest, c.FailureRequest, c.BpmnErrorRequest, c.ExtendLockRequest,
-                   c.RetriesRequest, c.StartRequest, c.MessageRequest, c.SignalRequest, c.EvaluateRequest,
+                   c.LockRequest, c.RetriesRequest, c.StartRequest, c.MessageRequest, c.SignalRequest, c.EvaluateRequest,
                    c.ClaimRequest, c.TaskCompleteRequest):
         spec.components.schema("Camunda" + schema.__name__, schema=schema)
     ref = lambda name: {"$ref": f"#/components/schemas/{name}"}  # noqa: E731
@@ -313,14 +318,24 @@ def build_engine_rest_document() -> dict[str, Any]:
     spec.path("/version", operations={"get": _camunda_op("REST API version", (200, "Version", {"type": "object"}),
                                                          (401,))})
     spec.path("/external-task/fetchAndLock", operations={"post": _camunda_op(
-        "Fetch and lock external tasks by topic; asyncResponseTimeout (ms) long-polls until one appears",
+        "Fetch and lock external tasks by topic; asyncResponseTimeout (ms) long-polls until one appears. Topic "
+        "filters: businessKey, processDefinitionKey(In), processDefinitionId(In), processVariables; tenantIdIn and "
+        "processDefinitionVersionTag match no task (no tenants or version tags here); extensionProperties only "
+        "with includeExtensionProperties; sorting by createTime asc/desc",
         (200, "Locked tasks with their variables", array("ExternalTask")), (400, 401, 403),
         body=ref("CamundaFetchAndLockRequest"), tag=xt)})
-    filters = [_query(n) for n in ("processInstanceId", "topicName", "workerId", "activityId", "processDefinitionKey")]
+    filters = [_query(n) for n in ("externalTaskId", "externalTaskIdIn", "executionId", "processInstanceId",
+                                   "processInstanceIdIn", "topicName", "workerId", "activityId", "activityIdIn",
+                                   "processDefinitionKey", "processDefinitionId", "tenantIdIn", "sortBy",
+                                   "sortOrder")]
     filters += [_query(n, "boolean") for n in ("locked", "notLocked", "withRetriesLeft", "noRetriesLeft")]
-    filters += [_query("firstResult", "integer"), _query("maxResults", "integer")]
+    filters += [_query(n, "integer") for n in ("priorityHigherThanOrEquals", "priorityLowerThanOrEquals",
+                                               "firstResult", "maxResults")]
     spec.path("/external-task", operations={"get": _camunda_op(
-        "External tasks waiting for a worker", (200, "Tasks", array("ExternalTask")), (400, 401), params=filters,
+        "External tasks waiting for a worker (lists comma-separated; tenantIdIn matches none: no tenants here; "
+        "sortBy id, lockExpirationTime, processInstanceId, processDefinitionId, processDefinitionKey, taskPriority, "
+        "createTime or tenantId, with sortOrder asc or desc)", (200, "Tasks", array("ExternalTask")), (400, 401),
+        params=filters,
         tag=xt)})
     spec.path("/external-task/count", operations={"get": _camunda_op(
         "How many external tasks match", (200, "Count", {"type": "object"}), (400, 401), params=filters, tag=xt)})
@@ -336,6 +351,8 @@ def build_engine_rest_document() -> dict[str, Any]:
             ("bpmnError", "Throw a BPMN error: the matching error boundary event takes over",
              "CamundaBpmnErrorRequest"),
             ("extendLock", "Extend the lock the worker holds", "CamundaExtendLockRequest"),
+            ("lock", "Lock this task to the worker (400 while another worker holds an unexpired lock)",
+             "CamundaLockRequest"),
             ("unlock", "Release the lock", None)):
         spec.path(f"/external-task/{{id}}/{verb}", operations={"post": _camunda_op(
             summary, none, (400, 401, 403, 404), body=ref(body) if body else None, params=[_path("id")], tag=xt)})
@@ -343,21 +360,41 @@ def build_engine_rest_document() -> dict[str, Any]:
         "Set the retries (above 0 resolves the task's incident)", none, (400, 401, 403, 404),
         body=ref("CamundaRetriesRequest"), params=[_path("id")], tag=xt)})
     spec.path("/process-definition/key/{key}/start", operations={"post": _camunda_op(
-        "Start an instance of the latest version", (200, "The instance", ref("ProcessInstance")),
+        "Start an instance of the latest version (with its variables when withVariablesInReturn)",
+        (200, "The instance", ref("ProcessInstance")),
         (400, 401, 403, 404), body=ref("CamundaStartRequest"), params=[_path("key")], tag="process instances")})
-    spec.path("/process-instance", operations={"get": _camunda_op(
-        "Running instances", (200, "Instances", array("ProcessInstance")), (401,),
-        params=[_query("processDefinitionKey"), _query("businessKey"), _query("firstResult", "integer"),
-                _query("maxResults", "integer")], tag="process instances")})
-    spec.path("/process-instance/{id}", operations={"get": _camunda_op(
-        "An instance", (200, "Instance", ref("ProcessInstance")), (401, 404), params=[_path("id")],
+    spec.path("/process-definition/{id}/start", operations={"post": _camunda_op(
+        "Start an instance of the given version (the id a listing answers, key:version)",
+        (200, "The instance", ref("ProcessInstance")), (400, 401, 403, 404), body=ref("CamundaStartRequest"),
+        params=[_path("id")], tag="process instances")})
+    spec.path("/process-definition", operations={"get": _camunda_op(
+        "Deployed processes, filtered, sorted (sortBy with sortOrder), then paged; versionTag(Like) and tenantIdIn "
+        "match none (no version tags or tenants here)", (200, "Definitions", array("ProcessDefinition")), (400, 401),
+        params=[_query(n) for n in ("key", "keyLike", "keysIn", "name", "nameLike", "version", "processDefinitionId",
+                                    "processDefinitionIdIn", "versionTag", "versionTagLike", "tenantIdIn", "sortBy",
+                                    "sortOrder")]
+        + [_query("latestVersion", "boolean"), _query("firstResult", "integer"), _query("maxResults", "integer")],
         tag="process instances")})
+    spec.path("/process-definition/key/{key}", operations={"get": _camunda_op(
+        "The latest version of a process", (200, "Definition", ref("ProcessDefinition")), (401, 404),
+        params=[_path("key")], tag="process instances")})
+    spec.path("/process-instance", operations={"get": _camunda_op(
+        "Running instances; `variables` filters by name_operator_value (eq, neq, gt, gteq, lt, lteq, like), "
+        "several comma-separated", (200, "Instances", array("ProcessInstance")), (400, 401),
+        params=[_query("processDefinitionKey"), _query("businessKey"), _query("variables"),
+                _query("firstResult", "integer"), _query("maxResults", "integer")], tag="process instances")})
+    spec.path("/process-instance/{id}", operations={"get": _camunda_op(
+        "A running instance (an ended one is 404, as Camunda's runtime service answers)",
+        (200, "Instance", ref("ProcessInstance")), (401, 404), params=[_path("id")], tag="process instances")})
     spec.path("/process-instance/{id}/variables", operations={"get": _camunda_op(
         "Its variables, typed", (200, "Variables", ref("Variables")), (401, 404), params=[_path("id")],
         tag="process instances")})
     spec.path("/process-instance/{id}/variables/{name}", operations={"get": _camunda_op(
         "One variable, typed", (200, "Variable", ref("TypedValue")), (401, 404), params=[_path("id"), _path("name")],
         tag="process instances")})
+    spec.path("/process-instance/{id}/variables/{name}/data", operations={"get": _camunda_op(
+        "A binary variable's content: PDCA Flow has no Bytes or File variables, so 400 for every variable",
+        (200, "Never", None), (400, 401, 404), params=[_path("id"), _path("name")], tag="process instances")})
     spec.path("/message", operations={"post": _camunda_op(
         "Correlate a message (businessKey, processInstanceId, correlationKeys; all) to the waiting executions; "
         "when none matches and no processInstanceId is given, start each process with a message start event of "
@@ -374,12 +411,17 @@ def build_engine_rest_document() -> dict[str, Any]:
         (200, "Results", {"type": "array", "items": ref("Variables")}), (400, 401, 404),
         body=ref("CamundaEvaluateRequest"), params=[_path("key")], tag="decisions")})
     spec.path("/task", operations={"get": _camunda_op(
-        "User tasks the caller may see", (200, "Tasks", array("Task")), (400, 401),
-        params=[_query(n) for n in ("processInstanceId", "processDefinitionKey", "assignee", "candidateGroup",
-                                    "taskDefinitionKey")] + [_query("firstResult", "integer"),
-                                                             _query("maxResults", "integer")], tag="tasks")})
+        "User tasks the caller may see, filtered, then paged; candidate filters leave out assigned tasks unless "
+        "includeAssignedTasks; lists are comma-separated", (200, "Tasks", array("Task")), (400, 401),
+        params=[_query(n) for n in ("processInstanceId", "processDefinitionKey", "processInstanceBusinessKey",
+                                    "taskId", "name", "nameLike", "assignee", "assigneeIn", "candidateUser",
+                                    "candidateGroup", "candidateGroups", "taskDefinitionKey", "taskDefinitionKeyIn",
+                                    "sortBy", "sortOrder")]
+        + [_query(n, "boolean") for n in ("assigned", "unassigned", "includeAssignedTasks")]
+        + [_query("firstResult", "integer"), _query("maxResults", "integer")], tag="tasks")})
     spec.path("/task/{id}", operations={"get": _camunda_op(
-        "A user task", (200, "Task", ref("Task")), (401, 404), params=[_path("id")], tag="tasks")})
+        "A user task still to be done (a completed one is 404, as Camunda answers)", (200, "Task", ref("Task")),
+        (401, 404), params=[_path("id")], tag="tasks")})
     spec.path("/task/{id}/claim", operations={"post": _camunda_op(
         "Claim (for someone else: a lead's assignment)", none, (400, 401, 403, 404, 409),
         body=ref("CamundaClaimRequest"), params=[_path("id")], tag="tasks")})

@@ -115,7 +115,7 @@ def test_extend_lock_and_unlock(rest, runtime):
     [task] = rest.post("/engine-rest/external-task/fetchAndLock", headers=basic("erp.worker"), json=fetch).get_json()
     base = f"/engine-rest/external-task/{task['id']}"
     other = rest.post(f"{base}/extendLock", headers=basic("erp.worker"), json={"workerId": "w2", "newDuration": 5000})
-    assert other.status_code == 400 and other.get_json()["type"] == "BadUserRequestException"
+    assert other.status_code == 400 and other.get_json()["type"] == "RestException"
     assert rest.post(f"{base}/extendLock", headers=basic("erp.worker"),
                      json={"workerId": "w1", "newDuration": 600000}).status_code == 204
     extended = rest.get(base, headers=basic("erp.worker")).get_json()

@@ -14,6 +14,7 @@ import requests
 from camunda.client.engine_client import EngineClient
 from camunda.client.external_task_client import ExternalTaskClient
 from camunda.external_task.external_task_worker import ExternalTaskWorker
+from camunda.process_definition.process_definition_client import ProcessDefinitionClient
 
 from engine.accounts import save_user
 from tests.conftest import serving
@@ -234,3 +235,39 @@ def test_topic_filtered_by_process_variables(engine):
     [task] = client.fetch_and_lock("erp-lookup", process_variables={"region": "south"})
     assert task["processInstanceId"] == south["id"]
     assert client.fetch_and_lock("erp-lookup", process_variables={"region": "west"}) == []
+
+
+def test_engine_client_lists_instances_by_variable(engine):
+    """EngineClient.get_process_instance sends `variables=name_operator_value,...` (Camunda's
+    VariableListConverter: exactly three parts split on `_`, several joined by `,`): only instances
+    whose variables match are listed; a malformed expression is refused (400)."""
+    url, runtime = engine
+    engine_client = _engine(url)
+    north = engine_client.start_process("xt_order_lookup", {"region": "north", "lines": 4})
+    engine_client.start_process("xt_order_lookup", {"region": "south", "lines": 9})
+    listed = engine_client.get_process_instance("xt_order_lookup", variables=["region_eq_north"])
+    assert [i["id"] for i in listed] == [north["id"]]
+    assert [i["id"] for i in engine_client.get_process_instance(
+        "xt_order_lookup", variables=["region_neq_south", "lines_lteq_5"])] == [north["id"]]
+    assert engine_client.get_process_instance("xt_order_lookup", variables=["region_like_%th"]) != []
+    assert engine_client.get_process_instance("xt_order_lookup", variables=["region_eq_west"]) == []
+    with pytest.raises(Exception, match="400.*KEY_OPERATOR_VALUE"):
+        engine_client.get_process_instance("xt_order_lookup", variables=["order_no_eq_1"])
+    # get_process_instance_variable always reads `/data` too: Camunda refuses it for a non-binary variable
+    with pytest.raises(Exception, match="400 : InvalidRequestException : .*not a binary value"):
+        engine_client.get_process_instance_variable(north["id"], "region")
+
+
+def test_process_definition_client_starts_by_version(engine):
+    """ProcessDefinitionClient.start_process_by_version: GET /process-definition?key=…&sortBy=version&
+    sortOrder=desc&maxResults=1, then POST /process-definition/{id}/start. No definition here has a
+    version tag, so asking for one finds none, as on a Camunda whose models have none."""
+    url, runtime = engine
+    client = ProcessDefinitionClient(url, {"auth_basic": WORKER_AUTH})
+    started = client.start_process_by_version("xt_order_lookup", None, {"order": "A-21"}, business_key="C-21")
+    assert started["definitionId"] == "xt_order_lookup:1" and started["businessKey"] == "C-21"
+    assert runtime.instance(started["id"]).data["order"] == "A-21"
+    [definition] = client.get_process_definitions("xt_order_lookup", None, [])
+    assert (definition["id"], definition["key"], definition["version"]) == ("xt_order_lookup:1", "xt_order_lookup", 1)
+    with pytest.raises(Exception, match="no process definitions found"):
+        client.start_process_by_version("xt_order_lookup", "1.0", {})

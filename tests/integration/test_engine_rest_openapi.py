@@ -29,7 +29,7 @@ def test_every_engine_rest_route_is_documented(app, client):
     for rule in app.url_map.iter_rules():
         if rule.endpoint.startswith("engine_rest."):
             path = re.sub(r"<(?:[^:>]+:)?([^>]+)>", r"{\1}", rule.rule.removeprefix("/engine-rest"))
-            path = path.replace("{task_id}", "{id}").replace("{instance_id}", "{id}")
+            path = path.replace("{task_id}", "{id}").replace("{instance_id}", "{id}").replace("{definition_id}", "{id}")
             for method in rule.methods - {"HEAD", "OPTIONS"}:
                 routes.add((path, method.lower()))
     documented = {(path, method) for path, ops in doc["paths"].items() for method in ops}
