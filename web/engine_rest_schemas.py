@@ -12,6 +12,7 @@ import re
 from datetime import UTC, datetime
 from typing import Any
 
+from flask import request
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
 
 INT32 = 2**31 - 1
@@ -303,3 +304,59 @@ def _compare(actual: Any, comparator: str, text: str) -> bool:
 def _like(pattern: str) -> re.Pattern[str]:
     """SQL LIKE's `%`: any run of characters (its `_` cannot occur in a GET value)."""
     return re.compile(".*".join(re.escape(part) for part in pattern.split("%")), re.DOTALL)
+
+
+# ---------------------------------------------------------------------- ids and query parameters
+def definition_id(key: str, version: int) -> str:
+    return f"{key}:{version}"  # opaque to clients (Camunda's is key:version:uuid)
+
+
+def definition_of(definition_id: str) -> tuple[str, int] | None:
+    """(key, version) of a `definition_id`; None for an id this server never gave out."""
+    key, _, version = definition_id.rpartition(":")
+    return (key, int(version)) if key and version.isdigit() else None
+
+
+def flag(name: str) -> bool | None:
+    value = request.args.get(name)
+    return None if value is None else value.lower() in ("1", "true", "yes")
+
+
+def int_arg(name: str, default: int) -> int:
+    value = request.args.get(name)
+    if value in (None, ""):
+        return default
+    try:
+        return min(max(0, int(value)), 10**9)
+    except ValueError as exc:
+        raise BadRequest(f"{name}: '{value}' is not a whole number") from exc
+
+
+def listed(name: str) -> list[str] | None:
+    """A comma-separated list parameter (None when absent)."""
+    value = request.args.get(name)
+    return None if value is None else [v for v in value.split(",") if v]
+
+
+def sorting(fields: tuple[str, ...]) -> tuple[str, bool] | None:
+    """(sortBy, descending) of a GET query: both parameters or neither, as Camunda requires."""
+    sort_by, sort_order = request.args.get("sortBy"), request.args.get("sortOrder")
+    if (sort_by is None) != (sort_order is None):
+        raise BadRequest("Only a single sorting parameter specified. sortBy and sortOrder required")
+    if sort_by is None:
+        return None
+    if sort_by not in fields:
+        raise BadRequest(f"Cannot set query parameter 'sortBy' to value '{sort_by}'")
+    if sort_order not in ("asc", "desc"):
+        raise BadRequest(f"Cannot set query parameter 'sortOrder' to value '{sort_order}'")
+    return sort_by, sort_order == "desc"
+
+
+def opt_int_arg(name: str) -> int | None:
+    value = request.args.get(name)
+    if value in (None, ""):
+        return None
+    try:
+        return int(value)
+    except ValueError as exc:
+        raise BadRequest(f"{name}: '{value}' is not a whole number") from exc

@@ -1,0 +1,397 @@
+"""`/engine-rest` beyond external tasks: process definitions (start), process instances and their
+variables, messages, signals, decisions and user tasks, translated to the Runtime (web/engine_rest.py
+has the blueprint, the auth and the error shapes)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import jsonify, request
+
+from engine.accounts import user_info
+from engine.definitions import DefinitionStore
+from engine.errors import DecisionFailedError, NotFoundError
+from engine.permissions import (
+    check_may_see_instance,
+    check_may_start_and_correlate,
+    may_see_instance,
+    may_work_external_tasks,
+)
+from engine.views import InstanceView, TaskView
+from web import engine_rest_schemas as s
+from web.context import database, runtime
+from web.engine_rest import CamundaError, body, bp, caller, no_content
+
+
+# ---------------------------------------------------------------------- process definitions and instances
+def _instance_json(instance: InstanceView) -> dict[str, Any]:
+    return {"id": instance.id, "definitionId": s.definition_id(instance.key, instance.version),
+            "businessKey": instance.business_key, "caseInstanceId": None,
+            "ended": instance.status in ("completed", "cancelled"), "suspended": False, "tenantId": None,
+            "links": [{"method": "GET", "href": f"{request.host_url.rstrip('/')}/engine-rest/process-instance/"
+                                                f"{instance.id}", "rel": "self"}]}
+
+
+def _start(key: str, version: int | None, definition_id: str | None = None) -> Any:
+    actor = caller()
+    check_may_start_and_correlate(actor, "start instances")
+    data = body(s.StartRequest)
+    try:
+        instance = runtime().start(key, s.from_typed(data.get("variables")), actor, version=version,
+                                   business_key=data.get("businessKey"))
+    except NotFoundError as exc:
+        if _definition(key, version) is not None:
+            raise  # something else is missing
+        raise _no_definition(key, definition_id) from exc
+    out = _instance_json(instance)
+    if data.get("withVariablesInReturn"):  # ProcessInstanceWithVariablesDto
+        out["variables"] = s.typed(instance.data)
+    return jsonify(out)
+
+
+def _definition(key: str, version: int | None) -> dict[str, Any] | None:
+    """The deployed process (its latest version, or the given one) as Camunda's ProcessDefinitionDto."""
+    with runtime().db.read() as session:
+        found = DefinitionStore.latest(session, key) if version is None else DefinitionStore.version(session, key,
+                                                                                                     version)
+        return None if found is None else _definition_json({"key": found.key, "version": found.version,
+                                                             "name": found.name, "source_name": found.source_name})
+
+
+def _definition_json(d: dict[str, Any]) -> dict[str, Any]:
+    return {"id": s.definition_id(d["key"], d["version"]), "key": d["key"], "category": None, "description": None,
+            "name": d["name"], "version": d["version"], "resource": d["source_name"], "deploymentId": None,
+            "diagram": None, "suspended": False, "tenantId": None, "versionTag": None, "historyTimeToLive": None,
+            "startableInTasklist": True}
+
+
+def _no_definition(key: str, definition_id: str | None) -> CamundaError:
+    if definition_id is not None:
+        return CamundaError(404, "RestException", f"No matching definition with id {definition_id}")
+    return CamundaError(404, "RestException", f"No matching process definition with key: {key} and no tenant-id")
+
+
+@bp.post("/process-definition/key/<key>/start")
+def start(key: str) -> Any:
+    return _start(key, None)
+
+
+@bp.post("/process-definition/<definition_id>/start")
+def start_definition(definition_id: str) -> Any:
+    """Start a given version (the id a definition listing answers)."""
+    definition = s.definition_of(definition_id)
+    if definition is None:
+        raise _no_definition("", definition_id)
+    return _start(definition[0], definition[1], definition_id)
+
+
+@bp.get("/process-definition/key/<key>")
+def definition_by_key(key: str) -> Any:
+    found = _definition(key, None)
+    if found is None:
+        raise _no_definition(key, None)
+    return jsonify(found)
+
+
+_DEFINITION_SORTS = ("category", "key", "id", "name", "version", "deploymentId", "deployTime", "tenantId",
+                     "versionTag")
+
+
+@bp.get("/process-definition")
+def definitions() -> Any:
+    """Deployed processes (ProcessDefinitionQueryDto's everyday filters), sorted, then paged. None has
+    a version tag or a tenant, so asking for one finds none."""
+    args = request.args
+    sort = s.sorting(_DEFINITION_SORTS)
+    if args.get("versionTag") is not None or args.get("versionTagLike") is not None or s.listed("tenantIdIn"):
+        return jsonify([])
+    rows = [d for d in runtime().definitions_list(all_versions=True) if d["kind"] == "bpmn"]
+    if s.flag("latestVersion"):
+        newest: dict[str, int] = {}
+        for d in rows:
+            newest[d["key"]] = max(newest.get(d["key"], 0), d["version"])
+        rows = [d for d in rows if d["version"] == newest[d["key"]]]
+    ids = s.listed("processDefinitionIdIn")
+    keys = s.listed("keysIn") or s.listed("keyIn")
+    for wanted, check in (
+            (args.get("key"), lambda d, v: d["key"] == v), (args.get("name"), lambda d, v: d["name"] == v),
+            (args.get("keyLike"), lambda d, v: s.meets({"k": d["key"]}, [("k", "like", v)])),
+            (args.get("nameLike"), lambda d, v: s.meets({"n": d["name"] or ""}, [("n", "like", v)])),
+            (args.get("version"), lambda d, v: str(d["version"]) == v),
+            (args.get("processDefinitionId"), lambda d, v: s.definition_id(d["key"], d["version"]) == v),
+            (ids, lambda d, v: s.definition_id(d["key"], d["version"]) in v), (keys, lambda d, v: d["key"] in v)):
+        if wanted is not None:
+            rows = [d for d in rows if check(d, wanted)]
+    rows.sort(key=lambda d: (d["key"], d["version"]))
+    if sort is not None:
+        field = {"id": lambda d: (d["key"], d["version"]), "key": lambda d: d["key"], "version": lambda d: d["version"],
+                 "name": lambda d: d["name"] or "", "deployTime": lambda d: d["deployed_at"]}.get(sort[0])
+        if field is not None:
+            rows.sort(key=field, reverse=sort[1])
+    skip = s.int_arg("firstResult", 0)
+    return jsonify([_definition_json(d) for d in rows[skip:skip + s.int_arg("maxResults", 1000)]])
+
+
+def _visible_instance(instance_id: str, running: bool = False) -> InstanceView:
+    """The instance if the caller may see it (and, with `running`, it has not ended: Camunda's runtime
+    service knows running instances only); else 404 in Camunda's words."""
+    actor = caller()
+    try:
+        instance = runtime().instance(instance_id)
+        if not (running and instance.status in ("completed", "cancelled")) and (
+                may_work_external_tasks(actor) or check_may_see_instance(actor, instance)):
+            return instance
+    except NotFoundError:
+        pass
+    raise CamundaError(404, "InvalidRequestException", f"Process instance with id {instance_id} does not exist")
+
+
+@bp.get("/process-instance")
+def instances() -> Any:
+    """Running instances (Camunda lists runtime instances only) the caller may see, filtered by
+    processDefinitionKey, businessKey and `variables` (name_operator_value,...), then paged."""
+    actor = caller()
+    conditions = s.variable_conditions(request.args.get("variables"))
+    business_key = request.args.get("businessKey")
+    skip, most = s.int_arg("firstResult", 0), min(s.int_arg("maxResults", 100), 500)
+    out: list[dict[str, Any]] = []
+    scanned = 0
+    while len(out) < most:
+        rows = runtime().instances(key=request.args.get("processDefinitionKey"), limit=500, offset=scanned)
+        scanned += len(rows)
+        for row in rows:
+            if row["status"] in ("completed", "cancelled") or business_key not in (None, row["business_key"]):
+                continue
+            instance = runtime().instance(row["id"])
+            if not (may_work_external_tasks(actor) or may_see_instance(actor, instance)) \
+                    or not s.meets(instance.data, conditions):
+                continue
+            if skip:
+                skip -= 1
+            elif len(out) < most:
+                out.append(_instance_json(instance))
+        if len(rows) < 500:
+            break
+    return jsonify(out)
+
+
+@bp.get("/process-instance/<instance_id>")
+def instance(instance_id: str) -> Any:
+    return jsonify(_instance_json(_visible_instance(instance_id, running=True)))
+
+
+@bp.get("/process-instance/<instance_id>/variables")
+def instance_variables(instance_id: str) -> Any:
+    return jsonify(s.typed(_visible_instance(instance_id).data))
+
+
+def _variable(instance_id: str, name: str) -> Any:
+    data = _visible_instance(instance_id).data
+    if name not in data:
+        raise CamundaError(404, "InvalidRequestException", f"process instance variable with name {name} does not exist")
+    return data[name]
+
+
+@bp.get("/process-instance/<instance_id>/variables/<name>")
+def instance_variable(instance_id: str, name: str) -> Any:
+    return jsonify(s.typed_value(_variable(instance_id, name)))
+
+
+@bp.get("/process-instance/<instance_id>/variables/<name>/data")
+def instance_variable_data(instance_id: str, name: str) -> Any:
+    """Camunda serves Bytes and File variables here; PDCA Flow has neither, so every variable is
+    refused as Camunda refuses a variable of any other type."""
+    _variable(instance_id, name)
+    raise CamundaError(400, "InvalidRequestException", f"Value of variable with id {instance_id} is not a binary value.")
+
+
+# ---------------------------------------------------------------------- messages and signals
+def _no_match(name: str) -> CamundaError:
+    return CamundaError(400, "RestException", f"Cannot correlate message '{name}': No process definition or "
+                                              "execution matches the parameters")
+
+
+@bp.post("/message")
+def message() -> Any:
+    """Camunda's correlation: to the waiting executions that match; when none matches and no
+    processInstanceId was named, to the process definitions with a message start event of that name
+    (each starts an instance with the businessKey). 400 only when nothing matches and nothing starts."""
+    actor = caller()
+    check_may_start_and_correlate(actor, "correlate messages")
+    data = body(s.MessageRequest)
+    name = data["messageName"]
+    if data.get("localCorrelationKeys"):
+        raise s.BadRequest("localCorrelationKeys: correlating by an execution's local variables is not supported; "
+                           "use correlationKeys (process variables)")
+    if data.get("tenantId") is not None:  # no process or execution here belongs to a tenant
+        raise _no_match(name)
+    keys = s.from_typed(data.get("correlationKeys"), "correlationKeys")
+    candidates = [(i, d) for i, d in runtime().message_candidates(name, data.get("businessKey"))
+                  if data.get("processInstanceId") in (None, i) and all(d.get(k) == v for k, v in keys.items())]
+    if len(candidates) > 1 and not data.get("all"):
+        raise CamundaError(400, "RestException", f"Cannot correlate a message with name '{name}' to a single "
+                                                 f"execution. {len(candidates)} executions match the correlation keys")
+    # no local or triggered scope here: every kind joins the process data, process-wide values last
+    variables = {**s.from_typed(data.get("processVariablesToTriggeredScope"), "processVariablesToTriggeredScope"),
+                 **s.from_typed(data.get("processVariablesLocal"), "processVariablesLocal"),
+                 **s.from_typed(data.get("processVariables"), "processVariables")}
+    results: list[dict[str, Any]] = []
+    if candidates:
+        delivered = runtime().correlate_message(name, data.get("businessKey"), variables, actor,
+                                                instance_ids=[i for i, _ in candidates])
+        results = [{"resultType": "Execution", "processInstance": None,
+                    "execution": {"id": i, "processInstanceId": i, "ended": False, "tenantId": None}}
+                   for i in delivered]
+    elif data.get("processInstanceId") is None:
+        # a start event is never correlated by instance id; correlationKeys only narrow executions
+        started = runtime().start_by_message(name, data.get("businessKey"), variables, actor)
+        results = [{"resultType": "ProcessDefinition", "execution": None, "processInstance": _instance_json(i)}
+                   for i in started]
+    if not results:
+        raise _no_match(name)
+    if not data.get("resultEnabled"):
+        return no_content()
+    if data.get("variablesInResultEnabled"):
+        for result in results:
+            instance_id = (result["execution"] or {}).get("processInstanceId") or result["processInstance"]["id"]
+            result["variables"] = s.typed(runtime().instance(instance_id).data)
+    return jsonify(results)
+
+
+@bp.post("/signal")
+def signal() -> Any:
+    """A broadcast to every waiting instance and every process with a signal start event of that name;
+    nobody listening is not an error (Camunda answers 204 either way)."""
+    actor = caller()
+    check_may_start_and_correlate(actor, "send signals")
+    data = body(s.SignalRequest)
+    if data.get("executionId"):
+        raise CamundaError(400, "InvalidRequestException", "executionId: delivering a signal to one execution is "
+                                                           "not supported; send it without executionId (broadcast)")
+    variables = s.from_typed(data.get("variables"))
+    if data.get("tenantId") is None:  # a tenant's signal reaches nobody here: no tenants
+        runtime().signal(data["name"], variables, actor)
+    return no_content()
+
+
+# ---------------------------------------------------------------------- decisions
+@bp.post("/decision-definition/key/<key>/evaluate")
+def evaluate_decision(key: str) -> Any:
+    """The latest version of the decision; one typed map of outputs per rule the hit policy keeps."""
+    data = body(s.EvaluateRequest)
+    try:
+        rows = runtime().evaluate_decision(key, s.from_typed(data.get("variables")), caller())
+    except NotFoundError as exc:
+        raise CamundaError(404, "RestException", f"No matching decision definition with key: {key}") from exc
+    except DecisionFailedError as exc:
+        raise CamundaError(400, "RestException", f"Cannot evaluate decision {key}: {exc.message}") from exc
+    return jsonify([s.typed(row) for row in rows])
+
+
+# ---------------------------------------------------------------------- user tasks
+def _task_json(task: TaskView) -> dict[str, Any]:
+    return {"id": task.id, "name": task.name, "assignee": task.assignee, "owner": None,
+            "created": s.timestamp(task.created_at), "due": s.timestamp(task.due_at),
+            "followUp": s.timestamp(task.follow_up_at), "delegationState": None, "description": task.documentation,
+            "executionId": task.id, "parentTaskId": None, "priority": task.priority,
+            "processDefinitionId": None, "processDefinitionKey": task.process_key,
+            "processInstanceId": task.instance_id,
+            "taskDefinitionKey": task.spec_id, "caseExecutionId": None, "caseInstanceId": None,
+            "caseDefinitionId": None, "suspended": False, "formKey": None, "tenantId": None}
+
+
+def _task_filters() -> list[Any]:
+    """TaskQueryDto's everyday filters as predicates on a task (candidate queries leave out assigned
+    tasks unless includeAssignedTasks, as Camunda's TaskQueryImpl does)."""
+    args = request.args
+    if (args.get("sortBy") is None) != (args.get("sortOrder") is None):  # sorting itself: the list's own order
+        raise s.BadRequest("Only a single sorting parameter specified. sortBy and sortOrder required")
+    listed = lambda name: s.listed(name) or []  # noqa: E731
+    checks: list[Any] = []
+    for name, check in (
+            ("taskId", lambda t, v: t.id == v), ("name", lambda t, v: t.name == v),
+            ("nameLike", lambda t, v: s.meets({"n": t.name}, [("n", "like", v)])),
+            ("assignee", lambda t, v: t.assignee == v), ("taskDefinitionKey", lambda t, v: t.spec_id == v),
+            ("processInstanceBusinessKey", lambda t, v: _business_key(t.instance_id) == v)):
+        if args.get(name) is not None:
+            checks.append(lambda t, check=check, v=args[name]: check(t, v))
+    for name, attribute in (("assigneeIn", "assignee"), ("taskDefinitionKeyIn", "spec_id")):
+        if args.get(name) is not None:
+            checks.append(lambda t, a=attribute, wanted=set(listed(name)): getattr(t, a) in wanted)
+    if s.flag("assigned"):
+        checks.append(lambda t: t.assignee is not None)
+    if s.flag("unassigned"):
+        checks.append(lambda t: t.assignee is None)
+    groups = set(listed("candidateGroups")) | ({args["candidateGroup"]} if args.get("candidateGroup") else set())
+    user = args.get("candidateUser")
+    if groups or user:
+        if user:
+            user_groups = _groups_of(user)
+            checks.append(lambda t: user in t.candidate_users or bool(user_groups & set(t.groups)))
+        if groups:
+            checks.append(lambda t: bool(groups & set(t.groups)))
+        if not s.flag("includeAssignedTasks"):
+            checks.append(lambda t: t.assignee is None)
+    return checks
+
+
+def _business_key(instance_id: str) -> str | None:
+    return runtime().instance(instance_id).business_key
+
+
+def _groups_of(username: str) -> set[str]:
+    try:
+        info = user_info(database(), username)
+    except NotFoundError:
+        return set()
+    return {*info["groups"], info["role"]}
+
+
+@bp.get("/task")
+def tasks() -> Any:
+    """User tasks the caller may see, filtered, then paged (`firstResult`, `maxResults`)."""
+    actor = caller()
+    checks = _task_filters()
+    found = runtime().tasks(actor, instance_id=request.args.get("processInstanceId"),
+                            process_key=request.args.get("processDefinitionKey"), limit=1000)
+    found = [t for t in found if all(check(t) for check in checks)]
+    skip = s.int_arg("firstResult", 0)
+    return jsonify([_task_json(t) for t in found[skip:skip + min(s.int_arg("maxResults", 200), 1000)]])
+
+
+@bp.get("/task/<task_id>")
+def task(task_id: str) -> Any:
+    """A task still to be done (Camunda's runtime query: a completed one is not found either)."""
+    try:
+        found = runtime().task(task_id, caller())
+    except NotFoundError:
+        found = None
+    if found is None or found.state not in ("open", "claimed"):
+        raise CamundaError(404, "InvalidRequestException", f"No matching task with id {task_id}")
+    return jsonify(_task_json(found))
+
+
+@bp.post("/task/<task_id>/claim")
+def claim(task_id: str) -> Any:
+    actor = caller()
+    user = body(s.ClaimRequest).get("userId")
+    if user and user != actor.username:
+        runtime().assign(task_id, actor, user)  # claiming for someone else is a lead's assignment
+    else:
+        runtime().claim(task_id, actor)
+    return no_content()
+
+
+@bp.post("/task/<task_id>/unclaim")
+def unclaim(task_id: str) -> Any:
+    runtime().unclaim(task_id, caller())
+    return no_content()
+
+
+@bp.post("/task/<task_id>/complete")
+def complete_task(task_id: str) -> Any:
+    data = body(s.TaskCompleteRequest)
+    instance = runtime().complete(task_id, caller(), s.from_typed(data.get("variables")), history=False)
+    if data.get("withVariablesInReturn"):
+        return jsonify(s.typed(instance.data))
+    return no_content()
