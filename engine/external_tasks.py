@@ -227,6 +227,13 @@ def _check_held(row: Any, task_id: str, worker_id: str | None) -> None:
         raise LockMismatchError(f"External Task {task_id} cannot be handled by worker '{worker_id}'. {holder}")
 
 
+def _open_row(conn: Any, task_id: str) -> Any:
+    """The task's row; NotFoundError (Camunda's 404) unless it is open."""
+    row = store.get(conn, task_id)
+    _check_held(row, task_id, None)
+    return row
+
+
 def _waiting_task(loaded: Loaded, task_id: str) -> Any:
     task = spiff.task_by_id(loaded.workflow, task_id)
     if task is None or task_id not in spiff.waiting_external_tasks(loaded.workflow):
@@ -305,9 +312,7 @@ def extend_lock(runtime: Runtime, actor: Actor, task_id: str, worker_id: str, ne
     now = clock.now()
     with runtime.db.write() as session:
         conn = session.connection()
-        row = store.get(conn, task_id)
-        if row is None or row.state != "open":
-            raise NotFoundError(f"External task with id {task_id} does not exist")
+        _open_row(conn, task_id)
         if not store.extend_lock(conn, task_id, worker_id, now + timedelta(milliseconds=max(0, int(new_duration_ms))),
                                  now):
             raise LockMismatchError(f"The lock of the External Task {task_id} cannot be extended by worker "
@@ -321,9 +326,7 @@ def lock(runtime: Runtime, actor: Actor, task_id: str, worker_id: str, duration_
     now = clock.now()
     with runtime.db.write() as session:
         conn = session.connection()
-        row = store.get(conn, task_id)
-        if row is None or row.state != "open":
-            raise NotFoundError(f"External task with id {task_id} does not exist")
+        row = _open_row(conn, task_id)
         if not store.lock_one(conn, task_id, worker_id, now + timedelta(milliseconds=max(1, int(duration_ms))), now):
             raise LockMismatchError(f"External Task {task_id} cannot be locked by worker '{worker_id}'. "
                                     f"It is locked by worker '{row.locked_by}'.")
@@ -333,9 +336,7 @@ def unlock(runtime: Runtime, actor: Actor, task_id: str) -> None:
     check_may_work_external_tasks(actor)
     with runtime.db.write() as session:
         conn = session.connection()
-        row = store.get(conn, task_id)
-        if row is None or row.state != "open":
-            raise NotFoundError(f"External task with id {task_id} does not exist")
+        _open_row(conn, task_id)
         store.set_values(conn, task_id, locked_by=None, locked_until=None)
 
 

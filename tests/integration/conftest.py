@@ -3,7 +3,9 @@ simple_review process deployed, and helpers for CSRF tokens, sign-in and bearer 
 
 from __future__ import annotations
 
+import base64
 import re
+from pathlib import Path
 
 import pytest
 
@@ -78,3 +80,18 @@ def start_review(runtime, reference: str = "C-1"):
 
 def lead_actor() -> Actor:
     return Actor("lena.lead", frozenset({"quality_lead"}), "quality_lead")
+
+
+# /engine-rest: the external-task models of tests/constructs and a worker account (HTTP Basic)
+ENGINE_REST_MODELS = Path(__file__).parents[1] / "constructs" / "models"
+
+
+def basic(username: str = "erp.worker") -> dict[str, str]:
+    return {"Authorization": "Basic " + base64.b64encode(f"{username}:{PASSWORD}".encode()).decode()}
+
+
+@pytest.fixture
+def rest(app, client, db, runtime):
+    save_user(db, "erp.worker", "worker", password=PASSWORD)
+    runtime.deploy_paths([ENGINE_REST_MODELS / "xt_order_lookup.bpmn", ENGINE_REST_MODELS / "xt_credit_note.bpmn"])
+    return client

@@ -4,26 +4,11 @@ extension and unlock — with PDCA Flow's permissions and Camunda's shapes."""
 
 from __future__ import annotations
 
-import base64
 from pathlib import Path
 
-import pytest
-
-from engine.accounts import save_user
-from tests.integration.conftest import PASSWORD, lead_actor
+from tests.integration.conftest import basic, lead_actor
 
 MODELS = Path(__file__).parents[1] / "constructs" / "models"
-
-
-def basic(username: str) -> dict[str, str]:
-    return {"Authorization": "Basic " + base64.b64encode(f"{username}:{PASSWORD}".encode()).decode()}
-
-
-@pytest.fixture
-def rest(app, client, db, runtime):
-    save_user(db, "erp.worker", "worker", password=PASSWORD)
-    runtime.deploy_paths([MODELS / "xt_order_lookup.bpmn", MODELS / "xt_credit_note.bpmn"])
-    return client
 
 
 def test_user_tasks_through_the_task_api(rest, runtime):

@@ -5,28 +5,13 @@ worker gets when it does not hold the lock, and the start answer with its variab
 
 from __future__ import annotations
 
-import base64
 import time
 from pathlib import Path
 
-import pytest
-
-from engine.accounts import save_user
-from tests.integration.conftest import PASSWORD, lead_actor
+from tests.integration.conftest import basic, lead_actor
 
 MODELS = Path(__file__).parents[1] / "constructs" / "models"
 FETCH = "/engine-rest/external-task/fetchAndLock"
-
-
-def basic(username: str = "erp.worker") -> dict[str, str]:
-    return {"Authorization": "Basic " + base64.b64encode(f"{username}:{PASSWORD}".encode()).decode()}
-
-
-@pytest.fixture
-def rest(app, client, db, runtime):
-    save_user(db, "erp.worker", "worker", password=PASSWORD)
-    runtime.deploy_paths([MODELS / "xt_order_lookup.bpmn", MODELS / "xt_credit_note.bpmn"])
-    return client
 
 
 def _fetch(rest, topic: dict, worker: str = "w1", **body) -> list[dict]:
