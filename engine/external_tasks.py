@@ -60,6 +60,7 @@ class TopicRequest:
     tenant_ids: list[str] | None = None  # PDCA Flow has no tenants: a non-empty list matches no task
     version_tag: str | None = None  # nor version tags: any tag matches no task
     extension_properties: bool = True  # answer the task's camunda:properties (Camunda: only when asked)
+    local_variables: bool = False  # the task's local variables only, not the process's (Camunda's localVariables)
 
     def matches_nothing(self) -> bool:
         """A filter no task here can meet (Camunda answers no task for it, as it would on an engine
@@ -90,8 +91,11 @@ class ExternalTaskView:
     properties: dict[str, str] = field(default_factory=dict)  # camunda:properties of the task
 
 
-def _view(row: Any, variables: list[str] | None = None) -> ExternalTaskView:
-    data = dict(row.instance_data or {})
+def _view(row: Any, variables: list[str] | None = None, local_only: bool = False) -> ExternalTaskView:
+    """The task as a worker sees it: its variables are the process's with the task's locals (its input
+    parameters) over them, as a Camunda execution sees them; only the locals with `local_only`."""
+    local = dict(row.local_variables or {})
+    data = local if local_only else {**(row.instance_data or {}), **local}
     if variables is not None:
         data = {k: data[k] for k in variables if k in data}
     return ExternalTaskView(
@@ -173,7 +177,7 @@ def _lock(runtime: Runtime, worker_id: str, topics: list[TopicRequest], max_task
 
 
 def _locked_view(row: Any, topic: TopicRequest) -> ExternalTaskView:
-    view = _view(row, topic.variables)
+    view = _view(row, topic.variables, topic.local_variables)
     if not topic.extension_properties:
         view.properties = {}
     return view

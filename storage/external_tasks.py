@@ -53,6 +53,9 @@ class ExternalTaskRow(Base):
     error_message: Mapped[str | None] = mapped_column(Text)
     error_details: Mapped[str | None] = mapped_column(Text)
     properties: Mapped[dict[str, Any] | None]  # the task's camunda:properties (Camunda's extension properties)
+    # the task's local variables when it began waiting (camunda:inputOutput inputs, a multi-instance
+    # element variable): a worker fetches them with the process variables, or alone (`localVariables`)
+    local_variables: Mapped[dict[str, Any] | None]
     created_at: Mapped[datetime]
     ended_at: Mapped[datetime | None]
 

@@ -44,7 +44,8 @@ def _topic(t: dict[str, Any]) -> xt.TopicRequest:
                            process_keys=t.get("processDefinitionKeyIn"),
                            definitions=None if definitions is None else sorted(definitions),
                            tenant_ids=t.get("tenantIdIn"), version_tag=t.get("processDefinitionVersionTag"),
-                           extension_properties=bool(t.get("includeExtensionProperties")))
+                           extension_properties=bool(t.get("includeExtensionProperties")),
+                           local_variables=bool(t.get("localVariables")))
 
 
 @bp.post("/external-task/fetchAndLock")

@@ -59,6 +59,7 @@ class TopicRequest(_Lenient):
     processInstanceId = _opt_str()  # PDCA Flow's own (Camunda's topics have no such filter)
     processVariables = _variables()  # untyped {name: value} filter, as Camunda's clients send it
     includeExtensionProperties = _opt_flag()
+    localVariables = _opt_flag()  # only the task's local variables (its input parameters)
 
 
 class SortingRequest(_Lenient):

@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Connection
 
 from engine.external_task_model import external_settings, resolve_priority
-from engine.runtime import spiff
+from engine.runtime import scopes, spiff
+from engine.runtime.values import json_safe
 from storage import external_tasks as store
 
 if TYPE_CHECKING:
@@ -51,6 +52,7 @@ def project(conn: Connection, loaded: Loaded, now: datetime) -> ExternalChanges 
             "priority": resolve_priority(settings.get("priority"), task.data), "retries": None, "state": "open",
             "locked_by": None, "locked_until": None, "error_message": None, "error_details": None,
             "properties": settings.get("properties") or None,
+            "local_variables": json_safe({k: task.data[k] for k in scopes.locals_of(task) if k in task.data}) or None,
             "created_at": now, "ended_at": None})
         loaded.audit("external_task_created", None, task_id, {"task": spiff.element_name(task),
                                                               "topic": settings.get("topic")})

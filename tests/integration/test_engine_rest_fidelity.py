@@ -358,3 +358,23 @@ def test_message_variables_for_the_triggered_scope_are_kept(rest, runtime):
         "processVariablesToTriggeredScope": {"approval_note": {"value": "ok by finance", "type": "String"}}})
     assert answer.status_code == 204
     assert runtime.instance(waiting).data["approval_note"] == "ok by finance"
+
+
+def test_a_worker_fetches_the_tasks_input_parameters(rest, runtime):
+    """A Camunda execution sees its local variables (camunda:inputOutput inputs) over the process's: a
+    fetch answers them with the process variables, alone with the topic's localVariables; they stay
+    the task's own (the process data does not gain them)."""
+    runtime.deploy_paths([MODELS / "xt_local_inputs.bpmn"])
+    instance = runtime.start("xt_local_inputs", {"order": "A-7", "customer": "Mrs Berg"}, lead_actor())
+    [task] = _fetch(rest, {"topicName": "erp-reserve"})
+    assert task["variables"]["orderRef"] == {"value": "A-7", "type": "String", "valueInfo": {}}
+    assert task["variables"]["channel"]["value"] == "web"
+    assert task["variables"]["customer"]["value"] == "Mrs Berg"
+    rest.post(f"/engine-rest/external-task/{task['id']}/unlock", headers=basic())
+    [local] = _fetch(rest, {"topicName": "erp-reserve", "localVariables": True})
+    assert sorted(local["variables"]) == ["channel", "orderRef"]
+    done = rest.post(f"/engine-rest/external-task/{task['id']}/complete", headers=basic(),
+                     json={"workerId": "w1", "variables": {"reserved": {"value": True, "type": "Boolean"}}})
+    assert done.status_code == 204
+    data = runtime.instance(instance.id).data
+    assert data["reserved"] is True and "orderRef" not in data and "channel" not in data
