@@ -197,6 +197,31 @@ def instance_variable(instance_id: str, name: str) -> Any:
     return jsonify(s.typed_value(_variable(instance_id, name)))
 
 
+@bp.post("/process-instance/<instance_id>/variables")
+def modify_instance_variables(instance_id: str) -> Any:
+    """Camunda's modifyVariables: typed `modifications` set, `deletions` removed, 204."""
+    data = body(s.ModifyVariablesRequest)
+    _visible_instance(instance_id, running=True)
+    runtime().set_variables(instance_id, caller(), s.from_typed(data.get("modifications"), "modifications"),
+                            data.get("deletions") or [])
+    return no_content()
+
+
+@bp.put("/process-instance/<instance_id>/variables/<name>")
+def put_instance_variable(instance_id: str, name: str) -> Any:
+    value = s.from_typed({name: body(s.VariableRequest)})[name]
+    _visible_instance(instance_id, running=True)
+    runtime().set_variables(instance_id, caller(), {name: value})
+    return no_content()
+
+
+@bp.delete("/process-instance/<instance_id>/variables/<name>")
+def delete_instance_variable(instance_id: str, name: str) -> Any:
+    _visible_instance(instance_id, running=True)
+    runtime().set_variables(instance_id, caller(), {}, [name])
+    return no_content()
+
+
 @bp.get("/process-instance/<instance_id>/variables/<name>/data")
 def instance_variable_data(instance_id: str, name: str) -> Any:
     """Camunda serves Bytes and File variables here; PDCA Flow has neither, so every variable is

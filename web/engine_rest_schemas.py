@@ -141,6 +141,17 @@ class SignalRequest(_Lenient):
     tenantId = _opt_str()  # no tenants here: a signal for one reaches nobody
 
 
+class ModifyVariablesRequest(_Lenient):
+    modifications = _variables()  # typed values to set
+    deletions = _opt_strings()  # names to remove
+
+
+class VariableRequest(_Lenient):  # one typed value (PUT .../variables/{name})
+    value = fields.Raw(load_default=None, allow_none=True)
+    type = _opt_str()
+    valueInfo = fields.Dict(load_default=None, allow_none=True)
+
+
 class EvaluateRequest(_Lenient):
     variables = _variables()
 

@@ -307,7 +307,7 @@ def build_engine_rest_document() -> dict[str, Any]:
             "description")} | {"priority": {"type": "integer"}}})
     for schema in (c.FetchAndLockRequest, c.CompleteRequest, c.FailureRequest, c.BpmnErrorRequest, c.ExtendLockRequest,
                    c.LockRequest, c.RetriesRequest, c.StartRequest, c.MessageRequest, c.SignalRequest, c.EvaluateRequest,
-                   c.ClaimRequest, c.TaskCompleteRequest):
+                   c.ClaimRequest, c.TaskCompleteRequest, c.ModifyVariablesRequest, c.VariableRequest):
         spec.components.schema("Camunda" + schema.__name__, schema=schema)
     ref = lambda name: {"$ref": f"#/components/schemas/{name}"}  # noqa: E731
     array = lambda name: {"type": "array", "items": ref(name)}  # noqa: E731
@@ -388,9 +388,16 @@ def build_engine_rest_document() -> dict[str, Any]:
         (200, "Instance", ref("ProcessInstance")), (401, 404), params=[_path("id")], tag="process instances")})
     spec.path("/process-instance/{id}/variables", operations={"get": _camunda_op(
         "Its variables, typed", (200, "Variables", ref("Variables")), (401, 404), params=[_path("id")],
-        tag="process instances")})
+        tag="process instances"), "post": _camunda_op(
+        "Set (`modifications`, typed) and remove (`deletions`) process variables of a running instance; "
+        "the process does not move on (quality leads, admins, workers)", none, (400, 401, 403, 404),
+        body=ref("CamundaModifyVariablesRequest"), params=[_path("id")], tag="process instances")})
     spec.path("/process-instance/{id}/variables/{name}", operations={"get": _camunda_op(
         "One variable, typed", (200, "Variable", ref("TypedValue")), (401, 404), params=[_path("id"), _path("name")],
+        tag="process instances"), "put": _camunda_op(
+        "Set one process variable (a typed value)", none, (400, 401, 403, 404), body=ref("CamundaVariableRequest"),
+        params=[_path("id"), _path("name")], tag="process instances"), "delete": _camunda_op(
+        "Remove one process variable", none, (401, 403, 404), params=[_path("id"), _path("name")],
         tag="process instances")})
     spec.path("/process-instance/{id}/variables/{name}/data", operations={"get": _camunda_op(
         "A binary variable's content: PDCA Flow has no Bytes or File variables, so 400 for every variable",

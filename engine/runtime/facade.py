@@ -13,8 +13,8 @@ from engine.definitions import DefinitionStore, DeployReport, DeployResult, coll
 from engine.dmn import DecisionEvaluationError
 from engine.errors import DecisionFailedError, DeploymentError, InvalidStateError, NotFoundError
 from engine.forms import check_start_data
-from engine.permissions import check_lead
-from engine.runtime import camunda, diagram, events, projection, spiff, tasks, timers
+from engine.permissions import check_lead, check_lead_or_worker
+from engine.runtime import camunda, diagram, events, projection, scopes, spiff, tasks, timers
 from engine.runtime.unit_of_work import UnitOfWork, unit_of_work
 from engine.sandbox import SandboxScriptEngine
 from engine.views import Actor, InstanceView, TaskView
@@ -202,6 +202,21 @@ class Runtime:
             loaded.audit("cancel", actor, None, {"reason": reason})
             uow.save(loaded)
         return self.instance(instance_id)
+
+    def set_variables(self, instance_id: str, actor: Actor, modifications: dict[str, Any],
+                      deletions: Iterable[str] = ()) -> None:
+        """Set and remove process variables of an unfinished instance (Camunda's modifyVariables): the whole
+        process scope sees them, a task's own locals of those names are left alone, and the workflow
+        does not move on. Quality leads, admins and workers (e.g. a Camunda worker's setVariables)."""
+        check_lead_or_worker(actor, "change the variables of an instance")
+        deletions = sorted(set(deletions))
+        with self.unit_of_work() as uow:
+            loaded = uow.load(instance_id)
+            if loaded.row.status in ("completed", "cancelled"):
+                raise NotFoundError(f"instance {instance_id} has ended; its variables can no longer change")
+            scopes.apply(loaded.workflow, dict(modifications), deletions)
+            loaded.audit("variables_set", actor, None, {"set": sorted(modifications), "removed": deletions})
+            uow.save(loaded)
 
     def retry(self, instance_id: str, actor: Actor, data: dict[str, Any] | None = None) -> InstanceView:
         """Run the failed task again, optionally with corrected data, after the cause is fixed."""

@@ -378,3 +378,28 @@ def test_a_worker_fetches_the_tasks_input_parameters(rest, runtime):
     assert done.status_code == 204
     data = runtime.instance(instance.id).data
     assert data["reserved"] is True and "orderRef" not in data and "channel" not in data
+
+
+def test_a_worker_sets_and_removes_process_variables(rest, runtime):
+    """Camunda's modifyVariables (the Java client's setVariables) and PUT/DELETE of one variable: the
+    process scope has the new values at once (a fetch sees them), the token stays where it waits, and
+    an ended instance is 404."""
+    instance = runtime.start("xt_order_lookup", {"order": "A-9", "note": "old"}, lead_actor())
+    url = f"/engine-rest/process-instance/{instance.id}/variables"
+    answer = rest.post(url, headers=basic(), json={
+        "modifications": {"rush": {"value": True, "type": "Boolean"}, "amount": {"value": "12", "type": "Integer"}},
+        "deletions": ["note"]})
+    assert answer.status_code == 204, answer.get_json()
+    assert rest.put(f"{url}/carrier", headers=basic(), json={"value": "DHL", "type": "String"}).status_code == 204
+    assert rest.delete(f"{url}/order", headers=basic()).status_code == 204
+    bad = rest.post(url, headers=basic(), json={"modifications": {"amount": {"value": "x", "type": "Integer"}}})
+    assert bad.status_code == 400 and bad.get_json()["type"] == "InvalidRequestException"
+    variables = rest.get(url, headers=basic()).get_json()
+    assert {k: v["value"] for k, v in variables.items()} == {"rush": True, "amount": 12, "carrier": "DHL"}
+    [task] = _fetch(rest, {"topicName": "erp-lookup"})  # still waiting at the external task, with the new data
+    assert task["processInstanceId"] == instance.id and task["variables"]["carrier"]["value"] == "DHL"
+    assert [a.type for a in runtime.instance(instance.id).audit].count("variables_set") == 3
+    assert rest.post(f"/engine-rest/external-task/{task['id']}/complete", headers=basic(),
+                     json={"workerId": "w1"}).status_code == 204
+    ended = rest.post(url, headers=basic(), json={"modifications": {"late": {"value": 1, "type": "Integer"}}})
+    assert ended.status_code == 404 and ended.get_json()["type"] == "InvalidRequestException"
