@@ -6,6 +6,8 @@ Screenshots go to test-artifacts/. Needs Debian's /usr/bin/chromium."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -107,16 +109,25 @@ def library_server(tmp_path):
     yield from serve_library(make_db("sqlite", tmp_path, None), tmp_path)
 
 
+@contextmanager
+def library_site(db, runtime, tmp_path, users: list[tuple[str, str, list[str]]]) -> Iterator[str]:
+    """The shipped process library deployed and served over real HTTP, with `users` ((name, role,
+    groups), password LEAD_PASSWORD, which `_sign_in` uses): the base URL."""
+    runtime.deploy_paths([PROCESSES])
+    for username, role, groups in users:
+        save_user(db, username, role, password=LEAD_PASSWORD, groups=groups)
+    app = create_app({"RUNTIME": runtime, "DATABASE": db, "SECRET_KEY": "browser-test", "INSTANCE_DIR": str(tmp_path)})
+    with serving(app) as base:
+        yield base
+
+
 def serve_library(db, tmp_path):
     """Serve the shipped process library with its demo roles over real HTTP: yields (base URL, runtime)."""
     runtime = Runtime(db)
-    runtime.deploy_paths([PROCESSES])
-    save_user(db, "lena.lead", "quality_lead", password=LEAD_PASSWORD, groups=["quality_lead"])
-    save_user(db, "carl.service", "employee", password=LEAD_PASSWORD, groups=["customer_service"])
-    save_user(db, "ann.owner", "employee", password=LEAD_PASSWORD, groups=["production"])
-    app = create_app({"RUNTIME": runtime, "DATABASE": db, "SECRET_KEY": "browser-test", "INSTANCE_DIR": str(tmp_path)})
+    users = [("lena.lead", "quality_lead", ["quality_lead"]), ("carl.service", "employee", ["customer_service"]),
+             ("ann.owner", "employee", ["production"])]
     try:
-        with serving(app) as base:
+        with library_site(db, runtime, tmp_path, users) as base:
             yield base, runtime
     finally:
         db.dispose()

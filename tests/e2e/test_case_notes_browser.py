@@ -7,23 +7,17 @@ from __future__ import annotations
 
 import pytest
 
-from engine.accounts import save_user
-from tests.conftest import PROCESSES, serving, skip_or_fail
-from tests.e2e.test_browser import ARGS, ARTIFACTS, CHROMIUM, LEAD_PASSWORD, _sign_in, fill_complaint
+from tests.conftest import skip_or_fail
+from tests.e2e.test_browser import ARGS, ARTIFACTS, CHROMIUM, _sign_in, fill_complaint, library_site
 from tests.fixtures.sample_files import EXE, PDF, png
-from web import create_app
 
 pytestmark = pytest.mark.browser
-PASSWORD = LEAD_PASSWORD  # test_browser._sign_in signs in with it
 
 
 @pytest.fixture
 def case_server(db, runtime, tmp_path):
-    runtime.deploy_paths([PROCESSES])
-    save_user(db, "rita.service", "employee", password=PASSWORD, groups=["customer_service"])
-    save_user(db, "otto.buyer", "employee", password=PASSWORD, groups=["purchasing"])
-    app = create_app({"RUNTIME": runtime, "DATABASE": db, "SECRET_KEY": "browser-test", "INSTANCE_DIR": str(tmp_path)})
-    with serving(app) as base:
+    users = [("rita.service", "employee", ["customer_service"]), ("otto.buyer", "employee", ["purchasing"])]
+    with library_site(db, runtime, tmp_path, users) as base:
         yield base, runtime
 
 

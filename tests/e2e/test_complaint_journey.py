@@ -18,12 +18,10 @@ from pathlib import Path
 import pytest
 
 from engine import clock
-from engine.accounts import save_user
 from engine.scheduler import scheduler_pass
-from tests.conftest import PROCESSES, serving, skip_or_fail
-from tests.e2e.test_browser import ARGS, ARTIFACTS, CHROMIUM, LEAD_PASSWORD, _sign_in, fill_complaint
+from tests.conftest import skip_or_fail
+from tests.e2e.test_browser import ARGS, ARTIFACTS, CHROMIUM, LEAD_PASSWORD, _sign_in, fill_complaint, library_site
 from tests.fixtures.sample_files import PDF, png
-from web import create_app
 
 pytestmark = pytest.mark.browser
 SHOTS = Path("/tmp/shots-journey")
@@ -31,14 +29,9 @@ SHOTS = Path("/tmp/shots-journey")
 
 @pytest.fixture
 def journey(db, runtime, tmp_path):
-    runtime.deploy_paths([PROCESSES])
-    for username, role, groups in (("rita.service", "employee", ["customer_service"]),
-                                   ("lena.lead", "quality_lead", ["quality_lead"]),
-                                   ("ann.owner", "employee", ["production"]),
-                                   ("piet.prod", "employee", ["production"])):
-        save_user(db, username, role, password=LEAD_PASSWORD, groups=groups)  # _sign_in uses LEAD_PASSWORD
-    app = create_app({"RUNTIME": runtime, "DATABASE": db, "SECRET_KEY": "browser-test", "INSTANCE_DIR": str(tmp_path)})
-    with serving(app) as base:
+    users = [("rita.service", "employee", ["customer_service"]), ("lena.lead", "quality_lead", ["quality_lead"]),
+             ("ann.owner", "employee", ["production"]), ("piet.prod", "employee", ["production"])]
+    with library_site(db, runtime, tmp_path, users) as base:
         yield base, runtime, db.dialect
 
 

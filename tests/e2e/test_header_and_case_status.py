@@ -12,22 +12,17 @@ import pytest
 import time_machine
 
 from engine import clock
-from engine.accounts import save_user
-from tests.conftest import PROCESSES, serving, skip_or_fail
-from tests.e2e.test_browser import ARGS, ARTIFACTS, CHROMIUM, LEAD_PASSWORD, _sign_in
+from tests.conftest import skip_or_fail
+from tests.e2e.test_browser import ARGS, ARTIFACTS, CHROMIUM, _sign_in, library_site
 from tests.service import helpers_process_library as lib
-from web import create_app
 
 pytestmark = pytest.mark.browser
 
 
 @pytest.fixture
 def site(db, runtime, tmp_path):
-    runtime.deploy_paths([PROCESSES])
-    save_user(db, "lena.lead", "quality_lead", password=LEAD_PASSWORD, groups=["customer_service"])
-    save_user(db, "rob.owner", "employee", password=LEAD_PASSWORD, groups=["production"])
-    app = create_app({"RUNTIME": runtime, "DATABASE": db, "SECRET_KEY": "browser-test", "INSTANCE_DIR": str(tmp_path)})
-    with serving(app) as base:
+    users = [("lena.lead", "quality_lead", ["customer_service"]), ("rob.owner", "employee", ["production"])]
+    with library_site(db, runtime, tmp_path, users) as base:
         yield base, runtime
 
 
