@@ -46,15 +46,20 @@ BUILTINS["min"] = FeelFunction("min", lambda *a: _extreme(a, -1), ("list",))
 BUILTINS["max"] = FeelFunction("max", lambda *a: _extreme(a, 1), ("list",))
 
 
-@builtin("sum", "list")
-def _sum(*args: Any) -> Decimal | None:
+def _fold(args: tuple[Any, ...], start: int, step: Any) -> Decimal | None:
+    """`step` over the numbers of a list (or varargs), from `start`; null for an empty list."""
     items = varargs(args)
     if not items:
         return None
-    total = Decimal(0)
+    total = Decimal(start)
     for x in items:
-        total = FEEL_CONTEXT.add(total, num_arg(x))
+        total = step(total, num_arg(x))
     return total
+
+
+@builtin("sum", "list")
+def _sum(*args: Any) -> Decimal | None:
+    return _fold(args, 0, FEEL_CONTEXT.add)
 
 
 @builtin("mean", "list")
@@ -65,13 +70,7 @@ def _mean(*args: Any) -> Decimal | None:
 
 @builtin("product", "list")
 def _product(*args: Any) -> Decimal | None:
-    items = varargs(args)
-    if not items:
-        return None
-    total = Decimal(1)
-    for x in items:
-        total = FEEL_CONTEXT.multiply(total, num_arg(x))
-    return total
+    return _fold(args, 1, FEEL_CONTEXT.multiply)
 
 
 @builtin("median", "list")
