@@ -216,11 +216,20 @@ def _hold(uow: UnitOfWork, task_id: str, worker_id: str | None) -> tuple[Loaded,
     return loaded, row
 
 
-def _load_instance_of(uow: UnitOfWork, task_id: str) -> Loaded:
-    record = store.lock_instance_of(uow.conn, task_id)
-    if record is None:
+def _load_instance_of(uow: UnitOfWork, task_id: str, *, with_rows: bool = False) -> Loaded:
+    """The task's instance, locked and restored; `with_rows` also reads its external-task rows' states
+    in the same statement (Loaded.external_rows), which the caller then keeps current."""
+    if not with_rows:
+        record = store.lock_instance_of(uow.conn, task_id)
+        if record is None:
+            raise NotFoundError(f"External task with id {task_id} does not exist")
+        return uow.restore(record._mapping)
+    found = store.lock_instance_with_rows(uow.conn, task_id)
+    if found is None:
         raise NotFoundError(f"External task with id {task_id} does not exist")
-    return uow.restore(record._mapping)
+    loaded = uow.restore(found[0])
+    loaded.external_rows = found[1]
+    return loaded
 
 
 def _check_held(row: Any, task_id: str, worker_id: str | None) -> None:
@@ -251,12 +260,13 @@ def complete(runtime: Runtime, actor: Actor, task_id: str, worker_id: str, varia
     check_may_work_external_tasks(actor)
     data = {**(local_variables or {}), **(variables or {})}  # no local scope here: both become process data
     with runtime.unit_of_work() as uow:
-        loaded = _load_instance_of(uow, task_id)
+        loaded = _load_instance_of(uow, task_id, with_rows=True)
         # the hot path: check the lock and close the row in one statement (any error below rolls it back)
         row = store.finish_held(uow.conn, task_id, worker_id, "done", clock.now())
         if row is None:
             _check_held(store.lock_row(uow.conn, task_id), task_id, worker_id)
             raise LockMismatchError(f"External Task {task_id} cannot be handled by worker '{worker_id}'.")
+        loaded.external_rows[task_id] = "done"
         task = _waiting_task(loaded, task_id)
         if row.retries == 0:  # completed after all: its incident is over
             _resolve_incidents(uow, loaded, task_id, actor)

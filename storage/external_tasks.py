@@ -21,6 +21,7 @@ from sqlalchemy import (
     bindparam,
     exists,
     false,
+    func,
     insert,
     or_,
     select,
@@ -181,14 +182,30 @@ def get(conn: Connection, task_id: str) -> Row | None:
 
 
 # the instance row of a task, locked (FOR UPDATE applies to process_instance only, not the subquery)
+_ROWS_OF = _ET.alias("rows_of")
 _LOCK_INSTANCE_OF = select(_PI).where(
     _PI.c.id == select(_ET.c.instance_id).where(_ET.c.id == bindparam("task_id")).scalar_subquery()
 ).with_for_update()
+# ... and with every external-task row of the instance as "id:state,..." (the ids are uuids)
+_LOCK_INSTANCE_OF_WITH_ROWS = _LOCK_INSTANCE_OF.add_columns(
+    select(func.aggregate_strings(_ROWS_OF.c.id + ":" + _ROWS_OF.c.state, ","))
+    .where(_ROWS_OF.c.instance_id == _PI.c.id).scalar_subquery().label("external_rows"))
 
 
 def lock_instance_of(conn: Connection, task_id: str) -> Row | None:
     """The task's instance row, locked: an outcome locks it first (the one lock order), in one round trip."""
     return conn.execute(_LOCK_INSTANCE_OF, {"task_id": task_id}).first()
+
+
+def lock_instance_with_rows(conn: Connection, task_id: str) -> tuple[dict[str, Any], dict[str, str]] | None:
+    """`lock_instance_of` plus the state of every external-task row of the instance ({id: state}),
+    read in the same statement: a completion's save then need not read them again."""
+    record = conn.execute(_LOCK_INSTANCE_OF_WITH_ROWS, {"task_id": task_id}).first()
+    if record is None:
+        return None
+    values = dict(record._mapping)
+    packed = values.pop("external_rows") or ""
+    return values, dict(item.split(":", 1) for item in packed.split(",") if item)
 
 
 def lock_row(conn: Connection, task_id: str) -> Row | None:

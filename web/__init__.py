@@ -44,6 +44,9 @@ class _Sessions(SecureCookieSessionInterface):
 
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; object-src 'none'; "
        "base-uri 'self'; form-action 'self'; frame-ancestors 'none'")
+SECURITY_HEADERS = (("Content-Security-Policy", CSP), ("X-Content-Type-Options", "nosniff"), ("X-Frame-Options", "DENY"),
+                    ("Referrer-Policy", "same-origin"),
+                    ("Permissions-Policy", "camera=(), microphone=(), geolocation=()"))  # unless a view set its own
 
 
 def create_app(config: dict[str, Any] | None = None) -> Flask:
@@ -111,14 +114,14 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
     @app.after_request
     def _security_headers(response: Any) -> Any:
+        # one pass over the response's headers (a setdefault each scanned them all, every request)
         headers = response.headers
-        headers.setdefault("Content-Security-Policy", CSP)
-        headers.setdefault("X-Content-Type-Options", "nosniff")
-        headers.setdefault("X-Frame-Options", "DENY")
-        headers.setdefault("Referrer-Policy", "same-origin")
-        headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
-        if response.mimetype == "text/html":
-            headers.setdefault("Cache-Control", "no-store")
+        present = {name.lower() for name in headers.keys()}
+        for name, value in SECURITY_HEADERS:
+            if name.lower() not in present:
+                headers.add(name, value)
+        if "cache-control" not in present and response.mimetype == "text/html":
+            headers.add("Cache-Control", "no-store")
         return response
 
     from web import (

@@ -49,10 +49,16 @@ REQUEST_LATENCY = Histogram(
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0))
 
 
+_SERIES: dict[tuple[str | None, str, int], Any] = {}  # the histogram's child per label set (labels() is dear)
+
+
 def observe_request(endpoint: str | None, method: str, status: int, seconds: float) -> None:
     """One answered request (web/observability.py). Labels stay few: the endpoint name, not the path."""
-    REQUEST_LATENCY.labels(endpoint or "unmatched", method if method in METHODS else "other",
-                           str(status)).observe(seconds)
+    key = (endpoint, method if method in METHODS else "other", status)  # bounded: any method not known is "other"
+    series = _SERIES.get(key)
+    if series is None:  # a race here only builds the same child twice
+        series = _SERIES[key] = REQUEST_LATENCY.labels(endpoint or "unmatched", key[1], str(status))
+    series.observe(seconds)
 
 
 class _WorkCollector:

@@ -34,14 +34,14 @@ def project(conn: Connection, loaded: Loaded, now: datetime) -> ExternalChanges 
     if not spiff.has_external_tasks(workflow):
         return None
     waiting = spiff.waiting_external_tasks(workflow)
-    rows = {} if loaded.new else store.of_instances(conn, [loaded.row.id], list(waiting))
+    states = _row_states(conn, loaded, waiting)
     changes = ExternalChanges(at=now)
-    for task_id, row in rows.items():
-        if row.state == "open" and task_id not in waiting:
+    for task_id, state in states.items():
+        if state == "open" and task_id not in waiting:
             changes.closed.append(task_id)
             loaded.audit("external_task_cancelled", None, task_id, {})
     for task_id, task in waiting.items():
-        if task_id in rows:
+        if task_id in states:
             continue
         settings = external_settings(task) or {}
         row = loaded.row
@@ -57,6 +57,17 @@ def project(conn: Connection, loaded: Loaded, now: datetime) -> ExternalChanges 
         loaded.audit("external_task_created", None, task_id, {"task": spiff.element_name(task),
                                                               "topic": settings.get("topic")})
     return changes if changes.new or changes.closed else None
+
+
+def _row_states(conn: Connection, loaded: Loaded, waiting: dict[str, Any]) -> dict[str, str]:
+    """{task id: state} of the instance's open rows and of the waiting tasks' rows whatever their state:
+    from what the unit of work already read with the instance's lock when it did, else read now."""
+    if loaded.new:
+        return {}
+    known = loaded.external_rows
+    if known is None:
+        return {task_id: row.state for task_id, row in store.of_instances(conn, [loaded.row.id], list(waiting)).items()}
+    return {task_id: state for task_id, state in known.items() if state == "open" or task_id in waiting}
 
 
 def write(conn: Connection, all_changes: list[ExternalChanges]) -> None:

@@ -59,6 +59,9 @@ class Loaded:
         self.incidents: list[dict[str, Any]] = []
         self.leased_timers: set[int] = set()  # timer rows this worker fires (engine/runtime/timers.py)
         self.tasks: projection.TaskRows | None = None  # every human task of the instance after saving
+        # {id: state} of every external-task row of the instance, when its lock read them (a worker's
+        # completion, engine/external_tasks.py) and as this unit changed them; else read when saving
+        self.external_rows: dict[str, str] | None = None
         # messages and signals it threw that its own catches did not take (engine/runtime/events.py)
         self.thrown: list[spiff.ThrownEvent] = []
 
@@ -261,6 +264,7 @@ class UnitOfWork:
         loaded.new = False
         # a later save in this unit (an event delivered to it) reads its projections again, after a flush
         loaded.snapshot = None
+        loaded.external_rows = None
         loaded.had_waits = True
         self.thrown.extend((row.id, row.business_key, event) for event in loaded.thrown)
         loaded.thrown = []

@@ -99,3 +99,39 @@ def test_boundary_timer_cancels_the_external_task(flow):
     _post(flow, task["id"], "complete", {"workerId": "w1"}, expect=404)  # Camunda: the task was cancelled
     flow.complete(instance["id"], "open_by_hand")
     assert flow.status(instance["id"]) == "completed"
+
+
+def _rows(flow, instance_id):
+    """{activity: [states]} of the instance's external-task rows, oldest first."""
+    from sqlalchemy import select
+
+    from storage.external_tasks import ExternalTaskRow
+
+    found: dict[str, list[str]] = {}
+    with flow.runtime.db.read() as session:
+        for row in session.scalars(select(ExternalTaskRow).where(ExternalTaskRow.instance_id == instance_id)
+                                   .order_by(ExternalTaskRow.created_at, ExternalTaskRow.id)):
+            found.setdefault(row.activity_id, []).append(row.state)
+    return found
+
+
+def test_parallel_and_looping_external_tasks_each_get_one_row(flow):
+    """A completion's save works from the rows it read with the instance's lock: the other branch's
+    task stays open (not closed, not added twice), a task entered again by a loop gets a new row."""
+    _worker(flow)
+    flow.deploy("xt_parallel_loop.bpmn")
+    instance = flow.start("xt_parallel_loop", {})
+    [credit], [notify] = _fetch(flow, "credit"), _fetch(flow, "notify")
+    _post(flow, credit["id"], "complete", {"workerId": "w1"})
+    assert _rows(flow, instance["id"]) == {"credit": ["done"], "notify": ["open"]}
+    assert [t["id"] for t in _fetch(flow, "notify", "w2")] == []  # still locked by w1, still the same task
+    _post(flow, notify["id"], "complete", {"workerId": "w1"})
+    for approved in (False, False, True):
+        [check] = _fetch(flow, "check")
+        _post(flow, check["id"], "complete", {"workerId": "w1", "variables": {
+            "approved": {"value": approved, "type": "Boolean"}}})
+    assert flow.status(instance["id"]) == "completed"
+    assert _rows(flow, instance["id"]) == {"credit": ["done"], "notify": ["done"], "check": ["done"] * 3}
+    events = [e["type"] for e in flow.instance(instance["id"])["audit"] if e["type"].startswith("external_task")]
+    assert events.count("external_task_created") == events.count("external_task_completed") == 5
+    assert "external_task_cancelled" not in events  # a completed task is not also "cancelled"

@@ -58,6 +58,9 @@ def test_security_headers(client):
         assert headers["X-Content-Type-Options"] == "nosniff"
         assert headers["X-Frame-Options"] == "DENY"
         assert headers["Referrer-Policy"] == "same-origin"
+        assert len(headers.getlist("Content-Security-Policy")) == 1 and "camera=()" in headers["Permissions-Policy"]
+        # pages are not kept by shared caches; the API's JSON keeps whatever its view said
+        assert (headers.get("Cache-Control") == "no-store") == (headers["Content-Type"].startswith("text/html"))
 
 
 def test_templates_have_no_inline_scripts_or_styles():
