@@ -40,6 +40,7 @@ PROCESS = Path(__file__).parent / "resources" / "bench_external_task.bpmn"
 KEY = "bench_external_task"
 TOPIC = "bench-topic"
 USER, PASSWORD = "bench.worker", "bench-worker-password"
+MAX_ERRORS = 100  # per worker
 
 
 def _serve(url: str, ready: Any, mark: Any, stop: Any) -> None:
@@ -64,34 +65,54 @@ def _serve(url: str, ready: Any, mark: Any, stop: Any) -> None:
     server.close()
 
 
-def _call(port: int, method: str, path: str, body: dict[str, Any]) -> tuple[int, Any]:
-    auth = base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-    try:
-        conn.request(method, f"/engine-rest{path}", body=json.dumps(body),
-                     headers={"Content-Type": "application/json", "Authorization": f"Basic {auth}"})
-        response = conn.getresponse()
-        raw = response.read()
+class _Client:
+    """HTTP Basic JSON calls to one server: a new connection per request, as camunda-external-task-client-python3
+    makes them (`requests.post`), or with `keep_alive` one connection reused, as Camunda's Java client's
+    pooled HTTP client does."""
+
+    def __init__(self, port: int, keep_alive: bool) -> None:
+        self.port, self.keep_alive = port, keep_alive
+        auth = base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
+        self.headers = {"Content-Type": "application/json", "Authorization": f"Basic {auth}"}
+        self.conn: http.client.HTTPConnection | None = None
+
+    def call(self, method: str, path: str, body: dict[str, Any]) -> tuple[int, Any]:
+        conn = self.conn or http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
+        try:
+            conn.request(method, f"/engine-rest{path}", body=json.dumps(body), headers=self.headers)
+            response = conn.getresponse()
+            raw = response.read()
+        except (http.client.HTTPException, OSError):
+            conn.close()
+            self.conn = None
+            raise
+        if self.keep_alive and not response.will_close:
+            self.conn = conn
+        else:
+            conn.close()
+            self.conn = None
         return response.status, json.loads(raw) if raw else None
-    finally:
-        conn.close()
 
 
-def _work(port: int, name: str, max_tasks: int, ceiling_trips: int, start: Any, start_bare: Any, results: Any) -> None:
+def _work(port: int, name: str, max_tasks: int, keep_alive: bool, ceiling_trips: int, start: Any, start_bare: Any,
+          results: Any) -> None:
+    client = _Client(port, keep_alive)
     done = errors = 0
     start.wait()
     cpu = time.process_time()
     began = time.perf_counter()
     while True:
-        status, tasks = _call(port, "POST", "/external-task/fetchAndLock", {
+        status, tasks = client.call("POST", "/external-task/fetchAndLock", {
             "workerId": name, "maxTasks": max_tasks, "topics": [{"topicName": TOPIC, "lockDuration": 60000}]})
         if status != 200:
             errors += 1
+            if errors >= MAX_ERRORS:  # a server that answers nothing but errors: stop, the figure says so
+                break
             continue
         if not tasks:
             break
         for task in tasks:
-            status, _ = _call(port, "POST", f"/external-task/{task['id']}/complete",
+            status, _ = client.call("POST", f"/external-task/{task['id']}/complete",
                               {"workerId": name, "variables": {"doneBy": {"value": name, "type": "String"}}})
             if status == 204:
                 done += 1
@@ -102,13 +123,13 @@ def _work(port: int, name: str, max_tasks: int, ceiling_trips: int, start: Any, 
         start_bare.wait()  # all workers start the bare round trips together, after the bench proper
         for _ in range(ceiling_trips):
             for _ in range(2):
-                if _call(port, "GET", "/version", {})[0] != 200:
+                if client.call("GET", "/version", {})[0] != 200:
                     errors += 1
         results.put((name, errors))
 
 
 def run_external_task_bench(n: int, url: str | None = None, workers: int = 4, servers: int = 2, max_tasks: int = 1,
-                            ceiling: bool = False) -> dict[str, Any]:
+                            ceiling: bool = False, keep_alive: bool = False) -> dict[str, Any]:
     ctx = multiprocessing.get_context("spawn")
     with tempfile.TemporaryDirectory() as tmp:
         db = bench_database(url, tmp)
@@ -127,8 +148,8 @@ def run_external_task_bench(n: int, url: str | None = None, workers: int = 4, se
             p.start()
         ports = [ready.get(timeout=120) for _ in server_procs]
         ceiling_trips = n // workers if ceiling else 0
-        worker_procs = [ctx.Process(target=_work, args=(ports[i % len(ports)], f"worker-{i}", max_tasks, ceiling_trips,
-                                                        start, start_bare, results), daemon=True)
+        worker_procs = [ctx.Process(target=_work, args=(ports[i % len(ports)], f"worker-{i}", max_tasks, keep_alive,
+                                                        ceiling_trips, start, start_bare, results), daemon=True)
                         for i in range(workers)]
         for p in worker_procs:
             p.start()
@@ -157,7 +178,7 @@ def run_external_task_bench(n: int, url: str | None = None, workers: int = 4, se
         db.dispose()
     done = sum(o[1] for o in outcomes)
     result = {"bench": "external-tasks", "db": db.dialect, "n": n, "workers": workers, "servers": servers,
-              "max_tasks": max_tasks, "completed": done, "errors": sum(o[2] for o in outcomes),
+              "max_tasks": max_tasks, "keep_alive": keep_alive, "completed": done, "errors": sum(o[2] for o in outcomes),
               "elapsed_s": round(elapsed, 2), "tasks_per_s": round(done / elapsed, 1) if elapsed else None,
               "server_cpu_ms_per_task": round(server_cpu * 1000 / done, 2) if done else None,
               "worker_cpu_ms_per_task": round(sum(o[4] for o in outcomes) * 1000 / done, 2) if done else None,

@@ -282,6 +282,9 @@ def demo() -> None:
               help="external-tasks: maxTasks per fetch (1: the Python client's default; Camunda's Java client: 10)")
 @click.option("--ceiling", is_flag=True,
               help="external-tasks: then time bare round trips (two authenticated GETs) with the same workers")
+@click.option("--keep-alive", is_flag=True,
+              help="external-tasks: each worker reuses one HTTP connection (Camunda's Java client does; the "
+                   "Python client opens one per request)")
 @click.option("--tasks", "n_tasks", default=1_000_000, show_default=True, type=int,
               help="inbox: human tasks to fill the database with (a tenth of them open)")
 @click.option("--reps", default=200, show_default=True, type=int, help="inbox: timed repetitions")
@@ -292,7 +295,7 @@ def demo() -> None:
               help="dmn-tck: a DMN TCK test-case folder, e.g. TestCases/compliance-level-2; "
                    "corpus: a BPMN/DMN file or folder (repeatable)")
 def bench(name: str, n: int | None, window: float, duration: float, clients: int, workers: int, servers: int,
-          max_tasks: int, ceiling: bool, n_tasks: int, reps: int, no_fill: bool, as_json: bool,
+          max_tasks: int, ceiling: bool, keep_alive: bool, n_tasks: int, reps: int, no_fill: bool, as_json: bool,
           database_url: str | None, paths: tuple[str, ...]) -> None:
     """Benchmarks (see README)."""
     if name == "corpus":
@@ -321,7 +324,7 @@ def bench(name: str, n: int | None, window: float, duration: float, clients: int
         from benchmarks.external_tasks import run_external_task_bench
 
         result = run_external_task_bench(n or 2000, database_url, workers=workers, servers=servers,
-                                         max_tasks=max_tasks, ceiling=ceiling)
+                                         max_tasks=max_tasks, ceiling=ceiling, keep_alive=keep_alive)
     elif name == "http":
         from benchmarks.http_completion import run_http_bench
 
