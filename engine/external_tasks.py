@@ -218,7 +218,8 @@ def _hold(uow: UnitOfWork, task_id: str, worker_id: str | None) -> tuple[Loaded,
 
 def _load_instance_of(uow: UnitOfWork, task_id: str, *, with_rows: bool = False) -> Loaded:
     """The task's instance, locked and restored; `with_rows` also reads its external-task rows' states
-    in the same statement (Loaded.external_rows), which the caller then keeps current."""
+    in the same statement (Loaded.external_rows, unless they may be stale), which the caller then
+    keeps current."""
     if not with_rows:
         record = store.lock_instance_of(uow.conn, task_id)
         if record is None:
@@ -266,7 +267,8 @@ def complete(runtime: Runtime, actor: Actor, task_id: str, worker_id: str, varia
         if row is None:
             _check_held(store.lock_row(uow.conn, task_id), task_id, worker_id)
             raise LockMismatchError(f"External Task {task_id} cannot be handled by worker '{worker_id}'.")
-        loaded.external_rows[task_id] = "done"
+        if loaded.external_rows is not None:
+            loaded.external_rows[task_id] = "done"
         task = _waiting_task(loaded, task_id)
         if row.retries == 0:  # completed after all: its incident is over
             _resolve_incidents(uow, loaded, task_id, actor)

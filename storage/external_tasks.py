@@ -182,14 +182,18 @@ def get(conn: Connection, task_id: str) -> Row | None:
 
 
 # the instance row of a task, locked (FOR UPDATE applies to process_instance only, not the subquery)
-_ROWS_OF = _ET.alias("rows_of")
 _LOCK_INSTANCE_OF = select(_PI).where(
     _PI.c.id == select(_ET.c.instance_id).where(_ET.c.id == bindparam("task_id")).scalar_subquery()
 ).with_for_update()
-# ... and with every external-task row of the instance as "id:state,..." (the ids are uuids)
+# ... and with every external-task row of the instance as "id:state,..." (the ids are uuids), and the
+# instance's version as the statement's snapshot saw it: on PostgreSQL a statement that had to wait
+# for the lock returns the row as it is now, but its subqueries still read the snapshot from before
+# the wait; a version that differs says the rows are stale (whoever changes them saves the instance)
+_ROWS_OF, _SEEN = _ET.alias("rows_of"), _PI.alias("seen")
 _LOCK_INSTANCE_OF_WITH_ROWS = _LOCK_INSTANCE_OF.add_columns(
     select(func.aggregate_strings(_ROWS_OF.c.id + ":" + _ROWS_OF.c.state, ","))
-    .where(_ROWS_OF.c.instance_id == _PI.c.id).scalar_subquery().label("external_rows"))
+    .where(_ROWS_OF.c.instance_id == _PI.c.id).scalar_subquery().label("external_rows"),
+    select(_SEEN.c.version).where(_SEEN.c.id == _PI.c.id).scalar_subquery().label("seen_version"))
 
 
 def lock_instance_of(conn: Connection, task_id: str) -> Row | None:
@@ -197,14 +201,17 @@ def lock_instance_of(conn: Connection, task_id: str) -> Row | None:
     return conn.execute(_LOCK_INSTANCE_OF, {"task_id": task_id}).first()
 
 
-def lock_instance_with_rows(conn: Connection, task_id: str) -> tuple[dict[str, Any], dict[str, str]] | None:
+def lock_instance_with_rows(conn: Connection, task_id: str) -> tuple[dict[str, Any], dict[str, str] | None] | None:
     """`lock_instance_of` plus the state of every external-task row of the instance ({id: state}),
-    read in the same statement: a completion's save then need not read them again."""
+    read in the same statement (a completion's save then need not read them again); None for the
+    rows when they may be older than the locked row (the statement waited for someone's lock)."""
     record = conn.execute(_LOCK_INSTANCE_OF_WITH_ROWS, {"task_id": task_id}).first()
     if record is None:
         return None
     values = dict(record._mapping)
     packed = values.pop("external_rows") or ""
+    if values.pop("seen_version") != values["version"]:
+        return values, None
     return values, dict(item.split(":", 1) for item in packed.split(",") if item)
 
 

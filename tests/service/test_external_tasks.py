@@ -226,3 +226,48 @@ def test_concurrent_fetches_never_lock_a_task_twice(lookup):
     assert len(every) == len(set(every)) == 24
     holders = {t.id: t.worker_id for t in xt.list_tasks(lookup, WORKER) if t.instance_id in started}
     assert all(holders[task_id] == name for name, ids in taken.items() for task_id in ids)
+
+
+def test_completions_racing_in_one_instance_see_each_others_rows(runtime, monkeypatch):
+    """Two workers complete the two parallel tasks of one instance at once. The second waits for the
+    first's instance lock; what it then knows of the instance's external-task rows must include the
+    first's changes (on PostgreSQL its lock statement's snapshot predates them): no task is reported
+    cancelled and the task after the join gets one row."""
+    import threading
+    import time
+
+    runtime.deploy_paths([MODELS / "xt_parallel_loop.bpmn"], LEAD)
+    instance = runtime.start("xt_parallel_loop", {}, LEAD)
+    [credit] = _fetch(runtime, topic="credit")
+    [notify] = _fetch(runtime, topic="notify")
+    locked = threading.Event()
+    finish_held = xt.store.finish_held
+    owner: list[threading.Thread] = []
+
+    def slow_finish(conn, task_id, *args):  # the first completion holds the instance lock a while
+        row = finish_held(conn, task_id, *args)
+        if task_id == credit.id:
+            locked.set()
+            time.sleep(0.6)
+        return row
+
+    monkeypatch.setattr(xt.store, "finish_held", slow_finish)
+    errors: list[BaseException] = []
+
+    def complete(task_id):
+        try:
+            xt.complete(runtime, WORKER, task_id, "w1", {})
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    owner.append(threading.Thread(target=complete, args=(credit.id,)))
+    owner[0].start()
+    assert locked.wait(10)
+    second = threading.Thread(target=complete, args=(notify.id,))
+    second.start()  # its lock statement starts (and waits) while the first holds the lock
+    owner[0].join(10)
+    second.join(10)
+    assert errors == []
+    audit = [e.type for e in runtime.instance(instance.id).audit]
+    assert "external_task_cancelled" not in audit
+    assert [t.activity_id for t in xt.list_tasks(runtime, WORKER, instance_id=instance.id)] == ["check"]
