@@ -176,3 +176,51 @@ def test_a_lead_racing_a_completion_never_reopens_the_task(lead_action, pg_datab
         assert not [a for a in audit_rows(runtime, task.instance_id) if a.type in ("assign", "due_changed")]
     finally:
         db.dispose()
+
+
+def test_parallel_tasks_completed_at_once_both_count(runtime, monkeypatch):
+    """Two people complete the two parallel tasks of one instance at the same moment. The second
+    waits for the first's instance lock; on PostgreSQL its statement's snapshot predates the first's
+    commit, yet its save must not take the first's completed task for an open one (and cancel it) nor
+    miss the task the join then creates."""
+    import time
+    from pathlib import Path
+
+    from engine.runtime import tasks as runtime_tasks
+
+    runtime.deploy_paths([Path(__file__).parents[1] / "constructs" / "models" / "ut_parallel_join.bpmn"], LEAD)
+    instance = runtime.start("ut_parallel_join", {}, LEAD)
+    by_element = {t.spec_id: t for t in instance.tasks}
+    took, take_task = threading.Event(), runtime_tasks.store.take_task
+    results: dict[str, Any] = {}
+
+    def slow_take(conn, task_id, *args):  # the first completion holds the instance lock a while
+        taken = take_task(conn, task_id, *args)
+        if task_id == by_element["contain"].id:
+            took.set()
+            if runtime.db.dialect == "postgresql":
+                wait_for_a_lock_wait(runtime.db, "the second completion")
+            else:
+                time.sleep(0.3)  # SQLite: the second waits for this process's writer turn
+        return taken
+
+    monkeypatch.setattr(runtime_tasks.store, "take_task", slow_take)
+
+    def complete(element: str, actor: Any) -> None:
+        try:
+            results[element] = runtime.complete(by_element[element].id, actor, {})
+        except BaseException as exc:  # noqa: BLE001 - asserted below
+            results[element] = exc
+
+    first = threading.Thread(target=complete, args=("contain", REVIEWER))
+    first.start()
+    assert took.wait(30)
+    second = threading.Thread(target=complete, args=("reply", REVIEWER2))
+    second.start()
+    first.join(60)
+    second.join(60)
+    assert not any(isinstance(r, BaseException) for r in results.values()), results
+    after = runtime.instance(instance.id)
+    states = sorted((t.spec_id, t.state) for t in after.tasks)
+    assert states == [("contain", "completed"), ("reply", "completed"), ("review", "open")]
+    assert not [a for a in audit_rows(runtime, instance.id) if a.type == "task_cancelled"]
