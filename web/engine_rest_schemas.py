@@ -206,7 +206,7 @@ def typed_input(variables: dict[str, Any] | None, where: str = "variables") -> t
             raise BadRequest(f"{where}.{name}: expected an object {{\"value\": ..., \"type\": ...}}")
         kind = str(item.get("type") or "")
         values[name] = _value(item.get("value"), kind, f"{where}.{name}")
-        if kind:
+        if kind.lower() in _TYPE_NAMES:  # (a null sent with a type of no meaning here stays accepted, untyped)
             types[name] = _TYPE_NAMES[kind.lower()]
     return values, types
 

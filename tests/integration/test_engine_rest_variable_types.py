@@ -34,14 +34,16 @@ def test_a_small_long_and_short_come_back_as_sent(rest):
     Long and Short (inference would say Integer for both); an Integer stays Integer."""
     started = rest.post("/engine-rest/process-definition/key/xt_order_lookup/start", headers=basic(), json={
         "variables": {"amount": {"value": 5, "type": "Long"}, "lines": {"value": 7, "type": "short"},
-                      "count": {"value": 2, "type": "Integer"}, "order": {"value": "A-1"}},
+                      "count": {"value": 2, "type": "Integer"}, "order": {"value": "A-1"},
+                      "rate": {"value": 5, "type": "Double"}},
         "withVariablesInReturn": True})
     assert started.status_code == 200, started.get_json()
     body = started.get_json()
     assert body["variables"]["amount"] == _typed("Long", 5) and body["variables"]["lines"] == _typed("Short", 7)
     task = _fetch(rest, "erp-lookup")
     assert task["variables"] == {"amount": _typed("Long", 5), "lines": _typed("Short", 7),
-                                 "count": _typed("Integer", 2), "order": _typed("String", "A-1")}
+                                 "count": _typed("Integer", 2), "order": _typed("String", "A-1"),
+                                 "rate": _typed("Double", 5.0)}  # stored as 5.0: its value tells
     assert _variables(rest, body["id"])["amount"] == _typed("Long", 5)
     one = rest.get(f"/engine-rest/process-instance/{body['id']}/variables/lines", headers=basic())
     assert one.get_json() == _typed("Short", 7)
@@ -55,11 +57,12 @@ def test_a_date_from_a_completion_reads_back_as_a_camunda_date(rest, runtime):
     task = _fetch(rest, "erp-credit-note")
     done = rest.post(f"/engine-rest/external-task/{task['id']}/complete", headers=basic(), json={
         "workerId": "w1", "variables": {"due": {"value": "2026-12-02T11:30:00+01:00", "type": "Date"},
-                                        "note": {"value": 42, "type": "Long"}}})
+                                        "note": {"value": 42, "type": "Long"},
+                                        "rate": {"value": 2, "type": "Double"}}})
     assert done.status_code == 204
     variables = _variables(rest, instance.id)
     assert variables["due"] == _typed("Date", "2026-12-02T10:30:00.000+0000")
-    assert variables["note"] == _typed("Long", 42)
+    assert variables["note"] == _typed("Long", 42) and variables["rate"] == _typed("Double", 2.0)
     assert runtime.instance(instance.id).data["due"] == "2026-12-02T11:30:00+01:00"  # what scripts see
     one = rest.get(f"/engine-rest/process-instance/{instance.id}/variables/due", headers=basic())
     assert one.get_json() == _typed("Date", "2026-12-02T10:30:00.000+0000")
@@ -134,3 +137,20 @@ def test_api_v1_and_process_data_carry_no_types(rest, runtime):
     view = runtime.instance(started.get_json()["id"])
     assert view.data == {"amount": 5} and view.variable_types == {"amount": "Long"}
     assert "variable_types" not in view.as_dict()
+
+
+def test_instance_updates_of_different_columns_go_out_together(rest, runtime, db):
+    """A batch (a timer pass) may update one instance's types and not another's: each row sets the
+    columns it names, and both count as matched (storage/instances.py `update_instances`)."""
+    from storage import instances as store
+
+    ids = [runtime.start("xt_order_lookup", {"order": f"B-{n}"}, lead_actor()).id for n in range(2)]
+    with db.write() as session:
+        conn = session.connection()
+        rows = {i: store.instance_row(conn, i) for i in ids}
+        updates = [{"b_id": i, "b_version": rows[i].version, "version": rows[i].version + 1} for i in ids]
+        updates[0]["variable_types"] = {"order": "Xml"}
+        assert store.update_instances(conn, updates) == 2
+    assert runtime.instance(ids[0]).variable_types == {"order": "Xml"}
+    assert runtime.instance(ids[1]).variable_types == {}
+    assert _variables(rest, ids[0])["order"] == _typed("Xml", "B-0")
