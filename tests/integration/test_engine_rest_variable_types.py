@@ -154,3 +154,23 @@ def test_instance_updates_of_different_columns_go_out_together(rest, runtime, db
     assert runtime.instance(ids[0]).variable_types == {"order": "Xml"}
     assert runtime.instance(ids[1]).variable_types == {}
     assert _variables(rest, ids[0])["order"] == _typed("Xml", "B-0")
+
+
+def test_signal_and_bpmn_error_variables_keep_their_type(rest, runtime):
+    """A signal that starts an instance gives it its Long; a BPMN error's variables keep their Date."""
+    runtime.deploy_paths([ENGINE_REST_MODELS / "evt_signal_start.bpmn"])
+    sent = rest.post("/engine-rest/signal", headers=basic(), json={
+        "name": "alarm", "variables": {"level": {"value": 3, "type": "Long"}}})
+    assert sent.status_code == 204
+    [started] = runtime.instances(key="evt_signal_start")
+    assert _variables(rest, started["id"])["level"] == _typed("Long", 3)
+
+    instance = runtime.start("xt_order_lookup", {"order": "A-9"}, lead_actor())
+    task = _fetch(rest, "erp-lookup")
+    thrown = rest.post(f"/engine-rest/external-task/{task['id']}/bpmnError", headers=basic(), json={
+        "workerId": "w1", "errorCode": "ORDER_UNKNOWN",
+        "variables": {"checked": {"value": "2026-12-02T10:00:00Z", "type": "Date"}}})
+    assert thrown.status_code == 204
+    assert runtime.instance(instance.id).data["path"] == "unknown"
+    # the instance has ended: its variables are still read through the instance (not the runtime list)
+    assert _variables(rest, instance.id)["checked"] == _typed("Date", "2026-12-02T10:00:00.000+0000")
