@@ -174,3 +174,44 @@ def test_signal_and_bpmn_error_variables_keep_their_type(rest, runtime):
     assert runtime.instance(instance.id).data["path"] == "unknown"
     # the instance has ended: its variables are still read through the instance (not the runtime list)
     assert _variables(rest, instance.id)["checked"] == _typed("Date", "2026-12-02T10:00:00.000+0000")
+
+
+def test_a_typed_completion_costs_no_extra_statement(rest, runtime, db):
+    """The types ride along in the instance's UPDATE, and only when they change: a completion without
+    a remembered type leaves the column out; one with a Long sends as many statements."""
+    from contextlib import contextmanager
+
+    from sqlalchemy import event
+
+    @contextmanager
+    def statements():
+        seen: list[str] = []
+
+        def record(conn, cursor, statement, parameters, context, executemany):
+            seen.append(" ".join(statement.split()))
+
+        engines = {id(e): e for e in (db.engine, db.write_engine)}.values()
+        for e in engines:
+            event.listen(e, "before_cursor_execute", record)
+        try:
+            yield seen
+        finally:
+            for e in engines:
+                event.remove(e, "before_cursor_execute", record)
+
+    def complete(variables: dict) -> list[str]:
+        task = _fetch(rest, "erp-credit-note")
+        with statements() as seen:
+            done = rest.post(f"/engine-rest/external-task/{task['id']}/complete", headers=basic(),
+                             json={"workerId": "w1", "variables": variables})
+        assert done.status_code == 204
+        return seen
+
+    for n in range(2):
+        runtime.start("xt_credit_note", {"order": f"C-{n}"}, lead_actor())
+    plain = complete({"result": {"value": "ok", "type": "String"}})
+    typed = complete({"result": {"value": 42, "type": "Long"}})
+    assert len(plain) == len(typed)
+    [plain_update] = [s for s in plain if s.upper().startswith("UPDATE PROCESS_INSTANCE")]
+    [typed_update] = [s for s in typed if s.upper().startswith("UPDATE PROCESS_INSTANCE")]
+    assert "variable_types" not in plain_update and "variable_types" in typed_update
