@@ -15,6 +15,7 @@ report a failure or throw a BPMN error. The service behind `/engine-rest/externa
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -89,6 +90,8 @@ class ExternalTaskView:
     created_at: datetime
     variables: dict[str, Any] = field(default_factory=dict)
     properties: dict[str, str] = field(default_factory=dict)  # camunda:properties of the task
+    # the remembered Camunda types of `variables` (engine/runtime/variable_types.py)
+    variable_types: dict[str, str] = field(default_factory=dict)
 
 
 def _view(row: Any, variables: list[str] | None = None, local_only: bool = False) -> ExternalTaskView:
@@ -98,13 +101,16 @@ def _view(row: Any, variables: list[str] | None = None, local_only: bool = False
     data = local if local_only else {**(row.instance_data or {}), **local}
     if variables is not None:
         data = {k: data[k] for k in variables if k in data}
+    # the instance's types are its process variables': none for a local that hides one of them
+    types = {} if local_only or not row.instance_variable_types else {
+        k: t for k, t in row.instance_variable_types.items() if k in data and k not in local}
     return ExternalTaskView(
         id=row.id, topic=row.topic, worker_id=row.locked_by, lock_expires_at=row.locked_until, retries=row.retries,
         error_message=row.error_message, error_details=row.error_details, activity_id=row.activity_id,
         activity_name=row.activity_name, instance_id=row.instance_id, process_key=row.process_key,
         process_version=row.process_version,
         definition_id=row.definition_id, business_key=row.business_key, priority=row.priority,
-        created_at=row.created_at, variables=data, properties=dict(row.properties or {}))
+        created_at=row.created_at, variables=data, properties=dict(row.properties or {}), variable_types=types)
 
 
 # ---------------------------------------------------------------------- fetch and lock
@@ -256,8 +262,9 @@ def _waiting_task(loaded: Loaded, task_id: str) -> Any:
 
 
 def complete(runtime: Runtime, actor: Actor, task_id: str, worker_id: str, variables: dict[str, Any] | None,
-             local_variables: dict[str, Any] | None = None) -> None:
-    """The worker's result: variables become process variables and the token moves on."""
+             local_variables: dict[str, Any] | None = None, types: Mapping[str, str] | None = None) -> None:
+    """The worker's result: variables become process variables and the token moves on. `types`: the
+    Camunda types they were sent with (engine/runtime/variable_types.py), here and below."""
     check_may_work_external_tasks(actor)
     data = {**(local_variables or {}), **(variables or {})}  # no local scope here: both become process data
     with runtime.unit_of_work() as uow:
@@ -273,6 +280,7 @@ def complete(runtime: Runtime, actor: Actor, task_id: str, worker_id: str, varia
         if row.retries == 0:  # completed after all: its incident is over
             _resolve_incidents(uow, loaded, task_id, actor)
         spiff.complete_external(task, data)
+        loaded.declare_types(data, types)
         loaded.audit("external_task_completed", actor, task_id,
                      {"task": row.activity_name, "topic": row.topic, "worker": worker_id, "variables": sorted(data)})
         uow.advance(loaded, actor)
@@ -281,7 +289,7 @@ def complete(runtime: Runtime, actor: Actor, task_id: str, worker_id: str, varia
 
 def handle_failure(runtime: Runtime, actor: Actor, task_id: str, worker_id: str, message: str | None,
                    details: str | None, retries: int, retry_timeout_ms: int,
-                   variables: dict[str, Any] | None = None) -> None:
+                   variables: dict[str, Any] | None = None, types: Mapping[str, str] | None = None) -> None:
     """The worker could not do it: `retries` left (0 raises an incident), offered again after the timeout.
     The `variables` it reports are set all the same (the task waits on; no local scope here)."""
     check_may_work_external_tasks(actor)
@@ -292,6 +300,7 @@ def handle_failure(runtime: Runtime, actor: Actor, task_id: str, worker_id: str,
         task = _waiting_task(loaded, task_id)
         if variables:
             scopes.receive(task, variables)
+            loaded.declare_types(variables, types)
         store.set_values(uow.conn, task_id, retries=retries, error_message=message, error_details=details,
                          locked_until=now + timedelta(milliseconds=max(0, int(retry_timeout_ms))))
         loaded.audit("external_task_failed", actor, task_id, {"task": row.activity_name, "worker": worker_id,
@@ -303,7 +312,8 @@ def handle_failure(runtime: Runtime, actor: Actor, task_id: str, worker_id: str,
 
 
 def handle_bpmn_error(runtime: Runtime, actor: Actor, task_id: str, worker_id: str, code: str,
-                      message: str | None, variables: dict[str, Any] | None) -> None:
+                      message: str | None, variables: dict[str, Any] | None,
+                      types: Mapping[str, str] | None = None) -> None:
     """A business error: the matching error boundary event takes over; uncaught, the path ends."""
     check_may_work_external_tasks(actor)
     if not code:
@@ -316,6 +326,7 @@ def handle_bpmn_error(runtime: Runtime, actor: Actor, task_id: str, worker_id: s
         if row.retries == 0:
             _resolve_incidents(uow, loaded, task_id, actor)
         caught = spiff.throw_error(task, code, dict(variables or {}))
+        loaded.declare_types(variables or {}, types)
         loaded.audit("external_task_bpmn_error", actor, task_id,
                      {"task": row.activity_name, "worker": worker_id, "code": code, "message": message,
                       "caught": caught})

@@ -102,6 +102,9 @@ class InstanceView:
     tasks: list[TaskView] = field(default_factory=list)
     incidents: list[IncidentView] = field(default_factory=list)
     audit: list[AuditView] = field(default_factory=list)
+    # the remembered Camunda types of its variables (engine/runtime/variable_types.py), for /engine-rest
+    # only: not part of `as_dict` (/api/v1 answers plain data)
+    variable_types: dict[str, str] = field(default_factory=dict, metadata={"plain": False})
 
     def as_dict(self) -> dict[str, Any]:
         return _plain(self)
@@ -137,7 +140,8 @@ def _plain(view: Any) -> dict[str, Any]:
     and the API answers a task completion with the whole instance."""
     names = _FIELD_NAMES.get(type(view))
     if names is None:
-        names = _FIELD_NAMES.setdefault(type(view), tuple(f.name for f in fields(view)))
+        names = _FIELD_NAMES.setdefault(type(view), tuple(f.name for f in fields(view)
+                                                             if f.metadata.get("plain", True)))
     return {name: _jsonable(getattr(view, name)) for name in names}
 
 

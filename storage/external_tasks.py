@@ -81,7 +81,9 @@ _CLAIMS: dict[tuple[Any, ...], Any] = {}  # prebuilt claim statements by dialect
 _CLAIM_RETURNING = [*_ET.c,
                     select(_PI.c.data).where(_PI.c.id == _ET.c.instance_id).scalar_subquery().label("instance_data"),
                     select(_PI.c.process_version).where(_PI.c.id == _ET.c.instance_id).scalar_subquery()
-                    .label("process_version")]
+                    .label("process_version"),
+                    select(_PI.c.variable_types).where(_PI.c.id == _ET.c.instance_id).scalar_subquery()
+                    .label("instance_variable_types")]
 
 
 def _claim_statement(dialect: str, use_priority: bool, business_key: bool, process_key: bool, instance_id: bool,
@@ -140,7 +142,7 @@ def claim(conn: Connection, worker: str, topic: str, *, now: datetime, until: da
           newest_first: bool = False) -> list[Row]:
     """Lock up to `limit` fetchable tasks of `topic` (only `among` these ids, of these processes or
     definition rows, if given) to `worker` until `until`; their rows (as `get` returns them: with
-    `instance_data` and `process_version`), by priority (with `use_priority`) and age (oldest first
+    `instance_data`, `process_version` and `instance_variable_types`), by priority (with `use_priority`) and age (oldest first
     unless `newest_first`). One statement (leases.py)."""
     if limit <= 0:
         return []
@@ -168,7 +170,8 @@ def candidates_with_data(conn: Connection, topic: str, now: datetime, limit: int
     return list(conn.execute(stmt))
 
 
-_WITH_INSTANCE = select(_ET, _PI.c.data.label("instance_data"), _PI.c.process_version).join(
+_WITH_INSTANCE = select(_ET, _PI.c.data.label("instance_data"), _PI.c.process_version,
+                        _PI.c.variable_types.label("instance_variable_types")).join(
     _PI, _PI.c.id == _ET.c.instance_id)
 
 

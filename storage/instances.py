@@ -104,8 +104,15 @@ def insert_instances(conn: Connection, rows: list[dict[str, Any]]) -> None:
 
 
 def update_instances(conn: Connection, rows: list[dict[str, Any]]) -> int:
-    """Versioned updates (`b_id`, `b_version` + new values); returns how many rows matched."""
-    return execute_rows(conn, _UPDATE_INSTANCE, rows).rowcount
+    """Versioned updates (`b_id`, `b_version` + new values; the columns a row names are the ones it
+    sets, e.g. `variable_types` only when they changed); returns how many rows matched. One
+    statement per set of columns."""
+    if len(rows) == 1:
+        return execute_rows(conn, _UPDATE_INSTANCE, rows).rowcount
+    shapes: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for row in rows:
+        shapes.setdefault(tuple(row), []).append(row)
+    return sum(execute_rows(conn, _UPDATE_INSTANCE, same).rowcount for same in shapes.values())
 
 
 def list_instances(conn: Connection, *, key: str | None, status: str | None, limit: int, offset: int) -> list[Row]:

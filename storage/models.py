@@ -128,6 +128,9 @@ class ProcessInstance(Base):
     case_title: Mapped[str | None] = mapped_column(String(255))
     case_summary: Mapped[str | None] = mapped_column(String(500))
     case_text: Mapped[str | None] = mapped_column(Text)
+    # Camunda types of variables set through /engine-rest that their values cannot tell ({name: "Long"};
+    # engine/runtime/variable_types.py), beside the data scripts see, not in it (migration 0021)
+    variable_types: Mapped[dict[str, Any] | None]
 
     # Optimistic locking: every UPDATE checks and bumps `version`.
     __mapper_args__ = {"version_id_col": version}

@@ -27,7 +27,7 @@ def _external_task_json(task: xt.ExternalTaskView, with_variables: bool = False)
     }
     if with_variables:  # a locked task (LockedExternalTaskDto) also carries the last failure's details
         out["errorDetails"] = task.error_details
-        out["variables"] = s.typed(task.variables)
+        out["variables"] = s.typed(task.variables, task.variable_types)
     return out
 
 
@@ -121,8 +121,8 @@ def external_task_error_details(task_id: str) -> Any:
 @bp.post("/external-task/<task_id>/complete")
 def complete_external_task(task_id: str) -> Any:
     data = body(s.CompleteRequest)
-    xt.complete(runtime(), caller(), task_id, data["workerId"], s.from_typed(data.get("variables")),
-                s.from_typed(data.get("localVariables"), "localVariables"))
+    variables, types = s.typed_inputs(data, "localVariables", "variables")  # no local scope: all process data
+    xt.complete(runtime(), caller(), task_id, data["workerId"], variables, types=types)
     return no_content()
 
 
@@ -130,18 +130,19 @@ def complete_external_task(task_id: str) -> Any:
 def external_task_failure(task_id: str) -> Any:
     data = body(s.FailureRequest)
     retries = data.get("retries")
-    variables = {**s.from_typed(data.get("localVariables"), "localVariables"), **s.from_typed(data.get("variables"))}
+    variables, types = s.typed_inputs(data, "localVariables", "variables")
     xt.handle_failure(runtime(), caller(), task_id, data["workerId"], data.get("errorMessage"),
                       data.get("errorDetails"), 0 if retries is None else retries, data.get("retryTimeout") or 0,
-                      variables)
+                      variables, types)
     return no_content()
 
 
 @bp.post("/external-task/<task_id>/bpmnError")
 def external_task_bpmn_error(task_id: str) -> Any:
     data = body(s.BpmnErrorRequest)
+    variables, types = s.typed_input(data.get("variables"))
     xt.handle_bpmn_error(runtime(), caller(), task_id, data["workerId"], data["errorCode"], data.get("errorMessage"),
-                         s.from_typed(data.get("variables")))
+                         variables, types)
     return no_content()
 
 

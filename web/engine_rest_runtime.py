@@ -36,16 +36,17 @@ def _start(key: str, version: int | None, definition_id: str | None = None) -> A
     actor = caller()
     check_may_start_and_correlate(actor, "start instances")
     data = body(s.StartRequest)
+    variables, types = s.typed_input(data.get("variables"))
     try:
-        instance = runtime().start(key, s.from_typed(data.get("variables")), actor, version=version,
-                                   business_key=data.get("businessKey"))
+        instance = runtime().start(key, variables, actor, version=version, business_key=data.get("businessKey"),
+                                   types=types)
     except NotFoundError as exc:
         if _definition(key, version) is not None:
             raise  # something else is missing
         raise _no_definition(key, definition_id) from exc
     out = _instance_json(instance)
     if data.get("withVariablesInReturn"):  # ProcessInstanceWithVariablesDto
-        out["variables"] = s.typed(instance.data)
+        out["variables"] = s.typed(instance.data, instance.variable_types)
     return jsonify(out)
 
 
@@ -182,19 +183,21 @@ def instance(instance_id: str) -> Any:
 
 @bp.get("/process-instance/<instance_id>/variables")
 def instance_variables(instance_id: str) -> Any:
-    return jsonify(s.typed(_visible_instance(instance_id).data))
+    found = _visible_instance(instance_id)
+    return jsonify(s.typed(found.data, found.variable_types))
 
 
-def _variable(instance_id: str, name: str) -> Any:
-    data = _visible_instance(instance_id).data
-    if name not in data:
+def _variable(instance_id: str, name: str) -> tuple[Any, str | None]:
+    """The variable's value and its remembered type (None: inferred from the value)."""
+    found = _visible_instance(instance_id)
+    if name not in found.data:
         raise CamundaError(404, "InvalidRequestException", f"process instance variable with name {name} does not exist")
-    return data[name]
+    return found.data[name], found.variable_types.get(name)
 
 
 @bp.get("/process-instance/<instance_id>/variables/<name>")
 def instance_variable(instance_id: str, name: str) -> Any:
-    return jsonify(s.typed_value(_variable(instance_id, name)))
+    return jsonify(s.typed_value(*_variable(instance_id, name)))
 
 
 @bp.post("/process-instance/<instance_id>/variables")
@@ -202,16 +205,16 @@ def modify_instance_variables(instance_id: str) -> Any:
     """Camunda's modifyVariables: typed `modifications` set, `deletions` removed, 204."""
     data = body(s.ModifyVariablesRequest)
     _visible_instance(instance_id, running=True)
-    runtime().set_variables(instance_id, caller(), s.from_typed(data.get("modifications"), "modifications"),
-                            data.get("deletions") or [])
+    modifications, types = s.typed_input(data.get("modifications"), "modifications")
+    runtime().set_variables(instance_id, caller(), modifications, data.get("deletions") or [], types)
     return no_content()
 
 
 @bp.put("/process-instance/<instance_id>/variables/<name>")
 def put_instance_variable(instance_id: str, name: str) -> Any:
-    value = s.from_typed({name: body(s.VariableRequest)})[name]
+    variables, types = s.typed_input({name: body(s.VariableRequest)})
     _visible_instance(instance_id, running=True)
-    runtime().set_variables(instance_id, caller(), {name: value})
+    runtime().set_variables(instance_id, caller(), variables, types=types)
     return no_content()
 
 
@@ -257,19 +260,18 @@ def message() -> Any:
         raise CamundaError(400, "RestException", f"Cannot correlate a message with name '{name}' to a single "
                                                  f"execution. {len(candidates)} executions match the correlation keys")
     # no local or triggered scope here: every kind joins the process data, process-wide values last
-    variables = {**s.from_typed(data.get("processVariablesToTriggeredScope"), "processVariablesToTriggeredScope"),
-                 **s.from_typed(data.get("processVariablesLocal"), "processVariablesLocal"),
-                 **s.from_typed(data.get("processVariables"), "processVariables")}
+    variables, types = s.typed_inputs(data, "processVariablesToTriggeredScope", "processVariablesLocal",
+                                      "processVariables")
     results: list[dict[str, Any]] = []
     if candidates:
         delivered = runtime().correlate_message(name, data.get("businessKey"), variables, actor,
-                                                instance_ids=[i for i, _ in candidates])
+                                                instance_ids=[i for i, _ in candidates], types=types)
         results = [{"resultType": "Execution", "processInstance": None,
                     "execution": {"id": i, "processInstanceId": i, "ended": False, "tenantId": None}}
                    for i in delivered]
     elif data.get("processInstanceId") is None:
         # a start event is never correlated by instance id; correlationKeys only narrow executions
-        started = runtime().start_by_message(name, data.get("businessKey"), variables, actor)
+        started = runtime().start_by_message(name, data.get("businessKey"), variables, actor, types)
         results = [{"resultType": "ProcessDefinition", "execution": None, "processInstance": _instance_json(i)}
                    for i in started]
     if not results:
@@ -279,7 +281,8 @@ def message() -> Any:
     if data.get("variablesInResultEnabled"):
         for result in results:
             instance_id = (result["execution"] or {}).get("processInstanceId") or result["processInstance"]["id"]
-            result["variables"] = s.typed(runtime().instance(instance_id).data)
+            found = runtime().instance(instance_id)
+            result["variables"] = s.typed(found.data, found.variable_types)
     return jsonify(results)
 
 
@@ -293,9 +296,9 @@ def signal() -> Any:
     if data.get("executionId"):
         raise CamundaError(400, "InvalidRequestException", "executionId: delivering a signal to one execution is "
                                                            "not supported; send it without executionId (broadcast)")
-    variables = s.from_typed(data.get("variables"))
+    variables, types = s.typed_input(data.get("variables"))
     if data.get("tenantId") is None:  # a tenant's signal reaches nobody here: no tenants
-        runtime().signal(data["name"], variables, actor)
+        runtime().signal(data["name"], variables, actor, types)
     return no_content()
 
 
@@ -416,7 +419,8 @@ def unclaim(task_id: str) -> Any:
 @bp.post("/task/<task_id>/complete")
 def complete_task(task_id: str) -> Any:
     data = body(s.TaskCompleteRequest)
-    instance = runtime().complete(task_id, caller(), s.from_typed(data.get("variables")), history=False)
+    variables, types = s.typed_input(data.get("variables"))
+    instance = runtime().complete(task_id, caller(), variables, history=False, types=types)
     if data.get("withVariablesInReturn"):
-        return jsonify(s.typed(instance.data))
+        return jsonify(s.typed(instance.data, instance.variable_types))
     return no_content()

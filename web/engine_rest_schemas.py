@@ -15,6 +15,8 @@ from typing import Any
 from flask import request
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
 
+from engine.runtime.variable_types import parse_date
+
 INT32 = 2**31 - 1
 
 
@@ -188,15 +190,43 @@ def load(schema: Schema, payload: Any) -> dict[str, Any]:
 _INT_TYPES = ("integer", "long", "short")
 
 
-def from_typed(variables: dict[str, Any] | None, where: str = "variables") -> dict[str, Any]:
-    """Camunda's `{"name": {"value": v, "type": "String|Integer|Long|Double|Boolean|Date|Json|Null"}}` as
-    process data. A value sent without a type keeps its JSON type; a Date stays its ISO text."""
-    out: dict[str, Any] = {}
+_TYPE_NAMES = {name.lower(): name for name in ("String", "Integer", "Long", "Short", "Double", "Boolean", "Date",
+                                                "Json", "Object", "Xml", "Null")}
+
+
+def typed_input(variables: dict[str, Any] | None, where: str = "variables") -> tuple[dict[str, Any], dict[str, str]]:
+    """Camunda's `{"name": {"value": v, "type": "String|Integer|Long|Short|Double|Boolean|Date|Json|Null"}}`
+    as process data, and the type each was sent with (Camunda's spelling; none for a value sent
+    without one). A value sent without a type keeps its JSON type; a Date stays its ISO text. The
+    engine remembers the types the values cannot tell (engine/runtime/variable_types.py)."""
+    values: dict[str, Any] = {}
+    types: dict[str, str] = {}
     for name, item in (variables or {}).items():
         if not isinstance(item, dict) or ("value" not in item and "type" not in item):
             raise BadRequest(f"{where}.{name}: expected an object {{\"value\": ..., \"type\": ...}}")
-        out[name] = _value(item.get("value"), str(item.get("type") or ""), f"{where}.{name}")
-    return out
+        kind = str(item.get("type") or "")
+        values[name] = _value(item.get("value"), kind, f"{where}.{name}")
+        if kind.lower() in _TYPE_NAMES:  # (a null sent with a type of no meaning here stays accepted, untyped)
+            types[name] = _TYPE_NAMES[kind.lower()]
+    return values, types
+
+
+def typed_inputs(body: dict[str, Any], *fields: str) -> tuple[dict[str, Any], dict[str, str]]:
+    """`typed_input` of several fields of a request, merged: a later field's variable wins."""
+    values: dict[str, Any] = {}
+    types: dict[str, str] = {}
+    for name in fields:
+        more_values, more_types = typed_input(body.get(name), name)
+        for key in more_values:
+            types.pop(key, None)
+        values.update(more_values)
+        types.update(more_types)
+    return values, types
+
+
+def from_typed(variables: dict[str, Any] | None, where: str = "variables") -> dict[str, Any]:
+    """`typed_input`'s values alone (filters, correlation keys, decision inputs: nothing is stored)."""
+    return typed_input(variables, where)[0]
 
 
 def _value(value: Any, kind: str, where: str) -> Any:
@@ -231,12 +261,23 @@ def _value(value: Any, kind: str, where: str) -> Any:
                      "(String, Integer, Long, Short, Double, Boolean, Date, Json, Null)")
 
 
-def typed(data: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """Process data as Camunda's typed variables (the type inferred from the value)."""
-    return {name: typed_value(value) for name, value in data.items()}
+def typed(data: dict[str, Any], types: dict[str, str] | None = None) -> dict[str, dict[str, Any]]:
+    """Process data as Camunda's typed variables: the type the engine remembers for a variable
+    (`types`), else the type inferred from the value."""
+    if not types:
+        return {name: typed_value(value) for name, value in data.items()}
+    return {name: typed_value(value, types.get(name)) for name, value in data.items()}
 
 
-def typed_value(value: Any) -> dict[str, Any]:
+def typed_value(value: Any, type_: str | None = None) -> dict[str, Any]:
+    if type_ is not None and value is not None:
+        if type_ == "Date":  # Camunda's format, whatever ISO form it was sent in
+            try:
+                return {"type": "Date", "value": timestamp(parse_timestamp(str(value))), "valueInfo": {}}
+            except ValueError:
+                pass  # not a date (after all): inferred below
+        else:
+            return {"type": type_, "value": value, "valueInfo": {}}
     if value is None:
         return {"type": "Null", "value": None, "valueInfo": {}}
     if isinstance(value, bool):
@@ -261,11 +302,7 @@ def timestamp(value: datetime | None) -> str | None:
     return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}+0000"
 
 
-def parse_timestamp(text: str) -> datetime:
-    cleaned = text.strip()
-    if len(cleaned) > 5 and cleaned[-5] in "+-" and cleaned[-4:].isdigit():
-        cleaned = cleaned[:-2] + ":" + cleaned[-2:]
-    return datetime.fromisoformat(cleaned.replace("Z", "+00:00"))
+parse_timestamp = parse_date  # ISO 8601, also in Camunda's form (one rule: the engine's, for Date variables)
 
 
 # ---------------------------------------------------------------------- variable conditions of a GET query

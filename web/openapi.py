@@ -277,7 +277,7 @@ def build_engine_rest_document() -> dict[str, Any]:
         "type": {"type": "string"}, "message": {"type": "string"}}, "required": ["type", "message"]})
     spec.components.schema("TypedValue", {"type": "object", "properties": {
         "value": {}, "type": {"type": "string", "enum": ["String", "Integer", "Long", "Short", "Double", "Boolean",
-                                                         "Date", "Json", "Null"]},
+                                                         "Date", "Json", "Xml", "Null"]},
         "valueInfo": {"type": "object"}}})
     spec.components.schema("Variables", {"type": "object",
                                          "additionalProperties": {"$ref": "#/components/schemas/TypedValue"}})

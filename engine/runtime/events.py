@@ -18,6 +18,7 @@ The subscriptions (which instance waits for what, which process starts on what) 
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from typing import Any
 
 from engine.runtime import incidents, spiff
@@ -31,33 +32,36 @@ MAX_ROUNDS = 20  # events thrown by receivers are delivered too, up to this dept
 
 
 def correlate_message(uow: UnitOfWork, name: str, correlation: str | None, data: dict[str, Any], actor: Actor,
-                      *, exclude: str | None = None, only: set[str] | None = None) -> list[str]:
+                      *, exclude: str | None = None, only: set[str] | None = None,
+                      types: Mapping[str, str] | None = None) -> list[str]:
     """Deliver a message to every instance waiting for it (`only`: to those of these instances); with
-    none, and no instance named, start the processes it starts."""
+    none, and no instance named, start the processes it starts. `types`: the declared types of the
+    variables (Loaded.declare_types)."""
     delivered: list[str] = []
     for instance_id in store.subscribed_instances(uow.conn, name, correlation, "message"):
         if instance_id == exclude or (only is not None and instance_id not in only):
             continue
-        if _deliver(uow, instance_id, "message", name, data, actor):
+        if _deliver(uow, instance_id, "message", name, data, actor, types):
             delivered.append(instance_id)
     if not delivered and only is None:
-        delivered = start_by_event(uow, "message", name, data, actor, correlation)
+        delivered = start_by_event(uow, "message", name, data, actor, correlation, types)
     return delivered
 
 
 def broadcast_signal(uow: UnitOfWork, name: str, data: dict[str, Any], actor: Actor,
-                     *, exclude: str | None = None) -> list[str]:
+                     *, exclude: str | None = None, types: Mapping[str, str] | None = None) -> list[str]:
     """Deliver a signal to every instance waiting for it and start every process it starts."""
     reached: list[str] = []
     for instance_id in store.subscribed_instances(uow.conn, name, None, "signal"):
         if instance_id == exclude:
             continue
-        if _deliver(uow, instance_id, "signal", name, data, actor):
+        if _deliver(uow, instance_id, "signal", name, data, actor, types):
             reached.append(instance_id)
-    return reached + start_by_event(uow, "signal", name, data, actor, None)
+    return reached + start_by_event(uow, "signal", name, data, actor, None, types)
 
 
-def _deliver(uow: UnitOfWork, instance_id: str, kind: str, name: str, data: dict[str, Any], actor: Actor) -> bool:
+def _deliver(uow: UnitOfWork, instance_id: str, kind: str, name: str, data: dict[str, Any], actor: Actor,
+             types: Mapping[str, str] | None = None) -> bool:
     """Deliver to one waiting instance and save it; False for a stale subscription. A failure while the
     instance takes the event is that instance's incident, never the sender's error."""
     loaded = uow.load(instance_id)
@@ -72,6 +76,7 @@ def _deliver(uow: UnitOfWork, instance_id: str, kind: str, name: str, data: dict
         incidents.on_loaded(loaded, None, exc, actor)
         uow.save(loaded)
         return True
+    loaded.declare_types(data, types)
     loaded.audit(kind, actor, None, {"name": name, "data": data})
     uow.advance(loaded, actor)
     uow.save(loaded)
@@ -79,7 +84,7 @@ def _deliver(uow: UnitOfWork, instance_id: str, kind: str, name: str, data: dict
 
 
 def start_by_event(uow: UnitOfWork, kind: str, name: str, data: dict[str, Any], actor: Actor,
-                   business_key: str | None) -> list[str]:
+                   business_key: str | None, types: Mapping[str, str] | None = None) -> list[str]:
     """Start an instance of the latest version of each process with a `kind` start event named `name`."""
     started: list[str] = []
     for key in store.event_start_processes(uow.conn, kind, name):
@@ -87,7 +92,7 @@ def start_by_event(uow: UnitOfWork, kind: str, name: str, data: dict[str, Any], 
         if definition is None:
             continue
         try:
-            loaded = uow.start(definition, dict(data), actor, business_key)
+            loaded = uow.start(definition, dict(data), actor, business_key, types)
         except spiff.EngineFailure as exc:
             log.warning("process %s v%s cannot start on %s '%s': %s", key, definition.version, kind, name,
                         spiff.message_of(exc))

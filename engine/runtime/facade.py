@@ -3,7 +3,7 @@ read; callers get plain views (engine/views.py), never SpiffWorkflow objects or 
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -107,16 +107,19 @@ class Runtime:
 
     # ------------------------------------------------------------------ instances
     def start(self, key: str, data: dict[str, Any] | None, actor: Actor, *, version: int | None = None,
-              business_key: str | None = None, uow: UnitOfWork | None = None) -> InstanceView:
+              business_key: str | None = None, uow: UnitOfWork | None = None,
+              types: Mapping[str, str] | None = None) -> InstanceView:
         """Start an instance. Given `uow`, inside the caller's unit of work, so the caller's own
-        writes (e.g. the scheduler consuming a timer-start slot) commit or roll back with it."""
+        writes (e.g. the scheduler consuming a timer-start slot) commit or roll back with it. `types`:
+        the Camunda types the variables were sent with (/engine-rest; engine/runtime/variable_types.py),
+        here and in the other calls that take it."""
         if uow is None:
             with self.unit_of_work() as own:
-                return self._start_in(own, key, data, actor, version, business_key)
-        return self._start_in(uow, key, data, actor, version, business_key)
+                return self._start_in(own, key, data, actor, version, business_key, types)
+        return self._start_in(uow, key, data, actor, version, business_key, types)
 
     def _start_in(self, uow: UnitOfWork, key: str, data: dict[str, Any] | None, actor: Actor, version: int | None,
-                  business_key: str | None) -> InstanceView:
+                  business_key: str | None, types: Mapping[str, str] | None = None) -> InstanceView:
         data = dict(data or {})
         # id, key and version only: the definition's XML and serialized spec stay in the database
         definition = store.definition_ref(uow.conn, key, version)
@@ -127,7 +130,7 @@ class Runtime:
         reference = data.get("reference")
         try:
             loaded = uow.start(definition, data, actor,
-                               business_key or (str(reference) if reference not in (None, "") else None))
+                               business_key or (str(reference) if reference not in (None, "") else None), types)
         except spiff.EngineFailure as exc:
             # e.g. an element id that collides with SpiffWorkflow's own 'Start'/'End' task specs
             raise InvalidStateError(f"process '{key}' v{definition.version} cannot start: "
@@ -204,7 +207,7 @@ class Runtime:
         return self.instance(instance_id)
 
     def set_variables(self, instance_id: str, actor: Actor, modifications: dict[str, Any],
-                      deletions: Iterable[str] = ()) -> None:
+                      deletions: Iterable[str] = (), types: Mapping[str, str] | None = None) -> None:
         """Set and remove process variables of an unfinished instance (Camunda's modifyVariables): the whole
         process scope sees them, a task's own locals of those names are left alone, and the workflow
         does not move on. Quality leads, admins and workers (e.g. a Camunda worker's setVariables)."""
@@ -215,6 +218,7 @@ class Runtime:
             if loaded.row.status in ("completed", "cancelled"):
                 raise NotFoundError(f"instance {instance_id} has ended; its variables can no longer change")
             scopes.apply(loaded.workflow, dict(modifications), deletions)
+            loaded.declare_types(modifications, types)
             loaded.audit("variables_set", actor, None, {"set": sorted(modifications), "removed": deletions})
             uow.save(loaded)
 
@@ -287,22 +291,24 @@ class Runtime:
             return tasks.set_due_date(uow, task_id, actor, due)
 
     def complete(self, task_id: str, actor: Actor, data: dict[str, Any] | None = None, *,
-                 history: bool = True) -> InstanceView:
+                 history: bool = True, types: Mapping[str, str] | None = None) -> InstanceView:
         """Complete a task; the instance's view afterwards. `history=False`: a caller that uses only the
         tasks and data (what comes next) skips reading the instance's audit and incidents back."""
         with self.unit_of_work() as uow:
-            return tasks.complete(uow, task_id, actor, data, history=history)
+            return tasks.complete(uow, task_id, actor, data, history=history, types=types)
 
     # ------------------------------------------------------------------ events
     def correlate_message(self, name: str, correlation: str | None, data: dict[str, Any] | None,
-                          actor: Actor, instance_ids: Iterable[str] | None = None) -> list[str]:
+                          actor: Actor, instance_ids: Iterable[str] | None = None,
+                          types: Mapping[str, str] | None = None) -> list[str]:
         """Deliver a message to every instance waiting for it (matching the business key, if given; only
         to `instance_ids` when given: /engine-rest's processInstanceId and correlationKeys); when none
         waits (and no instance was named), start the processes with a message start event of that name
         (engine/runtime/events.py)."""
         only = set(instance_ids) if instance_ids is not None else None
         with self.unit_of_work() as uow:
-            delivered = events.correlate_message(uow, name, correlation, dict(data or {}), actor, only=only)
+            delivered = events.correlate_message(uow, name, correlation, dict(data or {}), actor, only=only,
+                                                 types=types)
             if not delivered:
                 raise NotFoundError(f"no instance is waiting for message '{name}'"
                                     + (f" with correlation '{correlation}'" if correlation else "")
@@ -310,11 +316,11 @@ class Runtime:
         return delivered
 
     def start_by_message(self, name: str, business_key: str | None, data: dict[str, Any] | None,
-                         actor: Actor) -> list[InstanceView]:
+                         actor: Actor, types: Mapping[str, str] | None = None) -> list[InstanceView]:
         """Start an instance of each process whose latest version has a message start event `name`
         (Camunda's correlation to a process definition); none is not an error here (the caller decides)."""
         with self.unit_of_work() as uow:
-            started = events.start_by_event(uow, "message", name, dict(data or {}), actor, business_key)
+            started = events.start_by_event(uow, "message", name, dict(data or {}), actor, business_key, types)
         return [self.instance(i) for i in started]
 
     def message_candidates(self, name: str, correlation: str | None) -> list[tuple[str, dict[str, Any]]]:
@@ -328,11 +334,12 @@ class Runtime:
                     out.append((instance_id, dict(row.data or {})))
             return out
 
-    def signal(self, name: str, data: dict[str, Any] | None, actor: Actor) -> list[str]:
+    def signal(self, name: str, data: dict[str, Any] | None, actor: Actor,
+               types: Mapping[str, str] | None = None) -> list[str]:
         """Broadcast a signal: every instance waiting for it receives it, every process with a signal start
         event of that name starts. Returns the instances reached and started (none is not an error)."""
         with self.unit_of_work() as uow:
-            return events.broadcast_signal(uow, name, dict(data or {}), actor)
+            return events.broadcast_signal(uow, name, dict(data or {}), actor, types=types)
 
     def fire_due_timers(self, worker: str = "runtime", policy: timers.TimerPolicy | None = None
                         ) -> timers.TimerPassResult:

@@ -273,5 +273,5 @@ def _view(row: Any, tasks: list[TaskView], incident_rows: list[Any], audit: list
         tasks=tasks,
         incidents=[IncidentView(i.id, i.task_id, i.task_name, i.message, json_roundtrip(i.data), i.created_at,
                                 i.resolved_at) for i in incident_rows],
-        audit=audit,
+        audit=audit, variable_types=dict(row.variable_types or {}),
     )

@@ -7,6 +7,7 @@ and the other gets a ConflictError saying who did.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 from types import SimpleNamespace
 from typing import Any
@@ -181,7 +182,7 @@ def set_due_date(uow: UnitOfWork, task_id: str, actor: Actor, due: datetime | st
 
 
 def complete(uow: UnitOfWork, task_id: str, actor: Actor, data: dict[str, Any] | None, *,
-             history: bool = True) -> InstanceView:
+             history: bool = True, types: Mapping[str, str] | None = None) -> InstanceView:
     # The task, its groups and its instance in one statement that also locks the instance row: the
     # same lock order as UnitOfWork.load, instance first, then the task's conditional update.
     row, groups, instance, instance_tasks = store.task_with_instance(uow.conn, task_id)
@@ -215,6 +216,7 @@ def complete(uow: UnitOfWork, task_id: str, actor: Actor, data: dict[str, Any] |
     before = scopes.snapshot(task)
     for key, value in values.items():
         set_path(task.data, key, value)
+    loaded.declare_types(values, types)
     loaded.audit("complete", actor, row.id, {"task": row.name, "data": values})
     uow.run_task(loaded, task, actor, before)
     uow.advance(loaded, actor)

@@ -17,7 +17,7 @@ from __future__ import annotations
 import functools
 import logging
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from types import SimpleNamespace
@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session
 from engine import cases, clock, sandbox
 from engine.definitions import DefinitionStore
 from engine.errors import ConflictError, EngineError, NotFoundError
-from engine.runtime import camunda, external_projection, incidents, projection, scopes, spiff
+from engine.runtime import camunda, external_projection, incidents, projection, scopes, spiff, variable_types
 from engine.runtime.values import json_safe
 from engine.views import Actor
 from storage import instances as store
@@ -64,6 +64,15 @@ class Loaded:
         self.external_rows: dict[str, str] | None = None
         # messages and signals it threw that its own catches did not take (engine/runtime/events.py)
         self.thrown: list[spiff.ThrownEvent] = []
+        # the remembered variable types as stored (engine/runtime/variable_types.py): a save writes
+        # the column only when they changed
+        self.stored_types = row.variable_types
+
+    def declare_types(self, written: Iterable[str], declared: Mapping[str, str] | None) -> None:
+        """`/engine-rest` wrote the variables `written` with these `declared` types (None: a caller that
+        declares none, whose writes keep the types their values still fit)."""
+        if declared is not None:
+            self.row.variable_types = variable_types.declare(self.row.variable_types, written, declared) or None
 
     def audit(self, type_: str, actor: Actor | None, task_id: str | None, payload: dict[str, Any]) -> None:
         self.audits.append(audit_row(type_, actor, self.row.id, task_id, payload))
@@ -145,7 +154,9 @@ class UnitOfWork:
         self.loaded[row.id] = loaded
         return loaded
 
-    def start(self, definition: Any, data: dict[str, Any], actor: Actor, business_key: str | None) -> Loaded:
+    def start(self, definition: Any, data: dict[str, Any], actor: Actor, business_key: str | None,
+              types: Mapping[str, str] | None = None) -> Loaded:
+        """A new instance with `data`; `types`: the declared types of its variables (`declare_types`)."""
         spec, subs = self.definitions.specs(self.session, definition.id)
         data = {**data, **camunda.initiator_variables(spec, actor.username)}  # camunda:initiator
         workflow = spiff.new_workflow(spec, subs, self.script_engine, data)
@@ -154,7 +165,8 @@ class UnitOfWork:
         row = SimpleNamespace(
             id=uuid.uuid4().hex, definition_id=definition.id, process_key=definition.key,
             process_version=definition.version, business_key=business_key, status="running", state=b"", data=data,
-            started_at=now, started_by=actor.username, ended_at=None, version=0)
+            started_at=now, started_by=actor.username, ended_at=None, version=0,
+            variable_types=(variable_types.declare(None, data, types) or None) if types else None)
         camunda.set_instance_context(workflow, instance_id=row.id, business_key=business_key,
                                      process_key=definition.key, started_by=actor.username)
         loaded = Loaded(row, workflow, new=True)
@@ -241,6 +253,8 @@ class UnitOfWork:
                 row.status = "running"
         row.data = json_safe(spiff.instance_data(loaded.workflow))
         row.state = spiff.dump_state(loaded.workflow)
+        types = variable_types.surviving(row.variable_types, row.data) if row.variable_types else None
+        row.variable_types = types
         # the case columns the inbox lists and searches (engine/cases.py), current with every save
         case = cases.case_columns(row.business_key, row.data,
                                   self.definitions.case_declaration(self.session, row.definition_id))
@@ -254,7 +268,10 @@ class UnitOfWork:
             queue.instance_updates.append({
                 "b_id": row.id, "b_version": row.version, "version": row.version + 1, "status": row.status,
                 "state": row.state, "data": row.data, "ended_at": row.ended_at, **case})
+            if types != loaded.stored_types:  # most saves leave the column out of the UPDATE
+                queue.instance_updates[-1]["variable_types"] = types
             row.version += 1
+        loaded.stored_types = types
         queue.changes.append(changes)
         if external is not None:
             queue.external.append(external)
