@@ -2,13 +2,13 @@
 values cannot tell (a small Long or Short, a Date kept as text), so every /engine-rest read answers
 the type the variable was sent with (engine/runtime/variable_types.py)
 
-Revision ID: 0021_variable_types
+Revision ID: 0021
 Revises: 0020
 """
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0021_variable_types"
+revision = "0021"
 down_revision = "0020"
 branch_labels = None
 depends_on = None
