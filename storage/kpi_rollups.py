@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from bisect import bisect_right
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
@@ -254,18 +255,38 @@ def _by_month(counts: dict[RollupKey, int]) -> dict[RollupKey, int]:
     return out
 
 
-def rebuild_complaint_rollup(session: Session, rules: KpiRules) -> None:
-    """Recount complaint_rollup from all of complaint_fact and step_rollup from task_fact (first refresh
-    after migration 0017, a full refresh, other rules, bulk loads) and stamp them with the rules."""
-    session.execute(delete(ComplaintRollup))
+@dataclass
+class CountedRollups:
+    """complaint_rollup's and step_rollup's rows counted from every fact (`count_rollups`), to be written
+    by `write_rollups`, possibly in a later transaction."""
+
+    complaints: dict[RollupKey, int]
+    steps: list[dict[str, Any]]
+
+
+def count_rollups(session: Session, rules: KpiRules) -> CountedRollups:
+    """Count complaint_rollup from all of complaint_fact and step_rollup from task_fact (reads only)."""
     counts: dict[RollupKey, int] = {}
     _add(counts, session.execute(_complaint_rows().execution_options(yield_per=5000)), rules, None)
-    _insert_rollup(session, counts)
-    _insert_rollup(session, _by_month(counts))
-    recount_step_days(session, None)
+    return CountedRollups({**counts, **_by_month(counts)}, _step_rows(session, []))
+
+
+def write_rollups(session: Session, counted: CountedRollups, rules: KpiRules) -> None:
+    """Replace complaint_rollup and step_rollup with `counted` and stamp them with the rules."""
+    session.execute(delete(ComplaintRollup))
+    _insert_rollup(session, counted.complaints)
+    session.execute(delete(StepRollup))
+    for i in range(0, len(counted.steps), 5000):
+        session.execute(insert(StepRollup), counted.steps[i:i + 5000])
     session.execute(insert(ComplaintRollup), [{"basis": "meta", "kind": "", "process_key": "", "instance_status": "",
                                                "day": date(1970, 1, 1), "measure": "stamp",
                                                "value": rollup_stamp(rules), "n": 0}])
+
+
+def rebuild_complaint_rollup(session: Session, rules: KpiRules) -> None:
+    """Recount complaint_rollup from all of complaint_fact and step_rollup from task_fact (first refresh
+    after migration 0017, a full refresh, other rules, bulk loads) and stamp them with the rules."""
+    write_rollups(session, count_rollups(session, rules), rules)
 
 
 def _step_rows(session: Session, where: list[Any]) -> list[dict[str, Any]]:

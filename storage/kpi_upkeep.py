@@ -121,6 +121,12 @@ def lock_refresh_state(session: Session) -> KpiRefreshState:
     return state
 
 
+def refresh_mark(session: Session, state: KpiRefreshState | None = None) -> tuple[int, datetime | None] | None:
+    """Where the refresh cursor stands (`state`, else read): every refresh that writes facts moves it."""
+    state = state if state is not None else session.get(KpiRefreshState, "facts")
+    return None if state is None else (state.last_audit_id, state.refreshed_at)
+
+
 def last_audit_id(session: Session) -> int:
     return session.scalar(select(func.max(AuditEvent.id))) or 0
 

@@ -3,11 +3,12 @@ the clock moved, plus fact rows for period/time-zone boundaries and empty period
 
 from __future__ import annotations
 
+import threading
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
 import time_machine
-from sqlalchemy import insert, select
+from sqlalchemy import delete, insert, select
 
 from engine import kpis
 from engine.kpi_rules import facts_from_instance
@@ -22,7 +23,8 @@ from engine.kpis import (
     survey_rows,
 )
 from engine.scheduler import scheduler_pass
-from storage.kpi_facts import ActionFact, ActionRollup, ComplaintFact
+from storage import kpi_rollups
+from storage.kpi_facts import ActionFact, ActionRollup, ComplaintFact, ComplaintRollup, StepRollup
 from storage.kpi_rollups import rebuild_action_rollup
 from tests.service.helpers_process_library import (
     COMPLAINT,
@@ -175,6 +177,46 @@ def test_refresh_is_incremental_and_follows_later_changes(rt):
         assert refresh_facts(rt.db) == 1
         k = compute(rt.db, MARCH)
     assert k["acknowledge"]["median_hours"] == 5.0 and k["complaints"]["open_at_end"] == 1
+
+
+def _rollups(db):
+    def rows(table):  # without the surrogate key
+        return sorted(tuple(r) for r in s.execute(select(*[c for c in table.c if c.name != "id"])))
+
+    with db.read() as s:
+        return rows(ComplaintRollup.__table__), rows(StepRollup.__table__)
+
+
+def test_recount_after_a_rules_change_leaves_writers_free(rt, monkeypatch):
+    """When the rollups must be counted again from every fact (an upgrade, other rules), the counting
+    holds no write lock: another unit of work commits meanwhile (on SQLite it would wait for the whole
+    recount). The result equals a recount inside one transaction, and later changes are counted."""
+    with time_machine.travel(START, tick=False) as clock:
+        _complaint(rt, clock, "K-1", timedelta(hours=3), rounds=[[("2026-03-20", "2026-03-10")]], csat=5, nps=10)
+        _complaint(rt, clock, "K-2", timedelta(hours=30), valid=False, category="delivery")
+        assert refresh_facts(rt.db) == 2
+        with rt.db.write() as s:  # as after an upgrade: the rollups' stamp no longer matches
+            s.execute(delete(ComplaintRollup).where(ComplaintRollup.basis == "meta"))
+        later = _complaint(rt, clock, "K-3", None)
+        others: list[str] = []
+        counting = kpi_rollups.count_rollups
+
+        def count_while_another_writes(session, rules):
+            writer = threading.Thread(target=lambda: others.append(rt.start("customer_feedback", {
+                "feedback_type": "praise", "customer_name": "Tom", "message": "Great"}, INTAKE).id))
+            writer.start()
+            writer.join(10)
+            assert others, "a unit of work waited for the recount"
+            return counting(session, rules)
+
+        monkeypatch.setattr(kpi_rollups, "count_rollups", count_while_another_writes)
+        assert refresh_facts(rt.db) >= 1
+        monkeypatch.undo()
+        assert compute(rt.db, MARCH)["complaints"]["received"] == 3
+        recounted = _rollups(rt.db)
+        with rt.db.write() as s:
+            kpi_rollups.rebuild_complaint_rollup(s, kpis.RULES)
+        assert _rollups(rt.db) == recounted and later.refresh().status == "running"
 
 
 def test_scheduler_pass_refreshes_the_facts(rt, monkeypatch, caplog):
