@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, event, text
 from werkzeug.serving import make_server
 
 from engine import settings as engine_settings
@@ -157,3 +157,21 @@ def wait_for_a_lock_wait(db: Database, what: str, seconds: float = 30) -> None:
                 return
         time.sleep(0.02)
     pytest.fail(f"{what} never waited for the lock")
+
+
+@contextmanager
+def sql_statements(db: Database) -> Iterator[list[str]]:
+    """Every SQL statement sent to the database (read and write engines) inside the block."""
+    seen: list[str] = []
+
+    def record(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
+        seen.append(" ".join(statement.split()))
+
+    engines = {id(e): e for e in (db.engine, db.write_engine)}.values()
+    for e in engines:
+        event.listen(e, "before_cursor_execute", record)
+    try:
+        yield seen
+    finally:
+        for e in engines:
+            event.remove(e, "before_cursor_execute", record)

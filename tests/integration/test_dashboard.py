@@ -5,15 +5,15 @@ from __future__ import annotations
 import csv
 import io
 import re
-from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from openpyxl import load_workbook
-from sqlalchemy import event, insert
+from sqlalchemy import insert
 
 from engine.kpis import refresh_facts
 from storage.kpi_facts import ActionFact, ComplaintFact
+from tests.conftest import sql_statements
 from tests.integration.conftest import login, start_review, token
 
 NOW = datetime.now(UTC)
@@ -140,24 +140,6 @@ def test_api_kpis(client, facts):
     assert "/kpis" in client.get("/api/v1/openapi.json").get_json()["paths"]
 
 
-@contextmanager
-def statements(db):
-    """Every SQL statement sent to the database (read and write engines) inside the block."""
-    seen: list[str] = []
-
-    def record(conn, cursor, statement, parameters, context, executemany):
-        seen.append(" ".join(statement.split()))
-
-    engines = {id(e): e for e in (db.engine, db.write_engine)}.values()
-    for e in engines:
-        event.listen(e, "before_cursor_execute", record)
-    try:
-        yield seen
-    finally:
-        for e in engines:
-            event.remove(e, "before_cursor_execute", record)
-
-
 def writes(seen: list[str]) -> list[str]:
     """Statements that change data or take write locks (SQLite BEGIN IMMEDIATE, FOR UPDATE)."""
     return [s for s in seen if s.split(" ", 1)[0].upper() in ("INSERT", "UPDATE", "DELETE", "MERGE")
@@ -173,7 +155,7 @@ def test_kpi_reads_never_write(client, runtime, db, facts, path):
     login(client, "lena.lead")
     headers = token(client, "lena.lead") if path.startswith("/api/") else {}
     start_review(runtime, "W-1")  # audit events the facts have not seen yet: the old GETs refreshed here
-    with statements(db) as seen:
+    with sql_statements(db) as seen:
         assert client.get(path, headers=headers).status_code == 200
     found = writes(seen)
     if headers:  # bearer-token sign-in records the token's last use (engine.directory): not a KPI write

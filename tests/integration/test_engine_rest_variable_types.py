@@ -6,6 +6,7 @@ SQLite and PostgreSQL, through the Flask app."""
 
 from __future__ import annotations
 
+from tests.conftest import sql_statements
 from tests.integration.conftest import ENGINE_REST_MODELS, basic, lead_actor
 
 FETCH = "/engine-rest/external-task/fetchAndLock"
@@ -179,29 +180,9 @@ def test_signal_and_bpmn_error_variables_keep_their_type(rest, runtime):
 def test_a_typed_completion_costs_no_extra_statement(rest, runtime, db):
     """The types ride along in the instance's UPDATE, and only when they change: a completion without
     a remembered type leaves the column out; one with a Long sends as many statements."""
-    from contextlib import contextmanager
-
-    from sqlalchemy import event
-
-    @contextmanager
-    def statements():
-        seen: list[str] = []
-
-        def record(conn, cursor, statement, parameters, context, executemany):
-            seen.append(" ".join(statement.split()))
-
-        engines = {id(e): e for e in (db.engine, db.write_engine)}.values()
-        for e in engines:
-            event.listen(e, "before_cursor_execute", record)
-        try:
-            yield seen
-        finally:
-            for e in engines:
-                event.remove(e, "before_cursor_execute", record)
-
     def complete(variables: dict) -> list[str]:
         task = _fetch(rest, "erp-credit-note")
-        with statements() as seen:
+        with sql_statements(db) as seen:
             done = rest.post(f"/engine-rest/external-task/{task['id']}/complete", headers=basic(),
                              json={"workerId": "w1", "variables": variables})
         assert done.status_code == 204
