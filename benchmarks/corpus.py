@@ -99,10 +99,10 @@ class Model:
 
 # ---------------------------------------------------------------------- reading the files
 def read_model(path: Path) -> Model:
-    try:
-        root = etree.parse(str(path), etree.XMLParser(resolve_entities=False, no_network=True)).getroot()
+    try:  # from bytes: lxml reading a file reports bad encodings as OSError, not as a syntax error
+        root = etree.fromstring(path.read_bytes(), etree.XMLParser(resolve_entities=False, no_network=True))
     except etree.XMLSyntaxError:
-        return Model({}, set(), set())
+        return Model({}, set(), set())  # deploying it is refused with the line and the reason
     processes: dict[str, str] = {}
     defined: set[str] = set()
     messages = {m.get("id"): m.get("name") or m.get("id") for m in root.iter(f"{{{BPMN_NS}}}message")}
