@@ -135,6 +135,22 @@ class CamundaMultiInstanceParsing:
         self._copy_task_attrs(original, loop_characteristics)
 
 
+class UncontrolledSplitParsing:
+    """Several outgoing flows without conditions leave an activity in parallel (BPMN's uncontrolled
+    flow, which Camunda runs; SpiffWorkflow refused a second flow of any activity). Conditions or a
+    default flow on them stay refused, with what to model instead."""
+
+    def handles_multiple_outgoing(self) -> bool:
+        if super().handles_multiple_outgoing():  # type: ignore[misc]  (gateways: their own rules)
+            return True
+        flows = self.process_parser.get_outgoing_sequence_flows(self.bpmn_id)
+        if self.node.get("default") or any(f.find(B + "conditionExpression") is not None for f in flows):
+            self.raise_validation_exception(
+                "conditions on the outgoing flows of an activity are not supported: put an exclusive or "
+                "inclusive gateway after it and give the conditions to the gateway's flows")
+        return True
+
+
 class PdcaProcessParser(ProcessParser):
     """Keeps each element's Camunda extensions on its spec once the process is parsed."""
 
@@ -167,13 +183,14 @@ class PdcaProcessParser(ProcessParser):
             spec.extensions = {**(getattr(spec, "extensions", None) or {}), "camunda": ext}
 
 
-_WITH_MI: dict[type, type] = {}
+_ACTIVITY: dict[type, type] = {}  # activity parser -> its Camunda subclass
 
 
-def _with_camunda_multi_instance(parser_class: type) -> type:
-    if parser_class not in _WITH_MI:
-        _WITH_MI[parser_class] = type(f"Pdca{parser_class.__name__}", (CamundaMultiInstanceParsing, parser_class), {})
-    return _WITH_MI[parser_class]
+def _as_camunda_activity(parser_class: type) -> type:
+    if parser_class not in _ACTIVITY:
+        _ACTIVITY[parser_class] = type(f"Pdca{parser_class.__name__}",
+                                      (CamundaMultiInstanceParsing, UncontrolledSplitParsing, parser_class), {})
+    return _ACTIVITY[parser_class]
 
 
 class PdcaReceiveTaskParser(CamundaEventDefinitionParser, ReceiveTaskParser):
@@ -259,9 +276,10 @@ class PdcaParser(CamundaParser):
         self.decision_documents[decision_id] = document
 
     def _get_parser_class(self, tag: str) -> tuple[Any, Any]:
-        # Every activity parser learns Camunda's multi-instance (collection, cardinality, counters).
+        # Every activity parser learns Camunda's multi-instance (collection, cardinality, counters) and
+        # its uncontrolled flow (several outgoing flows without conditions).
         parser_class, spec_class = super()._get_parser_class(tag)
         if parser_class is not None and issubclass(parser_class, TaskParser) and \
                 not issubclass(parser_class, EventDefinitionParser):
-            parser_class = _with_camunda_multi_instance(parser_class)
+            parser_class = _as_camunda_activity(parser_class)
         return parser_class, spec_class

@@ -292,6 +292,14 @@ def test_groovy_java_and_a_bad_cron_are_refused_with_line_and_reason(flow):
     assert flow.call("GET", "/api/v1/processes", 200) == []
 
 
+def test_a_condition_on_a_flow_leaving_a_task_is_refused_naming_the_gateway_to_use(flow):
+    body = flow.deploy("flow_conditional_from_task.bpmn", expect=422)
+    [detail] = body["error"]["details"]
+    assert detail["element"].startswith("userTask review") and detail["line"] == line_of(
+        "flow_conditional_from_task.bpmn", 'id="review"')
+    assert "exclusive or inclusive gateway" in detail["message"]
+
+
 def test_activiti_namespace_bound_to_camunda_prefix_is_read_as_camunda(flow):
     # Camunda 7's own older examples bind the `camunda:` prefix to Activiti's namespace; Camunda reads it.
     from tests.constructs.conftest import MODELS
