@@ -105,7 +105,7 @@ def external_task_count() -> Any:
     filters = _external_task_filters()
     if filters is None:
         return jsonify(count=0)
-    return jsonify(count=len(xt.list_tasks(runtime(), caller(), **{**filters, "offset": 0, "limit": 100_000})))
+    return jsonify(count=xt.count_tasks(runtime(), caller(), **filters))
 
 
 @bp.get("/external-task/<task_id>")

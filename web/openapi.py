@@ -334,7 +334,8 @@ def build_engine_rest_document() -> dict[str, Any]:
     spec.path("/external-task", operations={"get": _camunda_op(
         "External tasks waiting for a worker (lists comma-separated; tenantIdIn matches none: no tenants here; "
         "sortBy id, lockExpirationTime, processInstanceId, processDefinitionId, processDefinitionKey, taskPriority, "
-        "createTime or tenantId, with sortOrder asc or desc)", (200, "Tasks", array("ExternalTask")), (400, 401),
+        "createTime or tenantId, with sortOrder asc or desc; maxResults at most 1000, its default; firstResult pages "
+        "on)", (200, "Tasks", array("ExternalTask")), (400, 401),
         params=filters,
         tag=xt)})
     spec.path("/external-task/count", operations={"get": _camunda_op(
@@ -378,11 +379,20 @@ def build_engine_rest_document() -> dict[str, Any]:
     spec.path("/process-definition/key/{key}", operations={"get": _camunda_op(
         "The latest version of a process", (200, "Definition", ref("ProcessDefinition")), (401, 404),
         params=[_path("key")], tag="process instances")})
+    instance_filters = [_query(n) for n in ("processDefinitionKey", "processDefinitionKeyIn", "processDefinitionId",
+                                            "businessKey", "businessKeyLike", "processInstanceIds", "tenantIdIn",
+                                            "variables")] + [_query("suspended", "boolean")]
     spec.path("/process-instance", operations={"get": _camunda_op(
-        "Running instances; `variables` filters by name_operator_value (eq, neq, gt, gteq, lt, lteq, like), "
-        "several comma-separated", (200, "Instances", array("ProcessInstance")), (400, 401),
-        params=[_query("processDefinitionKey"), _query("businessKey"), _query("variables"),
-                _query("firstResult", "integer"), _query("maxResults", "integer")], tag="process instances")})
+        "Running instances the caller may see; `variables` filters by name_operator_value (eq, neq, gt, gteq, lt, "
+        "lteq, like), several comma-separated; lists comma-separated; suspended=true and tenantIdIn match none "
+        "(nothing is suspended, no tenants here). Sorted by sortBy (instanceId, definitionKey, definitionId, "
+        "businessKey, tenantId) with sortOrder asc or desc, else newest first; maxResults at most 500 (default 100), "
+        "firstResult pages on", (200, "Instances", array("ProcessInstance")), (400, 401),
+        params=instance_filters + [_query("sortBy"), _query("sortOrder"), _query("firstResult", "integer"),
+                                   _query("maxResults", "integer")], tag="process instances")})
+    spec.path("/process-instance/count", operations={"get": _camunda_op(
+        "How many running instances the caller may see match", (200, "Count", {"type": "object"}), (400, 401),
+        params=instance_filters, tag="process instances")})
     spec.path("/process-instance/{id}", operations={"get": _camunda_op(
         "A running instance (an ended one is 404, as Camunda's runtime service answers)",
         (200, "Instance", ref("ProcessInstance")), (401, 404), params=[_path("id")], tag="process instances")})
@@ -417,15 +427,23 @@ def build_engine_rest_document() -> dict[str, Any]:
         "hit policy keeps (400 when the decision cannot decide, e.g. a UNIQUE violation)",
         (200, "Results", {"type": "array", "items": ref("Variables")}), (400, 401, 404),
         body=ref("CamundaEvaluateRequest"), params=[_path("key")], tag="decisions")})
+    task_filters = ([_query(n) for n in ("processInstanceId", "processDefinitionKey", "processInstanceBusinessKey",
+                                         "taskId", "name", "nameLike", "assignee", "assigneeIn", "candidateUser",
+                                         "candidateGroup", "candidateGroups", "taskDefinitionKey",
+                                         "taskDefinitionKeyIn")]
+                    + [_query(n, "boolean") for n in ("assigned", "unassigned", "includeAssignedTasks")])
     spec.path("/task", operations={"get": _camunda_op(
-        "User tasks the caller may see, filtered, then paged; candidate filters leave out assigned tasks unless "
-        "includeAssignedTasks; lists are comma-separated", (200, "Tasks", array("Task")), (400, 401),
-        params=[_query(n) for n in ("processInstanceId", "processDefinitionKey", "processInstanceBusinessKey",
-                                    "taskId", "name", "nameLike", "assignee", "assigneeIn", "candidateUser",
-                                    "candidateGroup", "candidateGroups", "taskDefinitionKey", "taskDefinitionKeyIn",
-                                    "sortBy", "sortOrder")]
-        + [_query(n, "boolean") for n in ("assigned", "unassigned", "includeAssignedTasks")]
-        + [_query("firstResult", "integer"), _query("maxResults", "integer")], tag="tasks")})
+        "Open and claimed user tasks the caller may see, filtered, sorted, then paged; candidate filters leave out "
+        "assigned tasks unless includeAssignedTasks; lists are comma-separated. Sorted by sortBy (instanceId, "
+        "dueDate, executionId, assignee, created, followUpDate, description, id, name, nameCaseInsensitive, "
+        "priority; caseInstanceId, caseExecutionId and lastUpdated keep the default) with sortOrder asc or desc, "
+        "else as the inbox (due first, undated last, then priority and age); maxResults at most 1000 (default 200), "
+        "firstResult pages on", (200, "Tasks", array("Task")), (400, 401),
+        params=task_filters + [_query("sortBy"), _query("sortOrder"), _query("firstResult", "integer"),
+                               _query("maxResults", "integer")], tag="tasks")})
+    spec.path("/task/count", operations={"get": _camunda_op(
+        "How many open and claimed user tasks the caller may see match", (200, "Count", {"type": "object"}),
+        (400, 401), params=task_filters, tag="tasks")})
     spec.path("/task/{id}", operations={"get": _camunda_op(
         "A user task still to be done (a completed one is 404, as Camunda answers)", (200, "Task", ref("Task")),
         (401, 404), params=[_path("id")], tag="tasks")})
