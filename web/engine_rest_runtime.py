@@ -149,16 +149,8 @@ def _visible_instance(instance_id: str, running: bool = False) -> InstanceView:
     raise CamundaError(404, "InvalidRequestException", f"Process instance with id {instance_id} does not exist")
 
 
-# Page sizes (`maxResults`): Camunda lists everything unless told; these lists answer at most
-# MOST rows per request (DEFAULT when maxResults is not given); `firstResult` pages on past them.
-INSTANCE_PAGE = (100, 500)  # (DEFAULT, MOST)
+INSTANCE_PAGE = (100, 500)  # maxResults' (default, most): see engine_rest_schemas.page
 TASK_PAGE = (200, 1000)
-
-
-def _page(sizes: tuple[int, int]) -> tuple[int, int]:
-    """(firstResult, maxResults within the page's bounds) of a list request."""
-    default, most = sizes
-    return s.int_arg("firstResult", 0), min(s.int_arg("maxResults", default), most)
 
 
 def _instance_filter() -> tuple[InstanceFilter | None, Any]:
@@ -186,7 +178,7 @@ def instances() -> Any:
     as name_operator_value,...), sorted (sortBy/sortOrder; newest first by default), then paged."""
     sort = s.sorting(INSTANCE_SORT_FIELDS)
     found, keep = _instance_filter()
-    skip, most = _page(INSTANCE_PAGE)
+    skip, most = s.page(*INSTANCE_PAGE)
     if found is None:
         return jsonify([])
     rows = runtime().query_instances(caller(), found, sort, skip, most, keep)
@@ -385,7 +377,7 @@ def tasks() -> Any:
     first, then priority and age, as the inbox), then paged (`firstResult`, `maxResults`)."""
     sort = s.sorting(TASK_SORT_FIELDS)
     found = _task_filter()
-    skip, most = _page(TASK_PAGE)
+    skip, most = s.page(*TASK_PAGE)
     return jsonify([_task_json(t) for t in runtime().query_tasks(caller(), found, sort, skip, most)])
 
 

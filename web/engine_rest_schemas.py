@@ -344,6 +344,13 @@ def int_arg(name: str, default: int) -> int:
         raise BadRequest(f"{name}: '{value}' is not a whole number") from exc
 
 
+def page(default: int, most: int) -> tuple[int, int]:
+    """(firstResult, maxResults) of a list request. Camunda lists everything unless told; a list here
+    answers at most `most` rows per request (`default` when maxResults is not given), and
+    `firstResult` pages on past them, so nothing is out of reach."""
+    return int_arg("firstResult", 0), min(int_arg("maxResults", default), most)
+
+
 def listed(name: str) -> list[str] | None:
     """A comma-separated list parameter (None when absent)."""
     value = request.args.get(name)
