@@ -9,6 +9,7 @@ bound parameters; nothing here formats SQL from strings.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -187,15 +188,26 @@ def _instances_statement(conn: Connection, viewer: Viewer, f: InstanceFilter, *c
 
 
 def instances(conn: Connection, viewer: Viewer, f: InstanceFilter, sort: tuple[str, bool] | None, offset: int,
-              limit: int, with_data: bool = False) -> list[Row]:
+              limit: int) -> list[Row]:
     """Unfinished instances the viewer sees that meet `f` (id, process_key, process_version,
-    business_key, status; `data` too `with_data`), ordered by `sort` (an INSTANCE_SORTS name,
-    descending) then newest first (then id: pages never overlap)."""
-    columns = (*_INSTANCE_COLUMNS, _PI.c.data) if with_data else _INSTANCE_COLUMNS
+    business_key, status), ordered by `sort` (an INSTANCE_SORTS name, descending) then newest first
+    (then id: pages never overlap)."""
     order = [] if sort is None else _sorted(INSTANCE_SORTS[sort[0]], sort[1], {"business_key"})
-    stmt = _instances_statement(conn, viewer, f, *columns)
+    stmt = _instances_statement(conn, viewer, f, *_INSTANCE_COLUMNS)
     return list(conn.execute(stmt.order_by(*order, _PI.c.started_at.desc(), _PI.c.id.desc())
                              .offset(offset).limit(limit)))
+
+
+def instance_stream(conn: Connection, viewer: Viewer, f: InstanceFilter, sort: tuple[str, bool] | None,
+                    batch: int) -> Iterator[Row]:
+    """Every row `instances` would list, `data` included, unpaged: one ordered statement whose rows
+    are fetched `batch` at a time (a server-side cursor on PostgreSQL), for a caller that filters
+    them further and stops when its page is full (close the iterator then: that closes the cursor)."""
+    order = [] if sort is None else _sorted(INSTANCE_SORTS[sort[0]], sort[1], {"business_key"})
+    stmt = _instances_statement(conn, viewer, f, *_INSTANCE_COLUMNS, _PI.c.data)
+    with conn.execution_options(yield_per=batch).execute(
+            stmt.order_by(*order, _PI.c.started_at.desc(), _PI.c.id.desc())) as result:
+        yield from result
 
 
 def count_instances(conn: Connection, viewer: Viewer, f: InstanceFilter) -> int:

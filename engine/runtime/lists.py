@@ -1,13 +1,14 @@
 """Lists for /engine-rest (Camunda 7's task and process-instance queries and their counts), right at
 any size: who may see what comes from engine.permissions (as a storage Viewer), filters, sorting and
 paging run in SQL (storage/camunda_queries.py). A condition SQL cannot put portably (a comparison of
-variable values inside the JSON data) is a Python `keep` predicate: rows are then read in the SQL
-order in batches until the page is full, so nothing is skipped or capped.
+variable values inside the JSON data) is a Python `keep` predicate: the rows of one SQL-ordered
+statement are then fetched in batches until the page is full, so nothing is skipped or capped.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import closing
 from typing import Any
 
 from engine.permissions import engine_rest_instance_viewer, task_viewer
@@ -16,7 +17,7 @@ from engine.views import Actor, TaskView
 from storage import camunda_queries as q
 from storage import instances as store
 
-BATCH = 500  # rows read per round while a Python predicate filters them
+BATCH = 500  # rows fetched at a time while a Python predicate filters them
 TaskFilter, InstanceFilter = q.TaskFilter, q.InstanceFilter
 TASK_SORT_FIELDS = tuple(q.TASK_SORTS)  # Camunda's sortBy names each list can order by
 INSTANCE_SORT_FIELDS = tuple(q.INSTANCE_SORTS)
@@ -41,13 +42,14 @@ def instances(conn: Any, actor: Actor, f: q.InstanceFilter, sort: tuple[str, boo
     if keep is None:
         return [dict(r._mapping) for r in q.instances(conn, viewer, f, sort, offset, limit)]
     out: list[dict[str, Any]] = []
-    for row in _kept(conn, viewer, f, sort, keep):
-        if offset:
-            offset -= 1
-            continue
-        if len(out) == limit:
-            break
-        out.append(row)
+    with closing(_kept(conn, viewer, f, sort, keep)) as kept:  # a full page closes the cursor
+        for row in kept:
+            if offset:
+                offset -= 1
+                continue
+            if len(out) == limit:
+                break
+            out.append(row)
     return out
 
 
@@ -60,15 +62,10 @@ def count_instances(conn: Any, actor: Actor, f: q.InstanceFilter,
 
 
 def _kept(conn: Any, viewer: q.Viewer, f: q.InstanceFilter, sort: tuple[str, bool] | None,
-          keep: Callable[[dict[str, Any]], bool]) -> Any:
-    """The rows `keep` keeps (their data left out), in the SQL order, read BATCH at a time."""
-    scanned = 0
-    while True:
-        rows = q.instances(conn, viewer, f, sort, scanned, BATCH, with_data=True)
-        scanned += len(rows)
+          keep: Callable[[dict[str, Any]], bool]) -> Iterator[dict[str, Any]]:
+    """The rows `keep` keeps (their data left out), in the SQL order, fetched BATCH at a time."""
+    with closing(q.instance_stream(conn, viewer, f, sort, BATCH)) as rows:
         for r in rows:
             row = dict(r._mapping)
             if keep(row.pop("data") or {}):
                 yield row
-        if len(rows) < BATCH:
-            return
