@@ -9,7 +9,7 @@ bound parameters; nothing here formats SQL from strings.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -47,14 +47,16 @@ def _like(dialect: str, column: Any, pattern: str) -> Any:
     return column.like(escaped, escape="\\")
 
 
-def _sorted(columns: list[Any], descending: bool, nullable: set[str]) -> list[Any]:
-    """ORDER BY terms; NULLs last ascending and first descending on both databases (PostgreSQL's own
-    default; SQLite would put them first)."""
+def _sorted(fields: dict[str, list[Any]], sort: Sequence[tuple[str, bool]], nullable: set[str]) -> list[Any]:
+    """ORDER BY terms of (a `fields` name, descending) pairs, the first one first; NULLs last
+    ascending and first descending on both databases (PostgreSQL's own default; SQLite would put
+    them first)."""
     out = []
-    for c in columns:
-        if getattr(c, "name", None) in nullable:
-            out.append(c.is_(None).desc() if descending else c.is_(None))
-        out.append(c.desc() if descending else c)
+    for name, descending in sort:
+        for c in fields[name]:
+            if getattr(c, "name", None) in nullable:
+                out.append(c.is_(None).desc() if descending else c.is_(None))
+            out.append(c.desc() if descending else c)
     return out
 
 
@@ -128,17 +130,17 @@ def _tasks_statement(conn: Connection, viewer: Viewer, f: TaskFilter, columns: A
     return stmt
 
 
-def tasks(conn: Connection, viewer: Viewer, f: TaskFilter, sort: tuple[str, bool] | None, offset: int,
+def tasks(conn: Connection, viewer: Viewer, f: TaskFilter, sort: Sequence[tuple[str, bool]], offset: int,
           limit: int) -> list[Row]:
-    """Open and claimed tasks the viewer sees that meet `f`, ordered by `sort` (a TASK_SORTS name,
-    descending) then the inbox's order (due first, undated last, priority, age, id: pages never
+    """Open and claimed tasks the viewer sees that meet `f`, ordered by `sort` ((a TASK_SORTS name,
+    descending), ...) then the inbox's order (due first, undated last, priority, age, id: pages never
     overlap), `limit` of them after `offset`."""
     stmt = _tasks_statement(conn, viewer, f, _HT)
-    if viewer.sees_all and sort is None and f.plain():
+    if viewer.sees_all and not sort and f.plain():
         # the default order over every task: its first rows from ordered index ranges, not a sort of all
         stmt = stmt.where(_HT.c.id.in_(queries.first_task_ids(OPEN_STATES, offset + limit, instance_id=f.instance_id,
                                                               process_key=f.process_key)))
-    order = [] if sort is None else _sorted(TASK_SORTS[sort[0]], sort[1], _TASK_NULLABLE)
+    order = _sorted(TASK_SORTS, sort, _TASK_NULLABLE)
     return list(conn.execute(stmt.order_by(*order, *task_order("due")).offset(offset).limit(limit)))
 
 
@@ -187,23 +189,23 @@ def _instances_statement(conn: Connection, viewer: Viewer, f: InstanceFilter, *c
     return stmt
 
 
-def instances(conn: Connection, viewer: Viewer, f: InstanceFilter, sort: tuple[str, bool] | None, offset: int,
+def instances(conn: Connection, viewer: Viewer, f: InstanceFilter, sort: Sequence[tuple[str, bool]], offset: int,
               limit: int) -> list[Row]:
     """Unfinished instances the viewer sees that meet `f` (id, process_key, process_version,
-    business_key, status), ordered by `sort` (an INSTANCE_SORTS name, descending) then newest first
-    (then id: pages never overlap)."""
-    order = [] if sort is None else _sorted(INSTANCE_SORTS[sort[0]], sort[1], {"business_key"})
+    business_key, status), ordered by `sort` ((an INSTANCE_SORTS name, descending), ...) then newest
+    first (then id: pages never overlap)."""
+    order = _sorted(INSTANCE_SORTS, sort, {"business_key"})
     stmt = _instances_statement(conn, viewer, f, *_INSTANCE_COLUMNS)
     return list(conn.execute(stmt.order_by(*order, _PI.c.started_at.desc(), _PI.c.id.desc())
                              .offset(offset).limit(limit)))
 
 
-def instance_stream(conn: Connection, viewer: Viewer, f: InstanceFilter, sort: tuple[str, bool] | None,
+def instance_stream(conn: Connection, viewer: Viewer, f: InstanceFilter, sort: Sequence[tuple[str, bool]],
                     batch: int) -> Iterator[Row]:
     """Every row `instances` would list, `data` included, unpaged: one ordered statement whose rows
     are fetched `batch` at a time (a server-side cursor on PostgreSQL), for a caller that filters
     them further and stops when its page is full (close the iterator then: that closes the cursor)."""
-    order = [] if sort is None else _sorted(INSTANCE_SORTS[sort[0]], sort[1], {"business_key"})
+    order = _sorted(INSTANCE_SORTS, sort, {"business_key"})
     stmt = _instances_statement(conn, viewer, f, *_INSTANCE_COLUMNS, _PI.c.data)
     with conn.execution_options(yield_per=batch).execute(
             stmt.order_by(*order, _PI.c.started_at.desc(), _PI.c.id.desc())) as result:

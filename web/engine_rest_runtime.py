@@ -153,31 +153,31 @@ INSTANCE_PAGE = (100, 500)  # maxResults' (default, most): see engine_rest_schem
 TASK_PAGE = (200, 1000)
 
 
-def _instance_filter() -> tuple[InstanceFilter | None, Any]:
-    """ProcessInstanceQueryDto's filters (None: they match no instance) and the `variables`
-    conditions as a predicate on an instance's data (None: no condition): comparing values inside the
-    JSON data stays in Python (engine/runtime/lists.py pages it in batches)."""
-    args = request.args
-    conditions = s.variable_conditions(args.get("variables"))
+def _instance_query() -> tuple[s.Query, InstanceFilter | None, Any]:
+    """The request's ProcessInstanceQueryDto (the query string of a GET, the body of a POST): its
+    parameters, its filters (None: they match no instance) and its `variables` conditions as a
+    predicate on an instance's data (None: no condition; comparing values inside the JSON data stays
+    in Python, engine/runtime/lists.py pages it)."""
+    query = s.Query(body(s.InstanceQueryRequest), from_body=True) if request.method == "POST" else s.Query()
+    conditions = query.conditions()
     keep = (lambda data: s.meets(data, conditions)) if conditions else None
-    if s.flag("suspended") or s.listed("tenantIdIn"):  # nothing is suspended; no tenants here
-        return None, keep
-    definition = args.get("processDefinitionId")
-    listed = lambda name: None if s.listed(name) is None else tuple(s.listed(name) or ())  # noqa: E731
-    return InstanceFilter(
-        process_key=args.get("processDefinitionKey"), process_keys=listed("processDefinitionKeyIn"),
+    if query.flag("suspended") or query.listed("tenantIdIn"):  # nothing is suspended; no tenants here
+        return query, None, keep
+    definition = query.get("processDefinitionId")
+    return query, InstanceFilter(
+        process_key=query.get("processDefinitionKey"), process_keys=query.listed("processDefinitionKeyIn"),
         definitions=None if definition is None else tuple(d for d in [s.definition_of(definition)] if d),
-        business_key=args.get("businessKey"), business_key_like=args.get("businessKeyLike"),
-        instance_ids=listed("processInstanceIds")), keep
+        business_key=query.get("businessKey"), business_key_like=query.get("businessKeyLike"),
+        instance_ids=query.listed("processInstanceIds")), keep
 
 
-@bp.get("/process-instance")
+@bp.route("/process-instance", methods=["GET", "POST"])
 def instances() -> Any:
     """Running instances (Camunda lists runtime instances only) the caller may see, filtered
-    (processDefinitionKey(In), processDefinitionId, businessKey(Like), processInstanceIds, `variables`
-    as name_operator_value,...), sorted (sortBy/sortOrder; newest first by default), then paged."""
-    sort = s.sorting(INSTANCE_SORT_FIELDS)
-    found, keep = _instance_filter()
+    (processDefinitionKey(In), processDefinitionId, businessKey(Like), processInstanceIds, `variables`),
+    sorted (sortBy/sortOrder, a POST's `sorting`; newest first by default), then paged."""
+    query, found, keep = _instance_query()
+    sort = query.sorting(INSTANCE_SORT_FIELDS)
     skip, most = s.page(*INSTANCE_PAGE)
     if found is None:
         return jsonify([])
@@ -185,9 +185,9 @@ def instances() -> Any:
     return jsonify([_instance_row_json(r) for r in rows])
 
 
-@bp.get("/process-instance/count")
+@bp.route("/process-instance/count", methods=["GET", "POST"])
 def instance_count() -> Any:
-    found, keep = _instance_filter()
+    _, found, keep = _instance_query()
     return jsonify(count=0 if found is None else runtime().count_instances(caller(), found, keep))
 
 
@@ -341,25 +341,27 @@ def _task_json(task: TaskView) -> dict[str, Any]:
             "caseDefinitionId": None, "suspended": False, "formKey": None, "tenantId": None}
 
 
-def _task_filter() -> TaskFilter:
-    """TaskQueryDto's everyday filters (candidate queries leave out assigned tasks unless
-    includeAssignedTasks, as Camunda's TaskQueryImpl does)."""
-    args = request.args
-    listed = lambda name: None if s.listed(name) is None else tuple(s.listed(name) or ())  # noqa: E731
+def _task_query() -> tuple[s.Query, TaskFilter | None]:
+    """The request's TaskQueryDto (the query string of a GET, the body of a POST): its parameters and
+    its everyday filters (None: they match no task, e.g. a tenant: there are none here). Candidate
+    queries leave out assigned tasks unless includeAssignedTasks, as Camunda's TaskQueryImpl does."""
+    query = s.Query(body(s.TaskQueryRequest), from_body=True) if request.method == "POST" else s.Query()
+    if query.listed("tenantIdIn"):
+        return query, None
     offered_to: list[frozenset[str]] = []
-    user = args.get("candidateUser")
+    user = query.get("candidateUser")
     if user:  # offered to one of the user's groups or to the user by name
         offered_to.append(frozenset(_groups_of(user) | {candidate_key(user)}))
-    groups = set(s.listed("candidateGroups") or ()) | ({args["candidateGroup"]} if args.get("candidateGroup") else set())
+    groups = set(query.listed("candidateGroups") or ()) | ({query.get("candidateGroup")} - {None, ""})
     if groups:
         offered_to.append(frozenset(groups))
-    return TaskFilter(
-        task_id=args.get("taskId"), name=args.get("name"), name_like=args.get("nameLike"),
-        assignee=args.get("assignee"), assignees=listed("assigneeIn"), spec_id=args.get("taskDefinitionKey"),
-        spec_ids=listed("taskDefinitionKeyIn"), instance_id=args.get("processInstanceId"),
-        process_key=args.get("processDefinitionKey"), business_key=args.get("processInstanceBusinessKey"),
-        assigned_only=bool(s.flag("assigned")),
-        unassigned_only=bool(s.flag("unassigned")) or bool(offered_to and not s.flag("includeAssignedTasks")),
+    return query, TaskFilter(
+        task_id=query.get("taskId"), name=query.get("name"), name_like=query.get("nameLike"),
+        assignee=query.get("assignee"), assignees=query.listed("assigneeIn"),
+        spec_id=query.get("taskDefinitionKey"), spec_ids=query.listed("taskDefinitionKeyIn"),
+        instance_id=query.get("processInstanceId"), process_key=query.get("processDefinitionKey"),
+        business_key=query.get("processInstanceBusinessKey"), assigned_only=query.flag("assigned"),
+        unassigned_only=query.flag("unassigned") or bool(offered_to and not query.flag("includeAssignedTasks")),
         offered_to=tuple(offered_to))
 
 
@@ -371,19 +373,23 @@ def _groups_of(username: str) -> set[str]:
     return {*info["groups"], info["role"]}
 
 
-@bp.get("/task")
+@bp.route("/task", methods=["GET", "POST"])
 def tasks() -> Any:
-    """Open and claimed user tasks the caller may see, filtered, sorted (sortBy/sortOrder; else due
-    first, then priority and age, as the inbox), then paged (`firstResult`, `maxResults`)."""
-    sort = s.sorting(TASK_SORT_FIELDS)
-    found = _task_filter()
+    """Open and claimed user tasks the caller may see, filtered, sorted (sortBy/sortOrder, a POST's
+    `sorting`; else due first, then priority and age, as the inbox), then paged (`firstResult`,
+    `maxResults`)."""
+    query, found = _task_query()
+    sort = query.sorting(TASK_SORT_FIELDS)
     skip, most = s.page(*TASK_PAGE)
+    if found is None:
+        return jsonify([])
     return jsonify([_task_json(t) for t in runtime().query_tasks(caller(), found, sort, skip, most)])
 
 
-@bp.get("/task/count")
+@bp.route("/task/count", methods=["GET", "POST"])
 def task_count() -> Any:
-    return jsonify(count=runtime().count_tasks(caller(), _task_filter()))
+    _, found = _task_query()
+    return jsonify(count=0 if found is None else runtime().count_tasks(caller(), found))
 
 
 @bp.get("/task/<task_id>")

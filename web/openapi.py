@@ -307,7 +307,8 @@ def build_engine_rest_document() -> dict[str, Any]:
             "description")} | {"priority": {"type": "integer"}}})
     for schema in (c.FetchAndLockRequest, c.CompleteRequest, c.FailureRequest, c.BpmnErrorRequest, c.ExtendLockRequest,
                    c.LockRequest, c.RetriesRequest, c.StartRequest, c.MessageRequest, c.SignalRequest, c.EvaluateRequest,
-                   c.ClaimRequest, c.TaskCompleteRequest, c.ModifyVariablesRequest, c.VariableRequest):
+                   c.ClaimRequest, c.TaskCompleteRequest, c.ModifyVariablesRequest, c.VariableRequest,
+                   c.TaskQueryRequest, c.InstanceQueryRequest):
         spec.components.schema("Camunda" + schema.__name__, schema=schema)
     ref = lambda name: {"$ref": f"#/components/schemas/{name}"}  # noqa: E731
     array = lambda name: {"type": "array", "items": ref(name)}  # noqa: E731
@@ -382,17 +383,26 @@ def build_engine_rest_document() -> dict[str, Any]:
     instance_filters = [_query(n) for n in ("processDefinitionKey", "processDefinitionKeyIn", "processDefinitionId",
                                             "businessKey", "businessKeyLike", "processInstanceIds", "tenantIdIn",
                                             "variables")] + [_query("suspended", "boolean")]
-    spec.path("/process-instance", operations={"get": _camunda_op(
+    instances_get = _camunda_op(
         "Running instances the caller may see; `variables` filters by name_operator_value (eq, neq, gt, gteq, lt, "
         "lteq, like), several comma-separated; lists comma-separated; suspended=true and tenantIdIn match none "
         "(nothing is suspended, no tenants here). Sorted by sortBy (instanceId, definitionKey, definitionId, "
         "businessKey, tenantId) with sortOrder asc or desc, else newest first; maxResults at most 500 (default 100), "
         "firstResult pages on", (200, "Instances", array("ProcessInstance")), (400, 401),
         params=instance_filters + [_query("sortBy"), _query("sortOrder"), _query("firstResult", "integer"),
-                                   _query("maxResults", "integer")], tag="process instances")})
+                                   _query("maxResults", "integer")], tag="process instances")
+    paging = [_query("firstResult", "integer"), _query("maxResults", "integer")]
+    spec.path("/process-instance", operations={"get": instances_get, "post": _camunda_op(
+        "The same list for a JSON query (ProcessInstanceQueryDto: lists as arrays, variables as [{name, operator, "
+        "value}], sorting as [{sortBy, sortOrder}]); paging in the query string",
+        (200, "Instances", array("ProcessInstance")), (400, 401), body=ref("CamundaInstanceQueryRequest"),
+        params=paging, tag="process instances")})
+    count = (200, "Count", {"type": "object"})
     spec.path("/process-instance/count", operations={"get": _camunda_op(
-        "How many running instances the caller may see match", (200, "Count", {"type": "object"}), (400, 401),
-        params=instance_filters, tag="process instances")})
+        "How many running instances the caller may see match", count, (400, 401), params=instance_filters,
+        tag="process instances"), "post": _camunda_op(
+        "How many running instances the caller may see match a JSON query", count, (400, 401),
+        body=ref("CamundaInstanceQueryRequest"), tag="process instances")})
     spec.path("/process-instance/{id}", operations={"get": _camunda_op(
         "A running instance (an ended one is 404, as Camunda's runtime service answers)",
         (200, "Instance", ref("ProcessInstance")), (401, 404), params=[_path("id")], tag="process instances")})
@@ -432,7 +442,7 @@ def build_engine_rest_document() -> dict[str, Any]:
                                          "candidateGroup", "candidateGroups", "taskDefinitionKey",
                                          "taskDefinitionKeyIn")]
                     + [_query(n, "boolean") for n in ("assigned", "unassigned", "includeAssignedTasks")])
-    spec.path("/task", operations={"get": _camunda_op(
+    tasks_get = _camunda_op(
         "Open and claimed user tasks the caller may see, filtered, sorted, then paged; candidate filters leave out "
         "assigned tasks unless includeAssignedTasks; lists are comma-separated. Sorted by sortBy (instanceId, "
         "dueDate, executionId, assignee, created, followUpDate, description, id, name, nameCaseInsensitive, "
@@ -440,10 +450,16 @@ def build_engine_rest_document() -> dict[str, Any]:
         "else as the inbox (due first, undated last, then priority and age); maxResults at most 1000 (default 200), "
         "firstResult pages on", (200, "Tasks", array("Task")), (400, 401),
         params=task_filters + [_query("sortBy"), _query("sortOrder"), _query("firstResult", "integer"),
-                               _query("maxResults", "integer")], tag="tasks")})
+                               _query("maxResults", "integer")], tag="tasks")
+    spec.path("/task", operations={"get": tasks_get, "post": _camunda_op(
+        "The same list for a JSON query (TaskQueryDto: lists as arrays, sorting as [{sortBy, sortOrder}]); "
+        "paging in the query string", (200, "Tasks", array("Task")), (400, 401), body=ref("CamundaTaskQueryRequest"),
+        params=paging, tag="tasks")})
     spec.path("/task/count", operations={"get": _camunda_op(
-        "How many open and claimed user tasks the caller may see match", (200, "Count", {"type": "object"}),
-        (400, 401), params=task_filters, tag="tasks")})
+        "How many open and claimed user tasks the caller may see match", count, (400, 401), params=task_filters,
+        tag="tasks"), "post": _camunda_op(
+        "How many open and claimed user tasks the caller may see match a JSON query", count, (400, 401),
+        body=ref("CamundaTaskQueryRequest"), tag="tasks")})
     spec.path("/task/{id}", operations={"get": _camunda_op(
         "A user task still to be done (a completed one is 404, as Camunda answers)", (200, "Task", ref("Task")),
         (401, 404), params=[_path("id")], tag="tasks")})

@@ -3,7 +3,7 @@ read; callers get plain views (engine/views.py), never SpiffWorkflow objects or 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -268,7 +268,7 @@ class Runtime:
                                     assignee=assignee, due=due, min_priority=min_priority)
 
     # /engine-rest's lists (engine/runtime/lists.py): filtered, sorted, paged and counted in SQL
-    def query_tasks(self, actor: Actor, f: TaskFilter, sort: tuple[str, bool] | None = None, offset: int = 0,
+    def query_tasks(self, actor: Actor, f: TaskFilter, sort: Sequence[tuple[str, bool]] = (), offset: int = 0,
                     limit: int = 200) -> list[TaskView]:
         """Open and claimed tasks the actor may see that meet `f` (Camunda's task query)."""
         with self.db.read() as session:
@@ -278,7 +278,7 @@ class Runtime:
         with self.db.read() as session:
             return lists.count_tasks(session.connection(), actor, f)
 
-    def query_instances(self, actor: Actor, f: InstanceFilter, sort: tuple[str, bool] | None = None,
+    def query_instances(self, actor: Actor, f: InstanceFilter, sort: Sequence[tuple[str, bool]] = (),
                         offset: int = 0, limit: int = 100,
                         keep: Callable[[dict[str, Any]], bool] | None = None) -> list[dict[str, Any]]:
         """Unfinished instances the actor may see that meet `f` (and whose data `keep` keeps)."""

@@ -7,7 +7,7 @@ statement are then fetched in batches until the page is full, so nothing is skip
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import closing
 from typing import Any
 
@@ -23,7 +23,7 @@ TASK_SORT_FIELDS = tuple(q.TASK_SORTS)  # Camunda's sortBy names each list can o
 INSTANCE_SORT_FIELDS = tuple(q.INSTANCE_SORTS)
 
 
-def tasks(conn: Any, actor: Actor, f: q.TaskFilter, sort: tuple[str, bool] | None, offset: int,
+def tasks(conn: Any, actor: Actor, f: q.TaskFilter, sort: Sequence[tuple[str, bool]], offset: int,
           limit: int) -> list[TaskView]:
     rows = q.tasks(conn, task_viewer(actor), f, sort, offset, limit)
     groups = store.groups_of(conn, [r.id for r in rows])
@@ -34,7 +34,7 @@ def count_tasks(conn: Any, actor: Actor, f: q.TaskFilter) -> int:
     return q.count_tasks(conn, task_viewer(actor), f)
 
 
-def instances(conn: Any, actor: Actor, f: q.InstanceFilter, sort: tuple[str, bool] | None, offset: int,
+def instances(conn: Any, actor: Actor, f: q.InstanceFilter, sort: Sequence[tuple[str, bool]], offset: int,
               limit: int, keep: Callable[[dict[str, Any]], bool] | None = None) -> list[dict[str, Any]]:
     """Unfinished instances the actor sees (id, process_key, process_version, business_key, status),
     `limit` of them after `offset`; with `keep`, only those whose data it keeps."""
@@ -58,10 +58,10 @@ def count_instances(conn: Any, actor: Actor, f: q.InstanceFilter,
     viewer = engine_rest_instance_viewer(actor)
     if keep is None:
         return q.count_instances(conn, viewer, f)
-    return sum(1 for _ in _kept(conn, viewer, f, None, keep))
+    return sum(1 for _ in _kept(conn, viewer, f, (), keep))
 
 
-def _kept(conn: Any, viewer: q.Viewer, f: q.InstanceFilter, sort: tuple[str, bool] | None,
+def _kept(conn: Any, viewer: q.Viewer, f: q.InstanceFilter, sort: Sequence[tuple[str, bool]],
           keep: Callable[[dict[str, Any]], bool]) -> Iterator[dict[str, Any]]:
     """The rows `keep` keeps (their data left out), in the SQL order, fetched BATCH at a time."""
     with closing(q.instance_stream(conn, viewer, f, sort, BATCH)) as rows:

@@ -121,3 +121,41 @@ def test_a_user_sees_only_the_instances_of_their_groups_tasks(rest, many):
     assert _get(rest, "/process-instance", "rita.reviewer", businessKey="B-1080") == []
     mine = _get(rest, "/process-instance", "otto.outsider", variables="amount_gteq_0", maxResults=500)
     assert sorted(i["id"] for i in mine) == [_instance_id(i) for i in range(PURCHASING_FROM, N)]
+
+
+def _post(rest, path: str, user: str, payload: dict, status: int = 200, **query) -> object:
+    answer = rest.post(f"/engine-rest{path}", headers=basic(user), json=payload, query_string=query)
+    assert answer.status_code == status, answer.get_json()
+    return answer.get_json()
+
+
+def test_json_queries(rest, many):
+    """POST /task, /process-instance and their counts take Camunda's JSON query (lists as arrays,
+    `sorting`, `variables` as [{name, operator, value}]); paging stays in the query string."""
+    lead, worker = "lena.lead", "erp.worker"
+    last = _post(rest, "/task", lead, {}, firstResult=1090, maxResults=20)
+    assert [t["id"] for t in last] == [_task_id(i) for i in range(1090, N)]
+    assert _post(rest, "/task/count", lead, {"candidateGroups": ["purchasing"]}) == {"count": N - PURCHASING_FROM}
+    assert _post(rest, "/task/count", "rita.reviewer", {}) == {"count": PURCHASING_FROM}
+    assert _post(rest, "/task/count", "rita.reviewer", {"taskDefinitionKeyIn": ["Task_Assess"],
+                                                        "unassigned": True}) == {"count": PURCHASING_FROM}
+    newest = _post(rest, "/task", lead, {"sorting": [{"sortBy": "name", "sortOrder": "desc"},
+                                                     {"sortBy": "created", "sortOrder": "desc"}]}, maxResults=2)
+    assert [t["id"] for t in newest] == [_task_id(SPECIAL), _task_id(N - 1)]  # "Special" > "Assess request"
+    assert _post(rest, "/task", lead, {"tenantIdIn": ["t1"]}) == []
+    assert _post(rest, "/task/count", lead, {"assigneeIn": "not-a-list"}, status=400)["type"] == \
+        "InvalidRequestException"
+    assert _post(rest, "/task", lead, {"sorting": [{"sortBy": "nope"}]}, status=400)["type"] == \
+        "InvalidRequestException"
+
+    amount = {"name": "amount", "operator": "gteq", "value": 1095}
+    assert _post(rest, "/process-instance/count", worker, {"variables": [amount]}) == {"count": 5}
+    assert _post(rest, "/process-instance/count", "otto.outsider", {"variables": [amount]}) == {"count": 5}
+    assert _post(rest, "/process-instance/count", "rita.reviewer", {"variables": [amount]}) == {"count": 0}
+    by_key = _post(rest, "/process-instance", worker, {"sorting": [{"sortBy": "businessKey", "sortOrder": "asc"}]},
+                   firstResult=1098)
+    assert [i["businessKey"] for i in by_key] == ["B-1098", "B-1099"]
+    assert [i["id"] for i in _post(rest, "/process-instance", worker, {"processInstanceIds": [_instance_id(7)]})] == \
+        [_instance_id(7)]
+    assert _post(rest, "/process-instance", worker, {"variables": [{**amount, "operator": "nope"}]},
+                 status=400)["message"] == "Invalid variable comparator specified: nope"
