@@ -213,6 +213,14 @@ def list_tasks(runtime: Runtime, actor: Actor, **filters: Any) -> list[ExternalT
     return [_view(r) for r in rows]
 
 
+def count_tasks(runtime: Runtime, actor: Actor, **filters: Any) -> int:
+    """How many tasks `list_tasks` with these filters lists over all its pages (sort and paging ignored)."""
+    for paging in ("sort", "offset", "limit"):
+        filters.pop(paging, None)
+    with runtime.db.read() as session:
+        return store.listing_count(session.connection(), now=clock.now(), **filters)
+
+
 # ---------------------------------------------------------------------- outcomes
 def _hold(uow: UnitOfWork, task_id: str, worker_id: str | None) -> tuple[Loaded, Any]:
     """The instance (locked first) and the task row (locked), checking the worker holds the lock."""

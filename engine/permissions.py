@@ -28,6 +28,7 @@ from typing import Any
 from engine.assignment import candidate_key, candidate_names, split_candidates
 from engine.errors import NotFoundError, PermissionDeniedError
 from engine.views import Actor, InstanceView
+from storage.camunda_queries import Viewer
 
 OPEN_STATES = ("open", "claimed")
 CUSTOMER_SERVICE_GROUP = "customer_service"
@@ -95,6 +96,20 @@ def visible_tasks(actor: Actor, instance: InstanceView) -> list[Any]:
 
 def may_see_instance(actor: Actor, instance: InstanceView) -> bool:
     return actor.is_lead or any(may_see_task(actor, t, t.groups) for t in instance.tasks)
+
+
+# The same rules for lists answered in SQL (storage.queries.visible_task_ids applies `may_see_task`
+# to whoever these describe), so a list never shows what reading one item would refuse.
+def task_viewer(actor: Actor) -> Viewer:
+    """`may_see_task` for a list: quality leads and admins see every task; anyone else the tasks
+    assigned to them, completed by them, or offered to one of their candidate names."""
+    return Viewer(actor.username, candidate_names(actor), actor.is_lead)
+
+
+def engine_rest_instance_viewer(actor: Actor) -> Viewer:
+    """Which instances /engine-rest lists: workers, quality leads and admins every one (they run
+    the processes' technical steps); anyone else those `may_see_instance` lets them see."""
+    return Viewer(actor.username, candidate_names(actor), may_work_external_tasks(actor))
 
 
 def check_may_see_instance(actor: Actor, instance: InstanceView) -> InstanceView:

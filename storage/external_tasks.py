@@ -250,7 +250,30 @@ def listing(conn: Connection, *, instance_id: str | None = None, topic: str | No
             sort: tuple[str, bool] | None = None, limit: int = 1000, offset: int = 0) -> list[Row]:
     """Open tasks with their instance's data and version, filtered; oldest first unless `sort` is
     (a SORT_FIELDS name, descending)."""
-    stmt = _WITH_INSTANCE.where(_ET.c.state == "open")
+    stmt = _filtered(_WITH_INSTANCE, instance_id=instance_id, topic=topic, worker=worker, locked=locked,
+                     activity_id=activity_id, with_retries_left=with_retries_left, process_key=process_key, now=now,
+                     task_ids=task_ids, instance_ids=instance_ids, activity_ids=activity_ids, definitions=definitions,
+                     min_priority=min_priority, max_priority=max_priority)
+    order = [_ET.c.created_at, _ET.c.id]
+    if sort is not None:
+        columns, descending = _SORTS[sort[0]], sort[1]
+        order = [c.desc() if descending else c for c in columns] + order
+    return list(conn.execute(stmt.order_by(*order).limit(limit).offset(offset)))
+
+
+def listing_count(conn: Connection, **filters: Any) -> int:
+    """How many open tasks `listing` with these filters would list (all of them, unpaged)."""
+    stmt = _filtered(select(func.count()).select_from(_ET.join(_PI, _PI.c.id == _ET.c.instance_id)), **filters)
+    return conn.execute(stmt).scalar_one()
+
+
+def _filtered(stmt: Any, *, instance_id: str | None = None, topic: str | None = None, worker: str | None = None,
+              locked: bool | None = None, activity_id: str | None = None, with_retries_left: bool | None = None,
+              process_key: str | None = None, now: datetime, task_ids: Sequence[str] | None = None,
+              instance_ids: Sequence[str] | None = None, activity_ids: Sequence[str] | None = None,
+              definitions: Sequence[tuple[str, int]] | None = None, min_priority: int | None = None,
+              max_priority: int | None = None) -> Any:
+    stmt = stmt.where(_ET.c.state == "open")
     for column, value in ((_ET.c.instance_id, instance_id), (_ET.c.topic, topic), (_ET.c.locked_by, worker),
                           (_ET.c.activity_id, activity_id), (_ET.c.process_key, process_key)):
         if value:
@@ -273,11 +296,7 @@ def listing(conn: Connection, *, instance_id: str | None = None, topic: str | No
         stmt = stmt.where(or_(_ET.c.retries.is_(None), _ET.c.retries > 0))
     elif with_retries_left is False:
         stmt = stmt.where(_ET.c.retries <= 0)
-    order = [_ET.c.created_at, _ET.c.id]
-    if sort is not None:
-        columns, descending = _SORTS[sort[0]], sort[1]
-        order = [c.desc() if descending else c for c in columns] + order
-    return list(conn.execute(stmt.order_by(*order).limit(limit).offset(offset)))
+    return stmt
 
 
 def set_values(conn: Connection, task_id: str, **values: Any) -> None:

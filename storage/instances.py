@@ -428,14 +428,14 @@ def list_tasks(conn: Connection, *, username: str, groups: Iterable[str], lead: 
     else:  # leads see every task: take the first ones from ordered index ranges, not a sort of all
         stmt = stmt.where(_HT.c.id.in_(queries.first_task_ids(
             states, limit + max(0, offset), instance_id=instance_id, process_key=process_key)))
-    stmt = (stmt.order_by(*_task_order(sort)).limit(limit).offset(max(0, offset)))
+    stmt = (stmt.order_by(*task_order(sort)).limit(limit).offset(max(0, offset)))
     return list(conn.execute(stmt))
 
 
 TASK_SORTS = ("due", "priority", "created", "reference")
 
 
-def _task_order(sort: str) -> tuple[Any, ...]:
+def task_order(sort: str) -> tuple[Any, ...]:
     """ORDER BY of the inbox's sorts; every one ends on the task id so pages never overlap."""
     due = (_HT.c.due_at.is_(None), _HT.c.due_at)
     if sort == "priority":

@@ -13,6 +13,8 @@ from web import engine_rest_schemas as s
 from web.context import runtime
 from web.engine_rest import body, bp, caller, no_content
 
+EXTERNAL_TASK_PAGE = (1000, 1000)  # maxResults' (default, most): see engine_rest_schemas.page
+
 
 def _external_task_json(task: xt.ExternalTaskView, with_variables: bool = False) -> dict[str, Any]:
     out = {
@@ -81,6 +83,7 @@ def _external_task_filters() -> dict[str, Any] | None:
         if one is not None:
             task_ids = [i for i in (task_ids if task_ids is not None else [one]) if i == one]
     definition = request.args.get("processDefinitionId")
+    offset, limit = s.page(*EXTERNAL_TASK_PAGE)
     return {"instance_id": request.args.get("processInstanceId"), "topic": request.args.get("topicName"),
             "worker": request.args.get("workerId"), "activity_id": request.args.get("activityId"),
             "process_key": request.args.get("processDefinitionKey"), "locked": locked,
@@ -89,8 +92,7 @@ def _external_task_filters() -> dict[str, Any] | None:
             "definitions": None if definition is None else [d for d in [s.definition_of(definition)] if d],
             "min_priority": s.opt_int_arg("priorityHigherThanOrEquals"),
             "max_priority": s.opt_int_arg("priorityLowerThanOrEquals"),
-            "sort": s.sorting(xt.SORT_FIELDS), "offset": s.int_arg("firstResult", 0),
-            "limit": min(s.int_arg("maxResults", 1000), 1000)}
+            "sort": s.sorting(xt.SORT_FIELDS), "offset": offset, "limit": limit}
 
 
 @bp.get("/external-task")
@@ -105,7 +107,7 @@ def external_task_count() -> Any:
     filters = _external_task_filters()
     if filters is None:
         return jsonify(count=0)
-    return jsonify(count=len(xt.list_tasks(runtime(), caller(), **{**filters, "offset": 0, "limit": 100_000})))
+    return jsonify(count=xt.count_tasks(runtime(), caller(), **filters))
 
 
 @bp.get("/external-task/<task_id>")

@@ -9,14 +9,11 @@ from typing import Any
 from flask import jsonify, request
 
 from engine.accounts import user_info
+from engine.assignment import candidate_key
 from engine.definitions import DefinitionStore
 from engine.errors import DecisionFailedError, NotFoundError
-from engine.permissions import (
-    check_may_see_instance,
-    check_may_start_and_correlate,
-    may_see_instance,
-    may_work_external_tasks,
-)
+from engine.permissions import check_may_see_instance, check_may_start_and_correlate, may_work_external_tasks
+from engine.runtime.lists import INSTANCE_SORT_FIELDS, TASK_SORT_FIELDS, InstanceFilter, TaskFilter
 from engine.views import InstanceView, TaskView
 from web import engine_rest_schemas as s
 from web.context import database, runtime
@@ -25,11 +22,17 @@ from web.engine_rest import CamundaError, body, bp, caller, no_content
 
 # ---------------------------------------------------------------------- process definitions and instances
 def _instance_json(instance: InstanceView) -> dict[str, Any]:
-    return {"id": instance.id, "definitionId": s.definition_id(instance.key, instance.version),
-            "businessKey": instance.business_key, "caseInstanceId": None,
-            "ended": instance.status in ("completed", "cancelled"), "suspended": False, "tenantId": None,
+    return _instance_row_json({"id": instance.id, "process_key": instance.key, "process_version": instance.version,
+                               "business_key": instance.business_key, "status": instance.status})
+
+
+def _instance_row_json(row: dict[str, Any]) -> dict[str, Any]:
+    """ProcessInstanceDto of an instance's id, process_key, process_version, business_key and status."""
+    return {"id": row["id"], "definitionId": s.definition_id(row["process_key"], row["process_version"]),
+            "businessKey": row["business_key"], "caseInstanceId": None,
+            "ended": row["status"] in ("completed", "cancelled"), "suspended": False, "tenantId": None,
             "links": [{"method": "GET", "href": f"{request.host_url.rstrip('/')}/engine-rest/process-instance/"
-                                                f"{instance.id}", "rel": "self"}]}
+                                                f"{row['id']}", "rel": "self"}]}
 
 
 def _start(key: str, version: int | None, definition_id: str | None = None) -> Any:
@@ -147,33 +150,46 @@ def _visible_instance(instance_id: str, running: bool = False) -> InstanceView:
     raise CamundaError(404, "InvalidRequestException", f"Process instance with id {instance_id} does not exist")
 
 
-@bp.get("/process-instance")
+INSTANCE_PAGE = (100, 500)  # maxResults' (default, most): see engine_rest_schemas.page
+TASK_PAGE = (200, 1000)
+
+
+def _instance_query() -> tuple[s.Query, InstanceFilter | None, Any]:
+    """The request's ProcessInstanceQueryDto (the query string of a GET, the body of a POST): its
+    parameters, its filters (None: they match no instance) and its `variables` conditions as a
+    predicate on an instance's data (None: no condition; comparing values inside the JSON data stays
+    in Python, engine/runtime/lists.py pages it)."""
+    query = s.Query(body(s.InstanceQueryRequest), from_body=True) if request.method == "POST" else s.Query()
+    conditions = query.conditions()
+    keep = (lambda data: s.meets(data, conditions)) if conditions else None
+    if query.flag("suspended") or query.listed("tenantIdIn"):  # nothing is suspended; no tenants here
+        return query, None, keep
+    definition = query.get("processDefinitionId")
+    return query, InstanceFilter(
+        process_key=query.get("processDefinitionKey"), process_keys=query.listed("processDefinitionKeyIn"),
+        definitions=None if definition is None else tuple(d for d in [s.definition_of(definition)] if d),
+        business_key=query.get("businessKey"), business_key_like=query.get("businessKeyLike"),
+        instance_ids=query.listed("processInstanceIds")), keep
+
+
+@bp.route("/process-instance", methods=["GET", "POST"])
 def instances() -> Any:
-    """Running instances (Camunda lists runtime instances only) the caller may see, filtered by
-    processDefinitionKey, businessKey and `variables` (name_operator_value,...), then paged."""
-    actor = caller()
-    conditions = s.variable_conditions(request.args.get("variables"))
-    business_key = request.args.get("businessKey")
-    skip, most = s.int_arg("firstResult", 0), min(s.int_arg("maxResults", 100), 500)
-    out: list[dict[str, Any]] = []
-    scanned = 0
-    while len(out) < most:
-        rows = runtime().instances(key=request.args.get("processDefinitionKey"), limit=500, offset=scanned)
-        scanned += len(rows)
-        for row in rows:
-            if row["status"] in ("completed", "cancelled") or business_key not in (None, row["business_key"]):
-                continue
-            instance = runtime().instance(row["id"])
-            if not (may_work_external_tasks(actor) or may_see_instance(actor, instance)) \
-                    or not s.meets(instance.data, conditions):
-                continue
-            if skip:
-                skip -= 1
-            elif len(out) < most:
-                out.append(_instance_json(instance))
-        if len(rows) < 500:
-            break
-    return jsonify(out)
+    """Running instances (Camunda lists runtime instances only) the caller may see, filtered
+    (processDefinitionKey(In), processDefinitionId, businessKey(Like), processInstanceIds, `variables`),
+    sorted (sortBy/sortOrder, a POST's `sorting`; newest first by default), then paged."""
+    query, found, keep = _instance_query()
+    sort = query.sorting(INSTANCE_SORT_FIELDS)
+    skip, most = s.page(*INSTANCE_PAGE)
+    if found is None:
+        return jsonify([])
+    rows = runtime().query_instances(caller(), found, sort, skip, most, keep)
+    return jsonify([_instance_row_json(r) for r in rows])
+
+
+@bp.route("/process-instance/count", methods=["GET", "POST"])
+def instance_count() -> Any:
+    _, found, keep = _instance_query()
+    return jsonify(count=0 if found is None else runtime().count_instances(caller(), found, keep))
 
 
 @bp.get("/process-instance/<instance_id>")
@@ -328,43 +344,28 @@ def _task_json(task: TaskView) -> dict[str, Any]:
             "caseDefinitionId": None, "suspended": False, "formKey": None, "tenantId": None}
 
 
-def _task_filters() -> list[Any]:
-    """TaskQueryDto's everyday filters as predicates on a task (candidate queries leave out assigned
-    tasks unless includeAssignedTasks, as Camunda's TaskQueryImpl does)."""
-    args = request.args
-    if (args.get("sortBy") is None) != (args.get("sortOrder") is None):  # sorting itself: the list's own order
-        raise s.BadRequest("Only a single sorting parameter specified. sortBy and sortOrder required")
-    listed = lambda name: s.listed(name) or []  # noqa: E731
-    checks: list[Any] = []
-    for name, check in (
-            ("taskId", lambda t, v: t.id == v), ("name", lambda t, v: t.name == v),
-            ("nameLike", lambda t, v: s.meets({"n": t.name}, [("n", "like", v)])),
-            ("assignee", lambda t, v: t.assignee == v), ("taskDefinitionKey", lambda t, v: t.spec_id == v),
-            ("processInstanceBusinessKey", lambda t, v: _business_key(t.instance_id) == v)):
-        if args.get(name) is not None:
-            checks.append(lambda t, check=check, v=args[name]: check(t, v))
-    for name, attribute in (("assigneeIn", "assignee"), ("taskDefinitionKeyIn", "spec_id")):
-        if args.get(name) is not None:
-            checks.append(lambda t, a=attribute, wanted=set(listed(name)): getattr(t, a) in wanted)
-    if s.flag("assigned"):
-        checks.append(lambda t: t.assignee is not None)
-    if s.flag("unassigned"):
-        checks.append(lambda t: t.assignee is None)
-    groups = set(listed("candidateGroups")) | ({args["candidateGroup"]} if args.get("candidateGroup") else set())
-    user = args.get("candidateUser")
-    if groups or user:
-        if user:
-            user_groups = _groups_of(user)
-            checks.append(lambda t: user in t.candidate_users or bool(user_groups & set(t.groups)))
-        if groups:
-            checks.append(lambda t: bool(groups & set(t.groups)))
-        if not s.flag("includeAssignedTasks"):
-            checks.append(lambda t: t.assignee is None)
-    return checks
-
-
-def _business_key(instance_id: str) -> str | None:
-    return runtime().instance(instance_id).business_key
+def _task_query() -> tuple[s.Query, TaskFilter | None]:
+    """The request's TaskQueryDto (the query string of a GET, the body of a POST): its parameters and
+    its everyday filters (None: they match no task, e.g. a tenant: there are none here). Candidate
+    queries leave out assigned tasks unless includeAssignedTasks, as Camunda's TaskQueryImpl does."""
+    query = s.Query(body(s.TaskQueryRequest), from_body=True) if request.method == "POST" else s.Query()
+    if query.listed("tenantIdIn"):
+        return query, None
+    offered_to: list[frozenset[str]] = []
+    user = query.get("candidateUser")
+    if user:  # offered to one of the user's groups or to the user by name
+        offered_to.append(frozenset(_groups_of(user) | {candidate_key(user)}))
+    groups = set(query.listed("candidateGroups") or ()) | ({query.get("candidateGroup")} - {None, ""})
+    if groups:
+        offered_to.append(frozenset(groups))
+    return query, TaskFilter(
+        task_id=query.get("taskId"), name=query.get("name"), name_like=query.get("nameLike"),
+        assignee=query.get("assignee"), assignees=query.listed("assigneeIn"),
+        spec_id=query.get("taskDefinitionKey"), spec_ids=query.listed("taskDefinitionKeyIn"),
+        instance_id=query.get("processInstanceId"), process_key=query.get("processDefinitionKey"),
+        business_key=query.get("processInstanceBusinessKey"), assigned_only=query.flag("assigned"),
+        unassigned_only=query.flag("unassigned") or bool(offered_to and not query.flag("includeAssignedTasks")),
+        offered_to=tuple(offered_to))
 
 
 def _groups_of(username: str) -> set[str]:
@@ -375,16 +376,23 @@ def _groups_of(username: str) -> set[str]:
     return {*info["groups"], info["role"]}
 
 
-@bp.get("/task")
+@bp.route("/task", methods=["GET", "POST"])
 def tasks() -> Any:
-    """User tasks the caller may see, filtered, then paged (`firstResult`, `maxResults`)."""
-    actor = caller()
-    checks = _task_filters()
-    found = runtime().tasks(actor, instance_id=request.args.get("processInstanceId"),
-                            process_key=request.args.get("processDefinitionKey"), limit=1000)
-    found = [t for t in found if all(check(t) for check in checks)]
-    skip = s.int_arg("firstResult", 0)
-    return jsonify([_task_json(t) for t in found[skip:skip + min(s.int_arg("maxResults", 200), 1000)]])
+    """Open and claimed user tasks the caller may see, filtered, sorted (sortBy/sortOrder, a POST's
+    `sorting`; else due first, then priority and age, as the inbox), then paged (`firstResult`,
+    `maxResults`)."""
+    query, found = _task_query()
+    sort = query.sorting(TASK_SORT_FIELDS)
+    skip, most = s.page(*TASK_PAGE)
+    if found is None:
+        return jsonify([])
+    return jsonify([_task_json(t) for t in runtime().query_tasks(caller(), found, sort, skip, most)])
+
+
+@bp.route("/task/count", methods=["GET", "POST"])
+def task_count() -> Any:
+    _, found = _task_query()
+    return jsonify(count=0 if found is None else runtime().count_tasks(caller(), found))
 
 
 @bp.get("/task/<task_id>")

@@ -167,6 +167,40 @@ class TaskCompleteRequest(_Lenient):
     withVariablesInReturn = fields.Boolean(load_default=False, allow_none=True)
 
 
+class _Sorting(_Lenient):
+    sortBy = fields.String(required=True)
+    sortOrder = fields.String(load_default="asc", allow_none=True)
+
+
+class _VariableCondition(_Lenient):
+    name = fields.String(required=True)
+    operator = fields.String(required=True)
+    value = fields.Raw(required=True, allow_none=True)
+
+
+class _ListQuery(_Lenient):
+    """What the JSON queries (POST /task, /process-instance and their counts) share."""
+
+    sorting = fields.List(fields.Nested(_Sorting), load_default=None, allow_none=True)
+    tenantIdIn = _opt_strings()
+
+
+class TaskQueryRequest(_ListQuery):  # TaskQueryDto's everyday filters
+    taskId, name, nameLike, assignee = _opt_str(), _opt_str(), _opt_str(), _opt_str()
+    taskDefinitionKey, processInstanceId, processDefinitionKey = _opt_str(), _opt_str(), _opt_str()
+    processInstanceBusinessKey, candidateUser, candidateGroup = _opt_str(), _opt_str(), _opt_str()
+    assigneeIn, taskDefinitionKeyIn, candidateGroups = _opt_strings(), _opt_strings(), _opt_strings()
+    assigned, unassigned, includeAssignedTasks = _opt_flag(), _opt_flag(), _opt_flag()
+
+
+class InstanceQueryRequest(_ListQuery):  # ProcessInstanceQueryDto's everyday filters
+    processDefinitionKey, processDefinitionId, businessKey = _opt_str(), _opt_str(), _opt_str()
+    businessKeyLike = _opt_str()
+    processDefinitionKeyIn, processInstanceIds = _opt_strings(), _opt_strings()
+    suspended = _opt_flag()
+    variables = fields.List(fields.Nested(_VariableCondition), load_default=None, allow_none=True)
+
+
 class BadRequest(Exception):
     """Input that does not fit: Camunda answers 400 InvalidRequestException."""
 
@@ -381,6 +415,13 @@ def int_arg(name: str, default: int) -> int:
         raise BadRequest(f"{name}: '{value}' is not a whole number") from exc
 
 
+def page(default: int, most: int) -> tuple[int, int]:
+    """(firstResult, maxResults) of a list request. Camunda lists everything unless told; a list here
+    answers at most `most` rows per request (`default` when maxResults is not given), and
+    `firstResult` pages on past them, so nothing is out of reach."""
+    return int_arg("firstResult", 0), min(int_arg("maxResults", default), most)
+
+
 def listed(name: str) -> list[str] | None:
     """A comma-separated list parameter (None when absent)."""
     value = request.args.get(name)
@@ -394,11 +435,56 @@ def sorting(fields: tuple[str, ...]) -> tuple[str, bool] | None:
         raise BadRequest("Only a single sorting parameter specified. sortBy and sortOrder required")
     if sort_by is None:
         return None
+    return _sort_key(fields, sort_by, sort_order)
+
+
+def _sort_key(fields: tuple[str, ...], sort_by: str, sort_order: str | None) -> tuple[str, bool]:
     if sort_by not in fields:
         raise BadRequest(f"Cannot set query parameter 'sortBy' to value '{sort_by}'")
     if sort_order not in ("asc", "desc"):
         raise BadRequest(f"Cannot set query parameter 'sortOrder' to value '{sort_order}'")
     return sort_by, sort_order == "desc"
+
+
+class Query:
+    """A list query's parameters: a GET query string's (lists comma-separated, `variables` as
+    name_operator_value, sortBy with sortOrder) or, `from_body`, a POST body's as a schema loaded it
+    (Camunda's JSON query: lists as arrays, `variables` as [{name, operator, value}], `sorting` as
+    [{sortBy, sortOrder}], the first entry first). Paging stays in the query string either way."""
+
+    def __init__(self, values: Any = None, from_body: bool = False) -> None:
+        self.values = request.args if values is None else values
+        self.from_body = from_body
+
+    def get(self, name: str) -> str | None:
+        return self.values.get(name)
+
+    def flag(self, name: str) -> bool:
+        return bool(self.values.get(name)) if self.from_body else bool(flag(name))
+
+    def listed(self, name: str) -> tuple[str, ...] | None:
+        values = self.values.get(name) if self.from_body else listed(name)
+        return None if values is None else tuple(values)
+
+    def sorting(self, fields: tuple[str, ...]) -> list[tuple[str, bool]]:
+        if not self.from_body:
+            one = sorting(fields)
+            return [] if one is None else [one]
+        return [_sort_key(fields, o["sortBy"], o.get("sortOrder") or "asc") for o in self.values.get("sorting") or []]
+
+    def conditions(self) -> list[tuple[str, str, str]]:
+        """The `variables` conditions as (name, operator, value as text), as `meets` takes them."""
+        if not self.from_body:
+            return variable_conditions(self.values.get("variables"))
+        out = []
+        for c in self.values.get("variables") or []:
+            if c["operator"] not in _OPERATORS:
+                raise BadRequest(f"Invalid variable comparator specified: {c['operator']}")
+            value = c["value"]
+            if value is None or isinstance(value, (dict, list)):
+                raise BadRequest(f"variables: {c['name']}: compare with a string, number or boolean")
+            out.append((c["name"], c["operator"], str(value).lower() if isinstance(value, bool) else str(value)))
+        return out
 
 
 def opt_int_arg(name: str) -> int | None:

@@ -307,7 +307,8 @@ def build_engine_rest_document() -> dict[str, Any]:
             "description")} | {"priority": {"type": "integer"}}})
     for schema in (c.FetchAndLockRequest, c.CompleteRequest, c.FailureRequest, c.BpmnErrorRequest, c.ExtendLockRequest,
                    c.LockRequest, c.RetriesRequest, c.StartRequest, c.MessageRequest, c.SignalRequest, c.EvaluateRequest,
-                   c.ClaimRequest, c.TaskCompleteRequest, c.ModifyVariablesRequest, c.VariableRequest):
+                   c.ClaimRequest, c.TaskCompleteRequest, c.ModifyVariablesRequest, c.VariableRequest,
+                   c.TaskQueryRequest, c.InstanceQueryRequest):
         spec.components.schema("Camunda" + schema.__name__, schema=schema)
     ref = lambda name: {"$ref": f"#/components/schemas/{name}"}  # noqa: E731
     array = lambda name: {"type": "array", "items": ref(name)}  # noqa: E731
@@ -334,7 +335,8 @@ def build_engine_rest_document() -> dict[str, Any]:
     spec.path("/external-task", operations={"get": _camunda_op(
         "External tasks waiting for a worker (lists comma-separated; tenantIdIn matches none: no tenants here; "
         "sortBy id, lockExpirationTime, processInstanceId, processDefinitionId, processDefinitionKey, taskPriority, "
-        "createTime or tenantId, with sortOrder asc or desc)", (200, "Tasks", array("ExternalTask")), (400, 401),
+        "createTime or tenantId, with sortOrder asc or desc; maxResults at most 1000, its default; firstResult pages "
+        "on)", (200, "Tasks", array("ExternalTask")), (400, 401),
         params=filters,
         tag=xt)})
     spec.path("/external-task/count", operations={"get": _camunda_op(
@@ -378,11 +380,29 @@ def build_engine_rest_document() -> dict[str, Any]:
     spec.path("/process-definition/key/{key}", operations={"get": _camunda_op(
         "The latest version of a process", (200, "Definition", ref("ProcessDefinition")), (401, 404),
         params=[_path("key")], tag="process instances")})
-    spec.path("/process-instance", operations={"get": _camunda_op(
-        "Running instances; `variables` filters by name_operator_value (eq, neq, gt, gteq, lt, lteq, like), "
-        "several comma-separated", (200, "Instances", array("ProcessInstance")), (400, 401),
-        params=[_query("processDefinitionKey"), _query("businessKey"), _query("variables"),
-                _query("firstResult", "integer"), _query("maxResults", "integer")], tag="process instances")})
+    instance_filters = [_query(n) for n in ("processDefinitionKey", "processDefinitionKeyIn", "processDefinitionId",
+                                            "businessKey", "businessKeyLike", "processInstanceIds", "tenantIdIn",
+                                            "variables")] + [_query("suspended", "boolean")]
+    instances_get = _camunda_op(
+        "Running instances the caller may see; `variables` filters by name_operator_value (eq, neq, gt, gteq, lt, "
+        "lteq, like), several comma-separated; lists comma-separated; suspended=true and tenantIdIn match none "
+        "(nothing is suspended, no tenants here). Sorted by sortBy (instanceId, definitionKey, definitionId, "
+        "businessKey, tenantId) with sortOrder asc or desc, else newest first; maxResults at most 500 (default 100), "
+        "firstResult pages on", (200, "Instances", array("ProcessInstance")), (400, 401),
+        params=instance_filters + [_query("sortBy"), _query("sortOrder"), _query("firstResult", "integer"),
+                                   _query("maxResults", "integer")], tag="process instances")
+    paging = [_query("firstResult", "integer"), _query("maxResults", "integer")]
+    spec.path("/process-instance", operations={"get": instances_get, "post": _camunda_op(
+        "The same list for a JSON query (ProcessInstanceQueryDto: lists as arrays, variables as [{name, operator, "
+        "value}], sorting as [{sortBy, sortOrder}]); paging in the query string",
+        (200, "Instances", array("ProcessInstance")), (400, 401), body=ref("CamundaInstanceQueryRequest"),
+        params=paging, tag="process instances")})
+    count = (200, "Count", {"type": "object"})
+    spec.path("/process-instance/count", operations={"get": _camunda_op(
+        "How many running instances the caller may see match", count, (400, 401), params=instance_filters,
+        tag="process instances"), "post": _camunda_op(
+        "How many running instances the caller may see match a JSON query", count, (400, 401),
+        body=ref("CamundaInstanceQueryRequest"), tag="process instances")})
     spec.path("/process-instance/{id}", operations={"get": _camunda_op(
         "A running instance (an ended one is 404, as Camunda's runtime service answers)",
         (200, "Instance", ref("ProcessInstance")), (401, 404), params=[_path("id")], tag="process instances")})
@@ -417,15 +437,29 @@ def build_engine_rest_document() -> dict[str, Any]:
         "hit policy keeps (400 when the decision cannot decide, e.g. a UNIQUE violation)",
         (200, "Results", {"type": "array", "items": ref("Variables")}), (400, 401, 404),
         body=ref("CamundaEvaluateRequest"), params=[_path("key")], tag="decisions")})
-    spec.path("/task", operations={"get": _camunda_op(
-        "User tasks the caller may see, filtered, then paged; candidate filters leave out assigned tasks unless "
-        "includeAssignedTasks; lists are comma-separated", (200, "Tasks", array("Task")), (400, 401),
-        params=[_query(n) for n in ("processInstanceId", "processDefinitionKey", "processInstanceBusinessKey",
-                                    "taskId", "name", "nameLike", "assignee", "assigneeIn", "candidateUser",
-                                    "candidateGroup", "candidateGroups", "taskDefinitionKey", "taskDefinitionKeyIn",
-                                    "sortBy", "sortOrder")]
-        + [_query(n, "boolean") for n in ("assigned", "unassigned", "includeAssignedTasks")]
-        + [_query("firstResult", "integer"), _query("maxResults", "integer")], tag="tasks")})
+    task_filters = ([_query(n) for n in ("processInstanceId", "processDefinitionKey", "processInstanceBusinessKey",
+                                         "taskId", "name", "nameLike", "assignee", "assigneeIn", "candidateUser",
+                                         "candidateGroup", "candidateGroups", "taskDefinitionKey",
+                                         "taskDefinitionKeyIn")]
+                    + [_query(n, "boolean") for n in ("assigned", "unassigned", "includeAssignedTasks")])
+    tasks_get = _camunda_op(
+        "Open and claimed user tasks the caller may see, filtered, sorted, then paged; candidate filters leave out "
+        "assigned tasks unless includeAssignedTasks; lists are comma-separated. Sorted by sortBy (instanceId, "
+        "dueDate, executionId, assignee, created, followUpDate, description, id, name, nameCaseInsensitive, "
+        "priority; caseInstanceId, caseExecutionId and lastUpdated keep the default) with sortOrder asc or desc, "
+        "else as the inbox (due first, undated last, then priority and age); maxResults at most 1000 (default 200), "
+        "firstResult pages on", (200, "Tasks", array("Task")), (400, 401),
+        params=task_filters + [_query("sortBy"), _query("sortOrder"), _query("firstResult", "integer"),
+                               _query("maxResults", "integer")], tag="tasks")
+    spec.path("/task", operations={"get": tasks_get, "post": _camunda_op(
+        "The same list for a JSON query (TaskQueryDto: lists as arrays, sorting as [{sortBy, sortOrder}]); "
+        "paging in the query string", (200, "Tasks", array("Task")), (400, 401), body=ref("CamundaTaskQueryRequest"),
+        params=paging, tag="tasks")})
+    spec.path("/task/count", operations={"get": _camunda_op(
+        "How many open and claimed user tasks the caller may see match", count, (400, 401), params=task_filters,
+        tag="tasks"), "post": _camunda_op(
+        "How many open and claimed user tasks the caller may see match a JSON query", count, (400, 401),
+        body=ref("CamundaTaskQueryRequest"), tag="tasks")})
     spec.path("/task/{id}", operations={"get": _camunda_op(
         "A user task still to be done (a completed one is 404, as Camunda answers)", (200, "Task", ref("Task")),
         (401, 404), params=[_path("id")], tag="tasks")})

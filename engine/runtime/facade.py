@@ -3,7 +3,7 @@ read; callers get plain views (engine/views.py), never SpiffWorkflow objects or 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -14,11 +14,12 @@ from engine.dmn import DecisionEvaluationError
 from engine.errors import DecisionFailedError, DeploymentError, InvalidStateError, NotFoundError
 from engine.forms import check_start_data
 from engine.permissions import check_lead, check_lead_or_worker
-from engine.runtime import camunda, diagram, events, projection, scopes, spiff, tasks, timers
+from engine.runtime import camunda, diagram, events, lists, projection, scopes, spiff, tasks, timers
 from engine.runtime.unit_of_work import UnitOfWork, unit_of_work
 from engine.sandbox import SandboxScriptEngine
 from engine.views import Actor, InstanceView, TaskView
 from storage import instances as store
+from storage.camunda_queries import InstanceFilter, TaskFilter
 from storage.db import Database
 
 
@@ -269,6 +270,29 @@ class Runtime:
                                     process_key=process_key, limit=limit, in_groups=in_groups, offset=offset,
                                     overdue=overdue, unassigned=unassigned, q=q, sort=sort, group=group,
                                     assignee=assignee, due=due, min_priority=min_priority)
+
+    # /engine-rest's lists (engine/runtime/lists.py): filtered, sorted, paged and counted in SQL
+    def query_tasks(self, actor: Actor, f: TaskFilter, sort: Sequence[tuple[str, bool]] = (), offset: int = 0,
+                    limit: int = 200) -> list[TaskView]:
+        """Open and claimed tasks the actor may see that meet `f` (Camunda's task query)."""
+        with self.db.read() as session:
+            return lists.tasks(session.connection(), actor, f, sort, offset, limit)
+
+    def count_tasks(self, actor: Actor, f: TaskFilter) -> int:
+        with self.db.read() as session:
+            return lists.count_tasks(session.connection(), actor, f)
+
+    def query_instances(self, actor: Actor, f: InstanceFilter, sort: Sequence[tuple[str, bool]] = (),
+                        offset: int = 0, limit: int = 100,
+                        keep: Callable[[dict[str, Any]], bool] | None = None) -> list[dict[str, Any]]:
+        """Unfinished instances the actor may see that meet `f` (and whose data `keep` keeps)."""
+        with self.db.read() as session:
+            return lists.instances(session.connection(), actor, f, sort, offset, limit, keep)
+
+    def count_instances(self, actor: Actor, f: InstanceFilter,
+                        keep: Callable[[dict[str, Any]], bool] | None = None) -> int:
+        with self.db.read() as session:
+            return lists.count_instances(session.connection(), actor, f, keep)
 
     def task(self, task_id: str, actor: Actor) -> TaskView:
         with self.db.read() as session:

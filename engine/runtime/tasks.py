@@ -13,11 +13,11 @@ from types import SimpleNamespace
 from typing import Any
 
 from engine import clock
-from engine.assignment import AssignmentError, candidate_names, parse_when
+from engine.assignment import AssignmentError, parse_when
 from engine.cases import case_of, cases_of_instances
 from engine.errors import ConflictError, FormValidationError, InvalidStateError, NotFoundError
 from engine.forms import set_path, user_fields, validate_submission
-from engine.permissions import check_lead, check_may_act, may_see_task
+from engine.permissions import check_lead, check_may_act, may_see_task, task_viewer
 from engine.runtime import projection, scopes, spiff
 from engine.runtime.unit_of_work import UnitOfWork
 from engine.views import Actor, InstanceView, TaskView
@@ -59,7 +59,8 @@ def list_tasks(conn: Any, actor: Actor, *, state: str | None, mine: bool, instan
         states = tuple(s for s in states if s == "open")
     if not states:
         return []
-    rows = store.list_tasks(conn, username=actor.username, groups=candidate_names(actor), lead=actor.is_lead,
+    viewer = task_viewer(actor)
+    rows = store.list_tasks(conn, username=viewer.username, groups=viewer.names, lead=viewer.sees_all,
                             states=states, mine=mine, in_groups=in_groups, instance_id=instance_id,
                             process_key=process_key, due_before=due_before, limit=limit,
                             offset=offset, unassigned=unassigned, q=(q or "").strip()[:200] or None,

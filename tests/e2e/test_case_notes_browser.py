@@ -1,7 +1,8 @@
 """Browser test of comments and attachments (SQLite and PostgreSQL): a customer files a complaint on
 /complain with a photo; customer service opens the case page, finds the photo, comments, attaches an
 8D report and downloads it; a program disguised as a PDF is refused; an employee of another group
-gets 404 on the case and its files. Screenshots at 1366 and 390 px go to test-artifacts/."""
+gets 404 on the case and its files; at 390 px the case's tasks table fits the screen (no column cut
+off). Screenshots at 1366 and 390 px go to test-artifacts/."""
 
 from __future__ import annotations
 
@@ -26,6 +27,15 @@ def _shots(page, name: str, backend: str) -> None:
         page.set_viewport_size({"width": width, "height": 900})
         page.screenshot(path=str(ARTIFACTS / f"notes-{name}-{width}-{backend}.png"), full_page=True)
     page.set_viewport_size({"width": 1366, "height": 900})
+
+
+def _past_the_right_edge(page, selector: str) -> list[str]:
+    """The element `selector` and its descendants that reach past the viewport's right edge (clipped,
+    or to be scrolled to sideways), as tag and text."""
+    return page.evaluate("""selector => {
+        const width = document.documentElement.clientWidth, table = document.querySelector(selector);
+        return [table, ...table.querySelectorAll('*')].filter(e => e.getBoundingClientRect().right > width + 0.5)
+            .map(e => e.tagName + ': ' + e.textContent.trim().slice(0, 40)); }""", selector)
 
 
 def test_file_with_photo_comment_attach_and_download(case_server, db):
@@ -77,6 +87,12 @@ def test_file_with_photo_comment_attach_and_download(case_server, db):
         assert "Not attached" in page.locator(".flash.error").inner_text()
         assert "invoice.pdf" not in page.locator("ul.attachments").inner_text()
         _shots(page, "case-page", backend)
+        # on a phone the case's tasks are cards of labelled lines: the due date is not cut off
+        page.set_viewport_size({"width": 390, "height": 900})
+        tasks = "aside.side-col table.list"
+        assert page.locator(f"{tasks} tbody tr").count() >= 1 and "Due" in page.locator(tasks).inner_text()
+        assert _past_the_right_edge(page, tasks) == []
+        page.set_viewport_size({"width": 1366, "height": 900})
         photo = page.locator("ul.attachments a:has-text('leaking-wand.png')").get_attribute("href")
 
         # an employee outside the case: the page and the files do not exist for him
