@@ -191,6 +191,7 @@ def _locked_view(row: Any, topic: TopicRequest) -> ExternalTaskView:
 
 # ---------------------------------------------------------------------- reads
 def get(runtime: Runtime, actor: Actor, task_id: str) -> ExternalTaskView:
+    check_may_work_external_tasks(actor)  # reads too: tasks show business keys and workers' errors
     with runtime.db.read() as session:
         row = store.get(session.connection(), task_id)
     if row is None or row.state != "open":
@@ -200,6 +201,7 @@ def get(runtime: Runtime, actor: Actor, task_id: str) -> ExternalTaskView:
 
 def error_details(runtime: Runtime, actor: Actor, task_id: str) -> str | None:
     """The last failure's details of a task still waiting (a finished task is gone, as in Camunda)."""
+    check_may_work_external_tasks(actor)
     with runtime.db.read() as session:
         row = store.get(session.connection(), task_id)
     if row is None or row.state != "open":
@@ -208,6 +210,7 @@ def error_details(runtime: Runtime, actor: Actor, task_id: str) -> str | None:
 
 
 def list_tasks(runtime: Runtime, actor: Actor, **filters: Any) -> list[ExternalTaskView]:
+    check_may_work_external_tasks(actor)
     with runtime.db.read() as session:
         rows = store.listing(session.connection(), now=clock.now(), **filters)
     return [_view(r) for r in rows]
@@ -215,6 +218,7 @@ def list_tasks(runtime: Runtime, actor: Actor, **filters: Any) -> list[ExternalT
 
 def count_tasks(runtime: Runtime, actor: Actor, **filters: Any) -> int:
     """How many tasks `list_tasks` with these filters lists over all its pages (sort and paging ignored)."""
+    check_may_work_external_tasks(actor)
     for paging in ("sort", "offset", "limit"):
         filters.pop(paging, None)
     with runtime.db.read() as session:

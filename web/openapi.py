@@ -336,15 +336,16 @@ def build_engine_rest_document() -> dict[str, Any]:
         "External tasks waiting for a worker (lists comma-separated; tenantIdIn matches none: no tenants here; "
         "sortBy id, lockExpirationTime, processInstanceId, processDefinitionId, processDefinitionKey, taskPriority, "
         "createTime or tenantId, with sortOrder asc or desc; maxResults at most 1000, its default; firstResult pages "
-        "on)", (200, "Tasks", array("ExternalTask")), (400, 401),
+        "on)", (200, "Tasks", array("ExternalTask")), (400, 401, 403),
         params=filters,
         tag=xt)})
     spec.path("/external-task/count", operations={"get": _camunda_op(
-        "How many external tasks match", (200, "Count", {"type": "object"}), (400, 401), params=filters, tag=xt)})
+        "How many external tasks match", (200, "Count", {"type": "object"}), (400, 401, 403), params=filters,
+        tag=xt)})
     spec.path("/external-task/{id}", operations={"get": _camunda_op(
-        "One external task", (200, "Task", ref("ExternalTask")), (401, 404), params=[_path("id")], tag=xt)})
+        "One external task", (200, "Task", ref("ExternalTask")), (401, 403, 404), params=[_path("id")], tag=xt)})
     spec.path("/external-task/{id}/errorDetails", operations={"get": _camunda_op(
-        "The error details of the last failure (text/plain)", (200, "Details", None), (401, 404),
+        "The error details of the last failure (text/plain)", (200, "Details", None), (401, 403, 404),
         params=[_path("id")], tag=xt)})
     for verb, summary, body in (
             ("complete", "Complete: the variables become process variables", "CamundaCompleteRequest"),

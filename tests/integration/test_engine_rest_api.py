@@ -179,3 +179,16 @@ def test_decision_evaluation_returns_typed_result_maps(rest, runtime):
                     json={"variables": {"amount": {"value": "x", "type": "Integer"}}})
     assert bad.status_code == 400 and "variables.amount" in bad.get_json()["message"]
     assert rest.post(url.format("expense_approver"), json={}).status_code == 401
+
+
+def test_external_tasks_are_read_by_those_who_may_work_them(rest, runtime):
+    """Workers, quality leads and admins see external tasks (their variables' names, business keys, the
+    errors workers reported); an employee gets 403 on every read, as on fetchAndLock."""
+    rest.post("/engine-rest/process-definition/key/xt_order_lookup/start", headers=basic("erp.worker"),
+              json={"businessKey": "C-78"})
+    [task] = rest.get("/engine-rest/external-task", headers=basic("erp.worker")).get_json()
+    assert rest.get("/engine-rest/external-task/count", headers=basic("lena.lead")).get_json() == {"count": 1}
+    for path in ("/engine-rest/external-task", "/engine-rest/external-task/count",
+                 f"/engine-rest/external-task/{task['id']}", f"/engine-rest/external-task/{task['id']}/errorDetails"):
+        denied = rest.get(path, headers=basic("rita.reviewer"))
+        assert denied.status_code == 403 and denied.get_json()["type"] == "AuthorizationException", path
