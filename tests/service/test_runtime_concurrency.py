@@ -224,3 +224,24 @@ def test_parallel_tasks_completed_at_once_both_count(runtime, monkeypatch):
     states = sorted((t.spec_id, t.state) for t in after.tasks)
     assert states == [("contain", "completed"), ("reply", "completed"), ("review", "open")]
     assert not [a for a in audit_rows(runtime, instance.id) if a.type == "task_cancelled"]
+
+
+def test_a_stale_cancellation_leaves_a_completed_task_completed(runtime):
+    """The defensive guard behind the projection's cancellations: a save that decided on task rows older
+    than someone's completion (the bug behind test_parallel_tasks_completed_at_once_both_count) cancels
+    only tasks still open, so the completion stands instead of becoming a cancellation."""
+    from pathlib import Path
+
+    from storage import instances as store
+
+    runtime.deploy_paths([Path(__file__).parents[1] / "constructs" / "models" / "ut_parallel_join.bpmn"], LEAD)
+    instance = runtime.start("ut_parallel_join", {}, LEAD)
+    by_element = {t.spec_id: t for t in instance.tasks}
+    runtime.complete(by_element["contain"].id, REVIEWER, {})
+    now = datetime.now(UTC)
+    with runtime.db.write() as session:  # what a save working from a snapshot older than that completion wrote
+        store.cancel_tasks(session.connection(), [{"b_id": by_element["contain"].id, "completed_at": now},
+                                                  {"b_id": by_element["reply"].id, "completed_at": now}])
+    states = {t.spec_id: (t.state, t.completed_by) for t in runtime.instance(instance.id).tasks}
+    assert states["contain"] == ("completed", REVIEWER.username)
+    assert states["reply"] == ("cancelled", None)  # an open task is still cancelled
