@@ -222,6 +222,9 @@ def _record_failure(runtime: Runtime, worker: str, instance_id: str, timer_ids: 
     now = clock.now()
     try:
         with unit_of_work(runtime.db, runtime.definitions, runtime.script_engine) as uow:
+            # the instance first (the one lock order): a save that ends the timer's wait (a completion)
+            # commits before the timer rows are read, or waits until the failure is recorded
+            store.lock_instance(uow.conn, instance_id)
             for timer in timer_queue.held_rows(uow.session, timer_ids, worker):
                 attempts = (timer.attempts or 0) + 1
                 if attempts >= policy.max_attempts:
