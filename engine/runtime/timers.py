@@ -195,6 +195,8 @@ def fire_claimed(runtime: Runtime, worker: str, by_instance: dict[str, list[int]
                 out.lateness += [(now - t.due_at).total_seconds() for t in sorted(held, key=lambda t: t.due_at)[:fired]]
             except Exception as exc:  # one instance's failure must not stop the others
                 log.exception("timer firing failed instance=%s", instance_id)
+                # its half-advanced copy must not be what an event thrown in this batch reaches (and saves)
+                uow.loaded.pop(instance_id, None)
                 out.failures.append((instance_id, ids, exc))
         timer_queue.release(uow.session, busy, worker)
         timer_queue.finish(uow.session, gone)
