@@ -221,7 +221,9 @@ def _apply(db: Database, task_id: str, due_at: datetime, level: Level, worker: s
     """Apply one level in its own unit of work; False if it was already applied (by anyone)."""
     try:
         with db.write() as session:
-            task = session.get(HumanTask, task_id)
+            # locked (PostgreSQL): a completion committing between this check and the writes below
+            # would get an escalation after it; it waits for this one instead (no instance lock here)
+            task = session.get(HumanTask, task_id, with_for_update=True)
             if task is None or task.state not in ("open", "claimed") or task.due_at != due_at:
                 return False
             if level.name == COMPLETE:

@@ -174,7 +174,9 @@ _TAKE_TASK_UNASSIGNED = _HT.update().where(_HT.c.id == bindparam("b_id"), _HT.c.
                                            _HT.c.assignee.is_(None))
 _TAKE_TASK_ASSIGNED = _HT.update().where(_HT.c.id == bindparam("b_id"), _HT.c.state == bindparam("b_state"),
                                          _HT.c.assignee == bindparam("b_assignee"))
-_CANCEL_TASKS = (_HT.update().where(_HT.c.id == bindparam("b_id"))
+# only a task still open: a save deciding on rows older than a concurrent completion's commit then
+# changes nothing instead of turning that completed task into a cancelled one
+_CANCEL_TASKS = (_HT.update().where(_HT.c.id == bindparam("b_id"), or_(*(_HT.c.state == s for s in OPEN_STATES)))
                  .values(state="cancelled", completed_at=bindparam("completed_at", type_=_HT.c.completed_at.type)))
 _INSERT_TASK = insert(_HT).inline()
 _INSERT_TASK_GROUP = insert(_HTG).inline()
@@ -255,7 +257,8 @@ def take_task(conn: Connection, task_id: str, state: str, assignee: str | None, 
 
 
 def cancel_tasks(conn: Connection, rows: list[dict[str, Any]]) -> None:
-    """Open tasks whose workflow task is no longer ready (`b_id`, `completed_at`)."""
+    """Open tasks whose workflow task is no longer ready (`b_id`, `completed_at`); a task no longer open
+    (completed or cancelled by someone else) is left as it is."""
     execute_rows(conn, _CANCEL_TASKS, rows)
 
 

@@ -195,6 +195,8 @@ def fire_claimed(runtime: Runtime, worker: str, by_instance: dict[str, list[int]
                 out.lateness += [(now - t.due_at).total_seconds() for t in sorted(held, key=lambda t: t.due_at)[:fired]]
             except Exception as exc:  # one instance's failure must not stop the others
                 log.exception("timer firing failed instance=%s", instance_id)
+                # its half-advanced copy must not be what an event thrown in this batch reaches (and saves)
+                uow.loaded.pop(instance_id, None)
                 out.failures.append((instance_id, ids, exc))
         timer_queue.release(uow.session, busy, worker)
         timer_queue.finish(uow.session, gone)
@@ -222,6 +224,9 @@ def _record_failure(runtime: Runtime, worker: str, instance_id: str, timer_ids: 
     now = clock.now()
     try:
         with unit_of_work(runtime.db, runtime.definitions, runtime.script_engine) as uow:
+            # the instance first (the one lock order): a save that ends the timer's wait (a completion)
+            # commits before the timer rows are read, or waits until the failure is recorded
+            store.lock_instance(uow.conn, instance_id)
             for timer in timer_queue.held_rows(uow.session, timer_ids, worker):
                 attempts = (timer.attempts or 0) + 1
                 if attempts >= policy.max_attempts:

@@ -224,3 +224,73 @@ def test_parallel_tasks_completed_at_once_both_count(runtime, monkeypatch):
     states = sorted((t.spec_id, t.state) for t in after.tasks)
     assert states == [("contain", "completed"), ("reply", "completed"), ("review", "open")]
     assert not [a for a in audit_rows(runtime, instance.id) if a.type == "task_cancelled"]
+
+
+def test_a_stale_cancellation_leaves_a_completed_task_completed(runtime):
+    """The defensive guard behind the projection's cancellations: a save that decided on task rows older
+    than someone's completion (the bug behind test_parallel_tasks_completed_at_once_both_count) cancels
+    only tasks still open, so the completion stands instead of becoming a cancellation."""
+    from pathlib import Path
+
+    from storage import instances as store
+
+    runtime.deploy_paths([Path(__file__).parents[1] / "constructs" / "models" / "ut_parallel_join.bpmn"], LEAD)
+    instance = runtime.start("ut_parallel_join", {}, LEAD)
+    by_element = {t.spec_id: t for t in instance.tasks}
+    runtime.complete(by_element["contain"].id, REVIEWER, {})
+    now = datetime.now(UTC)
+    with runtime.db.write() as session:  # what a save working from a snapshot older than that completion wrote
+        store.cancel_tasks(session.connection(), [{"b_id": by_element["contain"].id, "completed_at": now},
+                                                  {"b_id": by_element["reply"].id, "completed_at": now}])
+    states = {t.spec_id: (t.state, t.completed_by) for t in runtime.instance(instance.id).tasks}
+    assert states["contain"] == ("completed", REVIEWER.username)
+    assert states["reply"] == ("cancelled", None)  # an open task is still cancelled
+
+
+def test_an_escalation_applies_only_to_a_task_still_open(runtime, monkeypatch):
+    """The escalation scheduler decides that a task is overdue while its person completes it. The
+    escalation (its notification and audit entry) is recorded only if the task was still open when it
+    was: on PostgreSQL the completion used to commit between the escalation's read of the task and its
+    write, and the quality leads were told a task just completed was overdue."""
+    import time
+
+    import time_machine
+
+    from engine import escalation
+    from tests.conftest import FIXTURES
+
+    t0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+    with time_machine.travel(t0, tick=False):
+        runtime.deploy_paths([FIXTURES / "scheduler" / "overdue_task.bpmn"])
+        task = runtime.start("overdue_task", {}, LEAD).tasks[0]
+    audience, completion, outcome = escalation._audience, [], []
+
+    def complete() -> None:
+        try:
+            outcome.append(runtime.complete(task.id, REVIEWER, {}))
+        except BaseException as exc:  # noqa: BLE001 - asserted below
+            outcome.append(exc)
+
+    def audience_then_completed(session, row, level):  # the completion comes in between
+        if not completion:
+            completion.append(threading.Thread(target=complete))
+            completion[0].start()
+            if runtime.db.dialect == "postgresql":  # it commits, or waits for a lock the escalation holds
+                try:
+                    wait_for_a_lock_wait(runtime.db, "the completion", seconds=3)
+                except BaseException:  # noqa: BLE001 - it did not wait: it has committed by now
+                    completion[0].join(30)
+            else:
+                time.sleep(0.3)  # SQLite: it waits for this process's writer turn
+        return audience(session, row, level)
+
+    monkeypatch.setattr(escalation, "_audience", audience_then_completed)
+    defaults = {"escalation.reminder": "off", "escalation.grace": "off", "escalation.to": "quality_lead"}
+    with time_machine.travel(t0 + timedelta(days=2, minutes=1), tick=False):
+        escalation.escalate_overdue(runtime.db, "w1", defaults=defaults)
+        completion[0].join(60)
+    assert len(outcome) == 1 and not isinstance(outcome[0], BaseException), outcome
+    entries = [(a.type, a.payload) for a in audit_rows(runtime, task.instance_id)
+               if a.type in ("escalation", "complete")]
+    # in commit order: an escalation, if any, before the completion
+    assert [t for t, _ in entries] in (["escalation", "complete"], ["complete"]), entries

@@ -102,3 +102,35 @@ def test_a_failing_batch_is_fired_one_by_one(runtime, lead, monkeypatch):
     with runtime.db.read() as s:
         assert s.scalar(select(func.count()).select_from(AuditEvent)
                         .where(AuditEvent.type == "timer_fired")) == 9
+
+
+def test_an_instance_that_failed_in_the_batch_takes_an_event_from_its_stored_state(runtime, lead, monkeypatch):
+    """In one batch, instance B's firing fails half-way (its workflow already advanced) and instance A's
+    timer throws a signal B waits for. The signal reaches B as stored, not the half-fired copy the
+    failure left behind: nothing of B's failed attempt is written, and B takes the signal."""
+    from engine.runtime import timers
+
+    models = FIXTURES.parent / "constructs" / "models"
+    with time_machine.travel(T0, tick=False):
+        runtime.deploy_paths([models / "evt_timer_signal.bpmn", models / "evt_timer_and_signal.bpmn"])
+        thrower = runtime.start("evt_timer_signal", {}, lead).id
+        receiver = runtime.start("evt_timer_and_signal", {}, lead).id
+    original = timers.fire_instance
+
+    def fails_after_firing(uow, row, snapshot, worker, held):
+        if row.id != receiver:
+            return original(uow, row, snapshot, worker, held)
+        loaded = uow.restore(row._mapping, snapshot)
+        loaded.leased_timers = {t.id for t in held}
+        uow.fire_timers(loaded, timers.SCHEDULER, worker, leased={t.task_id for t in held})
+        raise RuntimeError("a bug after the timer fired, before the save")
+
+    monkeypatch.setattr(timers, "fire_instance", fails_after_firing)
+    with time_machine.travel(T0 + timedelta(hours=2), tick=False):
+        result = fire_due_timers(runtime, "w1", TimerPolicy(batch=10, max_attempts=5))
+    assert (result.fired, result.failed) == (1, 1)
+    assert runtime.instance(thrower).status == "completed"
+    after = runtime.instance(receiver)
+    # no audit entry of the failed attempt (its timer_fired); the signal's save found the hour passed
+    assert [a.type for a in after.audit if a.type in ("timer_fired", "signal")] == ["signal"]
+    assert after.status == "completed"

@@ -126,3 +126,58 @@ def test_many_timers_in_small_batches(runtime, lead, n):
     with time_machine.travel(T0 + timedelta(hours=1, seconds=1), tick=False):
         assert fire_due_timers(runtime, "w1", TimerPolicy(batch=7)).fired == n
     assert _count(runtime.db, "timer_fired") == n
+
+
+def test_a_timer_failure_and_a_completion_ending_its_wait_are_serial(runtime, lead, monkeypatch):
+    """A timer fails its last attempt while someone completes the task its boundary timer is attached
+    to. The failure is recorded either before the completion (an incident; the completion then works
+    from it) or not at all (the timer no longer waits): never decided on timer rows the completion has
+    since closed, which left a completed instance with an open incident and its done timer 'failed'."""
+    import threading
+
+    from tests.conftest import wait_for_a_lock_wait
+    from tests.fixtures.runtime.helpers import REVIEWER, deploy
+
+    deploy(runtime, "boundary")
+    with time_machine.travel(T0, tick=False):
+        instance = runtime.start("rt_timer_boundary", {}, lead)
+    [task] = [t for t in instance.tasks if t.state == "open"]
+
+    def failing(uow, row, snapshot, worker, held):
+        raise RuntimeError("database hiccup")
+
+    monkeypatch.setattr(timers, "fire_instance", failing)
+    held_rows, completion, outcome = timers.timer_queue.held_rows, [], []
+
+    def complete() -> None:
+        try:
+            outcome.append(runtime.complete(task.id, REVIEWER, {}))
+        except BaseException as exc:  # noqa: BLE001 - asserted below
+            outcome.append(exc)
+
+    def held_then_completed(session, timer_ids, worker):  # the completion comes in between
+        rows = held_rows(session, timer_ids, worker)
+        completion.append(threading.Thread(target=complete))
+        completion[0].start()
+        if runtime.db.dialect == "postgresql":  # it commits, or waits for a lock this unit holds
+            try:
+                wait_for_a_lock_wait(runtime.db, "the completion", seconds=3)
+            except BaseException:  # noqa: BLE001 - it did not wait: it has committed by now
+                completion[0].join(30)
+        else:
+            completion[0].join(0.5)  # SQLite: it waits for this process's writer turn
+        return rows
+
+    monkeypatch.setattr(timers.timer_queue, "held_rows", held_then_completed)
+    with time_machine.travel(T0 + timedelta(hours=2), tick=False):
+        fire_due_timers(runtime, "w1", TimerPolicy(max_attempts=1))
+        completion[0].join(60)
+    assert len(outcome) == 1 and not isinstance(outcome[0], BaseException), outcome
+    after = runtime.instance(instance.id)
+    open_incidents = [i for i in after.incidents if i.resolved_at is None]
+    with runtime.db.read() as s:
+        timer_state = s.scalars(select(Timer.state).where(Timer.instance_id == instance.id)).one()
+    if open_incidents:  # the failure first: the completion saw the incident
+        assert (after.status, timer_state) == ("incident", "failed")
+    else:  # the completion first: nothing failed that still waited
+        assert (after.status, timer_state) == ("completed", "done")
