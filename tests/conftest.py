@@ -175,3 +175,17 @@ def sql_statements(db: Database) -> Iterator[list[str]]:
     finally:
         for e in engines:
             event.remove(e, "before_cursor_execute", record)
+
+
+def start_racing(db: Database, thread: threading.Thread, what: str, sqlite_pause: float = 0.3) -> None:
+    """Start `thread` (another unit of work) while the caller's unit of work holds its locks; return when
+    it waits for one of them or has committed (PostgreSQL), or after `sqlite_pause` (SQLite: it waits for
+    this process's writer turn)."""
+    thread.start()
+    if db.dialect != "postgresql":
+        thread.join(sqlite_pause)
+        return
+    try:
+        wait_for_a_lock_wait(db, what, seconds=3)
+    except BaseException:  # noqa: BLE001 - it did not wait: it has committed by now
+        thread.join(30)

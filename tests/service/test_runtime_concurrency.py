@@ -14,7 +14,7 @@ from sqlalchemy import select, update
 from engine.errors import ConflictError
 from engine.runtime import Runtime
 from storage.models import HumanTask
-from tests.conftest import make_db, wait_for_a_lock_wait
+from tests.conftest import make_db, start_racing, wait_for_a_lock_wait
 from tests.fixtures.runtime.helpers import LEAD, REVIEWER, REVIEWER2, audit_rows, deploy, only_open
 
 ROUNDS = 20
@@ -252,7 +252,6 @@ def test_an_escalation_applies_only_to_a_task_still_open(runtime, monkeypatch):
     escalation (its notification and audit entry) is recorded only if the task was still open when it
     was: on PostgreSQL the completion used to commit between the escalation's read of the task and its
     write, and the quality leads were told a task just completed was overdue."""
-    import time
 
     import time_machine
 
@@ -274,14 +273,7 @@ def test_an_escalation_applies_only_to_a_task_still_open(runtime, monkeypatch):
     def audience_then_completed(session, row, level):  # the completion comes in between
         if not completion:
             completion.append(threading.Thread(target=complete))
-            completion[0].start()
-            if runtime.db.dialect == "postgresql":  # it commits, or waits for a lock the escalation holds
-                try:
-                    wait_for_a_lock_wait(runtime.db, "the completion", seconds=3)
-                except BaseException:  # noqa: BLE001 - it did not wait: it has committed by now
-                    completion[0].join(30)
-            else:
-                time.sleep(0.3)  # SQLite: it waits for this process's writer turn
+            start_racing(runtime.db, completion[0], "the completion")  # commits, or waits for the escalation's lock
         return audience(session, row, level)
 
     monkeypatch.setattr(escalation, "_audience", audience_then_completed)

@@ -135,7 +135,7 @@ def test_a_timer_failure_and_a_completion_ending_its_wait_are_serial(runtime, le
     since closed, which left a completed instance with an open incident and its done timer 'failed'."""
     import threading
 
-    from tests.conftest import wait_for_a_lock_wait
+    from tests.conftest import start_racing
     from tests.fixtures.runtime.helpers import REVIEWER, deploy
 
     deploy(runtime, "boundary")
@@ -158,14 +158,7 @@ def test_a_timer_failure_and_a_completion_ending_its_wait_are_serial(runtime, le
     def held_then_completed(session, timer_ids, worker):  # the completion comes in between
         rows = held_rows(session, timer_ids, worker)
         completion.append(threading.Thread(target=complete))
-        completion[0].start()
-        if runtime.db.dialect == "postgresql":  # it commits, or waits for a lock this unit holds
-            try:
-                wait_for_a_lock_wait(runtime.db, "the completion", seconds=3)
-            except BaseException:  # noqa: BLE001 - it did not wait: it has committed by now
-                completion[0].join(30)
-        else:
-            completion[0].join(0.5)  # SQLite: it waits for this process's writer turn
+        start_racing(runtime.db, completion[0], "the completion", sqlite_pause=0.5)  # commits, or waits for our lock
         return rows
 
     monkeypatch.setattr(timers.timer_queue, "held_rows", held_then_completed)
