@@ -14,8 +14,9 @@ from pathlib import Path
 from engine import clock
 from engine.accounts import update_user
 from engine.views import Actor
+from tests.conftest import sql_statements
 from tests.integration.conftest import PASSWORD, csrf, login, token
-from tests.integration.test_dashboard import statements, writes
+from tests.integration.test_dashboard import writes
 
 ADMIN = Actor("ada.admin", frozenset({"admin"}), "admin")
 ROOT = Path(__file__).parents[2]
@@ -121,7 +122,7 @@ def test_token_use_is_not_written_on_every_request(app, client, db):
     assert client.get("/api/v1/tasks", headers=headers).status_code == 200  # the first use is recorded
     first = _last_used(client, "rita.reviewer")
     assert first is not None
-    with statements(db) as seen:
+    with sql_statements(db) as seen:
         for _ in range(3):
             assert client.get("/api/v1/tasks", headers=headers).status_code == 200
     assert seen and writes(seen) == []  # read-only: a GET works on a database that cannot write
@@ -196,16 +197,14 @@ def test_one_revoked_token_is_refused_at_once_the_others_stay(app, client, db):
 
 
 def test_a_caller_is_identified_in_one_statement(app, client, db):
-    from tests.integration.test_dashboard import statements
-
     basic = _basic("rita.reviewer")
     assert client.get("/engine-rest/version", headers=basic).status_code == 200  # verified and cached
     headers = token(client, "rita.reviewer")
     assert client.get("/api/v1/notifications", headers=headers).status_code == 200  # first use recorded
-    with statements(db) as seen:
+    with sql_statements(db) as seen:
         assert client.get("/engine-rest/version", headers=basic).status_code == 200
     assert [s.split(" ", 1)[0].upper() for s in seen if not s.upper().startswith(("BEGIN", "ROLLBACK"))] == ["SELECT"]
-    with statements(db) as seen:
+    with sql_statements(db) as seen:
         assert client.get("/api/v1/processes", headers=headers).status_code == 200
     queries = [s for s in seen if not s.upper().startswith(("BEGIN", "ROLLBACK"))]
     assert len([s for s in queries if "api_token" in s]) == 1 and not writes(seen)
