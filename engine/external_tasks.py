@@ -380,14 +380,17 @@ def unlock(runtime: Runtime, actor: Actor, task_id: str) -> None:
 
 
 def set_retries(runtime: Runtime, actor: Actor, task_id: str, retries: int) -> None:
-    """Set the retries left; above 0 this resolves the task's incident (the task is fetchable again)."""
+    """Set the retries left; above 0 this resolves the task's incident (the task is fetchable again at
+    once). A task a worker holds without an incident stays held by it (Camunda keeps that lock too)."""
     check_lead_or_worker(actor, "set the retries of an external task")
     retries = int(retries)
     if retries < 0:
         raise EngineError("retries must be 0 or more")
     with runtime.unit_of_work() as uow:
         loaded, row = _hold(uow, task_id, None)
-        store.set_values(uow.conn, task_id, retries=retries, locked_until=None if retries else row.locked_until)
+        exhausted = row.retries == 0  # its worker gave up: nobody holds it any more
+        store.set_values(uow.conn, task_id, retries=retries,
+                         locked_until=None if retries and exhausted else row.locked_until)
         loaded.audit("external_task_retries", actor, task_id, {"task": row.activity_name, "retries": retries})
         if retries > 0:
             _resolve_incidents(uow, loaded, task_id, actor)

@@ -129,6 +129,18 @@ def test_failures_then_incident_then_retries(lookup):
     assert lookup.instance(instance.id).status == "completed"
 
 
+def test_setting_retries_leaves_a_held_lock_alone(lookup):
+    """Retries set on a task a worker holds (no incident) change its retries, not who holds it: another
+    worker does not get it, the holder completes it (Camunda keeps the lock too)."""
+    instance = lookup.start("xt_order_lookup", {}, LEAD)
+    [task] = _fetch(lookup, "w1")
+    xt.set_retries(lookup, LEAD, task.id, 5)
+    assert _fetch(lookup, "w2") == []
+    assert xt.get(lookup, WORKER, task.id).retries == 5
+    xt.complete(lookup, WORKER, task.id, "w1", {})
+    assert lookup.instance(instance.id).status == "completed"
+
+
 def test_lead_retry_of_the_instance_rearms_the_task(lookup):
     instance = lookup.start("xt_order_lookup", {}, LEAD)
     [task] = _fetch(lookup)
