@@ -238,16 +238,15 @@ def _load_instance_of(uow: UnitOfWork, task_id: str, *, with_rows: bool = False)
     """The task's instance, locked and restored; `with_rows` also reads its external-task rows' states
     in the same statement (Loaded.external_rows, unless they may be stale), which the caller then
     keeps current."""
-    if not with_rows:
-        record = store.lock_instance_of(uow.conn, task_id)
-        if record is None:
-            raise NotFoundError(f"External task with id {task_id} does not exist")
-        return uow.restore(record._mapping)
-    found = store.lock_instance_with_rows(uow.conn, task_id)
-    if found is None:
+    if with_rows:
+        record, rows = store.lock_instance_with_rows(uow.conn, task_id) or (None, None)
+    else:
+        locked = store.lock_instance_of(uow.conn, task_id)
+        record, rows = (locked._mapping if locked is not None else None), None
+    if record is None:
         raise NotFoundError(f"External task with id {task_id} does not exist")
-    loaded = uow.restore(found[0])
-    loaded.external_rows = found[1]
+    loaded = uow.restore(record)
+    loaded.external_rows = rows
     return loaded
 
 

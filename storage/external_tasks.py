@@ -32,6 +32,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from storage import leases
 from storage.models import Base, ProcessDefinition, ProcessInstance
 from storage.rows import execute_rows
+from storage.snapshot_version import SEEN_VERSION
 
 
 class ExternalTaskRow(Base):
@@ -189,14 +190,12 @@ _LOCK_INSTANCE_OF = select(_PI).where(
     _PI.c.id == select(_ET.c.instance_id).where(_ET.c.id == bindparam("task_id")).scalar_subquery()
 ).with_for_update()
 # ... and with every external-task row of the instance as "id:state,..." (the ids are uuids), and the
-# instance's version as the statement's snapshot saw it: on PostgreSQL a statement that had to wait
-# for the lock returns the row as it is now, but its subqueries still read the snapshot from before
-# the wait; a version that differs says the rows are stale (whoever changes them saves the instance)
-_ROWS_OF, _SEEN = _ET.alias("rows_of"), _PI.alias("seen")
+# instance's version as the statement's snapshot saw it (storage/snapshot_version.py: are they current?)
+_ROWS_OF = _ET.alias("rows_of")
 _LOCK_INSTANCE_OF_WITH_ROWS = _LOCK_INSTANCE_OF.add_columns(
     select(func.aggregate_strings(_ROWS_OF.c.id + ":" + _ROWS_OF.c.state, ","))
     .where(_ROWS_OF.c.instance_id == _PI.c.id).scalar_subquery().label("external_rows"),
-    select(_SEEN.c.version).where(_SEEN.c.id == _PI.c.id).scalar_subquery().label("seen_version"))
+    SEEN_VERSION)
 
 
 def lock_instance_of(conn: Connection, task_id: str) -> Row | None:

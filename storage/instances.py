@@ -45,6 +45,7 @@ from storage.models import (
     User,
 )
 from storage.rows import execute_rows
+from storage.snapshot_version import SEEN_VERSION
 
 OPEN_STATES = ("open", "claimed")
 
@@ -155,15 +156,13 @@ _TASK_WITH_GROUPS = (select(_HT, _HTG.c.group_name).outerjoin(_HTG, _HTG.c.task_
 _TASKS_OF_INSTANCES = (select(_HT, _HTG.c.group_name).outerjoin(_HTG, _HTG.c.task_id == _HT.c.id)
                        .where(_HT.c.instance_id.in_(bindparam("instance_ids", expanding=True)))
                        .order_by(_HT.c.created_at, _HT.c.id))
-_ASKED, _SEEN = _HT.alias("asked"), _PI.alias("seen")
+_ASKED = _HT.alias("asked")
 # Every task of the asked task's instance (with groups), and the instance row on each; its state and data
-# (the big columns) only on the asked task's rows. Locks the instance row. `seen_version`: the instance's
-# version as the statement's snapshot saw it (see task_with_instance).
+# (the big columns) only on the asked task's rows. Locks the instance row.
 _TASK_WITH_INSTANCE = (select(_HT, _HTG.c.group_name,
                               *[(case((_HT.c.id == bindparam("task_id"), c), else_=null()).label(f"pi_{c.name}")
                                  if c.name in ("state", "data") else c.label(f"pi_{c.name}")) for c in _PI.c],
-                              select(_SEEN.c.version).where(_SEEN.c.id == _PI.c.id).scalar_subquery()
-                              .label("seen_version"))
+                              SEEN_VERSION)
                        .select_from(_HT.join(_PI, _PI.c.id == _HT.c.instance_id)
                                     .outerjoin(_HTG, _HTG.c.task_id == _HT.c.id))
                        .where(_HT.c.instance_id == select(_ASKED.c.instance_id)
@@ -198,13 +197,9 @@ def task_with_instance(conn: Connection, task_id: str
                        ) -> tuple[Row | None, list[str], dict[str, Any] | None, dict[str, tuple[Row, list[str]]]]:
     """A task row, its sorted groups, its instance row (locked: FOR UPDATE OF process_instance) and every
     task of that instance with its sorted groups ({task_id: (row, groups)}, as `tasks_of_instances`), in
-    one statement: a completion needs them all (the projection diffs the instance's task rows).
-
-    On PostgreSQL a statement that waited for the instance's lock returns the instance row as it is
-    now, but the task rows from its snapshot, taken before the wait: a concurrent completion's changes
-    (its task completed, the tasks it created) would be missing. The instance's version as that
-    snapshot saw it then differs from the locked row's (every change to an instance's tasks that the
-    save diffs goes with a save of the instance), and the task rows are read again, under the lock."""
+    one statement: a completion needs them all (the projection diffs the instance's task rows). When
+    the statement waited for the lock, a concurrent completion's changes (its task completed, the tasks
+    it created) are missing from those rows (SEEN_VERSION): they are read again, under the lock."""
     tasks: dict[str, tuple[Row, list[str]]] = {}
     for record in conn.execute(_TASK_WITH_INSTANCE, {"task_id": task_id}):
         if record.id not in tasks:
