@@ -384,15 +384,15 @@ def build_engine_rest_document() -> dict[str, Any]:
     instance_filters = [_query(n) for n in ("processDefinitionKey", "processDefinitionKeyIn", "processDefinitionId",
                                             "businessKey", "businessKeyLike", "processInstanceIds", "tenantIdIn",
                                             "variables")] + [_query("suspended", "boolean")]
+    paging = [_query("firstResult", "integer"), _query("maxResults", "integer")]
+    sorted_pages = [_query("sortBy"), _query("sortOrder"), *paging]
     instances_get = _camunda_op(
         "Running instances the caller may see; `variables` filters by name_operator_value (eq, neq, gt, gteq, lt, "
         "lteq, like), several comma-separated; lists comma-separated; suspended=true and tenantIdIn match none "
         "(nothing is suspended, no tenants here). Sorted by sortBy (instanceId, definitionKey, definitionId, "
         "businessKey, tenantId) with sortOrder asc or desc, else newest first; maxResults at most 500 (default 100), "
         "firstResult pages on", (200, "Instances", array("ProcessInstance")), (400, 401),
-        params=instance_filters + [_query("sortBy"), _query("sortOrder"), _query("firstResult", "integer"),
-                                   _query("maxResults", "integer")], tag="process instances")
-    paging = [_query("firstResult", "integer"), _query("maxResults", "integer")]
+        params=instance_filters + sorted_pages, tag="process instances")
     spec.path("/process-instance", operations={"get": instances_get, "post": _camunda_op(
         "The same list for a JSON query (ProcessInstanceQueryDto: lists as arrays, variables as [{name, operator, "
         "value}], sorting as [{sortBy, sortOrder}]); paging in the query string",
@@ -450,8 +450,7 @@ def build_engine_rest_document() -> dict[str, Any]:
         "priority; caseInstanceId, caseExecutionId and lastUpdated keep the default) with sortOrder asc or desc, "
         "else as the inbox (due first, undated last, then priority and age); maxResults at most 1000 (default 200), "
         "firstResult pages on", (200, "Tasks", array("Task")), (400, 401),
-        params=task_filters + [_query("sortBy"), _query("sortOrder"), _query("firstResult", "integer"),
-                               _query("maxResults", "integer")], tag="tasks")
+        params=task_filters + sorted_pages, tag="tasks")
     spec.path("/task", operations={"get": tasks_get, "post": _camunda_op(
         "The same list for a JSON query (TaskQueryDto: lists as arrays, sorting as [{sortBy, sortOrder}]); "
         "paging in the query string", (200, "Tasks", array("Task")), (400, 401), body=ref("CamundaTaskQueryRequest"),
