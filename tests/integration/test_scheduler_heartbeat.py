@@ -69,6 +69,30 @@ def _wait_for(condition, timeout: float, what: str, procs: tuple[subprocess.Pope
         time.sleep(0.02)
 
 
+def _stopped(proc: subprocess.Popen) -> bool:
+    # field 3 of /proc/PID/stat, after the parenthesised command name: "T" once SIGSTOP took hold
+    return Path(f"/proc/{proc.pid}/stat").read_text().rsplit(")", 1)[1].split()[0] in ("T", "t")
+
+
+def _freeze_holding_leases(proc: subprocess.Popen, db) -> tuple[dict[str, datetime], datetime]:
+    """Stop the scheduler at a moment it holds leases on timers it has not fired. Between two batches it
+    holds none, so a kill at a moment chosen by a poll that ran just before may find nothing held: freeze
+    it first, look, and let it run on until the look finds leases. Returns those leases and the moment it
+    froze (its heartbeat renews nothing after that)."""
+    for _ in range(200):
+        proc.send_signal(signal.SIGSTOP)
+        _wait_for(lambda: _stopped(proc), 10, "the scheduler to stop")
+        frozen_at = datetime.now(UTC)
+        with db.read() as s:
+            held = {t.task_id: t.locked_until for t in s.scalars(
+                select(Timer).where(Timer.state == "waiting", Timer.locked_by == _name(proc)))}
+        if held:
+            return held, frozen_at
+        proc.send_signal(signal.SIGCONT)
+        time.sleep(0.05)
+    raise AssertionError("the scheduler never held a lease in 200 looks")
+
+
 def test_sigkilled_scheduler_timers_are_fired_by_the_other_within_one_lease(db, tmp_path):
     n = 1000 if db.dialect == "postgresql" else 400
     with clock.shifted(-timedelta(hours=2)):  # the backlog's one-hour timers came due an hour ago
@@ -82,16 +106,10 @@ def test_sigkilled_scheduler_timers_are_fired_by_the_other_within_one_lease(db, 
     survivor = None
     try:
         # kill -9 while the victim holds a lease on timers it has not fired yet, with work left over
-        _wait_for(lambda: count(Timer.state == "done") >= 40 and count(Timer.state == "waiting",
-                                                                        Timer.locked_by == _name(victim)) > 0,
-                  120, "the victim to fire and hold timers", (victim,))
+        _wait_for(lambda: count(Timer.state == "done") >= 40, 120, "the victim to fire timers", (victim,))
+        orphans, killed_at = _freeze_holding_leases(victim, db)
         victim.send_signal(signal.SIGKILL)
         victim.wait(timeout=30)
-        killed_at = datetime.now(UTC)
-        with db.read() as s:
-            orphans = {t.task_id: t.locked_until for t in s.scalars(
-                select(Timer).where(Timer.state == "waiting", Timer.locked_by == _name(victim)))}
-        assert orphans, "the victim held no lease when it was killed"
         # the dead scheduler's leases are short: they run out within one lease of the kill
         assert max(orphans.values()) <= killed_at + timedelta(seconds=LEASE)
         survivor = _scheduler(db.url, tmp_path, PDCAFLOW_TIMER_BATCH="20")
