@@ -58,13 +58,15 @@ def _definition(key: str, version: int | None) -> dict[str, Any] | None:
     with runtime().db.read() as session:
         found = DefinitionStore.latest(session, key) if version is None else DefinitionStore.version(session, key,
                                                                                                      version)
-        return None if found is None else _definition_json({"key": found.key, "version": found.version,
+        return None if found is None else definition_json({"key": found.key, "version": found.version,
                                                              "name": found.name, "source_name": found.source_name})
 
 
-def _definition_json(d: dict[str, Any]) -> dict[str, Any]:
+def definition_json(d: dict[str, Any]) -> dict[str, Any]:
     return {"id": s.definition_id(d["key"], d["version"]), "key": d["key"], "category": None, "description": None,
-            "name": d["name"], "version": d["version"], "resource": d["source_name"], "deploymentId": None,
+            "name": d["name"], "version": d["version"], "resource": d["source_name"],
+            # no deployment entity here: each version is its own deployment (web/engine_rest_deployments.py)
+            "deploymentId": s.definition_id(d["key"], d["version"]),
             "diagram": None, "suspended": False, "tenantId": None, "versionTag": None, "historyTimeToLive": None,
             "startableInTasklist": True}
 
@@ -133,7 +135,7 @@ def definitions() -> Any:
         if field is not None:
             rows.sort(key=field, reverse=sort[1])
     skip = s.int_arg("firstResult", 0)
-    return jsonify([_definition_json(d) for d in rows[skip:skip + s.int_arg("maxResults", 1000)]])
+    return jsonify([definition_json(d) for d in rows[skip:skip + s.int_arg("maxResults", 1000)]])
 
 
 def _visible_instance(instance_id: str, running: bool = False) -> InstanceView:

@@ -378,6 +378,30 @@ def build_engine_rest_document() -> dict[str, Any]:
                                     "sortOrder")]
         + [_query("latestVersion", "boolean"), _query("firstResult", "integer"), _query("maxResults", "integer")],
         tag="process instances")})
+    deploy = _camunda_op(
+        "Deploy BPMN and DMN files, as Camunda Modeler's \"Deploy to Camunda 7\" sends them (quality leads and admins): "
+        "multipart, each file in a field of its own (any name), with deployment-name and deployment-source; one "
+        "transaction: a problem in any file deploys none (400 ParseException, `details` per file with line and "
+        "element). Unchanged files are not deployed again; the answer lists every definition the files define, "
+        "its current version. Each definition version is its own deployment (id key:version); tenant-id is refused",
+        (200, "The deployment", {"type": "object"}), (400, 401, 403), tag="deployments")
+    deploy["requestBody"] = {"required": True, "content": {"multipart/form-data": {"schema": {
+        "type": "object", "additionalProperties": {"type": "string", "format": "binary"},
+        "properties": {n: {"type": "string"} for n in ("deployment-name", "deployment-source", "tenant-id",
+                                                        "deploy-changed-only", "enable-duplicate-filtering")}}}}}
+    spec.path("/deployment/create", operations={"post": deploy})
+    spec.path("/deployment", operations={"get": _camunda_op(
+        "Deployments (each deployed definition version is one), newest first, paged; tenantIdIn matches none; "
+        "Camunda Modeler checks its connection with maxResults=0", (200, "Deployments", {"type": "array",
+                                                                                       "items": {"type": "object"}}),
+        (400, 401), params=[_query("tenantIdIn"), _query("firstResult", "integer"), _query("maxResults", "integer")],
+        tag="deployments")})
+    xml = (200, "{id, bpmn20Xml}: the BPMN XML as deployed", {"type": "object"})
+    spec.path("/process-definition/key/{key}/xml", operations={"get": _camunda_op(
+        "The latest version's BPMN XML", xml, (401, 404), params=[_path("key")], tag="process instances")})
+    spec.path("/process-definition/{id}/xml", operations={"get": _camunda_op(
+        "A version's BPMN XML (the id a listing answers, key:version)", xml, (401, 404), params=[_path("id")],
+        tag="process instances")})
     spec.path("/process-definition/key/{key}", operations={"get": _camunda_op(
         "The latest version of a process", (200, "Definition", ref("ProcessDefinition")), (401, 404),
         params=[_path("key")], tag="process instances")})
