@@ -1,0 +1,115 @@
+"""Conditional and default sequence flows leaving an activity, as Camunda 7 takes them: every flow
+without a condition and every flow whose condition holds (in parallel), the default flow only when
+no other was taken, and "No outgoing sequence flow ... could be selected" (an incident here) when
+none can be taken. The diagram shows the flows taken, and only those."""
+
+from __future__ import annotations
+
+from engine.runtime import Actor
+from tests.constructs.test_external_tasks import _fetch, _post, _worker
+
+LEAD = Actor("lena.lead", frozenset({"quality_lead"}), "quality_lead")
+
+
+def _open(flow, iid):
+    return sorted(t["spec_id"] for t in flow.open_tasks(iid))
+
+
+def _diagram(flow, iid):
+    diagram = flow.runtime.element_states(iid)
+    return {k: v["state"] for k, v in diagram["elements"].items()}, set(diagram["flows"])
+
+
+def _reviewed(flow, model, data):
+    flow.deploy(f"{model}.bpmn")
+    iid = flow.start(model, data)["id"]
+    flow.complete(iid, "review")
+    return iid
+
+
+def test_both_conditions_true_run_both_branches_in_parallel_to_their_ends(flow):
+    iid = _reviewed(flow, "flow_conditional_task", {"amount": 500, "urgent": True})
+    assert _open(flow, iid) == ["big", "urgent"]
+    states, flows = _diagram(flow, iid)
+    assert flows == {"f1", "f_big", "f_urgent"} and "routine" not in states
+    flow.complete(iid, "big")
+    assert flow.status(iid) == "running" and _open(flow, iid) == ["urgent"]
+    flow.complete(iid, "urgent")
+    assert flow.status(iid) == "completed"
+    states, flows = _diagram(flow, iid)
+    assert {states["end_big"], states["end_urgent"]} == {"completed"} and "end_routine" not in states
+    assert "f_routine" not in flows and "filed" not in flow.variables(iid)
+
+
+def test_one_condition_true_takes_only_that_flow(flow):
+    iid = _reviewed(flow, "flow_conditional_task", {"amount": 5, "urgent": True})
+    assert _open(flow, iid) == ["urgent"]
+    assert _diagram(flow, iid)[1] == {"f1", "f_urgent"}
+    flow.complete(iid, "urgent")
+    assert flow.status(iid) == "completed" and "filed" not in flow.variables(iid)
+
+
+def test_no_condition_true_takes_the_default_flow(flow):
+    iid = _reviewed(flow, "flow_conditional_task", {"amount": 5, "urgent": False})
+    assert flow.status(iid) == "completed" and flow.variables(iid)["filed"] is True
+    states, flows = _diagram(flow, iid)
+    assert flows == {"f1", "f_routine", "f_routine_end"}
+    assert states["end_routine"] == "completed" and "big" not in states and "urgent" not in states
+
+
+def test_no_flow_to_take_is_an_incident_at_the_activity_and_a_retry_with_fixed_data_goes_on(flow):
+    iid = _reviewed(flow, "flow_conditional_no_default", {"amount": 50})
+    assert flow.status(iid) == "incident" and flow.open_tasks(iid) == []
+    [incident] = flow.incidents(iid)
+    assert incident["message"] == ("No outgoing sequence flow for the element with id 'review' could be "
+                                   "selected for continuing the process")
+    diagram = flow.runtime.element_states(iid)
+    assert diagram["elements"]["review"]["state"] == "incident" and diagram["flows"] == ["f1"]
+    assert diagram["elements"]["review"]["count"] == 1
+    assert flow.variables(iid)["amount"] == 50  # nothing lost
+    flow.runtime.retry(iid, LEAD, {"amount": 500})
+    assert flow.status(iid) == "running" and _open(flow, iid) == ["big"]  # review is not asked again
+    assert flow.runtime.element_states(iid)["elements"]["review"]["state"] == "completed"
+    flow.complete(iid, "big")
+    assert flow.status(iid) == "completed"
+
+
+def test_a_condition_that_fails_is_an_incident_and_a_retry_evaluates_it_again(flow):
+    iid = _reviewed(flow, "flow_conditional_no_default", {})  # no `amount`: the condition cannot be evaluated
+    assert flow.status(iid) == "incident"
+    [incident] = flow.incidents(iid)
+    assert "amount" in incident["message"]
+    assert flow.runtime.element_states(iid)["elements"]["review"]["state"] == "incident"
+    flow.runtime.retry(iid, LEAD, {"amount": 3})
+    assert _open(flow, iid) == ["small"]
+
+
+def test_a_script_task_takes_its_unconditioned_flow_and_the_conditions_that_hold(flow):
+    flow.deploy("flow_conditional_script.bpmn")
+    normal = flow.start("flow_conditional_script", {"amount": 50})["id"]
+    assert _open(flow, normal) == ["record"]
+    high = flow.start("flow_conditional_script", {"amount": 500})["id"]
+    assert _open(flow, high) == ["expedite", "record"]
+    audited = flow.start("flow_conditional_script", {"amount": 5000})["id"]
+    assert _open(flow, audited) == ["expedite", "record"]
+    assert flow.variables(audited)["audited"] is True  # the third branch ran to its end beside them
+    states, flows = _diagram(flow, audited)
+    assert states["end_audit"] == "completed"
+    assert flows == {"f1", "f_record", "f_expedite", "f_audit", "f_audit_end"}
+    assert _diagram(flow, normal)[1] == {"f1", "f_record"}
+    for element in ("record", "expedite"):
+        flow.complete(audited, element)
+    assert flow.status(audited) == "completed"
+
+
+def test_an_external_task_leaves_by_its_condition_or_its_default(flow):
+    _worker(flow)
+    flow.deploy("flow_conditional_external.bpmn")
+    shipped = flow.start("flow_conditional_external")["id"]
+    backordered = flow.start("flow_conditional_external")["id"]
+    tasks = {t["processInstanceId"]: t for t in _fetch(flow, "stock-check")}
+    for iid, in_stock in ((shipped, True), (backordered, False)):
+        _post(flow, tasks[iid]["id"], "complete", {"workerId": "w1", "variables": {
+            "in_stock": {"value": in_stock, "type": "Boolean"}}})
+    assert _open(flow, shipped) == ["ship"] and _open(flow, backordered) == ["backorder"]
+    assert _diagram(flow, backordered)[1] == {"f1", "f_backorder"}
