@@ -10,7 +10,8 @@ decision's DMN document (`add_decision`) and the task spec keeps the one its dec
 Camunda extensions it leaves out (inputOutput, in/out, listeners, resultVariable, error variables,
 initiator) are read by engine/camunda_extensions.py and kept in ``spec.extensions['camunda']`` by
 `PdcaProcessParser`; multi-instance on any activity is built the Camunda way by every activity parser
-(`CamundaMultiInstanceParsing`). The run-time side is engine/runtime/camunda.py.
+(`CamundaMultiInstanceParsing`), and so are the flows leaving it (`ActivityFlowParsing`). The run-time
+side is engine/runtime/camunda.py (and engine/runtime/spiff_flows.py for conditional flows).
 """
 
 from __future__ import annotations

@@ -113,3 +113,30 @@ def test_an_external_task_leaves_by_its_condition_or_its_default(flow):
             "in_stock": {"value": in_stock, "type": "Boolean"}}})
     assert _open(flow, shipped) == ["ship"] and _open(flow, backordered) == ["backorder"]
     assert _diagram(flow, backordered)[1] == {"f1", "f_backorder"}
+
+
+def test_a_subprocess_and_a_multi_instance_body_leave_once_by_their_conditions(flow):
+    flow.deploy("flow_conditional_activities.bpmn")
+    small = flow.start("flow_conditional_activities", {"amount": 5})["id"]
+    assert flow.status(small) == "completed"
+    assert _diagram(flow, small)[1] == {"f1", "f_small"}  # the subprocess's default flow
+    heavy = flow.start("flow_conditional_activities", {"amount": 500, "ok": True})["id"]
+    assert _open(flow, heavy) == ["approve"]  # the body left once, after its third instance
+    states, flows = _diagram(flow, heavy)
+    assert flow.variables(heavy)["rounds"] == 3 and states["count"] == "completed"
+    assert flows == {"f1", "f_count", "f_approve"} and "end_miscounted" not in states
+    flow.complete(heavy, "approve")
+    assert flow.status(heavy) == "completed" and _diagram(flow, heavy)[1] >= {"f_ok"}
+    assert "end_rejected" not in _diagram(flow, heavy)[0]
+
+
+def test_a_boundary_event_still_interrupts_a_task_with_conditional_flows(flow):
+    flow.deploy("flow_conditional_activities.bpmn")
+    rejected = flow.start("flow_conditional_activities", {"amount": 500, "ok": False})["id"]
+    late = flow.start("flow_conditional_activities", {"amount": 500, "ok": True})["id"]
+    flow.complete(rejected, "approve")
+    assert flow.status(rejected) == "completed" and "end_rejected" in _diagram(flow, rejected)[0]
+    assert flow.advance(hours=2) == 1
+    states, flows = _diagram(flow, late)
+    assert flow.status(late) == "completed" and states["end_late"] == "completed"
+    assert "f_ok" not in flows and "f_rejected" not in flows and flow.task_states(late)["approve"] == "cancelled"
