@@ -214,10 +214,11 @@ def _as_camunda_activity(parser_class: type) -> type:
     return _ACTIVITY[parser_class]
 
 
-class PdcaReceiveTaskParser(CamundaEventDefinitionParser, ReceiveTaskParser):
+class PdcaReceiveTaskParser(ActivityFlowParsing, CamundaEventDefinitionParser, ReceiveTaskParser):
     """A receive task with the Camunda message definition every other message event gets: the generic one
     SpiffWorkflow's Camunda parser leaves it with is not in the Camunda serializer (it could not be saved)
-    and would not match messages sent to the Camunda catch events."""
+    and would not match messages sent to the Camunda catch events. It is an activity: its outgoing flows
+    are taken as any activity's."""
 
     def create_task(self) -> Any:
         return ReceiveTaskParser.create_task(self)

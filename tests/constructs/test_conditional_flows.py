@@ -140,3 +140,20 @@ def test_a_boundary_event_still_interrupts_a_task_with_conditional_flows(flow):
     states, flows = _diagram(flow, late)
     assert flow.status(late) == "completed" and states["end_late"] == "completed"
     assert "f_ok" not in flows and "f_rejected" not in flows and flow.task_states(late)["approve"] == "cancelled"
+
+
+def test_a_receive_task_with_one_conditional_flow_goes_on_only_when_it_holds(flow):
+    from tests.constructs.conftest import MODELS
+    text = (MODELS / "evt_receive_task.bpmn").read_text().replace(
+        '<bpmn:sequenceFlow id="f2" sourceRef="await_payment" targetRef="booked"/>',
+        '<bpmn:sequenceFlow id="f2" sourceRef="await_payment" targetRef="booked">'
+        '<bpmn:conditionExpression xsi:type="bpmn:tFormalExpression">${amount &gt; 5}</bpmn:conditionExpression>'
+        '</bpmn:sequenceFlow>')
+    flow.call("POST", "/api/v1/processes?name=receive.bpmn", 201, data=text.encode(), content_type="application/xml")
+    paid = flow.start("evt_receive_task", {"path": []}, business_key="inv-1")["id"]
+    short = flow.start("evt_receive_task", {"path": []}, business_key="inv-2")["id"]
+    flow.message("payment_received", {"amount": 10}, correlation="inv-1")
+    flow.message("payment_received", {"amount": 1}, correlation="inv-2")
+    assert flow.status(paid) == "completed" and flow.variables(paid)["path"] == ["booked"]
+    assert flow.status(short) == "incident" and flow.variables(short)["path"] == []
+    assert flow.runtime.element_states(short)["elements"]["await_payment"]["state"] == "incident"
