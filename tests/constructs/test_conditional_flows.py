@@ -63,9 +63,11 @@ def test_no_flow_to_take_is_an_incident_at_the_activity_and_a_retry_with_fixed_d
     [incident] = flow.incidents(iid)
     assert incident["message"] == ("No outgoing sequence flow for the element with id 'review' could be "
                                    "selected for continuing the process")
+    assert incident["task_name"] == "Review" and incident["data"]["amount"] == 50
     diagram = flow.runtime.element_states(iid)
     assert diagram["elements"]["review"]["state"] == "incident" and diagram["flows"] == ["f1"]
-    assert diagram["elements"]["review"]["count"] == 1
+    assert diagram["elements"]["review"]["count"] == 1  # one run of the task: the choice is no run of its own
+    assert incident["task_id"] in diagram["elements"]["review"]["task_ids"]  # the page shows it at the task
     assert flow.variables(iid)["amount"] == 50  # nothing lost
     flow.runtime.retry(iid, LEAD, {"amount": 500})
     assert flow.status(iid) == "running" and _open(flow, iid) == ["big"]  # review is not asked again

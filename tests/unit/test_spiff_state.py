@@ -17,7 +17,7 @@ from SpiffWorkflow.task import Task
 from SpiffWorkflow.util.task import TaskState
 
 from engine.bpmn_parser import PdcaParser
-from engine.runtime import spiff, spiff_serializer
+from engine.runtime import camunda, spiff, spiff_serializer
 from engine.sandbox import SandboxScriptEngine
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -113,7 +113,7 @@ def test_the_choice_of_an_activitys_conditional_flows_is_stored_with_the_spec():
 
 def test_a_failed_choice_is_stored_and_a_restored_workflow_chooses_again():
     spec, subs = _specs(NO_DEFAULT, "flow_conditional_no_default")
-    engine = SandboxScriptEngine()
+    engine = SandboxScriptEngine(context_of=camunda.script_context)  # as the runtime's (`execution`)
     workflow = spiff.new_workflow(spec, subs, engine, {"amount": 50})
     spiff.advance(workflow)
     workflow.get_next_task(state=TaskState.READY, manual=True).run()
@@ -123,7 +123,11 @@ def test_a_failed_choice_is_stored_and_a_restored_workflow_chooses_again():
     except spiff.EngineFailure as exc:
         assert spiff.failing_task(exc).task_spec.name == "review.Leave"
     restored = spiff.load_state(spiff.dump_state(workflow), spec, subs, engine)
-    assert [t.task_spec.name for t in spiff.failed_tasks(restored)] == ["review.Leave"]
+    [failed] = spiff.failed_tasks(restored)
+    assert failed.task_spec.name == "review.Leave"
+    # `execution` in the conditions is leaving the activity, as in Camunda
+    assert engine.evaluate(failed, "${execution.getCurrentActivityId()}") == "review"
+    assert engine.evaluate(failed, "${execution.getCurrentActivityName()}") == "Review"
     assert spiff.element_states(restored)[0]["review"]["state"] == "incident"
     spiff.retry_failed(restored, {"amount": 5})
     spiff.advance(restored)
