@@ -4,8 +4,8 @@ parts, engine/runtime/spiff_*.py (serializer, patches, facts, waits, diagram, fl
 Everything the runtime needs from a workflow goes through a named function here (the parts' public
 names are re-exported below, so callers say `spiff.X` whichever part holds X), and a SpiffWorkflow
 upgrade is checked in these modules. Each private call (`_set_state`, `_add_child`, `_predict`,
-`_set_internal_data`, `_get_internal_data`, the registry's `_encoder_mode`) is wrapped and says why
-it is needed.
+`_sync_children`, a condition's `_matches`, `_set_internal_data`, `_get_internal_data`, the registry's
+`_encoder_mode`) is wrapped and says why it is needed.
 """
 
 from __future__ import annotations

@@ -35,6 +35,9 @@ class ConditionalLeave(BpmnTaskSpec, MultiChoice):
         self.bpmn_name = bpmn_name  # the activity's name: what an incident here is called
 
     def _run_hook(self, my_task: Any) -> bool:
+        # As SpiffWorkflow's own choices (MultiChoice, InclusiveGateway) choose: `_matches` evaluates a
+        # flow's condition through the workflow's script engine (the gateways' path); `_sync_children`
+        # keeps the chosen targets and drops the predicted others; `_predict` lays out what follows them.
         spec = my_task.workflow.spec
         taken = [spec.get_task_spec_from_name(name) for condition, name in self.cond_task_specs
                  if name != self.default_task_spec and (condition is None or condition._matches(my_task))]
@@ -44,7 +47,7 @@ class ConditionalLeave(BpmnTaskSpec, MultiChoice):
                     f"No outgoing sequence flow for the element with id '{self.activity}' could be selected "
                     "for continuing the process", task=my_task)
             taken = [spec.get_task_spec_from_name(self.default_task_spec)]
-        my_task._sync_children(taken, TaskState.FUTURE)  # the flows not taken leave no predicted branch
+        my_task._sync_children(taken, TaskState.FUTURE)
         for child in my_task.children:
             child.task_spec._predict(child, mask=TaskState.FUTURE | TaskState.PREDICTED_MASK)
         return True
