@@ -1,7 +1,8 @@
 """Conditional and default sequence flows leaving an activity, as Camunda 7 takes them: every flow
 without a condition and every flow whose condition holds (in parallel), the default flow only when
 no other was taken, and "No outgoing sequence flow ... could be selected" (an incident here) when
-none can be taken. The diagram shows the flows taken, and only those."""
+none can be taken. Sources: user, script, external service and receive tasks, an embedded subprocess,
+a multi-instance body, a call activity. The diagram shows the flows taken, and only those."""
 
 from __future__ import annotations
 
@@ -161,3 +162,21 @@ def test_a_receive_task_with_one_conditional_flow_goes_on_only_when_it_holds(flo
     assert flow.status(paid) == "completed" and flow.variables(paid)["path"] == ["booked"]
     assert flow.status(short) == "incident" and flow.variables(short)["path"] == []
     assert flow.runtime.element_states(short)["elements"]["await_payment"]["state"] == "incident"
+
+
+def test_a_call_activity_leaves_by_a_condition_on_what_its_out_mappings_returned(flow):
+    from tests.constructs.conftest import MODELS
+    text = (MODELS / "ext_call_in_out.bpmn").read_text().replace(
+        '<bpmn:sequenceFlow id="f2" sourceRef="call" targetRef="end" />',
+        '<bpmn:sequenceFlow id="f2" sourceRef="call" targetRef="end">'
+        '<bpmn:conditionExpression xsi:type="bpmn:tFormalExpression">${limit_used &gt; 50}</bpmn:conditionExpression>'
+        '</bpmn:sequenceFlow>')
+    assert 'xmlns:xsi=' in text
+    flow.deploy("ext_called.bpmn")
+    flow.call("POST", "/api/v1/processes?name=call.bpmn", 201, data=text.encode(), content_type="application/xml")
+    start = {"supplier": "ACME", "order_no": "PO-7"}
+    high = flow.start("ext_call_in_out", {**start, "amount": 50})["id"]  # limit_used = 2 * 50 - 1
+    low = flow.start("ext_call_in_out", {**start, "amount": 10})["id"]
+    assert flow.status(high) == "completed"
+    assert flow.status(low) == "incident" and flow.variables(low)["limit_used"] == 19
+    assert flow.runtime.element_states(low)["elements"]["call"]["state"] == "incident"
