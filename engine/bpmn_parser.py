@@ -32,7 +32,7 @@ from SpiffWorkflow.bpmn.parser.event_parsers import (
     ReceiveTaskParser,
 )
 from SpiffWorkflow.bpmn.parser.ProcessParser import ProcessParser
-from SpiffWorkflow.bpmn.parser.task_parsers import GatewayParser
+from SpiffWorkflow.bpmn.parser.task_parsers import ConditionalGatewayParser, GatewayParser
 from SpiffWorkflow.bpmn.parser.TaskParser import TaskParser
 from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
 from SpiffWorkflow.bpmn.specs.defaults import EndEvent, IntermediateThrowEvent, ReceiveTask, StartEvent
@@ -137,18 +137,28 @@ class CamundaMultiInstanceParsing:
         self._copy_task_attrs(original, loop_characteristics)
 
 
+ALWAYS = "True"  # the condition of a gateway's flow that has none: a Python expression, stored with the spec
+
+
 class ActivityFlowParsing:
     """The sequence flows leaving an activity, as Camunda 7 takes them: every flow without a condition
     (several leave in parallel: BPMN's uncontrolled flow; SpiffWorkflow refused a second flow of any
     activity), every flow whose condition holds, the activity's `default` flow only when no other was
     taken. With a condition or a default among them, a `ConditionalLeave` (engine/runtime/spiff_flows.py)
     sits between the activity and the flows' targets and chooses at run time; without, the targets
-    follow the activity directly, as before. Gateways keep their own rules."""
+    follow the activity directly, as before. Gateways keep their own rules, but for one: a flow of an
+    exclusive or inclusive gateway without a condition that is not its default is always true, as in
+    Camunda (an exclusive gateway takes the first true flow in the order the XML lists them, an
+    inclusive one every true flow); SpiffWorkflow refused such a flow."""
 
     def handles_multiple_outgoing(self) -> bool:
         return True
 
     def connect_outgoing(self, outgoing_task: Any, sequence_flow_node: Any, is_default: bool) -> None:
+        if isinstance(self, ConditionalGatewayParser) and not is_default and \
+                self.parse_condition(sequence_flow_node) is None:
+            self.task.connect_outgoing_if(ALWAYS, outgoing_task)
+            return
         if isinstance(self, GatewayParser) or not self._leaves_conditionally():
             super().connect_outgoing(outgoing_task, sequence_flow_node, is_default)  # type: ignore[misc]
             return

@@ -180,3 +180,20 @@ def test_a_call_activity_leaves_by_a_condition_on_what_its_out_mappings_returned
     assert flow.status(high) == "completed"
     assert flow.status(low) == "incident" and flow.variables(low)["limit_used"] == 19
     assert flow.runtime.element_states(low)["elements"]["call"]["state"] == "incident"
+
+
+def test_a_gateway_flow_without_a_condition_is_always_true(flow):
+    """Camunda 7: an exclusive gateway takes the first true flow in XML order, a flow without a
+    condition counting as true; an inclusive gateway takes every true flow, that one included."""
+    flow.deploy("flow_gateway_unconditioned.bpmn")
+    calm = flow.start("flow_gateway_unconditioned", {"urgent": False, "amount": 500})["id"]
+    data = flow.variables(calm)
+    assert data.get("logged") is True and "alerted" not in data  # the inclusive gateway: only the flow without one
+    assert _open(flow, calm) == ["big"]  # the exclusive gateway: the condition listed first holds
+    urgent = flow.start("flow_gateway_unconditioned", {"urgent": True, "amount": 5})["id"]
+    data = flow.variables(urgent)
+    assert data.get("logged") is True and data.get("alerted") is True
+    assert _open(flow, urgent) == ["other"]  # the condition fails: the flow without one
+    flow.complete(urgent, "other")
+    assert flow.status(urgent) == "completed"
+    assert {"f_other", "f_log", "f_alert"} <= _diagram(flow, urgent)[1]
