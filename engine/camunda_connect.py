@@ -23,13 +23,12 @@ The connector's configuration is read from the deployed model (the task's spec),
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from engine.external_task_model import EXTENSION
-from engine.runtime.camunda import parameter_value
+from engine.runtime.camunda import juel_text, parameter_value
 from engine.sandbox import SandboxError, ScriptError
 
 if TYPE_CHECKING:
@@ -99,22 +98,11 @@ def _evaluate(parameters: list[dict[str, Any]], variables: dict[str, Any], task:
     return values
 
 
-def _text(value: Any) -> str:
-    """A parameter value as the text Camunda would send: a map or list as JSON, null as nothing."""
-    if value is None:
-        return ""
-    if isinstance(value, (dict, list)):
-        return json.dumps(value, default=str)
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
-
-
 def http_call(connector: dict[str, Any], task: ExternalTaskView) -> HttpCall:
     """The request the http-connector's input parameters describe."""
     values = _evaluate(connector.get("inputs") or [], task.variables, task, "input")
-    url = _text(values.get("url")).strip()
-    method = _text(values.get("method")).strip().upper()
+    url = juel_text(values.get("url")).strip()
+    method = juel_text(values.get("method")).strip().upper()
     if not url:
         raise ConnectError("http-connector needs the input parameter 'url'")
     if method not in HTTP_METHODS:
@@ -122,11 +110,11 @@ def http_call(connector: dict[str, Any], task: ExternalTaskView) -> HttpCall:
     headers = values.get("headers") or {}
     if not isinstance(headers, dict):
         raise ConnectError("http-connector input parameter 'headers' must be a map (camunda:map)")
-    headers = {str(k): _text(v) for k, v in headers.items()}
+    headers = {str(k): juel_text(v) for k, v in headers.items()}
     payload = values.get("payload")
     body = None
     if method in BODY_METHODS and payload is not None:
-        body = _text(payload).encode("utf-8")
+        body = juel_text(payload).encode("utf-8")
         if not any(k.lower() == "content-type" for k in headers):
             headers["Content-Type"] = "text/plain; charset=UTF-8"  # else urllib would claim a form
     return HttpCall(url, method, headers, body)
@@ -145,11 +133,11 @@ def mail(connector: dict[str, Any], task: ExternalTaskView) -> Mail:
         parts: list[str] = []
         for name in names:
             value = values.get(name)
-            parts.extend(_text(v) for v in value) if isinstance(value, list) else parts.append(_text(value))
+            parts.extend(juel_text(v) for v in value) if isinstance(value, list) else parts.append(juel_text(value))
         return ",".join(p for p in parts if p.strip())
 
-    return Mail(to=addresses("to"), cc=addresses("cc", "bcc"), subject=_text(values.get("subject")),
-                text=_text(values.get("text")), html=_text(values.get("html")))
+    return Mail(to=addresses("to"), cc=addresses("cc", "bcc"), subject=juel_text(values.get("subject")),
+                text=juel_text(values.get("text")), html=juel_text(values.get("html")))
 
 
 def outputs(connector: dict[str, Any], task: ExternalTaskView, response: dict[str, Any]) -> dict[str, Any]:

@@ -17,6 +17,7 @@ connector's own input/output parameters), kept with the external-task settings o
 (engine/external_task_model.py) and run by engine/camunda_connect.py.
 
 A value (input/output parameter, list item, map entry) is ``{"text": ...}``, ``{"expression": ...}``,
+``{"template": [[is_expression, piece]...]}`` (JUEL composite text, "${base}/orders/${id}"),
 ``{"list": [value...]}``, ``{"map": {key: value}}`` or ``{"script": ...}``.
 """
 
@@ -25,6 +26,8 @@ from __future__ import annotations
 from typing import Any
 
 from lxml import etree
+
+from engine.expressions import template_parts
 
 CAMUNDA_NS = "http://camunda.org/schema/1.0/bpmn"
 C = "{" + CAMUNDA_NS + "}"
@@ -56,6 +59,9 @@ def read_value(el: etree._Element) -> dict[str, Any]:
         if name in ("value",):
             return read_value(child)
     text = el.text or ""
+    parts = template_parts(text)
+    if parts is not None:
+        return {"template": [[is_expr, piece] for is_expr, piece in parts]}
     return {"expression": text.strip()} if is_expression(text) else {"text": text}
 
 

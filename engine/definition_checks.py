@@ -19,7 +19,7 @@ from engine.bpmn_parser import CAMUNDA
 from engine.dmn.checks import problems_of as dmn_problems
 from engine.dmn.model import DmnModelError, read_definitions
 from engine.errors import WARNING, Problem
-from engine.expressions import to_python
+from engine.expressions import template_parts, to_python
 from engine.external_task_model import CONNECTOR_TOPICS, JAVA_ATTRIBUTES, is_external
 from engine.external_task_model import deploy_problem as external_task_problem
 from engine.sandbox import SandboxError, compile_expression, compile_script
@@ -327,7 +327,9 @@ def _check_mapping(el: etree._Element, out: _Collector) -> None:
             else:
                 out.compile(value, value.text, what, owner, compile_script)
         elif len(value) == 0 and value.text and EXPRESSION_RE.search(value.text.strip()):
-            out.compile(value, value.text.strip(), what, owner)
+            parts = template_parts(value.text)  # composite text: each ${...} in it compiles
+            for source in [p for is_expr, p in parts if is_expr] if parts else [value.text.strip()]:
+                out.compile(value, source, what, owner)
 
 
 def _check_flow(flow: etree._Element, process: etree._Element, out: _Collector) -> None:

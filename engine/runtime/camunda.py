@@ -11,6 +11,7 @@ hooks are published to the whole process scope (engine/runtime/scopes.py).
 from __future__ import annotations
 
 import ast
+import json
 from collections.abc import Callable, Iterable
 from copy import deepcopy
 from typing import Any
@@ -73,6 +74,9 @@ def parameter_value(value: dict[str, Any], variables: dict[str, Any], context: C
     workflow, by the Camunda connectors (engine/camunda_connect.py)."""
     if "expression" in value:
         return evaluate(value["expression"], variables, {CONTEXT_KEY: context()})
+    if "template" in value:  # JUEL composite text: each expression's value as text
+        return "".join(juel_text(evaluate(piece, variables, {CONTEXT_KEY: context()})) if is_expression else piece
+                       for is_expression, piece in value["template"])
     if "list" in value:
         return [parameter_value(v, variables, context) for v in value["list"]]
     if "map" in value:
@@ -82,6 +86,18 @@ def parameter_value(value: dict[str, Any], variables: dict[str, Any], context: C
         execute(with_result_variable(value["script"], RESULT_NAME), scratch, {CONTEXT_KEY: context()})
         return scratch.get(RESULT_NAME)
     return value.get("text", "")
+
+
+def juel_text(value: Any) -> str:
+    """A value as text, as JUEL coerces it in composite text: null is empty, booleans are lower case;
+    a map or list is written as JSON (the text a service expects, where Java would write `{a=1}`)."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (dict, list)):
+        return json.dumps(value, default=str)
+    return str(value)
 
 
 def with_result_variable(script: str, name: str) -> str:
