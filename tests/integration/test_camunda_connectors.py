@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from engine import clock
+from engine import external_tasks as xt
 from engine.connectors import run_connectors
 from engine.notifications import OutboxPolicy, deliver_outbox
 from engine.settings import Settings
@@ -176,3 +177,40 @@ def test_mail_send_goes_through_the_outbox(runtime, smtp):  # noqa: F811
     message = collector.messages[0][1]
     assert message["Subject"] == "Order A-17 confirmed"
     assert "Dear Ann, your order A-17 is on its way." in message.get_payload(decode=True).decode()
+
+
+def test_a_business_rule_task_with_a_connector_is_a_pdcaflow_http_task(runtime, erp):
+    model = f"""<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL"
+    xmlns:camunda="http://camunda.org/schema/1.0/bpmn" id="Defs_rule" targetNamespace="http://bpmn.io/schema/bpmn">
+  <bpmn:process id="rule_by_http" isExecutable="true">
+    <bpmn:startEvent id="start" />
+    <bpmn:sequenceFlow id="f1" sourceRef="start" targetRef="rule" />
+    <bpmn:businessRuleTask id="rule" name="Ask the rules service">
+      <bpmn:extensionElements>
+        <camunda:inputOutput><camunda:inputParameter name="ref">${{order}}</camunda:inputParameter></camunda:inputOutput>
+        <camunda:connector>
+          <camunda:inputOutput>
+            <camunda:inputParameter name="url">{erp}/orders/${{ref}}</camunda:inputParameter>
+            <camunda:inputParameter name="method">${{verb}}</camunda:inputParameter>
+            <camunda:outputParameter name="answer">${{response}}</camunda:outputParameter>
+          </camunda:inputOutput>
+          <camunda:connectorId>http-connector</camunda:connectorId>
+        </camunda:connector>
+      </bpmn:extensionElements>
+    </bpmn:businessRuleTask>
+    <bpmn:sequenceFlow id="f2" sourceRef="rule" targetRef="end" />
+    <bpmn:endEvent id="end" />
+  </bpmn:process>
+</bpmn:definitions>
+""".encode()
+    clock.reset()
+    assert runtime.deploy([("rule_by_http.bpmn", model)]).ok
+    instance = runtime.start("rule_by_http", {"order": "B-9", "verb": "get"}, LEAD)
+    [task] = xt.list_tasks(runtime, LEAD, instance_id=instance.id)
+    assert (task.topic, task.activity_id) == ("pdcaflow.http", "rule")
+    assert run_connectors(runtime, "sched-1", _settings(erp)).completed == 1
+    [(method, path, _headers, _body)] = Erp.requests
+    assert (method, path) == ("GET", "/orders/B-9")  # the activity's own input parameter is seen by the connector
+    data = runtime.instance(instance.id).data
+    assert json.loads(data["answer"]) == {"order": "B-9", "status": "delivered"} and "ref" not in data
