@@ -408,12 +408,14 @@ def _check_connector(connector: etree._Element, out: _Collector) -> None:
     business rule task (engine/camunda_connect.py); any other connector, or one elsewhere, cannot."""
     owner = _extension_owner(connector)
     ident = (connector.findtext(CAMUNDA + "connectorId") or "").strip()
-    element = describe(owner)
     served = " and ".join(CONNECTOR_TOPICS)
     if local(owner.tag) not in CONNECTOR_TASKS or connector.getparent() is not owner.find(B + "extensionElements"):
+        named = owner.getparent() if local(owner.tag).endswith("EventDefinition") else owner  # the event
+        where = local(owner.tag) if named is owner else f"{local(owner.tag)} of {local(named.tag)}"
         out.add(connector, f"camunda:connector '{ident}' runs here only on service, send and business rule tasks, "
-                           f"not on {local(owner.tag)}; move it onto a send or service task", element)
+                           f"not on a {where}; move it onto a send or service task", describe(named))
         return
+    element = describe(owner)
     if not ident:
         out.add(connector, f"camunda:connector has no camunda:connectorId; name one of {served}", element)
         return

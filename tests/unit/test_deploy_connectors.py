@@ -104,8 +104,11 @@ def test_a_connector_on_a_message_throw_event_is_refused():
     event = ('<bpmn:intermediateThrowEvent id="notify"><bpmn:messageEventDefinition id="m">'
              "<bpmn:extensionElements><camunda:connector><camunda:connectorId>http-connector</camunda:connectorId>"
              "</camunda:connector></bpmn:extensionElements></bpmn:messageEventDefinition></bpmn:intermediateThrowEvent>")
-    found = problems(linear("p", event))
-    assert any("runs here only on service, send and business rule tasks" in p.message for p in found), found
+    problem = only(problems(linear("p", event)))
+    assert problem.element == "intermediateThrowEvent notify"
+    assert problem.message == ("camunda:connector 'http-connector' runs here only on service, send and business rule "
+                               "tasks, not on a messageEventDefinition of intermediateThrowEvent; move it onto a send "
+                               "or service task")
 
 
 def test_mail_send_attachments_are_refused_and_the_sender_is_ignored_with_a_warning():
