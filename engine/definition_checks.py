@@ -133,7 +133,7 @@ def _unavailable_calls(python_source: str, mode: str, task_available: bool = Fal
     unknown = unknown_builtin_calls(tree)
     if unknown:
         raise SandboxError(f"{', '.join(n + '()' for n in unknown)} is not a method of the built-in "
-                           "(execution, task and dateTime() offer Camunda's usual methods)")
+                           "(execution, task, dateTime() and S() offer Camunda's usual methods)")
     if not task_available and "task" not in {n.id for n in ast.walk(tree)
                                              if isinstance(n, ast.Name) and not isinstance(n.ctx, ast.Load)}:
         calls = sorted({f"task.{n.func.attr}()" for n in ast.walk(tree) if isinstance(n, ast.Call)
