@@ -214,3 +214,38 @@ def test_a_business_rule_task_with_a_connector_is_a_pdcaflow_http_task(runtime, 
     assert (method, path) == ("GET", "/orders/B-9")  # the activity's own input parameter is seen by the connector
     data = runtime.instance(instance.id).data
     assert json.loads(data["answer"]) == {"order": "B-9", "status": "delivered"} and "ref" not in data
+
+
+def test_a_multi_instance_connector_task_calls_once_per_element(runtime, erp):
+    model = f"""<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL"
+    xmlns:camunda="http://camunda.org/schema/1.0/bpmn" id="Defs_mi" targetNamespace="http://bpmn.io/schema/bpmn">
+  <bpmn:process id="each_order" isExecutable="true">
+    <bpmn:startEvent id="start" />
+    <bpmn:sequenceFlow id="f1" sourceRef="start" targetRef="lookup" />
+    <bpmn:serviceTask id="lookup" name="Look each order up">
+      <bpmn:extensionElements>
+        <camunda:connector>
+          <camunda:inputOutput>
+            <camunda:inputParameter name="url">{erp}/orders/${{o}}</camunda:inputParameter>
+            <camunda:inputParameter name="method">GET</camunda:inputParameter>
+            <camunda:outputParameter name="last_seen">${{S(response).prop("order").stringValue()}}</camunda:outputParameter>
+          </camunda:inputOutput>
+          <camunda:connectorId>http-connector</camunda:connectorId>
+        </camunda:connector>
+      </bpmn:extensionElements>
+      <bpmn:multiInstanceLoopCharacteristics isSequential="true" camunda:collection="${{orders}}"
+                                             camunda:elementVariable="o" />
+    </bpmn:serviceTask>
+    <bpmn:sequenceFlow id="f2" sourceRef="lookup" targetRef="end" />
+    <bpmn:endEvent id="end" />
+  </bpmn:process>
+</bpmn:definitions>
+""".encode()
+    clock.reset()
+    assert runtime.deploy([("each_order.bpmn", model)]).ok
+    instance = runtime.start("each_order", {"orders": ["A-1", "A-2", "A-3"]}, LEAD)
+    assert run_connectors(runtime, "sched-1", _settings(erp)).completed == 3
+    assert [path for _m, path, _h, _b in Erp.requests] == ["/orders/A-1", "/orders/A-2", "/orders/A-3"]
+    after = runtime.instance(instance.id)
+    assert after.status == "completed" and after.data["last_seen"] == "A-3"
