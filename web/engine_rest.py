@@ -5,8 +5,8 @@ HTTP Basic auth with PDCA Flow users; Camunda's shapes: typed variables, errors 
 `{"type", "message"}`, timestamps like `2026-12-02T10:00:00.000+0000`, 204 for the external-task
 outcomes. Every rule lives in the engine (engine/external_tasks.py, engine/permissions.py, the
 Runtime); the web side only translates. This module holds the blueprint, the auth, the error shapes and
-the engine's own routes; the routes by resource are web/engine_rest_external_tasks.py and
-web/engine_rest_runtime.py, the request shapes and query parameters web/engine_rest_schemas.py.
+the engine's own routes; the routes by resource are web/engine_rest_external_tasks.py,
+web/engine_rest_runtime.py and web/engine_rest_deployments.py, the request shapes and query parameters web/engine_rest_schemas.py.
 """
 
 from __future__ import annotations
@@ -205,4 +205,4 @@ def version() -> Any:
 
 
 # the routes, by resource; importing them adds them to `bp`
-from web import engine_rest_external_tasks, engine_rest_runtime  # noqa: E402,F401  isort: skip
+from web import engine_rest_deployments, engine_rest_external_tasks, engine_rest_runtime  # noqa: E402,F401  isort: skip

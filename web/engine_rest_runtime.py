@@ -58,13 +58,15 @@ def _definition(key: str, version: int | None) -> dict[str, Any] | None:
     with runtime().db.read() as session:
         found = DefinitionStore.latest(session, key) if version is None else DefinitionStore.version(session, key,
                                                                                                      version)
-        return None if found is None else _definition_json({"key": found.key, "version": found.version,
+        return None if found is None else definition_json({"key": found.key, "version": found.version,
                                                              "name": found.name, "source_name": found.source_name})
 
 
-def _definition_json(d: dict[str, Any]) -> dict[str, Any]:
+def definition_json(d: dict[str, Any]) -> dict[str, Any]:
     return {"id": s.definition_id(d["key"], d["version"]), "key": d["key"], "category": None, "description": None,
-            "name": d["name"], "version": d["version"], "resource": d["source_name"], "deploymentId": None,
+            "name": d["name"], "version": d["version"], "resource": d["source_name"],
+            # no deployment entity here: each version is its own deployment (web/engine_rest_deployments.py)
+            "deploymentId": s.definition_id(d["key"], d["version"]),
             "diagram": None, "suspended": False, "tenantId": None, "versionTag": None, "historyTimeToLive": None,
             "startableInTasklist": True}
 
@@ -133,7 +135,7 @@ def definitions() -> Any:
         if field is not None:
             rows.sort(key=field, reverse=sort[1])
     skip = s.int_arg("firstResult", 0)
-    return jsonify([_definition_json(d) for d in rows[skip:skip + s.int_arg("maxResults", 1000)]])
+    return jsonify([definition_json(d) for d in rows[skip:skip + s.int_arg("maxResults", 1000)]])
 
 
 def _visible_instance(instance_id: str, running: bool = False) -> InstanceView:
@@ -195,6 +197,21 @@ def instance_count() -> Any:
 @bp.get("/process-instance/<instance_id>")
 def instance(instance_id: str) -> Any:
     return jsonify(_instance_json(_visible_instance(instance_id, running=True)))
+
+
+@bp.delete("/process-instance/<instance_id>")
+def delete_instance(instance_id: str) -> Any:
+    """Camunda's deletion of a running instance is PDCA Flow's cancellation (quality leads and admins):
+    the instance ends as cancelled and keeps its history. failIfNotExists=false: 204 for an unknown or
+    ended instance too."""
+    try:
+        _visible_instance(instance_id, running=True)
+    except CamundaError:
+        if request.args.get("failIfNotExists", "true").lower() == "false":
+            return no_content()
+        raise
+    runtime().cancel(instance_id, caller(), reason="deleted through /engine-rest")
+    return no_content()
 
 
 @bp.get("/process-instance/<instance_id>/variables")
@@ -395,16 +412,64 @@ def task_count() -> Any:
     return jsonify(count=0 if found is None else runtime().count_tasks(caller(), found))
 
 
-@bp.get("/task/<task_id>")
-def task(task_id: str) -> Any:
-    """A task still to be done (Camunda's runtime query: a completed one is not found either)."""
+def _open_task(task_id: str) -> TaskView:
+    """A task still to be done that the caller may see (Camunda's runtime query: a completed one is
+    not found either); else 404."""
     try:
         found = runtime().task(task_id, caller())
     except NotFoundError:
         found = None
     if found is None or found.state not in ("open", "claimed"):
         raise CamundaError(404, "InvalidRequestException", f"No matching task with id {task_id}")
-    return jsonify(_task_json(found))
+    return found
+
+
+@bp.get("/task/<task_id>")
+def task(task_id: str) -> Any:
+    return jsonify(_task_json(_open_task(task_id)))
+
+
+def _task_variables(task_id: str) -> dict[str, dict[str, Any]]:
+    """The variables the task sees, typed: its instance's (a task has no locals of its own here). Who
+    may see the task may see its instance (engine/permissions.may_see_instance)."""
+    instance = runtime().instance(_open_task(task_id).instance_id)
+    return s.typed(instance.data, instance.variable_types)
+
+
+@bp.get("/task/<task_id>/variables")
+def task_variables(task_id: str) -> Any:
+    return jsonify(_task_variables(task_id))
+
+
+@bp.get("/task/<task_id>/variables/<name>")
+def task_variable(task_id: str, name: str) -> Any:
+    variables = _task_variables(task_id)
+    if name not in variables:
+        raise CamundaError(404, "InvalidRequestException", f"task variable with name {name} does not exist")
+    return jsonify(variables[name])
+
+
+# the Camunda type of a generated form's field type (camunda:formField type)
+_FORM_FIELD_TYPES = {"string": "String", "long": "Long", "boolean": "Boolean", "date": "Date", "enum": "String"}
+
+
+@bp.get("/task/<task_id>/form-variables")
+def task_form_variables(task_id: str) -> Any:
+    """What a form for the task starts from (Camunda's FormService.getTaskFormVariables): the variables
+    the task sees, and each form field by its id, typed as the field is, with its variable's value or
+    else its default. `variableNames` (comma-separated) keeps only those."""
+    found = _open_task(task_id)
+    instance = runtime().instance(found.instance_id)
+    out = s.typed(instance.data, instance.variable_types)
+    for field in found.form:
+        name = field.get("id")
+        if not name or field.get("type") not in _FORM_FIELD_TYPES:
+            continue  # the generic JSON-variables field of a task without a form is not a variable
+        value, type_ = instance.data.get(name, field.get("default")), _FORM_FIELD_TYPES[field["type"]]
+        # an empty field keeps its type (Camunda: a typed null), not the Null type of an unset variable
+        out[name] = {"type": type_, "value": None, "valueInfo": {}} if value is None else s.typed_value(value, type_)
+    wanted = s.listed("variableNames")
+    return jsonify({k: v for k, v in out.items() if wanted is None or k in wanted})
 
 
 @bp.post("/task/<task_id>/claim")
@@ -424,8 +489,18 @@ def unclaim(task_id: str) -> Any:
     return no_content()
 
 
+@bp.post("/task/<task_id>/assignee")
+def set_assignee(task_id: str) -> Any:
+    """Camunda's setAssignee: a lead's assignment (userId null gives the task back to its groups)."""
+    runtime().assign(task_id, caller(), body(s.ClaimRequest).get("userId") or None)
+    return no_content()
+
+
+@bp.post("/task/<task_id>/submit-form")
 @bp.post("/task/<task_id>/complete")
 def complete_task(task_id: str) -> Any:
+    """Complete with typed variables. Camunda's submit-form differs from complete by validating the
+    generated form's fields; here every completion is validated by the task's form, so both are one."""
     data = body(s.TaskCompleteRequest)
     variables, types = s.typed_input(data.get("variables"))
     instance = runtime().complete(task_id, caller(), variables, history=False, types=types)

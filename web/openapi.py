@@ -378,6 +378,30 @@ def build_engine_rest_document() -> dict[str, Any]:
                                     "sortOrder")]
         + [_query("latestVersion", "boolean"), _query("firstResult", "integer"), _query("maxResults", "integer")],
         tag="process instances")})
+    deploy = _camunda_op(
+        "Deploy BPMN and DMN files, as Camunda Modeler's \"Deploy to Camunda 7\" sends them (quality leads and admins): "
+        "multipart, each file in a field of its own (any name), with deployment-name and deployment-source; one "
+        "transaction: a problem in any file deploys none (400 ParseException, `details` per file with line and "
+        "element). Unchanged files are not deployed again; the answer lists every definition the files define, "
+        "its current version. Each definition version is its own deployment (id key:version); tenant-id is refused",
+        (200, "The deployment", {"type": "object"}), (400, 401, 403), tag="deployments")
+    deploy["requestBody"] = {"required": True, "content": {"multipart/form-data": {"schema": {
+        "type": "object", "additionalProperties": {"type": "string", "format": "binary"},
+        "properties": {n: {"type": "string"} for n in ("deployment-name", "deployment-source", "tenant-id",
+                                                        "deploy-changed-only", "enable-duplicate-filtering")}}}}}
+    spec.path("/deployment/create", operations={"post": deploy})
+    spec.path("/deployment", operations={"get": _camunda_op(
+        "Deployments (each deployed definition version is one), newest first, paged; tenantIdIn matches none; "
+        "Camunda Modeler checks its connection with maxResults=0", (200, "Deployments", {"type": "array",
+                                                                                       "items": {"type": "object"}}),
+        (400, 401), params=[_query("tenantIdIn"), _query("firstResult", "integer"), _query("maxResults", "integer")],
+        tag="deployments")})
+    xml = (200, "{id, bpmn20Xml}: the BPMN XML as deployed", {"type": "object"})
+    spec.path("/process-definition/key/{key}/xml", operations={"get": _camunda_op(
+        "The latest version's BPMN XML", xml, (401, 404), params=[_path("key")], tag="process instances")})
+    spec.path("/process-definition/{id}/xml", operations={"get": _camunda_op(
+        "A version's BPMN XML (the id a listing answers, key:version)", xml, (401, 404), params=[_path("id")],
+        tag="process instances")})
     spec.path("/process-definition/key/{key}", operations={"get": _camunda_op(
         "The latest version of a process", (200, "Definition", ref("ProcessDefinition")), (401, 404),
         params=[_path("key")], tag="process instances")})
@@ -406,7 +430,11 @@ def build_engine_rest_document() -> dict[str, Any]:
         body=ref("CamundaInstanceQueryRequest"), tag="process instances")})
     spec.path("/process-instance/{id}", operations={"get": _camunda_op(
         "A running instance (an ended one is 404, as Camunda's runtime service answers)",
-        (200, "Instance", ref("ProcessInstance")), (401, 404), params=[_path("id")], tag="process instances")})
+        (200, "Instance", ref("ProcessInstance")), (401, 404), params=[_path("id")], tag="process instances"),
+        "delete": _camunda_op(
+        "Cancel a running instance (quality leads and admins; it keeps its history); with failIfNotExists=false an "
+        "unknown or ended instance is 204 too", none, (401, 403, 404),
+        params=[_path("id"), _query("failIfNotExists", "boolean")], tag="process instances")})
     spec.path("/process-instance/{id}/variables", operations={"get": _camunda_op(
         "Its variables, typed", (200, "Variables", ref("Variables")), (401, 404), params=[_path("id")],
         tag="process instances"), "post": _camunda_op(
@@ -468,9 +496,25 @@ def build_engine_rest_document() -> dict[str, Any]:
         body=ref("CamundaClaimRequest"), params=[_path("id")], tag="tasks")})
     spec.path("/task/{id}/unclaim", operations={"post": _camunda_op(
         "Give back to its groups", none, (400, 401, 403, 404, 409), params=[_path("id")], tag="tasks")})
-    spec.path("/task/{id}/complete", operations={"post": _camunda_op(
-        "Complete with typed variables (validated by the task's form)", none, (400, 401, 403, 404, 409),
-        body=ref("CamundaTaskCompleteRequest"), params=[_path("id")], tag="tasks")})
+    for verb in ("complete", "submit-form"):
+        spec.path(f"/task/{{id}}/{verb}", operations={"post": _camunda_op(
+            "Complete with typed variables (validated by the task's form; complete and submit-form are the same "
+            "here); 200 with the instance's variables when withVariablesInReturn", none, (400, 401, 403, 404, 409),
+            body=ref("CamundaTaskCompleteRequest"), params=[_path("id")], tag="tasks")})
+    spec.path("/task/{id}/assignee", operations={"post": _camunda_op(
+        "Assign to userId (null: back to its groups); quality leads and admins", none, (400, 401, 403, 404, 409),
+        body=ref("CamundaClaimRequest"), params=[_path("id")], tag="tasks")})
+    spec.path("/task/{id}/variables", operations={"get": _camunda_op(
+        "The variables the task sees (its instance's), typed", (200, "Variables", ref("Variables")), (401, 404),
+        params=[_path("id")], tag="tasks")})
+    spec.path("/task/{id}/variables/{name}", operations={"get": _camunda_op(
+        "One variable the task sees, typed", (200, "Variable", ref("TypedValue")), (401, 404),
+        params=[_path("id"), _path("name")], tag="tasks")})
+    spec.path("/task/{id}/form-variables", operations={"get": _camunda_op(
+        "What the task's form starts from: the variables it sees, and each form field typed as the field is, with "
+        "its variable's value or its default; variableNames (comma-separated) keeps only those",
+        (200, "Variables", ref("Variables")), (401, 404), params=[_path("id"), _query("variableNames")],
+        tag="tasks")})
     spec.path("/openapi.json", operations={"get": {"summary": "This document", "security": [],
                                                    "responses": {"200": {"description": "OpenAPI 3 document"}}}})
     doc = spec.to_dict()

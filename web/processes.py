@@ -20,9 +20,12 @@ bp = Blueprint("processes", __name__)
 ALLOWED_SUFFIXES = (".bpmn", ".dmn", ".xml")
 
 
-def uploaded_files() -> list[tuple[str, bytes]]:
+def uploaded_files(field: str | None = "file") -> list[tuple[str, bytes]]:
+    """The request's uploaded files (name without folders, content): those of `field`, or with None
+    of every field (Camunda's deployment/create names each field after its file)."""
     files = []
-    for upload in request.files.getlist("file"):
+    uploads = request.files.getlist(field) if field else [u for _, u in request.files.items(multi=True)]
+    for upload in uploads:
         if not upload or not upload.filename:
             continue
         name = upload.filename.replace("\\", "/").rsplit("/", 1)[-1][:200]

@@ -34,10 +34,15 @@ class Runtime:
         return unit_of_work(self.db, self.definitions, self.script_engine)
 
     # ------------------------------------------------------------------ definitions
-    def deploy(self, files: list[tuple[str, bytes]], actor: Actor | None = None) -> DeployReport:
-        """Deploy the files that are valid; the report lists results and every problem."""
+    def deploy(self, files: list[tuple[str, bytes]], actor: Actor | None = None, *,
+               all_or_nothing: bool = False) -> DeployReport:
+        """Deploy the files that are valid; the report lists results and every problem. With
+        `all_or_nothing` (a Camunda deployment, `deploy_paths`), any problem raises DeploymentError
+        and deploys nothing."""
         with self.unit_of_work() as uow:
             report = self.definitions.deploy(uow.session, files, actor.username if actor else None)
+            if all_or_nothing and report.problems:
+                raise DeploymentError(report.problems)
             self._audit_deploys(uow, report.results, actor)
         return report
 
@@ -50,12 +55,7 @@ class Runtime:
     def deploy_paths(self, paths: Iterable[Path | str], actor: Actor | None = None) -> list[DeployResult]:
         """Deploy files/folders; raise DeploymentError (deploying nothing) if any file has a problem."""
         files = [(str(p), Path(p).read_bytes()) for p in collect_files(paths)]
-        with self.unit_of_work() as uow:
-            report = self.definitions.deploy(uow.session, files, actor.username if actor else None)
-            if report.problems:
-                raise DeploymentError(report.problems)
-            self._audit_deploys(uow, report.results, actor)
-        return report.results
+        return self.deploy(files, actor, all_or_nothing=True).results
 
     @staticmethod
     def _audit_deploys(uow: UnitOfWork, results: list[DeployResult], actor: Actor | None) -> None:

@@ -192,3 +192,60 @@ def test_external_tasks_are_read_by_those_who_may_work_them(rest, runtime):
                  f"/engine-rest/external-task/{task['id']}", f"/engine-rest/external-task/{task['id']}/errorDetails"):
         denied = rest.get(path, headers=basic("rita.reviewer"))
         assert denied.status_code == 403 and denied.get_json()["type"] == "AuthorizationException", path
+
+
+def test_task_variables_form_variables_submit_form_and_assignee(rest, runtime):
+    instance = runtime.start("simple_review", {"note": "from the customer", "ref": 7}, lead_actor())
+    [task] = rest.get(f"/engine-rest/task?processInstanceId={instance.id}", headers=basic("rita.reviewer")).get_json()
+    variables = rest.get(f"/engine-rest/task/{task['id']}/variables", headers=basic("rita.reviewer")).get_json()
+    assert variables["note"] == {"type": "String", "value": "from the customer", "valueInfo": {}}
+    assert variables["ref"]["type"] == "Integer" and "amount" not in variables
+    one = rest.get(f"/engine-rest/task/{task['id']}/variables/ref", headers=basic("rita.reviewer"))
+    assert one.status_code == 200 and one.get_json()["value"] == 7
+    assert rest.get(f"/engine-rest/task/{task['id']}/variables/nope", headers=basic("rita.reviewer")).status_code == 404
+    # someone the task is not offered to is told it does not exist, variables included
+    assert rest.get(f"/engine-rest/task/{task['id']}/variables", headers=basic("otto.outsider")).status_code == 404
+    form = rest.get(f"/engine-rest/task/{task['id']}/form-variables", headers=basic("rita.reviewer")).get_json()
+    # each form field typed as the field is, with its variable's value; the other variables as they are
+    assert form["amount"] == {"type": "Long", "value": None, "valueInfo": {}}
+    assert form["urgent"]["type"] == "Boolean" and form["note"]["value"] == "from the customer"
+    assert form["ref"]["value"] == 7
+    some = rest.get(f"/engine-rest/task/{task['id']}/form-variables?variableNames=amount,note",
+                    headers=basic("rita.reviewer")).get_json()
+    assert set(some) == {"amount", "note"}
+    # assigning is a lead's: an employee is refused, a lead assigns and gives back
+    refused = rest.post(f"/engine-rest/task/{task['id']}/assignee", json={"userId": "rob.reviewer"},
+                        headers=basic("rita.reviewer"))
+    assert refused.status_code == 403
+    assert rest.post(f"/engine-rest/task/{task['id']}/assignee", json={"userId": "rob.reviewer"},
+                     headers=basic("lena.lead")).status_code == 204
+    assert rest.get(f"/engine-rest/task/{task['id']}", headers=basic("lena.lead")).get_json()["assignee"] == "rob.reviewer"
+    assert rest.post(f"/engine-rest/task/{task['id']}/assignee", json={"userId": None},
+                     headers=basic("lena.lead")).status_code == 204
+    assert rest.get(f"/engine-rest/task/{task['id']}", headers=basic("lena.lead")).get_json()["assignee"] is None
+    # submit-form validates like complete: a missing required field names it, then a good one completes
+    missing = rest.post(f"/engine-rest/task/{task['id']}/submit-form", json={"variables": {}},
+                        headers=basic("rita.reviewer"))
+    assert missing.status_code == 400 and "amount" in missing.get_json()["message"]
+    done = rest.post(f"/engine-rest/task/{task['id']}/submit-form", headers=basic("rita.reviewer"),
+                     json={"variables": {"amount": {"value": 5, "type": "Long"}}})
+    assert done.status_code == 204
+    assert rest.get(f"/engine-rest/task/{task['id']}", headers=basic("rita.reviewer")).status_code == 404
+    assert runtime.instance(instance.id).data["amount"] == 5
+
+
+def test_deleting_a_process_instance_cancels_it(rest, runtime):
+    instance = runtime.start("simple_review", {}, lead_actor())
+    # an employee who has a task in it may see it, but not end it; someone without one does not see it
+    assert rest.delete(f"/engine-rest/process-instance/{instance.id}", headers=basic("rita.reviewer")).status_code == 403
+    assert rest.delete(f"/engine-rest/process-instance/{instance.id}", headers=basic("otto.outsider")).status_code == 404
+    assert runtime.instance(instance.id).status == "running"
+    assert rest.delete(f"/engine-rest/process-instance/{instance.id}", headers=basic("lena.lead")).status_code == 204
+    ended = runtime.instance(instance.id)
+    assert ended.status == "cancelled" and [a.type for a in ended.audit].count("cancel") == 1
+    assert all(t.state not in ("open", "claimed") for t in ended.tasks)
+    # gone for Camunda's runtime service: 404, unless failIfNotExists=false
+    again = rest.delete(f"/engine-rest/process-instance/{instance.id}", headers=basic("lena.lead"))
+    assert again.status_code == 404 and again.get_json()["type"] == "InvalidRequestException"
+    assert rest.delete(f"/engine-rest/process-instance/{instance.id}?failIfNotExists=false",
+                       headers=basic("lena.lead")).status_code == 204
