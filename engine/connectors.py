@@ -234,7 +234,10 @@ def _send(url: str, method: str, headers: dict[str, str], body: bytes | None, se
         raise ConnectorError(f"{method} {url} failed: {getattr(exc, 'reason', exc)}") from exc
     if len(raw) > MAX_BODY:
         raise ConnectorError(f"{method} {url}: the response is larger than {MAX_BODY} bytes", final=True)
-    text = raw.decode(message.get_content_charset() or "utf-8", errors="replace")
+    try:
+        text = raw.decode(message.get_content_charset() or "utf-8", errors="replace")
+    except LookupError:  # a charset Python does not know
+        text = raw.decode("utf-8", errors="replace")
     empty = not raw and (method == "HEAD" or status in (204, 304))
     return _Answer(int(status), dict(message.items()), message.get_content_type(), None if empty else text)
 
