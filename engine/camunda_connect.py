@@ -27,7 +27,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from engine.external_task_model import EXTENSION
+from engine.external_task_model import EXTENSION, HTTP_METHODS
 from engine.runtime.camunda import juel_text, parameter_value
 from engine.sandbox import SandboxError, ScriptError
 
@@ -35,7 +35,6 @@ if TYPE_CHECKING:
     from engine.external_tasks import ExternalTaskView
     from engine.runtime.facade import Runtime
 
-HTTP_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
 BODY_METHODS = ("POST", "PUT", "PATCH")  # Camunda's client sends a payload with these only
 
 

@@ -20,7 +20,7 @@ from engine.dmn.checks import problems_of as dmn_problems
 from engine.dmn.model import DmnModelError, read_definitions
 from engine.errors import WARNING, Problem
 from engine.expressions import template_parts, to_python
-from engine.external_task_model import CONNECTOR_TOPICS, JAVA_ATTRIBUTES, is_external
+from engine.external_task_model import CONNECTOR_TOPICS, HTTP_METHODS, JAVA_ATTRIBUTES, is_external
 from engine.external_task_model import deploy_problem as external_task_problem
 from engine.sandbox import SandboxError, compile_expression, compile_script
 from engine.sandbox_compile import FORBIDDEN_BUILTINS
@@ -394,7 +394,6 @@ def _check_service_task(task: etree._Element, out: _Collector) -> None:
 
 
 CONNECTOR_TASKS = ("serviceTask", "sendTask", "businessRuleTask")
-HTTP_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
 # what each served connector needs (input parameters), what it cannot do, and what it ignores
 CONNECTOR_REQUIRED = {"http-connector": (("url",), ("method",)), "mail-send": (("to",), ("subject",), ("text", "html"))}
 CONNECTOR_REFUSED = {"mail-send": {"fileNames": "attachments read from files (fileNames) are not supported; "

@@ -29,6 +29,7 @@ JAVA_ATTRIBUTES = ("class", "expression", "delegateExpression")
 HTTP_TOPIC, MAIL_TOPIC = "pdcaflow.http", "pdcaflow.mail"  # the built-in connectors (engine/connectors.py)
 # Camunda Connect connector ids served by a built-in connector (engine/camunda_connect.py)
 CONNECTOR_TOPICS = {"http-connector": HTTP_TOPIC, "mail-send": MAIL_TOPIC}
+HTTP_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")  # what http-connector may send
 
 
 class ExternalTask(NoneTask):
