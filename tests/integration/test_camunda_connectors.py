@@ -249,3 +249,38 @@ def test_a_multi_instance_connector_task_calls_once_per_element(runtime, erp):
     assert [path for _m, path, _h, _b in Erp.requests] == ["/orders/A-1", "/orders/A-2", "/orders/A-3"]
     after = runtime.instance(instance.id)
     assert after.status == "completed" and after.data["last_seen"] == "A-3"
+
+
+def test_an_output_parameter_that_fails_is_an_incident_naming_it(runtime, erp):
+    model = f"""<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL"
+    xmlns:camunda="http://camunda.org/schema/1.0/bpmn" id="Defs_bad" targetNamespace="http://bpmn.io/schema/bpmn">
+  <bpmn:process id="bad_output" isExecutable="true">
+    <bpmn:startEvent id="start" />
+    <bpmn:sequenceFlow id="f1" sourceRef="start" targetRef="lookup" />
+    <bpmn:serviceTask id="lookup">
+      <bpmn:extensionElements>
+        <camunda:connector>
+          <camunda:inputOutput>
+            <camunda:inputParameter name="url">{erp}/orders/A-1</camunda:inputParameter>
+            <camunda:inputParameter name="method">GET</camunda:inputParameter>
+            <camunda:outputParameter name="refund">${{S(response).prop("refund").numberValue()}}</camunda:outputParameter>
+          </camunda:inputOutput>
+          <camunda:connectorId>http-connector</camunda:connectorId>
+        </camunda:connector>
+      </bpmn:extensionElements>
+    </bpmn:serviceTask>
+    <bpmn:sequenceFlow id="f2" sourceRef="lookup" targetRef="end" />
+    <bpmn:endEvent id="end" />
+  </bpmn:process>
+</bpmn:definitions>
+""".encode()
+    clock.reset()
+    assert runtime.deploy([("bad_output.bpmn", model)]).ok
+    instance = runtime.start("bad_output", {}, LEAD)
+    result = run_connectors(runtime, "sched-1", _settings(erp))
+    assert (result.completed, result.incidents) == (0, [instance.id]) and len(Erp.requests) == 1
+    stuck = runtime.instance(instance.id)
+    assert stuck.status == "incident" and "refund" not in stuck.data
+    assert "output parameter 'refund' of the connector" in stuck.incidents[0].message
+    assert "has no property 'refund'" in stuck.incidents[0].message
