@@ -10,7 +10,8 @@ decision's DMN document (`add_decision`) and the task spec keeps the one its dec
 Camunda extensions it leaves out (inputOutput, in/out, listeners, resultVariable, error variables,
 initiator) are read by engine/camunda_extensions.py and kept in ``spec.extensions['camunda']`` by
 `PdcaProcessParser`; multi-instance on any activity is built the Camunda way by every activity parser
-(`CamundaMultiInstanceParsing`). The run-time side is engine/runtime/camunda.py.
+(`CamundaMultiInstanceParsing`), and so are the flows leaving it (`ActivityFlowParsing`). The run-time
+side is engine/runtime/camunda.py (and engine/runtime/spiff_flows.py for conditional flows).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from SpiffWorkflow.bpmn.parser.event_parsers import (
     ReceiveTaskParser,
 )
 from SpiffWorkflow.bpmn.parser.ProcessParser import ProcessParser
+from SpiffWorkflow.bpmn.parser.task_parsers import GatewayParser
 from SpiffWorkflow.bpmn.parser.TaskParser import TaskParser
 from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
 from SpiffWorkflow.bpmn.specs.defaults import EndEvent, IntermediateThrowEvent, ReceiveTask, StartEvent
@@ -58,7 +60,7 @@ from engine.runtime.camunda import (
     PdcaSequentialMultiInstance,
     with_result_variable,
 )
-from engine.runtime.spiff import DecisionTask
+from engine.runtime.spiff import ConditionalLeave, DecisionTask
 from engine.thrown_events import ThrownMessageEventDefinition, ThrownSignalEventDefinition
 
 CAMUNDA = "{" + CAMUNDA_MODEL_NS + "}"
@@ -135,20 +137,39 @@ class CamundaMultiInstanceParsing:
         self._copy_task_attrs(original, loop_characteristics)
 
 
-class UncontrolledSplitParsing:
-    """Several outgoing flows without conditions leave an activity in parallel (BPMN's uncontrolled
-    flow, which Camunda runs; SpiffWorkflow refused a second flow of any activity). Conditions or a
-    default flow on them stay refused, with what to model instead."""
+class ActivityFlowParsing:
+    """The sequence flows leaving an activity, as Camunda 7 takes them: every flow without a condition
+    (several leave in parallel: BPMN's uncontrolled flow; SpiffWorkflow refused a second flow of any
+    activity), every flow whose condition holds, the activity's `default` flow only when no other was
+    taken. With a condition or a default among them, a `ConditionalLeave` (engine/runtime/spiff_flows.py)
+    sits between the activity and the flows' targets and chooses at run time; without, the targets
+    follow the activity directly, as before. Gateways keep their own rules."""
 
     def handles_multiple_outgoing(self) -> bool:
-        if super().handles_multiple_outgoing():  # type: ignore[misc]  (gateways: their own rules)
-            return True
-        flows = self.process_parser.get_outgoing_sequence_flows(self.bpmn_id)
-        if self.node.get("default") or any(f.find(B + "conditionExpression") is not None for f in flows):
-            self.raise_validation_exception(
-                "conditions on the outgoing flows of an activity are not supported: put an exclusive or "
-                "inclusive gateway after it and give the conditions to the gateway's flows")
         return True
+
+    def connect_outgoing(self, outgoing_task: Any, sequence_flow_node: Any, is_default: bool) -> None:
+        if isinstance(self, GatewayParser) or not self._leaves_conditionally():
+            super().connect_outgoing(outgoing_task, sequence_flow_node, is_default)  # type: ignore[misc]
+            return
+        leave = self.spec.task_specs.get(f"{self.task.name}.Leave")
+        if leave is None:
+            leave = ConditionalLeave(self.spec, f"{self.task.name}.Leave", activity=self.bpmn_id,
+                                     bpmn_name=self.node.get("name") or self.bpmn_id, lane=self.task.lane)
+            self.task.connect(leave)
+        if is_default:  # Camunda ignores a condition on the default flow
+            leave.connect(outgoing_task)
+            leave.default_task_spec = outgoing_task.name
+        else:
+            leave.connect_outgoing_if(self.parse_condition(sequence_flow_node), outgoing_task)
+
+    def _leaves_conditionally(self) -> bool:
+        flows = self.process_parser.get_outgoing_sequence_flows(self.bpmn_id)
+        default = self.node.get("default")
+        if default and default not in {f.get("id") for f in flows}:
+            self.raise_validation_exception(f"the default flow '{default}' is not a sequence flow leaving "
+                                            f"this activity")
+        return bool(default) or any(f.find(B + "conditionExpression") is not None for f in flows)
 
 
 class PdcaProcessParser(ProcessParser):
@@ -189,14 +210,15 @@ _ACTIVITY: dict[type, type] = {}  # activity parser -> its Camunda subclass
 def _as_camunda_activity(parser_class: type) -> type:
     if parser_class not in _ACTIVITY:
         _ACTIVITY[parser_class] = type(f"Pdca{parser_class.__name__}",
-                                      (CamundaMultiInstanceParsing, UncontrolledSplitParsing, parser_class), {})
+                                      (CamundaMultiInstanceParsing, ActivityFlowParsing, parser_class), {})
     return _ACTIVITY[parser_class]
 
 
-class PdcaReceiveTaskParser(CamundaEventDefinitionParser, ReceiveTaskParser):
+class PdcaReceiveTaskParser(ActivityFlowParsing, CamundaEventDefinitionParser, ReceiveTaskParser):
     """A receive task with the Camunda message definition every other message event gets: the generic one
     SpiffWorkflow's Camunda parser leaves it with is not in the Camunda serializer (it could not be saved)
-    and would not match messages sent to the Camunda catch events."""
+    and would not match messages sent to the Camunda catch events. It is an activity: its outgoing flows
+    are taken as any activity's."""
 
     def create_task(self) -> Any:
         return ReceiveTaskParser.create_task(self)
@@ -277,7 +299,7 @@ class PdcaParser(CamundaParser):
 
     def _get_parser_class(self, tag: str) -> tuple[Any, Any]:
         # Every activity parser learns Camunda's multi-instance (collection, cardinality, counters) and
-        # its uncontrolled flow (several outgoing flows without conditions).
+        # outgoing flows (several at once, conditional and default flows).
         parser_class, spec_class = super()._get_parser_class(tag)
         if parser_class is not None and issubclass(parser_class, TaskParser) and \
                 not issubclass(parser_class, EventDefinitionParser):

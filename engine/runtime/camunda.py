@@ -50,7 +50,9 @@ def script_context(task: Any) -> dict[str, Any]:
     if root is not top and "business_key" in root.data:  # a called process's own business key
         context["business_key"] = root.data["business_key"]
     spec = task.task_spec
-    context.update(activity_id=getattr(spec, "bpmn_id", None) or spec.name,
+    # the conditions on an activity's outgoing flows are evaluated while leaving that activity
+    # (engine/runtime/spiff_flows.py: the engine task doing it names its activity)
+    context.update(activity_id=getattr(spec, "bpmn_id", None) or getattr(spec, "activity", None) or spec.name,
                    activity_name=getattr(spec, "bpmn_name", None) or getattr(spec, "bpmn_id", None),
                    execution_id=str(task.id))
     return context

@@ -1,11 +1,11 @@
 """The adapter to SpiffWorkflow: the only modules that touch its internals are this one and its
-parts, engine/runtime/spiff_*.py (serializer, patches, facts, waits, diagram).
+parts, engine/runtime/spiff_*.py (serializer, patches, facts, waits, diagram, flows).
 
 Everything the runtime needs from a workflow goes through a named function here (the parts' public
 names are re-exported below, so callers say `spiff.X` whichever part holds X), and a SpiffWorkflow
 upgrade is checked in these modules. Each private call (`_set_state`, `_add_child`, `_predict`,
-`_set_internal_data`, `_get_internal_data`, the registry's `_encoder_mode`) is wrapped and says why
-it is needed.
+`_sync_children`, a condition's `_matches`, `_set_internal_data`, `_get_internal_data`, the registry's
+`_encoder_mode`) is wrapped and says why it is needed.
 """
 
 from __future__ import annotations
@@ -40,6 +40,7 @@ from engine.runtime.spiff_diagram import (  # noqa: F401  (re-exported)
 )
 from engine.runtime.spiff_facts import SpecFacts, element_id, element_name, spec_facts  # noqa: F401  (re-exported)
 from engine.runtime.spiff_facts import definitions as _definitions
+from engine.runtime.spiff_flows import ConditionalLeave  # noqa: F401  (re-exported)
 from engine.runtime.spiff_serializer import (  # noqa: F401  (re-exported)
     STATE_FORMAT,
     DecisionTask,

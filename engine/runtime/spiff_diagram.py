@@ -13,6 +13,7 @@ from SpiffWorkflow.bpmn.specs.mixins.subworkflow_task import CallActivity as _Ca
 from SpiffWorkflow.util.task import TaskState
 
 from engine.external_task_model import ExternalTask
+from engine.runtime.spiff_flows import failed_activity
 from engine.runtime.spiff_waits import timer_due
 
 # ---------------------------------------------------------------------- diagram: what each element did
@@ -88,12 +89,20 @@ def events_ahead(workflow: BpmnWorkflow) -> list[dict[str, Any]]:
 def element_states(workflow: BpmnWorkflow) -> tuple[dict[str, dict[str, Any]], set[tuple[str, str]]]:
     """What each BPMN element of the instance's diagram did: {element id: {state, count, task_ids, …}}
     and the (source, target) element pairs a token travelled along. Engine-internal task specs
-    (start/end markers, boundary-event splits and joins) have no BPMN id and are stepped over."""
+    (start/end markers, boundary-event splits and joins, the choice of an activity's conditional
+    flows) have no BPMN id and are stepped over; a choice that failed shows as the activity's incident."""
     states: dict[str, dict[str, Any]] = {}
     moves: set[tuple[str, str]] = set()
     for task in workflow.get_tasks():
         bpmn_id = task.task_spec.bpmn_id
-        if not bpmn_id or _in_called_process(task):
+        if not bpmn_id:
+            stuck = failed_activity(task)  # no outgoing flow of its activity could be taken
+            if stuck is not None and not _in_called_process(task):
+                entry = states.setdefault(stuck, {"state": "incident", "count": 0, "task_ids": []})
+                entry["state"] = "incident"
+                entry["task_ids"].append(str(task.id))
+            continue
+        if _in_called_process(task):
             continue
         found = _element_state(task)
         if found is None:

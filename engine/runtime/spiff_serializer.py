@@ -38,6 +38,7 @@ from engine import decisions
 from engine.dmn import DecisionEvaluationError
 from engine.external_task_model import ExternalTask
 from engine.runtime import camunda
+from engine.runtime.spiff_flows import ConditionalLeave, ConditionalLeaveConverter
 from engine.thrown_events import ThrownMessageEventDefinition, ThrownSignalEventDefinition
 
 STATE_FORMAT = 1
@@ -173,6 +174,7 @@ def _registry() -> Any:
     config[camunda.PdcaParallelMultiInstance] = MultiInstanceTaskConverter
     config[camunda.PdcaCallActivity] = SubWorkflowConverter
     config[ExternalTask] = BpmnTaskSpecConverter  # camunda:type="external" (engine/external_task_model.py)
+    config[ConditionalLeave] = ConditionalLeaveConverter  # conditional flows leaving an activity
     config[ThrownMessageEventDefinition] = MessageEventDefinitionConverter
     config[ThrownSignalEventDefinition] = config[SignalEventDefinition]
     return BpmnWorkflowSerializer.configure(config)

@@ -292,12 +292,27 @@ def test_groovy_java_and_a_bad_cron_are_refused_with_line_and_reason(flow):
     assert flow.call("GET", "/api/v1/processes", 200) == []
 
 
-def test_a_condition_on_a_flow_leaving_a_task_is_refused_naming_the_gateway_to_use(flow):
-    body = flow.deploy("flow_conditional_from_task.bpmn", expect=422)
+def test_a_condition_on_a_flow_leaving_a_task_deploys_and_runs_as_in_camunda(flow):
+    # Once refused ("put a gateway after it"); Camunda 7 takes the flows whose conditions hold
+    # (tests/constructs/test_conditional_flows.py). A flow not taken leaves the parallel join waiting.
+    assert flow.deploy("flow_conditional_from_task.bpmn")[0]["key"] == "flow_conditional_from_task"
+    taken = flow.start("flow_conditional_from_task", {"urgent": True})["id"]
+    skipped = flow.start("flow_conditional_from_task", {"urgent": False})["id"]
+    for iid in (taken, skipped):
+        flow.complete(iid, "review")
+        flow.complete(iid, "archive")
+    assert flow.status(taken) == "completed" and flow.variables(taken)["notified"] is True
+    assert flow.status(skipped) == "running" and "notified" not in flow.variables(skipped)
+    assert flow.runtime.element_states(skipped)["elements"]["join"]["state"] == "active"
+
+
+def test_a_default_flow_that_does_not_leave_the_activity_is_refused(flow):
+    from tests.constructs.conftest import MODELS
+    text = (MODELS / "flow_conditional_task.bpmn").read_text().replace('default="f_routine"', 'default="f1"')
+    body = flow.call("POST", "/api/v1/processes?name=bad_default.bpmn", 422, data=text.encode(),
+                     content_type="application/xml")
     [detail] = body["error"]["details"]
-    assert detail["element"].startswith("userTask review") and detail["line"] == line_of(
-        "flow_conditional_from_task.bpmn", 'id="review"')
-    assert "exclusive or inclusive gateway" in detail["message"]
+    assert detail["element"].startswith("userTask review") and "default flow 'f1'" in detail["message"]
 
 
 def test_activiti_namespace_bound_to_camunda_prefix_is_read_as_camunda(flow):

@@ -17,7 +17,7 @@ from SpiffWorkflow.task import Task
 from SpiffWorkflow.util.task import TaskState
 
 from engine.bpmn_parser import PdcaParser
-from engine.runtime import spiff, spiff_serializer
+from engine.runtime import camunda, spiff, spiff_serializer
 from engine.sandbox import SandboxScriptEngine
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -93,3 +93,42 @@ def test_spec_facts_follow_what_the_process_contains():
     assert [element for element, _due in spiff.waiting_events(timer).timers.values()] == ["Timer_Wait"]
     message = spiff.new_workflow(*_specs(MESSAGE, "rt_message"), SandboxScriptEngine(), {})
     assert spiff.spec_facts(message).waits
+
+
+CONDITIONAL = ROOT / "tests" / "constructs" / "models" / "flow_conditional_task.bpmn"
+NO_DEFAULT = ROOT / "tests" / "constructs" / "models" / "flow_conditional_no_default.bpmn"
+
+
+def test_the_choice_of_an_activitys_conditional_flows_is_stored_with_the_spec():
+    spec, subs = spiff.load_specs(spiff.dump_specs(*_specs(CONDITIONAL, "flow_conditional_task")))
+    leave = spec.task_specs["review.Leave"]
+    assert isinstance(leave, spiff.ConditionalLeave) and spec.task_specs["review"].outputs == [leave]
+    assert (leave.activity, leave.bpmn_id, leave.bpmn_name, leave.default_task_spec) == ("review", None, "Review",
+                                                                                        "routine")
+    conditions = {name: (c.args[0] if c is not None else None) for c, name in leave.cond_task_specs}
+    assert conditions == {"big": "${amount > 100}", "urgent": "${urgent}", "routine": None}
+    plain = _specs(REVIEW, "bench_review")[0]  # no condition leaving an activity: nothing in between
+    assert not any(isinstance(s, spiff.ConditionalLeave) for s in plain.task_specs.values())
+
+
+def test_a_failed_choice_is_stored_and_a_restored_workflow_chooses_again():
+    spec, subs = _specs(NO_DEFAULT, "flow_conditional_no_default")
+    engine = SandboxScriptEngine(context_of=camunda.script_context)  # as the runtime's (`execution`)
+    workflow = spiff.new_workflow(spec, subs, engine, {"amount": 50})
+    spiff.advance(workflow)
+    workflow.get_next_task(state=TaskState.READY, manual=True).run()
+    try:
+        spiff.advance(workflow)
+        raise AssertionError("no flow could be taken: the advance must fail")
+    except spiff.EngineFailure as exc:
+        assert spiff.failing_task(exc).task_spec.name == "review.Leave"
+    restored = spiff.load_state(spiff.dump_state(workflow), spec, subs, engine)
+    [failed] = spiff.failed_tasks(restored)
+    assert failed.task_spec.name == "review.Leave"
+    # `execution` in the conditions is leaving the activity, as in Camunda
+    assert engine.evaluate(failed, "${execution.getCurrentActivityId()}") == "review"
+    assert engine.evaluate(failed, "${execution.getCurrentActivityName()}") == "Review"
+    assert spiff.element_states(restored)[0]["review"]["state"] == "incident"
+    spiff.retry_failed(restored, {"amount": 5})
+    spiff.advance(restored)
+    assert [t.task_spec.bpmn_id for t in spiff.ready_user_tasks(restored).values()] == ["small"]
