@@ -12,7 +12,12 @@ Each activity/event's extensions are kept as plain JSON data in ``spec.extension
 - ``error_code_variable``/``error_message_variable``: on a catching error event;
 - ``initiator``: ``camunda:initiator`` of a start event.
 
+``read_connector`` reads a task's ``camunda:connector`` (Camunda Connect: its ``connectorId`` and the
+connector's own input/output parameters), kept with the external-task settings of the task
+(engine/external_task_model.py) and run by engine/camunda_connect.py.
+
 A value (input/output parameter, list item, map entry) is ``{"text": ...}``, ``{"expression": ...}``,
+``{"template": [[is_expression, piece]...]}`` (JUEL composite text, "${base}/orders/${id}"),
 ``{"list": [value...]}``, ``{"map": {key: value}}`` or ``{"script": ...}``.
 """
 
@@ -21,6 +26,8 @@ from __future__ import annotations
 from typing import Any
 
 from lxml import etree
+
+from engine.expressions import template_parts
 
 CAMUNDA_NS = "http://camunda.org/schema/1.0/bpmn"
 C = "{" + CAMUNDA_NS + "}"
@@ -52,7 +59,31 @@ def read_value(el: etree._Element) -> dict[str, Any]:
         if name in ("value",):
             return read_value(child)
     text = el.text or ""
+    parts = template_parts(text)
+    if parts is not None:
+        return {"template": [[is_expr, piece] for is_expr, piece in parts]}
     return {"expression": text.strip()} if is_expression(text) else {"text": text}
+
+
+def _parameters(io: etree._Element) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The input and output parameters of a camunda:inputOutput, in document order."""
+    return ([{"name": p.get("name"), "value": read_value(p)} for p in io.findall(C + "inputParameter")],
+            [{"name": p.get("name"), "value": read_value(p)} for p in io.findall(C + "outputParameter")])
+
+
+def connector_element(node: etree._Element) -> etree._Element | None:
+    """The camunda:connector of a task (in its extensionElements), if it has one."""
+    return node.find(f"{B}extensionElements/{C}connector")
+
+
+def read_connector(node: etree._Element) -> dict[str, Any] | None:
+    """A task's camunda:connector as plain data: ``id`` (the connectorId), ``inputs``, ``outputs``."""
+    connector = connector_element(node)
+    if connector is None:
+        return None
+    io = connector.find(C + "inputOutput")
+    inputs, outputs = _parameters(io) if io is not None else ([], [])
+    return {"id": (connector.findtext(C + "connectorId") or "").strip(), "inputs": inputs, "outputs": outputs}
 
 
 def _listeners(ext: etree._Element, tag: str) -> list[dict[str, Any]]:
@@ -91,8 +122,7 @@ def read_extensions(node: etree._Element) -> dict[str, Any]:
             ext[direction] = mappings
     io = elements.find(C + "inputOutput")
     if io is not None:
-        ext["inputs"] = [{"name": p.get("name"), "value": read_value(p)} for p in io.findall(C + "inputParameter")]
-        ext["outputs"] = [{"name": p.get("name"), "value": read_value(p)} for p in io.findall(C + "outputParameter")]
+        ext["inputs"], ext["outputs"] = _parameters(io)
     for tag, key in (("taskListener", "task_listeners"), ("executionListener", "execution_listeners")):
         found = _listeners(elements, tag)
         if found:

@@ -13,6 +13,10 @@ incidents like every external task.
 Property values may name process variables as `${name}` (replaced by the value's text; nothing is
 evaluated). A connector failure is reported like a worker's: retries count down with back-off,
 then an incident; an address outside the allow-list fails at once (retrying cannot help).
+
+Tasks with Camunda Connect's `camunda:connector` (`http-connector`, `mail-send`) are served on these
+two topics with Camunda's semantics (engine/camunda_connect.py), through the same client (`_send`),
+allow-list and outbox: one place per mechanism.
 """
 
 from __future__ import annotations
@@ -28,9 +32,10 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from engine import clock, heartbeat
+from engine import camunda_connect, clock, heartbeat
 from engine import external_tasks as xt
 from engine.backoff import Backoff
+from engine.external_task_model import HTTP_TOPIC, MAIL_TOPIC
 from engine.placeholders import fill
 from engine.settings import Settings
 from engine.settings import current as current_settings
@@ -41,7 +46,7 @@ if TYPE_CHECKING:
     from engine.runtime.facade import Runtime
 
 log = logging.getLogger("pdcaflow.connectors")
-MAIL, HTTP = "pdcaflow.mail", "pdcaflow.http"
+MAIL, HTTP = MAIL_TOPIC, HTTP_TOPIC
 CONNECTORS = Actor.system("connectors")
 BATCH = 50
 ROUNDS = 10
@@ -71,7 +76,7 @@ def run_connectors(runtime: Runtime, worker: str, settings: Settings | None = No
     result = ConnectorPass()
     handlers: dict[str, Callable[[Runtime, xt.ExternalTaskView], dict[str, Any]]] = {
         MAIL: _mail,
-        HTTP: lambda rt, task: _http(task, settings, http_open or _no_redirect_opener().open),
+        HTTP: lambda rt, task: _http(rt, task, settings, http_open or _no_redirect_opener().open),
     }
     worker_id = heartbeat.connector_worker(worker)
     for _ in range(ROUNDS):  # a completed task may lead to the next connector task (http, then mail)
@@ -127,15 +132,30 @@ def _addresses(text: str, what: str) -> list[str]:
 
 
 def _mail(runtime: Runtime, task: xt.ExternalTaskView) -> dict[str, Any]:
+    connector = _camunda_connector(runtime, task)
+    if connector is not None:  # mail-send: input parameters evaluated, then its output parameters
+        mail = _connect(camunda_connect.mail, connector, task)
+        _queue_mail(runtime, task, mail.to, mail.cc, mail.subject, mail.text, mail.html,
+                    ("mail-send", "input parameter"))
+        return _connect(camunda_connect.outputs, connector, task, {})
     props, data = task.properties, task.variables
-    to = _addresses(fill(props.get("to"), data), "to")
-    cc = _addresses(fill(props.get("cc"), data), "cc")
-    subject = fill(props.get("subject"), data).strip()
-    text, html = fill(props.get("text"), data), fill(props.get("html"), data)
+    _queue_mail(runtime, task, fill(props.get("to"), data), fill(props.get("cc"), data), fill(props.get("subject"), data),
+                fill(props.get("text"), data), fill(props.get("html"), data), (MAIL, "camunda:property"))
+    return {}
+
+
+def _queue_mail(runtime: Runtime, task: xt.ExternalTaskView, to_text: str, cc_text: str, subject: str, text: str,
+                html: str, named: tuple[str, str]) -> None:
+    """One outbox mail per address (the outbox delivers and retries them); `named`: the connector and
+    what its settings are called, for the messages."""
+    who, what = named
+    to = _addresses(to_text, "to")
+    cc = _addresses(cc_text, "cc")
+    subject = subject.strip()
     if not to:
-        raise ConnectorError("pdcaflow.mail needs a recipient: camunda:property 'to'", final=True)
+        raise ConnectorError(f"{who} needs a recipient: {what} 'to'", final=True)
     if not subject or not (text or html):
-        raise ConnectorError("pdcaflow.mail needs camunda:properties 'subject' and 'text' or 'html'", final=True)
+        raise ConnectorError(f"{who} needs {what}s 'subject' and 'text' or 'html'", final=True)
     now = clock.now()
     with runtime.db.write() as session:
         for address in dict.fromkeys(to + cc):
@@ -146,7 +166,6 @@ def _mail(runtime: Runtime, task: xt.ExternalTaskView) -> dict[str, Any]:
                     dedupe_key=dedupe, kind="connector_mail", username=None, address=address, subject=subject[:255],
                     body_text=text or _strip_tags(html), body_html=html or None, task_id=task.id,
                     instance_id=task.instance_id, state="pending", attempts=0, next_attempt_at=now, created_at=now))
-    return {}
 
 
 def _strip_tags(html: str) -> str:
@@ -183,43 +202,94 @@ def allowed(url: str, allow: tuple[str, ...]) -> str | None:
     return None
 
 
-def _http(task: xt.ExternalTaskView, settings: Settings, http_open: Callable[..., Any]) -> dict[str, Any]:
+@dataclass
+class _Answer:
+    status: int
+    headers: dict[str, str]
+    kind: str  # the content type without parameters
+    text: str | None  # None when the answer has no body (Camunda's response is null then)
+
+
+def _send(url: str, method: str, headers: dict[str, str], body: bytes | None, settings: Settings,
+          http_open: Callable[..., Any]) -> _Answer:
+    """The one HTTP client of the connectors: only URLs under PDCAFLOW_HTTP_ALLOW (else a final error,
+    no request), with the headers configured for that prefix over the caller's, redirects not followed.
+    Any status is an answer; failing to get one is a ConnectorError (retried)."""
+    if allowed(url, settings.http_allow) is None:
+        raise ConnectorError(f"{url} is not allowed: PDCAFLOW_HTTP_ALLOW does not list it", final=True)
+    headers = dict(headers)
+    for prefix, extra in settings.http_headers:
+        if allowed(url, (prefix,)):
+            headers.update(dict(extra))
+    request = urllib.request.Request(url, data=body, headers=headers, method=method)
+    try:
+        try:
+            response = http_open(request, timeout=settings.http_timeout)
+        except urllib.error.HTTPError as exc:  # a status outside 2xx (a redirect too: not followed)
+            response = exc
+        with response:
+            raw = response.read(MAX_BODY + 1) if response.fp is not None else b""
+            status, message = response.status, response.headers
+    except (urllib.error.URLError, OSError) as exc:
+        raise ConnectorError(f"{method} {url} failed: {getattr(exc, 'reason', exc)}") from exc
+    if len(raw) > MAX_BODY:
+        raise ConnectorError(f"{method} {url}: the response is larger than {MAX_BODY} bytes", final=True)
+    try:
+        text = raw.decode(message.get_content_charset() or "utf-8", errors="replace")
+    except LookupError:  # a charset Python does not know
+        text = raw.decode("utf-8", errors="replace")
+    empty = not raw and (method == "HEAD" or status in (204, 304))
+    return _Answer(int(status), dict(message.items()), message.get_content_type(), None if empty else text)
+
+
+def _http(runtime: Runtime, task: xt.ExternalTaskView, settings: Settings,
+          http_open: Callable[..., Any]) -> dict[str, Any]:
+    connector = _camunda_connector(runtime, task)
+    if connector is not None:
+        return _camunda_http(task, connector, settings, http_open)
     props, data = task.properties, task.variables
     url = fill(props.get("url"), data).strip()
     if not url:
         raise ConnectorError("pdcaflow.http needs camunda:property 'url'", final=True)
-    entry = allowed(url, settings.http_allow)
-    if entry is None:
-        raise ConnectorError(f"{url} is not allowed: PDCAFLOW_HTTP_ALLOW does not list it", final=True)
     method = (props.get("method") or "POST").strip().upper()
     if method not in ("GET", "POST"):
         raise ConnectorError(f"pdcaflow.http method '{method}' is not supported (GET or POST)", final=True)
     headers = {"Accept": "application/json"}
-    for prefix, extra in settings.http_headers:
-        if allowed(url, (prefix,)):
-            headers.update(dict(extra))
     body = None
     if method == "POST":
         names = [n.strip() for n in (props.get("payload") or "").split(",") if n.strip()]
         payload = {n: data.get(n) for n in names} if names else data
         body = json.dumps(payload, default=str).encode()
         headers["Content-Type"] = "application/json"
-    request = urllib.request.Request(url, data=body, headers=headers, method=method)
-    try:
-        with http_open(request, timeout=settings.http_timeout) as response:
-            raw = response.read(MAX_BODY + 1)
-            kind = response.headers.get_content_type()
-    except urllib.error.HTTPError as exc:
-        raise ConnectorError(f"{method} {url} answered HTTP {exc.code}") from exc
-    except (urllib.error.URLError, OSError) as exc:
-        raise ConnectorError(f"{method} {url} failed: {getattr(exc, 'reason', exc)}") from exc
-    if len(raw) > MAX_BODY:
-        raise ConnectorError(f"{method} {url}: the response is larger than {MAX_BODY} bytes", final=True)
-    text = raw.decode("utf-8", errors="replace")
-    value: Any = text
-    if kind == "application/json" or kind.endswith("+json"):
+    answer = _send(url, method, headers, body, settings, http_open)
+    if not 200 <= answer.status < 300:
+        raise ConnectorError(f"{method} {url} answered HTTP {answer.status}")
+    value: Any = answer.text
+    if answer.kind == "application/json" or answer.kind.endswith("+json"):
         try:
-            value = json.loads(text) if text else None
+            value = json.loads(answer.text) if answer.text else None
         except ValueError as exc:
             raise ConnectorError(f"{method} {url}: the JSON response does not parse") from exc
     return {(props.get("result") or "response").strip(): value}
+
+
+# ---------------------------------------------------------------------- camunda:connector
+def _camunda_connector(runtime: Runtime, task: xt.ExternalTaskView) -> dict[str, Any] | None:
+    return _connect(lambda: camunda_connect.config_of(runtime, task))
+
+
+def _connect(step: Callable[..., Any], *args: Any) -> Any:
+    """A step of engine/camunda_connect.py; what it cannot do fails the task at once (an incident)."""
+    try:
+        return step(*args)
+    except camunda_connect.ConnectError as exc:
+        raise ConnectorError(str(exc), final=True) from exc
+
+
+def _camunda_http(task: xt.ExternalTaskView, connector: dict[str, Any], settings: Settings,
+                  http_open: Callable[..., Any]) -> dict[str, Any]:
+    """Camunda's http-connector: any status is a response (statusCode), mapped by the output parameters."""
+    call = _connect(camunda_connect.http_call, connector, task)
+    answer = _send(call.url, call.method, call.headers, call.body, settings, http_open)
+    response = camunda_connect.response_variables(answer.status, answer.text, answer.headers)
+    return _connect(camunda_connect.outputs, connector, task, response)

@@ -19,9 +19,9 @@ from engine.bpmn_parser import CAMUNDA
 from engine.dmn.checks import problems_of as dmn_problems
 from engine.dmn.model import DmnModelError, read_definitions
 from engine.errors import WARNING, Problem
-from engine.expressions import to_python
+from engine.expressions import template_parts, to_python
+from engine.external_task_model import CONNECTOR_TOPICS, HTTP_METHODS, JAVA_ATTRIBUTES, is_external
 from engine.external_task_model import deploy_problem as external_task_problem
-from engine.external_task_model import is_external
 from engine.sandbox import SandboxError, compile_expression, compile_script
 from engine.sandbox_compile import FORBIDDEN_BUILTINS
 from engine.sandbox_helpers import unknown_builtin_calls
@@ -31,7 +31,7 @@ B = "{" + BPMN_NS + "}"
 XSI_TYPE = "{http://www.w3.org/2001/XMLSchema-instance}type"
 
 # The rule tables. Two severities, as Camunda users expect from a deploy:
-# - ERROR (UNSUPPORTED, CAMUNDA_UNSUPPORTED, and the rule functions below that call `out.add`): the
+# - ERROR (UNSUPPORTED, and the rule functions below that call `out.add`): the
 #   model cannot run here; the file is refused, each problem with FILE:LINE, element and reason;
 # - WARNING (IGNORED, CAMUNDA_IGNORED, and `out.warn`): the element deploys but is ignored or
 #   defaulted at run time (Camunda ignores it too, or it only matters to a Java engine); printed as
@@ -41,10 +41,6 @@ UNSUPPORTED = {
     "complexGateway": "complex gateways are not supported; use exclusive, inclusive or parallel gateways",
     "compensateEventDefinition": "compensation is not supported: PDCA Flow cannot undo completed activities; "
                                  "model the corrective steps as ordinary tasks on an error path",
-}
-CAMUNDA_UNSUPPORTED = {
-    "connector": "connectors (camunda:connector) call HTTP/SOAP from Java inside Camunda and cannot run here; "
-                 'make the task an external task a worker completes: camunda:type="external" camunda:topic="…"',
 }
 # Elements with no effect at run time: deployed with a warning naming them.
 IGNORED = {
@@ -137,7 +133,7 @@ def _unavailable_calls(python_source: str, mode: str, task_available: bool = Fal
     unknown = unknown_builtin_calls(tree)
     if unknown:
         raise SandboxError(f"{', '.join(n + '()' for n in unknown)} is not a method of the built-in "
-                           "(execution, task and dateTime() offer Camunda's usual methods)")
+                           "(execution, task, dateTime() and S() offer Camunda's usual methods)")
     if not task_available and "task" not in {n.id for n in ast.walk(tree)
                                              if isinstance(n, ast.Name) and not isinstance(n.ctx, ast.Load)}:
         calls = sorted({f"task.{n.func.attr}()" for n in ast.walk(tree) if isinstance(n, ast.Call)
@@ -178,12 +174,12 @@ def check_bpmn(root: etree._Element, filename: str) -> list[Problem]:
             out.add(owner, UNSUPPORTED[name])
         elif el.tag.startswith(B) and name in IGNORED:
             out.warn(el, IGNORED[name])
-        elif el.tag.startswith(CAMUNDA) and name in CAMUNDA_UNSUPPORTED:
-            out.add(el, CAMUNDA_UNSUPPORTED[name], describe(_extension_owner(el)))
         elif el.tag.startswith(CAMUNDA) and name in CAMUNDA_IGNORED:
             out.warn(el, CAMUNDA_IGNORED[name], describe(_extension_owner(el)))
         elif el.tag.startswith(CAMUNDA) and name in LISTENERS:
             _check_listener(el, out)
+        elif el.tag == CAMUNDA + "connector":
+            _check_connector(el, out)
         elif el.tag.startswith(CAMUNDA) and name in ("inputParameter", "outputParameter", "in", "out"):
             _check_mapping(el, out)
     for process in executable:
@@ -325,11 +321,15 @@ def _check_mapping(el: etree._Element, out: _Collector) -> None:
         if value.tag == CAMUNDA + "script":
             fmt = (value.get("scriptFormat") or "").lower()
             if fmt not in ("python", "py"):
-                out.add(value, f'{what}: script format "{fmt or "none"}" is not supported; use Python', describe(owner))
+                out.add(value, f'{what}: script format "{fmt or "none"}" cannot run: Camunda runs it on the JVM, PDCA Flow '
+                               'runs scripts as sandboxed Python; rewrite it in Python (scriptFormat="python")',
+                        describe(owner))
             else:
                 out.compile(value, value.text, what, owner, compile_script)
         elif len(value) == 0 and value.text and EXPRESSION_RE.search(value.text.strip()):
-            out.compile(value, value.text.strip(), what, owner)
+            parts = template_parts(value.text)  # composite text: each ${...} in it compiles
+            for source in [p for is_expr, p in parts if is_expr] if parts else [value.text.strip()]:
+                out.compile(value, source, what, owner)
 
 
 def _check_flow(flow: etree._Element, process: etree._Element, out: _Collector) -> None:
@@ -385,12 +385,63 @@ def _check_service_task(task: etree._Element, out: _Collector) -> None:
     """Service, send, and business rule tasks without a decision: what their implementation needs.
     External tasks run (engine/external_task_model.py says what they need); Java delegates do not."""
     if task.find(f"{B}extensionElements/{CAMUNDA}connector") is not None:
-        return  # reported by CAMUNDA_UNSUPPORTED["connector"]
+        return  # checked by _check_connector
     problem = external_task_problem(task)
     if problem:
         out.add(task, problem)
     elif local(task.tag) == "businessRuleTask" and not is_external(task):
         out.add(task, "business rule task needs camunda:decisionRef naming a DMN decision")
+
+
+CONNECTOR_TASKS = ("serviceTask", "sendTask", "businessRuleTask")
+# what each served connector needs (input parameters), what it cannot do, and what it ignores
+CONNECTOR_REQUIRED = {"http-connector": (("url",), ("method",)), "mail-send": (("to",), ("subject",), ("text", "html"))}
+CONNECTOR_REFUSED = {"mail-send": {"fileNames": "attachments read from files (fileNames) are not supported; "
+                                                "attach documents to the case instead"}}
+CONNECTOR_IGNORED = {"mail-send": {"from": "the sender is the configured SMTP_FROM",
+                                   "fromAlias": "the sender is the configured SMTP_FROM"}}
+
+
+def _check_connector(connector: etree._Element, out: _Collector) -> None:
+    """Camunda Connect's camunda:connector: http-connector and mail-send run on a service, send or
+    business rule task (engine/camunda_connect.py); any other connector, or one elsewhere, cannot."""
+    owner = _extension_owner(connector)
+    ident = (connector.findtext(CAMUNDA + "connectorId") or "").strip()
+    served = " and ".join(CONNECTOR_TOPICS)
+    if local(owner.tag) not in CONNECTOR_TASKS or connector.getparent() is not owner.find(B + "extensionElements"):
+        named = owner.getparent() if local(owner.tag).endswith("EventDefinition") else owner  # the event
+        where = local(owner.tag) if named is owner else f"{local(owner.tag)} of {local(named.tag)}"
+        out.add(connector, f"camunda:connector '{ident}' runs here only on service, send and business rule tasks, "
+                           f"not on a {where}; move it onto a send or service task", describe(named))
+        return
+    element = describe(owner)
+    if not ident:
+        out.add(connector, f"camunda:connector has no camunda:connectorId; name one of {served}", element)
+        return
+    if ident not in CONNECTOR_TOPICS:
+        out.add(connector, f"connector '{ident}' cannot run here: PDCA Flow serves Camunda Connect's {served} only; "
+                           'make the task an external task a worker completes: camunda:type="external" '
+                           'camunda:topic="…"', element)
+        return
+    other = [a for a in ("type", *JAVA_ATTRIBUTES, "decisionRef") if owner.get(CAMUNDA + a)]
+    if other:
+        out.add(owner, f"camunda:{other[0]} and camunda:connector are two implementations of one task; keep one")
+    parameters = {p.get("name"): p for p in connector.iterfind(f"{CAMUNDA}inputOutput/{CAMUNDA}inputParameter")}
+    for names in CONNECTOR_REQUIRED[ident]:
+        if not any(n in parameters for n in names):
+            wanted = " or ".join(f"'{n}'" for n in names)
+            out.add(connector, f"{ident} needs the input parameter {wanted} (camunda:inputOutput of the connector)",
+                    element)
+    for name, reason in CONNECTOR_REFUSED.get(ident, {}).items():
+        if name in parameters:
+            out.add(parameters[name], f"{ident} input parameter '{name}': {reason}", element)
+    for name, reason in CONNECTOR_IGNORED.get(ident, {}).items():
+        if name in parameters:
+            out.warn(parameters[name], f"{ident} input parameter '{name}' is ignored: {reason}", element)
+    method = parameters.get("method") if ident == "http-connector" else None
+    text = (method.text or "").strip() if method is not None and len(method) == 0 else ""
+    if text and "${" not in text and "#{" not in text and text.upper() not in HTTP_METHODS:
+        out.add(method, f"http-connector method '{text}' is not supported ({', '.join(HTTP_METHODS)})", element)
 
 
 def _check_user_task(task: etree._Element, lanes: set[str], out: _Collector) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
-__all__ = ["is_iso_literal", "to_python", "translate_juel"]
+__all__ = ["is_iso_literal", "template_parts", "to_python", "translate_juel"]
 
 # --- ISO 8601 -------------------------------------------------------------
 
@@ -211,6 +211,29 @@ def _wrapped_body(text: str) -> str | None:
     if _group_end(text, 1) != len(text):
         return None  # e.g. "${a} + ${b}": two expressions, not one wrapper
     return text[2:-1]
+
+
+def template_parts(text: str) -> list[tuple[bool, str]] | None:
+    """JUEL composite text ("${base}/orders/${id}"): its pieces in order, each (is an expression,
+    text), an expression piece being a whole ``${...}``; None when the text holds no expression or is
+    one expression as a whole."""
+    stripped = text.strip()
+    if ("${" not in text and "#{" not in text) or _wrapped_body(stripped) is not None:
+        return None
+    parts: list[tuple[bool, str]] = []
+    i = start = 0
+    while i < len(text) - 1:
+        if text[i] in "$#" and text[i + 1] == "{":
+            end = _group_end(text, i + 1)
+            if text[start:i]:
+                parts.append((False, text[start:i]))
+            parts.append((True, text[i:end]))
+            i = start = end
+        else:
+            i += 1
+    if text[start:]:
+        parts.append((False, text[start:]))
+    return parts
 
 
 @lru_cache(maxsize=4096)

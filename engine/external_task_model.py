@@ -6,6 +6,10 @@ and stays STARTED (SpiffWorkflow's "running elsewhere" state) until a worker com
 `/engine-rest` (engine/external_tasks.py). Topic and priority are kept in the spec's `extensions`
 (serialized with the spec). The deploy check here says what is wrong with a service or send task
 that is not an external task, and how to make it one.
+
+A task with Camunda Connect's `camunda:connector` whose connectorId we serve (`CONNECTOR_TOPICS`) is
+an external task of the built-in connector's topic too, its connector kept in the extension
+(`connector`); engine/camunda_connect.py gives it Camunda's semantics when the scheduler serves it.
 """
 
 from __future__ import annotations
@@ -17,9 +21,15 @@ from SpiffWorkflow.bpmn.parser.TaskParser import TaskParser
 from SpiffWorkflow.bpmn.specs.defaults import NoneTask, SendTask, ServiceTask
 from SpiffWorkflow.camunda.parser.task_spec import CAMUNDA_MODEL_NS, CamundaTaskParser
 
+from engine.camunda_extensions import connector_element, read_connector
+
 CAMUNDA = "{" + CAMUNDA_MODEL_NS + "}"
 EXTENSION = "external"  # key in spec.extensions
 JAVA_ATTRIBUTES = ("class", "expression", "delegateExpression")
+HTTP_TOPIC, MAIL_TOPIC = "pdcaflow.http", "pdcaflow.mail"  # the built-in connectors (engine/connectors.py)
+# Camunda Connect connector ids served by a built-in connector (engine/camunda_connect.py)
+CONNECTOR_TOPICS = {"http-connector": HTTP_TOPIC, "mail-send": MAIL_TOPIC}
+HTTP_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")  # what http-connector may send
 
 
 class ExternalTask(NoneTask):
@@ -33,11 +43,21 @@ class ExternalTask(NoneTask):
         return None  # None = STARTED: the task waits until a worker completes it
 
 
+def connector_id(node: etree._Element) -> str | None:
+    """The connectorId of the task's camunda:connector ("" when it names none), None without one."""
+    connector = connector_element(node)
+    return None if connector is None else (connector.findtext(CAMUNDA + "connectorId") or "").strip()
+
+
 def is_external(node: etree._Element) -> bool:
-    return (node.get(CAMUNDA + "type") or "").strip() == "external"
+    """camunda:type="external", or a camunda:connector one of the built-in connectors serves."""
+    return (node.get(CAMUNDA + "type") or "").strip() == "external" or connector_id(node) in CONNECTOR_TOPICS
 
 
 def _extension(node: etree._Element) -> dict[str, Any]:
+    connector = connector_id(node)
+    if connector in CONNECTOR_TOPICS:
+        return {"topic": CONNECTOR_TOPICS[connector], "priority": "", "connector": read_connector(node)}
     return {"topic": (node.get(CAMUNDA + "topic") or "").strip(),
             "priority": (node.get(CAMUNDA + "taskPriority") or "").strip()}
 

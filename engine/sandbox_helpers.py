@@ -10,6 +10,7 @@ picklable and their classes defined here (see the contract in engine/sandbox.py)
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from calendar import monthrange
@@ -398,11 +399,112 @@ def _date_time(value: Any = None) -> DateTime:
 
 HELPERS["dateTime"] = _date_time
 
+
+# ---------------------------------------------------------------------- Camunda Spin's JSON
+class SpinJson:
+    """Camunda Spin's JSON node, as `S(text)` / `JSON(text)` give it: how Camunda models read a JSON
+    text (an http-connector's `response`): `S(response).prop("order").prop("id").stringValue()`.
+    Stored as a variable, a node is its JSON text (Spin's toString)."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: Any) -> None:
+        self._value = value
+
+    def _object(self) -> dict[str, Any]:
+        if not isinstance(self._value, dict):
+            raise ValueError(f"the JSON value {self} is not an object")
+        return self._value
+
+    def prop(self, name: str, *value: Any) -> SpinJson:
+        """The property `name`; with a value, sets it and returns this node (Spin's fluent setter)."""
+        if value:
+            self._object()[name] = value[0]._value if isinstance(value[0], SpinJson) else value[0]
+            return self
+        if name not in self._object():
+            raise KeyError(f"the JSON object has no property '{name}'")
+        return SpinJson(self._object()[name])
+
+    def hasProp(self, name: str) -> bool:  # noqa: N802 - Spin's method names
+        return isinstance(self._value, dict) and name in self._value
+
+    def deleteProp(self, name: str) -> SpinJson:  # noqa: N802
+        self._object().pop(name, None)
+        return self
+
+    def fieldNames(self) -> list[str]:  # noqa: N802
+        return list(self._object())
+
+    def elements(self) -> list[SpinJson]:
+        if not isinstance(self._value, list):
+            raise ValueError(f"the JSON value {self} is not an array")
+        return [SpinJson(v) for v in self._value]
+
+    def _typed(self, kinds: tuple[type, ...], what: str) -> Any:
+        if not isinstance(self._value, kinds) or (bool not in kinds and isinstance(self._value, bool)):
+            raise ValueError(f"the JSON value {self} is not {what}")
+        return self._value
+
+    def stringValue(self) -> str:  # noqa: N802
+        return self._typed((str,), "a string")
+
+    def numberValue(self) -> int | float:  # noqa: N802
+        return self._typed((int, float), "a number")
+
+    def boolValue(self) -> bool:  # noqa: N802
+        return self._typed((bool,), "a boolean")
+
+    def value(self) -> Any:
+        return self._value
+
+    def isObject(self) -> bool:  # noqa: N802
+        return isinstance(self._value, dict)
+
+    def isArray(self) -> bool:  # noqa: N802
+        return isinstance(self._value, list)
+
+    def isString(self) -> bool:  # noqa: N802
+        return isinstance(self._value, str)
+
+    def isNumber(self) -> bool:  # noqa: N802
+        return isinstance(self._value, (int, float)) and not isinstance(self._value, bool)
+
+    def isBoolean(self) -> bool:  # noqa: N802
+        return isinstance(self._value, bool)
+
+    def isNull(self) -> bool:  # noqa: N802
+        return self._value is None
+
+    def isValue(self) -> bool:  # noqa: N802
+        return not isinstance(self._value, (dict, list))
+
+    def toString(self) -> str:  # noqa: N802
+        return json.dumps(self._value)
+
+    def __str__(self) -> str:
+        return self.toString()
+
+
+def _spin(value: Any, *_format: Any) -> SpinJson:
+    """Camunda Spin's `S(value)` / `JSON(value)`: a JSON text (or a map or list variable) as a node."""
+    if isinstance(value, SpinJson):
+        return value
+    if isinstance(value, str):
+        try:
+            return SpinJson(json.loads(value))
+        except ValueError as exc:
+            raise ValueError(f"S(): the text is not JSON (Camunda Spin's XML is not offered): {exc}") from None
+    return SpinJson(value)
+
+
+HELPERS["S"] = HELPERS["JSON"] = _spin
+
 # Methods a model may call on each built-in: the deploy check refuses any other (engine/definition_checks.py).
 BUILTIN_METHODS: dict[str, frozenset[str]] = {
     "execution": frozenset(n for n in dir(Execution) if not n.startswith("_")),
     "task": frozenset(n for n in dir(TaskDelegate) if not n.startswith("_")),
     "dateTime": frozenset(n for n in dir(DateTime) if not n.startswith("_")),
+    "S": frozenset(n for n in dir(SpinJson) if not n.startswith("_")),
 }
 
 
@@ -440,4 +542,17 @@ def unknown_builtin_calls(tree: Any) -> list[str]:
                 found.add(f"{owner.id}.{method}")
         elif _is_date_time(owner) and method not in BUILTIN_METHODS["dateTime"]:
             found.add(f"dateTime().{method}")
+        elif _is_spin(owner) and method not in BUILTIN_METHODS["S"]:
+            found.add(f"S().{method}")
     return sorted(found)
+
+
+def _is_spin(expr: Any) -> bool:
+    """Whether an AST expression evaluates to a Spin JSON node: S(...)/JSON(...) and prop() chains."""
+    import ast
+
+    if not isinstance(expr, ast.Call):
+        return False
+    if isinstance(expr.func, ast.Name):
+        return expr.func.id in ("S", "JSON")
+    return isinstance(expr.func, ast.Attribute) and expr.func.attr in ("prop", "deleteProp") and _is_spin(expr.func.value)

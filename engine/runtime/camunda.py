@@ -11,7 +11,8 @@ hooks are published to the whole process scope (engine/runtime/scopes.py).
 from __future__ import annotations
 
 import ast
-from collections.abc import Iterable
+import json
+from collections.abc import Callable, Iterable
 from copy import deepcopy
 from typing import Any
 
@@ -64,19 +65,41 @@ def _failure(task: Any, what: str, exc: Exception) -> WorkflowTaskException:
 def evaluate_value(task: Any, value: dict[str, Any], variables: dict[str, Any], what: str) -> Any:
     """An input/output parameter's value (text, ${expression}, list, map or script)."""
     try:
-        if "expression" in value:
-            return evaluate(value["expression"], variables, {CONTEXT_KEY: script_context(task)})
-        if "list" in value:
-            return [evaluate_value(task, v, variables, what) for v in value["list"]]
-        if "map" in value:
-            return {k: evaluate_value(task, v, variables, what) for k, v in value["map"].items()}
-        if "script" in value:
-            scratch = dict(variables)
-            execute(with_result_variable(value["script"], RESULT_NAME), scratch, {CONTEXT_KEY: script_context(task)})
-            return scratch.get(RESULT_NAME)
-        return value.get("text", "")
+        return parameter_value(value, variables, lambda: script_context(task))
     except (SandboxError, ScriptError) as exc:
         raise _failure(task, what, exc) from exc
+
+
+def parameter_value(value: dict[str, Any], variables: dict[str, Any], context: Callable[[], dict[str, Any]]) -> Any:
+    """A parameter value (engine/camunda_extensions.py `read_value`) over `variables`, with `context()`
+    the data of the `execution` built-in; raises SandboxError or ScriptError. Also used outside a
+    workflow, by the Camunda connectors (engine/camunda_connect.py)."""
+    if "expression" in value:
+        return evaluate(value["expression"], variables, {CONTEXT_KEY: context()})
+    if "template" in value:  # JUEL composite text: each expression's value as text
+        return "".join(juel_text(evaluate(piece, variables, {CONTEXT_KEY: context()})) if is_expression else piece
+                       for is_expression, piece in value["template"])
+    if "list" in value:
+        return [parameter_value(v, variables, context) for v in value["list"]]
+    if "map" in value:
+        return {k: parameter_value(v, variables, context) for k, v in value["map"].items()}
+    if "script" in value:
+        scratch = dict(variables)
+        execute(with_result_variable(value["script"], RESULT_NAME), scratch, {CONTEXT_KEY: context()})
+        return scratch.get(RESULT_NAME)
+    return value.get("text", "")
+
+
+def juel_text(value: Any) -> str:
+    """A value as text, as JUEL coerces it in composite text: null is empty, booleans are lower case;
+    a map or list is written as JSON (the text a service expects, where Java would write `{a=1}`)."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (dict, list)):
+        return json.dumps(value, default=str)
+    return str(value)
 
 
 def with_result_variable(script: str, name: str) -> str:

@@ -64,9 +64,46 @@ def test_private_state_of_the_built_ins_is_out_of_reach():
     ("dateTime().plusFortnights(1).toDate()", ["dateTime().plusFortnights"]),
     ("task.getAssignee()", []),
     ("task.claim()", ["task.claim"]),
+    ("S(r).prop('a').prop('b').stringValue()", []),
+    ("S(r).prop('a').jsonPath('$.b')", ["S().jsonPath"]),
+    ("JSON(r).mapTo('java.util.Map')", ["S().mapTo"]),
 ])
 def test_unknown_built_in_methods_are_named(source, unknown):
     assert unknown_builtin_calls(ast.parse(source, mode="eval")) == unknown
+
+
+ORDER = '{"order": {"id": "A-1", "lines": [{"qty": 2}, {"qty": 3}], "note": null}, "paid": true}'
+
+
+@pytest.mark.parametrize(("source", "value"), [
+    ('${S(response).prop("order").prop("id").stringValue()}', "A-1"),
+    ('${S(response).prop("paid").boolValue()}', True),
+    ('${S(response).prop("order").prop("lines").elements()[1].prop("qty").numberValue()}', 3),
+    ('${S(response).prop("order").prop("note").isNull()}', True),
+    ('${S(response).hasProp("refund")}', False),
+    ('${S(response).prop("order").fieldNames()}', ["id", "lines", "note"]),
+    ('${JSON(response).prop("order").prop("lines").isArray()}', True),
+    ('${str(S(response).prop("order").prop("lines"))}', '[{"qty": 2}, {"qty": 3}]'),
+    ('${S(order_map).prop("id").stringValue()}', "B-2"),  # a map variable, as Spin reads a Java map
+])
+def test_camunda_spin_reads_json(source, value):
+    assert evaluate(source, {"response": ORDER, "order_map": {"id": "B-2"}}) == value
+
+
+@pytest.mark.parametrize(("source", "message"), [
+    ('${S(response).prop("refund")}', "has no property 'refund'"),
+    ('${S(response).prop("paid").stringValue()}', "is not a string"),
+    ('${S(response).prop("order").elements()}', "is not an array"),
+    ('${S("<order/>")}', "the text is not JSON"),
+])
+def test_camunda_spin_refuses_what_the_json_does_not_hold(source, message):
+    with pytest.raises(ScriptError, match=message):
+        evaluate(source, {"response": ORDER})
+
+
+def test_camunda_spin_private_state_is_out_of_reach():
+    with pytest.raises((SandboxError, ScriptError)):
+        evaluate("${S(response)._value}", {"response": ORDER})
 
 
 def test_result_variable_keeps_the_line_numbers():
