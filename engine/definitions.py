@@ -37,6 +37,7 @@ from engine.forms import CAMUNDA_NS, form_data_fields
 from engine.runtime.spiff import dump_specs, load_specs
 from engine.xml_safety import DEFAULT_MAX_BYTES, parse_xml
 from storage.models import ProcessDefinition
+from storage.queries import lock_deployments
 
 DMN_NAMESPACES = DMN_MODEL_NAMESPACES  # DMN 1.1 to 1.5
 
@@ -108,6 +109,12 @@ def read_source(name: str, content: bytes, max_bytes: int = DEFAULT_MAX_BYTES) -
     if root is None:
         source.problems = problems
         return source
+    try:
+        content.decode("utf-8")
+    except UnicodeDecodeError:
+        # a file in another encoding (its XML declaration says which, e.g. ISO-8859-1) is stored, as
+        # text, re-encoded as UTF-8 with a declaration that says so
+        source.content = etree.tostring(root.getroottree(), encoding="UTF-8", xml_declaration=True)
     # Operaton's namespace is read as Camunda's, once, before the checks and SpiffWorkflow see it;
     # `content` (what is stored and downloaded) stays the user's file.
     root = normalise_namespaces(root)
@@ -318,6 +325,7 @@ class DefinitionStore:
     # ---- deploying
     def deploy(self, session: Session, files: list[tuple[str, bytes]], actor: str | None,
                max_bytes: int = DEFAULT_MAX_BYTES) -> DeployReport:
+        lock_deployments(session)  # the next version numbers are read below: one deploy at a time
         report, good, built = self._check(session, files, max_bytes)
         report.results = self._store(session, good, built, actor)
         return report
@@ -331,6 +339,12 @@ class DefinitionStore:
                max_bytes: int) -> tuple[DeployReport, list[SourceFile], dict[str, Any]]:
         report = DeployReport()
         sources = [read_source(name, content, max_bytes) for name, content in files]
+        seen: set[str] = set()
+        for s in sources:  # two files of one name: which one a key came from could not be told
+            if s.name in seen and not s.problems:
+                s.problems = [Problem(s.name, None, "definitions", "a second file of this name in the same "
+                                                                   "deployment; give each file its own name")]
+            seen.add(s.name)
         good = [s for s in sources if not s.problems]
         for s in sources:
             report.problems.extend(s.problems)

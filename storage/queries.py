@@ -314,3 +314,14 @@ def process_keys(session: Session) -> list[str]:
     """Keys of the deployed BPMN processes (for filters), without loading their XML or specs."""
     return list(session.scalars(select(ProcessDefinition.key).where(ProcessDefinition.kind == "bpmn")
                                 .distinct().order_by(ProcessDefinition.key)))
+
+
+_DEPLOY_LOCK = 0x70646366  # any constant: the advisory lock all deploys take
+
+
+def lock_deployments(session: Session) -> None:
+    """One deployment at a time, until its transaction ends: two deploys of one key would both take
+    the next version number, and the second would fail on (key, version). SQLite's write lock
+    already serialises them; PostgreSQL takes a transaction-level advisory lock."""
+    if session.connection().dialect.name == "postgresql":
+        session.execute(select(func.pg_advisory_xact_lock(_DEPLOY_LOCK)))

@@ -18,6 +18,7 @@ import hmac
 import threading
 import time
 from typing import Any
+from urllib.parse import urlsplit
 
 from flask import Blueprint, Response, current_app, g, jsonify, request
 from werkzeug.exceptions import HTTPException
@@ -79,10 +80,27 @@ class CamundaError(Exception):
         self.status, self.type, self.message = status, type_, message
 
 
+_SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
+
+
+def _from_another_site() -> bool:
+    """A browser's request made by another site's page (CSRF): a browser caches Basic credentials once
+    the user typed them, so such a request would carry them. Workers and tools (and the same origin's
+    pages) send no Sec-Fetch-Site or "same-origin"/"none"; an Origin of another host says the same for
+    browsers without Sec-Fetch-Site."""
+    site = request.headers.get("Sec-Fetch-Site")
+    if site is not None:
+        return site in ("cross-site", "same-site")
+    origin = request.headers.get("Origin")
+    return bool(origin) and urlsplit(origin).netloc != request.host
+
+
 @bp.before_request
 def _basic_auth() -> None:
     if request.endpoint == "engine_rest.openapi":
         return
+    if request.method not in _SAFE_METHODS and _from_another_site():
+        raise CamundaError(403, "AuthorizationException", "a request another site's page makes is refused")
     header = request.headers.get("Authorization", "")
     scheme, _, encoded = header.partition(" ")
     if scheme.lower() != "basic" or not encoded.strip():

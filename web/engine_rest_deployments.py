@@ -16,12 +16,12 @@ from typing import Any
 from flask import jsonify, request
 
 from engine.errors import DeploymentError, Problem
-from engine.permissions import check_lead
+from engine.permissions import check_lead, check_lead_or_worker
 from engine.runtime.diagram import locate_problems
 from web import engine_rest_schemas as s
 from web.context import runtime
 from web.engine_rest import CamundaError, bp, caller
-from web.engine_rest_runtime import definition_json
+from web.engine_rest_runtime import definition_json, no_definition
 from web.processes import uploaded_files
 
 PARSE_ERROR = "ENGINE-09005 Could not parse BPMN process."  # the prefix Camunda Modeler recognises
@@ -47,16 +47,37 @@ def _decision_json(d: dict[str, Any]) -> dict[str, Any]:
             "versionTag": None, "historyTimeToLive": None}
 
 
+def _deployments() -> list[dict[str, Any]]:
+    """Every deployed definition version (each is a deployment here), newest first; for quality
+    leads, admins and workers: file names and models are not every user's to read."""
+    check_lead_or_worker(caller(), "read deployments")
+    return sorted(runtime().definitions_list(all_versions=True), key=lambda d: (d["deployed_at"], d["key"]),
+                  reverse=True)
+
+
 @bp.get("/deployment")
 def deployments() -> Any:
-    """Every deployed definition version as a deployment, newest first, paged (firstResult,
-    maxResults); tenantIdIn matches none (no tenants here)."""
+    """Deployments, newest first, filtered by `id`, `name` (the file's name) or `nameLike`, then paged
+    (firstResult, maxResults); tenantIdIn matches none (no tenants here)."""
+    rows = _deployments()
     if s.listed("tenantIdIn"):
         return jsonify([])
-    rows = sorted(runtime().definitions_list(all_versions=True), key=lambda d: (d["deployed_at"], d["key"]),
-                  reverse=True)
+    args = request.args
+    for wanted, check in ((args.get("id"), lambda d, v: s.definition_id(d["key"], d["version"]) == v),
+                          (args.get("name"), lambda d, v: d["source_name"] == v),
+                          (args.get("nameLike"), lambda d, v: s.meets({"n": d["source_name"] or ""}, [("n", "like", v)]))):
+        if wanted is not None:
+            rows = [d for d in rows if check(d, wanted)]
     skip = s.int_arg("firstResult", 0)
     return jsonify([_deployment_json(d) for d in rows[skip:skip + s.int_arg("maxResults", 1000)]])
+
+
+@bp.get("/deployment/<definition_id>")
+def deployment(definition_id: str) -> Any:
+    found = next((d for d in _deployments() if s.definition_id(d["key"], d["version"]) == definition_id), None)
+    if found is None:
+        raise CamundaError(404, "InvalidRequestException", f"Deployment with id '{definition_id}' does not exist")
+    return jsonify(_deployment_json(found))
 
 
 def _parse_error(problems: list[Problem], files: list[tuple[str, bytes]]) -> Any:
@@ -73,6 +94,12 @@ def _parse_error(problems: list[Problem], files: list[tuple[str, bytes]]) -> Any
                                     "mainElementId": p["element_id"],
                                     "elementIds": [p["element_id"]] if p["element_id"] else []})
             lines.append(f"* {p['message']} | resource {name} | line {p['line'] or 0} | element {p['element']}")
+    names = {name for name, _ in files}
+    for p in problems:  # one no upload is named for (never expected): still listed, not lost
+        if p.file not in names:
+            details.setdefault(p.file, {"errors": [], "warnings": []})["errors"].append(
+                {"message": p.message, "line": p.line or 0, "column": 0, "mainElementId": None, "elementIds": []})
+            lines.append(f"* {p.message} | resource {p.file} | line {p.line or 0} | element {p.element}")
     response = jsonify(type="ParseException", message=f"{PARSE_ERROR} Errors: \n" + "\n".join(lines), details=details)
     response.status_code = 400
     return response
@@ -99,20 +126,25 @@ def create_deployment() -> Any:
         raise CamundaError(400, "InvalidRequestException", "the files define no executable process or decision")
     processes = {s.definition_id(d["key"], d["version"]): definition_json(d) for d in deployed if d["kind"] == "bpmn"}
     decisions = {s.definition_id(d["key"], d["version"]): _decision_json(d) for d in deployed if d["kind"] == "dmn"}
-    first = _deployment_json(deployed[0], request.form.get("deployment-name"), request.form.get("deployment-source"))
+    # the deployment's id is its first process's (each version is its own deployment here)
+    first = next((d for d in deployed if d["kind"] == "bpmn"), deployed[0])
+    first = _deployment_json(first, request.form.get("deployment-name"), request.form.get("deployment-source"))
     return jsonify({**first, "deployedProcessDefinitions": processes or None, "deployedCaseDefinitions": None,
                     "deployedDecisionDefinitions": decisions or None,
                     "deployedDecisionRequirementsDefinitions": None})
 
 
-def _xml(key: str, version: int | None) -> Any:
-    """The BPMN XML of a process version as deployed (its latest with `version` None); 404 for a
-    decision or an unknown key or version."""
+def _xml(key: str, version: int | None, definition_id: str | None = None) -> Any:
+    """The BPMN XML of a process version as deployed (its latest with `version` None), for quality
+    leads, admins and workers (it holds scripts and connector settings). Camunda's answers for what
+    is not there: an unknown id is 400, an unknown key 404."""
+    check_lead_or_worker(caller(), "read process models")
     versions = [d["version"] for d in runtime().definitions_list(all_versions=True)
                 if d["key"] == key and d["kind"] == "bpmn" and version in (None, d["version"])]
     if not versions:
-        raise CamundaError(404, "RestException", f"No matching definition with key {key}"
-                                                 + (f" and version {version}" if version else ""))
+        if definition_id is None:
+            raise no_definition(key, None)
+        raise CamundaError(400, "InvalidRequestException", f"No matching definition with id {definition_id}")
     version = max(versions)
     return jsonify(id=s.definition_id(key, version), bpmn20Xml=runtime().definition_xml(key, version))
 
@@ -126,5 +158,5 @@ def definition_xml_by_key(key: str) -> Any:
 def definition_xml(definition_id: str) -> Any:
     found = s.definition_of(definition_id)
     if found is None:
-        raise CamundaError(404, "RestException", f"No matching definition with id {definition_id}")
-    return _xml(*found)
+        raise CamundaError(400, "InvalidRequestException", f"No matching definition with id {definition_id}")
+    return _xml(*found, definition_id=definition_id)

@@ -46,7 +46,7 @@ def _start(key: str, version: int | None, definition_id: str | None = None) -> A
     except NotFoundError as exc:
         if _definition(key, version) is not None:
             raise  # something else is missing
-        raise _no_definition(key, definition_id) from exc
+        raise no_definition(key, definition_id) from exc
     out = _instance_json(instance)
     if data.get("withVariablesInReturn"):  # ProcessInstanceWithVariablesDto
         out["variables"] = s.typed(instance.data, instance.variable_types)
@@ -71,7 +71,7 @@ def definition_json(d: dict[str, Any]) -> dict[str, Any]:
             "startableInTasklist": True}
 
 
-def _no_definition(key: str, definition_id: str | None) -> CamundaError:
+def no_definition(key: str, definition_id: str | None) -> CamundaError:
     if definition_id is not None:
         return CamundaError(404, "RestException", f"No matching definition with id {definition_id}")
     return CamundaError(404, "RestException", f"No matching process definition with key: {key} and no tenant-id")
@@ -87,7 +87,7 @@ def start_definition(definition_id: str) -> Any:
     """Start a given version (the id a definition listing answers)."""
     definition = s.definition_of(definition_id)
     if definition is None:
-        raise _no_definition("", definition_id)
+        raise no_definition("", definition_id)
     return _start(definition[0], definition[1], definition_id)
 
 
@@ -95,7 +95,7 @@ def start_definition(definition_id: str) -> Any:
 def definition_by_key(key: str) -> Any:
     found = _definition(key, None)
     if found is None:
-        raise _no_definition(key, None)
+        raise no_definition(key, None)
     return jsonify(found)
 
 
@@ -453,6 +453,21 @@ def task_variable(task_id: str, name: str) -> Any:
 _FORM_FIELD_TYPES = {"string": "String", "long": "Long", "boolean": "Boolean", "date": "Date", "enum": "String"}
 
 
+def _as_field_type(value: Any, type_: str) -> dict[str, Any]:
+    """A value converted to its form field's type, as Camunda's form types convert (a default value
+    is text: "5" for a long field is 5); one that does not convert keeps the type its value says."""
+    try:
+        if type_ == "Long" and not isinstance(value, (bool, float)):
+            value = int(str(value).strip())
+        elif type_ == "Boolean" and not isinstance(value, bool):
+            value = {"true": True, "false": False}[str(value).strip().lower()]
+        elif type_ == "String" and not isinstance(value, str):
+            raise ValueError(value)  # e.g. a number where the field expects text
+    except (ValueError, KeyError):
+        return s.typed_value(value)
+    return s.typed_value(value, type_)
+
+
 @bp.get("/task/<task_id>/form-variables")
 def task_form_variables(task_id: str) -> Any:
     """What a form for the task starts from (Camunda's FormService.getTaskFormVariables): the variables
@@ -467,7 +482,7 @@ def task_form_variables(task_id: str) -> Any:
             continue  # the generic JSON-variables field of a task without a form is not a variable
         value, type_ = instance.data.get(name, field.get("default")), _FORM_FIELD_TYPES[field["type"]]
         # an empty field keeps its type (Camunda: a typed null), not the Null type of an unset variable
-        out[name] = {"type": type_, "value": None, "valueInfo": {}} if value is None else s.typed_value(value, type_)
+        out[name] = {"type": type_, "value": None, "valueInfo": {}} if value is None else _as_field_type(value, type_)
     wanted = s.listed("variableNames")
     return jsonify({k: v for k, v in out.items() if wanted is None or k in wanted})
 

@@ -391,16 +391,22 @@ def build_engine_rest_document() -> dict[str, Any]:
                                                         "deploy-changed-only", "enable-duplicate-filtering")}}}}}
     spec.path("/deployment/create", operations={"post": deploy})
     spec.path("/deployment", operations={"get": _camunda_op(
-        "Deployments (each deployed definition version is one), newest first, paged; tenantIdIn matches none; "
-        "Camunda Modeler checks its connection with maxResults=0", (200, "Deployments", {"type": "array",
-                                                                                       "items": {"type": "object"}}),
-        (400, 401), params=[_query("tenantIdIn"), _query("firstResult", "integer"), _query("maxResults", "integer")],
+        "Deployments (each deployed definition version is one; quality leads, admins, workers), newest first, "
+        "filtered by id, name (the file's) or nameLike, paged; tenantIdIn matches none; Camunda Modeler checks its "
+        "connection with maxResults=0", (200, "Deployments", {"type": "array", "items": {"type": "object"}}),
+        (400, 401, 403), params=[_query(n) for n in ("id", "name", "nameLike", "tenantIdIn")]
+        + [_query("firstResult", "integer"), _query("maxResults", "integer")],
         tag="deployments")})
+    spec.path("/deployment/{id}", operations={"get": _camunda_op(
+        "One deployment (a definition version: key:version)", (200, "Deployment", {"type": "object"}),
+        (401, 403, 404), params=[_path("id")], tag="deployments")})
     xml = (200, "{id, bpmn20Xml}: the BPMN XML as deployed", {"type": "object"})
     spec.path("/process-definition/key/{key}/xml", operations={"get": _camunda_op(
-        "The latest version's BPMN XML", xml, (401, 404), params=[_path("key")], tag="process instances")})
+        "The latest version's BPMN XML (quality leads, admins, workers)", xml, (401, 403, 404), params=[_path("key")],
+        tag="process instances")})
     spec.path("/process-definition/{id}/xml", operations={"get": _camunda_op(
-        "A version's BPMN XML (the id a listing answers, key:version)", xml, (401, 404), params=[_path("id")],
+        "A version's BPMN XML (the id a listing answers, key:version); an unknown id is 400, as in Camunda", xml,
+        (400, 401, 403), params=[_path("id")],
         tag="process instances")})
     spec.path("/process-definition/key/{key}", operations={"get": _camunda_op(
         "The latest version of a process", (200, "Definition", ref("ProcessDefinition")), (401, 404),

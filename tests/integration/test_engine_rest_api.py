@@ -249,3 +249,36 @@ def test_deleting_a_process_instance_cancels_it(rest, runtime):
     assert again.status_code == 404 and again.get_json()["type"] == "InvalidRequestException"
     assert rest.delete(f"/engine-rest/process-instance/{instance.id}?failIfNotExists=false",
                        headers=basic("lena.lead")).status_code == 204
+
+
+def test_form_variables_are_converted_to_their_fields_types(rest, runtime):
+    review = (Path(__file__).parents[1] / "fixtures" / "simple_review.bpmn").read_bytes()
+    with_defaults = (review.replace(b'<camunda:formField id="urgent" label="Urgent" type="boolean" />',
+                                    b'<camunda:formField id="urgent" label="Urgent" type="boolean" defaultValue="true" />')
+                     .replace(b'<camunda:formField id="note" label="Note" type="string" />',
+                              b'<camunda:formField id="note" label="Note" type="string" defaultValue="none yet" />'))
+    assert runtime.deploy([("simple_review.bpmn", with_defaults)], lead_actor()).problems == []
+    instance = runtime.start("simple_review", {"amount": "12"}, lead_actor())
+    [task] = rest.get(f"/engine-rest/task?processInstanceId={instance.id}", headers=basic("rita.reviewer")).get_json()
+    form = rest.get(f"/engine-rest/task/{task['id']}/form-variables", headers=basic("rita.reviewer")).get_json()
+    # a default is text in the model; Camunda's form types convert it, and a variable's value too
+    assert form["urgent"] == {"type": "Boolean", "value": True, "valueInfo": {}}
+    assert form["note"] == {"type": "String", "value": "none yet", "valueInfo": {}}
+    assert form["amount"] == {"type": "Long", "value": 12, "valueInfo": {}}
+    runtime.set_variables(instance.id, lead_actor(), {"amount": "not a number"})
+    form = rest.get(f"/engine-rest/task/{task['id']}/form-variables", headers=basic("rita.reviewer")).get_json()
+    assert form["amount"] == {"type": "String", "value": "not a number", "valueInfo": {}}  # what it is, not Long
+
+
+def test_a_request_another_sites_page_makes_is_refused(rest, runtime):
+    instance = runtime.start("simple_review", {}, lead_actor())
+    for headers in ({"Sec-Fetch-Site": "cross-site"}, {"Origin": "https://evil.example"}):
+        refused = rest.delete(f"/engine-rest/process-instance/{instance.id}", headers={**basic("lena.lead"), **headers})
+        assert refused.status_code == 403 and refused.get_json()["type"] == "AuthorizationException"
+    assert runtime.instance(instance.id).status == "running"
+    # reading is not an attack another site can use (it cannot read the answer); the same origin may act
+    assert rest.get(f"/engine-rest/process-instance/{instance.id}",
+                    headers={**basic("lena.lead"), "Sec-Fetch-Site": "cross-site"}).status_code == 200
+    same = rest.delete(f"/engine-rest/process-instance/{instance.id}",
+                       headers={**basic("lena.lead"), "Sec-Fetch-Site": "same-origin", "Origin": "http://localhost"})
+    assert same.status_code == 204

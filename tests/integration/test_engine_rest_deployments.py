@@ -72,12 +72,26 @@ def test_camunda_modeler_checks_the_connection_deploys_and_starts(url, runtime):
     assert xml["id"] == "simple_review:2" and 'name="Assess it"' in xml["bpmn20Xml"]
     first = requests.get(f"{url}/process-definition/simple_review:1/xml", auth=LEAD, timeout=30).json()
     assert 'name="Assess request"' in first["bpmn20Xml"]
-    assert requests.get(f"{url}/process-definition/simple_review:9/xml", auth=LEAD, timeout=30).status_code == 404
+    # Camunda's answers: an unknown id is a bad request, an unknown key not found
+    unknown = requests.get(f"{url}/process-definition/simple_review:9/xml", auth=LEAD, timeout=30)
+    assert unknown.status_code == 400 and unknown.json()["message"] == "No matching definition with id simple_review:9"
+    missing = requests.get(f"{url}/process-definition/key/nope/xml", auth=LEAD, timeout=30)
+    assert missing.status_code == 404 and "key: nope" in missing.json()["message"]
+    # a model holds scripts and connector settings: not an employee's to read, nor the deployments
+    employee = ("rita.reviewer", PASSWORD)
+    assert requests.get(f"{url}/process-definition/key/simple_review/xml", auth=employee, timeout=30).status_code == 403
+    assert requests.get(f"{url}/deployment", auth=employee, timeout=30).status_code == 403
+    one = requests.get(f"{url}/deployment/simple_review:1", auth=LEAD, timeout=30)
+    assert one.status_code == 200 and one.json()["name"] == "simple_review.bpmn"
+    assert requests.get(f"{url}/deployment/nope:1", auth=LEAD, timeout=30).status_code == 404
+    assert [d["id"] for d in requests.get(f"{url}/deployment?id=simple_review:1", auth=LEAD, timeout=30).json()] == \
+        ["simple_review:1"]
 
 
 def test_a_process_and_its_decision_deploy_together(url):
-    body = _deploy(url, MODELS / "dmn_unique.bpmn", MODELS / "dmn_unique.dmn").json()
-    assert [d["key"] for d in body["deployedProcessDefinitions"].values()] == ["dmn_unique"]
+    body = _deploy(url, MODELS / "dmn_unique.dmn", MODELS / "dmn_unique.bpmn").json()
+    [process] = body["deployedProcessDefinitions"].values()
+    assert process["key"] == "dmn_unique" and body["id"] == process["deploymentId"]  # the process's, not a decision's
     decisions = list(body["deployedDecisionDefinitions"].values())
     assert decisions and all(d["resource"] == "dmn_unique.dmn" for d in decisions)
     # a decision has no BPMN XML
@@ -100,6 +114,16 @@ def test_a_model_we_cannot_run_answers_cammundas_parse_error_and_deploys_nothing
     assert java["line"] == java_line and "camunda:type=\"external\"" in java["message"]
     assert "simple_review.bpmn" not in body["details"]
     assert runtime.definitions_list() == []  # nothing was deployed, not even the good file
+
+
+def test_a_page_of_another_site_cannot_deploy_with_the_browsers_credentials(url, runtime):
+    assert _deploy(url, FIXTURES / "simple_review.bpmn").status_code == 200  # the Modeler (no browser headers)
+    crafted = requests.post(f"{url}/deployment/create", auth=LEAD, timeout=30,
+                            headers={"Origin": "https://evil.example", "Sec-Fetch-Site": "cross-site"},
+                            files=[("x.bpmn", ("x.bpmn", (FIXTURES / "simple_review.bpmn").read_bytes()
+                                               .replace(b"Assess request", b"Evil"), "text/xml"))])
+    assert crafted.status_code == 403
+    assert [d["version"] for d in runtime.definitions_list()] == [1]
 
 
 def test_only_quality_leads_and_admins_deploy(url, runtime):
