@@ -135,12 +135,24 @@ def test_an_unreachable_server_retries_then_an_incident(runtime, erp):
         clock.reset()
 
 
-MAIL_MODEL = b"""<?xml version="1.0" encoding="UTF-8"?>
+
+def _one_task_model(process_id: str, task_id: str, task: str) -> bytes:
+    """A process start -> `task` (its XML, with id `task_id`) -> end, as the tests below deploy it."""
+    return f"""<?xml version="1.0" encoding="UTF-8"?>
 <bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL"
-    xmlns:camunda="http://camunda.org/schema/1.0/bpmn" id="Defs_mail" targetNamespace="http://bpmn.io/schema/bpmn">
-  <bpmn:process id="mail_send" isExecutable="true">
+    xmlns:camunda="http://camunda.org/schema/1.0/bpmn" id="Defs_{process_id}" targetNamespace="http://bpmn.io/schema/bpmn">
+  <bpmn:process id="{process_id}" isExecutable="true">
     <bpmn:startEvent id="start" />
-    <bpmn:sequenceFlow id="f1" sourceRef="start" targetRef="mail" />
+    <bpmn:sequenceFlow id="f1" sourceRef="start" targetRef="{task_id}" />
+{task}
+    <bpmn:sequenceFlow id="f2" sourceRef="{task_id}" targetRef="end" />
+    <bpmn:endEvent id="end" />
+  </bpmn:process>
+</bpmn:definitions>
+""".encode()
+
+
+MAIL_MODEL = _one_task_model("mail_send", "mail", """\
     <bpmn:sendTask id="mail" name="Confirm the order">
       <bpmn:extensionElements>
         <camunda:connector>
@@ -156,11 +168,7 @@ MAIL_MODEL = b"""<?xml version="1.0" encoding="UTF-8"?>
         </camunda:connector>
       </bpmn:extensionElements>
     </bpmn:sendTask>
-    <bpmn:sequenceFlow id="f2" sourceRef="mail" targetRef="end" />
-    <bpmn:endEvent id="end" />
-  </bpmn:process>
-</bpmn:definitions>
-"""
+""")
 
 
 def test_mail_send_goes_through_the_outbox(runtime, smtp):  # noqa: F811
@@ -180,12 +188,7 @@ def test_mail_send_goes_through_the_outbox(runtime, smtp):  # noqa: F811
 
 
 def test_a_business_rule_task_with_a_connector_is_a_pdcaflow_http_task(runtime, erp):
-    model = f"""<?xml version="1.0" encoding="UTF-8"?>
-<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL"
-    xmlns:camunda="http://camunda.org/schema/1.0/bpmn" id="Defs_rule" targetNamespace="http://bpmn.io/schema/bpmn">
-  <bpmn:process id="rule_by_http" isExecutable="true">
-    <bpmn:startEvent id="start" />
-    <bpmn:sequenceFlow id="f1" sourceRef="start" targetRef="rule" />
+    model = _one_task_model("rule_by_http", "rule", f"""\
     <bpmn:businessRuleTask id="rule" name="Ask the rules service">
       <bpmn:extensionElements>
         <camunda:inputOutput><camunda:inputParameter name="ref">${{order}}</camunda:inputParameter></camunda:inputOutput>
@@ -199,11 +202,7 @@ def test_a_business_rule_task_with_a_connector_is_a_pdcaflow_http_task(runtime, 
         </camunda:connector>
       </bpmn:extensionElements>
     </bpmn:businessRuleTask>
-    <bpmn:sequenceFlow id="f2" sourceRef="rule" targetRef="end" />
-    <bpmn:endEvent id="end" />
-  </bpmn:process>
-</bpmn:definitions>
-""".encode()
+""")
     clock.reset()
     assert runtime.deploy([("rule_by_http.bpmn", model)]).ok
     instance = runtime.start("rule_by_http", {"order": "B-9", "verb": "get"}, LEAD)
@@ -217,12 +216,7 @@ def test_a_business_rule_task_with_a_connector_is_a_pdcaflow_http_task(runtime, 
 
 
 def test_a_multi_instance_connector_task_calls_once_per_element(runtime, erp):
-    model = f"""<?xml version="1.0" encoding="UTF-8"?>
-<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL"
-    xmlns:camunda="http://camunda.org/schema/1.0/bpmn" id="Defs_mi" targetNamespace="http://bpmn.io/schema/bpmn">
-  <bpmn:process id="each_order" isExecutable="true">
-    <bpmn:startEvent id="start" />
-    <bpmn:sequenceFlow id="f1" sourceRef="start" targetRef="lookup" />
+    model = _one_task_model("each_order", "lookup", f"""\
     <bpmn:serviceTask id="lookup" name="Look each order up">
       <bpmn:extensionElements>
         <camunda:connector>
@@ -237,11 +231,7 @@ def test_a_multi_instance_connector_task_calls_once_per_element(runtime, erp):
       <bpmn:multiInstanceLoopCharacteristics isSequential="true" camunda:collection="${{orders}}"
                                              camunda:elementVariable="o" />
     </bpmn:serviceTask>
-    <bpmn:sequenceFlow id="f2" sourceRef="lookup" targetRef="end" />
-    <bpmn:endEvent id="end" />
-  </bpmn:process>
-</bpmn:definitions>
-""".encode()
+""")
     clock.reset()
     assert runtime.deploy([("each_order.bpmn", model)]).ok
     instance = runtime.start("each_order", {"orders": ["A-1", "A-2", "A-3"]}, LEAD)
@@ -252,12 +242,7 @@ def test_a_multi_instance_connector_task_calls_once_per_element(runtime, erp):
 
 
 def test_an_output_parameter_that_fails_is_an_incident_naming_it(runtime, erp):
-    model = f"""<?xml version="1.0" encoding="UTF-8"?>
-<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL"
-    xmlns:camunda="http://camunda.org/schema/1.0/bpmn" id="Defs_bad" targetNamespace="http://bpmn.io/schema/bpmn">
-  <bpmn:process id="bad_output" isExecutable="true">
-    <bpmn:startEvent id="start" />
-    <bpmn:sequenceFlow id="f1" sourceRef="start" targetRef="lookup" />
+    model = _one_task_model("bad_output", "lookup", f"""\
     <bpmn:serviceTask id="lookup">
       <bpmn:extensionElements>
         <camunda:connector>
@@ -270,11 +255,7 @@ def test_an_output_parameter_that_fails_is_an_incident_naming_it(runtime, erp):
         </camunda:connector>
       </bpmn:extensionElements>
     </bpmn:serviceTask>
-    <bpmn:sequenceFlow id="f2" sourceRef="lookup" targetRef="end" />
-    <bpmn:endEvent id="end" />
-  </bpmn:process>
-</bpmn:definitions>
-""".encode()
+""")
     clock.reset()
     assert runtime.deploy([("bad_output.bpmn", model)]).ok
     instance = runtime.start("bad_output", {}, LEAD)
