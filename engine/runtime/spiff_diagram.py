@@ -10,6 +10,7 @@ from SpiffWorkflow.bpmn import BpmnWorkflow
 from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
 from SpiffWorkflow.bpmn.specs.mixins.subworkflow_task import CallActivity as _CallActivitySpec
+from SpiffWorkflow.specs.Join import Join
 from SpiffWorkflow.util.task import TaskState
 
 from engine.external_task_model import ExternalTask
@@ -106,6 +107,11 @@ def element_states(workflow: BpmnWorkflow) -> tuple[dict[str, dict[str, Any]], s
             continue
         found = _element_state(task)
         if found is None:
+            # a branch that reached a join before the last one: SpiffWorkflow cancels its copy of the
+            # join when the join fires, but that branch's token did travel the flow into it
+            if task.state == TaskState.CANCELLED and isinstance(task.task_spec, Join) and \
+                    task.parent is not None and task.parent.state == TaskState.COMPLETED:
+                _add_move(moves, task, bpmn_id)
             continue
         state, details = found
         entry = states.setdefault(bpmn_id, {"state": state, "count": 0, "task_ids": []})
@@ -114,9 +120,14 @@ def element_states(workflow: BpmnWorkflow) -> tuple[dict[str, dict[str, Any]], s
         if ELEMENT_STATE_RANK[state] >= ELEMENT_STATE_RANK[entry["state"]]:
             entry["state"] = state
             entry.update(details)
-        parent = task.parent
-        while parent is not None and not parent.task_spec.bpmn_id:
-            parent = parent.parent
-        if parent is not None and parent.workflow is task.workflow:
-            moves.add((parent.task_spec.bpmn_id, bpmn_id))
+        _add_move(moves, task, bpmn_id)
     return states, moves
+
+
+def _add_move(moves: set[tuple[str, str]], task: Any, bpmn_id: str) -> None:
+    """The flow from the element the token came from (engine-internal tasks stepped over) to `task`'s."""
+    parent = task.parent
+    while parent is not None and not parent.task_spec.bpmn_id:
+        parent = parent.parent
+    if parent is not None and parent.workflow is task.workflow:
+        moves.add((parent.task_spec.bpmn_id, bpmn_id))

@@ -19,3 +19,6 @@ def test_two_flows_without_conditions_leave_a_task_in_parallel(flow):
     assert flow.variables(instance["id"])["notified"] is True  # the other path ran to the join
     flow.complete(instance["id"], "archive")
     assert flow.status(instance["id"]) == "completed"
+    # the diagram shows both flows into the join, the one that arrived first too
+    flows = set(flow.runtime.element_states(instance["id"])["flows"])
+    assert flows == {"f1", "f2", "f3", "f4", "f5", "f6"}
