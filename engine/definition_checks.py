@@ -246,6 +246,10 @@ def _check_process(process: etree._Element, out: _Collector) -> None:
                 out.add(el, "call activity needs calledElement naming the process to call")
         elif name == "conditionExpression":
             flow = el.getparent()
+            if not (el.text or "").strip() and not el.get(CAMUNDA + "resource"):
+                # Camunda Modeler writes one when a flow is made conditional and left blank
+                out.warn(flow, "the condition is empty, so this flow counts as having none (Camunda would fail "
+                               "when it evaluates it); write the condition or remove it")
             out.compile(el, el.text, "condition", flow)
         elif name in ("timeDuration", "timeDate", "timeCycle"):
             event = el.getparent().getparent()

@@ -119,3 +119,15 @@ def test_a_task_without_form_key_still_refuses_undeclared_variables(runtime, lea
     with pytest.raises(FormValidationError) as info:
         runtime.complete(task.id, lead, {"anything": 1})
     assert info.value.details == [{"field": "anything", "message": "is not a field of this form"}]
+
+
+def test_an_empty_condition_deploys_with_a_warning_naming_the_flow():
+    """Camunda Modeler writes an empty conditionExpression when a flow is made conditional and left blank."""
+    content = linear("e", user_task("T")).replace(
+        b'<bpmn:sequenceFlow id="f1" sourceRef="T" targetRef="end" />',
+        b'<bpmn:sequenceFlow id="f1" sourceRef="T" targetRef="end"><bpmn:conditionExpression /></bpmn:sequenceFlow>')
+    source = read_source("e.bpmn", content)
+    assert source.problems == []
+    warning = only(source.warnings)
+    assert warning.element == "sequenceFlow f1" and "condition is empty" in warning.message
+    assert warning.line == line_of(content, 'id="f1"')
