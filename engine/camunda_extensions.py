@@ -76,6 +76,11 @@ def connector_element(node: etree._Element) -> etree._Element | None:
     return node.find(f"{B}extensionElements/{C}connector")
 
 
+def connector_id(connector: etree._Element) -> str:
+    """A camunda:connector's connectorId ("" when it names none)."""
+    return (connector.findtext(C + "connectorId") or "").strip()
+
+
 def read_connector(node: etree._Element) -> dict[str, Any] | None:
     """A task's camunda:connector as plain data: ``id`` (the connectorId), ``inputs``, ``outputs``."""
     connector = connector_element(node)
@@ -83,7 +88,7 @@ def read_connector(node: etree._Element) -> dict[str, Any] | None:
         return None
     io = connector.find(C + "inputOutput")
     inputs, outputs = _parameters(io) if io is not None else ([], [])
-    return {"id": (connector.findtext(C + "connectorId") or "").strip(), "inputs": inputs, "outputs": outputs}
+    return {"id": connector_id(connector), "inputs": inputs, "outputs": outputs}
 
 
 def _listeners(ext: etree._Element, tag: str) -> list[dict[str, Any]]:

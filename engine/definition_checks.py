@@ -16,6 +16,7 @@ from SpiffWorkflow.bpmn.parser.BpmnParser import BpmnValidator
 
 from engine import cron
 from engine.bpmn_parser import CAMUNDA
+from engine.camunda_extensions import connector_element, connector_id
 from engine.dmn.checks import problems_of as dmn_problems
 from engine.dmn.model import DmnModelError, read_definitions
 from engine.errors import WARNING, Problem
@@ -388,7 +389,7 @@ def _check_script_task(task: etree._Element, out: _Collector) -> None:
 def _check_service_task(task: etree._Element, out: _Collector) -> None:
     """Service, send, and business rule tasks without a decision: what their implementation needs.
     External tasks run (engine/external_task_model.py says what they need); Java delegates do not."""
-    if task.find(f"{B}extensionElements/{CAMUNDA}connector") is not None:
+    if connector_element(task) is not None:
         return  # checked by _check_connector
     problem = external_task_problem(task)
     if problem:
@@ -410,7 +411,7 @@ def _check_connector(connector: etree._Element, out: _Collector) -> None:
     """Camunda Connect's camunda:connector: http-connector and mail-send run on a service, send or
     business rule task (engine/camunda_connect.py); any other connector, or one elsewhere, cannot."""
     owner = _extension_owner(connector)
-    ident = (connector.findtext(CAMUNDA + "connectorId") or "").strip()
+    ident = connector_id(connector)
     served = " and ".join(CONNECTOR_TOPICS)
     if local(owner.tag) not in CONNECTOR_TASKS or connector.getparent() is not owner.find(B + "extensionElements"):
         named = owner.getparent() if local(owner.tag).endswith("EventDefinition") else owner  # the event

@@ -21,7 +21,7 @@ from SpiffWorkflow.bpmn.parser.TaskParser import TaskParser
 from SpiffWorkflow.bpmn.specs.defaults import NoneTask, SendTask, ServiceTask
 from SpiffWorkflow.camunda.parser.task_spec import CAMUNDA_MODEL_NS, CamundaTaskParser
 
-from engine.camunda_extensions import connector_element, read_connector
+from engine.camunda_extensions import connector_element, connector_id, read_connector
 
 CAMUNDA = "{" + CAMUNDA_MODEL_NS + "}"
 EXTENSION = "external"  # key in spec.extensions
@@ -43,19 +43,19 @@ class ExternalTask(NoneTask):
         return None  # None = STARTED: the task waits until a worker completes it
 
 
-def connector_id(node: etree._Element) -> str | None:
+def task_connector_id(node: etree._Element) -> str | None:
     """The connectorId of the task's camunda:connector ("" when it names none), None without one."""
     connector = connector_element(node)
-    return None if connector is None else (connector.findtext(CAMUNDA + "connectorId") or "").strip()
+    return None if connector is None else connector_id(connector)
 
 
 def is_external(node: etree._Element) -> bool:
     """camunda:type="external", or a camunda:connector one of the built-in connectors serves."""
-    return (node.get(CAMUNDA + "type") or "").strip() == "external" or connector_id(node) in CONNECTOR_TOPICS
+    return (node.get(CAMUNDA + "type") or "").strip() == "external" or task_connector_id(node) in CONNECTOR_TOPICS
 
 
 def _extension(node: etree._Element) -> dict[str, Any]:
-    connector = connector_id(node)
+    connector = task_connector_id(node)
     if connector in CONNECTOR_TOPICS:
         return {"topic": CONNECTOR_TOPICS[connector], "priority": "", "connector": read_connector(node)}
     return {"topic": (node.get(CAMUNDA + "topic") or "").strip(),
